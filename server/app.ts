@@ -1,0 +1,136 @@
+/**
+ * createApp({ store, … }) → the Hono app serving both APIs. Request flow: body limit → route group
+ * auth → rate limit → schema validation (src/protocol) → scope → one function of locks/ → one store
+ * operation. One onError turns every failure into the one JSON error shape.
+ */
+import { Scalar } from "@scalar/hono-api-reference";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ErrorCode } from "../src/protocol/lease.js";
+import { authenticate, rateLimit } from "./auth/middleware.js";
+import type { RateLimiter } from "./auth/rate-limit.js";
+import { createTokenVerifier } from "./auth/tokens.js";
+import type { Config } from "./config.js";
+import { ApiError, errorBody } from "./errors.js";
+import { createLeases } from "./locks/leases.js";
+import { createStateLocks } from "./locks/state-locks.js";
+import { adminRoutes } from "./routes/admin.js";
+import { healthRoutes } from "./routes/health.js";
+import { leaseRoutes } from "./routes/lease.js";
+import { newRouter } from "./routes/router.js";
+import { stateLockRoutes } from "./routes/state-locks.js";
+import { type LockStore, StoreUnavailableError } from "./stores/types.js";
+
+export interface AppDeps {
+  store: LockStore;
+  rateLimiter: RateLimiter | null;
+  config: Pick<
+    Config,
+    "maxTtlMs" | "adminToken" | "locksApiAuth" | "tokenCacheMs" | "trustProxy" | "maxBodyBytes"
+  >;
+}
+
+const codeOfStatus: Partial<Record<number, ErrorCode>> = {
+  400: "bad_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  429: "rate_limited",
+};
+
+/** The caller's address, for rate limiting anonymous calls. */
+function clientAddress(trustProxy: boolean) {
+  return (c: Context): string => {
+    if (trustProxy) {
+      const forwarded = c.req.header("X-Forwarded-For")?.split(",")[0]?.trim();
+      if (forwarded) return forwarded;
+    }
+    const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+    return env?.incoming?.socket?.remoteAddress ?? "unknown";
+  };
+}
+
+export function createApp({ store, rateLimiter, config }: AppDeps) {
+  const verifier = createTokenVerifier(store.tokens, config.adminToken, config.tokenCacheMs);
+  const address = clientAddress(config.trustProxy);
+  const app = newRouter();
+
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: config.maxBodyBytes,
+      onError: () => {
+        throw new ApiError(413, "payload_too_large", `request body exceeds ${config.maxBodyBytes} bytes`);
+      },
+    }),
+  );
+
+  const authed = [
+    authenticate(verifier, { optional: false, clientAddress: address }),
+    rateLimit(rateLimiter),
+  ];
+  const locksAuth = [
+    authenticate(verifier, { optional: config.locksApiAuth === "open", clientAddress: address }),
+    rateLimit(rateLimiter),
+  ];
+  app.use("/infra/*", ...authed);
+  app.use("/admin/*", ...authed);
+  app.use("/locks", ...locksAuth);
+  app.use("/locks/*", ...locksAuth);
+
+  app.route("/", healthRoutes(store));
+  app.route("/", leaseRoutes(createLeases(store), config.maxTtlMs));
+  app.route("/", stateLockRoutes(createStateLocks(store)));
+  app.route("/", adminRoutes(store.tokens, verifier));
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.doc("/openapi.json", {
+    openapi: "3.0.3",
+    info: {
+      title: "LSS — Lock State Service",
+      version: "1",
+      description:
+        "Leases with fencing tokens (/infra/locks) and status locks (/locks) on one lock engine. " +
+        "A status lock `abc` is the lease key `locks/abc`.",
+    },
+    security: [{ bearer: [] }],
+  });
+  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "LSS API reference" }));
+  app.get("/", (c) =>
+    c.json({ status: "ok", service: "lss", docs: "/docs", openapi: "/openapi.json", health: "/health" }),
+  );
+
+  app.notFound((c) =>
+    c.json(
+      errorBody("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}; see /docs`),
+      404,
+    ),
+  );
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) {
+      for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
+      return c.json(errorBody(err.code, err.message, err.extra), err.status);
+    }
+    if (err instanceof StoreUnavailableError) {
+      // Fail closed: nothing reads as unlocked or granted when the store cannot say.
+      c.header("Retry-After", "1");
+      return c.json(
+        errorBody("store_unavailable", "the lock store is unreachable; nothing was changed or granted"),
+        503,
+      );
+    }
+    if (err instanceof HTTPException && err.status < 500) {
+      const status = err.status as ContentfulStatusCode;
+      return c.json(errorBody(codeOfStatus[status] ?? "bad_request", err.message || "bad request"), status);
+    }
+    console.error("unexpected error", err);
+    return c.json(errorBody("internal", "internal error"), 500);
+  });
+
+  return app;
+}

@@ -1,0 +1,88 @@
+/**
+ * API tokens: `lss_<id>_<secret>`. The id finds the record; the secret is stored only as its sha256
+ * and compared in constant time. LSS_ADMIN_TOKEN bootstraps an operator without any record.
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { Scope, TokenRecord, TokenStore } from "../stores/types.js";
+
+export const SCOPES = ["locks:read", "locks:write", "admin"] as const satisfies readonly Scope[];
+export const NAMESPACE_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** Where the admin token and the open /locks API act. */
+export const DEFAULT_NAMESPACE = "default";
+
+export interface Principal {
+  /** "admin" for LSS_ADMIN_TOKEN, else the token record's id. */
+  id: string;
+  namespace: string;
+  scopes: ReadonlySet<Scope>;
+}
+
+export const sha256 = (value: string) => createHash("sha256").update(value).digest("hex");
+
+const sameHash = (a: string, b: string) =>
+  a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+
+const TOKEN_FORMAT = /^lss_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+
+export function mintToken(
+  namespace: string,
+  scopes: Scope[],
+  name: string | null,
+): { secret: string; record: TokenRecord } {
+  const id = randomBytes(8).toString("hex");
+  const secretPart = randomBytes(32).toString("base64url");
+  return {
+    secret: `lss_${id}_${secretPart}`,
+    record: {
+      id,
+      secretHash: sha256(secretPart),
+      namespace,
+      scopes: [...new Set(scopes)],
+      name,
+      createdAt: new Date().toISOString(),
+    },
+  };
+}
+
+export interface TokenVerifier {
+  /** The principal of a bearer token, or null when it is unknown or revoked. */
+  verify(bearer: string): Promise<Principal | null>;
+  /** Forget a token at once on this instance (others forget it within the cache time). */
+  forget(id: string): void;
+}
+
+export function createTokenVerifier(
+  tokens: TokenStore,
+  adminToken: string | null,
+  cacheMs: number,
+): TokenVerifier {
+  const adminHash = adminToken ? sha256(adminToken) : null;
+  const admin: Principal = { id: "admin", namespace: DEFAULT_NAMESPACE, scopes: new Set(SCOPES) };
+  // Verified records, so that a request costs no extra store round trip; bounded by cacheMs.
+  const cache = new Map<string, { record: TokenRecord; until: number }>();
+
+  return {
+    async verify(bearer) {
+      if (adminHash && sameHash(sha256(bearer), adminHash)) return admin;
+      const match = TOKEN_FORMAT.exec(bearer);
+      if (!match) return null;
+      const [, id = "", secretPart = ""] = match;
+      const now = Date.now();
+      const cached = cache.get(id);
+      let record = cached && cached.until > now ? cached.record : undefined;
+      if (!record) {
+        record = (await tokens.get(id)) ?? undefined;
+        if (!record) return null;
+        if (cacheMs > 0) {
+          if (cache.size > 10_000) cache.clear();
+          cache.set(id, { record, until: now + cacheMs });
+        }
+      }
+      if (!sameHash(sha256(secretPart), record.secretHash)) return null;
+      return { id: record.id, namespace: record.namespace, scopes: new Set(record.scopes) };
+    },
+    forget(id) {
+      cache.delete(id);
+    },
+  };
+}

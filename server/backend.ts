@@ -1,0 +1,41 @@
+/** Config → the store and the rate limiter, on the same backend. The only place that picks one. */
+import {
+  memoryRateLimiter,
+  type RateLimiter,
+  redisRateLimiter,
+  upstashRateLimiter,
+} from "./auth/rate-limit.js";
+import type { Config } from "./config.js";
+import { createMemoryStore } from "./stores/memory.js";
+import { createRedisStore } from "./stores/redis.js";
+import { connectTcpRedis, tcpTransport } from "./stores/tcp.js";
+import type { LockStore } from "./stores/types.js";
+import { connectUpstash, upstashTransport } from "./stores/upstash.js";
+
+export interface Backend {
+  store: LockStore;
+  rateLimiter: RateLimiter | null;
+}
+
+export function openBackend(config: Config): Backend {
+  const perMinute = config.rateLimitPerMinute;
+  const { store } = config;
+  switch (store.kind) {
+    case "memory":
+      return { store: createMemoryStore(), rateLimiter: perMinute ? memoryRateLimiter(perMinute) : null };
+    case "redis": {
+      const client = connectTcpRedis(store.url, config.storeTimeoutMs);
+      return {
+        store: createRedisStore(tcpTransport(client), config.keyPrefix),
+        rateLimiter: perMinute ? redisRateLimiter(client, perMinute, config.keyPrefix) : null,
+      };
+    }
+    case "upstash": {
+      const client = connectUpstash(store.url, store.token, config.storeTimeoutMs);
+      return {
+        store: createRedisStore(upstashTransport(client), config.keyPrefix),
+        rateLimiter: perMinute ? upstashRateLimiter(client, perMinute, config.keyPrefix) : null,
+      };
+    }
+  }
+}

@@ -1,0 +1,107 @@
+/** Environment → typed, validated configuration. Every mistake is reported by variable name. */
+import { z } from "zod";
+
+export type StoreConfig =
+  | { kind: "memory" }
+  | { kind: "redis"; url: string }
+  | { kind: "upstash"; url: string; token: string };
+
+export interface Config {
+  port: number;
+  store: StoreConfig;
+  /** Redis key prefix, so that one Redis can serve several deployments (and test runs). */
+  keyPrefix: string;
+  /** How long a store call may take before the request fails closed with 503. */
+  storeTimeoutMs: number;
+  /** Upper bound of a lease's ttl_ms. */
+  maxTtlMs: number;
+  adminToken: string | null;
+  /** Requests per minute per caller; null = no limit. */
+  rateLimitPerMinute: number | null;
+  /** Whether the /locks API wants a bearer token, or is open (the per-lock key is its auth). */
+  locksApiAuth: "open" | "bearer";
+  /** How long a verified API token is trusted before it is looked up again (bounds revocation delay). */
+  tokenCacheMs: number;
+  /** Take the client address from X-Forwarded-For (behind a proxy or on Vercel). */
+  trustProxy: boolean;
+  maxBodyBytes: number;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const int = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `${name} must be a whole number`)
+    .transform(Number)
+    .pipe(z.number().min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`));
+
+const bool = (name: string) =>
+  z
+    .enum(["true", "false", "1", "0"], { error: `${name} must be true or false` })
+    .transform((v) => v === "true" || v === "1");
+
+const schema = z.object({
+  PORT: int("PORT", 0, 65535).default(8787),
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: "REDIS_URL must be a redis:// or rediss:// URL" })
+    .optional(),
+  UPSTASH_REDIS_REST_URL: z
+    .url({ protocol: /^https?$/, error: "UPSTASH_REDIS_REST_URL must be an http(s) URL" })
+    .optional(),
+  UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
+  LSS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, "LSS_KEY_PREFIX must be 1–64 letters, digits, '_', '.' or '-'")
+    .default("lss"),
+  LSS_STORE_TIMEOUT_MS: int("LSS_STORE_TIMEOUT_MS", 100, 30_000).default(2000),
+  LSS_MAX_TTL_MS: int("LSS_MAX_TTL_MS", 1000, 7 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
+  LSS_ADMIN_TOKEN: z.string().min(16, "LSS_ADMIN_TOKEN must be at least 16 characters").optional(),
+  LSS_RATE_LIMIT: z
+    .union([z.literal("off"), int("LSS_RATE_LIMIT", 1, 1_000_000)], {
+      error: "LSS_RATE_LIMIT must be a number of requests per minute, or off",
+    })
+    .default(1200),
+  LSS_LOCKS_API_AUTH: z
+    .enum(["open", "bearer"], { error: "LSS_LOCKS_API_AUTH must be open or bearer" })
+    .default("open"),
+  LSS_TOKEN_CACHE_MS: int("LSS_TOKEN_CACHE_MS", 0, 300_000).default(10_000),
+  LSS_TRUST_PROXY: bool("LSS_TRUST_PROXY").default(false),
+});
+
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // An empty variable means "not set", as in most shells' `VAR= cmd`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => i.message).join("; "));
+  const e = parsed.data;
+
+  if (!!e.UPSTASH_REDIS_REST_URL !== !!e.UPSTASH_REDIS_REST_TOKEN) {
+    throw new ConfigError("UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together");
+  }
+  if (e.UPSTASH_REDIS_REST_URL && e.REDIS_URL) {
+    throw new ConfigError("set either REDIS_URL or UPSTASH_REDIS_REST_URL, not both");
+  }
+  const store: StoreConfig =
+    e.UPSTASH_REDIS_REST_URL && e.UPSTASH_REDIS_REST_TOKEN
+      ? { kind: "upstash", url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN }
+      : e.REDIS_URL
+        ? { kind: "redis", url: e.REDIS_URL }
+        : { kind: "memory" };
+
+  return {
+    port: e.PORT,
+    store,
+    keyPrefix: e.LSS_KEY_PREFIX,
+    storeTimeoutMs: e.LSS_STORE_TIMEOUT_MS,
+    maxTtlMs: e.LSS_MAX_TTL_MS,
+    adminToken: e.LSS_ADMIN_TOKEN ?? null,
+    rateLimitPerMinute: e.LSS_RATE_LIMIT === "off" ? null : e.LSS_RATE_LIMIT,
+    locksApiAuth: e.LSS_LOCKS_API_AUTH,
+    tokenCacheMs: e.LSS_TOKEN_CACHE_MS,
+    trustProxy: e.LSS_TRUST_PROXY,
+    maxBodyBytes: 16 * 1024,
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * The lease API's semantics: acquire, renew, release, status. Each call is one store operation;
+ * this module only hashes tokens, chooses new ones, and turns outcomes into responses or errors.
+ */
+import { randomBytes } from "node:crypto";
+import type {
+  AcquireRequest,
+  GrantResponse,
+  ReleaseRequest,
+  RenewRequest,
+  StatusResponse,
+} from "../../src/protocol/lease.js";
+import { sha256 } from "../auth/tokens.js";
+import type { LockRef, LockStore } from "../stores/types.js";
+import { credentialError, heldError, leaseView, notHeldError } from "./views.js";
+
+export const newLeaseToken = () => randomBytes(24).toString("base64url");
+
+export function createLeases(store: LockStore) {
+  return {
+    async acquire(ref: LockRef, req: AcquireRequest): Promise<GrantResponse> {
+      // A client-chosen token makes the acquire idempotent: a retry returns the same lease.
+      const token = req.token ?? newLeaseToken();
+      const result = await store.acquire(ref, {
+        tokenHash: sha256(token),
+        holderId: req.holder_id ?? null,
+        reason: req.reason ?? null,
+        ttlMs: req.ttl_ms,
+        registeredOnly: false,
+      });
+      switch (result.outcome) {
+        case "granted":
+        case "retried":
+          return { status: "ok", key: ref.key, locked: true, token, ...leaseView(result.lease, result.now) };
+        case "held":
+          throw heldError(ref.key, result.lease, result.now);
+        case "forbidden":
+        case "unknown":
+          throw credentialError(ref.key);
+      }
+    },
+
+    async renew(ref: LockRef, req: RenewRequest): Promise<GrantResponse> {
+      const result = await store.renew(ref, { tokenHash: sha256(req.token), ttlMs: req.ttl_ms });
+      switch (result.outcome) {
+        case "renewed":
+          return {
+            status: "ok",
+            key: ref.key,
+            locked: true,
+            token: req.token,
+            ...leaseView(result.lease, result.now),
+          };
+        case "held":
+          throw heldError(ref.key, result.lease, result.now);
+        case "not_held":
+          throw notHeldError(ref.key);
+        case "forbidden":
+          throw credentialError(ref.key);
+      }
+    },
+
+    async release(ref: LockRef, req: ReleaseRequest) {
+      const result = await store.release(ref, { tokenHash: sha256(req.token), registeredOnly: false });
+      switch (result.outcome) {
+        case "released":
+          return { status: "ok" as const, key: ref.key, locked: false as const };
+        case "held":
+          throw heldError(ref.key, result.lease, result.now);
+        case "not_held":
+          throw notHeldError(ref.key);
+        case "forbidden":
+        case "unknown":
+          throw credentialError(ref.key);
+      }
+    },
+
+    async status(ref: LockRef): Promise<StatusResponse> {
+      const { lease, now } = await store.inspect(ref);
+      if (!lease) {
+        return {
+          status: "ok",
+          key: ref.key,
+          locked: false,
+          holder_id: null,
+          reason: null,
+          fencing_token: null,
+          acquired_at: null,
+          expires_at: null,
+          expires_in_ms: null,
+        };
+      }
+      return { status: "ok", key: ref.key, locked: true, ...leaseView(lease, now) };
+    },
+  };
+}
+
+export type Leases = ReturnType<typeof createLeases>;

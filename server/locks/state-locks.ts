@@ -1,0 +1,99 @@
+/**
+ * The Lock State Service API (`/locks`) on the lease engine. A state lock is a registered key
+ * `locks/<id>` whose credential is its lock key `k`; locking takes a lease whose token is `k`,
+ * unlocking releases it. So the two APIs share one engine and one key space, and a state lock can
+ * be inspected (holder, expiry, fencing token) through the lease API too.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { type CreatedResponse, STATE_LOCK_KEY_PREFIX } from "../../src/protocol/state-locks.js";
+import { sha256 } from "../auth/tokens.js";
+import { ApiError } from "../errors.js";
+import type { Lease, LockRef, LockStore } from "../stores/types.js";
+import { credentialError, heldError } from "./views.js";
+
+export type StateLockState =
+  | { state: "unlocked" }
+  | { state: "unknown" }
+  | { state: "locked"; lease: Lease; now: number };
+
+const refOf = (namespace: string, id: string): LockRef => ({
+  namespace,
+  key: `${STATE_LOCK_KEY_PREFIX}${id}`,
+});
+
+const unknownLock = (id: string) => new ApiError(404, "not_found", `no lock with id "${id}"`);
+
+export function createStateLocks(store: LockStore) {
+  return {
+    async create(
+      namespace: string,
+      opts: { locked: boolean; ttlSeconds: number | null; credential: string | null },
+    ): Promise<CreatedResponse> {
+      const id = randomUUID();
+      const credential = opts.credential ?? randomBytes(18).toString("base64url");
+      const lock = opts.locked
+        ? { ttlMs: opts.ttlSeconds == null ? null : opts.ttlSeconds * 1000, holderId: null }
+        : null;
+      const result = await store.register(refOf(namespace, id), { credentialHash: sha256(credential), lock });
+      // A fresh random UUID cannot exist already; if it ever did, nothing was overwritten.
+      if (result.outcome === "exists") throw new ApiError(500, "internal", "lock id collision; try again");
+      const expiresAt = result.lease?.expiresAt;
+      const locked = result.lease != null;
+      return {
+        id,
+        key: credential,
+        locked,
+        expires_at: expiresAt == null ? null : new Date(expiresAt).toISOString(),
+        lockId: id,
+        lockKey: credential,
+        isLocked: locked,
+      };
+    },
+
+    async check(namespace: string, id: string): Promise<StateLockState> {
+      const { lease, registered, now } = await store.inspect(refOf(namespace, id));
+      if (!registered) return { state: "unknown" };
+      return lease ? { state: "locked", lease, now } : { state: "unlocked" };
+    },
+
+    async lock(namespace: string, id: string, credential: string, ttlSeconds: number | null): Promise<void> {
+      const ref = refOf(namespace, id);
+      const result = await store.acquire(ref, {
+        tokenHash: sha256(credential),
+        holderId: null,
+        reason: null,
+        ttlMs: ttlSeconds == null ? null : ttlSeconds * 1000,
+        registeredOnly: true,
+      });
+      switch (result.outcome) {
+        case "granted":
+        case "retried": // locking a locked lock sets its new expiry
+          return;
+        case "unknown":
+          throw unknownLock(id);
+        case "forbidden":
+          throw credentialError(ref.key);
+        case "held": // only the credential can hold a state lock, so this is not expected
+          throw heldError(ref.key, result.lease, result.now);
+      }
+    },
+
+    async unlock(namespace: string, id: string, credential: string): Promise<void> {
+      const ref = refOf(namespace, id);
+      const result = await store.release(ref, { tokenHash: sha256(credential), registeredOnly: true });
+      switch (result.outcome) {
+        case "released":
+        case "not_held": // unlocking an unlocked lock is a no-op
+          return;
+        case "unknown":
+          throw unknownLock(id);
+        case "forbidden":
+          throw credentialError(ref.key);
+        case "held":
+          throw heldError(ref.key, result.lease, result.now);
+      }
+    },
+  };
+}
+
+export type StateLocks = ReturnType<typeof createStateLocks>;

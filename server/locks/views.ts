@@ -1,0 +1,44 @@
+/** Store results → the JSON views of the lease API and the errors both APIs share. */
+import type { LeaseView } from "../../src/protocol/lease.js";
+import { ApiError } from "../errors.js";
+import type { Lease } from "../stores/types.js";
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export const leaseView = (lease: Lease, now: number): LeaseView => ({
+  holder_id: lease.holderId,
+  reason: lease.reason,
+  fencing_token: lease.fencingToken,
+  acquired_at: iso(lease.acquiredAt),
+  expires_at: lease.expiresAt == null ? null : iso(lease.expiresAt),
+  expires_in_ms: lease.expiresAt == null ? null : Math.max(0, lease.expiresAt - now),
+});
+
+const describeHolder = (lease: Lease, now: number) => {
+  const who = lease.holderId ? `by ${lease.holderId}` : "by an anonymous holder";
+  const until =
+    lease.expiresAt == null ? "until released" : `for another ${Math.ceil((lease.expiresAt - now) / 1000)} s`;
+  const why = lease.reason ? ` (${lease.reason})` : "";
+  return `${who}${why} ${until}`;
+};
+
+/** 409 with the holder, so that a waiting client can say whom it waits for. */
+export const heldError = (key: string, lease: Lease, now: number) =>
+  new ApiError(409, "lock_held", `"${key}" is held ${describeHolder(lease, now)}`, {
+    key,
+    locked: true,
+    ...leaseView(lease, now),
+  });
+
+export const notHeldError = (key: string) =>
+  new ApiError(409, "not_held", `the lease on "${key}" has expired or was released; acquire it again`, {
+    key,
+    locked: false,
+  });
+
+export const credentialError = (key: string) =>
+  new ApiError(
+    403,
+    "forbidden",
+    `"${key}" is a state lock of the /locks API: only its lock key (k) may lock or unlock it`,
+  );

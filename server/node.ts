@@ -1,0 +1,15 @@
+/** Node entry point: `npm start`. */
+import { serve } from "@hono/node-server";
+import { createApp } from "./app.js";
+import { openBackend } from "./backend.js";
+import { loadConfig } from "./config.js";
+import { announce, withTryOutAdminToken } from "./startup.js";
+
+const { config, generated } = withTryOutAdminToken(loadConfig(process.env));
+const backend = openBackend(config);
+const server = serve({ fetch: createApp({ ...backend, config }).fetch, port: config.port }, (info) =>
+  announce(config, info.port, generated),
+);
+const stop = () => server.close(() => backend.store.close().finally(() => process.exit(0)));
+process.once("SIGINT", stop);
+process.once("SIGTERM", stop);

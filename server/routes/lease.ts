@@ -1,0 +1,138 @@
+/** The lease API, as in the lease API document: /infra/locks/{key}/acquire|renew|release and status. */
+import { createRoute, z } from "@hono/zod-openapi";
+import { createMiddleware } from "hono/factory";
+import {
+  AcquireRequest,
+  ErrorResponse,
+  GrantResponse,
+  LockKey,
+  ReleaseRequest,
+  ReleaseResponse,
+  RenewRequest,
+  StatusResponse,
+  TtlMs,
+} from "../../src/protocol/lease.js";
+import { type AppEnv, requireScope } from "../auth/middleware.js";
+import { ApiError } from "../errors.js";
+import type { Leases } from "../locks/leases.js";
+import { newRouter } from "./router.js";
+
+const params = z.object({ key: LockKey });
+
+const errors = (...codes: Array<[number, string]>) =>
+  Object.fromEntries(
+    codes.map(([code, description]) => [
+      code,
+      { description, content: { "application/json": { schema: ErrorResponse } } },
+    ]),
+  );
+
+const common = errors(
+  [400, "Invalid key or body"],
+  [401, "Missing, unknown or revoked token"],
+  [403, "Token lacks the scope, or the key is a state lock and the token is not its key"],
+  [429, "Rate limited (see Retry-After)"],
+  [503, "Store unreachable: nothing is granted"],
+);
+
+/** curl -d without a Content-Type would send a form; say so instead of "ttl_ms is required". */
+const jsonBody = createMiddleware<AppEnv>(async (c, next) => {
+  const type = c.req.header("Content-Type") ?? "";
+  if (!/^application\/([\w.-]+\+)?json\b/i.test(type)) {
+    throw new ApiError(
+      415,
+      "unsupported_media_type",
+      "send the body as JSON with 'Content-Type: application/json'",
+    );
+  }
+  return next();
+});
+
+const body = <T extends z.ZodType>(schema: T) => ({
+  required: true,
+  content: { "application/json": { schema } },
+});
+
+export function leaseRoutes(leases: Leases, maxTtlMs: number) {
+  // The document's bound is 60000 ms; CI holds locks for hours, so the bound is a setting.
+  const ttl = TtlMs.max(maxTtlMs, `ttl_ms must be at most ${maxTtlMs} (LSS_MAX_TTL_MS)`);
+  const write = [requireScope("locks:write"), jsonBody];
+
+  const acquire = createRoute({
+    method: "post",
+    path: "/infra/locks/{key}/acquire",
+    tags: ["Leases"],
+    summary: "Acquire a lease on a key",
+    description:
+      "Grants a lease for ttl_ms, with a token and a fencing token that only ever increases. " +
+      "Sending your own `token` makes the call idempotent: a retry returns the same lease instead of 409.",
+    middleware: write,
+    request: { params, body: body(AcquireRequest.extend({ ttl_ms: ttl })) },
+    responses: {
+      200: { description: "Granted", content: { "application/json": { schema: GrantResponse } } },
+      ...errors([409, "Held by someone else: the body says by whom and until when"]),
+      ...common,
+    },
+  });
+
+  const renew = createRoute({
+    method: "post",
+    path: "/infra/locks/{key}/renew",
+    tags: ["Leases"],
+    summary: "Extend a held lease to ttl_ms from now",
+    middleware: write,
+    request: { params, body: body(RenewRequest.extend({ ttl_ms: ttl })) },
+    responses: {
+      200: { description: "Renewed", content: { "application/json": { schema: GrantResponse } } },
+      ...errors([409, "The lease expired, was released, or is held with another token"]),
+      ...common,
+    },
+  });
+
+  const release = createRoute({
+    method: "post",
+    path: "/infra/locks/{key}/release",
+    tags: ["Leases"],
+    summary: "Release a lease with its token",
+    middleware: write,
+    request: { params, body: body(ReleaseRequest) },
+    responses: {
+      200: {
+        description: "Released (also for a retried release)",
+        content: { "application/json": { schema: ReleaseResponse } },
+      },
+      ...errors([409, "The lease expired, or is held with another token"]),
+      ...common,
+    },
+  });
+
+  const status = createRoute({
+    method: "get",
+    path: "/infra/locks/{key}",
+    tags: ["Leases"],
+    summary: "Whether a key is held, by whom and until when (never the token)",
+    middleware: [requireScope("locks:read")],
+    request: { params },
+    responses: {
+      200: { description: "Lease state", content: { "application/json": { schema: StatusResponse } } },
+      ...common,
+    },
+  });
+
+  const ref = (c: { var: AppEnv["Variables"] }, key: string) => ({
+    namespace: c.var.principal.namespace,
+    key,
+  });
+
+  return newRouter()
+    .openapi(acquire, async (c) =>
+      c.json(await leases.acquire(ref(c, c.req.valid("param").key), c.req.valid("json")), 200),
+    )
+    .openapi(renew, async (c) =>
+      c.json(await leases.renew(ref(c, c.req.valid("param").key), c.req.valid("json")), 200),
+    )
+    .openapi(release, async (c) =>
+      c.json(await leases.release(ref(c, c.req.valid("param").key), c.req.valid("json")), 200),
+    )
+    .openapi(status, async (c) => c.json(await leases.status(ref(c, c.req.valid("param").key)), 200));
+}

@@ -1,0 +1,134 @@
+/**
+ * The Lock State Service API (`/locks`), as in its document: state in the status code
+ * (204 unlocked, 423 locked, 404 unknown), the per-lock key `k` as its credential.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { ErrorResponse } from "../../src/protocol/lease.js";
+import {
+  CreatedResponse,
+  CreateQuery,
+  LockQuery,
+  StateLockId,
+  UnlockQuery,
+} from "../../src/protocol/state-locks.js";
+import { requireScope } from "../auth/middleware.js";
+import { ApiError } from "../errors.js";
+import type { StateLocks } from "../locks/state-locks.js";
+import { leaseView } from "../locks/views.js";
+import { newRouter } from "./router.js";
+
+const params = z.object({ id: StateLockId });
+const error = (description: string) => ({
+  description,
+  content: { "application/json": { schema: ErrorResponse } },
+});
+
+const missingKey = () =>
+  new ApiError(
+    401,
+    "unauthorized",
+    "missing k: pass the lock's key as ?k=<key>",
+    {},
+    { "WWW-Authenticate": "k" },
+  );
+
+export function stateLockRoutes(locks: StateLocks) {
+  const create = createRoute({
+    method: "post",
+    path: "/locks",
+    tags: ["Lock State Service"],
+    summary: "Create a lock (l=true to create it locked, e=seconds, k=your own key)",
+    middleware: [requireScope("locks:write")],
+    request: { query: CreateQuery },
+    responses: {
+      200: { description: "Created", content: { "application/json": { schema: CreatedResponse } } },
+      400: error("Invalid l, e or k"),
+    },
+  });
+
+  const check = createRoute({
+    method: "get",
+    path: "/locks/{id}",
+    tags: ["Lock State Service"],
+    summary: "The lock's state as a status code: 204 unlocked, 423 locked, 404 unknown",
+    middleware: [requireScope("locks:read")],
+    request: { params },
+    responses: {
+      204: { description: "Unlocked" },
+      423: {
+        description: "Locked",
+        content: {
+          "application/json": {
+            schema: z.object({
+              id: z.string(),
+              locked: z.literal(true),
+              expires_at: z.string().nullable(),
+              expires_in_ms: z.number().nullable(),
+            }),
+          },
+        },
+      },
+      404: error("No such lock"),
+    },
+  });
+
+  const changeResponses = (done: string) => ({
+    204: { description: done },
+    401: error("Missing k"),
+    403: error("Wrong k"),
+    404: error("No such lock"),
+  });
+
+  const lock = createRoute({
+    method: "patch",
+    path: "/locks/{id}/lock",
+    tags: ["Lock State Service"],
+    summary: "Lock (e=seconds, else until unlocked); locking a locked lock sets its new expiry",
+    middleware: [requireScope("locks:write")],
+    request: { params, query: LockQuery },
+    responses: changeResponses("Locked"),
+  });
+
+  const unlock = createRoute({
+    method: "patch",
+    path: "/locks/{id}/unlock",
+    tags: ["Lock State Service"],
+    summary: "Unlock (unlocking an unlocked lock is a no-op)",
+    middleware: [requireScope("locks:write")],
+    request: { params, query: UnlockQuery },
+    responses: changeResponses("Unlocked"),
+  });
+
+  return newRouter()
+    .openapi(create, async (c) => {
+      const q = c.req.valid("query");
+      const created = await locks.create(c.var.principal.namespace, {
+        locked: q.l ?? false,
+        ttlSeconds: q.e ?? null,
+        credential: q.k ?? null,
+      });
+      return c.json(created, 200);
+    })
+    .openapi(check, async (c) => {
+      const { id } = c.req.valid("param");
+      const found = await locks.check(c.var.principal.namespace, id);
+      if (found.state === "unknown") throw new ApiError(404, "not_found", `no lock with id "${id}"`);
+      if (found.state === "unlocked") return c.body(null, 204);
+      const { expires_at, expires_in_ms } = leaseView(found.lease, found.now);
+      return c.json({ id, locked: true as const, expires_at, expires_in_ms }, 423);
+    })
+    .openapi(lock, async (c) => {
+      const { id } = c.req.valid("param");
+      const { k, e } = c.req.valid("query");
+      if (k === undefined) throw missingKey();
+      await locks.lock(c.var.principal.namespace, id, k, e ?? null);
+      return c.body(null, 204);
+    })
+    .openapi(unlock, async (c) => {
+      const { id } = c.req.valid("param");
+      const { k } = c.req.valid("query");
+      if (k === undefined) throw missingKey();
+      await locks.unlock(c.var.principal.namespace, id, k);
+      return c.body(null, 204);
+    });
+}

@@ -1,0 +1,183 @@
+/**
+ * In-process store for trying LSS out: the same operations as the Redis scripts (redis-scripts.ts),
+ * kept equal by the contract suite. Nothing survives a restart.
+ */
+import {
+  type AcquireOutcome,
+  type AcquireParams,
+  type InspectOutcome,
+  type Lease,
+  type LockRef,
+  type LockStore,
+  RELEASED_GRACE_MS,
+  type RegisterOutcome,
+  type RegisterParams,
+  type ReleaseOutcome,
+  type RenewOutcome,
+  type TokenRecord,
+  type TokenStore,
+} from "./types.js";
+
+/** Mirrors the Redis hash of one key. `exp`: 0 = no expiry, -1 = released, else ms. */
+interface LockRecord {
+  token: string | null;
+  exp: number;
+  fence: number;
+  since: number;
+  holder: string | null;
+  reason: string | null;
+  cred: string | null;
+  /** When an unregistered record disappears (Redis: PEXPIREAT). */
+  dropAt: number | null;
+}
+
+/** The record if it holds a lease now, else null. */
+const live = (rec: LockRecord | undefined, now: number): LockRecord | null =>
+  rec?.token != null && (rec.exp === 0 || rec.exp > now) ? rec : null;
+
+const leaseOf = (rec: LockRecord): Lease => ({
+  holderId: rec.holder,
+  reason: rec.reason,
+  fencingToken: rec.fence,
+  acquiredAt: rec.since,
+  expiresAt: rec.exp === 0 ? null : rec.exp,
+});
+
+export function createMemoryStore(clock: () => number = Date.now): LockStore {
+  const records = new Map<string, LockRecord>();
+  let fencingCounter = 0;
+  const tokenRecords = new Map<string, TokenRecord>();
+
+  const id = (ref: LockRef) => `${ref.namespace}\u0000${ref.key}`;
+
+  /** Reads a record as Redis would: an unregistered record past its drop time no longer exists. */
+  const read = (ref: LockRef, now: number): LockRecord | undefined => {
+    const rec = records.get(id(ref));
+    if (rec?.dropAt != null && rec.dropAt <= now) {
+      records.delete(id(ref));
+      return undefined;
+    }
+    return rec;
+  };
+
+  const setExpiry = (rec: LockRecord, exp: number) => {
+    rec.exp = exp;
+    if (rec.cred == null) rec.dropAt = exp > 0 ? exp : null;
+  };
+
+  /** Expired records of keys never touched again would pile up; sweep them now and then. */
+  let writes = 0;
+  const sweep = (now: number) => {
+    if (++writes % 1024 !== 0) return;
+    for (const [k, rec] of records) if (rec.dropAt != null && rec.dropAt <= now) records.delete(k);
+  };
+
+  const tokens: TokenStore = {
+    async put(record) {
+      tokenRecords.set(record.id, { ...record });
+    },
+    async get(tokenId) {
+      const rec = tokenRecords.get(tokenId);
+      return rec ? { ...rec } : null;
+    },
+    async list() {
+      return [...tokenRecords.values()].map((r) => ({ ...r }));
+    },
+    async delete(tokenId) {
+      return tokenRecords.delete(tokenId);
+    },
+  };
+
+  return {
+    kind: "memory",
+    tokens,
+
+    async acquire(ref, p: AcquireParams): Promise<AcquireOutcome> {
+      const now = clock();
+      const rec = read(ref, now);
+      if (p.registeredOnly && rec?.cred == null) return { outcome: "unknown", now };
+      if (rec?.cred != null && rec.cred !== p.tokenHash) return { outcome: "forbidden", now };
+      const exp = p.ttlMs == null ? 0 : now + p.ttlMs;
+      const held = live(rec, now);
+      if (held) {
+        if (held.token !== p.tokenHash) return { outcome: "held", lease: leaseOf(held), now };
+        setExpiry(held, exp);
+        return { outcome: "retried", lease: leaseOf(held), now };
+      }
+      const next: LockRecord = {
+        token: p.tokenHash,
+        exp,
+        fence: ++fencingCounter,
+        since: now,
+        holder: p.holderId,
+        reason: p.reason,
+        cred: rec?.cred ?? null,
+        dropAt: null,
+      };
+      setExpiry(next, exp);
+      records.set(id(ref), next);
+      sweep(now);
+      return { outcome: "granted", lease: leaseOf(next), now };
+    },
+
+    async renew(ref, p): Promise<RenewOutcome> {
+      const now = clock();
+      const rec = read(ref, now);
+      if (rec?.cred != null && rec.cred !== p.tokenHash) return { outcome: "forbidden", now };
+      const held = live(rec, now);
+      if (!held) return { outcome: "not_held", now };
+      if (held.token !== p.tokenHash) return { outcome: "held", lease: leaseOf(held), now };
+      setExpiry(held, now + p.ttlMs);
+      return { outcome: "renewed", lease: leaseOf(held), now };
+    },
+
+    async release(ref, p): Promise<ReleaseOutcome> {
+      const now = clock();
+      const rec = read(ref, now);
+      if (p.registeredOnly && rec?.cred == null) return { outcome: "unknown", now };
+      if (rec?.cred != null && rec.cred !== p.tokenHash) return { outcome: "forbidden", now };
+      if (rec?.token === p.tokenHash && rec.exp === -1) return { outcome: "released", now };
+      const held = live(rec, now);
+      if (!held) return { outcome: "not_held", now };
+      if (held.token !== p.tokenHash) return { outcome: "held", lease: leaseOf(held), now };
+      held.exp = -1;
+      if (held.cred == null) held.dropAt = now + RELEASED_GRACE_MS;
+      return { outcome: "released", now };
+    },
+
+    async inspect(ref): Promise<InspectOutcome> {
+      const now = clock();
+      const rec = read(ref, now);
+      const held = live(rec, now);
+      return { now, lease: held ? leaseOf(held) : null, registered: rec?.cred != null };
+    },
+
+    async register(ref, p: RegisterParams): Promise<RegisterOutcome> {
+      const now = clock();
+      if (read(ref, now)) return { outcome: "exists", now };
+      const rec: LockRecord = {
+        token: null,
+        exp: -1,
+        fence: 0,
+        since: now,
+        holder: null,
+        reason: null,
+        cred: p.credentialHash,
+        dropAt: null,
+      };
+      if (p.lock) {
+        rec.token = p.credentialHash;
+        rec.exp = p.lock.ttlMs == null ? 0 : now + p.lock.ttlMs;
+        rec.fence = ++fencingCounter;
+        rec.holder = p.lock.holderId;
+      }
+      records.set(id(ref), rec);
+      return { outcome: "created", lease: p.lock ? leaseOf(rec) : null, now };
+    },
+
+    async ping() {},
+    async close() {
+      records.clear();
+    },
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * The store contract: the five lock operations every store implements atomically (one Redis round
+ * trip each), plus the token records of auth. Stores decide only what must be decided atomically
+ * against the store's clock; everything else (validation, hashing, HTTP) lives in `locks/`.
+ */
+
+/** Which lock: keys of different namespaces never meet. */
+export interface LockRef {
+  namespace: string;
+  key: string;
+}
+
+/** A live lease as anyone may see it. Times are milliseconds since the epoch by the store's clock. */
+export interface Lease {
+  holderId: string | null;
+  reason: string | null;
+  fencingToken: number;
+  acquiredAt: number;
+  /** null: held until released. */
+  expiresAt: number | null;
+}
+
+/** Every outcome carries the store's clock reading, so expiry is judged and reported by one clock. */
+type At = { now: number };
+
+export type AcquireOutcome = At &
+  (
+    | { outcome: "granted"; lease: Lease }
+    /** The same token already held the lease (a retried acquire): same lease, expiry extended. */
+    | { outcome: "retried"; lease: Lease }
+    | { outcome: "held"; lease: Lease }
+    /** The key is a registered lock and the token is not its credential. */
+    | { outcome: "forbidden" }
+    /** `registeredOnly` was asked and no registered lock has this key. */
+    | { outcome: "unknown" }
+  );
+
+export type RenewOutcome = At &
+  (
+    | { outcome: "renewed"; lease: Lease }
+    | { outcome: "held"; lease: Lease }
+    | { outcome: "not_held" }
+    | { outcome: "forbidden" }
+  );
+
+export type ReleaseOutcome = At &
+  (
+    | { outcome: "released" }
+    | { outcome: "held"; lease: Lease }
+    | { outcome: "not_held" }
+    | { outcome: "forbidden" }
+    | { outcome: "unknown" }
+  );
+
+export type InspectOutcome = At & { lease: Lease | null; registered: boolean };
+
+export type RegisterOutcome = At & ({ outcome: "created"; lease: Lease | null } | { outcome: "exists" });
+
+export interface AcquireParams {
+  /** sha256 of the lease token: stores never see a token itself. */
+  tokenHash: string;
+  holderId: string | null;
+  reason: string | null;
+  /** null: no expiry (status locks only). */
+  ttlMs: number | null;
+  /** Refuse unless the key is a registered lock (the /locks API never creates a lease by accident). */
+  registeredOnly: boolean;
+}
+
+export interface RegisterParams {
+  /** sha256 of the lock's credential; it is also the token of every lease on this key. */
+  credentialHash: string;
+  /** Take the lease at once (the /locks API's `l=true`). */
+  lock: { ttlMs: number | null; holderId: string | null } | null;
+}
+
+export interface LockStore {
+  readonly kind: "memory" | "redis" | "upstash";
+  acquire(ref: LockRef, params: AcquireParams): Promise<AcquireOutcome>;
+  renew(ref: LockRef, params: { tokenHash: string; ttlMs: number }): Promise<RenewOutcome>;
+  release(ref: LockRef, params: { tokenHash: string; registeredOnly: boolean }): Promise<ReleaseOutcome>;
+  inspect(ref: LockRef): Promise<InspectOutcome>;
+  /** Create a registered lock (the /locks API): a key with a credential that outlives its leases. */
+  register(ref: LockRef, params: RegisterParams): Promise<RegisterOutcome>;
+  readonly tokens: TokenStore;
+  /** Resolves when the store answers; throws StoreUnavailableError otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type Scope = "locks:read" | "locks:write" | "admin";
+
+/** An API token as stored: the secret itself is never stored, only its sha256. */
+export interface TokenRecord {
+  id: string;
+  secretHash: string;
+  namespace: string;
+  scopes: Scope[];
+  name: string | null;
+  createdAt: string;
+}
+
+export interface TokenStore {
+  put(record: TokenRecord): Promise<void>;
+  get(id: string): Promise<TokenRecord | null>;
+  list(): Promise<TokenRecord[]>;
+  /** false when there was no such token. */
+  delete(id: string): Promise<boolean>;
+}
+
+/** The store did not answer (in time): every caller must fail closed on it. */
+export class StoreUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`lock store unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = "StoreUnavailableError";
+  }
+}
+
+/** How long a released lease's record stays, so that a retried release still answers "released". */
+export const RELEASED_GRACE_MS = 30_000;

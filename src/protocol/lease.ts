@@ -1,0 +1,126 @@
+/**
+ * Wire format of the lease API (`/infra/locks/{key}/…`), shared by the server and the typed client
+ * so that the two cannot drift. Limits follow the lease API document; the upper TTL bound is a
+ * server setting (LSS_MAX_TTL_MS) and is applied by the server on top of these schemas.
+ */
+import { z } from "zod";
+
+/** 1–512 chars, no control characters, no "..": the document's pattern, verbatim. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+export const KEY_PATTERN = /^(?!.*\.\.)[^\x00-\x1f\x7f]+$/;
+
+export const LockKey = z
+  .string()
+  .min(1, "key must not be empty")
+  .max(512, "key must be at most 512 characters")
+  .regex(KEY_PATTERN, 'key must not contain control characters or ".."');
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+const NO_CONTROL_CHARACTERS = /^[^\x00-\x1f\x7f]*$/;
+
+/** Printable text without control characters (holder ids, reasons, tokens, lock keys, names). */
+export const printable = (field: string, max: number, min = 0) =>
+  z
+    .string({ error: `${field} must be a string` })
+    .min(min, `${field} must be at least ${min} character${min === 1 ? "" : "s"}`)
+    .max(max, `${field} must be at most ${max} characters`)
+    .regex(NO_CONTROL_CHARACTERS, `${field} must not contain control characters`);
+
+export const HolderId = printable("holder_id", 256);
+export const LeaseToken = printable("token", 256, 1);
+export const Reason = printable("reason", 512);
+
+export const TtlMs = z
+  .number({ error: "ttl_ms must be an integer number of milliseconds" })
+  .int("ttl_ms must be an integer number of milliseconds")
+  .min(1, "ttl_ms must be at least 1");
+
+/** Unknown fields are rejected by name, so a typo such as `ttl` for `ttl_ms` is not silently ignored. */
+export const strictBody = <T extends z.ZodRawShape>(shape: T) =>
+  z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === "unrecognized_keys"
+        ? `unknown field(s): ${issue.keys.join(", ")}`
+        : issue.code === "invalid_type"
+          ? "the body must be a JSON object"
+          : undefined,
+  });
+
+export const AcquireRequest = strictBody({
+  ttl_ms: TtlMs,
+  holder_id: HolderId.optional(),
+  /** Client-chosen lease token: a retried acquire with the same token returns the same lease. */
+  token: LeaseToken.optional(),
+  reason: Reason.optional(),
+});
+
+export const RenewRequest = strictBody({ token: LeaseToken, ttl_ms: TtlMs });
+
+export const ReleaseRequest = strictBody({ token: LeaseToken });
+
+/** What anyone may see of a lease: never its token. Times are ISO 8601 by the store's clock. */
+export const LeaseView = z.object({
+  holder_id: z.string().nullable(),
+  reason: z.string().nullable(),
+  fencing_token: z.number().int(),
+  acquired_at: z.string(),
+  /** null: held until released (only status locks of the /locks API can be held forever). */
+  expires_at: z.string().nullable(),
+  /** Remaining time by the store's clock, so that waiting clients need not trust their own. */
+  expires_in_ms: z.number().int().nullable(),
+});
+
+export const GrantResponse = LeaseView.extend({
+  status: z.literal("ok"),
+  key: z.string(),
+  locked: z.literal(true),
+  token: z.string(),
+});
+
+export const StatusResponse = z.object({
+  status: z.literal("ok"),
+  key: z.string(),
+  locked: z.boolean(),
+  holder_id: z.string().nullable(),
+  reason: z.string().nullable(),
+  fencing_token: z.number().int().nullable(),
+  acquired_at: z.string().nullable(),
+  expires_at: z.string().nullable(),
+  expires_in_ms: z.number().int().nullable(),
+});
+
+export const ReleaseResponse = z.object({
+  status: z.literal("ok"),
+  key: z.string(),
+  locked: z.literal(false),
+});
+
+/** Every error, from every route. `holder_id` etc. accompany `lock_held` so a waiter can say whom it waits for. */
+export const ErrorResponse = z
+  .object({
+    status: z.literal("error"),
+    error: z.object({ code: z.string(), message: z.string() }),
+  })
+  .catchall(z.unknown());
+
+export const ERROR_CODES = [
+  "bad_request",
+  "unauthorized",
+  "forbidden",
+  "not_found",
+  "lock_held",
+  "not_held",
+  "payload_too_large",
+  "unsupported_media_type",
+  "rate_limited",
+  "store_unavailable",
+  "internal",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export type AcquireRequest = z.infer<typeof AcquireRequest>;
+export type RenewRequest = z.infer<typeof RenewRequest>;
+export type ReleaseRequest = z.infer<typeof ReleaseRequest>;
+export type GrantResponse = z.infer<typeof GrantResponse>;
+export type StatusResponse = z.infer<typeof StatusResponse>;
+export type LeaseView = z.infer<typeof LeaseView>;
