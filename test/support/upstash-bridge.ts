@@ -1,0 +1,217 @@
+/**
+ * A tiny Upstash Redis REST server in front of a real redis-server, so tests can drive the real
+ * `@upstash/redis` client (`new Redis({ url, token })`) without the network or an Upstash account.
+ *
+ * Protocol, as @upstash/redis@1.39 (pkg/http.ts) uses it:
+ * - every request is `POST` with `Authorization: Bearer <token>` and a JSON body;
+ *   `/` takes one command, `/pipeline` and `/multi-exec` take an array of commands.
+ *   The client auto-pipelines by default, so most single calls actually arrive on `/pipeline`.
+ * - `Upstash-Encoding: base64` (the client's default) asks for every string in the result to be
+ *   base64, except the "OK" status reply, which the client's decode() passes through as is.
+ * - non-2xx responses must still be JSON `{ "error": "..." }`: the client throws
+ *   `UpstashError("<error>, command was: ...")`, and only retries on network errors, never on 4xx/5xx.
+ * - the client sends `upstash-sync-token` (read-your-writes) and stores whatever the response
+ *   header says, "" when absent. A single redis-server is always consistent, so it is ignored.
+ * - createScript() tries EVALSHA and falls back to EVAL when the error message contains "noscript"
+ *   (case-insensitive), so Redis' own "NOSCRIPT No matching script..." is passed through untouched.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Redis, ReplyError } from "ioredis";
+
+export interface UpstashBridge {
+  /** `http://127.0.0.1:PORT`, pass as `url` to `new Redis({ url, token })` */
+  url: string;
+  token: string;
+  close(): Promise<void>;
+}
+
+type Json = null | number | string | Json[];
+type Entry = { result: Json } | { error: string };
+
+/** How long a request waits for a reconnect (e.g. right after restart()) before failing with 500. */
+const READY_WAIT_MS = 300;
+
+// These would change the state of the connection shared by all requests (or never return).
+const UNSUPPORTED = new Set([
+  ...["multi", "exec", "discard", "watch", "unwatch", "select", "quit", "reset", "hello", "monitor"],
+  ...["subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe"],
+]);
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const OK = Buffer.from("OK");
+
+/** Convert a raw (Buffer-based) ioredis reply to the JSON Upstash sends. */
+function encode(value: unknown, base64: boolean): Json {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "number") return value;
+  if (Array.isArray(value)) return value.map((v) => encode(v, base64));
+  // An error nested in an array reply (e.g. a Lua table holding redis.error_reply()).
+  const buf = Buffer.isBuffer(value)
+    ? value
+    : Buffer.from(value instanceof Error ? value.message : String(value));
+  if (!base64) return buf.toString("utf8");
+  // Raw replies cannot tell the status "OK" from a bulk "OK"; the client decodes both to "OK".
+  return buf.equals(OK) ? "OK" : buf.toString("base64");
+}
+
+/** Validate one command: non-empty array of strings/numbers (booleans too, the client may send them). */
+function toCommand(raw: unknown): [string, ...string[]] {
+  if (!Array.isArray(raw) || raw.length === 0)
+    throw new HttpError(400, "ERR command must be a non-empty array");
+  const parts = raw.map((part) => {
+    if (typeof part === "string" || typeof part === "number" || typeof part === "boolean")
+      return String(part);
+    throw new HttpError(400, `ERR command arguments must be strings or numbers, got ${JSON.stringify(part)}`);
+  });
+  const name = parts[0] as string;
+  if (UNSUPPORTED.has(name.toLowerCase())) throw new HttpError(400, `ERR command '${name}' is not supported`);
+  // Upper-case names dodge ioredis' reply transformers (it would turn HGETALL into an object).
+  return [name.toUpperCase(), ...parts.slice(1)];
+}
+
+function toCommands(raw: unknown): [string, ...string[]][] {
+  if (!Array.isArray(raw) || raw.length === 0)
+    throw new HttpError(400, "ERR body must be an array of commands");
+  return raw.map(toCommand);
+}
+
+/** Redis answered with an error reply: report it. Anything else (connection down, timeout): 500. */
+function replyError(err: unknown): string {
+  if (err instanceof ReplyError) return (err as Error).message;
+  throw new HttpError(500, `ERR redis unavailable: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+function toEntry(err: Error | null, value: unknown, base64: boolean): Entry {
+  return err ? { error: replyError(err) } : { result: encode(value, base64) };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const data = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(data) });
+  res.end(data);
+}
+
+export async function startUpstashBridge(opts: { redisUrl: string; token?: string }): Promise<UpstashBridge> {
+  const token = opts.token ?? randomUUID();
+  // One shared connection. Fail fast rather than queue while redis is down, so tests that kill
+  // redis see errors within milliseconds instead of hanging; reconnect every 50 ms to come back
+  // quickly after restart(). No ready check / CLIENT SETINFO: keeps commandCount() deterministic.
+  const redis = new Redis(opts.redisUrl, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 1_000,
+    commandTimeout: 5_000,
+    retryStrategy: () => 50,
+    enableReadyCheck: false,
+    disableClientInfo: true,
+  });
+  redis.on("error", () => {}); // connection errors surface as failed commands (500)
+  await redis.connect().catch(() => {}); // redis may legitimately be down at start; it keeps retrying
+
+  const waitForRedis = (): Promise<void> => {
+    if (redis.status === "ready") return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        redis.off("ready", done);
+        resolve();
+      };
+      const timer = setTimeout(done, READY_WAIT_MS);
+      redis.once("ready", done);
+    });
+  };
+
+  const execute = async (path: string, body: unknown, base64: boolean): Promise<Entry | Entry[]> => {
+    if (path === "/") {
+      const [name, ...args] = toCommand(body);
+      await waitForRedis();
+      try {
+        return { result: encode(await redis.callBuffer(name, ...args), base64) };
+      } catch (err) {
+        throw new HttpError(400, replyError(err));
+      }
+    }
+    if (path !== "/pipeline" && path !== "/multi-exec")
+      throw new HttpError(404, `ERR unknown endpoint ${path}`);
+    const commands = toCommands(body);
+    const atomic = path === "/multi-exec";
+    await waitForRedis();
+    // An ioredis pipeline is written to the socket in one go, so no other request's commands can
+    // end up between our MULTI and EXEC on the shared connection.
+    const pipeline = redis.pipeline();
+    if (atomic) pipeline.callBuffer("MULTI");
+    for (const [name, ...args] of commands) pipeline.callBuffer(name, ...args);
+    if (atomic) pipeline.callBuffer("EXEC");
+    const results = (await pipeline.exec()) ?? [];
+    if (!atomic) return results.map(([err, value]) => toEntry(err, value, base64));
+    // Results are [MULTI, QUEUED..., EXEC]. A queueing error (unknown command, wrong arity) makes
+    // EXEC fail with EXECABORT and nothing runs, so the request fails as a whole.
+    const [execError, execReply] = results.at(-1) ?? [new Error("no reply to EXEC"), null];
+    if (execError) {
+      const queueError = results.slice(1, -1).find(([err]) => err)?.[0];
+      throw new HttpError(400, [execError, queueError].filter(Boolean).map(replyError).join(": "));
+    }
+    // Runtime errors (e.g. INCR on a non-number) are error objects inside EXEC's reply; the rest ran.
+    return (execReply as unknown[]).map((value) =>
+      value instanceof Error ? toEntry(value, null, base64) : toEntry(null, value, base64),
+    );
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (req.headers.authorization !== `Bearer ${token}`) return send(res, 401, { error: "Unauthorized" });
+    if (req.method !== "POST") return send(res, 405, { error: "ERR only POST is supported" });
+    const path = new URL(req.url ?? "/", "http://bridge").pathname.replace(/(.)\/+$/, "$1");
+    const base64 = String(req.headers["upstash-encoding"] ?? "").toLowerCase() === "base64";
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch (err) {
+      return send(res, 400, { error: `ERR failed to parse JSON body: ${(err as Error).message}` });
+    }
+    try {
+      send(res, 200, await execute(path, body, base64));
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : 500;
+      send(res, status, { error: err instanceof Error ? err.message : String(err) });
+    }
+  };
+
+  const server = createServer((req, res) => void handle(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    token,
+    async close() {
+      // The client uses keep-alive, so close() alone would wait for idle sockets to time out.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      redis.disconnect();
+    },
+  };
+}
