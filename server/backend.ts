@@ -26,7 +26,7 @@ export function openBackend(config: Config): Backend {
     case "redis": {
       const client = connectTcpRedis(store.url, config.storeTimeoutMs);
       return {
-        store: createRedisStore(tcpTransport(client), config.keyPrefix),
+        store: createRedisStore(tcpTransport(client, config.storeTimeoutMs), config.keyPrefix),
         rateLimiter: perMinute ? redisRateLimiter(client, perMinute, config.keyPrefix) : null,
       };
     }

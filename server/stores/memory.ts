@@ -46,6 +46,11 @@ const leaseOf = (rec: LockRecord): Lease => ({
 export function createMemoryStore(clock: () => number = Date.now): LockStore {
   const records = new Map<string, LockRecord>();
   let fencingCounter = 0;
+  /** As in Redis: at least the clock in ms, so tokens of a new process still exceed an old one's. */
+  const nextFence = (now: number) => {
+    fencingCounter = Math.max(fencingCounter + 1, now);
+    return fencingCounter;
+  };
   const tokenRecords = new Map<string, TokenRecord>();
 
   const id = (ref: LockRef) => `${ref.namespace}\u0000${ref.key}`;
@@ -107,7 +112,7 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
       const next: LockRecord = {
         token: p.tokenHash,
         exp,
-        fence: ++fencingCounter,
+        fence: nextFence(now),
         since: now,
         holder: p.holderId,
         reason: p.reason,
@@ -168,7 +173,7 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
       if (p.lock) {
         rec.token = p.credentialHash;
         rec.exp = p.lock.ttlMs == null ? 0 : now + p.lock.ttlMs;
-        rec.fence = ++fencingCounter;
+        rec.fence = nextFence(now);
         rec.holder = p.lock.holderId;
       }
       records.set(id(ref), rec);

@@ -6,7 +6,8 @@
  * One Redis hash per key: token (sha256 of the lease token), exp (ms; 0 = no expiry, -1 = released),
  * fence, since, holder, reason, cred (registered locks of the /locks API only).
  * Unregistered keys carry a Redis expiry at `exp`, so expired leases clean themselves up; registered
- * keys persist and are judged by `exp`. Fencing tokens come from one counter that never goes back.
+ * keys persist and are judged by `exp`. Fencing tokens come from one counter that never goes back,
+ * and is at least Redis's clock in ms, so it keeps increasing even after Redis lost its data.
  *
  * Every reply is a flat array: outcome, now, then for a lease fence, since, exp, holder, reason, and
  * for INSPECT whether the key is registered.
@@ -34,6 +35,12 @@ end
 local function lease(outcome)
   return {outcome, now, rec[3], rec[4], rec[2], rec[5] or '', rec[6] or ''}
 end
+-- Fencing tokens never go back, even if Redis lost the counter: a token is at least the clock in ms.
+local function next_fence()
+  local fence = math.max((tonumber(redis.call('GET', KEYS[2])) or 0) + 1, now)
+  redis.call('SET', KEYS[2], string.format('%d', fence))
+  return fence
+end
 local function expire_at(exp)
   if cred then return end
   if exp > 0 then redis.call('PEXPIREAT', KEYS[1], exp) else redis.call('PERSIST', KEYS[1]) end
@@ -60,7 +67,7 @@ if live() then
   rec[2] = tostring(exp)
   return lease('retried')
 end
-local fence = redis.call('INCR', KEYS[2])
+local fence = next_fence()
 redis.call('HSET', KEYS[1], 'token', ARGV[1], 'exp', exp, 'fence', fence, 'since', now, 'holder', ARGV[2], 'reason', ARGV[4])
 expire_at(exp)
 return {'granted', now, fence, now, exp, ARGV[2], ARGV[4]}
@@ -122,7 +129,7 @@ if ARGV[2] ~= '1' then
 end
 local exp = 0
 if ARGV[3] ~= '' then exp = now + tonumber(ARGV[3]) end
-local fence = redis.call('INCR', KEYS[2])
+local fence = next_fence()
 redis.call('HSET', KEYS[1], 'cred', ARGV[1], 'token', ARGV[1], 'exp', exp, 'fence', fence, 'since', now, 'holder', ARGV[4], 'reason', '')
 return {'created', now, fence, now, exp, ARGV[4], ''}
 `,

@@ -17,18 +17,42 @@ export function connectTcpRedis(url: string, timeoutMs: number): Redis {
   return client;
 }
 
-type TcpClient = Pick<Redis, "evalsha" | "eval" | "hset" | "hget" | "hvals" | "hdel" | "ping" | "disconnect">;
+type TcpClient = Pick<
+  Redis,
+  "evalsha" | "eval" | "hset" | "hget" | "hvals" | "hdel" | "ping" | "disconnect" | "status" | "once" | "off"
+>;
 
-export function tcpTransport(client: TcpClient): RedisTransport {
+export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTransport {
+  /**
+   * Without an offline queue a command sent while (re)connecting fails at once; wait for the
+   * connection instead, but never longer than a command may take.
+   */
+  const connected = (): Promise<void> | undefined => {
+    if (client.status === "ready") return undefined;
+    if (client.status === "end") return Promise.reject(new Error("connection closed"));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.off("ready", onReady);
+        reject(new Error(`not connected to Redis within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.once("ready", onReady);
+    });
+  };
+  const when = <T>(command: () => Promise<T>): Promise<T> => connected()?.then(command) ?? command();
+
   return {
     kind: "redis",
-    evalsha: (sha1, keys, args) => client.evalsha(sha1, keys.length, ...keys, ...args),
-    eval: (source, keys, args) => client.eval(source, keys.length, ...keys, ...args),
-    hset: (key, field, value) => client.hset(key, field, value),
-    hget: (key, field) => client.hget(key, field),
-    hvals: (key) => client.hvals(key),
-    hdel: (key, field) => client.hdel(key, field),
-    ping: () => client.ping(),
+    evalsha: (sha1, keys, args) => when(() => client.evalsha(sha1, keys.length, ...keys, ...args)),
+    eval: (source, keys, args) => when(() => client.eval(source, keys.length, ...keys, ...args)),
+    hset: (key, field, value) => when(() => client.hset(key, field, value)),
+    hget: (key, field) => when(() => client.hget(key, field)),
+    hvals: (key) => when(() => client.hvals(key)),
+    hdel: (key, field) => when(() => client.hdel(key, field)),
+    ping: () => when(() => client.ping()),
     close: async () => client.disconnect(),
   };
 }

@@ -1,0 +1,313 @@
+/**
+ * The lock contract, run against every store through the HTTP API: memory, a real redis-server,
+ * and @upstash/redis through the REST bridge to it. This suite is what keeps the stores equal.
+ */
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { appOn, STORE_KINDS, type StoreBackends, sleep, startBackends } from "./support/stores.js";
+
+let backends: StoreBackends;
+beforeAll(async () => {
+  backends = await startBackends(STORE_KINDS);
+});
+afterAll(() => backends.close());
+
+const acquire = (key: string, body: Record<string, unknown>) =>
+  ["POST", `/infra/locks/${encodeURIComponent(key)}/acquire`, body] as const;
+const release = (key: string, token: string) =>
+  ["POST", `/infra/locks/${encodeURIComponent(key)}/release`, { token }] as const;
+const renew = (key: string, token: string, ttl_ms: number) =>
+  ["POST", `/infra/locks/${encodeURIComponent(key)}/renew`, { token, ttl_ms }] as const;
+const status = (key: string) => ["GET", `/infra/locks/${encodeURIComponent(key)}`] as const;
+
+describe.each(STORE_KINDS)("lease API on %s", (kind) => {
+  const client = () => appOn(backends.open(kind)).call;
+
+  it("grants a lease with a token and a fencing token, and shows its holder but never its token", async () => {
+    const call = client();
+    const before = Date.now();
+    const granted = await call(
+      ...acquire("qa-env", { ttl_ms: 15_000, holder_id: "worker-1", reason: "e2e" }),
+    );
+    expect(granted.status).toBe(200);
+    expect(granted.body).toMatchObject({
+      status: "ok",
+      key: "qa-env",
+      locked: true,
+      holder_id: "worker-1",
+      reason: "e2e",
+    });
+    expect(granted.body.token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(granted.body.fencing_token).toBeGreaterThan(0);
+    const expiresAt = Date.parse(granted.body.expires_at);
+    expect(expiresAt).toBeGreaterThanOrEqual(before + 15_000 - 1000);
+    expect(expiresAt).toBeLessThanOrEqual(Date.now() + 15_000 + 1000);
+    expect(granted.body.expires_in_ms).toBe(15_000);
+
+    const seen = await call(...status("qa-env"));
+    expect(seen.status).toBe(200);
+    expect(seen.body).toMatchObject({
+      locked: true,
+      holder_id: "worker-1",
+      reason: "e2e",
+      fencing_token: granted.body.fencing_token,
+      expires_at: granted.body.expires_at,
+    });
+    expect(JSON.stringify(seen.body)).not.toContain(granted.body.token);
+  });
+
+  it("answers 409 with the holder and its expiry when the key is held", async () => {
+    const call = client();
+    const first = await call(...acquire("k", { ttl_ms: 10_000, holder_id: "ci/run-1", reason: "deploy" }));
+    const second = await call(...acquire("k", { ttl_ms: 10_000, holder_id: "ci/run-2" }));
+    expect(second.status).toBe(409);
+    expect(second.body).toMatchObject({
+      status: "error",
+      error: { code: "lock_held" },
+      locked: true,
+      holder_id: "ci/run-1",
+      reason: "deploy",
+      expires_at: first.body.expires_at,
+    });
+    expect(second.body.error.message).toContain("ci/run-1");
+    expect(second.body.expires_in_ms).toBeGreaterThan(9_000);
+    expect(JSON.stringify(second.body)).not.toContain(first.body.token);
+  });
+
+  it("treats a retried acquire with the same client token as the same lease", async () => {
+    const call = client();
+    const first = await call(...acquire("idem", { ttl_ms: 5_000, token: "my-chosen-token" }));
+    await sleep(20);
+    const retry = await call(...acquire("idem", { ttl_ms: 5_000, token: "my-chosen-token" }));
+    expect(retry.status).toBe(200);
+    expect(retry.body.token).toBe("my-chosen-token");
+    expect(retry.body.fencing_token).toBe(first.body.fencing_token);
+    expect(Date.parse(retry.body.expires_at)).toBeGreaterThan(Date.parse(first.body.expires_at));
+    const other = await call(...acquire("idem", { ttl_ms: 5_000, token: "another-token" }));
+    expect(other.status).toBe(409);
+  });
+
+  it("releases only with the lease's token, and a retried release still says released", async () => {
+    const call = client();
+    const { body: lease } = await call(...acquire("rel", { ttl_ms: 10_000 }));
+    const wrong = await call(...release("rel", "not-the-token"));
+    expect(wrong.status).toBe(409);
+    expect(wrong.body.error.code).toBe("lock_held");
+    expect((await call(...status("rel"))).body.locked).toBe(true);
+
+    const ok = await call(...release("rel", lease.token));
+    expect(ok.status).toBe(200);
+    expect(ok.body).toEqual({ status: "ok", key: "rel", locked: false });
+    expect((await call(...status("rel"))).body).toMatchObject({
+      locked: false,
+      holder_id: null,
+      fencing_token: null,
+    });
+    const again = await call(...release("rel", lease.token));
+    expect(again.status).toBe(200);
+  });
+
+  it("renews a held lease from now, refuses other tokens, and refuses once expired", async () => {
+    const call = client();
+    const { body: lease } = await call(...acquire("ren", { ttl_ms: 300 }));
+    const renewed = await call(...renew("ren", lease.token, 10_000));
+    expect(renewed.status).toBe(200);
+    expect(renewed.body.fencing_token).toBe(lease.fencing_token);
+    expect(renewed.body.expires_in_ms).toBe(10_000);
+    const wrong = await call(...renew("ren", "nope", 10_000));
+    expect(wrong.status).toBe(409);
+    expect(wrong.body.error.code).toBe("lock_held");
+
+    const { body: short } = await call(...acquire("ren2", { ttl_ms: 100 }));
+    await sleep(200);
+    const late = await call(...renew("ren2", short.token, 10_000));
+    expect(late.status).toBe(409);
+    expect(late.body.error.code).toBe("not_held");
+    const lateRelease = await call(...release("ren2", short.token));
+    expect(lateRelease.status).toBe(409);
+    expect(lateRelease.body.error.code).toBe("not_held");
+  });
+
+  it("frees an expired lease for the next holder, with a higher fencing token", async () => {
+    const call = client();
+    const first = await call(...acquire("exp", { ttl_ms: 100, holder_id: "a" }));
+    expect((await call(...acquire("exp", { ttl_ms: 100, holder_id: "b" }))).status).toBe(409);
+    await sleep(200);
+    expect((await call(...status("exp"))).body.locked).toBe(false);
+    const second = await call(...acquire("exp", { ttl_ms: 1000, holder_id: "b" }));
+    expect(second.status).toBe(200);
+    expect(second.body.fencing_token).toBeGreaterThan(first.body.fencing_token);
+    // The old holder's token no longer releases anything.
+    expect((await call(...release("exp", first.body.token))).status).toBe(409);
+    expect((await call(...status("exp"))).body.holder_id).toBe("b");
+  });
+
+  it("hands out strictly increasing fencing tokens, also across keys and after release", async () => {
+    const call = client();
+    const tokens: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const key = i % 2 ? "fence-a" : "fence-b";
+      const { body } = await call(...acquire(key, { ttl_ms: 5000 }));
+      tokens.push(body.fencing_token);
+      await call(...release(key, body.token));
+    }
+    for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1] as number);
+    // At least the store's clock in ms: a store that lost its counter still hands out larger tokens.
+    expect(tokens[0]).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it("keeps keys with odd but valid characters apart", async () => {
+    const call = client();
+    const keys = ["a/b", "a:b", "ünï cödé ✓", "a b", "a%2Fb", "x".repeat(512)];
+    const grants = await Promise.all(
+      keys.map((k) => call(...acquire(k, { ttl_ms: 5000, holder_id: k.slice(0, 50) }))),
+    );
+    for (const g of grants) expect(g.status).toBe(200);
+    for (const k of keys)
+      expect((await call(...status(k))).body).toMatchObject({
+        key: k,
+        locked: true,
+        holder_id: k.slice(0, 50),
+      });
+  });
+});
+
+describe.each(STORE_KINDS)("/locks API on %s", (kind) => {
+  const client = () => appOn(backends.open(kind)).call;
+
+  it("creates, checks, locks and unlocks as the document shows", async () => {
+    const call = client();
+    const created = await call("POST", "/locks", undefined, null);
+    expect(created.status).toBe(200);
+    const { id, key } = created.body;
+    expect(created.body).toMatchObject({ locked: false, lockId: id, lockKey: key, isLocked: false });
+    expect((await call("GET", `/locks/${id}`, undefined, null)).status).toBe(204);
+
+    expect((await call("PATCH", `/locks/${id}/lock?k=${key}`, undefined, null)).status).toBe(204);
+    const locked = await call("GET", `/locks/${id}`, undefined, null);
+    expect(locked.status).toBe(423);
+    expect(locked.body).toMatchObject({ id, locked: true, expires_at: null });
+
+    expect((await call("PATCH", `/locks/${id}/unlock?k=${key}`, undefined, null)).status).toBe(204);
+    expect((await call("GET", `/locks/${id}`, undefined, null)).status).toBe(204);
+    expect((await call("GET", "/locks/no-such-lock", undefined, null)).status).toBe(404);
+  });
+
+  it("changes nothing for a wrong or missing k", async () => {
+    const call = client();
+    const { body } = await call("POST", "/locks?l=T&k=team-secret", undefined, null);
+    expect(body.key).toBe("team-secret");
+    expect((await call("PATCH", `/locks/${body.id}/unlock`, undefined, null)).status).toBe(401);
+    expect((await call("PATCH", `/locks/${body.id}/unlock?k=guess`, undefined, null)).status).toBe(403);
+    expect((await call("GET", `/locks/${body.id}`, undefined, null)).status).toBe(423);
+  });
+
+  it("reads an expired lock as unlocked without deleting it", async () => {
+    const call = client();
+    const { body } = await call("POST", "/locks?l=1&e=1", undefined, null);
+    expect(body.locked).toBe(true);
+    expect((await call("GET", `/locks/${body.id}`, undefined, null)).status).toBe(423);
+    await sleep(1100);
+    expect((await call("GET", `/locks/${body.id}`, undefined, null)).status).toBe(204);
+    expect((await call("PATCH", `/locks/${body.id}/lock?k=${body.key}&e=60`, undefined, null)).status).toBe(
+      204,
+    );
+    const again = await call("GET", `/locks/${body.id}`, undefined, null);
+    expect(again.status).toBe(423);
+    expect(again.body.expires_in_ms).toBeGreaterThan(58_000);
+  });
+
+  it("is the lease key locks/<id> on the same engine", async () => {
+    const call = client();
+    const { body } = await call("POST", "/locks?l=true", undefined, null);
+    const leaseKey = `locks/${body.id}`;
+    const seen = await call(...status(leaseKey));
+    expect(seen.body).toMatchObject({ locked: true, expires_at: null });
+    expect(seen.body.fencing_token).toBeGreaterThan(0);
+
+    // Without its k, the lease API cannot take or free it.
+    const stolen = await call(...acquire(leaseKey, { ttl_ms: 1000 }));
+    expect(stolen.status).toBe(403);
+    expect((await call(...release(leaseKey, "guess"))).status).toBe(403);
+    // With its k as the token, the lease API sees the same lease.
+    const same = await call(...acquire(leaseKey, { ttl_ms: 60_000, token: body.key }));
+    expect(same.status).toBe(200);
+    expect(same.body.fencing_token).toBe(seen.body.fencing_token);
+    expect((await call(...release(leaseKey, body.key))).status).toBe(200);
+    expect((await call("GET", `/locks/${body.id}`, undefined, null)).status).toBe(204);
+    // A plain lease key under locks/ is not a state lock.
+    await call(...acquire("locks/plain", { ttl_ms: 5000 }));
+    expect((await call("GET", "/locks/plain", undefined, null)).status).toBe(404);
+  });
+});
+
+describe.each(STORE_KINDS)("namespaces on %s", (kind) => {
+  it("never let two teams see or touch each other's keys", async () => {
+    const store = backends.open(kind);
+    const { call } = appOn(store);
+    const mint = async (namespace: string) =>
+      (await call("POST", "/admin/tokens", { namespace, scopes: ["locks:read", "locks:write"] })).body
+        .token as string;
+    const teamA = await mint("team-a");
+    const teamB = await mint("team-b");
+    const a = await call(...acquire("shared-name", { ttl_ms: 5000, holder_id: "a" }), teamA);
+    expect(a.status).toBe(200);
+    expect((await call(...status("shared-name"), undefined, teamB)).body.locked).toBe(false);
+    expect((await call(...acquire("shared-name", { ttl_ms: 5000 }), teamB)).status).toBe(200);
+    expect((await call(...release("shared-name", a.body.token), teamB)).status).toBe(409);
+    expect((await call(...status("shared-name"), undefined, teamA)).body.holder_id).toBe("a");
+  });
+});
+
+describe("on Redis", () => {
+  it("leaves nothing behind once a lease has expired or was released", async () => {
+    const prefix = "cleanup";
+    const { call } = appOn(backends.open("redis", { prefix }));
+    await call(...acquire("gone", { ttl_ms: 50 }));
+    const client = new Redis(backends.redis!.url);
+    try {
+      expect(await client.exists(`${prefix}:lock:default:gone`)).toBe(1);
+      await sleep(150);
+      expect(await client.exists(`${prefix}:lock:default:gone`)).toBe(0);
+      const { body } = await call(...acquire("released", { ttl_ms: 60_000 }));
+      await call(...release("released", body.token));
+      const ttl = await client.pttl(`${prefix}:lock:default:released`);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(30_000);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("stores only hashes of lease tokens and lock keys", async () => {
+    const prefix = "hashes";
+    const { call } = appOn(backends.open("redis", { prefix }));
+    const lease = await call(...acquire("h", { ttl_ms: 60_000 }));
+    const lock = await call("POST", "/locks?l=true&k=plain-secret", undefined, null);
+    const client = new Redis(backends.redis!.url);
+    try {
+      const dump = JSON.stringify([
+        await client.hgetall(`${prefix}:lock:default:h`),
+        await client.hgetall(`${prefix}:lock:default:locks/${lock.body.id}`),
+      ]);
+      expect(dump).not.toContain(lease.body.token);
+      expect(dump).not.toContain("plain-secret");
+      expect(dump).toMatch(/[0-9a-f]{64}/);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("judges expiry by Redis's clock: a lease's times come from Redis TIME", async () => {
+    const { call } = appOn(backends.open("redis"));
+    const client = new Redis(backends.redis!.url);
+    try {
+      const [sec, usec] = await client.time();
+      const redisNow = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+      const { body } = await call(...acquire("clock", { ttl_ms: 1000 }));
+      expect(Math.abs(Date.parse(body.acquired_at) - redisNow)).toBeLessThan(500);
+    } finally {
+      client.disconnect();
+    }
+  });
+});
