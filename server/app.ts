@@ -79,8 +79,7 @@ export function createApp({ store, rateLimiter, config }: AppDeps) {
   ];
   app.use("/infra/*", ...authed);
   app.use("/admin/*", ...authed);
-  app.use("/locks", ...locksAuth);
-  app.use("/locks/*", ...locksAuth);
+  app.use("/locks/*", ...locksAuth); // also matches "/locks" itself
 
   app.route("/", healthRoutes(store));
   app.route("/", leaseRoutes(createLeases(store), config.maxTtlMs));

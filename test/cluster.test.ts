@@ -104,7 +104,9 @@ describe("restart", () => {
       ttl_ms: 60_000,
       holder_id: "nightly",
     });
-    const stateLock = (await fetch(`${first.url}/locks?l=true`, { method: "POST" }).then((r) => r.json())) as { id: string };
+    const stateLock = (await fetch(`${first.url}/locks?l=true`, { method: "POST" }).then((r) =>
+      r.json(),
+    )) as { id: string };
     await first.kill("SIGKILL");
 
     const second = await startServerProcess({ ...common, REDIS_URL: redis.url, LSS_KEY_PREFIX: "restart" });

@@ -67,7 +67,12 @@ async function call(app: App, method: string, path: string, opts: CallOpts = {})
 }
 
 /** The one error shape, with its status, code, and a message that names what was wrong. */
-function expectError(res: Res, status: number, code: string, mentions: RegExp | string | Array<RegExp | string>) {
+function expectError(
+  res: Res,
+  status: number,
+  code: string,
+  mentions: RegExp | string | Array<RegExp | string>,
+) {
   expect(res.status, JSON.stringify(res.body)).toBe(status);
   expect(res.body).toMatchObject({ status: "error", error: { code, message: expect.any(String) } });
   expect(typeof res.body.error.code).toBe("string");
@@ -153,18 +158,15 @@ describe("lease key (path parameter)", () => {
     endpoints.map(([name, method, op, json]) => ({ label, segment, message, name, method, op, json })),
   );
 
-  it.each(cases)("$name rejects a key with $label: 400 naming key", async ({
-    segment,
-    message,
-    method,
-    op,
-    json,
-  }) => {
-    const app = newApp();
-    const res = await call(app, method, leasePath(segment, op), json ? { json } : {});
-    expectError(res, 400, "bad_request", [message, /key/]);
-    expect(res.body.details).toEqual([expect.objectContaining({ in: "path parameter", field: "key" })]);
-  });
+  it.each(cases)(
+    "$name rejects a key with $label: 400 naming key",
+    async ({ segment, message, method, op, json }) => {
+      const app = newApp();
+      const res = await call(app, method, leasePath(segment, op), json ? { json } : {});
+      expectError(res, 400, "bad_request", [message, /key/]);
+      expect(res.body.details).toEqual([expect.objectContaining({ in: "path parameter", field: "key" })]);
+    },
+  );
 
   it('a whole segment "%2E%2E" is resolved by URL parsing before routing: 4xx JSON, nothing locked', async () => {
     const app = newApp();
@@ -228,18 +230,21 @@ describe("ttl_ms", () => {
     expect((await status(app, "ttl-key")).locked).toBe(false);
   });
 
-  it.each(badTtl)("renew rejects ttl_ms %s: 400 naming ttl_ms, lease unchanged", async (_label, raw, message) => {
-    const app = newApp();
-    const granted = await acquire(app, "ttl-renew", { ttl_ms: 30_000, token: "tok-1" });
-    expect(granted.status).toBe(200);
-    // The same raw ttl_ms beside a valid token (raw, so that 1e400 and 2^53 arrive as written).
-    const renewRaw = raw.replace(/^\{/, raw === "{}" ? '{"token":"tok-1"' : '{"token":"tok-1",');
-    const res = await call(app, "POST", leasePath("ttl-renew", "renew"), { raw: renewRaw });
-    expectError(res, 400, "bad_request", [message, /ttl_ms/]);
-    const st = await status(app, "ttl-renew");
-    expect(st.locked).toBe(true);
-    expect(st.expires_at).toBe(granted.body.expires_at);
-  });
+  it.each(badTtl)(
+    "renew rejects ttl_ms %s: 400 naming ttl_ms, lease unchanged",
+    async (_label, raw, message) => {
+      const app = newApp();
+      const granted = await acquire(app, "ttl-renew", { ttl_ms: 30_000, token: "tok-1" });
+      expect(granted.status).toBe(200);
+      // The same raw ttl_ms beside a valid token (raw, so that 1e400 and 2^53 arrive as written).
+      const renewRaw = raw.replace(/^\{/, raw === "{}" ? '{"token":"tok-1"' : '{"token":"tok-1",');
+      const res = await call(app, "POST", leasePath("ttl-renew", "renew"), { raw: renewRaw });
+      expectError(res, 400, "bad_request", [message, /ttl_ms/]);
+      const st = await status(app, "ttl-renew");
+      expect(st.locked).toBe(true);
+      expect(st.expires_at).toBe(granted.body.expires_at);
+    },
+  );
 
   it("accepts ttl_ms = maxTtlMs on acquire and renew", async () => {
     const app = newApp();
@@ -332,14 +337,17 @@ describe("token", () => {
   const withFields = (token: string, extra: string) =>
     `{${[token, extra].filter((s) => s !== "").join(",")}}`;
 
-  it.each(badTokens)("release rejects token %s: 400 naming token; the lease stays held", async (_l, token, message) => {
-    const app = newApp();
-    expect((await acquire(app, "tok-rel", { ttl_ms: 30_000, token: "good" })).status).toBe(200);
-    const res = await call(app, "POST", leasePath("tok-rel", "release"), { raw: withFields(token, "") });
-    expectError(res, 400, "bad_request", [message, /token/]);
-    expect(res.body.details).toContainEqual(expect.objectContaining({ in: "body", field: "token" }));
-    expect((await status(app, "tok-rel")).locked).toBe(true);
-  });
+  it.each(badTokens)(
+    "release rejects token %s: 400 naming token; the lease stays held",
+    async (_l, token, message) => {
+      const app = newApp();
+      expect((await acquire(app, "tok-rel", { ttl_ms: 30_000, token: "good" })).status).toBe(200);
+      const res = await call(app, "POST", leasePath("tok-rel", "release"), { raw: withFields(token, "") });
+      expectError(res, 400, "bad_request", [message, /token/]);
+      expect(res.body.details).toContainEqual(expect.objectContaining({ in: "body", field: "token" }));
+      expect((await status(app, "tok-rel")).locked).toBe(true);
+    },
+  );
 
   it.each(badTokens)("renew rejects token %s: 400 naming token", async (_l, token, message) => {
     const app = newApp();
@@ -478,6 +486,15 @@ describe("body shape", () => {
     },
   );
 
+  it("a JSON-looking type that is not JSON (application/json-patch) is 415 naming Content-Type", async () => {
+    const app = newApp();
+    const res = await call(app, "POST", leasePath("media", "acquire"), {
+      raw: '{"ttl_ms":1000}',
+      type: "application/json-patch",
+    });
+    expectError(res, 415, "unsupported_media_type", /Content-Type/);
+  });
+
   it.each([
     "application/json; charset=utf-8",
     "application/json;charset=UTF-8",
@@ -503,11 +520,14 @@ describe("body shape", () => {
     expect((await status(app, "big")).locked).toBe(false);
   });
 
-  it.each(ops.map(([op]) => op))("%s: a body over 16 KiB is 413 (streamed, no Content-Length)", async (op) => {
-    const app = newApp();
-    const res = await call(app, "POST", leasePath("big", op), { raw: big });
-    expectError(res, 413, "payload_too_large", [/body/, /16384/]);
-  });
+  it.each(ops.map(([op]) => op))(
+    "%s: a body over 16 KiB is 413 (streamed, no Content-Length)",
+    async (op) => {
+      const app = newApp();
+      const res = await call(app, "POST", leasePath("big", op), { raw: big });
+      expectError(res, 413, "payload_too_large", [/body/, /16384/]);
+    },
+  );
 
   it("a body over 16 KiB is 413 even without a JSON Content-Type", async () => {
     const app = newApp();
@@ -718,13 +738,16 @@ describe("/locks API", () => {
     expect((await get(app, id)).status).toBe(op === "unlock" ? 423 : 204);
   });
 
-  it.each(["lock", "unlock"] as const)("PATCH %s with the wrong k is 403 and the state is unchanged", async (op) => {
-    const app = newApp();
-    const { id } = await createLock(app, op === "unlock" ? "k=right&l=1" : "k=right");
-    const res = await patch(app, id, op, "k=wrong");
-    expectError(res, 403, "forbidden", /\(k\)|\bk\b/);
-    expect((await get(app, id)).status).toBe(op === "unlock" ? 423 : 204);
-  });
+  it.each(["lock", "unlock"] as const)(
+    "PATCH %s with the wrong k is 403 and the state is unchanged",
+    async (op) => {
+      const app = newApp();
+      const { id } = await createLock(app, op === "unlock" ? "k=right&l=1" : "k=right");
+      const res = await patch(app, id, op, "k=wrong");
+      expectError(res, 403, "forbidden", /\(k\)|\bk\b/);
+      expect((await get(app, id)).status).toBe(op === "unlock" ? 423 : 204);
+    },
+  );
 
   it("lock with e then GET is 423 with the expiry; unlock is 204 then GET 204", async () => {
     const app = newApp();

@@ -14,7 +14,10 @@ describe("Vercel entry", () => {
       expect((await vercelApp.request(`${base}/locks/${id}`)).status).toBe(423);
       const leased = await vercelApp.request(`${base}/infra/locks/v/acquire`, {
         method: "POST",
-        headers: { Authorization: "Bearer vercel-admin-token-0123456789", "Content-Type": "application/json" },
+        headers: {
+          Authorization: "Bearer vercel-admin-token-0123456789",
+          "Content-Type": "application/json",
+        },
         body: JSON.stringify({ ttl_ms: 1000 }),
       });
       expect([200, 409]).toContain(leased.status);

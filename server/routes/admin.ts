@@ -5,7 +5,7 @@ import { requireScope } from "../auth/middleware.js";
 import { mintToken, NAMESPACE_PATTERN, SCOPES, type TokenVerifier } from "../auth/tokens.js";
 import { ApiError } from "../errors.js";
 import type { TokenRecord, TokenStore } from "../stores/types.js";
-import { newRouter } from "./router.js";
+import { jsonBody, newRouter } from "./router.js";
 
 const MintRequest = strictBody({
   namespace: z
@@ -51,7 +51,7 @@ export function adminRoutes(tokens: TokenStore, verifier: TokenVerifier) {
     path: "/admin/tokens",
     tags: ["Admin"],
     summary: "Mint a token for a namespace (the secret is shown once)",
-    middleware: admin,
+    middleware: [...admin, jsonBody],
     request: { body: { required: true, content: { "application/json": { schema: MintRequest } } } },
     responses: {
       201: json(TokenInfo.extend({ status: z.literal("ok"), token: z.string() }), "Minted"),

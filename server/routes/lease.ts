@@ -1,6 +1,5 @@
 /** The lease API, as in the lease API document: /infra/locks/{key}/acquire|renew|release and status. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { createMiddleware } from "hono/factory";
 import {
   AcquireRequest,
   ErrorResponse,
@@ -13,9 +12,8 @@ import {
   TtlMs,
 } from "../../src/protocol/lease.js";
 import { type AppEnv, requireScope } from "../auth/middleware.js";
-import { ApiError } from "../errors.js";
 import type { Leases } from "../locks/leases.js";
-import { newRouter } from "./router.js";
+import { jsonBody, newRouter } from "./router.js";
 
 const params = z.object({ key: LockKey });
 
@@ -34,19 +32,6 @@ const common = errors(
   [429, "Rate limited (see Retry-After)"],
   [503, "Store unreachable: nothing is granted"],
 );
-
-/** curl -d without a Content-Type would send a form; say so instead of "ttl_ms is required". */
-const jsonBody = createMiddleware<AppEnv>(async (c, next) => {
-  const type = c.req.header("Content-Type") ?? "";
-  if (!/^application\/([\w.-]+\+)?json\b/i.test(type)) {
-    throw new ApiError(
-      415,
-      "unsupported_media_type",
-      "send the body as JSON with 'Content-Type: application/json'",
-    );
-  }
-  return next();
-});
 
 const body = <T extends z.ZodType>(schema: T) => ({
   required: true,

@@ -1,7 +1,8 @@
 /** Every route group is an OpenAPIHono with the same validation hook: one 400 shape for bad input. */
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../auth/middleware.js";
-import { badRequest } from "../errors.js";
+import { ApiError, badRequest } from "../errors.js";
 
 type Issue = { path: PropertyKey[]; message: string };
 
@@ -22,3 +23,16 @@ export const newRouter = () =>
       throw badRequest(message, { details });
     },
   });
+
+/** curl -d without a Content-Type sends a form; say so instead of "ttl_ms is required". */
+export const jsonBody = createMiddleware<AppEnv>(async (c, next) => {
+  const type = c.req.header("Content-Type") ?? "";
+  if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
+    throw new ApiError(
+      415,
+      "unsupported_media_type",
+      "send the body as JSON with 'Content-Type: application/json'",
+    );
+  }
+  return next();
+});

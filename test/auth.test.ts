@@ -1,0 +1,625 @@
+/**
+ * Bearer auth, scopes, namespaces, token administration and rate limiting, in-process.
+ */
+import { describe, expect, it } from "vitest";
+import { type AppDeps, createApp } from "../server/app.js";
+import { memoryRateLimiter, type RateLimiter } from "../server/auth/rate-limit.js";
+import { createMemoryStore } from "../server/stores/memory.js";
+import type { LockStore, Scope } from "../server/stores/types.js";
+
+const ADMIN = "admin-token-0123456789";
+
+type App = ReturnType<typeof createApp>;
+
+function setup(opts: { config?: Partial<AppDeps["config"]>; rateLimiter?: RateLimiter | null } = {}): {
+  app: App;
+  store: LockStore;
+} {
+  const store = createMemoryStore();
+  const app = createApp({
+    store,
+    rateLimiter: opts.rateLimiter ?? null,
+    config: {
+      maxTtlMs: 86_400_000,
+      adminToken: ADMIN,
+      locksApiAuth: "open",
+      tokenCacheMs: 10_000,
+      trustProxy: false,
+      maxBodyBytes: 16 * 1024,
+      ...opts.config,
+    },
+  });
+  return { app, store };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are inspected field by field
+type Body = any;
+interface Res {
+  status: number;
+  headers: Headers;
+  body: Body;
+  text: string;
+}
+
+/** token: a bearer token, null for no Authorization header, or { header } for a raw header. */
+async function call(
+  app: App,
+  method: string,
+  path: string,
+  token: string | null | { header: string },
+  json?: unknown,
+): Promise<Res> {
+  const headers: Record<string, string> = {};
+  if (typeof token === "string") headers.Authorization = `Bearer ${token}`;
+  else if (token) headers.Authorization = token.header;
+  if (json !== undefined) headers["Content-Type"] = "application/json";
+  const res = await app.request(path, {
+    method,
+    headers,
+    body: json === undefined ? undefined : JSON.stringify(json),
+  });
+  const text = await res.text();
+  expect(res.status, `${method} ${path} must never be a server error: ${text}`).toBeLessThan(500);
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null, text };
+}
+
+function expectError(res: Res, status: number, code: string, mentions?: RegExp | string) {
+  expect(res.status, res.text).toBe(status);
+  expect(res.body).toMatchObject({ status: "error", error: { code, message: expect.any(String) } });
+  if (mentions) expect(res.body.error.message).toMatch(mentions);
+}
+
+interface Minted {
+  token: string;
+  id: string;
+  namespace: string;
+  scopes: Scope[];
+}
+
+async function mint(app: App, namespace: string, scopes: Scope[], name?: string): Promise<Minted> {
+  const res = await call(app, "POST", "/admin/tokens", ADMIN, {
+    namespace,
+    scopes,
+    ...(name ? { name } : {}),
+  });
+  expect(res.status, res.text).toBe(201);
+  return res.body as Minted;
+}
+
+const acquire = (app: App, token: string | null, key: string, body: unknown = { ttl_ms: 30_000 }) =>
+  call(app, "POST", `/infra/locks/${encodeURIComponent(key)}/acquire`, token, body);
+const leaseStatus = (app: App, token: string | null, key: string) =>
+  call(app, "GET", `/infra/locks/${encodeURIComponent(key)}`, token);
+
+/** The part of a minted token after its id: the actual secret. */
+const secretOf = (token: string) => token.split("_").slice(2).join("_");
+
+// ---------------------------------------------------------------------------------------------
+describe("bearer authentication", () => {
+  const protectedRoutes: Array<[string, string, unknown]> = [
+    ["GET", "/infra/locks/k", undefined],
+    ["POST", "/infra/locks/k/acquire", { ttl_ms: 1000 }],
+    ["POST", "/infra/locks/k/renew", { token: "t", ttl_ms: 1000 }],
+    ["POST", "/infra/locks/k/release", { token: "t" }],
+    ["GET", "/admin/tokens", undefined],
+    ["POST", "/admin/tokens", { namespace: "a", scopes: ["locks:read"] }],
+    ["DELETE", "/admin/tokens/0123456789abcdef", undefined],
+  ];
+
+  it.each(protectedRoutes)(
+    "%s %s without Authorization: 401 with WWW-Authenticate",
+    async (method, path, json) => {
+      const { app } = setup();
+      const res = await call(app, method, path, null, json);
+      expectError(res, 401, "unauthorized", /Authorization/);
+      expect(res.headers.get("WWW-Authenticate")).toMatch(/^Bearer\b/);
+    },
+  );
+
+  it.each<[string, string]>([
+    ["Bearer nonsense", "Bearer nonsense"],
+    ["Basic x", "Basic x"],
+    ["Basic with the admin token", `Basic ${ADMIN}`],
+    ["Bearer without a token", "Bearer"],
+    ["Bearer with two words", `Bearer ${ADMIN} extra`],
+    ["the token without a scheme", ADMIN],
+    ["an empty-looking well-formed API token", `Bearer lss_0123456789abcdef_${"a".repeat(43)}`],
+    ["the admin token with a typo", `Bearer ${ADMIN}x`],
+  ])("%s: 401 with WWW-Authenticate naming invalid_token or Bearer", async (_label, header) => {
+    const { app } = setup();
+    for (const [method, path, json] of protectedRoutes) {
+      const res = await call(app, method, path, { header }, json);
+      expectError(res, 401, "unauthorized");
+      expect(res.headers.get("WWW-Authenticate")).toMatch(/^Bearer\b/);
+    }
+  });
+
+  it("an empty Authorization header counts as missing", async () => {
+    const { app } = setup();
+    const res = await call(app, "GET", "/infra/locks/k", { header: "" });
+    expectError(res, 401, "unauthorized", /Authorization/);
+  });
+
+  it("the scheme is case-insensitive and surrounding spaces are tolerated", async () => {
+    const { app } = setup();
+    const res = await call(app, "GET", "/infra/locks/k", { header: `bearer   ${ADMIN}  ` });
+    expect(res.status).toBe(200);
+  });
+
+  it("no admin token configured: the admin token string is not accepted, nothing is open", async () => {
+    const { app } = setup({ config: { adminToken: null } });
+    expectError(await leaseStatus(app, ADMIN, "k"), 401, "unauthorized");
+    expectError(await call(app, "GET", "/admin/tokens", ADMIN), 401, "unauthorized");
+  });
+
+  it("the admin token works on every route", async () => {
+    const { app } = setup();
+    const got = await acquire(app, ADMIN, "adm", { ttl_ms: 30_000, token: "adm-tok" });
+    expect(got.status).toBe(200);
+    expect((await leaseStatus(app, ADMIN, "adm")).body.locked).toBe(true);
+    const renewed = await call(app, "POST", "/infra/locks/adm/renew", ADMIN, {
+      token: "adm-tok",
+      ttl_ms: 5000,
+    });
+    expect(renewed.status).toBe(200);
+    const released = await call(app, "POST", "/infra/locks/adm/release", ADMIN, { token: "adm-tok" });
+    expect(released.status).toBe(200);
+    expect((await call(app, "GET", "/admin/tokens", ADMIN)).status).toBe(200);
+    const minted = await mint(app, "team-a", ["locks:read"]);
+    expect((await call(app, "DELETE", `/admin/tokens/${minted.id}`, ADMIN)).status).toBe(200);
+    const created = await call(app, "POST", "/locks", ADMIN);
+    expect(created.status).toBe(200);
+    expect((await call(app, "GET", `/locks/${created.body.id}`, ADMIN)).status).toBe(204);
+  });
+
+  it("public routes need no token", async () => {
+    const { app } = setup();
+    for (const path of ["/", "/health", "/openapi.json"]) {
+      expect((await call(app, "GET", path, null)).status).toBe(200);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+describe("admin tokens", () => {
+  it("POST /admin/tokens mints {token, id, namespace, scopes}", async () => {
+    const { app } = setup();
+    const res = await call(app, "POST", "/admin/tokens", ADMIN, {
+      namespace: "team-a",
+      scopes: ["locks:read", "locks:write", "locks:read"],
+      name: "ci runner",
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({
+      status: "ok",
+      token: expect.any(String),
+      id: expect.stringMatching(/^[0-9a-f]{16}$/),
+      namespace: "team-a",
+      scopes: ["locks:read", "locks:write"],
+      name: "ci runner",
+      created_at: expect.any(String),
+    });
+    expect(res.body.token).toContain(res.body.id);
+    expect(secretOf(res.body.token).length).toBeGreaterThanOrEqual(32);
+    expect(Number.isNaN(Date.parse(res.body.created_at))).toBe(false);
+  });
+
+  it("the minted token works at once", async () => {
+    const { app } = setup();
+    const { token } = await mint(app, "team-a", ["locks:read", "locks:write"]);
+    expect((await acquire(app, token, "k")).status).toBe(200);
+    expect((await leaseStatus(app, token, "k")).body.locked).toBe(true);
+  });
+
+  it.each<[string, unknown, string, RegExp]>([
+    ['namespace "Bad:NS"', { namespace: "Bad:NS", scopes: ["locks:read"] }, "namespace", /namespace must be/],
+    ["an uppercase namespace", { namespace: "Team", scopes: ["locks:read"] }, "namespace", /namespace/],
+    [
+      "a 64-character namespace",
+      { namespace: "a".repeat(64), scopes: ["locks:read"] },
+      "namespace",
+      /namespace/,
+    ],
+    ["an empty namespace", { namespace: "", scopes: ["locks:read"] }, "namespace", /namespace/],
+    ['namespace "-x"', { namespace: "-x", scopes: ["locks:read"] }, "namespace", /namespace/],
+    ["a missing namespace", { scopes: ["locks:read"] }, "namespace", /namespace must be a string/],
+    ["scopes []", { namespace: "a", scopes: [] }, "scopes", /scopes must name at least one scope/],
+    ['scopes ["nope"]', { namespace: "a", scopes: ["nope"] }, "scopes.0", /scopes must be some of/],
+    ["scopes as a string", { namespace: "a", scopes: "locks:read" }, "scopes", /scopes must be an array/],
+    ["missing scopes", { namespace: "a" }, "scopes", /scopes must be an array/],
+    [
+      "a name with a control character",
+      { namespace: "a", scopes: ["admin"], name: "x\u0001" },
+      "name",
+      /name/,
+    ],
+    ["a 129-character name", { namespace: "a", scopes: ["admin"], name: "n".repeat(129) }, "name", /name/],
+    ["an unknown field", { namespace: "a", scopes: ["locks:read"], ttl: 5 }, "", /unknown field.*\bttl\b/],
+    ["an array body", [{ namespace: "a", scopes: ["locks:read"] }], "", /JSON object/],
+  ])("mint rejects %s: 400 naming the field", async (_label, json, field, message) => {
+    const { app, store } = setup();
+    const res = await call(app, "POST", "/admin/tokens", ADMIN, json);
+    expectError(res, 400, "bad_request", message);
+    expect(res.body.details).toContainEqual(expect.objectContaining({ in: "body", field }));
+    expect(await store.tokens.list()).toEqual([]);
+  });
+
+  it("mint with malformed JSON is 400", async () => {
+    const { app } = setup();
+    const bad = await app.request("/admin/tokens", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${ADMIN}`, "Content-Type": "application/json" },
+      body: "{nope",
+    });
+    expect(bad.status).toBe(400);
+    const body = (await bad.json()) as Body;
+    expect(body).toMatchObject({ status: "error", error: { code: "bad_request" } });
+    expect(body.error.message).toMatch(/JSON/);
+  });
+
+  it.each<[string, string | null]>([
+    ["text/plain", "text/plain"],
+    ["no Content-Type", null],
+  ])("mint with %s is 415 naming Content-Type, as on the lease API", async (_label, type) => {
+    const { app, store } = setup();
+    const headers: Record<string, string> = { Authorization: `Bearer ${ADMIN}` };
+    if (type) headers["Content-Type"] = type;
+    const res = await app.request("/admin/tokens", {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ namespace: "a", scopes: ["locks:read"] }),
+    });
+    expect(res.status).toBe(415);
+    const body = (await res.json()) as Body;
+    expect(body).toMatchObject({ status: "error", error: { code: "unsupported_media_type" } });
+    expect(await store.tokens.list()).toEqual([]);
+    expect(body.error.message).toMatch(/Content-Type/);
+  });
+
+  it("GET /admin/tokens lists tokens without their secrets", async () => {
+    const { app } = setup();
+    const a = await mint(app, "team-a", ["locks:read"], "reader");
+    const b = await mint(app, "team-b", ["locks:write", "admin"]);
+    const res = await call(app, "GET", "/admin/tokens", ADMIN);
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe("ok");
+    expect(res.body.tokens).toEqual([
+      {
+        id: a.id,
+        namespace: "team-a",
+        scopes: ["locks:read"],
+        name: "reader",
+        created_at: expect.any(String),
+      },
+      {
+        id: b.id,
+        namespace: "team-b",
+        scopes: ["locks:write", "admin"],
+        name: null,
+        created_at: expect.any(String),
+      },
+    ]);
+    for (const minted of [a, b]) {
+      expect(res.text).not.toContain(minted.token);
+      expect(res.text).not.toContain(secretOf(minted.token));
+    }
+    expect(res.text).not.toMatch(/secret|hash|"token"/i);
+  });
+
+  it("the stored record holds only a hash of the secret", async () => {
+    const { app, store } = setup();
+    const minted = await mint(app, "team-a", ["locks:read"]);
+    const record = await store.tokens.get(minted.id);
+    expect(record).not.toBeNull();
+    if (!record) return;
+    expect(record.id).toBe(minted.id);
+    expect(record.secretHash).not.toBe(minted.token);
+    expect(record.secretHash).not.toBe(secretOf(minted.token));
+    expect(record.secretHash).toMatch(/^[0-9a-f]{64}$/);
+    const secret = secretOf(minted.token);
+    for (const [field, value] of Object.entries(record)) {
+      const text = JSON.stringify(value);
+      expect(text, field).not.toContain(minted.token);
+      expect(text, field).not.toContain(secret);
+    }
+  });
+
+  it("DELETE /admin/tokens/:id revokes: the next request with it is 401; a second DELETE is 404", async () => {
+    const { app } = setup();
+    const minted = await mint(app, "team-a", ["locks:read"]);
+    expect((await leaseStatus(app, minted.token, "k")).status).toBe(200);
+    const res = await call(app, "DELETE", `/admin/tokens/${minted.id}`, ADMIN);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: "ok", id: minted.id, revoked: true });
+    const after = await leaseStatus(app, minted.token, "k");
+    expectError(after, 401, "unauthorized", /revoked|unknown/);
+    expect(after.headers.get("WWW-Authenticate")).toMatch(/invalid_token/);
+    expectError(await call(app, "DELETE", `/admin/tokens/${minted.id}`, ADMIN), 404, "not_found", minted.id);
+    const list = await call(app, "GET", "/admin/tokens", ADMIN);
+    expect(list.body.tokens).toEqual([]);
+  });
+
+  it("revoking one token leaves the others working", async () => {
+    const { app } = setup();
+    const a = await mint(app, "team-a", ["locks:read"]);
+    const b = await mint(app, "team-a", ["locks:read"]);
+    expect((await call(app, "DELETE", `/admin/tokens/${a.id}`, ADMIN)).status).toBe(200);
+    expect((await leaseStatus(app, a.token, "k")).status).toBe(401);
+    expect((await leaseStatus(app, b.token, "k")).status).toBe(200);
+  });
+
+  it("DELETE of an unknown id is 404 naming it", async () => {
+    const { app } = setup();
+    expectError(
+      await call(app, "DELETE", "/admin/tokens/0123456789abcdef", ADMIN),
+      404,
+      "not_found",
+      "0123456789abcdef",
+    );
+  });
+
+  it.each(["zz", "0123456789ABCDEF", "0123456789abcde", "0123456789abcdef0", "lss_0123456789abcdef"])(
+    "DELETE of a malformed id %j is 400 naming the id",
+    async (id) => {
+      const { app } = setup();
+      const res = await call(app, "DELETE", `/admin/tokens/${id}`, ADMIN);
+      expectError(res, 400, "bad_request", /token id/);
+      expect(res.body.details).toContainEqual(expect.objectContaining({ in: "path parameter", field: "id" }));
+    },
+  );
+
+  it("a token with another secret but a real id is refused", async () => {
+    const { app } = setup();
+    const minted = await mint(app, "team-a", ["locks:read"]);
+    const forged = `lss_${minted.id}_${"A".repeat(43)}`;
+    expectError(await leaseStatus(app, forged, "k"), 401, "unauthorized");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+describe("scopes", () => {
+  it("a locks:read token gets 403 naming locks:write on acquire, renew, release; 200 on status", async () => {
+    const { app } = setup();
+    const { token } = await mint(app, "team-a", ["locks:read"]);
+    for (const [op, json] of [
+      ["acquire", { ttl_ms: 1000 }],
+      ["renew", { token: "t", ttl_ms: 1000 }],
+      ["release", { token: "t" }],
+    ] as const) {
+      const res = await call(app, "POST", `/infra/locks/k/${op}`, token, json);
+      expectError(res, 403, "forbidden", /locks:write/);
+    }
+    const st = await leaseStatus(app, token, "k");
+    expect(st.status).toBe(200);
+    expect(st.body).toMatchObject({ status: "ok", key: "k", locked: false });
+  });
+
+  it("a locks:write token can acquire, renew and release", async () => {
+    const { app } = setup();
+    const { token } = await mint(app, "team-a", ["locks:write"]);
+    expect((await acquire(app, token, "w", { ttl_ms: 1000, token: "lease" })).status).toBe(200);
+    expect(
+      (await call(app, "POST", "/infra/locks/w/renew", token, { token: "lease", ttl_ms: 1000 })).status,
+    ).toBe(200);
+    expect((await call(app, "POST", "/infra/locks/w/release", token, { token: "lease" })).status).toBe(200);
+  });
+
+  it("a locks:write token without locks:read cannot read status (403 naming locks:read)", async () => {
+    const { app } = setup();
+    const { token } = await mint(app, "team-a", ["locks:write"]);
+    expectError(await leaseStatus(app, token, "k"), 403, "forbidden", /locks:read/);
+  });
+
+  it("a scope check happens before body validation (no information for callers without the scope)", async () => {
+    const { app } = setup();
+    const { token } = await mint(app, "team-a", ["locks:read"]);
+    expectError(await acquire(app, token, "k", { ttl_ms: "bad" }), 403, "forbidden", /locks:write/);
+  });
+
+  it.each<[string, string, unknown]>([
+    ["GET", "/admin/tokens", undefined],
+    ["POST", "/admin/tokens", { namespace: "team-a", scopes: ["admin"] }],
+    ["DELETE", "/admin/tokens/0123456789abcdef", undefined],
+  ])("a non-admin token gets 403 naming admin on %s %s", async (method, path, json) => {
+    const { app, store } = setup();
+    const { token } = await mint(app, "team-a", ["locks:read", "locks:write"]);
+    const res = await call(app, method, path, token, json);
+    expectError(res, 403, "forbidden", /\badmin\b/);
+    expect(await store.tokens.list()).toHaveLength(1);
+  });
+
+  it("a minted admin token can mint and revoke", async () => {
+    const { app } = setup();
+    const { token } = await mint(app, "ops", ["admin"]);
+    const res = await call(app, "POST", "/admin/tokens", token, {
+      namespace: "team-c",
+      scopes: ["locks:read"],
+    });
+    expect(res.status).toBe(201);
+    expect((await call(app, "DELETE", `/admin/tokens/${res.body.id}`, token)).status).toBe(200);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+describe("namespaces", () => {
+  it("a key held in team-a is free in team-b, and team-b can acquire the same name independently", async () => {
+    const { app } = setup();
+    const a = await mint(app, "team-a", ["locks:read", "locks:write"]);
+    const b = await mint(app, "team-b", ["locks:read", "locks:write"]);
+
+    const heldA = await acquire(app, a.token, "deploy", { ttl_ms: 30_000, holder_id: "a-worker" });
+    expect(heldA.status).toBe(200);
+    expect((await leaseStatus(app, a.token, "deploy")).body).toMatchObject({
+      locked: true,
+      holder_id: "a-worker",
+    });
+    expect((await leaseStatus(app, b.token, "deploy")).body).toMatchObject({
+      locked: false,
+      holder_id: null,
+    });
+
+    const heldB = await acquire(app, b.token, "deploy", { ttl_ms: 30_000, holder_id: "b-worker" });
+    expect(heldB.status).toBe(200);
+    expect((await leaseStatus(app, a.token, "deploy")).body.holder_id).toBe("a-worker");
+    expect((await leaseStatus(app, b.token, "deploy")).body.holder_id).toBe("b-worker");
+
+    // team-b cannot release team-a's lease even with its token.
+    const cross = await call(app, "POST", "/infra/locks/deploy/release", b.token, {
+      token: heldA.body.token,
+    });
+    expect(cross.status).toBe(409);
+    expect((await leaseStatus(app, a.token, "deploy")).body.locked).toBe(true);
+  });
+
+  it("two tokens of the same namespace share its keys", async () => {
+    const { app } = setup();
+    const a1 = await mint(app, "team-a", ["locks:read", "locks:write"]);
+    const a2 = await mint(app, "team-a", ["locks:read"]);
+    expect((await acquire(app, a1.token, "shared")).status).toBe(200);
+    expect((await leaseStatus(app, a2.token, "shared")).body.locked).toBe(true);
+  });
+
+  it("the admin token acts in the default namespace, apart from minted namespaces", async () => {
+    const { app } = setup();
+    const a = await mint(app, "team-a", ["locks:read", "locks:write"]);
+    expect((await acquire(app, ADMIN, "k")).status).toBe(200);
+    expect((await leaseStatus(app, a.token, "k")).body.locked).toBe(false);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+describe("/locks API in bearer mode", () => {
+  const bearer = { config: { locksApiAuth: "bearer" as const } };
+
+  it.each<[string, string]>([
+    ["POST", "/locks"],
+    ["GET", "/locks/abc"],
+    ["PATCH", "/locks/abc/lock?k=x"],
+    ["PATCH", "/locks/abc/unlock?k=x"],
+  ])("%s %s without a token is 401 with WWW-Authenticate", async (method, path) => {
+    const { app } = setup(bearer);
+    const res = await call(app, method, path, null);
+    expectError(res, 401, "unauthorized", /Authorization/);
+    expect(res.headers.get("WWW-Authenticate")).toMatch(/^Bearer\b/);
+  });
+
+  it("a read-only token can GET but not create, lock or unlock (403)", async () => {
+    const { app } = setup(bearer);
+    const writer = await mint(app, "team-a", ["locks:write"]);
+    const reader = await mint(app, "team-a", ["locks:read"]);
+    const created = await call(app, "POST", "/locks?k=key1", writer.token);
+    expect(created.status).toBe(200);
+    const { id } = created.body;
+    expect((await call(app, "GET", `/locks/${id}`, reader.token)).status).toBe(204);
+    expectError(await call(app, "POST", "/locks", reader.token), 403, "forbidden", /locks:write/);
+    expectError(
+      await call(app, "PATCH", `/locks/${id}/lock?k=key1`, reader.token),
+      403,
+      "forbidden",
+      /locks:write/,
+    );
+    expectError(
+      await call(app, "PATCH", `/locks/${id}/unlock?k=key1`, reader.token),
+      403,
+      "forbidden",
+      /locks:write/,
+    );
+    expect((await call(app, "GET", `/locks/${id}`, reader.token)).status).toBe(204);
+    expectError(await call(app, "GET", `/locks/${id}`, writer.token), 403, "forbidden", /locks:read/);
+  });
+
+  it("locks of one namespace are unknown (404) to another", async () => {
+    const { app } = setup(bearer);
+    const a = await mint(app, "team-a", ["locks:read", "locks:write"]);
+    const b = await mint(app, "team-b", ["locks:read", "locks:write"]);
+    const created = await call(app, "POST", "/locks?l=1&k=ka", a.token);
+    expect(created.status).toBe(200);
+    expect((await call(app, "GET", `/locks/${created.body.id}`, a.token)).status).toBe(423);
+    expectError(await call(app, "GET", `/locks/${created.body.id}`, b.token), 404, "not_found");
+    expectError(await call(app, "PATCH", `/locks/${created.body.id}/unlock?k=ka`, b.token), 404, "not_found");
+    expect((await call(app, "GET", `/locks/${created.body.id}`, a.token)).status).toBe(423);
+  });
+
+  it("in open mode the /locks API needs no token", async () => {
+    const { app } = setup();
+    const created = await call(app, "POST", "/locks", null);
+    expect(created.status).toBe(200);
+    expect((await call(app, "GET", `/locks/${created.body.id}`, null)).status).toBe(204);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+describe("rate limiting", () => {
+  function expectLimited(res: Res) {
+    expectError(res, 429, "rate_limited", /rate limit/);
+    const retryAfter = res.headers.get("Retry-After");
+    expect(retryAfter).toMatch(/^\d+$/);
+    expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+    expect(Number(retryAfter)).toBeLessThanOrEqual(60);
+    expect(res.body.retry_after_seconds).toBe(Number(retryAfter));
+  }
+
+  it("the 4th request in a minute by the same token is 429 with Retry-After; another token is not affected", async () => {
+    const { app } = setup({ rateLimiter: memoryRateLimiter(3) });
+    const a = await mint(app, "team-a", ["locks:read"]); // the admin's 1st request
+    const b = await mint(app, "team-a", ["locks:read"]); // the admin's 2nd request
+    for (let i = 0; i < 3; i++) {
+      const res = await leaseStatus(app, a.token, "k");
+      expect(res.status).toBe(200);
+      expect(res.headers.get("RateLimit-Limit")).toBe("3");
+      expect(res.headers.get("RateLimit-Remaining")).toBe(String(2 - i));
+    }
+    expectLimited(await leaseStatus(app, a.token, "k"));
+    expectLimited(await acquire(app, a.token, "k"));
+    expect((await leaseStatus(app, b.token, "k")).status).toBe(200);
+    expect((await call(app, "GET", "/admin/tokens", ADMIN)).status).toBe(200); // the admin's 3rd
+    expectLimited(await call(app, "GET", "/admin/tokens", ADMIN));
+  });
+
+  it("a limited acquire takes nothing", async () => {
+    const { app } = setup({ rateLimiter: memoryRateLimiter(3) });
+    const a = await mint(app, "team-a", ["locks:read", "locks:write"]);
+    const b = await mint(app, "team-a", ["locks:read"]);
+    for (let i = 0; i < 3; i++) expect((await leaseStatus(app, a.token, "k")).status).toBe(200);
+    expectLimited(await acquire(app, a.token, "limited"));
+    expect((await leaseStatus(app, b.token, "limited")).body.locked).toBe(false);
+  });
+
+  it("anonymous /locks calls are limited too (same address in-process)", async () => {
+    const { app } = setup({ rateLimiter: memoryRateLimiter(3) });
+    for (let i = 0; i < 3; i++) expectError(await call(app, "GET", "/locks/abc", null), 404, "not_found");
+    expectLimited(await call(app, "GET", "/locks/abc", null));
+    expectLimited(await call(app, "POST", "/locks", null));
+    expectLimited(await call(app, "PATCH", "/locks/abc/lock?k=x", null));
+    // A token-holder on the lease API is counted apart from the anonymous address.
+    expect((await leaseStatus(app, ADMIN, "k")).status).toBe(200);
+  });
+
+  it.each<[string, string, string | null]>([
+    ["POST", "/locks", null],
+    ["GET", "/locks/abc", null],
+    ["PATCH", "/locks/abc/lock?k=x", null],
+    ["GET", "/infra/locks/k", ADMIN],
+    ["GET", "/admin/tokens", ADMIN],
+  ])("%s %s counts as exactly one request", async (method, path, token) => {
+    const { app } = setup({ rateLimiter: memoryRateLimiter(5) });
+    const res = await call(app, method, path, token);
+    expect(res.headers.get("RateLimit-Limit")).toBe("5");
+    expect(res.headers.get("RateLimit-Remaining")).toBe("4");
+  });
+
+  it("a create, a check and a lock on /locks are three requests, not four", async () => {
+    const { app } = setup({ rateLimiter: memoryRateLimiter(3) });
+    const created = await call(app, "POST", "/locks", null);
+    expect(created.status).toBe(200);
+    expect((await call(app, "GET", `/locks/${created.body.id}`, null)).status).toBe(204);
+    const locked = await call(app, "PATCH", `/locks/${created.body.id}/lock?k=${created.body.key}`, null);
+    expect(locked.status, locked.text).toBe(204);
+    expectLimited(await call(app, "GET", `/locks/${created.body.id}`, null));
+  });
+
+  it("without a rate limiter nothing is limited", async () => {
+    const { app } = setup();
+    for (let i = 0; i < 20; i++) expect((await leaseStatus(app, ADMIN, "k")).status).toBe(200);
+  });
+});

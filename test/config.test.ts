@@ -1,0 +1,237 @@
+/** loadConfig(env): defaults, store selection, and every mistake reported by its variable name. */
+import { describe, expect, it } from "vitest";
+import { type Config, ConfigError, loadConfig } from "../server/config.js";
+import { withTryOutAdminToken } from "../server/startup.js";
+
+type Env = Record<string, string | undefined>;
+
+/** The ConfigError loadConfig throws for env (fails the test when it does not throw one). */
+function configError(env: Env): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+const UPSTASH = { UPSTASH_REDIS_REST_URL: "https://eu1-x.upstash.io", UPSTASH_REDIS_REST_TOKEN: "AXX-token" };
+
+describe("loadConfig defaults", () => {
+  it("an empty environment gives the documented defaults", () => {
+    expect(loadConfig({})).toEqual({
+      port: 8787,
+      store: { kind: "memory" },
+      keyPrefix: "lss",
+      storeTimeoutMs: 2000,
+      maxTtlMs: 86_400_000,
+      adminToken: null,
+      rateLimitPerMinute: 1200,
+      locksApiAuth: "open",
+      tokenCacheMs: 10_000,
+      trustProxy: false,
+      maxBodyBytes: 16 * 1024,
+    } satisfies Config);
+  });
+
+  it("empty strings are treated as unset", () => {
+    const env: Env = {
+      PORT: "",
+      REDIS_URL: "",
+      UPSTASH_REDIS_REST_URL: "",
+      UPSTASH_REDIS_REST_TOKEN: "",
+      LSS_KEY_PREFIX: "",
+      LSS_STORE_TIMEOUT_MS: "",
+      LSS_MAX_TTL_MS: "",
+      LSS_ADMIN_TOKEN: "",
+      LSS_RATE_LIMIT: "",
+      LSS_LOCKS_API_AUTH: "",
+      LSS_TOKEN_CACHE_MS: "",
+      LSS_TRUST_PROXY: "",
+    };
+    expect(loadConfig(env)).toEqual(loadConfig({}));
+  });
+
+  it("undefined values are treated as unset", () => {
+    expect(loadConfig({ PORT: undefined, REDIS_URL: undefined, LSS_ADMIN_TOKEN: undefined })).toEqual(
+      loadConfig({}),
+    );
+  });
+
+  it("unrelated variables are ignored", () => {
+    expect(loadConfig({ HOME: "/root", PATH: "/usr/bin", NODE_ENV: "production" })).toEqual(loadConfig({}));
+  });
+
+  it("an empty Upstash token with a URL still counts as a missing token", () => {
+    const err = configError({
+      UPSTASH_REDIS_REST_URL: UPSTASH.UPSTASH_REDIS_REST_URL,
+      UPSTASH_REDIS_REST_TOKEN: "",
+    });
+    expect(err.message).toMatch(/UPSTASH_REDIS_REST_TOKEN/);
+  });
+});
+
+describe("store selection", () => {
+  it.each(["redis://localhost:6379", "rediss://user:pw@cache.example.com:6380/2", "redis://127.0.0.1"])(
+    "REDIS_URL=%s selects the redis store",
+    (url) => {
+      expect(loadConfig({ REDIS_URL: url }).store).toEqual({ kind: "redis", url });
+    },
+  );
+
+  it("the Upstash pair selects the upstash store", () => {
+    expect(loadConfig(UPSTASH).store).toEqual({
+      kind: "upstash",
+      url: UPSTASH.UPSTASH_REDIS_REST_URL,
+      token: UPSTASH.UPSTASH_REDIS_REST_TOKEN,
+    });
+  });
+
+  it("an Upstash URL without its token is an error naming both variables", () => {
+    const err = configError({ UPSTASH_REDIS_REST_URL: UPSTASH.UPSTASH_REDIS_REST_URL });
+    expect(err.message).toMatch(/UPSTASH_REDIS_REST_URL/);
+    expect(err.message).toMatch(/UPSTASH_REDIS_REST_TOKEN/);
+  });
+
+  it("an Upstash token without its URL is an error naming both variables", () => {
+    const err = configError({ UPSTASH_REDIS_REST_TOKEN: UPSTASH.UPSTASH_REDIS_REST_TOKEN });
+    expect(err.message).toMatch(/UPSTASH_REDIS_REST_URL/);
+    expect(err.message).toMatch(/UPSTASH_REDIS_REST_TOKEN/);
+  });
+
+  it("REDIS_URL and Upstash together is an error naming both", () => {
+    const err = configError({ ...UPSTASH, REDIS_URL: "redis://localhost:6379" });
+    expect(err.message).toMatch(/REDIS_URL/);
+    expect(err.message).toMatch(/UPSTASH_REDIS_REST_URL/);
+  });
+
+  it.each(["http://x", "https://cache.example.com", "localhost:6379", "not a url", "redis"])(
+    "REDIS_URL=%s is an error naming REDIS_URL",
+    (url) => {
+      expect(configError({ REDIS_URL: url }).message).toMatch(
+        /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/,
+      );
+    },
+  );
+
+  it.each(["redis://x.upstash.io", "ftp://x", "x.upstash.io"])(
+    "UPSTASH_REDIS_REST_URL=%s is an error naming UPSTASH_REDIS_REST_URL",
+    (url) => {
+      const err = configError({ ...UPSTASH, UPSTASH_REDIS_REST_URL: url });
+      expect(err.message).toMatch(/UPSTASH_REDIS_REST_URL must be an http\(s\) URL/);
+    },
+  );
+});
+
+describe("numbers and switches", () => {
+  it.each<[string, Env, Partial<Config>]>([
+    ["PORT=3000", { PORT: "3000" }, { port: 3000 }],
+    ["PORT=0 (any free port)", { PORT: "0" }, { port: 0 }],
+    ["PORT=65535", { PORT: "65535" }, { port: 65535 }],
+    ["LSS_RATE_LIMIT=off", { LSS_RATE_LIMIT: "off" }, { rateLimitPerMinute: null }],
+    ["LSS_RATE_LIMIT=50", { LSS_RATE_LIMIT: "50" }, { rateLimitPerMinute: 50 }],
+    ["LSS_MAX_TTL_MS=60000", { LSS_MAX_TTL_MS: "60000" }, { maxTtlMs: 60_000 }],
+    ["LSS_MAX_TTL_MS=604800000 (a week)", { LSS_MAX_TTL_MS: "604800000" }, { maxTtlMs: 604_800_000 }],
+    [
+      "LSS_ADMIN_TOKEN of 16 characters",
+      { LSS_ADMIN_TOKEN: "0123456789abcdef" },
+      { adminToken: "0123456789abcdef" },
+    ],
+    ["LSS_LOCKS_API_AUTH=bearer", { LSS_LOCKS_API_AUTH: "bearer" }, { locksApiAuth: "bearer" }],
+    ["LSS_TRUST_PROXY=true", { LSS_TRUST_PROXY: "true" }, { trustProxy: true }],
+    ["LSS_TRUST_PROXY=1", { LSS_TRUST_PROXY: "1" }, { trustProxy: true }],
+    ["LSS_TRUST_PROXY=0", { LSS_TRUST_PROXY: "0" }, { trustProxy: false }],
+    ["LSS_TOKEN_CACHE_MS=0", { LSS_TOKEN_CACHE_MS: "0" }, { tokenCacheMs: 0 }],
+    ["LSS_KEY_PREFIX=prod.eu-1", { LSS_KEY_PREFIX: "prod.eu-1" }, { keyPrefix: "prod.eu-1" }],
+    ["LSS_STORE_TIMEOUT_MS=500", { LSS_STORE_TIMEOUT_MS: "500" }, { storeTimeoutMs: 500 }],
+  ])("%s is accepted", (_label, env, expected) => {
+    expect(loadConfig(env)).toMatchObject(expected);
+  });
+
+  it.each<[string, Env, RegExp]>([
+    ["PORT=abc", { PORT: "abc" }, /PORT must be a whole number/],
+    ["PORT=70000", { PORT: "70000" }, /PORT must be at most 65535/],
+    ["PORT=-1", { PORT: "-1" }, /PORT/],
+    ["PORT=80.5", { PORT: "80.5" }, /PORT/],
+    ["PORT= 80 (spaces)", { PORT: " 80" }, /PORT/],
+    ["LSS_RATE_LIMIT=abc", { LSS_RATE_LIMIT: "abc" }, /LSS_RATE_LIMIT/],
+    ["LSS_RATE_LIMIT=0", { LSS_RATE_LIMIT: "0" }, /LSS_RATE_LIMIT/],
+    ["LSS_RATE_LIMIT=OFF", { LSS_RATE_LIMIT: "OFF" }, /LSS_RATE_LIMIT/],
+    ["LSS_MAX_TTL_MS=999", { LSS_MAX_TTL_MS: "999" }, /LSS_MAX_TTL_MS must be at least 1000/],
+    ["LSS_MAX_TTL_MS=1e6", { LSS_MAX_TTL_MS: "1e6" }, /LSS_MAX_TTL_MS/],
+    ["LSS_MAX_TTL_MS above a week", { LSS_MAX_TTL_MS: "604800001" }, /LSS_MAX_TTL_MS must be at most/],
+    [
+      "LSS_ADMIN_TOKEN too short",
+      { LSS_ADMIN_TOKEN: "short" },
+      /LSS_ADMIN_TOKEN must be at least 16 characters/,
+    ],
+    ["LSS_ADMIN_TOKEN of 15 characters", { LSS_ADMIN_TOKEN: "0123456789abcde" }, /LSS_ADMIN_TOKEN/],
+    [
+      "LSS_LOCKS_API_AUTH=closed",
+      { LSS_LOCKS_API_AUTH: "closed" },
+      /LSS_LOCKS_API_AUTH must be open or bearer/,
+    ],
+    ["LSS_TRUST_PROXY=yes", { LSS_TRUST_PROXY: "yes" }, /LSS_TRUST_PROXY must be true or false/],
+    ["LSS_TOKEN_CACHE_MS=-1", { LSS_TOKEN_CACHE_MS: "-1" }, /LSS_TOKEN_CACHE_MS/],
+    ["LSS_TOKEN_CACHE_MS above 5 minutes", { LSS_TOKEN_CACHE_MS: "300001" }, /LSS_TOKEN_CACHE_MS/],
+    ["LSS_STORE_TIMEOUT_MS=50", { LSS_STORE_TIMEOUT_MS: "50" }, /LSS_STORE_TIMEOUT_MS must be at least 100/],
+    ["LSS_KEY_PREFIX with a space", { LSS_KEY_PREFIX: "a b" }, /LSS_KEY_PREFIX/],
+    ["LSS_KEY_PREFIX with a colon", { LSS_KEY_PREFIX: "a:b" }, /LSS_KEY_PREFIX/],
+  ])("%s is a ConfigError naming the variable", (_label, env, message) => {
+    expect(configError(env).message).toMatch(message);
+  });
+
+  it("several mistakes are all reported, each by name", () => {
+    const message = configError({ PORT: "abc", LSS_RATE_LIMIT: "abc", REDIS_URL: "http://x" }).message;
+    expect(message).toMatch(/PORT/);
+    expect(message).toMatch(/LSS_RATE_LIMIT/);
+    expect(message).toMatch(/REDIS_URL/);
+  });
+
+  it("a ConfigError is an Error named ConfigError", () => {
+    const err = configError({ PORT: "abc" });
+    expect(err).toBeInstanceOf(Error);
+    expect(err.name).toBe("ConfigError");
+  });
+});
+
+describe("withTryOutAdminToken", () => {
+  it("the memory store without an admin token gets a generated one", () => {
+    const config = loadConfig({});
+    const { config: out, generated } = withTryOutAdminToken(config);
+    expect(generated).toBe(true);
+    expect(out.adminToken).toEqual(expect.any(String));
+    // Long enough to pass LSS_ADMIN_TOKEN's own rule.
+    expect(out.adminToken?.length).toBeGreaterThanOrEqual(16);
+    expect(loadConfig({ LSS_ADMIN_TOKEN: out.adminToken ?? "" }).adminToken).toBe(out.adminToken);
+    expect({ ...out, adminToken: null }).toEqual(config);
+    // The input is not changed.
+    expect(config.adminToken).toBeNull();
+  });
+
+  it("each call generates a different token", () => {
+    const config = loadConfig({});
+    expect(withTryOutAdminToken(config).config.adminToken).not.toBe(
+      withTryOutAdminToken(config).config.adminToken,
+    );
+  });
+
+  it("a configured admin token is kept", () => {
+    const config = loadConfig({ LSS_ADMIN_TOKEN: "my-admin-token-123" });
+    const { config: out, generated } = withTryOutAdminToken(config);
+    expect(generated).toBe(false);
+    expect(out).toEqual(config);
+  });
+
+  it.each<[string, Env]>([
+    ["redis", { REDIS_URL: "redis://localhost:6379" }],
+    ["upstash", UPSTASH],
+  ])("the %s store without an admin token gets none", (_kind, env) => {
+    const config = loadConfig(env);
+    const { config: out, generated } = withTryOutAdminToken(config);
+    expect(generated).toBe(false);
+    expect(out.adminToken).toBeNull();
+    expect(out).toEqual(config);
+  });
+});
