@@ -60,9 +60,8 @@ export const requireScope = (scope: Scope) =>
     return next();
   });
 
-export const rateLimit = (limiter: RateLimiter | null) =>
+export const rateLimit = (limiter: RateLimiter) =>
   createMiddleware<AppEnv>(async (c, next) => {
-    if (!limiter) return next();
     const decision = await limiter.limit(c.var.principal.id);
     c.header("RateLimit-Limit", String(decision.limit));
     c.header("RateLimit-Remaining", String(Math.max(0, decision.remaining)));

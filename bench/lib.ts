@@ -1,0 +1,239 @@
+/**
+ * Process plumbing for the benchmark: free ports, child processes that are always cleaned up,
+ * readiness polling, per-process CPU time, and Redis INFO counters.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import type { Redis } from "ioredis";
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A port that was free a moment ago on 127.0.0.1 (never 6379). */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.unref();
+      srv.once("error", reject);
+      srv.listen(0, "127.0.0.1", () => {
+        const addr = srv.address();
+        const found = typeof addr === "object" && addr ? addr.port : 0;
+        srv.close(() => resolve(found));
+      });
+    });
+    if (port !== 6379 && port !== 0) return port;
+  }
+}
+
+// Safety net for crashes: 'exit' handlers must be synchronous, child.kill() is.
+const liveChildren = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of liveChildren) child.kill("SIGKILL");
+});
+
+/** Cleanup steps run last-in first-out, once, whether the run succeeds, fails or is interrupted. */
+export class Cleanup {
+  private steps: Array<() => Promise<void>> = [];
+  private running: Promise<void> | null = null;
+
+  defer(step: () => Promise<void>): void {
+    this.steps.push(step);
+  }
+
+  run(): Promise<void> {
+    this.running ??= (async () => {
+      for (const step of this.steps.reverse()) {
+        await step().catch((err: unknown) => console.error("cleanup step failed:", err));
+      }
+      this.steps = [];
+    })();
+    return this.running;
+  }
+}
+
+export interface Service {
+  name: string;
+  port: number;
+  /** http://127.0.0.1:PORT */
+  url: string;
+  pid(): number | undefined;
+  /** Recent stdout/stderr of the process. */
+  output(): string;
+  /** SIGTERM, then SIGKILL after 5 s. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface ServiceSpec {
+  name: string;
+  /** Arguments to `node` (this Node binary). */
+  nodeArgs: string[];
+  /** Extra environment, on top of a cleaned copy of ours. */
+  env: Record<string, string>;
+  cwd: string;
+  /** Ready when GET this path answers 200. */
+  readyPath: string;
+  readyTimeoutMs?: number;
+}
+
+/** Our environment minus anything that would change how the server under test picks its store. */
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value === undefined) continue;
+    if (name.startsWith("LSS_") || name.startsWith("UPSTASH_") || name === "REDIS_URL" || name === "PORT") {
+      continue;
+    }
+    env[name] = value;
+  }
+  return env;
+}
+
+/** Start `node <nodeArgs>` with PORT=<free port> and wait until it answers GET readyPath with 200. */
+export async function startService(spec: ServiceSpec, cleanup: Cleanup): Promise<Service> {
+  let lastError: unknown;
+  // The port may be taken between probing and binding: try a few.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const child = spawn(process.execPath, spec.nodeArgs, {
+      cwd: spec.cwd,
+      env: { ...baseEnv(), ...spec.env, PORT: String(port) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    liveChildren.add(child);
+    let output = "";
+    const collect = (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-8_000);
+    };
+    child.stdout?.on("data", collect);
+    child.stderr?.on("data", collect);
+    const exited = new Promise<void>((resolve) => {
+      child.once("exit", () => {
+        liveChildren.delete(child);
+        resolve();
+      });
+      child.once("error", (err) => {
+        collect(Buffer.from(`spawn error: ${err.message}\n`));
+        liveChildren.delete(child);
+        resolve();
+      });
+    });
+    const running = () => child.exitCode === null && child.signalCode === null;
+    let stopping: Promise<void> | null = null;
+    const service: Service = {
+      name: spec.name,
+      port,
+      url: `http://127.0.0.1:${port}`,
+      pid: () => (running() ? child.pid : undefined),
+      output: () => output,
+      stop: () => {
+        stopping ??= (async () => {
+          if (running()) {
+            child.kill("SIGTERM");
+            const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+            await exited;
+            clearTimeout(timer);
+          }
+        })();
+        return stopping;
+      },
+    };
+    cleanup.defer(service.stop);
+
+    const deadline = Date.now() + (spec.readyTimeoutMs ?? 20_000);
+    while (running() && Date.now() < deadline) {
+      const ok = await fetch(`${service.url}${spec.readyPath}`, { signal: AbortSignal.timeout(1_000) }).then(
+        (res) => res.status === 200,
+        () => false,
+      );
+      if (ok) return service;
+      await sleep(100);
+    }
+    await service.stop();
+    lastError = new Error(
+      `${spec.name} on port ${port} ${running() ? "never became ready" : `exited (${child.exitCode ?? child.signalCode})`}. Output:\n${output}`,
+    );
+  }
+  throw lastError;
+}
+
+/** User + system CPU seconds a process has used so far (Linux /proc), or null where unavailable. */
+export function cpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks / 100 : null; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds of this process (the load generator). */
+export const ownCpuSeconds = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
+
+export interface CommandCounters {
+  /** `total_commands_processed`. */
+  total: number;
+  /** `INFO commandstats` calls per command name. */
+  calls: Record<string, number>;
+}
+
+/**
+ * Both counters from ONE `INFO stats commandstats` command. Redis counts a command after it has
+ * run, so this INFO is not in the numbers it returns but is in the next reading's: between two
+ * readings, `total` grows by (commands in between + 1) and `calls.info` by 1.
+ */
+export async function commandCounters(redis: Redis): Promise<CommandCounters> {
+  const info = String(await redis.call("INFO", "stats", "commandstats"));
+  const total = Number(/^total_commands_processed:(\d+)/m.exec(info)?.[1]);
+  if (!Number.isFinite(total)) throw new Error("total_commands_processed missing from INFO stats");
+  const calls: Record<string, number> = {};
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    calls[match[1] ?? ""] = Number(match[2]);
+  }
+  return { total, calls };
+}
+
+/** Percentile (nearest rank) of unsorted values; NaN for none. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] ?? Number.NaN;
+}
+
+/** CPU seconds all processes on the machine have been busy so far (Linux /proc/stat), or null. */
+export function machineBusySeconds(): number | null {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
+    // cpu user nice system idle iowait irq softirq steal …
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    const ticks = [user, nice, system, irq, softirq, steal].reduce<number>((sum, t) => sum + (t ?? 0), 0);
+    return Number.isFinite(ticks) ? ticks / 100 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Wait (at most maxWaitMs) for a second in which the whole machine keeps fewer than `cores` cores
+ * busy, so that a run does not start in the middle of someone else's burst. Returns the cores busy
+ * in the last second measured (null where /proc is unavailable).
+ */
+export async function waitForQuiet(cores: number, maxWaitMs: number): Promise<number | null> {
+  const deadline = Date.now() + maxWaitMs;
+  for (;;) {
+    const before = machineBusySeconds();
+    await sleep(1_000);
+    const after = machineBusySeconds();
+    if (before == null || after == null) return null;
+    const busy = after - before;
+    if (busy < cores || Date.now() >= deadline) return Math.round(busy * 100) / 100;
+  }
+}

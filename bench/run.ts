@@ -1,0 +1,626 @@
+/**
+ * `npm run bench`: lock server throughput on Redis against a floor, in one run.
+ *
+ *   1. LSS (server/node.ts, own process, fresh redis-server) under autocannon: acquire+release pairs/s.
+ *   2. The floor (bench/floor.ts, own process, SAME Redis): one plain Redis round trip per request.
+ *   3. Latency p50/p99 of both, overall and per request (acquire, release).
+ *   4. Redis commands per acquire / release / status as Redis counts them (INFO), with the rate
+ *      limiter off and on.
+ *
+ * Prints a report and writes it to bench/results.json. Talks to 127.0.0.1 only; cleans up every
+ * child process and the redis-server on success, failure and Ctrl-C.
+ *
+ * Knobs (env): BENCH_CONNECTIONS (50), BENCH_DURATION s (10), BENCH_WARMUP s (2), BENCH_OPS (200),
+ * BENCH_CPU_PROF=1 (server runs with --cpu-prof, profiles in bench/profiles/),
+ * BENCH_SERVER_ENTRY (server/node.ts; point it at a modified copy of the server to compare).
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { Redis } from "ioredis";
+import { startRedisServer } from "../test/support/redis-server.js";
+import {
+  Cleanup,
+  type CommandCounters,
+  commandCounters,
+  cpuSeconds,
+  machineBusySeconds,
+  ownCpuSeconds,
+  percentile,
+  type Service,
+  sleep,
+  startService,
+  waitForQuiet,
+} from "./lib.js";
+
+const envInt = (name: string, fallback: number) => {
+  const value = Number(process.env[name]);
+  return Number.isInteger(value) && value > 0 ? value : fallback;
+};
+
+const CONNECTIONS = envInt("BENCH_CONNECTIONS", 50);
+const DURATION_S = envInt("BENCH_DURATION", 10);
+const WARMUP_S = envInt("BENCH_WARMUP", 2);
+const OPS = envInt("BENCH_OPS", 200);
+const CPU_PROF = process.env.BENCH_CPU_PROF === "1";
+const SERVER_ENTRY = process.env.BENCH_SERVER_ENTRY || "server/node.ts";
+const TTL_MS = 30_000;
+const RATE_LIMIT_ON = "1000000"; // per minute: on, but never reached
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const rootDir = join(benchDir, "..");
+const resultsFile = join(benchDir, "results.json");
+const profileDir = join(benchDir, "profiles");
+
+// ---------------------------------------------------------------------------------------------
+// Load: autocannon, one acquire → release sequence per connection
+// ---------------------------------------------------------------------------------------------
+
+interface Latency {
+  p50: number;
+  p99: number;
+  count: number;
+}
+
+interface LoadResult {
+  target: string;
+  connections: number;
+  durationS: number;
+  pairs: number;
+  pairsPerSec: number;
+  requestsPerSec: number;
+  non2xx: number;
+  statusCodes: Record<string, number>;
+  errors: number;
+  timeouts: number;
+  /** Sequences cut short because an acquire failed (no token to release). */
+  skippedReleases: number;
+  latencyMs: { all: Latency; acquire: Latency; release: Latency };
+  /** CPU seconds per 1000 pairs, per process (null where /proc is unavailable). */
+  cpuPer1000Pairs: Record<string, number | null>;
+  /** Cores busy on average during the run, per process. */
+  coresBusy: Record<string, number | null>;
+  /** Cores that processes other than ours kept busy during the run: noise (null without /proc). */
+  otherProcessesCores: number | null;
+  /** Cores the whole machine kept busy in the second before the run started. */
+  machineCoresBusyBefore: number | null;
+}
+
+type Kind = "acquire" | "release";
+type PairContext = { key?: string; token?: string };
+
+/**
+ * The per-connection request sequence. Keys come from a pool: an acquire takes a key nobody holds
+ * (or mints a new one), a successful release gives it back. Each connection has at most one pair in
+ * flight, so at most `connections` keys exist and no two acquires ever meet on a key (no 409s).
+ * autocannon resets the context at the start of each sequence, so the key travels in it.
+ */
+function pairSequence(keyPrefix: string, seen: { last: Kind; pairs: number }): autocannon.Request[] {
+  const pool: string[] = [];
+  let minted = 0;
+  return [
+    {
+      method: "POST",
+      body: JSON.stringify({ ttl_ms: TTL_MS }),
+      setupRequest: (req, context) => {
+        const ctx = context as PairContext;
+        ctx.key = pool.pop() ?? `${keyPrefix}-${minted++}`;
+        return { ...req, path: `/infra/locks/${ctx.key}/acquire` };
+      },
+      onResponse: (status, body, context) => {
+        seen.last = "acquire";
+        if (status === 200) (context as PairContext).token = (JSON.parse(body) as { token: string }).token;
+      },
+    },
+    {
+      method: "POST",
+      setupRequest: (req, context) => {
+        const ctx = context as PairContext;
+        // Falsy = skip the rest of this sequence (autocannon counts it in `resets`).
+        if (!ctx.token) return null as unknown as autocannon.Request;
+        return {
+          ...req,
+          path: `/infra/locks/${ctx.key}/release`,
+          body: JSON.stringify({ token: ctx.token }),
+        };
+      },
+      onResponse: (status, _body, context) => {
+        seen.last = "release";
+        const ctx = context as PairContext;
+        if (status !== 200 || !ctx.key) return; // a key in an unknown state is not reused
+        seen.pairs++;
+        pool.push(ctx.key);
+      },
+    },
+  ];
+}
+
+const latencyOf = (values: number[]): Latency => ({
+  p50: percentile(values, 50),
+  p99: percentile(values, 99),
+  count: values.length,
+});
+
+/** The autocannon run in progress, so that Ctrl-C can stop it before stopping the servers. */
+let activeLoad: autocannon.Instance | null = null;
+/** Set by Ctrl-C / SIGTERM: the run stops at the next step and the signal handler exits. */
+let interrupted = false;
+
+async function load(
+  target: string,
+  baseUrl: string,
+  opts: {
+    durationS: number;
+    keyPrefix: string;
+    adminToken: string;
+    watch: Record<string, () => number | undefined>;
+  },
+): Promise<LoadResult> {
+  const seen = { last: "acquire" as Kind, pairs: 0 };
+  const times: Record<Kind, number[]> = { acquire: [], release: [] };
+  // Someone else's burst would skew the run: give it up to 20 s to pass.
+  const machineCoresBusyBefore = await waitForQuiet(0.3, 20_000);
+  const pids = Object.fromEntries(Object.entries(opts.watch).map(([name, pid]) => [name, pid()]));
+  const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+  const machineBefore = machineBusySeconds();
+  const ownBefore = ownCpuSeconds();
+
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: baseUrl,
+        connections: CONNECTIONS,
+        duration: opts.durationS,
+        headers: { authorization: `Bearer ${opts.adminToken}`, "content-type": "application/json" },
+        requests: pairSequence(opts.keyPrefix, seen),
+      },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
+    // autocannon calls the request's onResponse (which sets seen.last) right before this event.
+    instance.on("response", (_client, status, _bytes, responseTime) => {
+      if (status >= 200 && status < 300) times[seen.last].push(responseTime);
+    });
+    activeLoad = instance;
+  }).finally(() => {
+    activeLoad = null;
+  });
+  if (interrupted) throw new Error("interrupted");
+
+  const machineAfter = machineBusySeconds();
+  const ownCpu = ownCpuSeconds() - ownBefore;
+  const cpu: Record<string, number | null> = { "load generator (bench)": ownCpu };
+  for (const [name, pid] of Object.entries(pids)) {
+    const before = cpuBefore[name];
+    const after = cpuSeconds(pid);
+    cpu[name] = before == null || after == null ? null : after - before;
+  }
+  const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
+  const ours = Object.values(cpu);
+  const otherProcessesCores =
+    machineBefore == null || machineAfter == null || ours.some((s) => s == null)
+      ? null
+      : round(
+          Math.max(0, machineAfter - machineBefore - ours.reduce<number>((a, b) => a + (b ?? 0), 0)) /
+            result.duration,
+          2,
+        );
+  const statusCodes = Object.fromEntries(
+    Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => [code, count ?? 0]),
+  );
+  return {
+    target,
+    connections: CONNECTIONS,
+    durationS: result.duration,
+    pairs: seen.pairs,
+    pairsPerSec: round(seen.pairs / result.duration, 1),
+    requestsPerSec: round(result.requests.total / result.duration, 1),
+    non2xx: result.non2xx,
+    statusCodes,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    skippedReleases: result.resets,
+    latencyMs: {
+      all: {
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        count: times.acquire.length + times.release.length,
+      },
+      acquire: latencyOf(times.acquire),
+      release: latencyOf(times.release),
+    },
+    cpuPer1000Pairs: Object.fromEntries(
+      Object.entries(cpu).map(([name, s]) => [name, s == null ? null : round((s / seen.pairs) * 1000, 3)]),
+    ),
+    coresBusy: Object.fromEntries(
+      Object.entries(cpu).map(([name, s]) => [name, s == null ? null : round(s / result.duration, 2)]),
+    ),
+    otherProcessesCores,
+    machineCoresBusyBefore,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis commands per operation, as Redis counts them
+// ---------------------------------------------------------------------------------------------
+
+interface OpCommands {
+  /**
+   * Commands Redis executed per operation: `total_commands_processed` growth, our INFO subtracted.
+   * Redis 7 counts the commands a Lua script runs as well as the EVALSHA that ran it.
+   */
+  executed: number;
+  /** Of those, commands a client sent, i.e. round trips (MONITOR: source is a client). */
+  sent: number;
+  /** Of those, commands run inside Lua scripts (MONITOR: source "lua"). */
+  inScripts: number;
+  /** `INFO commandstats` growth per operation, by command (sent and in scripts). */
+  byCommand: Record<string, number>;
+  /** Commands sent per operation, by command (MONITOR). */
+  sentByCommand: Record<string, number>;
+}
+
+interface CommandCounts {
+  rateLimit: string;
+  ops: number;
+  acquire: OpCommands;
+  status: OpCommands;
+  release: OpCommands;
+}
+
+type Op = "acquire" | "status" | "release";
+const OPS_IN_ORDER: Op[] = ["acquire", "status", "release"];
+const per = (n: number) => Math.round((n / OPS) * 1000) / 1000;
+
+function tally(names: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const name of names) counts[name] = (counts[name] ?? 0) + 1;
+  return Object.fromEntries(Object.entries(counts).map(([name, n]) => [name, per(n)]));
+}
+
+/**
+ * OPS acquires, then OPS status GETs, then OPS releases, sequentially (plain fetch), each batch
+ * between two INFO readings. A MONITOR connection watches at the same time; our INFO commands in its
+ * stream mark the batch boundaries, so each batch's commands can be split into sent vs in-script.
+ */
+async function countCommands(
+  baseUrl: string,
+  redis: Redis,
+  adminToken: string,
+  rateLimit: string,
+): Promise<CommandCounts> {
+  const call = async (method: "GET" | "POST", path: string, body?: unknown) => {
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(5_000),
+    });
+    const json = (await res.json()) as { token?: string };
+    if (res.status !== 200) throw new Error(`${method} ${path} → ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const prefix = `cmd-${rateLimit}`;
+  // Warm-up: loads the Lua scripts (EVALSHA → NOSCRIPT → EVAL) and the rate limiter's script once.
+  const warm = await call("POST", `/infra/locks/${prefix}-warm/acquire`, { ttl_ms: TTL_MS });
+  await call("GET", `/infra/locks/${prefix}-warm`);
+  await call("POST", `/infra/locks/${prefix}-warm/release`, { token: warm.token });
+
+  const monitor = await redis.monitor();
+  const stream: Array<{ name: string; lua: boolean }> = [];
+  monitor.on("monitor", (_time: string, args: string[], source: string) => {
+    stream.push({ name: (args[0] ?? "").toLowerCase(), lua: source === "lua" });
+  });
+  try {
+    const keys = Array.from({ length: OPS }, (_, i) => `${prefix}-${i}`);
+    const tokens: string[] = [];
+    const batches: Record<Op, () => Promise<void>> = {
+      acquire: async () => {
+        for (const key of keys) {
+          tokens.push(String((await call("POST", `/infra/locks/${key}/acquire`, { ttl_ms: TTL_MS })).token));
+        }
+      },
+      status: async () => {
+        for (const key of keys) await call("GET", `/infra/locks/${key}`);
+      },
+      release: async () => {
+        for (const [i, key] of keys.entries()) {
+          await call("POST", `/infra/locks/${key}/release`, { token: tokens[i] });
+        }
+      },
+    };
+    const readings = [await commandCounters(redis)];
+    for (const op of OPS_IN_ORDER) {
+      await batches[op]();
+      readings.push(await commandCounters(redis));
+    }
+    // The MONITOR stream may trail the replies a little: wait for our last INFO to show up in it.
+    const infos = () => stream.filter((c) => c.name === "info" && !c.lua).length;
+    for (const deadline = Date.now() + 5_000; infos() < readings.length; ) {
+      if (Date.now() > deadline) throw new Error("MONITOR did not show all INFO readings");
+      await sleep(20);
+    }
+    const segments: Array<Array<{ name: string; lua: boolean }>> = [[]];
+    for (const c of stream) {
+      if (c.name === "info" && !c.lua) segments.push([]);
+      else segments.at(-1)?.push(c);
+    }
+
+    // Batch i ran between readings i and i + 1, i.e. in MONITOR segment i + 1.
+    const batch = (i: number): OpCommands => {
+      const before = readings[i] as CommandCounters;
+      const after = readings[i + 1] as CommandCounters;
+      const seen = segments[i + 1] ?? [];
+      const byCommand: Record<string, number> = {};
+      for (const [name, calls] of Object.entries(after.calls)) {
+        const grown = calls - (before.calls[name] ?? 0) - (name === "info" ? 1 : 0);
+        if (grown > 0) byCommand[name] = per(grown);
+      }
+      const sent = seen.filter((c) => !c.lua).map((c) => c.name);
+      return {
+        // The INFO that took `before` is counted in `after`.
+        executed: per(after.total - before.total - 1),
+        sent: per(sent.length),
+        inScripts: per(seen.filter((c) => c.lua).length),
+        byCommand,
+        sentByCommand: tally(sent),
+      };
+    };
+    return { rateLimit, ops: OPS, acquire: batch(0), status: batch(1), release: batch(2) };
+  } finally {
+    monitor.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+// ---------------------------------------------------------------------------------------------
+
+function startLss(redisUrl: string, adminToken: string, rateLimit: string, cleanup: Cleanup) {
+  const profile = CPU_PROF && rateLimit === "off" ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+  if (profile.length) mkdirSync(profileDir, { recursive: true });
+  return startService(
+    {
+      name: `lss (LSS_RATE_LIMIT=${rateLimit})`,
+      nodeArgs: [...profile, "--import", "tsx", SERVER_ENTRY],
+      env: { REDIS_URL: redisUrl, LSS_ADMIN_TOKEN: adminToken, LSS_RATE_LIMIT: rateLimit },
+      cwd: rootDir,
+      readyPath: "/health",
+    },
+    cleanup,
+  );
+}
+
+const startFloor = (redisUrl: string, cleanup: Cleanup) =>
+  startService(
+    {
+      name: "floor",
+      nodeArgs: ["--import", "tsx", "bench/floor.ts"],
+      env: { REDIS_URL: redisUrl },
+      cwd: rootDir,
+      readyPath: "/health",
+    },
+    cleanup,
+  );
+
+// ---------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------
+
+interface Report {
+  machine: {
+    node: string;
+    platform: string;
+    cpuModel: string;
+    cores: number;
+    redis: string;
+    connections: number;
+    durationS: number;
+    warmupS: number;
+    note: string;
+  };
+  server: LoadResult;
+  floor: LoadResult;
+  /** server pairs/s ÷ floor pairs/s */
+  ratio: number;
+  commands: {
+    rateLimitOff: CommandCounts;
+    rateLimitOn: CommandCounts;
+    /** Per request, what LSS_RATE_LIMIT on adds: commands sent and executed. */
+    rateLimiterPerRequest: Record<Op, { sent: number; executed: number }>;
+  };
+  warnings: string[];
+}
+
+const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
+const pad = (s: string, width: number) => s.padEnd(width);
+const list = (counts: Record<string, number>) =>
+  Object.entries(counts)
+    .map(([name, n]) => (n === 1 ? name : `${name}×${n}`))
+    .join(" ");
+
+function loadLines(r: LoadResult): string[] {
+  const lat = (l: Latency) => `p50 ${fmt(l.p50)} ms   p99 ${fmt(l.p99)} ms   (${l.count} responses)`;
+  const cpu = Object.entries(r.coresBusy)
+    .map(([name, cores]) => `${name} ${cores == null ? "n/a" : fmt(cores)}`)
+    .join(", ");
+  const cpuPerPair = Object.entries(r.cpuPer1000Pairs)
+    .map(([name, s]) => `${name} ${s == null ? "n/a" : fmt(s, 3)}`)
+    .join(", ");
+  return [
+    `  ${pad("pairs/s", 18)}${fmt(r.pairsPerSec, 1)}   (${r.pairs} acquire+release pairs in ${r.durationS} s; ${fmt(r.requestsPerSec, 1)} req/s)`,
+    `  ${pad("non-2xx", 18)}${r.non2xx}   errors ${r.errors}, timeouts ${r.timeouts}, skipped releases ${r.skippedReleases}   status codes ${JSON.stringify(r.statusCodes)}`,
+    `  ${pad("latency all", 18)}${lat(r.latencyMs.all)}`,
+    `  ${pad("  acquire", 18)}${lat(r.latencyMs.acquire)}`,
+    `  ${pad("  release", 18)}${lat(r.latencyMs.release)}`,
+    `  ${pad("cores busy", 18)}${cpu}; other processes ${r.otherProcessesCores ?? "n/a"}`,
+    `  ${pad("CPU s/1000 pairs", 18)}${cpuPerPair}`,
+  ];
+}
+
+function commandLines(c: CommandCounts): string[] {
+  return [
+    `  LSS_RATE_LIMIT=${c.rateLimit}`,
+    ...OPS_IN_ORDER.map((op) => {
+      const o = c[op];
+      return `    ${pad(op, 9)}sent ${fmt(o.sent, 2)} (${list(o.sentByCommand)})   executed ${fmt(o.executed, 2)} = sent + ${fmt(o.inScripts, 2)} inside Lua (${list(o.byCommand)})`;
+    }),
+  ];
+}
+
+function render(r: Report): string {
+  const m = r.machine;
+  const { rateLimitOff: off, rateLimitOn: on, rateLimiterPerRequest: rl } = r.commands;
+  return [
+    "",
+    "=== LSS benchmark ===",
+    `machine   node ${m.node}, ${m.platform}, ${m.cores} cores (${m.cpuModel}), ${m.redis}`,
+    `load      autocannon in-process, ${m.connections} connections, ${m.durationS} s per run after a ${m.warmupS} s warm-up (discarded)`,
+    `          ${m.note}`,
+    "",
+    `1. Lock server on Redis (${SERVER_ENTRY}, LSS_RATE_LIMIT=off): POST acquire → POST release per connection`,
+    ...loadLines(r.server),
+    "",
+    "2. Floor (bench/floor.ts: bare node:http, one plain Redis command per request, same Redis, same load)",
+    ...loadLines(r.floor),
+    "",
+    `   RATIO server/floor = ${fmt(r.ratio, 3)}`,
+    "",
+    `3. Redis commands per operation, as Redis counts them (${off.ops} sequential requests per batch;`,
+    "   INFO deltas minus our INFO; 'sent' = round trips, 'inside Lua' = run by the script, split with MONITOR)",
+    ...commandLines(off),
+    ...commandLines(on),
+    "  per request:",
+    ...OPS_IN_ORDER.map(
+      (op) =>
+        `    ${pad(op, 9)}lock operation: ${off[op].sent} command sent (${off[op].executed} executed); rate limiter: ${rl[op].sent} command sent (${rl[op].executed} executed)`,
+    ),
+    "",
+    r.warnings.length ? `WARNINGS:\n${r.warnings.map((w) => `  - ${w}`).join("\n")}` : "warnings: none",
+    `written to ${resultsFile}`,
+    "",
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const cleanup = new Cleanup();
+  // `on`, not `once`: tsx relays the signal, and a second one must not kill us before cleanup is done.
+  const onSignal = () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error("\ninterrupted: stopping the load, the servers and redis-server…");
+    activeLoad?.stop();
+    void cleanup.run().finally(() => process.exit(130));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  try {
+    const adminToken = randomBytes(16).toString("hex"); // 32 chars
+    const redis = await startRedisServer();
+    cleanup.defer(() => redis.stop());
+    const info = new Redis(redis.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    info.on("error", () => {}); // each command reports its own error
+    await info.connect();
+    cleanup.defer(async () => info.disconnect());
+    const redisVersion = /^redis_version:(.+)$/m.exec(await info.info("server"))?.[1]?.trim() ?? "?";
+    console.log(`redis-server ${redisVersion} on ${redis.url}`);
+
+    const run = async (target: string, service: Service, prefix: string) => {
+      const watch = { [service.name]: service.pid, "redis-server": redis.pid };
+      console.log(`${target}: warm-up ${WARMUP_S} s…`);
+      await load(target, service.url, {
+        durationS: WARMUP_S,
+        keyPrefix: `${prefix}-warm`,
+        adminToken,
+        watch,
+      });
+      console.log(`${target}: measuring ${DURATION_S} s with ${CONNECTIONS} connections…`);
+      return load(target, service.url, { durationS: DURATION_S, keyPrefix: prefix, adminToken, watch });
+    };
+
+    // 1 + 4 (rate limit off): throughput, then command counts, on one server process.
+    const lss = await startLss(redis.url, adminToken, "off", cleanup);
+    const server = await run("server", lss, "bench");
+    console.log("server: counting Redis commands (rate limit off)…");
+    const rateLimitOff = await countCommands(lss.url, info, adminToken, "off");
+    await lss.stop();
+
+    // 4 (rate limit on): a second server process.
+    const lssLimited = await startLss(redis.url, adminToken, RATE_LIMIT_ON, cleanup);
+    console.log(`server: counting Redis commands (LSS_RATE_LIMIT=${RATE_LIMIT_ON})…`);
+    const rateLimitOn = await countCommands(lssLimited.url, info, adminToken, RATE_LIMIT_ON);
+    await lssLimited.stop();
+
+    // 2: the floor, same Redis, same load.
+    const floorService = await startFloor(redis.url, cleanup);
+    const floor = await run("floor", floorService, "floor");
+    await floorService.stop();
+
+    const diff = (a: number, b: number) => Math.round((a - b) * 1000) / 1000;
+    const rateLimiterPerRequest = Object.fromEntries(
+      OPS_IN_ORDER.map((op) => [
+        op,
+        {
+          sent: diff(rateLimitOn[op].sent, rateLimitOff[op].sent),
+          executed: diff(rateLimitOn[op].executed, rateLimitOff[op].executed),
+        },
+      ]),
+    ) as Record<Op, { sent: number; executed: number }>;
+    const warnings: string[] = [];
+    for (const r of [server, floor]) {
+      if ((r.otherProcessesCores ?? 0) > 0.2) {
+        warnings.push(
+          `${r.target}: other processes kept ${r.otherProcessesCores} cores busy during the run; its figures are skewed`,
+        );
+      }
+      if (r.non2xx || r.errors || r.timeouts || r.skippedReleases) {
+        warnings.push(
+          `${r.target}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts, ${r.skippedReleases} skipped releases; status codes ${JSON.stringify(r.statusCodes)}`,
+        );
+      }
+    }
+    const cores = availableParallelism();
+    const report: Report = {
+      machine: {
+        node: process.version,
+        platform: `${process.platform}/${process.arch}`,
+        cpuModel: cpus()[0]?.model ?? "?",
+        cores,
+        redis: `redis-server ${redisVersion}`,
+        connections: CONNECTIONS,
+        durationS: DURATION_S,
+        warmupS: WARMUP_S,
+        note: `load generator, server/floor and redis-server are separate processes sharing these ${cores} cores`,
+      },
+      server,
+      floor,
+      ratio: Math.round((server.pairsPerSec / floor.pairsPerSec) * 1000) / 1000,
+      commands: { rateLimitOff, rateLimitOn, rateLimiterPerRequest },
+      warnings,
+    };
+    writeFileSync(resultsFile, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(render(report));
+  } finally {
+    await cleanup.run();
+  }
+}
+
+main().then(
+  () => {
+    if (!interrupted) process.exit(0);
+  },
+  (err: unknown) => {
+    if (interrupted) return; // the signal handler exits once cleanup is done
+    console.error("bench failed:", err);
+    process.exit(1);
+  },
+);
