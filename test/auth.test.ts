@@ -623,3 +623,30 @@ describe("rate limiting", () => {
     for (let i = 0; i < 20; i++) expect((await leaseStatus(app, ADMIN, "k")).status).toBe(200);
   });
 });
+
+describe("forced release (an operator, deliberately)", () => {
+  it("frees a lease held with someone else's token for admin tokens only", async () => {
+    const { app } = setup();
+    const writer = await mint(app, "default", ["locks:read", "locks:write"]);
+    const held = await call(app, "POST", "/infra/locks/qa-env/acquire", writer.token, {
+      ttl_ms: 600_000,
+      token: "qa-team-secret",
+      holder_id: "qa-team",
+    });
+    expect(held.status).toBe(200);
+
+    const denied = await call(app, "POST", "/infra/locks/qa-env/release", writer.token, { force: true });
+    expectError(denied, 403, "forbidden", /admin/);
+    expect((await call(app, "GET", "/infra/locks/qa-env", writer.token)).body.locked).toBe(true);
+
+    const forced = await call(app, "POST", "/infra/locks/qa-env/release", ADMIN, { force: true });
+    expect(forced.status).toBe(200);
+    expect((await call(app, "GET", "/infra/locks/qa-env", writer.token)).body.locked).toBe(false);
+    // Nothing left to force: 409 not_held, not a silent success.
+    expectError(
+      await call(app, "POST", "/infra/locks/qa-env/release", ADMIN, { force: true }),
+      409,
+      "not_held",
+    );
+  });
+});

@@ -156,6 +156,17 @@ describe.each(STORE_KINDS)("lease API on %s", (kind) => {
     expect(tokens[0]).toBeGreaterThan(Date.now() - 60_000);
   });
 
+  it("lets an operator force a release, and the next grant gets a higher fencing token", async () => {
+    const call = client();
+    const held = await call(...acquire("forced", { ttl_ms: 600_000, token: "team-secret" }));
+    const forced = await call("POST", "/infra/locks/forced/release", { force: true });
+    expect(forced.status).toBe(200);
+    expect((await call(...status("forced"))).body.locked).toBe(false);
+    expect((await call(...release("forced", "team-secret"))).status).toBe(409);
+    const next = await call(...acquire("forced", { ttl_ms: 1000 }));
+    expect(next.body.fencing_token).toBeGreaterThan(held.body.fencing_token);
+  });
+
   it("keeps keys with odd but valid characters apart", async () => {
     const call = client();
     const keys = ["a/b", "a:b", "ünï cödé ✓", "a b", "a%2Fb", "x".repeat(512)];

@@ -337,7 +337,27 @@ describe("token", () => {
   const withFields = (token: string, extra: string) =>
     `{${[token, extra].filter((s) => s !== "").join(",")}}`;
 
-  it.each(badTokens)(
+  it("release without token (and without force) is 400 naming token; the lease stays held", async () => {
+    const app = newApp();
+    expect((await acquire(app, "tok-rel", { ttl_ms: 30_000, token: "good" })).status).toBe(200);
+    const res = await call(app, "POST", leasePath("tok-rel", "release"), { raw: "{}" });
+    expectError(res, 400, "bad_request", [/send either token/, /force/]);
+    expect((await status(app, "tok-rel")).locked).toBe(true);
+  });
+
+  it.each<[string, string, number, RegExp]>([
+    ["token and force together", '{"token":"good","force":true}', 400, /not both/],
+    ["force: false", '{"force":false}', 400, /force must be true/],
+    ['force: "yes"', '{"force":"yes"}', 400, /force must be true/],
+  ])("release with %s is rejected; the lease stays held", async (_l, raw, code, message) => {
+    const app = newApp();
+    expect((await acquire(app, "force-bad", { ttl_ms: 30_000, token: "good" })).status).toBe(200);
+    const res = await call(app, "POST", leasePath("force-bad", "release"), { raw });
+    expectError(res, code, "bad_request", [message]);
+    expect((await status(app, "force-bad")).locked).toBe(true);
+  });
+
+  it.each(badTokens.filter(([label]) => label !== "missing"))(
     "release rejects token %s: 400 naming token; the lease stays held",
     async (_l, token, message) => {
       const app = newApp();

@@ -61,8 +61,10 @@ export function createLeases(store: LockStore) {
       }
     },
 
+    /** `force` releases whoever holds the key: the route allows it to admin tokens only. */
     async release(ref: LockRef, req: ReleaseRequest) {
-      const result = await store.release(ref, { tokenHash: sha256(req.token), registeredOnly: false });
+      const tokenHash = req.token === undefined ? null : sha256(req.token);
+      const result = await store.release(ref, { tokenHash, registeredOnly: false });
       switch (result.outcome) {
         case "released":
           return { status: "ok" as const, key: ref.key, locked: false as const };

@@ -12,6 +12,7 @@ import {
   TtlMs,
 } from "../../src/protocol/lease.js";
 import { type AppEnv, requireScope } from "../auth/middleware.js";
+import { ApiError } from "../errors.js";
 import type { Leases } from "../locks/leases.js";
 import { jsonBody, newRouter } from "./router.js";
 
@@ -78,7 +79,7 @@ export function leaseRoutes(leases: Leases, maxTtlMs: number) {
     method: "post",
     path: "/infra/locks/{key}/release",
     tags: ["Leases"],
-    summary: "Release a lease with its token",
+    summary: "Release a lease with its token, or (admin) force: true",
     middleware: write,
     request: { params, body: body(ReleaseRequest) },
     responses: {
@@ -116,8 +117,16 @@ export function leaseRoutes(leases: Leases, maxTtlMs: number) {
     .openapi(renew, async (c) =>
       c.json(await leases.renew(ref(c, c.req.valid("param").key), c.req.valid("json")), 200),
     )
-    .openapi(release, async (c) =>
-      c.json(await leases.release(ref(c, c.req.valid("param").key), c.req.valid("json")), 200),
-    )
+    .openapi(release, async (c) => {
+      const body = c.req.valid("json");
+      if (body.force && !c.var.principal.scopes.has("admin")) {
+        throw new ApiError(
+          403,
+          "forbidden",
+          "force releases whoever holds the key: it needs the admin scope",
+        );
+      }
+      return c.json(await leases.release(ref(c, c.req.valid("param").key), body), 200);
+    })
     .openapi(status, async (c) => c.json(await leases.status(ref(c, c.req.valid("param").key)), 200));
 }

@@ -139,13 +139,16 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
     async release(ref, p): Promise<ReleaseOutcome> {
       const now = clock();
       const rec = read(ref, now);
+      const force = p.tokenHash === null;
       if (p.registeredOnly && rec?.cred == null) return { outcome: "unknown", now };
-      if (rec?.cred != null && rec.cred !== p.tokenHash) return { outcome: "forbidden", now };
-      if (rec?.token === p.tokenHash && rec.exp === -1) return { outcome: "released", now };
+      if (!force && rec?.cred != null && rec.cred !== p.tokenHash) return { outcome: "forbidden", now };
+      if (!force && rec?.token === p.tokenHash && rec.exp === -1) return { outcome: "released", now };
       const held = live(rec, now);
       if (!held) return { outcome: "not_held", now };
-      if (held.token !== p.tokenHash) return { outcome: "held", lease: leaseOf(held), now };
+      if (!force && held.token !== p.tokenHash) return { outcome: "held", lease: leaseOf(held), now };
       held.exp = -1;
+      // A forced release forgets the token: its holder's own release must say it lost the lease.
+      if (force) held.token = null;
       if (held.cred == null) held.dropAt = now + RELEASED_GRACE_MS;
       return { outcome: "released", now };
     },

@@ -89,16 +89,19 @@ return lease('renewed')
 `,
 );
 
-/** KEYS: lock. ARGV: token hash, registered-only ('1'). */
+/** KEYS: lock. ARGV: token hash ('' = an operator's forced release), registered-only ('1'). */
 export const RELEASE = script(
   "release",
   `
+local force = ARGV[1] == ''
 if ARGV[2] == '1' and not cred then return {'unknown', now} end
-if cred and cred ~= ARGV[1] then return {'forbidden', now} end
-if rec[1] == ARGV[1] and rec[2] == '-1' then return {'released', now} end
+if not force and cred and cred ~= ARGV[1] then return {'forbidden', now} end
+if not force and rec[1] == ARGV[1] and rec[2] == '-1' then return {'released', now} end
 if not live() then return {'not_held', now} end
-if rec[1] ~= ARGV[1] then return lease('held') end
+if not force and rec[1] ~= ARGV[1] then return lease('held') end
 redis.call('HSET', KEYS[1], 'exp', -1)
+-- A forced release forgets the token: its holder's own release must say it lost the lease.
+if force then redis.call('HDEL', KEYS[1], 'token') end
 if not cred then redis.call('PEXPIRE', KEYS[1], ${RELEASED_GRACE_MS}) end
 return {'released', now}
 `,

@@ -104,7 +104,7 @@ export function createRedisStore(transport: RedisTransport, prefix = "lss"): Loc
     },
 
     async release(ref, p) {
-      const r = await run(RELEASE, [lockKey(ref)], [p.tokenHash, p.registeredOnly ? "1" : ""]);
+      const r = await run(RELEASE, [lockKey(ref)], [p.tokenHash ?? "", p.registeredOnly ? "1" : ""]);
       const { outcome, now } = outcomeOf(r);
       if (outcome === "held") return { outcome, now, lease: leaseFrom(r) };
       return { outcome, now } as ReleaseOutcome;

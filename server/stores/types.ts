@@ -78,7 +78,11 @@ export interface LockStore {
   readonly kind: "memory" | "redis" | "upstash";
   acquire(ref: LockRef, params: AcquireParams): Promise<AcquireOutcome>;
   renew(ref: LockRef, params: { tokenHash: string; ttlMs: number }): Promise<RenewOutcome>;
-  release(ref: LockRef, params: { tokenHash: string; registeredOnly: boolean }): Promise<ReleaseOutcome>;
+  /** tokenHash null: an operator's forced release of whatever lease holds the key. */
+  release(
+    ref: LockRef,
+    params: { tokenHash: string | null; registeredOnly: boolean },
+  ): Promise<ReleaseOutcome>;
   inspect(ref: LockRef): Promise<InspectOutcome>;
   /** Create a registered lock (the /locks API): a key with a credential that outlives its leases. */
   register(ref: LockRef, params: RegisterParams): Promise<RegisterOutcome>;

@@ -56,7 +56,13 @@ export const AcquireRequest = strictBody({
 
 export const RenewRequest = strictBody({ token: LeaseToken, ttl_ms: TtlMs });
 
-export const ReleaseRequest = strictBody({ token: LeaseToken });
+/** `token` releases your lease; `force: true` (admin scope) releases whoever holds the key. */
+export const ReleaseRequest = strictBody({
+  token: LeaseToken.optional(),
+  force: z.literal(true, { error: "force must be true (or left out)" }).optional(),
+}).refine((r) => (r.token === undefined) !== (r.force === undefined), {
+  message: "send either token (your lease's) or force: true (admin only), not both",
+});
 
 /** What anyone may see of a lease: never its token. Times are ISO 8601 by the store's clock. */
 export const LeaseView = z.object({

@@ -1,0 +1,221 @@
+/**
+ * Typed client for both LSS APIs, used by the GitHub Action and the CLI. Transient failures
+ * (network errors, 429, 5xx) are retried with exponential backoff and jitter. Every acquire
+ * carries a client-chosen token, so a retried acquire returns the same lease instead of 409.
+ */
+import { randomUUID } from "node:crypto";
+import type { GrantResponse, StatusResponse } from "../protocol/lease.js";
+import { LssError } from "./errors.js";
+
+export interface ClientOptions {
+  url: string;
+  /** Bearer token; the /locks API may not need one. */
+  token?: string;
+  /** Attempts after the first for transient failures. */
+  retries?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Per attempt. */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Told before each retry, e.g. to log "server answered 503, retrying in 1.2 s". */
+  onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+  userAgent?: string;
+}
+
+/** A lease as others see it: who holds it, why, until when. Never its token. */
+export type HeldLease = Pick<
+  StatusResponse,
+  "holder_id" | "reason" | "fencing_token" | "acquired_at" | "expires_at" | "expires_in_ms"
+>;
+
+export type AcquireResult = { acquired: true; lease: GrantResponse } | { acquired: false; held: HeldLease };
+
+export interface AcquireParams {
+  ttlMs: number;
+  holderId?: string;
+  reason?: string;
+  /** Your own lease token (e.g. a team secret); a random one otherwise. */
+  token?: string;
+}
+
+export type StateLockState = "unlocked" | "locked" | "unknown";
+
+export const newToken = () => randomUUID().replaceAll("-", "");
+
+const RETRYABLE = new Set([429, 500, 502, 503, 504]);
+
+export const abortableSleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+
+const heldFrom = (body: Record<string, unknown>): HeldLease => ({
+  holder_id: (body.holder_id as string | null) ?? null,
+  reason: (body.reason as string | null) ?? null,
+  fencing_token: (body.fencing_token as number | null) ?? null,
+  acquired_at: (body.acquired_at as string | null) ?? null,
+  expires_at: (body.expires_at as string | null) ?? null,
+  expires_in_ms: (body.expires_in_ms as number | null) ?? null,
+});
+
+export function createClient(opts: ClientOptions) {
+  const base = opts.url.replace(/\/+$/, "");
+  const retries = opts.retries ?? 4;
+  const baseDelay = opts.baseDelayMs ?? 250;
+  const maxDelay = opts.maxDelayMs ?? 5000;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const doFetch = opts.fetch ?? fetch;
+  const sleep = opts.sleep ?? abortableSleep;
+  const lockPath = (key: string) => `/infra/locks/${encodeURIComponent(key)}`;
+
+  /** One request with retries; returns status and parsed body, or throws LssError("unreachable"). */
+  async function request(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; body: Record<string, unknown> | null; headers: Headers }> {
+    const headers: Record<string, string> = { "User-Agent": opts.userAgent ?? "lss-client" };
+    if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let lastReason = "";
+    for (let attempt = 0; ; attempt++) {
+      let retryAfterMs: number | null = null;
+      try {
+        const res = await doFetch(`${base}${path}`, {
+          method,
+          headers,
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: signal
+            ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
+            : AbortSignal.timeout(timeoutMs),
+        });
+        const text = await res.text();
+        let parsed: Record<string, unknown> | null = null;
+        if (text) {
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            if (!RETRYABLE.has(res.status)) {
+              throw new LssError(
+                "bad_response",
+                `${method} ${path}: ${res.status} with a body that is not JSON`,
+                res.status,
+              );
+            }
+          }
+        }
+        if (!RETRYABLE.has(res.status)) return { status: res.status, body: parsed, headers: res.headers };
+        const message = (parsed?.error as { message?: string } | undefined)?.message;
+        lastReason = `server answered ${res.status}${message ? ` (${message})` : ""}`;
+        const retryAfter = Number(res.headers.get("Retry-After"));
+        if (Number.isFinite(retryAfter) && retryAfter > 0) retryAfterMs = retryAfter * 1000;
+        if (attempt >= retries) {
+          throw new LssError(
+            (parsed?.error as { code?: string } | undefined)?.code ?? "unavailable",
+            `${method} ${path}: ${lastReason}`,
+            res.status,
+            parsed,
+          );
+        }
+      } catch (err) {
+        if (err instanceof LssError) throw err;
+        if (signal?.aborted) throw signal.reason ?? err;
+        lastReason = describeNetworkError(err);
+        if (attempt >= retries) {
+          throw new LssError("unreachable", `cannot reach LSS at ${base}: ${lastReason}`);
+        }
+      }
+      const backoff = Math.min(maxDelay, baseDelay * 2 ** attempt) * (0.5 + Math.random() / 2);
+      const delayMs = Math.min(maxDelay, Math.max(backoff, retryAfterMs ?? 0));
+      opts.onRetry?.({ attempt: attempt + 1, delayMs, reason: lastReason });
+      await sleep(delayMs, signal);
+    }
+  }
+
+  const fail = (r: { status: number; body: Record<string, unknown> | null }, what: string): never => {
+    const error = r.body?.error as { code?: string; message?: string } | undefined;
+    throw new LssError(
+      error?.code ?? "http_error",
+      `${what}: ${error?.message ?? `HTTP ${r.status}`}`,
+      r.status,
+      r.body,
+    );
+  };
+
+  return {
+    url: base,
+
+    async acquire(
+      key: string,
+      p: AcquireParams,
+      signal?: AbortSignal,
+    ): Promise<AcquireResult & { token: string }> {
+      const token = p.token ?? newToken();
+      const r = await request(
+        "POST",
+        `${lockPath(key)}/acquire`,
+        { ttl_ms: p.ttlMs, holder_id: p.holderId, reason: p.reason, token },
+        signal,
+      );
+      if (r.status === 200) return { acquired: true, lease: r.body as GrantResponse, token };
+      if (r.status === 409 && (r.body?.error as { code?: string })?.code === "lock_held") {
+        return { acquired: false, held: heldFrom(r.body ?? {}), token };
+      }
+      return fail(r, `acquire ${key}`);
+    },
+
+    async renew(key: string, token: string, ttlMs: number, signal?: AbortSignal): Promise<GrantResponse> {
+      const r = await request("POST", `${lockPath(key)}/renew`, { token, ttl_ms: ttlMs }, signal);
+      return r.status === 200 ? (r.body as GrantResponse) : fail(r, `renew ${key}`);
+    },
+
+    /** Release with the lease's token, or (admin tokens only) whatever lease holds the key. */
+    async release(
+      key: string,
+      how: { token: string } | { force: true },
+      signal?: AbortSignal,
+    ): Promise<void> {
+      const r = await request("POST", `${lockPath(key)}/release`, how, signal);
+      if (r.status !== 200) fail(r, `release ${key}`);
+    },
+
+    async status(key: string, signal?: AbortSignal): Promise<StatusResponse> {
+      const r = await request("GET", lockPath(key), undefined, signal);
+      return r.status === 200 ? (r.body as StatusResponse) : fail(r, `status of ${key}`);
+    },
+
+    /** A /locks API lock: 204 unlocked, 423 locked, 404 unknown. */
+    async stateLock(
+      id: string,
+      signal?: AbortSignal,
+    ): Promise<{ state: StateLockState; expires_at: string | null }> {
+      const r = await request("GET", `/locks/${encodeURIComponent(id)}`, undefined, signal);
+      if (r.status === 204) return { state: "unlocked", expires_at: null };
+      if (r.status === 423)
+        return { state: "locked", expires_at: (r.body?.expires_at as string | null) ?? null };
+      if (r.status === 404) return { state: "unknown", expires_at: null };
+      return fail(r, `state of lock ${id}`);
+    },
+  };
+}
+
+export type LssClient = ReturnType<typeof createClient>;
+
+function describeNetworkError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  if (err.name === "TimeoutError") return "no answer in time";
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? err.message;
+}
