@@ -1,0 +1,186 @@
+/**
+ * The action's inputs → one typed object, or an InputError whose message names the input and the
+ * fix. Pure: reads the runner's INPUT_* variables from the env it is given.
+ */
+import { parseDuration } from "../protocol/durations.js";
+import { HolderId, LeaseToken, LockKey, Reason } from "../protocol/lease.js";
+import { StateLockId } from "../protocol/state-locks.js";
+import { Input } from "./names.js";
+
+export type Mode = "acquire" | "wait" | "release";
+
+export type Target = { kind: "key"; key: string } | { kind: "state-lock"; id: string };
+
+export interface Inputs {
+  mode: Mode;
+  url: string;
+  /** API token; only a /locks lock on an open server can do without. */
+  apiToken: string | null;
+  target: Target;
+  /** Lease TTL while the job runs, renewed in the background every third of it. */
+  ttlMs: number;
+  /** A lease of this length that outlives the job (no renewal, kept at the end). */
+  holdMs: number | null;
+  /** How long to wait for the lock; 0 = try once. */
+  timeoutMs: number;
+  /** Your own lease token (e.g. a team secret), for holds and releasing them later. */
+  leaseToken: string | null;
+  holder: string;
+  reason: string | null;
+  releaseAtEnd: boolean;
+  force: boolean;
+  pollMs: number;
+}
+
+/** Who is running, for the default holder: repository, workflow and a link to the run. */
+export interface RunContext {
+  repository: string;
+  workflow: string;
+  runUrl: string;
+  job: string;
+}
+
+export class InputError extends Error {
+  override name = "InputError";
+}
+
+export const runContextFromEnv = (env: Record<string, string | undefined>): RunContext => {
+  const repository = env.GITHUB_REPOSITORY ?? "local";
+  const server = env.GITHUB_SERVER_URL ?? "https://github.com";
+  return {
+    repository,
+    workflow: env.GITHUB_WORKFLOW ?? "workflow",
+    runUrl: env.GITHUB_RUN_ID ? `${server}/${repository}/actions/runs/${env.GITHUB_RUN_ID}` : "",
+    job: env.GITHUB_JOB ?? "",
+  };
+};
+
+/** "owner/repo · E2E (job e2e) · https://github.com/owner/repo/actions/runs/1": who holds it, at a glance. */
+export const defaultHolder = (run: RunContext) =>
+  [run.repository, run.job ? `${run.workflow} (job ${run.job})` : run.workflow, run.runUrl]
+    .filter(Boolean)
+    .join(" · ")
+    .slice(0, 256);
+
+export function parseInputs(
+  env: Record<string, string | undefined>,
+  run: RunContext = runContextFromEnv(env),
+): Inputs {
+  // As @actions/core's getInput: INPUT_<NAME upper-cased, spaces as underscores>, trimmed.
+  const get = (name: string) => (env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] ?? "").trim();
+
+  const duration = (name: string, fallback: string, min: number, max: number) => {
+    const text = get(name) || fallback;
+    const ms = parseDuration(text);
+    if (ms === null) {
+      throw new InputError(
+        `Input '${name}' must be a duration such as 30s, 10m, 1h or a number of seconds (got '${text}')`,
+      );
+    }
+    if (ms < min || ms > max) {
+      throw new InputError(
+        `Input '${name}' must be between ${min / 1000}s and ${max / 1000}s (got '${text}')`,
+      );
+    }
+    return ms;
+  };
+
+  const boolean = (name: string, fallback: boolean) => {
+    const text = get(name);
+    if (text === "") return fallback;
+    if (/^(true|yes)$/i.test(text)) return true;
+    if (/^(false|no)$/i.test(text)) return false;
+    throw new InputError(`Input '${name}' must be true or false (got '${text}')`);
+  };
+
+  const checked = (
+    name: string,
+    schema: { safeParse(v: unknown): { success: boolean; error?: { issues: { message: string }[] } } },
+    value: string,
+  ) => {
+    const result = schema.safeParse(value);
+    if (!result.success)
+      throw new InputError(`Input '${name}': ${result.error?.issues[0]?.message ?? "invalid"}`);
+    return value;
+  };
+
+  const modeText = get(Input.mode);
+  if (!modeText) throw new InputError(`Input '${Input.mode}' is required: acquire, wait or release`);
+  if (modeText !== "acquire" && modeText !== "wait" && modeText !== "release") {
+    throw new InputError(`Input '${Input.mode}' must be acquire, wait or release (got '${modeText}')`);
+  }
+  const mode: Mode = modeText;
+
+  const url = get(Input.url);
+  if (!url)
+    throw new InputError(`Input '${Input.url}' is required: the LSS server, e.g. https://lss.example.com`);
+  if (!/^https?:\/\/[^\s/]+/i.test(url) || !URL.canParse(url)) {
+    throw new InputError(
+      `Input '${Input.url}' must be an http(s) URL such as https://lss.example.com (got '${url}')`,
+    );
+  }
+
+  const key = get(Input.key);
+  const lockId = get(Input.lockId);
+  let target: Target;
+  if (key && lockId)
+    throw new InputError(`Inputs '${Input.key}' and '${Input.lockId}' exclude each other: give one`);
+  if (lockId) {
+    if (mode !== "wait") {
+      throw new InputError(
+        `Input '${Input.lockId}' (a /locks API lock) works with mode: wait only; use 'key' to ${mode}`,
+      );
+    }
+    target = { kind: "state-lock", id: checked(Input.lockId, StateLockId, lockId) };
+  } else if (key) {
+    target = { kind: "key", key: checked(Input.key, LockKey, key) };
+  } else {
+    throw new InputError(`Input '${Input.key}' is required: the name of the lock, e.g. qa-env`);
+  }
+
+  const apiToken = get(Input.token) || null;
+  if (!apiToken && target.kind === "key") {
+    throw new InputError(`Input '${Input.token}' is required: an LSS API token, passed from a secret`);
+  }
+
+  const holdText = get(Input.hold);
+  const holdMs = holdText ? duration(Input.hold, holdText, 1000, 7 * 86_400_000) : null;
+  if (holdMs !== null && mode !== "acquire") {
+    throw new InputError(`Input '${Input.hold}' works with mode: acquire only`);
+  }
+
+  const leaseTokenText = get(Input.leaseToken);
+  const leaseToken = leaseTokenText ? checked(Input.leaseToken, LeaseToken, leaseTokenText) : null;
+  const force = boolean(Input.force, false);
+  if (force && mode !== "release")
+    throw new InputError(`Input '${Input.force}' works with mode: release only`);
+  if (mode === "release" && !leaseToken && !force) {
+    throw new InputError(
+      `mode: release needs Input '${Input.leaseToken}' (the token the lock was taken with), or 'force: true' with an admin token`,
+    );
+  }
+  if (mode === "release" && leaseToken && force) {
+    throw new InputError(`Inputs '${Input.leaseToken}' and '${Input.force}' exclude each other: give one`);
+  }
+
+  const holderText = get(Input.holder);
+  const holder = holderText ? checked(Input.holder, HolderId, holderText) : defaultHolder(run);
+  const reasonText = get(Input.reason);
+  const reason = reasonText ? checked(Input.reason, Reason, reasonText) : null;
+
+  return {
+    mode,
+    url,
+    apiToken,
+    target,
+    ttlMs: duration(Input.ttl, "60s", 5000, 86_400_000),
+    holdMs,
+    timeoutMs: duration(Input.timeout, "10m", 0, 7 * 86_400_000),
+    leaseToken,
+    holder,
+    reason,
+    releaseAtEnd: boolean(Input.releaseAtEnd, holdMs === null),
+    force,
+    pollMs: duration(Input.pollInterval, "5s", 1000, 600_000),
+  };
+}

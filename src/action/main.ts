@@ -1,0 +1,227 @@
+/**
+ * The main step: acquire (waiting up to `timeout`, then renewing in the background), wait (until
+ * free, without taking it) or release (with the lease token, or forced by an admin).
+ */
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type LssClient, newToken } from "../client/client.js";
+import { LssError } from "../client/errors.js";
+import { type WaitProgress, waitFor } from "../client/wait.js";
+import { formatDuration } from "../protocol/durations.js";
+import { describeFailure, describeHolder } from "./describe.js";
+import { type Inputs, parseInputs } from "./inputs.js";
+import type { ActionIO } from "./io.js";
+import { Output, State } from "./names.js";
+import type { RenewerConfig } from "./renewer.js";
+import { summaryMarkdown } from "./summary.js";
+
+export interface MainDeps {
+  env: Record<string, string | undefined>;
+  io: ActionIO;
+  client(inputs: Inputs): LssClient;
+  /** Starts the detached renewer; returns its pid. */
+  startRenewer(config: RenewerConfig): number;
+  /** Aborted when the runner cancels the job (SIGINT/SIGTERM). */
+  signal: AbortSignal;
+  now?: () => number;
+}
+
+export async function runMain(deps: MainDeps): Promise<void> {
+  const { io } = deps;
+  let inputs: Inputs;
+  try {
+    inputs = parseInputs(deps.env);
+  } catch (err) {
+    io.setFailed((err as Error).message);
+    return;
+  }
+  const client = deps.client(inputs);
+  try {
+    if (inputs.mode === "acquire") await acquire(inputs, client, deps);
+    else if (inputs.mode === "wait") await wait(inputs, client, deps);
+    else await release(inputs, client, io);
+  } catch (err) {
+    if (deps.signal.aborted) {
+      io.setFailed(`Cancelled while ${inputs.mode === "acquire" ? "acquiring" : "waiting for"} the lock`);
+      return;
+    }
+    io.setFailed(describeFailure(err, inputs.url));
+  }
+}
+
+const lockName = (inputs: Inputs) =>
+  inputs.target.kind === "key" ? inputs.target.key : `/locks/${inputs.target.id}`;
+
+function progressLogger(io: ActionIO, inputs: Inputs) {
+  let last = "";
+  return (p: WaitProgress) => {
+    const who = describeHolder(p.holder);
+    // Every poll says something, so a wait is never silent; a change of holder says so first.
+    if (who !== last && last !== "") io.info(`The lock changed hands: now ${who}`);
+    last = who;
+    io.info(
+      `Waiting for ${lockName(inputs)}: ${who}. Waited ${formatDuration(p.waitedMs)} of ${formatDuration(inputs.timeoutMs)}.`,
+    );
+  };
+}
+
+async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
+  const { io } = deps;
+  if (inputs.target.kind !== "key") throw new Error("acquire needs a key");
+  const key = inputs.target.key;
+  const token = inputs.leaseToken ?? newToken();
+  io.setSecret(token);
+  // Saved before the first request: if the job is cancelled mid-acquire, post can still free it.
+  io.saveState(State.leaseToken, token);
+  io.saveState(State.ownToken, inputs.leaseToken ? "false" : "true");
+  io.saveState(State.phase, "pending");
+
+  const ttlMs = inputs.holdMs ?? inputs.ttlMs;
+  io.info(`Acquiring ${key} on ${client.url} as ${inputs.holder}`);
+  const result = await waitFor(
+    client,
+    {
+      kind: "acquire",
+      key,
+      params: { ttlMs, holderId: inputs.holder, reason: inputs.reason ?? undefined, token },
+    },
+    {
+      timeoutMs: inputs.timeoutMs,
+      pollMs: inputs.pollMs,
+      signal: deps.signal,
+      onWait: progressLogger(io, inputs),
+    },
+  );
+
+  io.setOutput(Output.waitedSeconds, String(Math.round(result.waitedMs / 1000)));
+  if (result.outcome !== "acquired") {
+    const held = result.outcome === "timeout" ? result.holder : null;
+    io.setOutput(Output.acquired, "false");
+    if (held?.holder_id) io.setOutput(Output.holder, held.holder_id);
+    await io.summary(
+      summaryMarkdown({
+        title: `LSS: could not acquire \`${key}\``,
+        lock: key,
+        server: client.url,
+        waitedMs: result.waitedMs,
+        heldBefore: held,
+      }),
+    );
+    io.setFailed(
+      `Timed out after ${formatDuration(inputs.timeoutMs)} waiting for ${key}: ${describeHolder(held)}. ` +
+        `Raise input 'timeout' to wait longer.`,
+    );
+    return;
+  }
+
+  const lease = result.lease;
+  io.saveState(State.phase, "held");
+  io.saveState(State.acquiredAt, String(deps.now?.() ?? Date.now()));
+  io.setOutput(Output.acquired, "true");
+  io.setOutput(Output.token, token);
+  io.setOutput(Output.fencingToken, String(lease.fencing_token));
+  io.setOutput(Output.expiresAt, lease.expires_at ?? "");
+  io.setOutput(Output.holder, inputs.holder);
+
+  let expiry: string;
+  if (inputs.holdMs !== null) {
+    expiry = `held until ${lease.expires_at}, after the job ends; release it with mode: release and the same lease-token`;
+  } else {
+    const statusFile = join(deps.env.RUNNER_TEMP || tmpdir(), `lss-renewal-${newToken()}.json`);
+    const pid = deps.startRenewer({
+      url: inputs.url,
+      apiToken: inputs.apiToken,
+      key,
+      leaseToken: token,
+      ttlMs: inputs.ttlMs,
+      expiresInMs: lease.expires_in_ms ?? inputs.ttlMs,
+      statusFile,
+    });
+    io.saveState(State.renewerPid, String(pid));
+    io.saveState(State.renewerStatusFile, statusFile);
+    expiry = `${formatDuration(inputs.ttlMs)}, renewed every ${formatDuration(inputs.ttlMs / 3)} while the job runs`;
+  }
+  io.info(
+    `Acquired ${key} (fencing token ${lease.fencing_token}) after ${formatDuration(result.waitedMs)}; lease ${expiry}.`,
+  );
+  await io.summary(
+    summaryMarkdown({
+      title: `LSS: acquired \`${key}\``,
+      lock: key,
+      server: client.url,
+      holder: inputs.holder,
+      waitedMs: result.waitedMs,
+      fencingToken: lease.fencing_token,
+      expiry,
+    }),
+  );
+}
+
+async function wait(inputs: Inputs, client: LssClient, deps: MainDeps) {
+  const { io } = deps;
+  const target =
+    inputs.target.kind === "key"
+      ? ({ kind: "free", key: inputs.target.key } as const)
+      : ({ kind: "state-lock", id: inputs.target.id } as const);
+  io.info(
+    `Waiting until ${lockName(inputs)} on ${client.url} is free (at most ${formatDuration(inputs.timeoutMs)})`,
+  );
+  const result = await waitFor(client, target, {
+    timeoutMs: inputs.timeoutMs,
+    pollMs: inputs.pollMs,
+    signal: deps.signal,
+    onWait: progressLogger(io, inputs),
+  });
+  io.setOutput(Output.acquired, "false");
+  io.setOutput(Output.waitedSeconds, String(Math.round(result.waitedMs / 1000)));
+  if (result.outcome === "unknown") {
+    io.setFailed(`There is no lock ${lockName(inputs)} on ${client.url}: check input 'lock-id'.`);
+    return;
+  }
+  const free = result.outcome === "free";
+  await io.summary(
+    summaryMarkdown({
+      title: free
+        ? `LSS: \`${lockName(inputs)}\` is free`
+        : `LSS: gave up waiting for \`${lockName(inputs)}\``,
+      lock: lockName(inputs),
+      server: client.url,
+      waitedMs: result.waitedMs,
+      heldBefore: result.outcome === "timeout" ? result.holder : undefined,
+    }),
+  );
+  if (free) {
+    io.info(`${lockName(inputs)} is free after ${formatDuration(result.waitedMs)}.`);
+    return;
+  }
+  const held = result.outcome === "timeout" ? result.holder : null;
+  if (held?.holder_id) io.setOutput(Output.holder, held.holder_id);
+  io.setFailed(
+    `Timed out after ${formatDuration(inputs.timeoutMs)} waiting for ${lockName(inputs)}: ${describeHolder(held)}. ` +
+      `Raise input 'timeout' to wait longer.`,
+  );
+}
+
+async function release(inputs: Inputs, client: LssClient, io: ActionIO) {
+  if (inputs.target.kind !== "key") throw new Error("release needs a key");
+  const key = inputs.target.key;
+  io.setOutput(Output.acquired, "false");
+  try {
+    await client.release(key, inputs.leaseToken ? { token: inputs.leaseToken } : { force: true });
+    io.info(`Released ${key}${inputs.force ? " (forced)" : ""}.`);
+    await io.summary(summaryMarkdown({ title: `LSS: released \`${key}\``, lock: key, server: client.url }));
+  } catch (err) {
+    if (err instanceof LssError && err.code === "not_held") {
+      io.warning(`${key} was not held (already released, or its lease expired): nothing to release.`);
+      return;
+    }
+    if (err instanceof LssError && err.code === "lock_held") {
+      const held = err.body as Parameters<typeof describeHolder>[0];
+      io.setFailed(
+        `${key} is ${describeHolder(held)}, with another token: input 'lease-token' does not release it.`,
+      );
+      return;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,43 @@
+/** Every name the action shares with the runner, in one place: inputs, outputs, saved state. */
+export const Input = {
+  mode: "mode",
+  url: "url",
+  token: "token",
+  key: "key",
+  lockId: "lock-id",
+  ttl: "ttl",
+  timeout: "timeout",
+  hold: "hold",
+  leaseToken: "lease-token",
+  holder: "holder",
+  reason: "reason",
+  releaseAtEnd: "release-at-end",
+  force: "force",
+  pollInterval: "poll-interval",
+} as const;
+
+export const Output = {
+  acquired: "acquired",
+  token: "token",
+  fencingToken: "fencing-token",
+  waitedSeconds: "waited-seconds",
+  holder: "holder",
+  expiresAt: "expires-at",
+} as const;
+
+/** Saved by main for post (the runner hands them back as STATE_<name>). */
+export const State = {
+  /** The lease token main acquired (or was acquiring) with: saved BEFORE the first acquire. */
+  leaseToken: "lease-token",
+  /** "true" when the action chose the token (so a cancelled acquire may be released). */
+  ownToken: "own-token",
+  /** "pending" while acquiring, "held" once granted. */
+  phase: "phase",
+  renewerPid: "renewer-pid",
+  /** Where the renewer reports "held" or "lost", for post to read. */
+  renewerStatusFile: "renewer-status-file",
+  acquiredAt: "acquired-at",
+} as const;
+
+/** The detached renewer's configuration, passed in its environment. */
+export const RENEWER_CONFIG_ENV = "LSS_RENEWER_CONFIG";

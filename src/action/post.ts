@@ -1,0 +1,101 @@
+/**
+ * The post step (runs with `post-if: always()`): stops the renewer, says loudly if the lease was
+ * lost, and releases what THIS job acquired — nothing else. A hold (release-at-end: false) is kept.
+ */
+import type { LssClient } from "../client/client.js";
+import { LssError } from "../client/errors.js";
+import { formatDuration } from "../protocol/durations.js";
+import { describeFailure } from "./describe.js";
+import { type Inputs, parseInputs } from "./inputs.js";
+import type { ActionIO } from "./io.js";
+import { State } from "./names.js";
+import type { RenewerStatus } from "./renewer.js";
+import { summaryMarkdown } from "./summary.js";
+
+export interface PostDeps {
+  env: Record<string, string | undefined>;
+  io: ActionIO;
+  client(inputs: Inputs): LssClient;
+  /** Stop the renewer (ignore it if it is gone already). */
+  stopRenewer(pid: number): Promise<void>;
+  readRenewerStatus(file: string): RenewerStatus | null;
+  now?: () => number;
+}
+
+export async function runPost(deps: PostDeps): Promise<void> {
+  const { io } = deps;
+  let inputs: Inputs;
+  try {
+    inputs = parseInputs(deps.env);
+  } catch {
+    return; // main failed on the same inputs and said why; it acquired nothing
+  }
+  if (inputs.mode !== "acquire" || inputs.target.kind !== "key") return;
+  const key = inputs.target.key;
+  const token = io.getState(State.leaseToken);
+  if (!token) {
+    io.info(`Nothing to release: ${key} was not acquired by this job.`);
+    return;
+  }
+  const phase = io.getState(State.phase);
+
+  const pid = Number(io.getState(State.renewerPid));
+  if (pid > 0) await deps.stopRenewer(pid);
+  const renewal = deps.readRenewerStatus(io.getState(State.renewerStatusFile));
+  const lost = renewal?.state === "lost" ? renewal : null;
+  if (lost) {
+    io.error(
+      `The lease on ${key} was LOST at ${lost.at}: ${lost.reason}. ` +
+        "From then on this job ran WITHOUT holding the lock; another job may have held it at the same time.",
+    );
+  }
+
+  // A hold stays; but an acquire cancelled before it was confirmed must leave nothing behind
+  // (unless the token is the team's own, which may name an earlier hold).
+  const cancelledOwnAcquire = phase === "pending" && io.getState(State.ownToken) === "true";
+  const client = deps.client(inputs);
+  if (!inputs.releaseAtEnd && !cancelledOwnAcquire) {
+    if (phase === "held") io.info(`Keeping ${key} after the job (release-at-end: false).`);
+  } else {
+    await release(key, token, phase, Boolean(lost), client, deps, inputs);
+  }
+  if (lost) io.setFailed(`The lease on ${key} was lost during the job (${lost.reason}).`);
+}
+
+async function release(
+  key: string,
+  token: string,
+  phase: string,
+  lost: boolean,
+  client: LssClient,
+  deps: PostDeps,
+  inputs: Inputs,
+) {
+  const { io } = deps;
+  const since = Number(io.getState(State.acquiredAt));
+  const heldFor = since > 0 ? ` after ${formatDuration((deps.now?.() ?? Date.now()) - since)}` : "";
+  try {
+    await client.release(key, { token });
+    io.info(
+      phase === "held" ? `Released ${key}${heldFor}.` : `Released ${key}, granted as the job was cancelled.`,
+    );
+    await io.summary(
+      summaryMarkdown({
+        title: `LSS: released \`${key}\``,
+        lock: key,
+        server: client.url,
+        holder: inputs.holder,
+      }),
+    );
+  } catch (err) {
+    if (err instanceof LssError && (err.code === "not_held" || err.code === "lock_held")) {
+      if (phase !== "held") io.info(`Nothing to release: ${key} was never granted to this job.`);
+      else if (!lost) io.warning(`${key} was no longer held by this job at its end: its lease had expired.`);
+      return;
+    }
+    // Not fatal for the job: the lease expires by itself within its TTL.
+    io.warning(
+      `Could not release ${key}: ${describeFailure(err, inputs.url)} It frees itself when its lease expires.`,
+    );
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The renewer: a detached process started by main that renews the lease every third of its TTL
+ * for as long as the job runs. The post step stops it; if the runner dies, nothing renews and the
+ * lease frees itself within one TTL. It reports to a status file so that post can say loudly when
+ * the lease was lost.
+ */
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import type { LssClient } from "../client/client.js";
+import { LssError } from "../client/errors.js";
+
+export interface RenewerConfig {
+  url: string;
+  apiToken: string | null;
+  key: string;
+  leaseToken: string;
+  ttlMs: number;
+  /** Time left on the lease when the renewer starts. */
+  expiresInMs: number;
+  statusFile: string;
+}
+
+export type RenewerStatus =
+  | { state: "held"; renewed_at: string; expires_at: string | null; renewals: number }
+  | { state: "lost"; at: string; reason: string };
+
+export interface RenewerDeps {
+  config: RenewerConfig;
+  client: LssClient;
+  report(status: RenewerStatus): void;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Aborted when post (or the runner's cleanup) stops the renewer. */
+  signal: AbortSignal;
+  now?: () => number;
+}
+
+/** The server's answers that mean the lease is gone for good (retrying cannot bring it back). */
+const LOST = new Set(["not_held", "lock_held", "forbidden", "unauthorized"]);
+
+/** Renews until stopped (resolves "stopped") or until the lease is lost (resolves "lost"). */
+export async function runRenewer(deps: RenewerDeps): Promise<"stopped" | "lost"> {
+  const { config, client } = deps;
+  const now = deps.now ?? Date.now;
+  const every = Math.max(1000, Math.floor(config.ttlMs / 3));
+  let expiresAt = now() + config.expiresInMs;
+  let renewals = 0;
+  let delay = every;
+  for (;;) {
+    try {
+      await deps.sleep(delay, deps.signal);
+    } catch {
+      return "stopped";
+    }
+    try {
+      const lease = await client.renew(config.key, config.leaseToken, config.ttlMs, deps.signal);
+      renewals++;
+      expiresAt = now() + (lease.expires_in_ms ?? config.ttlMs);
+      deps.report({
+        state: "held",
+        renewed_at: new Date(now()).toISOString(),
+        expires_at: lease.expires_at,
+        renewals,
+      });
+      delay = every;
+    } catch (err) {
+      if (deps.signal.aborted) return "stopped";
+      const reason = err instanceof Error ? err.message : String(err);
+      if (err instanceof LssError && LOST.has(err.code)) {
+        deps.report({ state: "lost", at: new Date(now()).toISOString(), reason });
+        return "lost";
+      }
+      if (now() >= expiresAt) {
+        deps.report({
+          state: "lost",
+          at: new Date(now()).toISOString(),
+          reason: `could not renew before the lease expired: ${reason}`,
+        });
+        return "lost";
+      }
+      // The server is unreachable for now: try again soon, well before the lease runs out.
+      delay = Math.max(500, Math.min(every, (expiresAt - now()) / 4));
+    }
+  }
+}
+
+/** Written whole and renamed, so that post never reads half a status. */
+export function writeStatusFile(file: string, status: RenewerStatus) {
+  writeFileSync(`${file}.tmp`, JSON.stringify(status));
+  renameSync(`${file}.tmp`, file);
+}
+
+export function readStatusFile(file: string): RenewerStatus | null {
+  if (!file) return null;
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as RenewerStatus;
+  } catch {
+    return null;
+  }
+}

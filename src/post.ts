@@ -1,0 +1,4 @@
+import { runPost } from "./action/post.js";
+import { postDeps } from "./action/runtime.js";
+
+await runPost(postDeps());

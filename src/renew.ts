@@ -1,0 +1,3 @@
+import { renewUntilStopped } from "./action/renew-process.js";
+
+await renewUntilStopped();
