@@ -1,0 +1,212 @@
+/**
+ * The action's built dist/ run as the GitHub runner runs it (node24, INPUT_*, GITHUB_STATE /
+ * GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files, STATE_* for post, SIGINT on cancel, end-of-job
+ * cleanup by RUNNER_TRACKING_ID), against the real server on a real redis-server.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  base,
+  type LiveServer,
+  MAIN,
+  newJob,
+  POST,
+  sleep,
+  startLiveServer,
+  until,
+} from "./support/action-e2e.js";
+import { isAlive } from "./support/runner.js";
+
+let server: LiveServer;
+beforeAll(async () => {
+  server = await startLiveServer();
+});
+afterAll(() => server.close());
+
+describe("the action's dist/ on a real server", () => {
+  it("makes a second job wait for the first, showing who holds it, then hands over", async () => {
+    const a = newJob("octo/app", "E2E");
+    const b = newJob("octo/app", "Deploy QA");
+    try {
+      const first = await a.step(MAIN, {
+        inputs: base(server, "contended", { mode: "acquire", reason: "E2E suite" }),
+      });
+      expect(first.exitCode).toBe(0);
+      expect(first.outputs.acquired).toBe("true");
+      const holderA = first.outputs.holder;
+      expect(holderA).toContain("octo/app");
+      expect(holderA).toContain("E2E");
+
+      const waiting = b.start(MAIN, {
+        inputs: base(server, "contended", { mode: "acquire", timeout: "30s", "poll-interval": "1s" }),
+      });
+      await sleep(2500);
+      expect((await server.status("contended")).holder_id).toBe(holderA);
+      const released = await a.step(POST, { inputs: base(server, "contended", { mode: "acquire" }) });
+      expect(released.exitCode).toBe(0);
+      expect(released.stdout).toContain("Released contended");
+
+      const second = await waiting.result;
+      expect(second.exitCode).toBe(0);
+      expect(second.outputs.acquired).toBe("true");
+      expect(Number(second.outputs["waited-seconds"])).toBeGreaterThanOrEqual(2);
+      expect(Number(second.outputs["fencing-token"])).toBeGreaterThan(Number(first.outputs["fencing-token"]));
+      // While it waited it said, each poll, who held it and why.
+      const progress = second.stdout.split("\n").filter((l) => l.startsWith("Waiting for contended"));
+      expect(progress.length).toBeGreaterThanOrEqual(2);
+      expect(progress[0]).toContain(holderA);
+      expect(progress[0]).toContain("(E2E suite)");
+      expect(second.summary).toContain("acquired `contended`");
+      expect(second.summary).toContain(second.outputs["fencing-token"]);
+      expect((await server.status("contended")).holder_id).toContain("Deploy QA");
+      await b.step(POST, { inputs: base(server, "contended", { mode: "acquire" }) });
+      expect((await server.status("contended")).locked).toBe(false);
+    } finally {
+      await a.cleanup();
+      await b.cleanup();
+    }
+  }, 60_000);
+
+  it("keeps a lock for several TTLs by renewing it, and stops renewing in post", async () => {
+    const job = newJob();
+    try {
+      const main = await job.step(MAIN, { inputs: base(server, "renewed", { mode: "acquire", ttl: "5s" }) });
+      expect(main.exitCode).toBe(0);
+      const pid = Number(main.state["renewer-pid"]);
+      expect(isAlive(pid)).toBe(true);
+      await sleep(12_000); // more than two TTLs
+      const held = await server.status("renewed");
+      expect(held.locked).toBe(true);
+      expect(held.fencing_token).toBe(Number(main.outputs["fencing-token"]));
+      const post = await job.step(POST, { inputs: base(server, "renewed", { mode: "acquire", ttl: "5s" }) });
+      expect(post.exitCode).toBe(0);
+      expect(isAlive(pid)).toBe(false);
+      expect((await server.status("renewed")).locked).toBe(false);
+    } finally {
+      await job.cleanup();
+    }
+  }, 40_000);
+
+  it("frees the lock within one TTL when the runner dies (renewer killed), and post says it had expired", async () => {
+    const job = newJob();
+    try {
+      const main = await job.step(MAIN, {
+        inputs: base(server, "dead-runner", { mode: "acquire", ttl: "5s" }),
+      });
+      const pid = Number(main.state["renewer-pid"]);
+      process.kill(pid, "SIGKILL");
+      const killedAt = Date.now();
+      await until(async () => !(await server.status("dead-runner")).locked, 8000, "the lease to expire");
+      expect(Date.now() - killedAt).toBeLessThan(6000);
+      const post = await job.step(POST, {
+        inputs: base(server, "dead-runner", { mode: "acquire", ttl: "5s" }),
+      });
+      expect(post.exitCode).toBe(0);
+      expect(post.annotations.map((a) => `${a.level}: ${a.message}`).join("\n")).toMatch(
+        /warning: .*expired/,
+      );
+    } finally {
+      await job.cleanup();
+    }
+  }, 30_000);
+
+  it("is stopped by the runner's end-of-job cleanup when post never runs (RUNNER_TRACKING_ID)", async () => {
+    const job = newJob();
+    const main = await job.step(MAIN, { inputs: base(server, "cleanup", { mode: "acquire", ttl: "5s" }) });
+    const pid = Number(main.state["renewer-pid"]);
+    const killed = await job.cleanup();
+    expect(killed).toContain(pid);
+    await until(async () => !(await server.status("cleanup")).locked, 8000, "the lease to expire");
+  }, 30_000);
+
+  it("leaves nothing behind when cancelled while waiting (SIGINT), and post releases nothing", async () => {
+    const holder = newJob("octo/app", "Holder");
+    const cancelled = newJob("octo/app", "Cancelled");
+    try {
+      await holder.step(MAIN, { inputs: base(server, "cancel", { mode: "acquire" }) });
+      const waiting = cancelled.start(MAIN, {
+        inputs: base(server, "cancel", { mode: "acquire", timeout: "5m", "poll-interval": "1s" }),
+      });
+      await sleep(2000);
+      waiting.cancel();
+      const main = await waiting.result;
+      expect(main.exitCode).not.toBe(0);
+      expect(main.signal).toBeNull(); // it exited by itself on SIGINT, before SIGTERM
+      expect(main.annotations.some((a) => a.level === "error" && /Cancelled/.test(a.message))).toBe(true);
+      expect(main.state.phase).toBe("pending");
+
+      const post = await cancelled.step(POST, {
+        inputs: base(server, "cancel", { mode: "acquire" }),
+        stateScope: "default",
+      });
+      expect(post.exitCode).toBe(0);
+      expect(post.stdout).toContain("Nothing to release");
+      expect((await server.status("cancel")).holder_id).toContain("Holder");
+
+      await holder.step(POST, { inputs: base(server, "cancel", { mode: "acquire" }) });
+      expect((await server.status("cancel")).locked).toBe(false); // the cancelled job left no lease
+    } finally {
+      await holder.cleanup();
+      await cancelled.cleanup();
+    }
+  }, 40_000);
+
+  it("fails a timed-out acquire with who holds it, and post releases nothing", async () => {
+    const holder = newJob("octo/app", "Long job");
+    const late = newJob("octo/app", "Late job");
+    try {
+      await holder.step(MAIN, { inputs: base(server, "busy", { mode: "acquire", reason: "migration" }) });
+      const main = await late.step(MAIN, {
+        inputs: base(server, "busy", { mode: "acquire", timeout: "2s", "poll-interval": "1s" }),
+      });
+      expect(main.exitCode).toBe(1);
+      expect(main.outputs.acquired).toBe("false");
+      expect(main.outputs.holder).toContain("Long job");
+      const failure = main.annotations.find((a) => a.level === "error")?.message ?? "";
+      expect(failure).toContain("Long job");
+      expect(failure).toContain("(migration)");
+      expect(failure).toContain("'timeout'");
+      const post = await late.step(POST, { inputs: base(server, "busy", { mode: "acquire" }) });
+      expect(post.exitCode).toBe(0);
+      expect((await server.status("busy")).holder_id).toContain("Long job");
+    } finally {
+      await holder.cleanup();
+      await late.cleanup();
+    }
+  }, 30_000);
+
+  it.each<[string, Record<string, string>, RegExp]>([
+    ["an unknown mode", { mode: "lock" }, /Input 'mode' must be acquire, wait or release/],
+    ["a bad duration", { mode: "acquire", timeout: "10x" }, /Input 'timeout' must be a duration/],
+    ["a missing key", { mode: "acquire", key: "" }, /Input 'key' is required/],
+    ["a missing url", { mode: "acquire", url: "" }, /Input 'url' is required/],
+  ])("fails at once on %s, naming the input", async (_label, inputs, message) => {
+    const job = newJob();
+    try {
+      const started = Date.now();
+      const main = await job.step(MAIN, { inputs: base(server, "bad-input", inputs) });
+      expect(main.exitCode).toBe(1);
+      expect(main.annotations.find((a) => a.level === "error")?.message).toMatch(message);
+      expect(Date.now() - started).toBeLessThan(5000);
+      const post = await job.step(POST, { inputs: base(server, "bad-input", inputs) });
+      expect(post.exitCode).toBe(0);
+      expect((await server.status("bad-input")).locked).toBe(false);
+    } finally {
+      await job.cleanup();
+    }
+  });
+
+  it("fails on an unreachable server, naming input 'url'", async () => {
+    const job = newJob();
+    try {
+      const main = await job.step(MAIN, {
+        inputs: { url: "http://127.0.0.1:9", token: "x", key: "k", mode: "acquire" },
+      });
+      expect(main.exitCode).toBe(1);
+      expect(main.annotations.find((a) => a.level === "error")?.message).toMatch(
+        /cannot reach LSS.*input 'url'/,
+      );
+    } finally {
+      await job.cleanup();
+    }
+  }, 30_000);
+});
