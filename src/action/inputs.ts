@@ -55,12 +55,20 @@ export const runContextFromEnv = (env: Record<string, string | undefined>): RunC
   };
 };
 
-/** "owner/repo · E2E (job e2e) · https://github.com/owner/repo/actions/runs/1": who holds it, at a glance. */
-export const defaultHolder = (run: RunContext) =>
-  [run.repository, run.job ? `${run.workflow} (job ${run.job})` : run.workflow, run.runUrl]
-    .filter(Boolean)
-    .join(" · ")
-    .slice(0, 256);
+/**
+ * "owner/repo · E2E (job e2e) · https://github.com/owner/repo/actions/runs/1": who holds it, at a
+ * glance, in at most 256 characters. The run link stays whole (a cut link points at another run);
+ * the workflow part is shortened instead.
+ */
+export function defaultHolder(run: RunContext): string {
+  const workflow = run.job ? `${run.workflow} (job ${run.job})` : run.workflow;
+  const join = (w: string) => [run.repository, w, run.runUrl].filter(Boolean).join(" · ");
+  const full = join(workflow);
+  if (full.length <= 256) return full;
+  const room = Math.max(0, workflow.length - (full.length - 256) - 1);
+  const shortened = join(`${workflow.slice(0, room)}…`);
+  return shortened.length <= 256 ? shortened : run.runUrl.slice(0, 256);
+}
 
 export function parseInputs(
   env: Record<string, string | undefined>,
@@ -99,8 +107,11 @@ export function parseInputs(
     value: string,
   ) => {
     const result = schema.safeParse(value);
-    if (!result.success)
-      throw new InputError(`Input '${name}': ${result.error?.issues[0]?.message ?? "invalid"}`);
+    if (!result.success) {
+      // The schemas speak of API fields ("holder_id must be …"); speak of the input instead.
+      const message = result.error?.issues[0]?.message ?? "is invalid";
+      throw new InputError(`Input '${name}' ${message.replace(/^\S+ (?=must )/, "")}`);
+    }
     return value;
   };
 

@@ -24,6 +24,7 @@ export interface MainDeps {
   /** Aborted when the runner cancels the job (SIGINT/SIGTERM). */
   signal: AbortSignal;
   now?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 export async function runMain(deps: MainDeps): Promise<void> {
@@ -53,12 +54,14 @@ const lockName = (inputs: Inputs) =>
   inputs.target.kind === "key" ? inputs.target.key : `/locks/${inputs.target.id}`;
 
 function progressLogger(io: ActionIO, inputs: Inputs) {
-  let last = "";
+  let last: string | null = null;
   return (p: WaitProgress) => {
     const who = describeHolder(p.holder);
-    // Every poll says something, so a wait is never silent; a change of holder says so first.
-    if (who !== last && last !== "") io.info(`The lock changed hands: now ${who}`);
-    last = who;
+    // Every poll says something, so a wait is never silent; a new grant (another holder or
+    // fencing token) says so first.
+    const grant = p.holder ? `${p.holder.holder_id}#${p.holder.fencing_token}` : "";
+    if (last !== null && grant !== last) io.info(`The lock changed hands: now ${who}`);
+    last = grant;
     io.info(
       `Waiting for ${lockName(inputs)}: ${who}. Waited ${formatDuration(p.waitedMs)} of ${formatDuration(inputs.timeoutMs)}.`,
     );
@@ -90,6 +93,8 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
       pollMs: inputs.pollMs,
       signal: deps.signal,
       onWait: progressLogger(io, inputs),
+      now: deps.now,
+      sleep: deps.sleep,
     },
   );
 
@@ -171,6 +176,8 @@ async function wait(inputs: Inputs, client: LssClient, deps: MainDeps) {
     pollMs: inputs.pollMs,
     signal: deps.signal,
     onWait: progressLogger(io, inputs),
+    now: deps.now,
+    sleep: deps.sleep,
   });
   io.setOutput(Output.acquired, "false");
   io.setOutput(Output.waitedSeconds, String(Math.round(result.waitedMs / 1000)));
