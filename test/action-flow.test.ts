@@ -122,6 +122,14 @@ class FakeClient implements LssClient {
     readonly beforeRenew?: () => void,
   ) {}
 
+  // The /locks writes are the CLI's; the action never calls them.
+  async createStateLock(): Promise<never> {
+    throw new Error("not used by the action");
+  }
+  async changeStateLock(): Promise<never> {
+    throw new Error("not used by the action");
+  }
+
   private answer<T>(method: keyof Script, queue: Answer<T>[] | undefined): T {
     if (!queue || queue.length === 0) throw new Error(`FakeClient: no scripted answer for ${method}`);
     const next = (queue.length > 1 ? queue.shift() : queue[0]) as Answer<T>;

@@ -5,10 +5,11 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type LssClient, newToken } from "../client/client.js";
+import { describeHolder } from "../client/describe.js";
 import { LssError } from "../client/errors.js";
 import { type WaitProgress, waitFor } from "../client/wait.js";
 import { formatDuration } from "../protocol/durations.js";
-import { describeFailure, describeHolder } from "./describe.js";
+import { describeFailure } from "./failure.js";
 import { type Inputs, parseInputs } from "./inputs.js";
 import type { ActionIO } from "./io.js";
 import { Output, State } from "./names.js";

@@ -5,7 +5,7 @@
 import type { LssClient } from "../client/client.js";
 import { LssError } from "../client/errors.js";
 import { formatDuration } from "../protocol/durations.js";
-import { describeFailure } from "./describe.js";
+import { describeFailure } from "./failure.js";
 import { type Inputs, parseInputs } from "./inputs.js";
 import type { ActionIO } from "./io.js";
 import { State } from "./names.js";

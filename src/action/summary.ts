@@ -1,7 +1,7 @@
 /** The job summary: what was locked or waited for, how long, who held it, the fencing token. */
 import type { HeldLease } from "../client/client.js";
+import { describeHolder } from "../client/describe.js";
 import { formatDuration } from "../protocol/durations.js";
-import { describeHolder } from "./describe.js";
 
 export interface SummaryFacts {
   title: string;

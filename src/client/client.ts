@@ -196,6 +196,40 @@ export function createClient(opts: ClientOptions) {
       return r.status === 200 ? (r.body as StatusResponse) : fail(r, `status of ${key}`);
     },
 
+    /** POST /locks: a new /locks lock (`e` seconds locked; `k` your own key). */
+    async createStateLock(
+      p: { locked: boolean; e?: string; k?: string },
+      signal?: AbortSignal,
+    ): Promise<{ id: string; key: string; locked: boolean; expires_at: string | null }> {
+      const query = new URLSearchParams();
+      if (p.locked) query.set("l", "true");
+      if (p.e !== undefined) query.set("e", p.e);
+      if (p.k !== undefined) query.set("k", p.k);
+      const r = await request("POST", `/locks${query.size ? `?${query}` : ""}`, undefined, signal);
+      return r.status === 200
+        ? (r.body as { id: string; key: string; locked: boolean; expires_at: string | null })
+        : fail(r, "create lock");
+    },
+
+    /** PATCH /locks/{id}/lock|unlock with the lock's key. */
+    async changeStateLock(
+      id: string,
+      action: "lock" | "unlock",
+      k: string,
+      e?: string,
+      signal?: AbortSignal,
+    ) {
+      const query = new URLSearchParams({ k });
+      if (e !== undefined) query.set("e", e);
+      const r = await request(
+        "PATCH",
+        `/locks/${encodeURIComponent(id)}/${action}?${query}`,
+        undefined,
+        signal,
+      );
+      if (r.status !== 204) fail(r, `${action} ${id}`);
+    },
+
     /** A /locks API lock: 204 unlocked, 423 locked, 404 unknown. */
     async stateLock(
       id: string,

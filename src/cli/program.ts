@@ -1,0 +1,262 @@
+/**
+ * The `lss` command line (commander): wrap a command in a lock (`run`), the lease steps apart
+ * (`acquire`, `renew`, `release`, `status`, `wait`), and the /locks API (`create`, `lock`,
+ * `unlock`, `check`). Configuration by flags or LSS_URL / LSS_TOKEN.
+ */
+import { hostname, userInfo } from "node:os";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { version } from "../../package.json" with { type: "json" };
+import { createClient, type LssClient, newToken } from "../client/client.js";
+import { describeHolder } from "../client/describe.js";
+import { LssError } from "../client/errors.js";
+import { waitFor } from "../client/wait.js";
+import { formatDuration, parseDuration } from "../protocol/durations.js";
+import { LockKey } from "../protocol/lease.js";
+import { StateLockId } from "../protocol/state-locks.js";
+import { Exit } from "./exit-codes.js";
+import { progressLine, type Terminal } from "./output.js";
+import { runLocked } from "./run-command.js";
+
+const duration = (text: string) => {
+  const ms = parseDuration(text);
+  if (ms === null)
+    throw new InvalidArgumentError(`'${text}' is not a duration such as 30s, 10m, 1h or seconds`);
+  return ms;
+};
+
+const schemaArg =
+  (schema: { safeParse(v: unknown): { success: boolean; error?: { issues: { message: string }[] } } }) =>
+  (text: string) => {
+    const r = schema.safeParse(text);
+    if (!r.success) throw new InvalidArgumentError(r.error?.issues[0]?.message ?? "invalid");
+    return text;
+  };
+
+const defaultHolder = () => `${userInfo().username}@${hostname()} (pid ${process.pid})`;
+
+interface Globals {
+  url?: string;
+  token?: string;
+  json?: boolean;
+}
+
+export function buildProgram(term: Terminal, env: Record<string, string | undefined> = process.env) {
+  let exitCode: number = Exit.ok;
+  const program = new Command("lss")
+    .description("Locks for cron jobs, scripts and pipelines, on an LSS server")
+    .addOption(new Option("--url <url>", "the LSS server").env("LSS_URL"))
+    .addOption(new Option("--token <token>", "API token").env("LSS_TOKEN"))
+    .version(version, "-V, --version")
+    .option("--json", "print results as JSON")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => term.out(s.trimEnd()), writeErr: (s) => term.err(s.trimEnd()) });
+
+  const clientOf = (cmd: Command): LssClient => {
+    const g = cmd.optsWithGlobals() as Globals;
+    const url = g.url ?? env.LSS_URL;
+    if (!url) throw new CommanderError(Exit.usage, "lss.url", "lss: no server: pass --url or set LSS_URL");
+    if (!/^https?:\/\//.test(url))
+      throw new CommanderError(Exit.usage, "lss.url", `lss: --url must be http(s): '${url}'`);
+    return createClient({ url, token: g.token ?? env.LSS_TOKEN, userAgent: "lss-cli" });
+  };
+  const json = (cmd: Command) => Boolean((cmd.optsWithGlobals() as Globals).json);
+  const print = (cmd: Command, value: unknown, plain: string) =>
+    term.out(json(cmd) ? JSON.stringify(value) : plain);
+  const key = () => LockKey;
+
+  program
+    .command("run")
+    .description(
+      "run a command while holding a lock; release it when the command exits, and exit with its code",
+    )
+    .argument("<key>", "the lock", schemaArg(key()))
+    .argument("<command...>", "the command, after --")
+    .option("--ttl <duration>", "lease length, renewed every third of it", duration, 30_000)
+    .option("--timeout <duration>", "how long to wait for the lock (0: try once)", duration, 600_000)
+    .option("--grace <duration>", "after a lost lease: SIGTERM, then SIGKILL after this", duration, 10_000)
+    .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
+    .option("--holder <name>", "who holds it, as others see it", defaultHolder())
+    .option("--reason <text>", "why, as others see it")
+    .action(async (k: string, command: string[], o, cmd: Command) => {
+      exitCode = await runLocked(
+        clientOf(cmd),
+        {
+          key: k,
+          command,
+          ttlMs: o.ttl,
+          timeoutMs: o.timeout,
+          graceMs: o.grace,
+          pollMs: o.poll,
+          holder: o.holder,
+          reason: o.reason,
+        },
+        term,
+      );
+    });
+
+  program
+    .command("acquire")
+    .description("take a lock (waiting up to --timeout); prints the lease token")
+    .argument("<key>", "the lock", schemaArg(key()))
+    .option("--ttl <duration>", "lease length", duration, 60_000)
+    .option("--timeout <duration>", "how long to wait (0: try once)", duration, 0)
+    .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
+    .option("--lease-token <token>", "your own lease token (acquiring again with it extends the lease)")
+    .option("--holder <name>", "who holds it", defaultHolder())
+    .option("--reason <text>", "why")
+    .action(async (k: string, o, cmd: Command) => {
+      const client = clientOf(cmd);
+      const token = o.leaseToken ?? newToken();
+      const r = await waitFor(
+        client,
+        { kind: "acquire", key: k, params: { ttlMs: o.ttl, holderId: o.holder, reason: o.reason, token } },
+        { timeoutMs: o.timeout, pollMs: o.poll, onWait: (p) => term.progress(progressLine(k, o.timeout)(p)) },
+      );
+      term.progress(null);
+      if (r.outcome !== "acquired") {
+        const held = r.outcome === "timeout" ? r.holder : null;
+        if (json(cmd)) term.out(JSON.stringify({ acquired: false, key: k, ...held }));
+        term.err(`lss: ${k} is ${describeHolder(held)}`);
+        exitCode = Exit.timeout;
+        return;
+      }
+      print(cmd, { acquired: true, ...r.lease }, r.lease.token);
+    });
+
+  program
+    .command("renew")
+    .description("extend a lease to --ttl from now")
+    .argument("<key>", "the lock", schemaArg(key()))
+    .requiredOption("--lease-token <token>", "the lease's token")
+    .option("--ttl <duration>", "new lease length", duration, 60_000)
+    .action(async (k: string, o, cmd: Command) => {
+      const lease = await clientOf(cmd).renew(k, o.leaseToken, o.ttl);
+      print(cmd, lease, `${k} renewed until ${lease.expires_at}`);
+    });
+
+  program
+    .command("release")
+    .description("release a lease (with its token, or --force with an admin token)")
+    .argument("<key>", "the lock", schemaArg(key()))
+    .option("--lease-token <token>", "the lease's token")
+    .option("--force", "release whoever holds it (admin token)")
+    .action(async (k: string, o, cmd: Command) => {
+      if (!o.leaseToken === !o.force) {
+        throw new CommanderError(
+          Exit.usage,
+          "lss.release",
+          "lss: release needs --lease-token or --force (one of them)",
+        );
+      }
+      await clientOf(cmd).release(k, o.force ? { force: true } : { token: o.leaseToken });
+      print(cmd, { released: true, key: k }, `${k} released`);
+    });
+
+  program
+    .command("status")
+    .description("who holds a lock, why, and until when")
+    .argument("<key>", "the lock", schemaArg(key()))
+    .action(async (k: string, _o, cmd: Command) => {
+      const s = await clientOf(cmd).status(k);
+      print(
+        cmd,
+        s,
+        s.locked ? `${k} is ${describeHolder(s)} (fencing token ${s.fencing_token})` : `${k} is free`,
+      );
+    });
+
+  program
+    .command("wait")
+    .description("wait until a lock is free, without taking it")
+    .argument("<key>", "the lock", schemaArg(key()))
+    .option("--timeout <duration>", "how long to wait", duration, 600_000)
+    .option("--poll <duration>", "how often to ask", duration, 5000)
+    .action(async (k: string, o, cmd: Command) => {
+      const r = await waitFor(
+        clientOf(cmd),
+        { kind: "free", key: k },
+        {
+          timeoutMs: o.timeout,
+          pollMs: o.poll,
+          onWait: (p) => term.progress(progressLine(k, o.timeout)(p)),
+        },
+      );
+      term.progress(null);
+      if (r.outcome === "free")
+        return print(cmd, { free: true, key: k, waited_ms: r.waitedMs }, `${k} is free`);
+      term.err(
+        `lss: timed out after ${formatDuration(o.timeout)}: ${k} is ${describeHolder(r.outcome === "timeout" ? r.holder : null)}`,
+      );
+      exitCode = Exit.timeout;
+    });
+
+  // The /locks API
+  const id = () => StateLockId;
+  program
+    .command("create")
+    .description("create a /locks lock; prints its id and key")
+    .option("--locked", "create it locked")
+    .option("--e <seconds>", "with --locked: seconds it stays locked")
+    .option("--k <key>", "your own lock key")
+    .action(async (o, cmd: Command) => {
+      const client = clientOf(cmd);
+      const created = await client.createStateLock({ locked: Boolean(o.locked), e: o.e, k: o.k });
+      print(cmd, created, `${created.id} ${created.key}`);
+    });
+
+  for (const action of ["lock", "unlock"] as const) {
+    program
+      .command(action)
+      .description(
+        action === "lock" ? "lock a /locks lock (--e seconds, else until unlocked)" : "unlock a /locks lock",
+      )
+      .argument("<id>", "the lock's id", schemaArg(id()))
+      .requiredOption("--k <key>", "the lock's key")
+      .option("--e <seconds>", "seconds it stays locked")
+      .action(async (i: string, o, cmd: Command) => {
+        await clientOf(cmd).changeStateLock(i, action, o.k, o.e);
+        print(cmd, { id: i, locked: action === "lock" }, `${i} ${action}ed`);
+      });
+  }
+
+  program
+    .command("check")
+    .description(
+      `exit ${Exit.ok} if a /locks lock is unlocked, ${Exit.locked} if locked, ${Exit.unknown} if unknown, ${Exit.failure} if the server cannot say`,
+    )
+    .argument("<id>", "the lock's id", schemaArg(id()))
+    .action(async (i: string, _o, cmd: Command) => {
+      const s = await clientOf(cmd).stateLock(i);
+      print(cmd, { id: i, ...s }, `${i} is ${s.state}`);
+      exitCode = s.state === "unlocked" ? Exit.ok : s.state === "locked" ? Exit.locked : Exit.unknown;
+    });
+
+  return { program, exitCode: () => exitCode };
+}
+
+/** Parses argv, runs the command, and returns the exit code; never throws. */
+export async function main(
+  argv: string[],
+  term: Terminal,
+  env?: Record<string, string | undefined>,
+): Promise<number> {
+  const { program, exitCode } = buildProgram(term, env);
+  try {
+    await program.parseAsync(argv);
+    return exitCode();
+  } catch (err) {
+    term.progress(null);
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version") return Exit.ok;
+      if (err.code.startsWith("lss.")) term.err(err.message);
+      return Exit.usage;
+    }
+    if (err instanceof LssError) {
+      term.err(`lss: ${err.message}`);
+      return Exit.failure;
+    }
+    term.err(`lss: ${err instanceof Error ? err.message : String(err)}`);
+    return Exit.failure;
+  }
+}
