@@ -4,27 +4,13 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import type { Redis } from "ioredis";
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A port that was free a moment ago on 127.0.0.1 (never 6379). */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.unref();
-      srv.once("error", reject);
-      srv.listen(0, "127.0.0.1", () => {
-        const addr = srv.address();
-        const found = typeof addr === "object" && addr ? addr.port : 0;
-        srv.close(() => resolve(found));
-      });
-    });
-    if (port !== 6379 && port !== 0) return port;
-  }
-}
+import { freePort } from "../test/support/ports.js";
+
+export { freePort };
 
 // Safety net for crashes: 'exit' handlers must be synchronous, child.kill() is.
 const liveChildren = new Set<ChildProcess>();

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { type LssClient, newToken } from "../client/client.js";
 import { describeHolder } from "../client/describe.js";
 import { LssError } from "../client/errors.js";
-import { type WaitProgress, waitFor } from "../client/wait.js";
+import { type WaitOptions, type WaitProgress, waitFor } from "../client/wait.js";
 import { formatDuration } from "../protocol/durations.js";
 import { describeFailure } from "./failure.js";
 import { type Inputs, parseInputs } from "./inputs.js";
@@ -69,6 +69,15 @@ function progressLogger(io: ActionIO, inputs: Inputs) {
   };
 }
 
+const waitOptions = (inputs: Inputs, deps: MainDeps): WaitOptions => ({
+  timeoutMs: inputs.timeoutMs,
+  pollMs: inputs.pollMs,
+  signal: deps.signal,
+  onWait: progressLogger(deps.io, inputs),
+  now: deps.now,
+  sleep: deps.sleep,
+});
+
 async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
   const { io } = deps;
   if (inputs.target.kind !== "key") throw new Error("acquire needs a key");
@@ -89,14 +98,7 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
       key,
       params: { ttlMs, holderId: inputs.holder, reason: inputs.reason ?? undefined, token },
     },
-    {
-      timeoutMs: inputs.timeoutMs,
-      pollMs: inputs.pollMs,
-      signal: deps.signal,
-      onWait: progressLogger(io, inputs),
-      now: deps.now,
-      sleep: deps.sleep,
-    },
+    waitOptions(inputs, deps),
   );
 
   io.setOutput(Output.waitedSeconds, String(Math.round(result.waitedMs / 1000)));
@@ -172,14 +174,7 @@ async function wait(inputs: Inputs, client: LssClient, deps: MainDeps) {
   io.info(
     `Waiting until ${lockName(inputs)} on ${client.url} is free (at most ${formatDuration(inputs.timeoutMs)})`,
   );
-  const result = await waitFor(client, target, {
-    timeoutMs: inputs.timeoutMs,
-    pollMs: inputs.pollMs,
-    signal: deps.signal,
-    onWait: progressLogger(io, inputs),
-    now: deps.now,
-    sleep: deps.sleep,
-  });
+  const result = await waitFor(client, target, waitOptions(inputs, deps));
   io.setOutput(Output.acquired, "false");
   io.setOutput(Output.waitedSeconds, String(Math.round(result.waitedMs / 1000)));
   if (result.outcome === "unknown") {

@@ -7,10 +7,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { freePort } from "./ports.js";
 
 export interface RedisServerHandle {
   port: number;
@@ -57,19 +58,6 @@ function cleanupOnExit(item: { child: ChildProcess } | { dir: string }): void {
   process.on("exit", () => {
     for (const child of liveChildren) child.kill("SIGKILL");
     for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
   });
 }
 
