@@ -879,6 +879,7 @@ function renewerHarness(
   renew: Answer<GrantResponse>[],
   stopAtSleep = Number.POSITIVE_INFINITY,
   config: RenewerConfig = CONFIG,
+  lossMarginMs?: number,
 ) {
   let t = T0;
   const sleeps: number[] = [];
@@ -901,6 +902,7 @@ function renewerHarness(
     },
     signal: controller.signal,
     now: () => t,
+    lossMarginMs,
   };
   return { sleeps, reports, client, controller, now: () => t, run: () => runRenewer(deps) };
 }
@@ -915,7 +917,9 @@ describe("runRenewer", () => {
       { key: "qa-env", token: "tok-1", ttlMs: 60_000, at: T0 + 40_000 },
       { key: "qa-env", token: "tok-1", ttlMs: 60_000, at: T0 + 60_000 },
     ]);
-    expect(r.client.renewCalls[0]!.signal).toBe(r.controller.signal);
+    // Each renew call is cut off when the renewer is stopped (and when the lease would expire).
+    const signal = r.client.renewCalls[0]!.signal!;
+    expect(signal.aborted).toBe(r.controller.signal.aborted);
     expect(r.reports).toEqual([
       { state: "held", renewed_at: iso(T0 + 20_000), expires_at: "server-time", renewals: 1 },
       { state: "held", renewed_at: iso(T0 + 40_000), expires_at: "server-time", renewals: 2 },
@@ -944,25 +948,29 @@ describe("runRenewer", () => {
     const r = renewerHarness([unreachable()]);
     await expect(r.run()).resolves.toBe("lost");
 
-    // First attempt on schedule, then each retry a quarter of the time left (at least 0.5 s).
+    // First attempt on schedule, then each retry a quarter of the time left (at least 0.2 s),
+    // and the last sleep ends exactly at the expiry.
     expect(r.sleeps.slice(0, 4)).toEqual([20_000, 10_000, 7500, 5625]);
-    for (const ms of r.sleeps.slice(1)) {
-      expect(ms).toBeLessThan(20_000);
-      expect(ms).toBeGreaterThanOrEqual(500);
-    }
+    for (const ms of r.sleeps.slice(1)) expect(ms).toBeLessThan(20_000);
     const attempts = r.client.renewCalls.map((c) => c.at);
-    expect(attempts).toHaveLength(r.sleeps.length);
-    // Every attempt but the last came before the expiry; the last one at or after it.
-    expect(attempts.slice(0, -1).every((at) => at < T0 + 60_000)).toBe(true);
-    expect(attempts.at(-1)!).toBeGreaterThanOrEqual(T0 + 60_000);
-    expect(attempts.at(-1)!).toBeLessThan(T0 + 60_500);
+    // Every attempt came before the expiry; none is made once the lease has run out.
+    expect(attempts.every((at) => at < T0 + 60_000)).toBe(true);
+    expect(attempts.length).toBeGreaterThan(4);
+    // Lost is reported at the expiry, not later, with the last error.
     expect(r.reports).toEqual([
       {
         state: "lost",
-        at: iso(attempts.at(-1)!),
+        at: iso(T0 + 60_000),
         reason: `could not renew before the lease expired: cannot reach LSS at ${URL_}: ECONNREFUSED`,
       },
     ]);
+  });
+
+  it("with a loss margin (lss run's grace), reports lost that long before the expiry", async () => {
+    const r = renewerHarness([unreachable()], Number.POSITIVE_INFINITY, CONFIG, 10_000);
+    await expect(r.run()).resolves.toBe("lost");
+    expect(r.client.renewCalls.every((c) => c.at < T0 + 50_000)).toBe(true);
+    expect(r.reports).toEqual([expect.objectContaining({ state: "lost", at: iso(T0 + 50_000) })]);
   });
 
   it("unreachable for a while, then reachable again: back to renewing every third of the ttl", async () => {

@@ -31,27 +31,46 @@ export interface RenewerDeps {
   /** Aborted when post (or the runner's cleanup) stops the renewer. */
   signal: AbortSignal;
   now?: () => number;
+  /**
+   * Count the lease as lost this long before it would expire unrenewed, so that the caller can stop
+   * its work in time (lss run: the grace period). Renew calls in flight are cut off then too.
+   */
+  lossMarginMs?: number;
 }
 
 /** The server's answers that mean the lease is gone for good (retrying cannot bring it back). */
 const LOST = new Set(["not_held", "lock_held", "forbidden", "unauthorized"]);
 
-/** Renews until stopped (resolves "stopped") or until the lease is lost (resolves "lost"). */
+/**
+ * Renews until stopped (resolves "stopped") or until the lease is lost (resolves "lost"). Loss is
+ * judged by a local deadline too: a server that stops answering must not keep a renew call (and
+ * its retries) in flight past the lease's expiry.
+ */
 export async function runRenewer(deps: RenewerDeps): Promise<"stopped" | "lost"> {
   const { config, client } = deps;
   const now = deps.now ?? Date.now;
+  const margin = deps.lossMarginMs ?? 0;
   const every = Math.max(1000, Math.floor(config.ttlMs / 3));
   let expiresAt = now() + config.expiresInMs;
   let renewals = 0;
   let delay = every;
+  const lost = (reason: string) => {
+    deps.report({ state: "lost", at: new Date(now()).toISOString(), reason });
+    return "lost" as const;
+  };
+  let lastError = "no answer in time";
+  const expiredReason = () => `could not renew before the lease expired: ${lastError}`;
   for (;;) {
     try {
-      await deps.sleep(delay, deps.signal);
+      await deps.sleep(Math.max(0, Math.min(delay, expiresAt - margin - now())), deps.signal);
     } catch {
       return "stopped";
     }
+    const left = expiresAt - margin - now();
+    if (left <= 0) return lost(expiredReason());
+    const attempt = AbortSignal.any([deps.signal, AbortSignal.timeout(Math.ceil(left))]);
     try {
-      const lease = await client.renew(config.key, config.leaseToken, config.ttlMs, deps.signal);
+      const lease = await client.renew(config.key, config.leaseToken, config.ttlMs, attempt);
       renewals++;
       expiresAt = now() + (lease.expires_in_ms ?? config.ttlMs);
       deps.report({
@@ -64,20 +83,11 @@ export async function runRenewer(deps: RenewerDeps): Promise<"stopped" | "lost">
     } catch (err) {
       if (deps.signal.aborted) return "stopped";
       const reason = err instanceof Error ? err.message : String(err);
-      if (err instanceof LssError && LOST.has(err.code)) {
-        deps.report({ state: "lost", at: new Date(now()).toISOString(), reason });
-        return "lost";
-      }
-      if (now() >= expiresAt) {
-        deps.report({
-          state: "lost",
-          at: new Date(now()).toISOString(),
-          reason: `could not renew before the lease expired: ${reason}`,
-        });
-        return "lost";
-      }
+      if (err instanceof LssError && LOST.has(err.code)) return lost(reason);
+      if (!attempt.aborted) lastError = reason;
+      if (attempt.aborted || now() >= expiresAt - margin) return lost(expiredReason());
       // The server is unreachable for now: try again soon, well before the lease runs out.
-      delay = Math.max(500, Math.min(every, (expiresAt - now()) / 4));
+      delay = Math.max(200, Math.floor(Math.min(every, (expiresAt - margin - now()) / 4)));
     }
   }
 }

@@ -32,7 +32,9 @@ const schemaArg =
     return text;
   };
 
-const defaultHolder = () => `${userInfo().username}@${hostname()} (pid ${process.pid})`;
+/** Who holds it, as others see it: the user and host (and, for `run`, the process that holds it). */
+const defaultHolder = (withPid: boolean) =>
+  `${userInfo().username}@${hostname()}${withPid ? ` (pid ${process.pid})` : ""}`;
 
 interface Globals {
   url?: string;
@@ -76,7 +78,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
     .option("--timeout <duration>", "how long to wait for the lock (0: try once)", duration, 600_000)
     .option("--grace <duration>", "after a lost lease: SIGTERM, then SIGKILL after this", duration, 10_000)
     .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
-    .option("--holder <name>", "who holds it, as others see it", defaultHolder())
+    .option("--holder <name>", "who holds it, as others see it", defaultHolder(true))
     .option("--reason <text>", "why, as others see it")
     .action(async (k: string, command: string[], o, cmd: Command) => {
       exitCode = await runLocked(
@@ -103,7 +105,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
     .option("--timeout <duration>", "how long to wait (0: try once)", duration, 0)
     .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
     .option("--lease-token <token>", "your own lease token (acquiring again with it extends the lease)")
-    .option("--holder <name>", "who holds it", defaultHolder())
+    .option("--holder <name>", "who holds it", defaultHolder(false))
     .option("--reason <text>", "why")
     .action(async (k: string, o, cmd: Command) => {
       const client = clientOf(cmd);
@@ -253,7 +255,7 @@ export async function main(
       return Exit.usage;
     }
     if (err instanceof LssError) {
-      term.err(`lss: ${err.message}`);
+      term.err(`lss: ${err.message}${err.status ? ` (${err.code})` : ""}`);
       return Exit.failure;
     }
     term.err(`lss: ${err instanceof Error ? err.message : String(err)}`);
