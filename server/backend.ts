@@ -27,7 +27,9 @@ export function openBackend(config: Config): Backend {
       const client = connectTcpRedis(store.url, config.storeTimeoutMs);
       return {
         store: createRedisStore(tcpTransport(client, config.storeTimeoutMs), config.keyPrefix),
-        rateLimiter: perMinute ? redisRateLimiter(client, perMinute, config.keyPrefix) : null,
+        rateLimiter: perMinute
+          ? redisRateLimiter(client, perMinute, config.keyPrefix, config.storeTimeoutMs)
+          : null,
       };
     }
     case "upstash": {

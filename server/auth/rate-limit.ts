@@ -7,6 +7,7 @@ import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis as UpstashRedis } from "@upstash/redis";
 import type { Redis as IoRedis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import { whenConnected } from "../stores/tcp.js";
 import { StoreUnavailableError } from "../stores/types.js";
 
 export interface RateDecision {
@@ -22,10 +23,15 @@ export interface RateLimiter {
 }
 
 /** rate-limiter-flexible rejects with a RateLimiterRes when over the limit, with an Error when its store fails. */
-function flexible(limiter: RateLimiterMemory | RateLimiterRedis, perMinute: number): RateLimiter {
+function flexible(
+  limiter: RateLimiterMemory | RateLimiterRedis,
+  perMinute: number,
+  ready: () => Promise<void> | undefined = () => undefined,
+): RateLimiter {
   return {
     async limit(callerId) {
       try {
+        await ready();
         const res = await limiter.consume(callerId);
         return { allowed: true, limit: perMinute, remaining: res.remainingPoints, retryAfterMs: 0 };
       } catch (err) {
@@ -41,10 +47,16 @@ function flexible(limiter: RateLimiterMemory | RateLimiterRedis, perMinute: numb
 export const memoryRateLimiter = (perMinute: number): RateLimiter =>
   flexible(new RateLimiterMemory({ points: perMinute, duration: 60 }), perMinute);
 
-export const redisRateLimiter = (client: IoRedis, perMinute: number, prefix: string): RateLimiter =>
+export const redisRateLimiter = (
+  client: IoRedis,
+  perMinute: number,
+  prefix: string,
+  timeoutMs = 2000,
+): RateLimiter =>
   flexible(
     new RateLimiterRedis({ storeClient: client, points: perMinute, duration: 60, keyPrefix: `${prefix}:rl` }),
     perMinute,
+    () => whenConnected(client, timeoutMs),
   );
 
 export function upstashRateLimiter(client: UpstashRedis, perMinute: number, prefix: string): RateLimiter {

@@ -24,27 +24,32 @@ type TcpClient = Pick<
   "evalsha" | "eval" | "hset" | "hget" | "hvals" | "hdel" | "ping" | "disconnect" | "status" | "once" | "off"
 >;
 
+/**
+ * Without an offline queue a command sent while (re)connecting fails at once; wait for the
+ * connection instead, but never longer than a command may take. Undefined when connected.
+ */
+export function whenConnected(
+  client: Pick<Redis, "status" | "once" | "off">,
+  timeoutMs: number,
+): Promise<void> | undefined {
+  if (client.status === "ready") return undefined;
+  if (client.status === "end") return Promise.reject(new Error("connection closed"));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off("ready", onReady);
+      reject(new Error(`not connected to Redis within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.once("ready", onReady);
+  });
+}
+
 export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTransport {
-  /**
-   * Without an offline queue a command sent while (re)connecting fails at once; wait for the
-   * connection instead, but never longer than a command may take.
-   */
-  const connected = (): Promise<void> | undefined => {
-    if (client.status === "ready") return undefined;
-    if (client.status === "end") return Promise.reject(new Error("connection closed"));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        client.off("ready", onReady);
-        reject(new Error(`not connected to Redis within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const onReady = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      client.once("ready", onReady);
-    });
-  };
-  const when = <T>(command: () => Promise<T>): Promise<T> => connected()?.then(command) ?? command();
+  const when = <T>(command: () => Promise<T>): Promise<T> =>
+    whenConnected(client, timeoutMs)?.then(command) ?? command();
 
   return {
     kind: "redis",

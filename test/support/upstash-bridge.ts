@@ -15,7 +15,7 @@
  * - createScript() tries EVALSHA and falls back to EVAL when the error message contains "noscript"
  *   (case-insensitive), so Redis' own "NOSCRIPT No matching script..." is passed through untouched.
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Redis, ReplyError } from "ioredis";
@@ -76,7 +76,34 @@ function toCommand(raw: unknown): [string, ...string[]] {
   const name = parts[0] as string;
   if (UNSUPPORTED.has(name.toLowerCase())) throw new HttpError(400, `ERR command '${name}' is not supported`);
   // Upper-case names dodge ioredis' reply transformers (it would turn HGETALL into an object).
-  return [name.toUpperCase(), ...parts.slice(1)];
+  return emulateUpstashScripts([name.toUpperCase(), ...parts.slice(1)] as [string, ...string[]]);
+}
+
+/**
+ * Upstash accepts the script flag `allow-key-locking` (a per-key lock instead of a database-wide
+ * one; @upstash/ratelimit's scripts carry it), stock Redis rejects it. Like Upstash, accept it:
+ * run the script without the flag, and answer EVALSHA for the client's own hash of the original.
+ */
+const scriptAliases = new Map<string, string>();
+const KEY_LOCKING_FLAG = /^(#!lua[^\n]*?)\s*flags=([^\s\n]*)/;
+
+function emulateUpstashScripts(command: [string, ...string[]]): [string, ...string[]] {
+  const [name, ...args] = command;
+  if ((name === "EVAL" || name === "EVAL_RO") && args[0] && KEY_LOCKING_FLAG.test(args[0])) {
+    const original = args[0];
+    const stripped = original.replace(KEY_LOCKING_FLAG, (_all, head: string, flags: string) => {
+      const kept = flags.split(",").filter((f) => f && f !== "allow-key-locking");
+      return kept.length ? `${head} flags=${kept.join(",")}` : head;
+    });
+    const sha = (text: string) => createHash("sha1").update(text).digest("hex");
+    scriptAliases.set(sha(original), sha(stripped));
+    return [name, stripped, ...args.slice(1)];
+  }
+  if ((name === "EVALSHA" || name === "EVALSHA_RO") && args[0]) {
+    const alias = scriptAliases.get(args[0].toLowerCase());
+    if (alias) return [name, alias, ...args.slice(1)];
+  }
+  return command;
 }
 
 function toCommands(raw: unknown): [string, ...string[]][] {

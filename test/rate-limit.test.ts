@@ -1,0 +1,79 @@
+/**
+ * The rate limiter on each backend, for real: in memory, rate-limiter-flexible on a real
+ * redis-server, @upstash/ratelimit through the Upstash REST bridge. Shared across server
+ * instances on Redis, and failing closed (503, never "allowed") when Redis is down.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../server/app.js";
+import {
+  memoryRateLimiter,
+  type RateLimiter,
+  redisRateLimiter,
+  upstashRateLimiter,
+} from "../server/auth/rate-limit.js";
+import { connectTcpRedis } from "../server/stores/tcp.js";
+import { connectUpstash } from "../server/stores/upstash.js";
+import { type StoreBackends, startBackends, testConfig } from "./support/stores.js";
+
+let backends: StoreBackends;
+beforeAll(async () => {
+  backends = await startBackends(["redis", "upstash"]);
+});
+afterAll(() => backends.close());
+
+const limiters: Record<string, (prefix: string, perMinute: number) => RateLimiter> = {
+  memory: (_prefix, perMinute) => memoryRateLimiter(perMinute),
+  redis: (prefix, perMinute) =>
+    redisRateLimiter(connectTcpRedis(backends.redis!.url, 1000), perMinute, prefix, 1000),
+  upstash: (prefix, perMinute) =>
+    upstashRateLimiter(connectUpstash(backends.bridge!.url, backends.bridge!.token, 1000), perMinute, prefix),
+};
+
+describe.each(Object.keys(limiters))("rate limiting on %s", (kind) => {
+  it("answers 429 with Retry-After past the limit, per caller, and counts across instances", async () => {
+    const prefix = `rl-${kind}-${Date.now()}`;
+    const make = () =>
+      createApp({
+        store: backends.open("memory"),
+        rateLimiter: limiters[kind]!(prefix, 3),
+        config: testConfig(),
+      });
+    // Two instances share the limit when the limiter lives in Redis (memory: each its own).
+    const a = make();
+    const b = kind === "memory" ? a : make();
+    const post = (app: ReturnType<typeof make>) => app.request("/locks", { method: "POST" });
+    const statuses = [await post(a), await post(b), await post(a)].map((r) => r.status);
+    expect(statuses).toEqual([200, 200, 200]);
+    const limited = await post(b);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("Retry-After"))).toBeGreaterThanOrEqual(1);
+    const body = (await limited.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe("rate_limited");
+    expect(body.error.message).toMatch(/3 requests per minute/);
+    // Another caller (a bearer token, here the admin's) has its own budget.
+    const admin = await a.request("/infra/locks/k", {
+      headers: { Authorization: "Bearer admin-token-for-tests-0123456789" },
+    });
+    expect(admin.status).toBe(200);
+  });
+});
+
+describe.each(["redis", "upstash"])("rate limiting on %s with Redis down", (kind) => {
+  it("fails closed: 503, not an allowed request", async () => {
+    const store = backends.open("memory");
+    const app = createApp({
+      store,
+      rateLimiter: limiters[kind]!(`rl-down-${kind}`, 100),
+      config: testConfig(),
+    });
+    expect((await app.request("/locks", { method: "POST" })).status).toBe(200);
+    await backends.redis!.kill();
+    try {
+      const res = await app.request("/locks", { method: "POST" });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("store_unavailable");
+    } finally {
+      await backends.redis!.restart();
+    }
+  }, 30_000);
+});
