@@ -1,0 +1,78 @@
+/**
+ * What a new user does first: `npm start` with no configuration, then the README's and the
+ * documents' curl commands, with the real curl, against that process.
+ */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ServerProcess, startServerProcess } from "./support/server-process.js";
+
+const sh = promisify(execFile);
+let server: ServerProcess;
+let token: string;
+
+beforeAll(async () => {
+  server = await startServerProcess({}); // no configuration at all: memory store
+  token = /admin token for this process[^:]*: (\S+)/.exec(server.output())?.[1] ?? "";
+}, 30_000);
+afterAll(() => server.kill());
+
+const curl = async (script: string) =>
+  (await sh("bash", ["-c", script], { env: { PATH: process.env.PATH ?? "", LSS: server.url, TOKEN: token } }))
+    .stdout;
+
+describe("a new user's first minutes", () => {
+  it("is told loudly that locks are not durable, and gets a token to try the lease API", () => {
+    expect(server.output()).toMatch(/WARNING: in-memory store: locks are NOT durable/);
+    expect(token).toMatch(/^lss-try-[0-9a-f]{24}$/);
+  });
+
+  it("runs the README's lease API commands", async () => {
+    const acquired = JSON.parse(
+      await curl(`curl -s -X POST $LSS/infra/locks/qa-env/acquire -H "Authorization: Bearer $TOKEN" \\
+        -H "Content-Type: application/json" -d '{"ttl_ms":60000,"holder_id":"e2e-suite","reason":"nightly E2E"}'`),
+    );
+    expect(acquired).toMatchObject({ status: "ok", key: "qa-env", locked: true, holder_id: "e2e-suite" });
+    const seen = JSON.parse(await curl(`curl -s $LSS/infra/locks/qa-env -H "Authorization: Bearer $TOKEN"`));
+    expect(seen).toMatchObject({ locked: true, holder_id: "e2e-suite", reason: "nightly E2E" });
+    const released = JSON.parse(
+      await curl(`curl -s -X POST $LSS/infra/locks/qa-env/release -H "Authorization: Bearer $TOKEN" \\
+        -H "Content-Type: application/json" -d '{"token":"${acquired.token}"}'`),
+    );
+    expect(released).toEqual({ status: "ok", key: "qa-env", locked: false });
+  });
+
+  it("runs the Lock State Service commands, as the README and the original service show them", async () => {
+    const created = JSON.parse(await curl(`curl -s -X POST "$LSS/locks?l=true&e=3600"`));
+    expect(created).toMatchObject({ locked: true, lockId: created.id, lockKey: created.key, isLocked: true });
+    const { id, key } = created;
+    expect(await curl(`curl -s -o /dev/null -w '%{http_code}' $LSS/locks/${id}`)).toBe("423");
+    expect(await curl(`curl -X GET $LSS/locks/${id} -sI | head -1`)).toMatch(/^HTTP\/1\.1 423/);
+    expect(
+      await curl(`curl -sf $LSS/locks/${id} >/dev/null && echo "there is no lock" || echo "locked"`),
+    ).toBe("locked\n");
+    expect(
+      await curl(`curl -s -o /dev/null -w '%{http_code}' -X PATCH "$LSS/locks/${id}/unlock?k=${key}"`),
+    ).toBe("204");
+    expect(await curl(`curl -sf $LSS/locks/${id} && echo "there is no lock"`)).toBe("there is no lock\n");
+    expect(
+      await curl(`curl -s -o /dev/null -w '%{http_code}' -X PATCH "$LSS/locks/${id}/lock?k=${key}&e=60"`),
+    ).toBe("204");
+    expect(await curl(`curl -s -o /dev/null -w '%{http_code}' $LSS/locks/nope`)).toBe("404");
+  });
+
+  it("serves the API reference and the OpenAPI document", async () => {
+    const doc = JSON.parse(await curl(`curl -s $LSS/openapi.json`));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        "/infra/locks/{key}/acquire",
+        "/locks",
+        "/locks/{id}",
+        "/admin/tokens",
+        "/health",
+      ]),
+    );
+    expect(await curl(`curl -s $LSS/docs`)).toMatch(/<html/i);
+    expect(JSON.parse(await curl(`curl -s $LSS/health`))).toMatchObject({ status: "ok", store: "memory" });
+  });
+});
