@@ -57,6 +57,8 @@ describe("the action's dist/ on a real server", () => {
       expect(progress[0]).toContain("(E2E suite)");
       expect(second.summary).toContain("acquired `contended`");
       expect(second.summary).toContain(second.outputs["fencing-token"]);
+      // The summary also says who held it while the job waited.
+      expect(second.summary).toContain(holderA);
       expect((await server.status("contended")).holder_id).toContain("Deploy QA");
       await b.step(POST, { inputs: base(server, "contended", { mode: "acquire" }) });
       expect((await server.status("contended")).locked).toBe(false);

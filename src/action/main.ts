@@ -4,7 +4,7 @@
  */
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type LssClient, newToken } from "../client/client.js";
+import { type HeldLease, type LssClient, newToken } from "../client/client.js";
 import { describeHolder } from "../client/describe.js";
 import { LssError } from "../client/errors.js";
 import { type WaitOptions, type WaitProgress, waitFor } from "../client/wait.js";
@@ -69,14 +69,28 @@ function progressLogger(io: ActionIO, inputs: Inputs) {
   };
 }
 
-const waitOptions = (inputs: Inputs, deps: MainDeps): WaitOptions => ({
-  timeoutMs: inputs.timeoutMs,
-  pollMs: inputs.pollMs,
-  signal: deps.signal,
-  onWait: progressLogger(deps.io, inputs),
-  now: deps.now,
-  sleep: deps.sleep,
-});
+/** The wait's options, and who held the lock at the last poll (undefined: it was free at once). */
+function waiting(
+  inputs: Inputs,
+  deps: MainDeps,
+): { options: WaitOptions; lastHolder(): HeldLease | null | undefined } {
+  const log = progressLogger(deps.io, inputs);
+  let lastHolder: HeldLease | null | undefined;
+  return {
+    options: {
+      timeoutMs: inputs.timeoutMs,
+      pollMs: inputs.pollMs,
+      signal: deps.signal,
+      onWait: (p) => {
+        lastHolder = p.holder;
+        log(p);
+      },
+      now: deps.now,
+      sleep: deps.sleep,
+    },
+    lastHolder: () => lastHolder,
+  };
+}
 
 async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
   const { io } = deps;
@@ -91,6 +105,7 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
 
   const ttlMs = inputs.holdMs ?? inputs.ttlMs;
   io.info(`Acquiring ${key} on ${client.url} as ${inputs.holder}`);
+  const waiter = waiting(inputs, deps);
   const result = await waitFor(
     client,
     {
@@ -98,7 +113,7 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
       key,
       params: { ttlMs, holderId: inputs.holder, reason: inputs.reason ?? undefined, token },
     },
-    waitOptions(inputs, deps),
+    waiter.options,
   );
 
   io.setOutput(Output.waitedSeconds, String(Math.round(result.waitedMs / 1000)));
@@ -159,6 +174,7 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
       server: client.url,
       holder: inputs.holder,
       waitedMs: result.waitedMs,
+      heldBefore: waiter.lastHolder(),
       fencingToken: lease.fencing_token,
       expiry,
     }),
@@ -174,7 +190,8 @@ async function wait(inputs: Inputs, client: LssClient, deps: MainDeps) {
   io.info(
     `Waiting until ${lockName(inputs)} on ${client.url} is free (at most ${formatDuration(inputs.timeoutMs)})`,
   );
-  const result = await waitFor(client, target, waitOptions(inputs, deps));
+  const waiter = waiting(inputs, deps);
+  const result = await waitFor(client, target, waiter.options);
   io.setOutput(Output.acquired, "false");
   io.setOutput(Output.waitedSeconds, String(Math.round(result.waitedMs / 1000)));
   if (result.outcome === "unknown") {
@@ -190,7 +207,7 @@ async function wait(inputs: Inputs, client: LssClient, deps: MainDeps) {
       lock: lockName(inputs),
       server: client.url,
       waitedMs: result.waitedMs,
-      heldBefore: result.outcome === "timeout" ? result.holder : undefined,
+      heldBefore: result.outcome === "timeout" ? result.holder : waiter.lastHolder(),
     }),
   );
   if (free) {
