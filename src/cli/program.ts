@@ -65,14 +65,13 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
   const json = (cmd: Command) => Boolean((cmd.optsWithGlobals() as Globals).json);
   const print = (cmd: Command, value: unknown, plain: string) =>
     term.out(json(cmd) ? JSON.stringify(value) : plain);
-  const key = () => LockKey;
 
   program
     .command("run")
     .description(
       "run a command while holding a lock; release it when the command exits, and exit with its code",
     )
-    .argument("<key>", "the lock", schemaArg(key()))
+    .argument("<key>", "the lock", schemaArg(LockKey))
     .argument("<command...>", "the command, after --")
     .option("--ttl <duration>", "lease length, renewed every third of it", duration, 30_000)
     .option("--timeout <duration>", "how long to wait for the lock (0: try once)", duration, 600_000)
@@ -100,7 +99,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
   program
     .command("acquire")
     .description("take a lock (waiting up to --timeout); prints the lease token")
-    .argument("<key>", "the lock", schemaArg(key()))
+    .argument("<key>", "the lock", schemaArg(LockKey))
     .option("--ttl <duration>", "lease length", duration, 60_000)
     .option("--timeout <duration>", "how long to wait (0: try once)", duration, 0)
     .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
@@ -129,7 +128,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
   program
     .command("renew")
     .description("extend a lease to --ttl from now")
-    .argument("<key>", "the lock", schemaArg(key()))
+    .argument("<key>", "the lock", schemaArg(LockKey))
     .requiredOption("--lease-token <token>", "the lease's token")
     .option("--ttl <duration>", "new lease length", duration, 60_000)
     .action(async (k: string, o, cmd: Command) => {
@@ -140,7 +139,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
   program
     .command("release")
     .description("release a lease (with its token, or --force with an admin token)")
-    .argument("<key>", "the lock", schemaArg(key()))
+    .argument("<key>", "the lock", schemaArg(LockKey))
     .option("--lease-token <token>", "the lease's token")
     .option("--force", "release whoever holds it (admin token)")
     .action(async (k: string, o, cmd: Command) => {
@@ -158,7 +157,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
   program
     .command("status")
     .description("who holds a lock, why, and until when")
-    .argument("<key>", "the lock", schemaArg(key()))
+    .argument("<key>", "the lock", schemaArg(LockKey))
     .action(async (k: string, _o, cmd: Command) => {
       const s = await clientOf(cmd).status(k);
       print(
@@ -171,7 +170,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
   program
     .command("wait")
     .description("wait until a lock is free, without taking it")
-    .argument("<key>", "the lock", schemaArg(key()))
+    .argument("<key>", "the lock", schemaArg(LockKey))
     .option("--timeout <duration>", "how long to wait", duration, 600_000)
     .option("--poll <duration>", "how often to ask", duration, 5000)
     .action(async (k: string, o, cmd: Command) => {
@@ -194,7 +193,6 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
     });
 
   // The /locks API
-  const id = () => StateLockId;
   program
     .command("create")
     .description("create a /locks lock; prints its id and key")
@@ -213,7 +211,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
       .description(
         action === "lock" ? "lock a /locks lock (--e seconds, else until unlocked)" : "unlock a /locks lock",
       )
-      .argument("<id>", "the lock's id", schemaArg(id()))
+      .argument("<id>", "the lock's id", schemaArg(StateLockId))
       .requiredOption("--k <key>", "the lock's key")
       .option("--e <seconds>", "seconds it stays locked")
       .action(async (i: string, o, cmd: Command) => {
@@ -227,7 +225,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
     .description(
       `exit ${Exit.ok} if a /locks lock is unlocked, ${Exit.locked} if locked, ${Exit.unknown} if unknown, ${Exit.failure} if the server cannot say`,
     )
-    .argument("<id>", "the lock's id", schemaArg(id()))
+    .argument("<id>", "the lock's id", schemaArg(StateLockId))
     .action(async (i: string, _o, cmd: Command) => {
       const s = await clientOf(cmd).stateLock(i);
       print(cmd, { id: i, ...s }, `${i} is ${s.state}`);
