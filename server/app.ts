@@ -29,7 +29,8 @@ export interface AppDeps {
   config: Pick<
     Config,
     "maxTtlMs" | "adminToken" | "locksApiAuth" | "tokenCacheMs" | "trustProxy" | "maxBodyBytes"
-  >;
+  > &
+    Partial<Pick<Config, "maxWaitMs">>;
 }
 
 const codeOfStatus: Partial<Record<number, ErrorCode>> = {
@@ -95,7 +96,7 @@ export function createApp({ store, rateLimiter, config }: AppDeps) {
   app.use("/locks/*", ...locksAuth); // also matches "/locks" itself
 
   app.route("/", healthRoutes(store));
-  app.route("/", leaseRoutes(createLeases(store), config.maxTtlMs));
+  app.route("/", leaseRoutes(createLeases(store), config.maxTtlMs, config.maxWaitMs ?? 55_000));
   app.route("/", stateLockRoutes(createStateLocks(store)));
   app.route("/", adminRoutes(store.tokens, verifier));
 

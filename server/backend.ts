@@ -8,7 +8,7 @@ import {
 import type { Config } from "./config.js";
 import { createMemoryStore } from "./stores/memory.js";
 import { createRedisStore } from "./stores/redis.js";
-import { connectTcpRedis, tcpTransport } from "./stores/tcp.js";
+import { connectTcpRedis, tcpSubscribe, tcpTransport } from "./stores/tcp.js";
 import type { LockStore } from "./stores/types.js";
 import { connectUpstash, upstashTransport } from "./stores/upstash.js";
 
@@ -26,7 +26,11 @@ export function openBackend(config: Config): Backend {
     case "redis": {
       const client = connectTcpRedis(store.url, config.storeTimeoutMs);
       return {
-        store: createRedisStore(tcpTransport(client, config.storeTimeoutMs), config.keyPrefix),
+        store: createRedisStore(
+          tcpTransport(client, config.storeTimeoutMs),
+          config.keyPrefix,
+          tcpSubscribe(client),
+        ),
         rateLimiter: perMinute
           ? redisRateLimiter(client, perMinute, config.keyPrefix, config.storeTimeoutMs)
           : null,

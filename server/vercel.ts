@@ -9,7 +9,11 @@ import { createApp } from "./app.js";
 import { openBackend } from "./backend.js";
 import { loadConfig } from "./config.js";
 
-const config = { ...loadConfig(process.env), trustProxy: true };
+// Serverless functions have a time limit: hold waiting requests 25 s unless told otherwise.
+const config = {
+  ...loadConfig({ LSS_MAX_WAIT_MS: "25000", ...process.env }),
+  trustProxy: true,
+};
 const app = createApp({ ...openBackend(config), config });
 
 /** Serves at / (with the rewrite in vercel.json) and at /api (without it). */

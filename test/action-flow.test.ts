@@ -192,12 +192,14 @@ const lockedStatus = (h: HeldLease = OTHER): StatusResponse => ({
   status: "ok",
   key: "qa-env",
   locked: true,
+  waiting: 0,
   ...h,
 });
 const FREE: StatusResponse = {
   status: "ok",
   key: "qa-env",
   locked: false,
+  waiting: 0,
   holder_id: null,
   reason: null,
   fencing_token: null,

@@ -26,6 +26,7 @@ describe("loadConfig defaults", () => {
       keyPrefix: "lss",
       storeTimeoutMs: 2000,
       maxTtlMs: 86_400_000,
+      maxWaitMs: 55_000,
       adminToken: null,
       rateLimitPerMinute: 1200,
       locksApiAuth: "open",

@@ -12,33 +12,51 @@ import type {
 } from "../../src/protocol/lease.js";
 import { sha256 } from "../auth/tokens.js";
 import type { LockRef, LockStore } from "../stores/types.js";
-import { credentialError, heldError, leaseView, notHeldError } from "./views.js";
+import { credentialError, heldError, leaseView, notHeldError, queuedError } from "./views.js";
+import { acquireWaiting, inspectWaiting } from "./waiting.js";
 
 /** 122 random bits; randomUUID draws from a pooled buffer, unlike a randomBytes call per token. */
 export const newLeaseToken = () => randomUUID().replaceAll("-", "");
 
 export function createLeases(store: LockStore) {
   return {
-    async acquire(ref: LockRef, req: AcquireRequest): Promise<GrantResponse> {
+    /**
+     * With wait_ms the request waits in the key's FIFO queue (and answers the moment it is
+     * granted); without, it is a single try that never jumps the queue. `signal`: the client left.
+     */
+    async acquire(ref: LockRef, req: AcquireRequest, signal?: AbortSignal): Promise<GrantResponse> {
       // A client-chosen token makes the acquire idempotent: a retry returns the same lease.
       const token = req.token ?? newLeaseToken();
-      const result = await store.acquire(ref, {
+      const params = {
         tokenHash: sha256(token),
         holderId: req.holder_id ?? null,
         reason: req.reason ?? null,
         ttlMs: req.ttl_ms,
         registeredOnly: false,
-      });
+      };
+      const waitMs = req.wait_ms ?? 0;
+      const result =
+        waitMs > 0
+          ? await acquireWaiting(store, ref, params, waitMs, signal)
+          : await store.acquire(ref, { ...params, queueWindowMs: null });
       switch (result.outcome) {
         case "granted":
         case "retried":
           return { status: "ok", key: ref.key, locked: true, token, ...leaseView(result.lease, result.now) };
         case "held":
-          throw heldError(ref.key, result.lease, result.now);
+          throw heldError(ref.key, result.lease, result.now, result.position);
+        case "queued":
+          throw queuedError(ref.key, result.position);
         case "forbidden":
         case "unknown":
           throw credentialError(ref.key);
       }
+    },
+
+    /** Leave the key's queue (a cancelled waiter). */
+    async leave(ref: LockRef, token: string) {
+      await store.leave(ref, sha256(token));
+      return { status: "ok" as const, key: ref.key };
     },
 
     async renew(ref: LockRef, req: RenewRequest): Promise<GrantResponse> {
@@ -78,8 +96,10 @@ export function createLeases(store: LockStore) {
       }
     },
 
-    async status(ref: LockRef): Promise<StatusResponse> {
-      const { lease, now } = await store.inspect(ref);
+    /** With waitMs, answers the moment the key reads free (or when the window ends). */
+    async status(ref: LockRef, waitMs = 0, signal?: AbortSignal): Promise<StatusResponse> {
+      const { lease, now, waiting } =
+        waitMs > 0 ? await inspectWaiting(store, ref, waitMs, signal) : await store.inspect(ref);
       if (!lease) {
         return {
           status: "ok",
@@ -91,9 +111,10 @@ export function createLeases(store: LockStore) {
           acquired_at: null,
           expires_at: null,
           expires_in_ms: null,
+          waiting,
         };
       }
-      return { status: "ok", key: ref.key, locked: true, ...leaseView(lease, now) };
+      return { status: "ok", key: ref.key, locked: true, ...leaseView(lease, now), waiting };
     },
   };
 }

@@ -9,7 +9,7 @@ import { type CreatedResponse, STATE_LOCK_KEY_PREFIX } from "../../src/protocol/
 import { sha256 } from "../auth/tokens.js";
 import { ApiError } from "../errors.js";
 import type { Lease, LockRef, LockStore } from "../stores/types.js";
-import { credentialError, heldError } from "./views.js";
+import { credentialError, heldError, queuedError } from "./views.js";
 
 export type StateLockState =
   | { state: "unlocked" }
@@ -64,6 +64,7 @@ export function createStateLocks(store: LockStore) {
         reason: null,
         ttlMs: ttlSeconds == null ? null : ttlSeconds * 1000,
         registeredOnly: true,
+        queueWindowMs: null,
       });
       switch (result.outcome) {
         case "granted":
@@ -75,6 +76,8 @@ export function createStateLocks(store: LockStore) {
           throw credentialError(ref.key);
         case "held": // only the credential can hold a state lock, so this is not expected
           throw heldError(ref.key, result.lease, result.now);
+        case "queued":
+          throw queuedError(ref.key, result.position);
       }
     },
 

@@ -22,13 +22,27 @@ const describeHolder = (lease: Lease, now: number) => {
   return `${who}${why} ${until}`;
 };
 
-/** 409 with the holder, so that a waiting client can say whom it waits for. */
-export const heldError = (key: string, lease: Lease, now: number) =>
+/** 409 with the holder (and the caller's place in the queue), so that a waiter can say whom it waits for. */
+export const heldError = (key: string, lease: Lease, now: number, position = 0) =>
   new ApiError(409, "lock_held", `"${key}" is held ${describeHolder(lease, now)}`, {
     key,
     locked: true,
     ...leaseView(lease, now),
+    position: position || null,
   });
+
+/** 409: free, but earlier waiters are served first. */
+export const queuedError = (key: string, position: number) =>
+  new ApiError(
+    409,
+    "queued",
+    `"${key}" goes to earlier waiters first${position ? `; you are number ${position}` : ""}`,
+    {
+      key,
+      locked: false,
+      position: position || null,
+    },
+  );
 
 export const notHeldError = (key: string) =>
   new ApiError(409, "not_held", `the lease on "${key}" has expired or was released; acquire it again`, {

@@ -4,12 +4,14 @@ import {
   AcquireRequest,
   ErrorResponse,
   GrantResponse,
+  LeaveRequest,
   LockKey,
   ReleaseRequest,
   ReleaseResponse,
   RenewRequest,
   StatusResponse,
   TtlMs,
+  WaitMs,
 } from "../../src/protocol/lease.js";
 import { type AppEnv, requireScope } from "../auth/middleware.js";
 import { ApiError } from "../errors.js";
@@ -39,9 +41,10 @@ const body = <T extends z.ZodType>(schema: T) => ({
   content: { "application/json": { schema } },
 });
 
-export function leaseRoutes(leases: Leases, maxTtlMs: number) {
+export function leaseRoutes(leases: Leases, maxTtlMs: number, maxWaitMs: number) {
   // The document's bound is 60000 ms; CI holds locks for hours, so the bound is a setting.
   const ttl = TtlMs.max(maxTtlMs, `ttl_ms must be at most ${maxTtlMs} (LSS_MAX_TTL_MS)`);
+  const waitMs = WaitMs.max(maxWaitMs, `wait_ms must be at most ${maxWaitMs} (LSS_MAX_WAIT_MS)`);
   const write = [requireScope("locks:write"), jsonBody];
 
   const acquire = createRoute({
@@ -51,9 +54,12 @@ export function leaseRoutes(leases: Leases, maxTtlMs: number) {
     summary: "Acquire a lease on a key",
     description:
       "Grants a lease for ttl_ms, with a token and a fencing token that only ever increases. " +
-      "Sending your own `token` makes the call idempotent: a retry returns the same lease instead of 409.",
+      "Sending your own `token` makes the call idempotent: a retry returns the same lease instead of 409. " +
+      "With `wait_ms` (and your own `token`) the request waits in the key's first-come-first-served queue " +
+      "and answers the moment it is granted; a 409 then says your place in the queue. Without it, a single " +
+      "try that never jumps the queue.",
     middleware: write,
-    request: { params, body: body(AcquireRequest.extend({ ttl_ms: ttl })) },
+    request: { params, body: body(AcquireRequest.extend({ ttl_ms: ttl, wait_ms: waitMs.optional() })) },
     responses: {
       200: { description: "Granted", content: { "application/json": { schema: GrantResponse } } },
       ...errors([409, "Held by someone else: the body says by whom and until when"]),
@@ -92,13 +98,40 @@ export function leaseRoutes(leases: Leases, maxTtlMs: number) {
     },
   });
 
+  const leave = createRoute({
+    method: "post",
+    path: "/infra/locks/{key}/leave",
+    tags: ["Leases"],
+    summary: "Leave the key's queue (a cancelled waiter)",
+    middleware: write,
+    request: { params, body: body(LeaveRequest) },
+    responses: {
+      200: {
+        description: "Not queued (any more)",
+        content: { "application/json": { schema: z.object({ status: z.literal("ok"), key: z.string() }) } },
+      },
+      ...common,
+    },
+  });
+
   const status = createRoute({
     method: "get",
     path: "/infra/locks/{key}",
     tags: ["Leases"],
-    summary: "Whether a key is held, by whom and until when (never the token)",
+    summary:
+      "Whether a key is held, by whom and until when (never the token); wait_ms waits until it is free",
     middleware: [requireScope("locks:read")],
-    request: { params },
+    request: {
+      params,
+      query: z.object({
+        wait_ms: z
+          .string()
+          .regex(/^\d+$/, "wait_ms must be a whole number of milliseconds")
+          .transform(Number)
+          .pipe(waitMs)
+          .optional(),
+      }),
+    },
     responses: {
       200: { description: "Lease state", content: { "application/json": { schema: StatusResponse } } },
       ...common,
@@ -111,8 +144,23 @@ export function leaseRoutes(leases: Leases, maxTtlMs: number) {
   });
 
   return newRouter()
-    .openapi(acquire, async (c) =>
-      c.json(await leases.acquire(ref(c, c.req.valid("param").key), c.req.valid("json")), 200),
+    .openapi(acquire, async (c) => {
+      const body = c.req.valid("json");
+      if (body.wait_ms && !body.token) {
+        throw new ApiError(
+          400,
+          "bad_request",
+          "wait_ms needs your own token: retries with it keep your place in the queue",
+          {
+            details: [{ in: "body", field: "token", message: "token is required with wait_ms" }],
+          },
+        );
+      }
+      // The client going away (a cancelled job) ends the wait and leaves the queue.
+      return c.json(await leases.acquire(ref(c, c.req.valid("param").key), body, c.req.raw.signal), 200);
+    })
+    .openapi(leave, async (c) =>
+      c.json(await leases.leave(ref(c, c.req.valid("param").key), c.req.valid("json").token), 200),
     )
     .openapi(renew, async (c) =>
       c.json(await leases.renew(ref(c, c.req.valid("param").key), c.req.valid("json")), 200),
@@ -128,5 +176,14 @@ export function leaseRoutes(leases: Leases, maxTtlMs: number) {
       }
       return c.json(await leases.release(ref(c, c.req.valid("param").key), body), 200);
     })
-    .openapi(status, async (c) => c.json(await leases.status(ref(c, c.req.valid("param").key)), 200));
+    .openapi(status, async (c) =>
+      c.json(
+        await leases.status(
+          ref(c, c.req.valid("param").key),
+          c.req.valid("query").wait_ms ?? 0,
+          c.req.raw.signal,
+        ),
+        200,
+      ),
+    );
 }

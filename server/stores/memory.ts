@@ -2,6 +2,8 @@
  * In-process store for trying LSS out: the same operations as the Redis scripts (redis-scripts.ts),
  * kept equal by the contract suite. Nothing survives a restart.
  */
+
+import { createEventHub } from "./events.js";
 import {
   type AcquireOutcome,
   type AcquireParams,
@@ -9,6 +11,7 @@ import {
   type Lease,
   type LockRef,
   type LockStore,
+  QUEUE_GRACE_MS,
   RELEASED_GRACE_MS,
   type RegisterOutcome,
   type RegisterParams,
@@ -93,9 +96,40 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
     },
   };
 
+  /** Per key, waiters in arrival order, each with the time it keeps its place until. */
+  const queues = new Map<string, Array<{ token: string; until: number }>>();
+  const hub = createEventHub(id);
+  const expiryChanged = (ref: LockRef, exp: number) =>
+    hub.emit(id(ref), { kind: "expiry", expiresAt: exp || null });
+
+  /** Join the key's queue or keep one's place; the 1-based position (0: not queuing). */
+  const queueMe = (ref: LockRef, token: string, windowMs: number | null, now: number) => {
+    if (windowMs == null) return 0;
+    const queue = queues.get(id(ref)) ?? [];
+    queues.set(id(ref), queue);
+    let index = queue.findIndex((w) => w.token === token);
+    if (index < 0) index = queue.push({ token, until: 0 }) - 1;
+    (queue[index] as { until: number }).until = now + windowMs + QUEUE_GRACE_MS;
+    return index + 1;
+  };
+  const leaveQueue = (ref: LockRef, token: string) => {
+    const queue = queues.get(id(ref));
+    if (!queue) return;
+    const index = queue.findIndex((w) => w.token === token);
+    if (index >= 0) queue.splice(index, 1);
+    if (queue.length === 0) queues.delete(id(ref));
+  };
+  /** The first waiter that still asks, dropping those that stopped. */
+  const headOf = (ref: LockRef, now: number) => {
+    const queue = queues.get(id(ref));
+    while (queue?.length && (queue[0] as { until: number }).until <= now) queue.shift();
+    return queue?.[0];
+  };
+
   return {
     kind: "memory",
     tokens,
+    events: hub,
 
     async acquire(ref, p: AcquireParams): Promise<AcquireOutcome> {
       const now = clock();
@@ -105,9 +139,27 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
       const exp = p.ttlMs == null ? 0 : now + p.ttlMs;
       const held = live(rec, now);
       if (held) {
-        if (held.token !== p.tokenHash) return { outcome: "held", lease: leaseOf(held), now };
+        if (held.token !== p.tokenHash) {
+          return {
+            outcome: "held",
+            lease: leaseOf(held),
+            now,
+            position: queueMe(ref, p.tokenHash, p.queueWindowMs, now),
+          };
+        }
         setExpiry(held, exp);
+        expiryChanged(ref, exp);
         return { outcome: "retried", lease: leaseOf(held), now };
+      }
+      // Free: first come, first served.
+      const head = headOf(ref, now);
+      if (head && head.token !== p.tokenHash) {
+        return {
+          outcome: "queued",
+          now,
+          position: queueMe(ref, p.tokenHash, p.queueWindowMs, now),
+          wakeAt: head.until,
+        };
       }
       const next: LockRecord = {
         token: p.tokenHash,
@@ -122,6 +174,10 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
       setExpiry(next, exp);
       records.set(id(ref), next);
       sweep(now);
+      if (head) {
+        leaveQueue(ref, p.tokenHash);
+        expiryChanged(ref, exp);
+      }
       return { outcome: "granted", lease: leaseOf(next), now };
     },
 
@@ -133,6 +189,7 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
       if (!held) return { outcome: "not_held", now };
       if (held.token !== p.tokenHash) return { outcome: "held", lease: leaseOf(held), now };
       setExpiry(held, now + p.ttlMs);
+      expiryChanged(ref, held.exp);
       return { outcome: "renewed", lease: leaseOf(held), now };
     },
 
@@ -150,6 +207,8 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
       // A forced release forgets the token: its holder's own release must say it lost the lease.
       if (force) held.token = null;
       if (held.cred == null) held.dropAt = now + RELEASED_GRACE_MS;
+      const first = queues.get(id(ref))?.[0];
+      hub.emit(id(ref), { kind: "released", next: first?.token ?? null, nextUntil: first?.until ?? null });
       return { outcome: "released", now };
     },
 
@@ -157,7 +216,12 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
       const now = clock();
       const rec = read(ref, now);
       const held = live(rec, now);
-      return { now, lease: held ? leaseOf(held) : null, registered: rec?.cred != null };
+      return {
+        now,
+        lease: held ? leaseOf(held) : null,
+        registered: rec?.cred != null,
+        waiting: queues.get(id(ref))?.length ?? 0,
+      };
     },
 
     async register(ref, p: RegisterParams): Promise<RegisterOutcome> {
@@ -181,6 +245,19 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
       }
       records.set(id(ref), rec);
       return { outcome: "created", lease: p.lock ? leaseOf(rec) : null, now };
+    },
+
+    async leave(ref, tokenHash) {
+      const queue = queues.get(id(ref));
+      const wasQueued = queue?.some((w) => w.token === tokenHash);
+      leaveQueue(ref, tokenHash);
+      const next = queues.get(id(ref))?.[0];
+      if (wasQueued && next) hub.emit(id(ref), { kind: "released", next: next.token, nextUntil: next.until });
+    },
+
+    async peek(ref) {
+      const rec = read(ref, clock());
+      return rec ? String(rec.exp) : null;
     },
 
     async ping() {},

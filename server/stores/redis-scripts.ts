@@ -10,10 +10,16 @@
  * and is at least Redis's clock in ms, so it keeps increasing even after Redis lost its data.
  *
  * Every reply is a flat array: outcome, now, then for a lease fence, since, exp, holder, reason, and
- * for INSPECT whether the key is registered.
+ * then for ACQUIRE the caller's queue position (and for 'queued' when to look again), for INSPECT
+ * whether the key is registered and how many wait.
+ *
+ * Waiters queue per key, first come first served: a sorted set of token hashes by arrival, and a
+ * hash of the time each keeps its place until (its wait window plus a grace period). A free key
+ * goes to the first waiter that still asks; waiters that stopped asking are dropped on the way.
+ * Releases and expiry changes are PUBLISHed so that waiting requests need not ask Redis again.
  */
 import { createHash } from "node:crypto";
-import { RELEASED_GRACE_MS } from "./types.js";
+import { QUEUE_GRACE_MS, RELEASED_GRACE_MS } from "./types.js";
 
 export interface LuaScript {
   name: string;
@@ -45,36 +51,101 @@ local function expire_at(exp)
   if cred then return end
   if exp > 0 then redis.call('PEXPIREAT', KEYS[1], exp) else redis.call('PERSIST', KEYS[1]) end
 end
+-- channel: '' when nobody subscribes (Upstash); message: kind, expiry or first waiter, lock key.
+local function publish(channel, kind, detail, lock)
+  if channel ~= '' then redis.call('PUBLISH', channel, kind .. ' ' .. detail .. ' ' .. lock) end
+end
 `;
 
-const script = (name: string, body: string): LuaScript => {
-  const source = `${PRELUDE}\n${body.trim()}\n`;
+const script = (name: string, body: string, prelude = PRELUDE): LuaScript => {
+  const source = `${prelude}\n${body.trim()}\n`;
   return { name, source, sha1: createHash("sha1").update(source).digest("hex") };
 };
 
-/** KEYS: lock, fencing counter. ARGV: token hash, holder, ttl ms ('' = none), reason, registered-only ('1'). */
+/**
+ * KEYS: lock, fencing counter, queue (sorted set), queue deadlines (hash), queue sequence.
+ * ARGV: token hash, holder, ttl ms ('' = none), reason, registered-only ('1'),
+ *       queue window ms ('' = don't queue), event channel ('' = don't publish).
+ */
 export const ACQUIRE = script(
   "acquire",
   `
+local me = ARGV[1]
 if ARGV[5] == '1' and not cred then return {'unknown', now} end
-if cred and cred ~= ARGV[1] then return {'forbidden', now} end
+if cred and cred ~= me then return {'forbidden', now} end
+-- Join the queue, or keep one's place, until the end of the wait window plus the grace period.
+local function queue_me()
+  if ARGV[6] == '' then return 0 end
+  local rank = redis.call('ZRANK', KEYS[3], me)
+  if not rank then
+    redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), me)
+    rank = redis.call('ZCARD', KEYS[3]) - 1
+  end
+  redis.call('HSET', KEYS[4], me, now + tonumber(ARGV[6]) + ${QUEUE_GRACE_MS})
+  return rank + 1
+end
 local exp = 0
 if ARGV[3] ~= '' then exp = now + tonumber(ARGV[3]) end
 if live() then
-  if rec[1] ~= ARGV[1] then return lease('held') end
+  if rec[1] ~= me then
+    local reply = lease('held')
+    reply[8] = queue_me()
+    return reply
+  end
   redis.call('HSET', KEYS[1], 'exp', exp)
   expire_at(exp)
   rec[2] = tostring(exp)
+  publish(ARGV[7], 'e', exp, KEYS[1])
   return lease('retried')
 end
+-- Free: first come, first served. Drop the waiters that stopped asking, then only the first live
+-- waiter may take it.
+local head = nil
+for _ = 1, 32 do
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+  if not first then break end
+  local until_ms = tonumber(redis.call('HGET', KEYS[4], first))
+  if until_ms and until_ms > now then
+    head = {first, until_ms}
+    break
+  end
+  redis.call('ZREM', KEYS[3], first)
+  redis.call('HDEL', KEYS[4], first)
+end
+if head and head[1] ~= me then return {'queued', now, '', '', '', '', '', queue_me(), head[2]} end
 local fence = next_fence()
-redis.call('HSET', KEYS[1], 'token', ARGV[1], 'exp', exp, 'fence', fence, 'since', now, 'holder', ARGV[2], 'reason', ARGV[4])
+redis.call('HSET', KEYS[1], 'token', me, 'exp', exp, 'fence', fence, 'since', now, 'holder', ARGV[2], 'reason', ARGV[4])
 expire_at(exp)
+if head then
+  redis.call('ZREM', KEYS[3], me)
+  redis.call('HDEL', KEYS[4], me)
+  publish(ARGV[7], 'e', exp, KEYS[1])
+end
 return {'granted', now, fence, now, exp, ARGV[2], ARGV[4]}
 `,
 );
 
-/** KEYS: lock. ARGV: token hash, ttl ms. */
+/**
+ * KEYS: queue, queue deadlines, lock. ARGV: token hash, event channel ('' = don't publish).
+ * A cancelled waiter leaves no trace; the one after it is told to look (the key may be free).
+ */
+export const LEAVE = script(
+  "leave",
+  `
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  local next = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+  if next and ARGV[2] ~= '' then
+    local next_until = redis.call('HGET', KEYS[2], next) or '0'
+    redis.call('PUBLISH', ARGV[2], 'r ' .. next .. ' ' .. next_until .. ' ' .. KEYS[3])
+  end
+end
+return 1
+`,
+  "",
+);
+
+/** KEYS: lock. ARGV: token hash, ttl ms, event channel ('' = don't publish). */
 export const RENEW = script(
   "renew",
   `
@@ -85,11 +156,15 @@ local exp = now + tonumber(ARGV[2])
 redis.call('HSET', KEYS[1], 'exp', exp)
 expire_at(exp)
 rec[2] = tostring(exp)
+publish(ARGV[3], 'e', exp, KEYS[1])
 return lease('renewed')
 `,
 );
 
-/** KEYS: lock. ARGV: token hash ('' = an operator's forced release), registered-only ('1'). */
+/**
+ * KEYS: lock, queue, queue deadlines. ARGV: token hash ('' = an operator's forced release), registered-only ('1'),
+ * event channel ('' = don't publish).
+ */
 export const RELEASE = script(
   "release",
   `
@@ -103,19 +178,29 @@ redis.call('HSET', KEYS[1], 'exp', -1)
 -- A forced release forgets the token: its holder's own release must say it lost the lease.
 if force then redis.call('HDEL', KEYS[1], 'token') end
 if not cred then redis.call('PEXPIRE', KEYS[1], ${RELEASED_GRACE_MS}) end
+-- Wake the first waiter only (the others learn the new holder's expiry when it takes the lock),
+-- and say until when it keeps its place, so that the others look again then if it never comes.
+if ARGV[3] ~= '' then
+  local next = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+  local next_until = '0'
+  if next then next_until = redis.call('HGET', KEYS[3], next) or '0' else next = '-' end
+  publish(ARGV[3], 'r', next .. ' ' .. next_until, KEYS[1])
+end
 return {'released', now}
 `,
 );
 
-/** KEYS: lock. Read-only. */
+/** KEYS: lock, queue. Read-only. */
 export const INSPECT = script(
   "inspect",
   `
 local registered = ''
 if cred then registered = '1' end
-if not live() then return {'free', now, '', '', '', '', '', registered} end
+local waiting = redis.call('ZCARD', KEYS[2])
+if not live() then return {'free', now, '', '', '', '', '', registered, waiting} end
 local reply = lease('held')
 reply[8] = registered
+reply[9] = waiting
 return reply
 `,
 );

@@ -2,7 +2,8 @@
  * The Redis store: the scripts of redis-scripts.ts over either transport (TCP or Upstash REST).
  * Each lock operation is one EVALSHA (falling back to EVAL once when Redis lost the script cache).
  */
-import { ACQUIRE, INSPECT, type LuaScript, REGISTER, RELEASE, RENEW } from "./redis-scripts.js";
+import { createEventHub } from "./events.js";
+import { ACQUIRE, INSPECT, LEAVE, type LuaScript, REGISTER, RELEASE, RENEW } from "./redis-scripts.js";
 import {
   type AcquireOutcome,
   type InspectOutcome,
@@ -47,11 +48,42 @@ const leaseFrom = (r: Reply): Lease => {
   };
 };
 
-export function createRedisStore(transport: RedisTransport, prefix = "lss"): LockStore {
+/** Where lock events come from: one subscription per server instance (TCP Redis only). */
+export type Subscribe = (channel: string, onMessage: (message: string) => void) => () => Promise<void>;
+
+export function createRedisStore(
+  transport: RedisTransport,
+  prefix = "lss",
+  subscribe?: Subscribe,
+): LockStore {
   const fenceKey = `${prefix}:fence`;
   const tokensKey = `${prefix}:tokens`;
-  // Namespaces cannot contain ':' (see auth), so this key is unambiguous.
+  const queueSeqKey = `${prefix}:queue-seq`;
+  // Namespaces cannot contain ':' (see auth), so these keys are unambiguous.
   const lockKey = (ref: LockRef) => `${prefix}:lock:${ref.namespace}:${ref.key}`;
+  const queueKey = (ref: LockRef) => `${prefix}:queue:${ref.namespace}:${ref.key}`;
+  const queueUntilKey = (ref: LockRef) => `${prefix}:queue-until:${ref.namespace}:${ref.key}`;
+
+  // Scripts publish only where someone listens (Upstash's REST API has no subscriptions).
+  const channel = subscribe ? `${prefix}:events` : "";
+  let unsubscribe: (() => Promise<void>) | null = null;
+  const hub = subscribe
+    ? createEventHub(lockKey, async () => {
+        await unsubscribe?.();
+      })
+    : null;
+  if (subscribe && hub) {
+    // "r <first waiter or -> <its deadline> <lock key>" (released), "e <expiry ms> <lock key>".
+    unsubscribe = subscribe(channel, (message) => {
+      const parts = message.split(" ");
+      if (parts[0] === "r") {
+        const next = parts[1] === "-" || !parts[1] ? null : parts[1];
+        hub.emit(parts.slice(3).join(" "), { kind: "released", next, nextUntil: Number(parts[2]) || null });
+      } else if (parts[0] === "e") {
+        hub.emit(parts.slice(2).join(" "), { kind: "expiry", expiresAt: Number(parts[1]) || null });
+      }
+    });
+  }
 
   /** Any failure to get an answer is "unavailable": callers fail closed on it. */
   const guard = async <T>(op: () => Promise<T>): Promise<T> => {
@@ -77,43 +109,62 @@ export function createRedisStore(transport: RedisTransport, prefix = "lss"): Loc
   return {
     kind: transport.kind,
 
+    events: hub,
+
     async acquire(ref, p) {
       const r = await run(
         ACQUIRE,
-        [lockKey(ref), fenceKey],
+        [lockKey(ref), fenceKey, queueKey(ref), queueUntilKey(ref), queueSeqKey],
         [
           p.tokenHash,
           p.holderId ?? "",
           p.ttlMs == null ? "" : String(p.ttlMs),
           p.reason ?? "",
           p.registeredOnly ? "1" : "",
+          p.queueWindowMs == null ? "" : String(p.queueWindowMs),
+          channel,
         ],
       );
       const { outcome, now } = outcomeOf(r);
-      if (outcome === "granted" || outcome === "retried" || outcome === "held") {
-        return { outcome, now, lease: leaseFrom(r) };
-      }
+      if (outcome === "granted" || outcome === "retried") return { outcome, now, lease: leaseFrom(r) };
+      if (outcome === "held") return { outcome, now, lease: leaseFrom(r), position: Number(r[7]) || 0 };
+      if (outcome === "queued") return { outcome, now, position: Number(r[7]) || 0, wakeAt: Number(r[8]) };
       return { outcome, now } as AcquireOutcome;
     },
 
+    peek: (ref) => guard(() => transport.hget(lockKey(ref), "exp")),
+
+    async leave(ref, tokenHash) {
+      await run(LEAVE, [queueKey(ref), queueUntilKey(ref), lockKey(ref)], [tokenHash, channel]);
+    },
+
     async renew(ref, p) {
-      const r = await run(RENEW, [lockKey(ref)], [p.tokenHash, String(p.ttlMs)]);
+      const r = await run(RENEW, [lockKey(ref)], [p.tokenHash, String(p.ttlMs), channel]);
       const { outcome, now } = outcomeOf(r);
       if (outcome === "renewed" || outcome === "held") return { outcome, now, lease: leaseFrom(r) };
       return { outcome, now } as RenewOutcome;
     },
 
     async release(ref, p) {
-      const r = await run(RELEASE, [lockKey(ref)], [p.tokenHash ?? "", p.registeredOnly ? "1" : ""]);
+      const r = await run(
+        RELEASE,
+        [lockKey(ref), queueKey(ref), queueUntilKey(ref)],
+        [p.tokenHash ?? "", p.registeredOnly ? "1" : "", channel],
+      );
       const { outcome, now } = outcomeOf(r);
       if (outcome === "held") return { outcome, now, lease: leaseFrom(r) };
       return { outcome, now } as ReleaseOutcome;
     },
 
     async inspect(ref): Promise<InspectOutcome> {
-      const r = await run(INSPECT, [lockKey(ref)], []);
+      const r = await run(INSPECT, [lockKey(ref), queueKey(ref)], []);
       const { outcome, now } = outcomeOf(r);
-      return { now, lease: outcome === "held" ? leaseFrom(r) : null, registered: r[7] === "1" };
+      return {
+        now,
+        lease: outcome === "held" ? leaseFrom(r) : null,
+        registered: r[7] === "1",
+        waiting: Number(r[8]) || 0,
+      };
     },
 
     async register(ref, p): Promise<RegisterOutcome> {
@@ -145,6 +196,9 @@ export function createRedisStore(transport: RedisTransport, prefix = "lss"): Loc
     },
 
     ping: () => guard(() => transport.ping()).then(() => {}),
-    close: () => transport.close(),
+    close: async () => {
+      await hub?.close();
+      await transport.close();
+    },
   };
 }

@@ -1,6 +1,6 @@
 /** RedisTransport over TCP (Redis, Valkey, any managed Redis) with ioredis. */
 import { Redis } from "ioredis";
-import type { RedisTransport } from "./redis.js";
+import type { RedisTransport, Subscribe } from "./redis.js";
 
 export function connectTcpRedis(url: string, timeoutMs: number): Redis {
   const client = new Redis(url, {
@@ -61,5 +61,22 @@ export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTranspor
     hdel: (key, field) => when(() => client.hdel(key, field)),
     ping: () => when(() => client.ping()),
     close: async () => client.disconnect(),
+  };
+}
+
+/**
+ * Lock events over one extra connection per server instance (SUBSCRIBE). If it drops, waiting
+ * requests still wake at the holder's expiry and at the end of their window, so nothing is lost
+ * but speed; ioredis resubscribes when it reconnects.
+ */
+export function tcpSubscribe(client: Pick<Redis, "duplicate">): Subscribe {
+  return (channel, onMessage) => {
+    const subscriber = client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+    subscriber.on("error", () => {});
+    subscriber.on("message", (_channel: string, message: string) => onMessage(message));
+    subscriber.subscribe(channel).catch(() => {});
+    return async () => {
+      subscriber.disconnect();
+    };
   };
 }

@@ -28,7 +28,10 @@ export type AcquireOutcome = At &
     | { outcome: "granted"; lease: Lease }
     /** The same token already held the lease (a retried acquire): same lease, expiry extended. */
     | { outcome: "retried"; lease: Lease }
-    | { outcome: "held"; lease: Lease }
+    /** position: 1-based place in the key's queue (0 when the call did not queue). */
+    | { outcome: "held"; lease: Lease; position: number }
+    /** Free, but earlier waiters come first; wakeAt: when the first of them loses its place unless it asks. */
+    | { outcome: "queued"; position: number; wakeAt: number }
     /** The key is a registered lock and the token is not its credential. */
     | { outcome: "forbidden" }
     /** `registeredOnly` was asked and no registered lock has this key. */
@@ -52,7 +55,7 @@ export type ReleaseOutcome = At &
     | { outcome: "unknown" }
   );
 
-export type InspectOutcome = At & { lease: Lease | null; registered: boolean };
+export type InspectOutcome = At & { lease: Lease | null; registered: boolean; waiting: number };
 
 export type RegisterOutcome = At & ({ outcome: "created"; lease: Lease | null } | { outcome: "exists" });
 
@@ -65,6 +68,11 @@ export interface AcquireParams {
   ttlMs: number | null;
   /** Refuse unless the key is a registered lock (the /locks API never creates a lease by accident). */
   registeredOnly: boolean;
+  /**
+   * Wait in the key's FIFO queue: join it (or keep one's place) for this long plus QUEUE_GRACE_MS.
+   * null: don't queue (and don't jump it either: a free key goes to the first live waiter).
+   */
+  queueWindowMs: number | null;
 }
 
 export interface RegisterParams {
@@ -86,6 +94,15 @@ export interface LockStore {
   inspect(ref: LockRef): Promise<InspectOutcome>;
   /** Create a registered lock (the /locks API): a key with a credential that outlives its leases. */
   register(ref: LockRef, params: RegisterParams): Promise<RegisterOutcome>;
+  /** Leave the key's queue (a cancelled waiter); nothing happens when not queued. */
+  leave(ref: LockRef, tokenHash: string): Promise<void>;
+  /** Releases and expiry changes, pushed by the store; null where the store cannot push (Upstash). */
+  readonly events: LockEvents | null;
+  /**
+   * One cheap read (a single command) that changes whenever the lease does: for stores without
+   * events, to look often without running a whole script.
+   */
+  peek(ref: LockRef): Promise<string | null>;
   readonly tokens: TokenStore;
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>;
@@ -122,3 +139,21 @@ export class StoreUnavailableError extends Error {
 
 /** How long a released lease's record stays, so that a retried release still answers "released". */
 export const RELEASED_GRACE_MS = 30_000;
+
+/** How long a waiter keeps its place after its wait window ends without it asking again. */
+export const QUEUE_GRACE_MS = 5_000;
+
+/**
+ * released: the key is free; `next` names the first waiter (only it need look, the others wait for
+ * the next grant's "expiry"), null when nobody queues. expiry: a lease's expiry changed (renewed,
+ * or a new grant).
+ */
+export type LockEvent =
+  | { kind: "released"; next: string | null; nextUntil: number | null }
+  | { kind: "expiry"; expiresAt: number | null };
+
+export interface LockEvents {
+  /** The next event on this key, or null after timeoutMs (or when the signal aborts). */
+  next(ref: LockRef, timeoutMs: number, signal?: AbortSignal): Promise<LockEvent | null>;
+  close(): Promise<void>;
+}

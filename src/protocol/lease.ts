@@ -46,7 +46,14 @@ export const strictBody = <T extends z.ZodRawShape>(shape: T) =>
           : undefined,
   });
 
+export const WaitMs = z
+  .number({ error: "wait_ms must be an integer number of milliseconds" })
+  .int("wait_ms must be an integer number of milliseconds")
+  .min(0, "wait_ms must be at least 0");
+
 export const AcquireRequest = strictBody({
+  /** Wait in the key's queue up to this long (bounded by the server); needs your own token. */
+  wait_ms: WaitMs.optional(),
   ttl_ms: TtlMs,
   holder_id: HolderId.optional(),
   /** Client-chosen lease token: a retried acquire with the same token returns the same lease. */
@@ -83,6 +90,8 @@ export const GrantResponse = LeaseView.extend({
   token: z.string(),
 });
 
+export const LeaveRequest = strictBody({ token: LeaseToken });
+
 export const StatusResponse = z.object({
   status: z.literal("ok"),
   key: z.string(),
@@ -93,6 +102,8 @@ export const StatusResponse = z.object({
   acquired_at: z.string().nullable(),
   expires_at: z.string().nullable(),
   expires_in_ms: z.number().int().nullable(),
+  /** How many wait in the key's queue. */
+  waiting: z.number().int(),
 });
 
 export const ReleaseResponse = z.object({
@@ -115,6 +126,7 @@ export const ERROR_CODES = [
   "forbidden",
   "not_found",
   "lock_held",
+  "queued",
   "not_held",
   "payload_too_large",
   "unsupported_media_type",

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { type AppDeps, createApp } from "../../server/app.js";
 import { createMemoryStore } from "../../server/stores/memory.js";
 import { createRedisStore } from "../../server/stores/redis.js";
-import { connectTcpRedis, tcpTransport } from "../../server/stores/tcp.js";
+import { connectTcpRedis, tcpSubscribe, tcpTransport } from "../../server/stores/tcp.js";
 import type { LockStore } from "../../server/stores/types.js";
 import { connectUpstash, upstashTransport } from "../../server/stores/upstash.js";
 import { type RedisServerHandle, startRedisServer } from "./redis-server.js";
@@ -49,9 +49,10 @@ export async function startBackends(kinds: readonly StoreKind[]): Promise<StoreB
       const timeoutMs = opts.timeoutMs ?? 2000;
       let store: LockStore;
       if (kind === "memory") store = createMemoryStore();
-      else if (kind === "redis")
-        store = createRedisStore(tcpTransport(connectTcpRedis(redis!.url, timeoutMs), timeoutMs), prefix);
-      else
+      else if (kind === "redis") {
+        const client = connectTcpRedis(redis!.url, timeoutMs);
+        store = createRedisStore(tcpTransport(client, timeoutMs), prefix, tcpSubscribe(client));
+      } else
         store = createRedisStore(
           upstashTransport(connectUpstash(bridge!.url, bridge!.token, timeoutMs)),
           prefix,

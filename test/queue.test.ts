@@ -1,0 +1,176 @@
+/**
+ * Waiting done right, on every store: server-side waiting in a first-come-first-served queue,
+ * handoff on release without a poll interval, vanished waiters skipped after the grace period,
+ * cancelled waiters leaving no trace. On Redis, two server instances (two connections) share
+ * the queue.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { QUEUE_GRACE_MS } from "../server/stores/types.js";
+import { appOn, STORE_KINDS, type StoreBackends, sleep, startBackends } from "./support/stores.js";
+
+let backends: StoreBackends;
+beforeAll(async () => {
+  backends = await startBackends(STORE_KINDS);
+});
+afterAll(() => backends.close());
+
+type Call = ReturnType<typeof appOn>["call"];
+
+describe.each(STORE_KINDS)("the queue on %s", (kind) => {
+  /** Two instances on one store (Redis: two connections, two subscribers); memory: one store. */
+  const instances = (): [Call, Call, ReturnType<typeof appOn>] => {
+    if (kind === "memory") {
+      const one = appOn(backends.open("memory"));
+      return [one.call, one.call, one];
+    }
+    const prefix = `q${Math.random().toString(16).slice(2, 8)}`;
+    const a = appOn(backends.open(kind, { prefix }));
+    const b = appOn(backends.open(kind, { prefix }));
+    return [a.call, b.call, a];
+  };
+  const acquire = (call: Call, key: string, token: string, wait_ms?: number, ttl_ms = 10_000) =>
+    call("POST", `/infra/locks/${key}/acquire`, { ttl_ms, token, ...(wait_ms ? { wait_ms } : {}) });
+  const release = (call: Call, key: string, token: string) =>
+    call("POST", `/infra/locks/${key}/release`, { token });
+  // Memory and TCP Redis push releases; Upstash is peeked at once a second.
+  const handoffMs = kind === "upstash" ? 1600 : 500;
+
+  it("grants waiters in arrival order, each the moment the lock is released", async () => {
+    const [a, b] = instances();
+    expect((await acquire(a, "fifo", "holder")).status).toBe(200);
+    const order: string[] = [];
+    const grants: Record<string, { at: number; fence: number }> = {};
+    const waiters = ["w1", "w2", "w3", "w4"].map(async (name, i) => {
+      await sleep(60 * i); // arrive in this order, alternating instances
+      const res = await acquire(i % 2 ? b : a, "fifo", name, 15_000);
+      expect(res.status).toBe(200);
+      order.push(name);
+      grants[name] = { at: Date.now(), fence: res.body.fencing_token };
+      await sleep(30);
+      const releasedAt = Date.now();
+      expect((await release(i % 2 ? b : a, "fifo", name)).status).toBe(200);
+      return releasedAt;
+    });
+    await sleep(400);
+    // While waiting, a status says how many wait.
+    expect((await a("GET", "/infra/locks/fifo")).body.waiting).toBe(4);
+    const releasedAt = Date.now();
+    await release(a, "fifo", "holder");
+    const released = await Promise.all(waiters);
+    expect(order).toEqual(["w1", "w2", "w3", "w4"]);
+    // Handoff without a poll interval: each grant follows the previous release within ~0.5 s.
+    expect(grants.w1!.at - releasedAt).toBeLessThan(handoffMs);
+    for (let i = 1; i < 4; i++) expect(grants[`w${i + 1}`]!.at - released[i - 1]!).toBeLessThan(handoffMs);
+    const fences = ["w1", "w2", "w3", "w4"].map((n) => grants[n]!.fence);
+    for (let i = 1; i < fences.length; i++) expect(fences[i]).toBeGreaterThan(fences[i - 1]!);
+    expect((await a("GET", "/infra/locks/fifo")).body).toMatchObject({ locked: false, waiting: 0 });
+  }, 30_000);
+
+  it("answers a waiter whose window ends with 409, its place in the queue and the holder", async () => {
+    const [a] = instances();
+    await call(a, "holder-409");
+    await acquire(a, "place", "first", 200);
+    const started = Date.now();
+    const second = await acquire(a, "place", "second", 400);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+    expect(second.status).toBe(409);
+    expect(second.body).toMatchObject({ error: { code: "lock_held" }, holder_id: "holder-409", position: 2 });
+    async function call(c: Call, holder: string) {
+      expect(
+        (await c("POST", "/infra/locks/place/acquire", { ttl_ms: 10_000, holder_id: holder })).status,
+      ).toBe(200);
+    }
+  });
+
+  it("does not let a plain acquire jump the queue when the lock frees", async () => {
+    const [a, b] = instances();
+    await acquire(a, "nojump", "holder");
+    const waiting = acquire(b, "nojump", "patient", 10_000);
+    await sleep(200);
+    await release(a, "nojump", "holder");
+    const jumper = await acquire(a, "nojump", "jumper");
+    // Either the patient waiter already has it, or the key is free but queued for it.
+    expect(jumper.status).toBe(409);
+    expect(["lock_held", "queued"]).toContain(jumper.body.error.code);
+    expect((await waiting).status).toBe(200);
+  });
+
+  it("leaves no trace of a cancelled waiter, and the next one is served at once", async () => {
+    const [a, b, one] = instances();
+    await acquire(a, "cancel", "holder");
+    const controller = new AbortController();
+    const cancelled = Promise.resolve(
+      one.app.request("/infra/locks/cancel/acquire", {
+        method: "POST",
+        headers: {
+          Authorization: "Bearer admin-token-for-tests-0123456789",
+          "Content-Type": "application/json",
+        },
+        body: JSON.stringify({ ttl_ms: 10_000, token: "cancelled", wait_ms: 20_000 }),
+        signal: controller.signal,
+      }),
+    ).catch(() => null);
+    await sleep(200);
+    const next = acquire(b, "cancel", "next", 20_000);
+    await sleep(200);
+    expect((await a("GET", "/infra/locks/cancel")).body.waiting).toBe(2);
+    controller.abort();
+    await cancelled;
+    // An explicit leave (a client that gave up) is also fine to repeat.
+    expect((await a("POST", "/infra/locks/cancel/leave", { token: "cancelled" })).status).toBe(200);
+    await sleep(100);
+    expect((await a("GET", "/infra/locks/cancel")).body.waiting).toBe(1);
+    const releasedAt = Date.now();
+    await release(a, "cancel", "holder");
+    const granted = await next;
+    expect(granted.status).toBe(200);
+    expect(Date.now() - releasedAt).toBeLessThan(handoffMs + 500);
+  }, 30_000);
+
+  it(
+    "skips a waiter that stopped asking once its window and the grace period have passed",
+    async () => {
+      const [a, b] = instances();
+      await acquire(a, "vanished", "holder");
+      // "gone" waits 200 ms and never asks again (a crashed client whose request ended).
+      expect((await acquire(a, "vanished", "gone", 200)).status).toBe(409);
+      const started = Date.now();
+      const patient = acquire(b, "vanished", "patient", 20_000);
+      await sleep(100);
+      await release(a, "vanished", "holder");
+      const res = await patient;
+      expect(res.status).toBe(200);
+      const waited = Date.now() - started;
+      // It had to wait for "gone" to lose its place: at most its window plus the grace period.
+      expect(waited).toBeLessThan(200 + QUEUE_GRACE_MS + handoffMs + 1000);
+    },
+    QUEUE_GRACE_MS + 15_000,
+  );
+
+  it("holds a status request until the lock is free (wait_ms), answering at the release", async () => {
+    const [a, b] = instances();
+    await acquire(a, "watch", "holder");
+    const started = Date.now();
+    const watching = b("GET", "/infra/locks/watch?wait_ms=10000");
+    await sleep(300);
+    const releasedAt = Date.now();
+    await release(a, "watch", "holder");
+    const seen = await watching;
+    expect(seen.body.locked).toBe(false);
+    expect(Date.now() - releasedAt).toBeLessThan(handoffMs + 100);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+  }, 20_000);
+
+  it("refuses wait_ms without a token, and above the server's bound", async () => {
+    const [a] = instances();
+    const noToken = await a("POST", "/infra/locks/w/acquire", { ttl_ms: 1000, wait_ms: 1000 });
+    expect(noToken.status).toBe(400);
+    expect(noToken.body.error.message).toMatch(/wait_ms needs your own token/);
+    const tooLong = await a("POST", "/infra/locks/w/acquire", { ttl_ms: 1000, wait_ms: 55_001, token: "t" });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error.message).toMatch(/wait_ms must be at most 55000/);
+    const badQuery = await a("GET", "/infra/locks/w?wait_ms=soon");
+    expect(badQuery.status).toBe(400);
+    expect(badQuery.body.error.message).toMatch(/wait_ms/);
+  });
+});
