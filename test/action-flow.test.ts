@@ -122,6 +122,11 @@ class FakeClient implements LssClient {
     readonly beforeRenew?: () => void,
   ) {}
 
+  leaveCalls: Array<{ key: string; token: string }> = [];
+  async leave(key: string, token: string) {
+    this.leaveCalls.push({ key, token });
+  }
+
   // The /locks writes are the CLI's; the action never calls them.
   async createStateLock(): Promise<never> {
     throw new Error("not used by the action");

@@ -6,7 +6,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QUEUE_GRACE_MS } from "../server/stores/types.js";
-import { appOn, STORE_KINDS, type StoreBackends, sleep, startBackends } from "./support/stores.js";
+import {
+  appOn,
+  STORE_KINDS,
+  type StoreBackends,
+  sleep,
+  startBackends,
+  testConfig,
+} from "./support/stores.js";
 
 let backends: StoreBackends;
 beforeAll(async () => {
@@ -161,14 +168,20 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
   }, 20_000);
 
-  it("refuses wait_ms without a token, and above the server's bound", async () => {
+  it("refuses wait_ms without a token, cuts it to the server's bound, refuses nonsense", async () => {
     const [a] = instances();
     const noToken = await a("POST", "/infra/locks/w/acquire", { ttl_ms: 1000, wait_ms: 1000 });
     expect(noToken.status).toBe(400);
     expect(noToken.body.error.message).toMatch(/wait_ms needs your own token/);
-    const tooLong = await a("POST", "/infra/locks/w/acquire", { ttl_ms: 1000, wait_ms: 55_001, token: "t" });
+    const short = appOn(backends.open(kind), testConfig({ maxWaitMs: 300 })).call;
+    await short("POST", "/infra/locks/w/acquire", { ttl_ms: 10_000, token: "holder" });
+    const started = Date.now();
+    const cut = await short("POST", "/infra/locks/w/acquire", { ttl_ms: 1000, wait_ms: 50_000, token: "t" });
+    expect(cut.status).toBe(409);
+    expect(Date.now() - started).toBeLessThan(2000);
+    const tooLong = await a("POST", "/infra/locks/w/acquire", { ttl_ms: 1000, wait_ms: 300_001, token: "t" });
     expect(tooLong.status).toBe(400);
-    expect(tooLong.body.error.message).toMatch(/wait_ms must be at most 55000/);
+    expect(tooLong.body.error.message).toMatch(/wait_ms must be at most 300000/);
     const badQuery = await a("GET", "/infra/locks/w?wait_ms=soon");
     expect(badQuery.status).toBe(400);
     expect(badQuery.body.error.message).toMatch(/wait_ms/);

@@ -45,6 +45,9 @@ export async function acquireWaiting(
       }
       if (remaining <= 0 || signal?.aborted) return result;
       await sleepUntilChange(store, ref, result, deadline, signal, params.tokenHash);
+      // The window is over (timers may fire a little early): answer with what the store said last;
+      // the client asks again at once. Gone: don't ask at all (it would queue us again).
+      if (signal?.aborted || deadline - Date.now() <= 5) return result;
     }
   } finally {
     if (!granted && signal?.aborted) await store.leave(ref, params.tokenHash).catch(() => {});

@@ -44,7 +44,11 @@ const body = <T extends z.ZodType>(schema: T) => ({
 export function leaseRoutes(leases: Leases, maxTtlMs: number, maxWaitMs: number) {
   // The document's bound is 60000 ms; CI holds locks for hours, so the bound is a setting.
   const ttl = TtlMs.max(maxTtlMs, `ttl_ms must be at most ${maxTtlMs} (LSS_MAX_TTL_MS)`);
-  const waitMs = WaitMs.max(maxWaitMs, `wait_ms must be at most ${maxWaitMs} (LSS_MAX_WAIT_MS)`);
+  // A long-poll hint: longer waits are cut to the server's bound (LSS_MAX_WAIT_MS), not refused,
+  // so that one client works against servers with different bounds.
+  const waitMs = WaitMs.max(300_000, "wait_ms must be at most 300000").transform((ms) =>
+    Math.min(ms, maxWaitMs),
+  );
   const write = [requireScope("locks:write"), jsonBody];
 
   const acquire = createRoute({

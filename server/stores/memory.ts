@@ -248,11 +248,11 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
     },
 
     async leave(ref, tokenHash) {
-      const queue = queues.get(id(ref));
-      const wasQueued = queue?.some((w) => w.token === tokenHash);
+      const wasFirst = queues.get(id(ref))?.[0]?.token === tokenHash;
       leaveQueue(ref, tokenHash);
+      // Only when the first waiter leaves does the next one become first (and may find the key free).
       const next = queues.get(id(ref))?.[0];
-      if (wasQueued && next) hub.emit(id(ref), { kind: "released", next: next.token, nextUntil: next.until });
+      if (wasFirst && next) hub.emit(id(ref), { kind: "released", next: next.token, nextUntil: next.until });
     },
 
     async peek(ref) {

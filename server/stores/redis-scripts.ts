@@ -132,13 +132,15 @@ return {'granted', now, fence, now, exp, ARGV[2], ARGV[4]}
 export const LEAVE = script(
   "leave",
   `
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  local next = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
-  if next and ARGV[2] ~= '' then
-    local next_until = redis.call('HGET', KEYS[2], next) or '0'
-    redis.call('PUBLISH', ARGV[2], 'r ' .. next .. ' ' .. next_until .. ' ' .. KEYS[3])
-  end
+local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
+if not rank then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+-- Only when the first waiter leaves does the next one become first (and may find the key free).
+local next = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+if rank == 0 and next and ARGV[2] ~= '' then
+  local next_until = redis.call('HGET', KEYS[2], next) or '0'
+  redis.call('PUBLISH', ARGV[2], 'r ' .. next .. ' ' .. next_until .. ' ' .. KEYS[3])
 end
 return 1
 `,

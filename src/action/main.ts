@@ -26,6 +26,10 @@ export interface MainDeps {
   signal: AbortSignal;
   now?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** How often to say "still waiting" between the server's answers (off when undefined). */
+  heartbeatMs?: number;
+  /** How long the server may hold each waiting request (see waitFor); undefined: poll. */
+  longPollMs?: number;
 }
 
 export async function runMain(deps: MainDeps): Promise<void> {
@@ -63,32 +67,57 @@ function progressLogger(io: ActionIO, inputs: Inputs) {
     const grant = p.holder ? `${p.holder.holder_id}#${p.holder.fencing_token}` : "";
     if (last !== null && grant !== last) io.info(`The lock changed hands: now ${who}`);
     last = grant;
-    io.info(
-      `Waiting for ${lockName(inputs)}: ${who}. Waited ${formatDuration(p.waitedMs)} of ${formatDuration(inputs.timeoutMs)}.`,
-    );
+    io.info(`Waiting for ${lockName(inputs)}: ${progressText(p, inputs)}`);
   };
 }
 
-/** The wait's options, and who held the lock at the last poll (undefined: it was free at once). */
-function waiting(
-  inputs: Inputs,
-  deps: MainDeps,
-): { options: WaitOptions; lastHolder(): HeldLease | null | undefined } {
+const progressText = (p: WaitProgress, inputs: Inputs) => {
+  const place = p.holder?.position ? `; this job is number ${p.holder.position} in the queue` : "";
+  return `${describeHolder(p.holder)}${place}. Waited ${formatDuration(p.waitedMs)} of ${formatDuration(inputs.timeoutMs)}.`;
+};
+
+/**
+ * The wait's options, who held the lock at the last answer (undefined: it was free at once), and
+ * `run`, which also says every heartbeatMs that the job still waits (a server holds each request
+ * up to a minute; the log must not fall silent meanwhile).
+ */
+function waiting(inputs: Inputs, deps: MainDeps) {
   const log = progressLogger(deps.io, inputs);
-  let lastHolder: HeldLease | null | undefined;
-  return {
-    options: {
-      timeoutMs: inputs.timeoutMs,
-      pollMs: inputs.pollMs,
-      signal: deps.signal,
-      onWait: (p) => {
-        lastHolder = p.holder;
-        log(p);
-      },
-      now: deps.now,
-      sleep: deps.sleep,
+  const now = deps.now ?? Date.now;
+  let last: WaitProgress | undefined;
+  let lastAt = 0;
+  const options: WaitOptions = {
+    timeoutMs: inputs.timeoutMs,
+    pollMs: inputs.pollMs,
+    signal: deps.signal,
+    onWait: (p) => {
+      last = p;
+      lastAt = now();
+      log(p);
     },
-    lastHolder: () => lastHolder,
+    now: deps.now,
+    sleep: deps.sleep,
+    longPollMs: deps.longPollMs,
+  };
+  return {
+    options,
+    lastHolder: (): HeldLease | null | undefined => last?.holder,
+    async run<T>(wait: () => Promise<T>): Promise<T> {
+      const every = deps.heartbeatMs;
+      const timer = every
+        ? setInterval(() => {
+            if (last) {
+              const p = { ...last, waitedMs: last.waitedMs + (now() - lastAt) };
+              deps.io.info(`Still waiting for ${lockName(inputs)}: ${progressText(p, inputs)}`);
+            }
+          }, every)
+        : undefined;
+      try {
+        return await wait();
+      } finally {
+        clearInterval(timer);
+      }
+    },
   };
 }
 
@@ -106,14 +135,16 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
   const ttlMs = inputs.holdMs ?? inputs.ttlMs;
   io.info(`Acquiring ${key} on ${client.url} as ${inputs.holder}`);
   const waiter = waiting(inputs, deps);
-  const result = await waitFor(
-    client,
-    {
-      kind: "acquire",
-      key,
-      params: { ttlMs, holderId: inputs.holder, reason: inputs.reason ?? undefined, token },
-    },
-    waiter.options,
+  const result = await waiter.run(() =>
+    waitFor(
+      client,
+      {
+        kind: "acquire",
+        key,
+        params: { ttlMs, holderId: inputs.holder, reason: inputs.reason ?? undefined, token },
+      },
+      waiter.options,
+    ),
   );
 
   io.setOutput(Output.waitedSeconds, String(Math.round(result.waitedMs / 1000)));
@@ -191,7 +222,7 @@ async function wait(inputs: Inputs, client: LssClient, deps: MainDeps) {
     `Waiting until ${lockName(inputs)} on ${client.url} is free (at most ${formatDuration(inputs.timeoutMs)})`,
   );
   const waiter = waiting(inputs, deps);
-  const result = await waitFor(client, target, waiter.options);
+  const result = await waiter.run(() => waitFor(client, target, waiter.options));
   io.setOutput(Output.acquired, "false");
   io.setOutput(Output.waitedSeconds, String(Math.round(result.waitedMs / 1000)));
   if (result.outcome === "unknown") {

@@ -3,6 +3,7 @@ import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import * as core from "@actions/core";
 import { createClient } from "../client/client.js";
+import { LONG_POLL_MS } from "../client/wait.js";
 import type { Inputs } from "./inputs.js";
 import type { ActionIO } from "./io.js";
 import type { MainDeps } from "./main.js";
@@ -83,6 +84,8 @@ export const mainDeps = (): MainDeps => ({
   client: clientFor,
   startRenewer,
   signal: cancellation(),
+  heartbeatMs: 15_000,
+  longPollMs: LONG_POLL_MS,
 });
 
 export const postDeps = (): PostDeps => ({

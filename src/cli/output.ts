@@ -31,5 +31,7 @@ export function processTerminal(): Terminal {
   };
 }
 
-export const progressLine = (what: string, timeoutMs: number) => (p: WaitProgress) =>
-  `waiting for ${what}: ${describeHolder(p.holder)} — ${formatDuration(p.waitedMs)} of ${formatDuration(timeoutMs)}`;
+export const progressLine = (what: string, timeoutMs: number) => (p: WaitProgress) => {
+  const place = p.holder?.position ? `, number ${p.holder.position} in the queue` : "";
+  return `waiting for ${what}: ${describeHolder(p.holder)}${place} — ${formatDuration(p.waitedMs)} of ${formatDuration(timeoutMs)}`;
+};

@@ -9,7 +9,7 @@ import { version } from "../../package.json" with { type: "json" };
 import { createClient, type LssClient, newToken } from "../client/client.js";
 import { describeHolder } from "../client/describe.js";
 import { LssError } from "../client/errors.js";
-import { waitFor } from "../client/wait.js";
+import { LONG_POLL_MS, waitFor } from "../client/wait.js";
 import { formatDuration, parseDuration } from "../protocol/durations.js";
 import { LockKey } from "../protocol/lease.js";
 import { StateLockId } from "../protocol/state-locks.js";
@@ -112,7 +112,12 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
       const r = await waitFor(
         client,
         { kind: "acquire", key: k, params: { ttlMs: o.ttl, holderId: o.holder, reason: o.reason, token } },
-        { timeoutMs: o.timeout, pollMs: o.poll, onWait: (p) => term.progress(progressLine(k, o.timeout)(p)) },
+        {
+          timeoutMs: o.timeout,
+          pollMs: o.poll,
+          longPollMs: LONG_POLL_MS,
+          onWait: (p) => term.progress(progressLine(k, o.timeout)(p)),
+        },
       );
       term.progress(null);
       if (r.outcome !== "acquired") {
@@ -180,6 +185,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
         {
           timeoutMs: o.timeout,
           pollMs: o.poll,
+          longPollMs: LONG_POLL_MS,
           onWait: (p) => term.progress(progressLine(k, o.timeout)(p)),
         },
       );

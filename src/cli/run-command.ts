@@ -9,7 +9,7 @@ import { constants } from "node:os";
 import { runRenewer } from "../action/renewer.js";
 import { abortableSleep, type LssClient, newToken } from "../client/client.js";
 import { describeHolder } from "../client/describe.js";
-import { waitFor } from "../client/wait.js";
+import { LONG_POLL_MS, waitFor } from "../client/wait.js";
 import { formatDuration } from "../protocol/durations.js";
 import { Exit } from "./exit-codes.js";
 import { progressLine, type Terminal } from "./output.js";
@@ -69,6 +69,7 @@ export async function runLocked(client: LssClient, opts: RunOptions, term: Termi
           timeoutMs: opts.timeoutMs,
           pollMs: opts.pollMs,
           signal: waiting.signal,
+          longPollMs: LONG_POLL_MS,
           onWait: (p) => term.progress(progressLine(opts.key, opts.timeoutMs)(p)),
         },
       );

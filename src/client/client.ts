@@ -24,11 +24,11 @@ export interface ClientOptions {
   userAgent?: string;
 }
 
-/** A lease as others see it: who holds it, why, until when. Never its token. */
+/** A lease as others see it: who holds it, why, until when (never its token); and our place in its queue. */
 export type HeldLease = Pick<
   StatusResponse,
   "holder_id" | "reason" | "fencing_token" | "acquired_at" | "expires_at" | "expires_in_ms"
->;
+> & { position?: number | null };
 
 export type AcquireResult = { acquired: true; lease: GrantResponse } | { acquired: false; held: HeldLease };
 
@@ -67,6 +67,7 @@ const heldFrom = (body: Record<string, unknown>): HeldLease => ({
   acquired_at: (body.acquired_at as string | null) ?? null,
   expires_at: (body.expires_at as string | null) ?? null,
   expires_in_ms: (body.expires_in_ms as number | null) ?? null,
+  position: (body.position as number | null) ?? null,
 });
 
 export function createClient(opts: ClientOptions) {
@@ -85,6 +86,8 @@ export function createClient(opts: ClientOptions) {
     path: string,
     body?: unknown,
     signal?: AbortSignal,
+    /** For requests the server holds (long-polls): added to the per-attempt timeout. */
+    holdMs = 0,
   ): Promise<{ status: number; body: Record<string, unknown> | null; headers: Headers }> {
     const headers: Record<string, string> = { "User-Agent": opts.userAgent ?? "lss-client" };
     if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
@@ -98,8 +101,8 @@ export function createClient(opts: ClientOptions) {
           headers,
           body: body === undefined ? undefined : JSON.stringify(body),
           signal: signal
-            ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
-            : AbortSignal.timeout(timeoutMs),
+            ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs + holdMs)])
+            : AbortSignal.timeout(timeoutMs + holdMs),
         });
         const text = await res.text();
         let parsed: Record<string, unknown> | null = null;
@@ -157,23 +160,42 @@ export function createClient(opts: ClientOptions) {
   return {
     url: base,
 
+    /**
+     * One try; with waitMs the server holds the request in the key's queue until it is granted or
+     * the wait ends (then: not acquired, with our place in the queue).
+     */
     async acquire(
       key: string,
       p: AcquireParams,
       signal?: AbortSignal,
+      waitMs = 0,
     ): Promise<AcquireResult & { token: string }> {
       const token = p.token ?? newToken();
       const r = await request(
         "POST",
         `${lockPath(key)}/acquire`,
-        { ttl_ms: p.ttlMs, holder_id: p.holderId, reason: p.reason, token },
+        {
+          ttl_ms: p.ttlMs,
+          holder_id: p.holderId,
+          reason: p.reason,
+          token,
+          ...(waitMs > 0 ? { wait_ms: waitMs } : {}),
+        },
         signal,
+        waitMs,
       );
       if (r.status === 200) return { acquired: true, lease: r.body as GrantResponse, token };
-      if (r.status === 409 && (r.body?.error as { code?: string })?.code === "lock_held") {
+      const code = (r.body?.error as { code?: string })?.code;
+      if (r.status === 409 && (code === "lock_held" || code === "queued")) {
         return { acquired: false, held: heldFrom(r.body ?? {}), token };
       }
       return fail(r, `acquire ${key}`);
+    },
+
+    /** Leave the key's queue (giving up, or cancelled). */
+    async leave(key: string, token: string, signal?: AbortSignal): Promise<void> {
+      const r = await request("POST", `${lockPath(key)}/leave`, { token }, signal);
+      if (r.status !== 200) fail(r, `leave the queue of ${key}`);
     },
 
     async renew(key: string, token: string, ttlMs: number, signal?: AbortSignal): Promise<GrantResponse> {
@@ -191,8 +213,10 @@ export function createClient(opts: ClientOptions) {
       if (r.status !== 200) fail(r, `release ${key}`);
     },
 
-    async status(key: string, signal?: AbortSignal): Promise<StatusResponse> {
-      const r = await request("GET", lockPath(key), undefined, signal);
+    /** With waitMs the server answers when the key reads free, or when the wait ends. */
+    async status(key: string, signal?: AbortSignal, waitMs = 0): Promise<StatusResponse> {
+      const query = waitMs > 0 ? `?wait_ms=${waitMs}` : "";
+      const r = await request("GET", `${lockPath(key)}${query}`, undefined, signal, waitMs);
       return r.status === 200 ? (r.body as StatusResponse) : fail(r, `status of ${key}`);
     },
 

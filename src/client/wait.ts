@@ -1,8 +1,9 @@
 /**
  * Waiting for a lock, for the action and the CLI: take it (acquire), see it free (free), or see a
- * /locks lock unlocked (state-lock), polling until then or until the timeout. The poll comes
- * early when the holder's lease is about to expire, so a free lock is seen without waiting a
- * whole interval.
+ * /locks lock unlocked (state-lock), until then or until the timeout. For leases the server holds
+ * each request (acquire: in the key's first-come-first-served queue) and answers the moment it
+ * is granted or free, so waiting is one request per LONG_POLL_MS, not a poll every few seconds.
+ * /locks locks are polled, sooner when the holder's lease is about to expire.
  */
 import type { GrantResponse } from "../protocol/lease.js";
 import { type AcquireParams, abortableSleep, type HeldLease, type LssClient } from "./client.js";
@@ -32,45 +33,80 @@ export interface WaitOptions {
   onWait?: (progress: WaitProgress) => void;
   now?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** How long each request may be held by the server (LONG_POLL_MS); 0, the default: poll. */
+  longPollMs?: number;
 }
+
+/** How long one request asks the server to hold it; servers cut it to their own bound. */
+export const LONG_POLL_MS = 55_000;
 
 type Check = { done: WaitResult } | { holder: HeldLease | null };
 
 export async function waitFor(client: LssClient, target: WaitTarget, opts: WaitOptions): Promise<WaitResult> {
   const now = opts.now ?? Date.now;
   const sleep = opts.sleep ?? abortableSleep;
+  const longPollMs = opts.longPollMs ?? 0;
   const started = now();
 
-  const check = async (): Promise<Check> => {
-    const waitedMs = now() - started;
+  /** One ask; for leases the server holds it (in the queue, for acquire) up to `hold` ms. */
+  const check = async (hold: number): Promise<Check> => {
+    const waitedMs = () => now() - started;
     switch (target.kind) {
       case "acquire": {
-        const r = await client.acquire(target.key, target.params, opts.signal);
-        return r.acquired ? { done: { outcome: "acquired", lease: r.lease, waitedMs } } : { holder: r.held };
+        const r = await client.acquire(target.key, target.params, opts.signal, hold);
+        return r.acquired
+          ? { done: { outcome: "acquired", lease: r.lease, waitedMs: waitedMs() } }
+          : { holder: r.held };
       }
       case "free": {
-        const s = await client.status(target.key, opts.signal);
-        return s.locked ? { holder: s } : { done: { outcome: "free", waitedMs } };
+        const s = await client.status(target.key, opts.signal, hold);
+        return s.locked ? { holder: s } : { done: { outcome: "free", waitedMs: waitedMs() } };
       }
       case "state-lock": {
         const s = await client.stateLock(target.id, opts.signal);
-        if (s.state === "unknown") return { done: { outcome: "unknown", waitedMs } };
-        if (s.state === "unlocked") return { done: { outcome: "free", waitedMs } };
+        if (s.state === "unknown") return { done: { outcome: "unknown", waitedMs: waitedMs() } };
+        if (s.state === "unlocked") return { done: { outcome: "free", waitedMs: waitedMs() } };
         return { holder: null };
       }
     }
   };
 
-  for (let attempt = 1; ; attempt++) {
-    const result = await check();
-    if ("done" in result) return result.done;
-    const waitedMs = now() - started;
-    const remaining = opts.timeoutMs - waitedMs;
-    if (remaining <= 0) return { outcome: "timeout", waitedMs, holder: result.holder };
-    opts.onWait?.({ waitedMs, attempt, holder: result.holder });
-    const expiresIn = result.holder?.expires_in_ms;
-    const base = Math.min(opts.pollMs, expiresIn != null ? expiresIn + 50 : Number.POSITIVE_INFINITY);
-    const jittered = base * (0.8 + Math.random() * 0.4);
-    await sleep(Math.max(100, Math.min(jittered, remaining)), opts.signal);
+  // Giving up or cancelled: leave the key's queue, so that nobody waits behind us.
+  const leaveQueue = async () => {
+    if (target.kind === "acquire") await client.leave(target.key, target.params.token).catch(() => {});
+  };
+
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const remaining = opts.timeoutMs - (now() - started);
+      // The first ask answers at once (so the caller can say who holds it right away); the next
+      // ones are held by the server.
+      const holds = target.kind !== "state-lock" && attempt > 1 && longPollMs > 0;
+      const hold = holds ? Math.max(0, Math.min(remaining, longPollMs)) : 0;
+      const asked = now();
+      const result = await check(hold);
+      if ("done" in result) return result.done;
+      const waitedMs = now() - started;
+      if (opts.timeoutMs - waitedMs <= 0) {
+        await leaveQueue();
+        return { outcome: "timeout", waitedMs, holder: result.holder };
+      }
+      opts.onWait?.({ waitedMs, attempt, holder: result.holder });
+      // The server held the request: ask again at once. It did not (a /locks lock, or a server
+      // that does not hold requests): poll, sooner when the holder's lease is about to expire.
+      if (
+        (attempt === 1 && target.kind !== "state-lock" && longPollMs > 0) ||
+        (hold > 0 && now() - asked >= hold / 2)
+      ) {
+        continue;
+      }
+      const expiresIn = result.holder?.expires_in_ms;
+      const base = Math.min(opts.pollMs, expiresIn != null ? expiresIn + 50 : Number.POSITIVE_INFINITY);
+      const jittered = base * (0.8 + Math.random() * 0.4);
+      await sleep(Math.max(100, Math.min(jittered, opts.timeoutMs - waitedMs)), opts.signal);
+    }
+  } catch (err) {
+    if (opts.signal?.aborted) await leaveQueue();
+    throw err;
   }
 }
