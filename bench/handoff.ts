@@ -31,6 +31,7 @@ import {
   commandCounters,
   machineBusySeconds,
   percentile,
+  runBench,
   type Service,
   sleep,
   startService,
@@ -183,6 +184,17 @@ function connectionsTo(port: number): number | null {
 // Parts 1–3: handoff chains
 // ---------------------------------------------------------------------------------------------
 
+/** Client i, spread over the servers, arriving now. */
+const newClient = (i: number): Client => ({
+  index: i,
+  server: i % SERVERS,
+  token: newToken(),
+  arrivedAt: now(),
+  requests: 0,
+  conflicts: 0,
+  unexpected: [],
+});
+
 interface Client {
   index: number;
   server: number;
@@ -320,15 +332,7 @@ async function runRound(
     // The waiters arrive in index order, ARRIVAL_GAP_MS apart.
     const loop = mode === "queued" ? queuedClient : pollingClient;
     for (let i = 0; i < n; i++) {
-      const c: Client = {
-        index: i,
-        server: i % SERVERS,
-        token: newToken(),
-        arrivedAt: now(),
-        requests: 0,
-        conflicts: 0,
-        unexpected: [],
-      };
+      const c = newClient(i);
       clients.push(c);
       running.push(
         loop(c, base(i), key, chain, stop.signal).catch((err: unknown) => {
@@ -677,15 +681,7 @@ async function countCommands(servers: Service[], redis: Redis): Promise<CommandR
     const joinBefore = await commandCounters(redis);
     const joinStartedAt = now();
     for (let i = 0; i < CMD_WAITERS; i++) {
-      const c: Client = {
-        index: i,
-        server: i % SERVERS,
-        token: newToken(),
-        arrivedAt: now(),
-        requests: 0,
-        conflicts: 0,
-        unexpected: [],
-      };
+      const c = newClient(i);
       waiters.push(c);
       waiting.push(
         post(
@@ -1162,13 +1158,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => {
-    if (!interrupted) process.exit(0);
-  },
-  (err: unknown) => {
-    if (interrupted) return; // the signal handler exits once cleanup is done
-    console.error("bench failed:", err);
-    process.exit(1);
-  },
-);
+runBench(main, () => interrupted);

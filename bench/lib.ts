@@ -223,3 +223,17 @@ export async function waitForQuiet(cores: number, maxWaitMs: number): Promise<nu
     if (busy < cores || Date.now() >= deadline) return Math.round(busy * 100) / 100;
   }
 }
+
+/** Runs a benchmark's main and exits: 0 when done, 1 on failure; after Ctrl-C the signal handler exits. */
+export function runBench(main: () => Promise<void>, interrupted: () => boolean) {
+  main().then(
+    () => {
+      if (!interrupted()) process.exit(0);
+    },
+    (err: unknown) => {
+      if (interrupted()) return; // the signal handler exits once cleanup is done
+      console.error("bench failed:", err);
+      process.exit(1);
+    },
+  );
+}

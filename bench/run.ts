@@ -30,6 +30,7 @@ import {
   machineBusySeconds,
   ownCpuSeconds,
   percentile,
+  runBench,
   type Service,
   sleep,
   startService,
@@ -614,13 +615,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => {
-    if (!interrupted) process.exit(0);
-  },
-  (err: unknown) => {
-    if (interrupted) return; // the signal handler exits once cleanup is done
-    console.error("bench failed:", err);
-    process.exit(1);
-  },
-);
+runBench(main, () => interrupted);
