@@ -21,11 +21,14 @@ import { healthRoutes } from "./routes/health.js";
 import { leaseRoutes } from "./routes/lease.js";
 import { newRouter } from "./routes/router.js";
 import { stateLockRoutes } from "./routes/state-locks.js";
+import { RUNTIMES, type Runtime } from "./runtime.js";
 import { type LockStore, StoreUnavailableError } from "./stores/types.js";
 
 export interface AppDeps {
   store: LockStore;
   rateLimiter: RateLimiter | null;
+  /** Where the app runs (default: Node); decides where a client's address comes from. */
+  runtime?: Runtime;
   config: Pick<
     Config,
     "maxTtlMs" | "adminToken" | "locksApiAuth" | "tokenCacheMs" | "trustProxy" | "maxBodyBytes"
@@ -66,21 +69,9 @@ function limitBody(maxBytes: number): MiddlewareHandler {
   };
 }
 
-/** The caller's address, for rate limiting anonymous calls. */
-function clientAddress(trustProxy: boolean) {
-  return (c: Context): string => {
-    if (trustProxy) {
-      const forwarded = c.req.header("X-Forwarded-For")?.split(",")[0]?.trim();
-      if (forwarded) return forwarded;
-    }
-    const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
-    return env?.incoming?.socket?.remoteAddress ?? "unknown";
-  };
-}
-
-export function createApp({ store, rateLimiter, config }: AppDeps) {
+export function createApp({ store, rateLimiter, config, runtime = RUNTIMES.node }: AppDeps) {
   const verifier = createTokenVerifier(store.tokens, config.adminToken, config.tokenCacheMs);
-  const address = clientAddress(config.trustProxy);
+  const address = (c: Context) => runtime.clientAddress(c, config.trustProxy);
   const app = newRouter();
 
   app.use("*", limitBody(config.maxBodyBytes));
@@ -95,7 +86,7 @@ export function createApp({ store, rateLimiter, config }: AppDeps) {
   app.use("/admin/*", ...authed);
   app.use("/locks/*", ...locksAuth); // also matches "/locks" itself
 
-  app.route("/", healthRoutes(store));
+  app.route("/", healthRoutes(store, runtime.name));
   app.route("/", leaseRoutes(createLeases(store), config.maxTtlMs, config.maxWaitMs ?? 55_000));
   app.route("/", stateLockRoutes(createStateLocks(store)));
   app.route("/", adminRoutes(store.tokens, verifier));

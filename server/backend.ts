@@ -1,22 +1,23 @@
 /** Config → the store and the rate limiter, on the same backend. The only place that picks one. */
-import {
-  memoryRateLimiter,
-  type RateLimiter,
-  redisRateLimiter,
-  upstashRateLimiter,
-} from "./auth/rate-limit.js";
+import { Redis as UpstashRedis } from "@upstash/redis";
+import { memoryRateLimiter, type RateLimiter, redisRateLimiter } from "./auth/rate-limit.js";
+import { upstashBackend } from "./backend-upstash.js";
 import type { Config } from "./config.js";
 import { createMemoryStore } from "./stores/memory.js";
 import { createRedisStore } from "./stores/redis.js";
 import { connectTcpRedis, tcpSubscribe, tcpTransport } from "./stores/tcp.js";
 import type { LockStore } from "./stores/types.js";
-import { connectUpstash, upstashTransport } from "./stores/upstash.js";
+import { upstashOptions } from "./stores/upstash.js";
 
 export interface Backend {
   store: LockStore;
   rateLimiter: RateLimiter | null;
 }
 
+export const connectUpstash = (url: string, token: string, timeoutMs: number) =>
+  new UpstashRedis(upstashOptions(url, token, timeoutMs));
+
+/** Node and Vercel: every store. (The Workers entry calls upstashBackend itself.) */
 export function openBackend(config: Config): Backend {
   const perMinute = config.rateLimitPerMinute;
   const { store } = config;
@@ -36,12 +37,7 @@ export function openBackend(config: Config): Backend {
           : null,
       };
     }
-    case "upstash": {
-      const client = connectUpstash(store.url, store.token, config.storeTimeoutMs);
-      return {
-        store: createRedisStore(upstashTransport(client), config.keyPrefix),
-        rateLimiter: perMinute ? upstashRateLimiter(client, perMinute, config.keyPrefix) : null,
-      };
-    }
+    case "upstash":
+      return upstashBackend(connectUpstash(store.url, store.token, config.storeTimeoutMs), config);
   }
 }

@@ -1,5 +1,6 @@
 /** Environment → typed, validated configuration. Every mistake is reported by variable name. */
 import { z } from "zod";
+import { RUNTIMES, type RuntimeName } from "./runtime.js";
 
 export type StoreConfig =
   | { kind: "memory" }
@@ -74,7 +75,26 @@ const schema = z.object({
   LSS_TRUST_PROXY: bool("LSS_TRUST_PROXY").default(false),
 });
 
-export function loadConfig(env: Record<string, string | undefined>): Config {
+const UPSTASH_VARIABLES = "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN";
+
+/** Why a runtime cannot use a store, naming the variables that choose a usable one. */
+const UNUSABLE_STORE: Record<RuntimeName, Partial<Record<StoreConfig["kind"], string>>> = {
+  node: {},
+  vercel: {
+    memory:
+      `set ${UPSTASH_VARIABLES} (or REDIS_URL): on Vercel every instance has its own memory, ` +
+      "so an in-memory store would let two jobs hold the same lock",
+  },
+  workers: {
+    memory:
+      `set ${UPSTASH_VARIABLES} (as secrets: wrangler secret put): a Worker keeps no shared memory, ` +
+      "so an in-memory store would let two jobs hold the same lock",
+    redis: `REDIS_URL cannot be used on Cloudflare Workers (no TCP Redis client runs there): set ${UPSTASH_VARIABLES} instead`,
+  },
+};
+
+/** Environment → config; `runtime` decides which stores are usable (see runtime.ts). */
+export function loadConfig(env: Record<string, string | undefined>, runtime: RuntimeName = "node"): Config {
   // An empty variable means "not set", as in most shells' `VAR= cmd`.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
   const parsed = schema.safeParse(present);
@@ -93,6 +113,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       : e.REDIS_URL
         ? { kind: "redis", url: e.REDIS_URL }
         : { kind: "memory" };
+  if (!RUNTIMES[runtime].stores.includes(store.kind)) {
+    throw new ConfigError(
+      UNUSABLE_STORE[runtime][store.kind] ?? `the ${store.kind} store cannot run on ${runtime}`,
+    );
+  }
 
   return {
     port: e.PORT,

@@ -1,6 +1,7 @@
 /** What the server says when it starts: where it listens, on which store, and what that means. */
-import { randomBytes } from "node:crypto";
+
 import type { Config } from "./config.js";
+import { randomHex } from "./crypto.js";
 
 /**
  * Trying LSS out must not need configuration, yet the lease API is never open: on the memory
@@ -8,7 +9,7 @@ import type { Config } from "./config.js";
  */
 export function withTryOutAdminToken(config: Config): { config: Config; generated: boolean } {
   if (config.adminToken || config.store.kind !== "memory") return { config, generated: false };
-  return { config: { ...config, adminToken: `lss-try-${randomBytes(12).toString("hex")}` }, generated: true };
+  return { config: { ...config, adminToken: `lss-try-${randomHex(12)}` }, generated: true };
 }
 
 export function announce(

@@ -5,14 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../server/app.js";
-import {
-  memoryRateLimiter,
-  type RateLimiter,
-  redisRateLimiter,
-  upstashRateLimiter,
-} from "../server/auth/rate-limit.js";
+import { memoryRateLimiter, type RateLimiter, redisRateLimiter } from "../server/auth/rate-limit.js";
+import { upstashRateLimiter } from "../server/auth/rate-limit-upstash.js";
+import { connectUpstash } from "../server/backend.js";
 import { connectTcpRedis } from "../server/stores/tcp.js";
-import { connectUpstash } from "../server/stores/upstash.js";
 import { type StoreBackends, startBackends, testConfig } from "./support/stores.js";
 
 let backends: StoreBackends;

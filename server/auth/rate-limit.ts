@@ -1,10 +1,9 @@
 /**
- * Requests per minute per caller, on the store the server already uses: @upstash/ratelimit on
- * Upstash, rate-limiter-flexible on TCP Redis and in memory. Its store cost is its own, apart from
+ * Requests per minute per caller, on the store the server already uses: rate-limiter-flexible on
+ * TCP Redis and in memory, @upstash/ratelimit on Upstash (rate-limit-upstash.ts, apart so that the
+ * Workers bundle carries no TCP client). Its store cost is its own, apart from
  * the lock operation's single round trip (the benchmark reports both).
  */
-import { Ratelimit } from "@upstash/ratelimit";
-import type { Redis as UpstashRedis } from "@upstash/redis";
 import type { Redis as IoRedis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { whenConnected } from "../stores/tcp.js";
@@ -58,29 +57,3 @@ export const redisRateLimiter = (
     perMinute,
     () => whenConnected(client, timeoutMs),
   );
-
-export function upstashRateLimiter(client: UpstashRedis, perMinute: number, prefix: string): RateLimiter {
-  const limiter = new Ratelimit({
-    redis: client,
-    limiter: Ratelimit.slidingWindow(perMinute, "60 s"),
-    prefix: `${prefix}:rl`,
-    analytics: false,
-    // Its default lets requests through when Redis is slow; the server fails closed instead.
-    timeout: 0,
-  });
-  return {
-    async limit(callerId) {
-      try {
-        const res = await limiter.limit(callerId);
-        return {
-          allowed: res.success,
-          limit: res.limit,
-          remaining: res.remaining,
-          retryAfterMs: res.success ? 0 : Math.max(0, res.reset - Date.now()),
-        };
-      } catch (err) {
-        throw new StoreUnavailableError(err);
-      }
-    },
-  };
-}

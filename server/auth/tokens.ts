@@ -2,7 +2,7 @@
  * API tokens: `lss_<id>_<secret>`. The id finds the record; the secret is stored only as its sha256
  * and compared in constant time. LSS_ADMIN_TOKEN bootstraps an operator without any record.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { constantTimeEqual, randomBase64Url, randomHex, sha256Hex } from "../crypto.js";
 import type { Scope, TokenRecord, TokenStore } from "../stores/types.js";
 
 export const SCOPES = ["locks:read", "locks:write", "admin"] as const satisfies readonly Scope[];
@@ -17,11 +17,6 @@ export interface Principal {
   scopes: ReadonlySet<Scope>;
 }
 
-export const sha256 = (value: string) => createHash("sha256").update(value).digest("hex");
-
-const sameHash = (a: string, b: string) =>
-  a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
-
 const TOKEN_FORMAT = /^lss_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 
 export function mintToken(
@@ -29,13 +24,13 @@ export function mintToken(
   scopes: Scope[],
   name: string | null,
 ): { secret: string; record: TokenRecord } {
-  const id = randomBytes(8).toString("hex");
-  const secretPart = randomBytes(32).toString("base64url");
+  const id = randomHex(8);
+  const secretPart = randomBase64Url(32);
   return {
     secret: `lss_${id}_${secretPart}`,
     record: {
       id,
-      secretHash: sha256(secretPart),
+      secretHash: sha256Hex(secretPart),
       namespace,
       scopes: [...new Set(scopes)],
       name,
@@ -56,14 +51,14 @@ export function createTokenVerifier(
   adminToken: string | null,
   cacheMs: number,
 ): TokenVerifier {
-  const adminHash = adminToken ? sha256(adminToken) : null;
+  const adminHash = adminToken ? sha256Hex(adminToken) : null;
   const admin: Principal = { id: "admin", namespace: DEFAULT_NAMESPACE, scopes: new Set(SCOPES) };
   // Verified records, so that a request costs no extra store round trip; bounded by cacheMs.
   const cache = new Map<string, { record: TokenRecord; until: number }>();
 
   return {
     async verify(bearer) {
-      if (adminHash && sameHash(sha256(bearer), adminHash)) return admin;
+      if (adminHash && constantTimeEqual(sha256Hex(bearer), adminHash)) return admin;
       const match = TOKEN_FORMAT.exec(bearer);
       if (!match) return null;
       const [, id = "", secretPart = ""] = match;
@@ -78,7 +73,7 @@ export function createTokenVerifier(
           cache.set(id, { record, until: now + cacheMs });
         }
       }
-      if (!sameHash(sha256(secretPart), record.secretHash)) return null;
+      if (!constantTimeEqual(sha256Hex(secretPart), record.secretHash)) return null;
       return { id: record.id, namespace: record.namespace, scopes: new Set(record.scopes) };
     },
     forget(id) {

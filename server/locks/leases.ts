@@ -2,7 +2,6 @@
  * The lease API's semantics: acquire, renew, release, status. Each call is one store operation;
  * this module only hashes tokens, chooses new ones, and turns outcomes into responses or errors.
  */
-import { randomUUID } from "node:crypto";
 import type {
   AcquireRequest,
   GrantResponse,
@@ -10,13 +9,13 @@ import type {
   RenewRequest,
   StatusResponse,
 } from "../../src/protocol/lease.js";
-import { sha256 } from "../auth/tokens.js";
+import { randomId, sha256Hex } from "../crypto.js";
 import type { LockRef, LockStore } from "../stores/types.js";
 import { credentialError, heldError, leaseView, notHeldError, queuedError } from "./views.js";
 import { acquireWaiting, inspectWaiting } from "./waiting.js";
 
-/** 122 random bits; randomUUID draws from a pooled buffer, unlike a randomBytes call per token. */
-export const newLeaseToken = () => randomUUID().replaceAll("-", "");
+/** 122 random bits; randomUUID draws from a pooled buffer, unlike a getRandomValues call per token. */
+export const newLeaseToken = randomId;
 
 export function createLeases(store: LockStore) {
   return {
@@ -28,7 +27,7 @@ export function createLeases(store: LockStore) {
       // A client-chosen token makes the acquire idempotent: a retry returns the same lease.
       const token = req.token ?? newLeaseToken();
       const params = {
-        tokenHash: sha256(token),
+        tokenHash: sha256Hex(token),
         holderId: req.holder_id ?? null,
         reason: req.reason ?? null,
         ttlMs: req.ttl_ms,
@@ -55,12 +54,12 @@ export function createLeases(store: LockStore) {
 
     /** Leave the key's queue (a cancelled waiter). */
     async leave(ref: LockRef, token: string) {
-      await store.leave(ref, sha256(token));
+      await store.leave(ref, sha256Hex(token));
       return { status: "ok" as const, key: ref.key };
     },
 
     async renew(ref: LockRef, req: RenewRequest): Promise<GrantResponse> {
-      const result = await store.renew(ref, { tokenHash: sha256(req.token), ttlMs: req.ttl_ms });
+      const result = await store.renew(ref, { tokenHash: sha256Hex(req.token), ttlMs: req.ttl_ms });
       switch (result.outcome) {
         case "renewed":
           return {
@@ -81,7 +80,7 @@ export function createLeases(store: LockStore) {
 
     /** `force` releases whoever holds the key: the route allows it to admin tokens only. */
     async release(ref: LockRef, req: ReleaseRequest) {
-      const tokenHash = req.token === undefined ? null : sha256(req.token);
+      const tokenHash = req.token === undefined ? null : sha256Hex(req.token);
       const result = await store.release(ref, { tokenHash, registeredOnly: false });
       switch (result.outcome) {
         case "released":

@@ -4,9 +4,8 @@
  * unlocking releases it. So the two APIs share one engine and one key space, and a state lock can
  * be inspected (holder, expiry, fencing token) through the lease API too.
  */
-import { randomBytes, randomUUID } from "node:crypto";
 import { type CreatedResponse, STATE_LOCK_KEY_PREFIX } from "../../src/protocol/state-locks.js";
-import { sha256 } from "../auth/tokens.js";
+import { randomBase64Url, randomUuid, sha256Hex } from "../crypto.js";
 import { ApiError } from "../errors.js";
 import type { Lease, LockRef, LockStore } from "../stores/types.js";
 import { credentialError, heldError, queuedError } from "./views.js";
@@ -29,12 +28,15 @@ export function createStateLocks(store: LockStore) {
       namespace: string,
       opts: { locked: boolean; ttlSeconds: number | null; credential: string | null },
     ): Promise<CreatedResponse> {
-      const id = randomUUID();
-      const credential = opts.credential ?? randomBytes(18).toString("base64url");
+      const id = randomUuid();
+      const credential = opts.credential ?? randomBase64Url(18);
       const lock = opts.locked
         ? { ttlMs: opts.ttlSeconds == null ? null : opts.ttlSeconds * 1000, holderId: null }
         : null;
-      const result = await store.register(refOf(namespace, id), { credentialHash: sha256(credential), lock });
+      const result = await store.register(refOf(namespace, id), {
+        credentialHash: sha256Hex(credential),
+        lock,
+      });
       // A fresh random UUID cannot exist already; if it ever did, nothing was overwritten.
       if (result.outcome === "exists") throw new ApiError(500, "internal", "lock id collision; try again");
       const expiresAt = result.lease?.expiresAt;
@@ -59,7 +61,7 @@ export function createStateLocks(store: LockStore) {
     async lock(namespace: string, id: string, credential: string, ttlSeconds: number | null): Promise<void> {
       const ref = refOf(namespace, id);
       const result = await store.acquire(ref, {
-        tokenHash: sha256(credential),
+        tokenHash: sha256Hex(credential),
         holderId: null,
         reason: null,
         ttlMs: ttlSeconds == null ? null : ttlSeconds * 1000,
@@ -83,7 +85,7 @@ export function createStateLocks(store: LockStore) {
 
     async unlock(namespace: string, id: string, credential: string): Promise<void> {
       const ref = refOf(namespace, id);
-      const result = await store.release(ref, { tokenHash: sha256(credential), registeredOnly: true });
+      const result = await store.release(ref, { tokenHash: sha256Hex(credential), registeredOnly: true });
       switch (result.outcome) {
         case "released":
         case "not_held": // unlocking an unlocked lock is a no-op

@@ -18,7 +18,7 @@
  * goes to the first waiter that still asks; waiters that stopped asking are dropped on the way.
  * Releases and expiry changes are PUBLISHed so that waiting requests need not ask Redis again.
  */
-import { createHash } from "node:crypto";
+import { sha1Hex } from "../crypto.js";
 import { QUEUE_GRACE_MS, RELEASED_GRACE_MS } from "./types.js";
 
 export interface LuaScript {
@@ -59,7 +59,7 @@ end
 
 const script = (name: string, body: string, prelude = PRELUDE): LuaScript => {
   const source = `${prelude}\n${body.trim()}\n`;
-  return { name, source, sha1: createHash("sha1").update(source).digest("hex") };
+  return { name, source, sha1: sha1Hex(source) };
 };
 
 /**

@@ -1,9 +1,13 @@
-/** RedisTransport over Upstash's REST API with @upstash/redis (serverless deployments). */
-import { Redis } from "@upstash/redis";
+/**
+ * RedisTransport over Upstash's REST API with @upstash/redis (serverless deployments). The client
+ * itself is made by the entry (`@upstash/redis` on Node and Vercel, `@upstash/redis/cloudflare` in a
+ * Worker) from the same options.
+ */
+import type { Redis } from "@upstash/redis";
 import type { RedisTransport } from "./redis.js";
 
-export function connectUpstash(url: string, token: string, timeoutMs: number): Redis {
-  return new Redis({
+export function upstashOptions(url: string, token: string, timeoutMs: number) {
+  return {
     url,
     token,
     // Script replies are flat arrays of strings and numbers; keep them as Redis sent them.
@@ -11,9 +15,9 @@ export function connectUpstash(url: string, token: string, timeoutMs: number): R
     // Each attempt is bounded, and few: a request must answer 503 within a few seconds, not hang.
     // Retries are safe because every lock operation is idempotent for the same token.
     signal: () => AbortSignal.timeout(timeoutMs),
-    retry: { retries: 2, backoff: (attempt) => 50 * 2 ** attempt },
+    retry: { retries: 2, backoff: (attempt: number) => 50 * 2 ** attempt },
     enableTelemetry: false,
-  });
+  };
 }
 
 type UpstashClient = Pick<Redis, "evalsha" | "eval" | "hset" | "hget" | "hvals" | "hdel" | "ping">;

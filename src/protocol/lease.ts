@@ -132,6 +132,7 @@ export const ERROR_CODES = [
   "unsupported_media_type",
   "rate_limited",
   "store_unavailable",
+  "misconfigured",
   "internal",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

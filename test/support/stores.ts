@@ -4,11 +4,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { type AppDeps, createApp } from "../../server/app.js";
+import { connectUpstash } from "../../server/backend.js";
 import { createMemoryStore } from "../../server/stores/memory.js";
 import { createRedisStore } from "../../server/stores/redis.js";
 import { connectTcpRedis, tcpSubscribe, tcpTransport } from "../../server/stores/tcp.js";
 import type { LockStore } from "../../server/stores/types.js";
-import { connectUpstash, upstashTransport } from "../../server/stores/upstash.js";
+import { upstashTransport } from "../../server/stores/upstash.js";
 import { type RedisServerHandle, startRedisServer } from "./redis-server.js";
 import { startUpstashBridge, type UpstashBridge } from "./upstash-bridge.js";
 

@@ -1,0 +1,31 @@
+/** Requests per minute per caller on Upstash, with @upstash/ratelimit (see rate-limit.ts). */
+import { Ratelimit } from "@upstash/ratelimit";
+import type { Redis as UpstashRedis } from "@upstash/redis";
+import { StoreUnavailableError } from "../stores/types.js";
+import type { RateLimiter } from "./rate-limit.js";
+
+export function upstashRateLimiter(client: UpstashRedis, perMinute: number, prefix: string): RateLimiter {
+  const limiter = new Ratelimit({
+    redis: client,
+    limiter: Ratelimit.slidingWindow(perMinute, "60 s"),
+    prefix: `${prefix}:rl`,
+    analytics: false,
+    // Its default lets requests through when Redis is slow; the server fails closed instead.
+    timeout: 0,
+  });
+  return {
+    async limit(callerId) {
+      try {
+        const res = await limiter.limit(callerId);
+        return {
+          allowed: res.success,
+          limit: res.limit,
+          remaining: res.remaining,
+          retryAfterMs: res.success ? 0 : Math.max(0, res.reset - Date.now()),
+        };
+      } catch (err) {
+        throw new StoreUnavailableError(err);
+      }
+    },
+  };
+}
