@@ -4,7 +4,7 @@
  * operation. One onError turns every failure into the one JSON error shape.
  */
 import { Scalar } from "@scalar/hono-api-reference";
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler, NotFoundHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -69,6 +69,13 @@ function limitBody(maxBytes: number): MiddlewareHandler {
   };
 }
 
+/** The 404 of an unknown route, in the one error shape (also for apps that mount this one). */
+export const noRoute: NotFoundHandler = (c) =>
+  c.json(
+    errorBody("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}; see /docs`),
+    404,
+  );
+
 export function createApp({ store, rateLimiter, config, runtime = RUNTIMES.node }: AppDeps) {
   const verifier = createTokenVerifier(store.tokens, config.adminToken, config.tokenCacheMs);
   const address = (c: Context) => runtime.clientAddress(c, config.trustProxy);
@@ -108,12 +115,7 @@ export function createApp({ store, rateLimiter, config, runtime = RUNTIMES.node 
     c.json({ status: "ok", service: "lss", docs: "/docs", openapi: "/openapi.json", health: "/health" }),
   );
 
-  app.notFound((c) =>
-    c.json(
-      errorBody("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}; see /docs`),
-      404,
-    ),
-  );
+  app.notFound(noRoute);
 
   app.onError((err, c) => {
     if (err instanceof ApiError) {
@@ -123,8 +125,12 @@ export function createApp({ store, rateLimiter, config, runtime = RUNTIMES.node 
     if (err instanceof StoreUnavailableError) {
       // Fail closed: nothing reads as unlocked or granted when the store cannot say.
       c.header("Retry-After", "1");
+      const hint = err.hint ? ` (${err.hint.message})` : "";
       return c.json(
-        errorBody("store_unavailable", "the lock store is unreachable; nothing was changed or granted"),
+        errorBody(
+          "store_unavailable",
+          `the lock store is unreachable${hint}; nothing was changed or granted`,
+        ),
         503,
       );
     }

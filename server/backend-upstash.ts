@@ -11,11 +11,13 @@ import { upstashTransport } from "./stores/upstash.js";
 
 export function upstashBackend(
   client: Redis,
+  /** UPSTASH_REDIS_REST_URL, to name it when it does not answer. */
+  url: string,
   config: Pick<Config, "keyPrefix" | "rateLimitPerMinute">,
 ): Backend {
   const perMinute = config.rateLimitPerMinute;
   return {
-    store: createRedisStore(upstashTransport(client), config.keyPrefix),
+    store: createRedisStore(upstashTransport(client, url), config.keyPrefix),
     rateLimiter: perMinute ? upstashRateLimiter(client, perMinute, config.keyPrefix) : null,
   };
 }

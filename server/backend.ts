@@ -38,6 +38,6 @@ export function openBackend(config: Config): Backend {
       };
     }
     case "upstash":
-      return upstashBackend(connectUpstash(store.url, store.token, config.storeTimeoutMs), config);
+      return upstashBackend(connectUpstash(store.url, store.token, config.storeTimeoutMs), store.url, config);
   }
 }

@@ -2,13 +2,34 @@
 import { serve } from "@hono/node-server";
 import { createApp } from "./app.js";
 import { openBackend } from "./backend.js";
-import { loadConfig } from "./config.js";
+import { ConfigError, loadConfig } from "./config.js";
 import { announce, withTryOutAdminToken } from "./startup.js";
+import { StoreUnavailableError } from "./stores/types.js";
 
-const { config, generated } = withTryOutAdminToken(loadConfig(process.env));
+/** A configuration mistake ends the process with one line naming the variable, not a stack trace. */
+function exitMisconfigured(message: string): never {
+  console.error(`lss: configuration error: ${message}`);
+  process.exit(1);
+}
+
+let loaded: ReturnType<typeof loadConfig>;
+try {
+  loaded = loadConfig(process.env);
+} catch (err) {
+  if (err instanceof ConfigError) exitMisconfigured(err.message);
+  throw err;
+}
+const { config, generated } = withTryOutAdminToken(loaded);
 const backend = openBackend(config);
-// Give the store its first connection before taking requests; serve anyway (as 503s) if it is down.
-await backend.store.ping().catch((err) => console.error(`store not reachable yet: ${err.message}`));
+// Give the store its first connection before taking requests. Serve anyway (as 503s) if it does
+// not answer yet; but a store that refuses our credentials will not change its mind.
+await backend.store.ping().catch((err) => {
+  if (err instanceof StoreUnavailableError && err.hint?.kind === "refused")
+    exitMisconfigured(err.hint.message);
+  console.error(
+    `store not reachable yet: ${err instanceof StoreUnavailableError && err.hint ? err.hint.message : err.message}`,
+  );
+});
 const server = serve({ fetch: createApp({ ...backend, config }).fetch, port: config.port }, (info) =>
   announce(config, info.port, generated),
 );

@@ -5,7 +5,7 @@
  * reused. Served at / (vercel.json rewrites every path to /api) and at /api.
  */
 import { Hono } from "hono";
-import { createApp } from "./app.js";
+import { createApp, noRoute } from "./app.js";
 import { openBackend } from "./backend.js";
 import { loadConfig } from "./config.js";
 import { RUNTIMES } from "./runtime.js";
@@ -15,6 +15,6 @@ export default {
   fetch: lazyFetch(() => {
     const config = loadConfig(process.env, "vercel");
     const app = createApp({ ...openBackend(config), config, runtime: RUNTIMES.vercel });
-    return new Hono().route("/api", app).route("/", app);
+    return new Hono().route("/api", app).route("/", app).notFound(noRoute);
   }),
 };

@@ -13,6 +13,7 @@ import {
   type RegisterOutcome,
   type ReleaseOutcome,
   type RenewOutcome,
+  type StoreFailureHint,
   StoreUnavailableError,
   type TokenRecord,
 } from "./types.js";
@@ -28,6 +29,8 @@ export interface RedisTransport {
   hdel(key: string, field: string): Promise<number>;
   ping(): Promise<unknown>;
   close(): Promise<void>;
+  /** Names the variable to check when a failure looks like a configuration mistake. */
+  explain?(err: unknown): StoreFailureHint | null;
 }
 
 const isNoScript = (err: unknown) => err instanceof Error && /NOSCRIPT/i.test(err.message);
@@ -90,7 +93,9 @@ export function createRedisStore(
     try {
       return await op();
     } catch (err) {
-      throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
+      throw err instanceof StoreUnavailableError
+        ? err
+        : new StoreUnavailableError(err, transport.explain?.(err) ?? null);
     }
   };
 

