@@ -8,16 +8,21 @@ import type { Backend } from "./backend.js";
 import type { Config } from "./config.js";
 import { createRedisStore } from "./stores/redis.js";
 import { upstashTransport } from "./stores/upstash.js";
+import { upstashEvents } from "./stores/upstash-events.js";
 
 export function upstashBackend(
   client: Redis,
-  /** UPSTASH_REDIS_REST_URL, to name it when it does not answer. */
-  url: string,
-  config: Pick<Config, "keyPrefix" | "rateLimitPerMinute">,
+  /** The database (UPSTASH_REDIS_REST_URL and _TOKEN), for event streams and to name it in errors. */
+  database: { url: string; token: string },
+  config: Pick<Config, "keyPrefix" | "rateLimitPerMinute" | "storeTimeoutMs">,
 ): Backend {
   const perMinute = config.rateLimitPerMinute;
   return {
-    store: createRedisStore(upstashTransport(client, url), config.keyPrefix),
+    store: createRedisStore(
+      upstashTransport(client, database.url),
+      config.keyPrefix,
+      upstashEvents({ ...database, timeoutMs: config.storeTimeoutMs }),
+    ),
     rateLimiter: perMinute ? upstashRateLimiter(client, perMinute, config.keyPrefix) : null,
   };
 }

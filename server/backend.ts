@@ -5,7 +5,7 @@ import { upstashBackend } from "./backend-upstash.js";
 import type { Config } from "./config.js";
 import { createMemoryStore } from "./stores/memory.js";
 import { createRedisStore } from "./stores/redis.js";
-import { connectTcpRedis, tcpSubscribe, tcpTransport } from "./stores/tcp.js";
+import { connectTcpRedis, tcpEvents, tcpTransport } from "./stores/tcp.js";
 import type { LockStore } from "./stores/types.js";
 import { upstashOptions } from "./stores/upstash.js";
 
@@ -30,7 +30,7 @@ export function openBackend(config: Config): Backend {
         store: createRedisStore(
           tcpTransport(client, config.storeTimeoutMs),
           config.keyPrefix,
-          tcpSubscribe(client),
+          tcpEvents(client),
         ),
         rateLimiter: perMinute
           ? redisRateLimiter(client, perMinute, config.keyPrefix, config.storeTimeoutMs)
@@ -38,6 +38,6 @@ export function openBackend(config: Config): Backend {
       };
     }
     case "upstash":
-      return upstashBackend(connectUpstash(store.url, store.token, config.storeTimeoutMs), store.url, config);
+      return upstashBackend(connectUpstash(store.url, store.token, config.storeTimeoutMs), store, config);
   }
 }

@@ -22,6 +22,6 @@ export default {
       ...upstashOptions(url, token, config.storeTimeoutMs),
       enableAutoPipelining: false,
     });
-    return createApp({ ...upstashBackend(client, url, config), config, runtime: RUNTIMES.workers });
+    return createApp({ ...upstashBackend(client, config.store, config), config, runtime: RUNTIMES.workers });
   }),
 };

@@ -1,13 +1,14 @@
 /**
  * Server-side waiting: hold a request until the lock is granted (or free), or until its wait
- * window ends. Between store calls the request sleeps on the store's events (a release, or a new
- * expiry) and on the holder's own expiry; where the store cannot push events (Upstash) it also
- * looks again every UPSTASH_POLL_MS.
+ * window ends. The request watches the key's events from before its first store call, so nothing
+ * that happens after can be missed; between store calls it sleeps on those events (a release, a
+ * new expiry) and on the holder's own expiry. While the events source is down it peeks at the
+ * store every FALLBACK_PEEK_MS (one command), and asks again when the source is back.
  */
-import type { AcquireOutcome, AcquireParams, LockRef, LockStore } from "../stores/types.js";
+import type { AcquireOutcome, AcquireParams, LockRef, LockStore, Watch } from "../stores/types.js";
 
-/** Where the store pushes no events (Upstash): how often a waiting request peeks (one command). */
-export const FALLBACK_POLL_MS = 1000;
+/** How often a waiter peeks (one command) while its events source is down. */
+export const FALLBACK_PEEK_MS = 2000;
 
 type Waiting = Extract<AcquireOutcome, { outcome: "held" | "queued" }>;
 
@@ -31,25 +32,24 @@ export async function acquireWaiting(
   signal?: AbortSignal,
 ): Promise<AcquireOutcome> {
   const deadline = Date.now() + waitMs;
+  const watch = await store.events.watch(ref, signal);
   let granted = false;
   try {
     for (;;) {
       const remaining = deadline - Date.now();
-      const result = await store.acquire(ref, {
-        ...params,
-        queueWindowMs: waitMs > 0 ? Math.max(0, remaining) : null,
-      });
+      const result = await store.acquire(ref, { ...params, queueWindowMs: Math.max(0, remaining) });
       if (result.outcome !== "held" && result.outcome !== "queued") {
         granted = result.outcome === "granted" || result.outcome === "retried";
         return result;
       }
       if (remaining <= 0 || signal?.aborted) return result;
-      await sleepUntilChange(store, ref, result, deadline, signal, params.tokenHash);
+      await sleepUntilChange(store, ref, watch, result, deadline, signal, params.tokenHash);
       // The window is over (timers may fire a little early): answer with what the store said last;
       // the client asks again at once. Gone: don't ask at all (it would queue us again).
       if (signal?.aborted || deadline - Date.now() <= 5) return result;
     }
   } finally {
+    watch.close();
     if (!granted && signal?.aborted) await store.leave(ref, params.tokenHash).catch(() => {});
   }
 }
@@ -57,33 +57,34 @@ export async function acquireWaiting(
 /** Wait for the key to read free (status with wait_ms): resolves with the last inspection. */
 export async function inspectWaiting(store: LockStore, ref: LockRef, waitMs: number, signal?: AbortSignal) {
   const deadline = Date.now() + waitMs;
-  for (;;) {
-    const state = await store.inspect(ref);
-    const remaining = deadline - Date.now();
-    if (!state.lease || remaining <= 0 || signal?.aborted) return state;
-    const exp = state.lease.expiresAt;
-    await sleepUntilChange(
-      store,
-      ref,
-      {
+  const watch = await store.events.watch(ref, signal);
+  try {
+    for (;;) {
+      const state = await store.inspect(ref);
+      const remaining = deadline - Date.now();
+      if (!state.lease || remaining <= 0 || signal?.aborted) return state;
+      const exp = state.lease.expiresAt;
+      const asQueued: Waiting = {
         outcome: "queued",
         now: state.now,
         position: 0,
         wakeAt: exp == null ? Number.MAX_SAFE_INTEGER : exp + 10,
-      },
-      deadline,
-      signal,
-    );
+      };
+      await sleepUntilChange(store, ref, watch, asQueued, deadline, signal);
+    }
+  } finally {
+    watch.close();
   }
 }
 
 /**
  * Sleep until a release that concerns us (we are the first waiter, or we only watch), the
- * (possibly renewed) expiry, the deadline or the abort.
+ * (possibly renewed) expiry, the deadline, the abort, or a sign that events were missed.
  */
 async function sleepUntilChange(
   store: LockStore,
   ref: LockRef,
+  watch: Watch,
   result: Waiting,
   deadline: number,
   signal?: AbortSignal,
@@ -94,26 +95,31 @@ async function sleepUntilChange(
   let wakeAt = Date.now() + lookAgainIn(result);
   let baseline: string | null | undefined;
   for (;;) {
-    const until = Math.min(wakeAt, deadline);
-    const timeout = until - Date.now();
-    if (timeout <= 0) return;
-    if (!store.events) {
-      // No push: peek at the lease's expiry field (one command) until it changes.
-      baseline ??= await store.peek(ref);
-      await new Promise((r) => setTimeout(r, Math.min(timeout, FALLBACK_POLL_MS)));
-      if (signal?.aborted || (await store.peek(ref)) !== baseline) return;
+    const timeout = Math.min(wakeAt, deadline) - Date.now();
+    if (timeout <= 0 || signal?.aborted) return;
+    const peeking = !watch.live;
+    // Events may be missed while the source is down: look at the lease now and then (one command).
+    if (peeking) baseline ??= await store.peek(ref);
+    const event = await watch.next(peeking ? Math.min(timeout, FALLBACK_PEEK_MS) : timeout, signal);
+    if (signal?.aborted) return;
+    if (!event) {
+      if (!peeking) return; // the expiry or the window's end: look again
+      if ((await store.peek(ref)) !== baseline) return;
       continue;
     }
-    const event = await store.events.next(ref, timeout, signal);
-    if (!event || signal?.aborted) return;
-    if (event.kind === "released") {
-      if (!waiter || event.next === null || event.next === waiter) return;
-      // Someone ahead goes first: its grant will tell us the new expiry; if it never comes,
-      // look again when it loses its place.
-      if (event.nextUntil != null) wakeAt = Math.min(wakeAt, event.nextUntil - offset + 10);
-      continue;
+    switch (event.kind) {
+      case "resync":
+        return;
+      case "released":
+        if (!waiter || event.next === null || event.next === waiter) return;
+        // Someone ahead goes first: its grant will tell us the new expiry; if it never comes,
+        // look again when it loses its place.
+        if (event.nextUntil != null) wakeAt = Math.min(wakeAt, event.nextUntil - offset + 10);
+        break;
+      case "expiry":
+        // Renewed, or granted to someone else: sleep on, until the new expiry.
+        wakeAt = event.expiresAt == null ? Number.POSITIVE_INFINITY : event.expiresAt - offset + 10;
+        break;
     }
-    // Renewed, or granted to someone else: sleep on, until the new expiry.
-    wakeAt = event.expiresAt == null ? Number.POSITIVE_INFINITY : event.expiresAt - offset + 10;
   }
 }

@@ -1,45 +1,105 @@
 /**
- * In-process delivery of lock events to the requests waiting on a key. The memory store emits into
- * it directly; the Redis store feeds it from one SUBSCRIBE connection per server instance, so a
- * waiting request costs no Redis command while it waits.
+ * Lock events reach waiting requests through a Watch, opened BEFORE the request asks the store:
+ * whatever happens on the key after that is kept until the request looks, so a release that lands
+ * between the store's answer and the request going to sleep is not missed.
+ *
+ * Two sources feed watches: an EventHub (the memory store emits into it; on TCP Redis one
+ * PSUBSCRIBE connection per server instance does), and Upstash's SSE subscriptions, one per watch
+ * (upstash-events.ts). While a source is down, watches say so (`live` false): waiters then peek at
+ * the store, and a `resync` event tells them to ask again once the source is back.
  */
-import type { LockEvent, LockEvents, LockRef } from "./types.js";
+import type { LockEvent, LockEvents, LockRef, Watch } from "./types.js";
+
+/** Wire format of the scripts' PUBLISH: "r <first waiter or -> <its deadline>" or "e <expiry ms>". */
+export function parseLockEvent(message: string): LockEvent | null {
+  const [kind, a, b] = message.split(" ");
+  if (kind === "r") {
+    return { kind: "released", next: !a || a === "-" ? null : a, nextUntil: Number(b) || null };
+  }
+  if (kind === "e") return { kind: "expiry", expiresAt: Number(a) || null };
+  return null;
+}
+
+/** A watch's mailbox: events wait here until the request asks for the next one. */
+export class Mailbox implements Watch {
+  private readonly queued: LockEvent[] = [];
+  private wake: ((event: LockEvent | null) => void) | null = null;
+  live: boolean;
+
+  constructor(
+    live: boolean,
+    private readonly onClose: () => void = () => {},
+  ) {
+    this.live = live;
+  }
+
+  push(event: LockEvent): void {
+    if (this.wake) this.wake(event);
+    else this.queued.push(event);
+  }
+
+  next(timeoutMs: number, signal?: AbortSignal): Promise<LockEvent | null> {
+    const queued = this.queued.shift();
+    if (queued) return Promise.resolve(queued);
+    if (signal?.aborted || timeoutMs <= 0) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const done = (event: LockEvent | null) => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        this.wake = null;
+        resolve(event);
+      };
+      const onAbort = () => done(null);
+      const timer = setTimeout(() => done(null), timeoutMs);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.wake = done;
+    });
+  }
+
+  close(): void {
+    this.wake?.(null);
+    this.onClose();
+  }
+}
 
 export interface EventHub extends LockEvents {
-  emit(id: string, event: LockEvent): void;
+  /** Deliver an event to every watch on the channel. */
+  emit(channel: string, event: LockEvent): void;
+  /** The source went down (false) or came back (true: every watch is told to ask again). */
+  setLive(live: boolean): void;
 }
 
 export function createEventHub(
-  idOf: (ref: LockRef) => string,
+  channelOf: (ref: LockRef) => string,
   onClose: () => Promise<void> = async () => {},
+  initiallyLive = true,
 ): EventHub {
-  const waiters = new Map<string, Set<(event: LockEvent) => void>>();
+  const watches = new Map<string, Set<Mailbox>>();
+  let live = initiallyLive;
   return {
-    emit(id, event) {
-      const set = waiters.get(id);
-      if (!set) return;
-      waiters.delete(id);
-      for (const wake of set) wake(event);
+    emit(channel, event) {
+      for (const watch of watches.get(channel) ?? []) watch.push(event);
     },
-    next(ref, timeoutMs, signal) {
-      const id = idOf(ref);
-      return new Promise((resolve) => {
-        if (signal?.aborted) return resolve(null);
-        const set = waiters.get(id) ?? new Set<(event: LockEvent) => void>();
-        waiters.set(id, set);
-        const done = (event: LockEvent | null) => {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
-          waiters.get(id)?.delete(wake);
-          if (waiters.get(id)?.size === 0) waiters.delete(id);
-          resolve(event);
-        };
-        const wake = (event: LockEvent) => done(event);
-        const onAbort = () => done(null);
-        const timer = setTimeout(() => done(null), Math.max(0, timeoutMs));
-        set.add(wake);
-        signal?.addEventListener("abort", onAbort, { once: true });
+    setLive(now) {
+      if (now === live) return;
+      live = now;
+      for (const set of watches.values()) {
+        for (const watch of set) {
+          watch.live = now;
+          if (now) watch.push({ kind: "resync" });
+        }
+      }
+    },
+    async watch(ref) {
+      const channel = channelOf(ref);
+      const set = watches.get(channel) ?? new Set<Mailbox>();
+      watches.set(channel, set);
+      const watch: Mailbox = new Mailbox(live, () => {
+        set.delete(watch);
+        if (set.size === 0 && watches.get(channel) === set) watches.delete(channel);
       });
+      set.add(watch);
+      return watch;
     },
     close: onClose,
   };

@@ -51,9 +51,9 @@ local function expire_at(exp)
   if cred then return end
   if exp > 0 then redis.call('PEXPIREAT', KEYS[1], exp) else redis.call('PERSIST', KEYS[1]) end
 end
--- channel: '' when nobody subscribes (Upstash); message: kind, expiry or first waiter, lock key.
-local function publish(channel, kind, detail, lock)
-  if channel ~= '' then redis.call('PUBLISH', channel, kind .. ' ' .. detail .. ' ' .. lock) end
+-- channel: the key's own channel ('' = don't publish); message: kind, then expiry or first waiter.
+local function publish(channel, kind, detail)
+  if channel ~= '' then redis.call('PUBLISH', channel, kind .. ' ' .. detail) end
 end
 `;
 
@@ -95,7 +95,7 @@ if live() then
   redis.call('HSET', KEYS[1], 'exp', exp)
   expire_at(exp)
   rec[2] = tostring(exp)
-  publish(ARGV[7], 'e', exp, KEYS[1])
+  publish(ARGV[7], 'e', exp)
   return lease('retried')
 end
 -- Free: first come, first served. Drop the waiters that stopped asking, then only the first live
@@ -119,14 +119,14 @@ expire_at(exp)
 if head then
   redis.call('ZREM', KEYS[3], me)
   redis.call('HDEL', KEYS[4], me)
-  publish(ARGV[7], 'e', exp, KEYS[1])
+  publish(ARGV[7], 'e', exp)
 end
 return {'granted', now, fence, now, exp, ARGV[2], ARGV[4]}
 `,
 );
 
 /**
- * KEYS: queue, queue deadlines, lock. ARGV: token hash, event channel ('' = don't publish).
+ * KEYS: queue, queue deadlines. ARGV: token hash, the key's event channel ('' = don't publish).
  * A cancelled waiter leaves no trace; the one after it is told to look (the key may be free).
  */
 export const LEAVE = script(
@@ -140,7 +140,7 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 local next = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
 if rank == 0 and next and ARGV[2] ~= '' then
   local next_until = redis.call('HGET', KEYS[2], next) or '0'
-  redis.call('PUBLISH', ARGV[2], 'r ' .. next .. ' ' .. next_until .. ' ' .. KEYS[3])
+  redis.call('PUBLISH', ARGV[2], 'r ' .. next .. ' ' .. next_until)
 end
 return 1
 `,
@@ -158,7 +158,7 @@ local exp = now + tonumber(ARGV[2])
 redis.call('HSET', KEYS[1], 'exp', exp)
 expire_at(exp)
 rec[2] = tostring(exp)
-publish(ARGV[3], 'e', exp, KEYS[1])
+publish(ARGV[3], 'e', exp)
 return lease('renewed')
 `,
 );
@@ -186,7 +186,7 @@ if ARGV[3] ~= '' then
   local next = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
   local next_until = '0'
   if next then next_until = redis.call('HGET', KEYS[3], next) or '0' else next = '-' end
-  publish(ARGV[3], 'r', next .. ' ' .. next_until, KEYS[1])
+  publish(ARGV[3], 'r', next .. ' ' .. next_until)
 end
 return {'released', now}
 `,

@@ -2,12 +2,13 @@
  * The Redis store: the scripts of redis-scripts.ts over either transport (TCP or Upstash REST).
  * Each lock operation is one EVALSHA (falling back to EVAL once when Redis lost the script cache).
  */
-import { createEventHub } from "./events.js";
+import { sha256Hex } from "../crypto.js";
 import { ACQUIRE, INSPECT, LEAVE, type LuaScript, REGISTER, RELEASE, RENEW } from "./redis-scripts.js";
 import {
   type AcquireOutcome,
   type InspectOutcome,
   type Lease,
+  type LockEvents,
   type LockRef,
   type LockStore,
   type RegisterOutcome,
@@ -51,14 +52,13 @@ const leaseFrom = (r: Reply): Lease => {
   };
 };
 
-/** Where lock events come from: one subscription per server instance (TCP Redis only). */
-export type Subscribe = (channel: string, onMessage: (message: string) => void) => () => Promise<void>;
+/**
+ * Where a Redis store's lock events come from, given how a key names its channel: one PSUBSCRIBE
+ * per server instance on TCP (tcp.ts), an SSE subscription per watch on Upstash (upstash-events.ts).
+ */
+export type EventSource = (channels: { of: (ref: LockRef) => string; pattern: string }) => LockEvents;
 
-export function createRedisStore(
-  transport: RedisTransport,
-  prefix = "lss",
-  subscribe?: Subscribe,
-): LockStore {
+export function createRedisStore(transport: RedisTransport, prefix: string, events: EventSource): LockStore {
   const fenceKey = `${prefix}:fence`;
   const tokensKey = `${prefix}:tokens`;
   const queueSeqKey = `${prefix}:queue-seq`;
@@ -66,27 +66,9 @@ export function createRedisStore(
   const lockKey = (ref: LockRef) => `${prefix}:lock:${ref.namespace}:${ref.key}`;
   const queueKey = (ref: LockRef) => `${prefix}:queue:${ref.namespace}:${ref.key}`;
   const queueUntilKey = (ref: LockRef) => `${prefix}:queue-until:${ref.namespace}:${ref.key}`;
-
-  // Scripts publish only where someone listens (Upstash's REST API has no subscriptions).
-  const channel = subscribe ? `${prefix}:events` : "";
-  let unsubscribe: (() => Promise<void>) | null = null;
-  const hub = subscribe
-    ? createEventHub(lockKey, async () => {
-        await unsubscribe?.();
-      })
-    : null;
-  if (subscribe && hub) {
-    // "r <first waiter or -> <its deadline> <lock key>" (released), "e <expiry ms> <lock key>".
-    unsubscribe = subscribe(channel, (message) => {
-      const parts = message.split(" ");
-      if (parts[0] === "r") {
-        const next = parts[1] === "-" || !parts[1] ? null : parts[1];
-        hub.emit(parts.slice(3).join(" "), { kind: "released", next, nextUntil: Number(parts[2]) || null });
-      } else if (parts[0] === "e") {
-        hub.emit(parts.slice(2).join(" "), { kind: "expiry", expiresAt: Number(parts[1]) || null });
-      }
-    });
-  }
+  // One channel per key, named by a hash: keys may hold any character, Upstash puts the channel in a URL.
+  const channelOf = (ref: LockRef) => `${prefix}:ev:${sha256Hex(lockKey(ref)).slice(0, 32)}`;
+  const source = events({ of: channelOf, pattern: `${prefix}:ev:*` });
 
   /** Any failure to get an answer is "unavailable": callers fail closed on it. */
   const guard = async <T>(op: () => Promise<T>): Promise<T> => {
@@ -114,7 +96,7 @@ export function createRedisStore(
   return {
     kind: transport.kind,
 
-    events: hub,
+    events: source,
 
     async acquire(ref, p) {
       const r = await run(
@@ -127,7 +109,7 @@ export function createRedisStore(
           p.reason ?? "",
           p.registeredOnly ? "1" : "",
           p.queueWindowMs == null ? "" : String(p.queueWindowMs),
-          channel,
+          channelOf(ref),
         ],
       );
       const { outcome, now } = outcomeOf(r);
@@ -140,11 +122,11 @@ export function createRedisStore(
     peek: (ref) => guard(() => transport.hget(lockKey(ref), "exp")),
 
     async leave(ref, tokenHash) {
-      await run(LEAVE, [queueKey(ref), queueUntilKey(ref), lockKey(ref)], [tokenHash, channel]);
+      await run(LEAVE, [queueKey(ref), queueUntilKey(ref)], [tokenHash, channelOf(ref)]);
     },
 
     async renew(ref, p) {
-      const r = await run(RENEW, [lockKey(ref)], [p.tokenHash, String(p.ttlMs), channel]);
+      const r = await run(RENEW, [lockKey(ref)], [p.tokenHash, String(p.ttlMs), channelOf(ref)]);
       const { outcome, now } = outcomeOf(r);
       if (outcome === "renewed" || outcome === "held") return { outcome, now, lease: leaseFrom(r) };
       return { outcome, now } as RenewOutcome;
@@ -154,7 +136,7 @@ export function createRedisStore(
       const r = await run(
         RELEASE,
         [lockKey(ref), queueKey(ref), queueUntilKey(ref)],
-        [p.tokenHash ?? "", p.registeredOnly ? "1" : "", channel],
+        [p.tokenHash ?? "", p.registeredOnly ? "1" : "", channelOf(ref)],
       );
       const { outcome, now } = outcomeOf(r);
       if (outcome === "held") return { outcome, now, lease: leaseFrom(r) };
@@ -202,7 +184,7 @@ export function createRedisStore(
 
     ping: () => guard(() => transport.ping()).then(() => {}),
     close: async () => {
-      await hub?.close();
+      await source.close();
       await transport.close();
     },
   };

@@ -1,6 +1,7 @@
 /** RedisTransport over TCP (Redis, Valkey, any managed Redis) with ioredis. */
 import { Redis } from "ioredis";
-import type { RedisTransport, Subscribe } from "./redis.js";
+import { createEventHub, parseLockEvent } from "./events.js";
+import type { EventSource, RedisTransport } from "./redis.js";
 
 export function connectTcpRedis(url: string, timeoutMs: number): Redis {
   const client = new Redis(url, {
@@ -65,18 +66,31 @@ export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTranspor
 }
 
 /**
- * Lock events over one extra connection per server instance (SUBSCRIBE). If it drops, waiting
- * requests still wake at the holder's expiry and at the end of their window, so nothing is lost
- * but speed; ioredis resubscribes when it reconnects.
+ * Lock events over one extra connection per server instance (PSUBSCRIBE on every key's channel),
+ * so a waiting request costs no Redis command while it waits. While that connection is down,
+ * watches say so and waiters peek; once it is subscribed again, every watch is told to ask again.
  */
-export function tcpSubscribe(client: Pick<Redis, "duplicate">): Subscribe {
-  return (channel, onMessage) => {
-    const subscriber = client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+export function tcpEvents(client: Pick<Redis, "duplicate">): EventSource {
+  return (channels) => {
+    const subscriber = client.duplicate({
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      // Resubscribed by hand on each connection, to know when events flow again.
+      autoResubscribe: false,
+    });
+    const hub = createEventHub(channels.of, async () => subscriber.disconnect(), false);
     subscriber.on("error", () => {});
-    subscriber.on("message", (_channel: string, message: string) => onMessage(message));
-    subscriber.subscribe(channel).catch(() => {});
-    return async () => {
-      subscriber.disconnect();
-    };
+    subscriber.on("pmessage", (_pattern: string, channel: string, message: string) => {
+      const event = parseLockEvent(message);
+      if (event) hub.emit(channel, event);
+    });
+    subscriber.on("ready", () => {
+      subscriber.psubscribe(channels.pattern).then(
+        () => hub.setLive(true),
+        () => {},
+      );
+    });
+    subscriber.on("close", () => hub.setLive(false));
+    return hub;
   };
 }

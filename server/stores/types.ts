@@ -96,11 +96,11 @@ export interface LockStore {
   register(ref: LockRef, params: RegisterParams): Promise<RegisterOutcome>;
   /** Leave the key's queue (a cancelled waiter); nothing happens when not queued. */
   leave(ref: LockRef, tokenHash: string): Promise<void>;
-  /** Releases and expiry changes, pushed by the store; null where the store cannot push (Upstash). */
-  readonly events: LockEvents | null;
+  /** Releases and expiry changes, pushed by the store to the requests that wait. */
+  readonly events: LockEvents;
   /**
-   * One cheap read (a single command) that changes whenever the lease does: for stores without
-   * events, to look often without running a whole script.
+   * One cheap read (a single command) that changes whenever the lease does: for waiters whose
+   * events source is down, to look now and then without running a whole script.
    */
   peek(ref: LockRef): Promise<string | null>;
   readonly tokens: TokenStore;
@@ -156,14 +156,26 @@ export const QUEUE_GRACE_MS = 5_000;
 /**
  * released: the key is free; `next` names the first waiter (only it need look, the others wait for
  * the next grant's "expiry"), null when nobody queues. expiry: a lease's expiry changed (renewed,
- * or a new grant).
+ * or a new grant). resync: events may have been missed (the source was down): ask the store again.
  */
 export type LockEvent =
   | { kind: "released"; next: string | null; nextUntil: number | null }
-  | { kind: "expiry"; expiresAt: number | null };
+  | { kind: "expiry"; expiresAt: number | null }
+  | { kind: "resync" };
 
 export interface LockEvents {
-  /** The next event on this key, or null after timeoutMs (or when the signal aborts). */
-  next(ref: LockRef, timeoutMs: number, signal?: AbortSignal): Promise<LockEvent | null>;
+  /**
+   * Start listening on a key. Open it before asking the store: every event after this is kept for
+   * `next`. Resolves once listening (or once it is known the source is down: `live` false).
+   */
+  watch(ref: LockRef, signal?: AbortSignal): Promise<Watch>;
   close(): Promise<void>;
+}
+
+export interface Watch {
+  /** The next event since the watch opened, or null after timeoutMs (or when the signal aborts). */
+  next(timeoutMs: number, signal?: AbortSignal): Promise<LockEvent | null>;
+  /** false while the source is down: events may be missed until a `resync`; peek meanwhile. */
+  readonly live: boolean;
+  close(): void;
 }

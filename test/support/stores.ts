@@ -7,9 +7,10 @@ import { type AppDeps, createApp } from "../../server/app.js";
 import { connectUpstash } from "../../server/backend.js";
 import { createMemoryStore } from "../../server/stores/memory.js";
 import { createRedisStore } from "../../server/stores/redis.js";
-import { connectTcpRedis, tcpSubscribe, tcpTransport } from "../../server/stores/tcp.js";
+import { connectTcpRedis, tcpEvents, tcpTransport } from "../../server/stores/tcp.js";
 import type { LockStore } from "../../server/stores/types.js";
 import { upstashTransport } from "../../server/stores/upstash.js";
+import { upstashEvents } from "../../server/stores/upstash-events.js";
 import { type RedisServerHandle, startRedisServer } from "./redis-server.js";
 import { startUpstashBridge, type UpstashBridge } from "./upstash-bridge.js";
 
@@ -52,11 +53,12 @@ export async function startBackends(kinds: readonly StoreKind[]): Promise<StoreB
       if (kind === "memory") store = createMemoryStore();
       else if (kind === "redis") {
         const client = connectTcpRedis(redis!.url, timeoutMs);
-        store = createRedisStore(tcpTransport(client, timeoutMs), prefix, tcpSubscribe(client));
+        store = createRedisStore(tcpTransport(client, timeoutMs), prefix, tcpEvents(client));
       } else
         store = createRedisStore(
-          upstashTransport(connectUpstash(bridge!.url, bridge!.token, timeoutMs)),
+          upstashTransport(connectUpstash(bridge!.url, bridge!.token, timeoutMs), bridge!.url),
           prefix,
+          upstashEvents({ url: bridge!.url, token: bridge!.token, timeoutMs }),
         );
       opened.push(store);
       return store;

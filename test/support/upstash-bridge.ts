@@ -14,6 +14,10 @@
  *   header says, "" when absent. A single redis-server is always consistent, so it is ignored.
  * - createScript() tries EVALSHA and falls back to EVAL when the error message contains "noscript"
  *   (case-insensitive), so Redis' own "NOSCRIPT No matching script..." is passed through untouched.
+ * - pub/sub is a Server-Sent Events stream: `POST /subscribe/<channel>` (or `/psubscribe/<pattern>`)
+ *   answers `text/event-stream` with `data: subscribe,<channel>,<count>` once subscribed, then
+ *   `data: message,<channel>,<payload>` (`data: pmessage,<pattern>,<channel>,<payload>`) per message.
+ *   Each stream gets a Redis connection of its own, closed when the client goes away.
  */
 import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -24,6 +28,12 @@ export interface UpstashBridge {
   /** `http://127.0.0.1:PORT`, pass as `url` to `new Redis({ url, token })` */
   url: string;
   token: string;
+  /** Event streams open now. */
+  subscriptions(): number;
+  /** End every open event stream (as a network drop would); returns how many were open. */
+  dropSubscriptions(): number;
+  /** Refuse new event streams (503) while true, as an outage of the streaming endpoint would. */
+  refuseSubscriptions(refuse: boolean): void;
   close(): Promise<void>;
 }
 
@@ -204,10 +214,60 @@ export async function startUpstashBridge(opts: { redisUrl: string; token?: strin
     );
   };
 
+  const streams = new Set<ServerResponse>();
+  let refusing = false;
+
+  /** SSE pub/sub: a dedicated connection per stream, as Upstash keeps one per subscriber. */
+  const stream = async (res: ServerResponse, kind: "subscribe" | "psubscribe", target: string) => {
+    if (refusing) return send(res, 503, { error: "ERR subscriptions unavailable" });
+    const subscriber = redis.duplicate({
+      lazyConnect: true,
+      enableOfflineQueue: true,
+      retryStrategy: () => null,
+    });
+    subscriber.on("error", () => {});
+    const end = () => {
+      streams.delete(res);
+      subscriber.disconnect();
+      if (!res.writableEnded) res.end();
+    };
+    res.on("close", end);
+    try {
+      await subscriber.connect();
+      const count = (await (kind === "subscribe"
+        ? subscriber.subscribe(target)
+        : subscriber.psubscribe(target))) as number;
+      if (res.destroyed) return end();
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      streams.add(res);
+      subscriber.on("message", (channel: string, message: string) =>
+        res.write(`data: message,${channel},${message}\n\n`),
+      );
+      subscriber.on("pmessage", (pattern: string, channel: string, message: string) =>
+        res.write(`data: pmessage,${pattern},${channel},${message}\n\n`),
+      );
+      subscriber.on("end", end);
+      res.write(`data: ${kind},${target},${count}\n\n`);
+    } catch (err) {
+      subscriber.disconnect();
+      if (!res.headersSent) send(res, 500, { error: `ERR redis unavailable: ${(err as Error).message}` });
+      else end();
+    }
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.headers.authorization !== `Bearer ${token}`) return send(res, 401, { error: "Unauthorized" });
     if (req.method !== "POST") return send(res, 405, { error: "ERR only POST is supported" });
     const path = new URL(req.url ?? "/", "http://bridge").pathname.replace(/(.)\/+$/, "$1");
+    const subscription = /^\/(subscribe|psubscribe)\/(.+)$/.exec(path);
+    if (subscription) {
+      req.resume(); // the body ("[]") carries nothing
+      return stream(
+        res,
+        subscription[1] as "subscribe" | "psubscribe",
+        decodeURIComponent(subscription[2] ?? ""),
+      );
+    }
     const base64 = String(req.headers["upstash-encoding"] ?? "").toLowerCase() === "base64";
     let body: unknown;
     try {
@@ -233,6 +293,15 @@ export async function startUpstashBridge(opts: { redisUrl: string; token?: strin
   return {
     url: `http://127.0.0.1:${port}`,
     token,
+    subscriptions: () => streams.size,
+    dropSubscriptions() {
+      const open = [...streams];
+      for (const res of open) res.destroy();
+      return open.length;
+    },
+    refuseSubscriptions(refuse) {
+      refusing = refuse;
+    },
     async close() {
       // The client uses keep-alive, so close() alone would wait for idle sockets to time out.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
