@@ -4,8 +4,11 @@
  * cancelled waiters leaving no trace. On Redis, two server instances (two connections) share
  * the queue.
  */
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { QUEUE_GRACE_MS } from "../server/stores/types.js";
+import { sha256Hex } from "../server/crypto.js";
+import { FALLBACK_PEEK_MS } from "../server/locks/waiting.js";
+import { type LockStore, QUEUE_GRACE_MS } from "../server/stores/types.js";
 import {
   appOn,
   STORE_KINDS,
@@ -39,8 +42,8 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
     call("POST", `/infra/locks/${key}/acquire`, { ttl_ms, token, ...(wait_ms ? { wait_ms } : {}) });
   const release = (call: Call, key: string, token: string) =>
     call("POST", `/infra/locks/${key}/release`, { token });
-  // Memory and TCP Redis push releases; Upstash is peeked at once a second.
-  const handoffMs = kind === "upstash" ? 1600 : 500;
+  // Every store pushes releases: in process, by PSUBSCRIBE on TCP Redis, by SSE on Upstash.
+  const handoffMs = 500;
 
   it("grants waiters in arrival order, each the moment the lock is released", async () => {
     const [a, b] = instances();
@@ -168,6 +171,31 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
   }, 20_000);
 
+  it("does not miss a release that lands between the store's answer and the waiter's sleep", async () => {
+    const store = backends.open(kind);
+    // The holder lets go right after the waiter's first acquire was answered "held", before the
+    // waiting request can go to sleep: the wake-up must not be lost to that gap.
+    let raced = false;
+    const racing: LockStore = {
+      ...store,
+      acquire: async (ref, params) => {
+        const result = await store.acquire(ref, params);
+        if (params.queueWindowMs != null && result.outcome === "held" && !raced) {
+          raced = true;
+          await store.release(ref, { tokenHash: sha256Hex("holder"), registeredOnly: false });
+        }
+        return result;
+      },
+    };
+    const { call } = appOn(racing);
+    expect((await acquire(call, "race", "holder", undefined, 30_000)).status).toBe(200);
+    const started = Date.now();
+    const waiter = await acquire(call, "race", "waiter", 10_000);
+    expect(raced).toBe(true);
+    expect(waiter.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(handoffMs);
+  });
+
   it("refuses wait_ms without a token, cuts it to the server's bound, refuses nonsense", async () => {
     const [a] = instances();
     const noToken = await a("POST", "/infra/locks/w/acquire", { ttl_ms: 1000, wait_ms: 1000 });
@@ -186,4 +214,66 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
     expect(badQuery.status).toBe(400);
     expect(badQuery.body.error.message).toMatch(/wait_ms/);
   });
+});
+
+describe("when the events source drops", () => {
+  const acquire = (call: Call, key: string, token: string, wait_ms?: number) =>
+    call("POST", `/infra/locks/${key}/acquire`, {
+      ttl_ms: 30_000,
+      token,
+      holder_id: token,
+      ...(wait_ms ? { wait_ms } : {}),
+    });
+
+  it("Upstash: waiters peek while streams are refused, the first in line gets it, streams come back", async () => {
+    const prefix = `drop${Math.random().toString(16).slice(2, 8)}`;
+    const { call } = appOn(backends.open("upstash", { prefix }));
+    const bridge = backends.bridge!;
+    expect((await acquire(call, "outage", "holder")).status).toBe(200);
+    const first = acquire(call, "outage", "first", 20_000);
+    await sleep(150);
+    const second = acquire(call, "outage", "second", 20_000);
+    await sleep(150);
+    expect(bridge.subscriptions()).toBeGreaterThanOrEqual(2);
+
+    bridge.refuseSubscriptions(true);
+    expect(bridge.dropSubscriptions()).toBeGreaterThanOrEqual(2);
+    const releasedAt = Date.now();
+    expect((await call("POST", "/infra/locks/outage/release", { token: "holder" })).status).toBe(200);
+    const got = await first;
+    // Found by a peek (every FALLBACK_PEEK_MS), not at the end of the window.
+    expect(got.status).toBe(200);
+    expect(got.body.holder_id).toBe("first");
+    expect(Date.now() - releasedAt).toBeLessThan(FALLBACK_PEEK_MS + 1000);
+    // The second is not woken into a grant it is not due.
+    expect((await call("GET", "/infra/locks/outage")).body).toMatchObject({ holder_id: "first", waiting: 1 });
+
+    bridge.refuseSubscriptions(false);
+    // The stream is back within the retry delays; the next handoff is pushed again.
+    for (let i = 0; i < 60 && bridge.subscriptions() === 0; i++) await sleep(100);
+    expect(bridge.subscriptions()).toBeGreaterThanOrEqual(1);
+    const handedAt = Date.now();
+    await call("POST", "/infra/locks/outage/release", { token: "first" });
+    expect((await second).body.holder_id).toBe("second");
+    expect(Date.now() - handedAt).toBeLessThan(500);
+  }, 30_000);
+
+  it("TCP Redis: a killed subscriber connection loses no handoff", async () => {
+    const prefix = `drop${Math.random().toString(16).slice(2, 8)}`;
+    const { call } = appOn(backends.open("redis", { prefix }));
+    expect((await acquire(call, "outage", "holder")).status).toBe(200);
+    const waiter = acquire(call, "outage", "waiter", 20_000);
+    await sleep(200);
+    const admin = new Redis(backends.redis!.url);
+    try {
+      expect(await admin.client("KILL", "TYPE", "pubsub")).toBeGreaterThanOrEqual(1);
+    } finally {
+      admin.disconnect();
+    }
+    const releasedAt = Date.now();
+    await call("POST", "/infra/locks/outage/release", { token: "holder" });
+    const got = await waiter;
+    expect(got.status).toBe(200);
+    expect(Date.now() - releasedAt).toBeLessThan(FALLBACK_PEEK_MS + 1000);
+  }, 30_000);
 });

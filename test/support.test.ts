@@ -194,6 +194,81 @@ describe("upstash bridge with the real @upstash/redis client", () => {
   });
 });
 
+describe("upstash bridge pub/sub, as the real @upstash/redis subscribe() reads it", () => {
+  /** The first `count` values a subscriber delivers for `event`, or a timeout error. */
+  function collect<T>(on: (listener: (value: T) => void) => void, count: number): Promise<T[]> {
+    return new Promise((resolve, reject) => {
+      const seen: T[] = [];
+      const timer = setTimeout(() => reject(new Error(`got ${seen.length} of ${count}`)), 3000);
+      on((value) => {
+        seen.push(value);
+        if (seen.length === count) {
+          clearTimeout(timer);
+          resolve(seen);
+        }
+      });
+    });
+  }
+
+  it("subscribe() confirms the subscription, then delivers each PUBLISH in order", async () => {
+    const client = new UpstashRedis({
+      url: bridge.url,
+      token: bridge.token,
+      automaticDeserialization: false,
+    });
+    const subscriber = client.subscribe<string>(["news"]);
+    try {
+      const confirmed = collect<number>((l) => subscriber.on("subscribe", l), 1);
+      expect(await confirmed).toEqual([1]);
+      expect(bridge.subscriptions()).toBe(1);
+      const messages = collect<{ channel: string; message: string }>((l) => subscriber.on("message", l), 2);
+      expect(await client.publish("news", "first, with a comma")).toBe(1);
+      await client.publish("news", "second");
+      expect(await messages).toEqual([
+        { channel: "news", message: "first, with a comma" },
+        { channel: "news", message: "second" },
+      ]);
+    } finally {
+      await subscriber.unsubscribe();
+    }
+    // Closing the stream ends the bridge's subscription in Redis too.
+    for (let i = 0; i < 50 && bridge.subscriptions() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(bridge.subscriptions()).toBe(0);
+    expect(await direct((r) => r.call("PUBSUB", "NUMSUB", "news"))).toEqual(["news", 0]);
+  });
+
+  it("psubscribe() delivers messages of every matching channel", async () => {
+    const client = new UpstashRedis({
+      url: bridge.url,
+      token: bridge.token,
+      automaticDeserialization: false,
+    });
+    const subscriber = client.psubscribe<string>(["ev:*"]);
+    try {
+      await collect<number>((l) => subscriber.on("psubscribe", l), 1);
+      const messages = collect<{ pattern: string; channel: string; message: string }>(
+        (l) => subscriber.on("pmessage", l),
+        1,
+      );
+      await client.publish("other", "ignored");
+      await client.publish("ev:a", "hello");
+      expect(await messages).toEqual([{ pattern: "ev:*", channel: "ev:a", message: "hello" }]);
+    } finally {
+      await subscriber.unsubscribe();
+    }
+  });
+
+  it("refuses a stream without the token, and drops open streams on demand", async () => {
+    const refused = await fetch(`${bridge.url}/subscribe/x`, { method: "POST", body: "[]" });
+    expect(refused.status).toBe(401);
+    const client = new UpstashRedis({ url: bridge.url, token: bridge.token });
+    const subscriber = client.subscribe(["x"]);
+    await collect<number>((l) => subscriber.on("subscribe", l), 1);
+    expect(bridge.dropSubscriptions()).toBe(1);
+    await subscriber.unsubscribe();
+  });
+});
+
 describe("upstash bridge wire protocol", () => {
   const b64 = { "Upstash-Encoding": "base64" };
 

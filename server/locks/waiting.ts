@@ -63,14 +63,8 @@ export async function inspectWaiting(store: LockStore, ref: LockRef, waitMs: num
       const state = await store.inspect(ref);
       const remaining = deadline - Date.now();
       if (!state.lease || remaining <= 0 || signal?.aborted) return state;
-      const exp = state.lease.expiresAt;
-      const asQueued: Waiting = {
-        outcome: "queued",
-        now: state.now,
-        position: 0,
-        wakeAt: exp == null ? Number.MAX_SAFE_INTEGER : exp + 10,
-      };
-      await sleepUntilChange(store, ref, watch, asQueued, deadline, signal);
+      const held: Waiting = { outcome: "held", now: state.now, lease: state.lease, position: 0 };
+      await sleepUntilChange(store, ref, watch, held, deadline, signal);
     }
   } finally {
     watch.close();
@@ -93,7 +87,10 @@ async function sleepUntilChange(
   // The store's clock may differ from ours: keep its offset to turn its times into ours.
   const offset = result.now - Date.now();
   let wakeAt = Date.now() + lookAgainIn(result);
-  let baseline: string | null | undefined;
+  // What a peek reads while nothing changed: the expiry the store just reported ("0": none). A key
+  // that is free but promised to an earlier waiter has no such value: compare with the first peek.
+  let baseline: string | null | undefined =
+    result.outcome === "held" ? String(result.lease.expiresAt ?? 0) : undefined;
   for (;;) {
     const timeout = Math.min(wakeAt, deadline) - Date.now();
     if (timeout <= 0 || signal?.aborted) return;

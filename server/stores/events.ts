@@ -24,13 +24,28 @@ export function parseLockEvent(message: string): LockEvent | null {
 export class Mailbox implements Watch {
   private readonly queued: LockEvent[] = [];
   private wake: ((event: LockEvent | null) => void) | null = null;
-  live: boolean;
+  private up: boolean;
 
   constructor(
     live: boolean,
     private readonly onClose: () => void = () => {},
   ) {
-    this.live = live;
+    this.up = live;
+  }
+
+  get live(): boolean {
+    return this.up;
+  }
+
+  /**
+   * The source went down: wake the waiter so that it looks at the store and goes on by peeking.
+   * It came back: events in between may be lost (`missed`), so tell the waiter to ask again.
+   */
+  setLive(live: boolean, missed = true): void {
+    if (live === this.up) return;
+    this.up = live;
+    if (live && missed) this.push({ kind: "resync" });
+    else this.wake?.(null);
   }
 
   push(event: LockEvent): void {
@@ -83,12 +98,7 @@ export function createEventHub(
     setLive(now) {
       if (now === live) return;
       live = now;
-      for (const set of watches.values()) {
-        for (const watch of set) {
-          watch.live = now;
-          if (now) watch.push({ kind: "resync" });
-        }
-      }
+      for (const set of watches.values()) for (const watch of set) watch.setLive(now);
     },
     async watch(ref) {
       const channel = channelOf(ref);

@@ -100,7 +100,9 @@ export interface LockStore {
   readonly events: LockEvents;
   /**
    * One cheap read (a single command) that changes whenever the lease does: for waiters whose
-   * events source is down, to look now and then without running a whole script.
+   * events source is down, to look now and then without running a whole script. It reads the
+   * lease's expiry as acquire and inspect report it ("0": held until released), "-1" once released,
+   * null when the key has no record.
    */
   peek(ref: LockRef): Promise<string | null>;
   readonly tokens: TokenStore;

@@ -53,9 +53,9 @@ export function upstashEvents(opts: UpstashEventsOptions): EventSource {
           await readStream(doFetch, endpoint, opts.token, channel, stop.signal, {
             subscribed: () => {
               attempt = -1; // the next drop retries after the first delay
-              mailbox.live = true;
-              if (told) mailbox.push({ kind: "resync" });
-              else tell();
+              // Before the waiter has its watch, it has not asked the store yet: nothing was missed.
+              mailbox.setLive(true, told);
+              if (!told) tell();
             },
             message: (payload) => {
               const event = parseLockEvent(payload);
@@ -63,7 +63,7 @@ export function upstashEvents(opts: UpstashEventsOptions): EventSource {
             },
           }).catch(() => {});
           // The stream ended or failed: events may be missed until the next one is subscribed.
-          mailbox.live = false;
+          mailbox.setLive(false);
           if (!told) tell();
           await sleep(delays[Math.min(attempt, delays.length - 1)] ?? 1000, stop.signal);
         }
