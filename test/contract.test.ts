@@ -4,6 +4,7 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GC_SLACK_MS } from "../server/stores/redis-scripts.js";
 import { appOn, STORE_KINDS, type StoreBackends, sleep, startBackends } from "./support/stores.js";
 
 let backends: StoreBackends;
@@ -271,20 +272,32 @@ describe.each(STORE_KINDS)("namespaces on %s", (kind) => {
 });
 
 describe("on Redis", () => {
-  it("leaves nothing behind once a lease has expired or was released", async () => {
+  it("leaves nothing behind once a lease has expired or was released: Redis drops it soon after", async () => {
     const prefix = "cleanup";
     const { call } = appOn(backends.open("redis", { prefix }));
-    await call(...acquire("gone", { ttl_ms: 50 }));
     const client = new Redis(backends.redis!.url);
     try {
-      expect(await client.exists(`${prefix}:lock:default:gone`)).toBe(1);
-      await sleep(150);
-      expect(await client.exists(`${prefix}:lock:default:gone`)).toBe(0);
-      const { body } = await call(...acquire("released", { ttl_ms: 60_000 }));
-      await call(...release("released", body.token));
-      const ttl = await client.pttl(`${prefix}:lock:default:released`);
-      expect(ttl).toBeGreaterThan(0);
-      expect(ttl).toBeLessThanOrEqual(30_000);
+      for (const [key, ttl_ms, release_it] of [
+        ["gone", 50, false],
+        ["released", 60_000, true],
+      ] as const) {
+        const { body } = await call(...acquire(key, { ttl_ms }));
+        if (release_it) await call(...release(key, body.token));
+        const expiresAt = Date.parse(body.expires_at);
+        const dropAt = Date.now() + (await client.pttl(`${prefix}:lock:default:${key}`));
+        // The record goes at most GC_SLACK_MS after the lease would have ended.
+        expect(dropAt).toBeGreaterThan(expiresAt);
+        expect(dropAt).toBeLessThanOrEqual(expiresAt + GC_SLACK_MS + 100);
+      }
+      // Renewing within the slack does not move the key's expiry (no command spent on it)…
+      const { body } = await call(...acquire("renewed", { ttl_ms: 60_000 }));
+      const key = `${prefix}:lock:default:renewed`;
+      const first = await client.pttl(key);
+      await call(...renew("renewed", body.token, 60_000));
+      expect(Math.abs((await client.pttl(key)) - first)).toBeLessThan(200);
+      // …and renewing beyond it does.
+      await call(...renew("renewed", body.token, GC_SLACK_MS + 120_000));
+      expect(await client.pttl(key)).toBeGreaterThan(GC_SLACK_MS + 120_000);
     } finally {
       client.disconnect();
     }

@@ -60,7 +60,7 @@ export async function inspectWaiting(store: LockStore, ref: LockRef, waitMs: num
   const watch = await store.events.watch(ref, signal);
   try {
     for (;;) {
-      const state = await store.inspect(ref);
+      const state = await store.inspect(ref, { watch: true });
       const remaining = deadline - Date.now();
       if (!state.lease || remaining <= 0 || signal?.aborted) return state;
       const held: Waiting = { outcome: "held", now: state.now, lease: state.lease, position: 0 };

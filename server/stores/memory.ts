@@ -49,9 +49,9 @@ const leaseOf = (rec: LockRecord): Lease => ({
 export function createMemoryStore(clock: () => number = Date.now): LockStore {
   const records = new Map<string, LockRecord>();
   let fencingCounter = 0;
-  /** As in Redis: at least the clock in ms, so tokens of a new process still exceed an old one's. */
+  /** As in Redis: a new counter starts at the clock in microseconds, above an old process's tokens. */
   const nextFence = (now: number) => {
-    fencingCounter = Math.max(fencingCounter + 1, now);
+    fencingCounter = fencingCounter === 0 ? now * 1000 : fencingCounter + 1;
     return fencingCounter;
   };
   const tokenRecords = new Map<string, TokenRecord>();

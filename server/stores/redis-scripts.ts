@@ -1,13 +1,19 @@
 /**
  * Every lock operation as one Lua script: one round trip, decided atomically by Redis against its
  * own clock (TIME), never the web server's. The memory store (memory.ts) implements the same
- * operations; the contract suite keeps them equal.
+ * operations; the contract suite keeps them equal. On Upstash every command a script runs is billed,
+ * so the scripts spend as few as they can (see the README's Costs).
  *
- * One Redis hash per key: token (sha256 of the lease token), exp (ms; 0 = no expiry, -1 = released),
- * fence, since, holder, reason, cred (registered locks of the /locks API only).
- * Unregistered keys carry a Redis expiry at `exp`, so expired leases clean themselves up; registered
- * keys persist and are judged by `exp`. Fencing tokens come from one counter that never goes back,
- * and is at least Redis's clock in ms, so it keeps increasing even after Redis lost its data.
+ * One Redis hash per key: token (sha256 of the lease token; '' after a forced release), exp (ms;
+ * 0 = no expiry, -1 = released), fence, since, holder, reason, cred (registered locks of the /locks
+ * API only), rel (when it was released), gc (the key's Redis expiry), w ('1': someone may be waiting
+ * or watching, so changes are PUBLISHed).
+ * A lease is live by `exp` against Redis's clock. Unregistered keys also carry a Redis expiry so
+ * that they clean themselves up: GC_SLACK_MS past the lease, moved only when the lease outgrows it,
+ * so that most renewals need no PEXPIREAT. Registered keys persist.
+ * Fencing tokens come from one counter (INCR). A counter that is new, or that Redis lost, starts
+ * at Redis's clock in microseconds: above every token handed out before, unless that counter had
+ * handed out over a thousand tokens per millisecond since it started.
  *
  * Every reply is a flat array: outcome, now, then for a lease fence, since, exp, holder, reason, and
  * then for ACQUIRE the caller's queue position (and for 'queued' when to look again), for INSPECT
@@ -16,7 +22,8 @@
  * Waiters queue per key, first come first served: a sorted set of token hashes by arrival, and a
  * hash of the time each keeps its place until (its wait window plus a grace period). A free key
  * goes to the first waiter that still asks; waiters that stopped asking are dropped on the way.
- * Releases and expiry changes are PUBLISHed so that waiting requests need not ask Redis again.
+ * While someone waits or watches (`w`), releases and expiry changes are PUBLISHed on the key's
+ * channel so that waiting requests need not ask Redis again; nobody waiting, nothing is published.
  */
 import { sha1Hex } from "../crypto.js";
 import { QUEUE_GRACE_MS, RELEASED_GRACE_MS } from "./types.js";
@@ -27,29 +34,55 @@ export interface LuaScript {
   sha1: string;
 }
 
-const FIELDS = "'token', 'exp', 'fence', 'since', 'holder', 'reason', 'cred'";
+/** How long an unregistered record outlives its lease before Redis deletes it. */
+export const GC_SLACK_MS = 120_000;
+
+const FIELDS = "'token', 'exp', 'fence', 'since', 'holder', 'reason', 'cred', 'gc', 'rel', 'w'";
 
 const PRELUDE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rec = redis.call('HMGET', KEYS[1], ${FIELDS})
 local cred = rec[7]
+local watched = rec[10] == '1'
 local function live()
   local exp = tonumber(rec[2])
-  return rec[1] and exp and (exp == 0 or exp > now)
+  return rec[1] and rec[1] ~= '' and exp and (exp == 0 or exp > now)
 end
 local function lease(outcome)
   return {outcome, now, rec[3], rec[4], rec[2], rec[5] or '', rec[6] or ''}
 end
--- Fencing tokens never go back, even if Redis lost the counter: a token is at least the clock in ms.
 local function next_fence()
-  local fence = math.max((tonumber(redis.call('GET', KEYS[2])) or 0) + 1, now)
-  redis.call('SET', KEYS[2], string.format('%d', fence))
+  local fence = redis.call('INCR', KEYS[2])
+  if fence == 1 then
+    fence = now * 1000
+    redis.call('SET', KEYS[2], string.format('%d', fence))
+  end
   return fence
 end
-local function expire_at(exp)
-  if cred then return end
-  if exp > 0 then redis.call('PEXPIREAT', KEYS[1], exp) else redis.call('PERSIST', KEYS[1]) end
+-- The gc value to write with a lease ending at exp, and whether the key's Redis expiry must move
+-- (after the write: an expiry on a key that does not exist yet is lost).
+local function plan_gc(exp)
+  if cred then return nil, false end
+  local gc = tonumber(rec[8])
+  if exp == 0 then return '0', gc ~= 0 end
+  if gc and gc ~= 0 and gc >= exp then return rec[8], false end
+  return tostring(exp + ${GC_SLACK_MS}), true
+end
+local function apply_gc(gc, move)
+  if not move then return end
+  if gc == '0' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIREAT', KEYS[1], gc) end
+end
+-- Write exp (and fields) and keep the key's Redis expiry beyond it.
+local function set_lease(exp, ...)
+  local gc, move = plan_gc(exp)
+  if gc then
+    redis.call('HSET', KEYS[1], 'exp', exp, 'gc', gc, ...)
+  else
+    redis.call('HSET', KEYS[1], 'exp', exp, ...)
+  end
+  apply_gc(gc, move)
+  rec[2] = tostring(exp)
 end
 -- channel: the key's own channel ('' = don't publish); message: kind, then expiry or first waiter.
 local function publish(channel, kind, detail)
@@ -80,6 +113,9 @@ local function queue_me()
   if not rank then
     redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), me)
     rank = redis.call('ZCARD', KEYS[3]) - 1
+    -- From now on the holder's changes are published. (A key with no record yet is being handed
+    -- to the first waiter, whose grant marks it.)
+    if rec[2] and not watched then redis.call('HSET', KEYS[1], 'w', '1') end
   end
   redis.call('HSET', KEYS[4], me, now + tonumber(ARGV[6]) + ${QUEUE_GRACE_MS})
   return rank + 1
@@ -92,21 +128,23 @@ if live() then
     reply[8] = queue_me()
     return reply
   end
-  redis.call('HSET', KEYS[1], 'exp', exp)
-  expire_at(exp)
-  rec[2] = tostring(exp)
-  publish(ARGV[7], 'e', exp)
+  set_lease(exp)
+  if watched then publish(ARGV[7], 'e', exp) end
   return lease('retried')
 end
 -- Free: first come, first served. Drop the waiters that stopped asking, then only the first live
 -- waiter may take it.
+-- The first two entries: the head, and whether anyone queues behind it.
 local head = nil
+local behind = false
 for _ = 1, 32 do
-  local first = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+  local firsts = redis.call('ZRANGE', KEYS[3], 0, 1)
+  local first = firsts[1]
   if not first then break end
   local until_ms = tonumber(redis.call('HGET', KEYS[4], first))
   if until_ms and until_ms > now then
     head = {first, until_ms}
+    behind = firsts[2] ~= nil
     break
   end
   redis.call('ZREM', KEYS[3], first)
@@ -114,12 +152,17 @@ for _ = 1, 32 do
 end
 if head and head[1] ~= me then return {'queued', now, '', '', '', '', '', queue_me(), head[2]} end
 local fence = next_fence()
-redis.call('HSET', KEYS[1], 'token', me, 'exp', exp, 'fence', fence, 'since', now, 'holder', ARGV[2], 'reason', ARGV[4])
-expire_at(exp)
+-- A grant to the head of the queue keeps the key watched while others wait behind it.
+if head and behind then watched = true end
+if watched then
+  set_lease(exp, 'token', me, 'fence', fence, 'since', now, 'holder', ARGV[2], 'reason', ARGV[4], 'w', '1')
+else
+  set_lease(exp, 'token', me, 'fence', fence, 'since', now, 'holder', ARGV[2], 'reason', ARGV[4])
+end
 if head then
   redis.call('ZREM', KEYS[3], me)
   redis.call('HDEL', KEYS[4], me)
-  publish(ARGV[7], 'e', exp)
+  if watched then publish(ARGV[7], 'e', exp) end
 end
 return {'granted', now, fence, now, exp, ARGV[2], ARGV[4]}
 `,
@@ -155,10 +198,8 @@ if cred and cred ~= ARGV[1] then return {'forbidden', now} end
 if not live() then return {'not_held', now} end
 if rec[1] ~= ARGV[1] then return lease('held') end
 local exp = now + tonumber(ARGV[2])
-redis.call('HSET', KEYS[1], 'exp', exp)
-expire_at(exp)
-rec[2] = tostring(exp)
-publish(ARGV[3], 'e', exp)
+set_lease(exp)
+if watched then publish(ARGV[3], 'e', exp) end
 return lease('renewed')
 `,
 );
@@ -173,26 +214,37 @@ export const RELEASE = script(
 local force = ARGV[1] == ''
 if ARGV[2] == '1' and not cred then return {'unknown', now} end
 if not force and cred and cred ~= ARGV[1] then return {'forbidden', now} end
-if not force and rec[1] == ARGV[1] and rec[2] == '-1' then return {'released', now} end
+-- A retried release, within the grace period, answers as the first one did.
+if not force and rec[1] == ARGV[1] and rec[2] == '-1' and now < (tonumber(rec[9]) or 0) + ${RELEASED_GRACE_MS} then
+  return {'released', now}
+end
 if not live() then return {'not_held', now} end
 if not force and rec[1] ~= ARGV[1] then return lease('held') end
-redis.call('HSET', KEYS[1], 'exp', -1)
 -- A forced release forgets the token: its holder's own release must say it lost the lease.
-if force then redis.call('HDEL', KEYS[1], 'token') end
-if not cred then redis.call('PEXPIRE', KEYS[1], ${RELEASED_GRACE_MS}) end
+local token = rec[1]
+if force then token = '' end
+if not watched then
+  redis.call('HSET', KEYS[1], 'exp', -1, 'rel', now, 'token', token)
+  return {'released', now}
+end
 -- Wake the first waiter only (the others learn the new holder's expiry when it takes the lock),
 -- and say until when it keeps its place, so that the others look again then if it never comes.
-if ARGV[3] ~= '' then
-  local next = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-  local next_until = '0'
-  if next then next_until = redis.call('HGET', KEYS[3], next) or '0' else next = '-' end
-  publish(ARGV[3], 'r', next .. ' ' .. next_until)
-end
+local next = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+local next_until = '0'
+if next then next_until = redis.call('HGET', KEYS[3], next) or '0' else next = '-' end
+-- With nobody queued, this release is the last thing watchers wait for.
+local still = '1'
+if next == '-' then still = '' end
+redis.call('HSET', KEYS[1], 'exp', -1, 'rel', now, 'token', token, 'w', still)
+publish(ARGV[3], 'r', next .. ' ' .. next_until)
 return {'released', now}
 `,
 );
 
-/** KEYS: lock, queue. Read-only. */
+/**
+ * KEYS: lock, queue. ARGV: watch ('1': the caller waits for the key to be free, so its release
+ * must be published). Read-only otherwise.
+ */
 export const INSPECT = script(
   "inspect",
   `
@@ -200,6 +252,7 @@ local registered = ''
 if cred then registered = '1' end
 local waiting = redis.call('ZCARD', KEYS[2])
 if not live() then return {'free', now, '', '', '', '', '', registered, waiting} end
+if ARGV[1] == '1' and not watched then redis.call('HSET', KEYS[1], 'w', '1') end
 local reply = lease('held')
 reply[8] = registered
 reply[9] = waiting

@@ -143,8 +143,8 @@ export function createRedisStore(transport: RedisTransport, prefix: string, even
       return { outcome, now } as ReleaseOutcome;
     },
 
-    async inspect(ref): Promise<InspectOutcome> {
-      const r = await run(INSPECT, [lockKey(ref), queueKey(ref)], []);
+    async inspect(ref, opts): Promise<InspectOutcome> {
+      const r = await run(INSPECT, [lockKey(ref), queueKey(ref)], [opts?.watch ? "1" : ""]);
       const { outcome, now } = outcomeOf(r);
       return {
         now,

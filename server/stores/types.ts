@@ -91,7 +91,8 @@ export interface LockStore {
     ref: LockRef,
     params: { tokenHash: string | null; registeredOnly: boolean },
   ): Promise<ReleaseOutcome>;
-  inspect(ref: LockRef): Promise<InspectOutcome>;
+  /** `watch`: the caller will wait for the key to be free, so the store must publish its release. */
+  inspect(ref: LockRef, opts?: { watch?: boolean }): Promise<InspectOutcome>;
   /** Create a registered lock (the /locks API): a key with a credential that outlives its leases. */
   register(ref: LockRef, params: RegisterParams): Promise<RegisterOutcome>;
   /** Leave the key's queue (a cancelled waiter); nothing happens when not queued. */
