@@ -53,7 +53,7 @@ export function createStateLocks(store: LockStore) {
     },
 
     async check(namespace: string, id: string): Promise<StateLockState> {
-      const { lease, registered, now } = await store.inspect(refOf(namespace, id));
+      const { lease, registered, now } = await store.inspect(refOf(namespace, id), { waiting: false });
       if (!registered) return { state: "unknown" };
       return lease ? { state: "locked", lease, now } : { state: "unlocked" };
     },

@@ -242,8 +242,8 @@ return {'released', now}
 );
 
 /**
- * KEYS: lock, queue. ARGV: watch ('1': the caller waits for the key to be free, so its release
- * must be published). Read-only otherwise.
+ * KEYS: lock, queue. For a caller that waits for the key to be free: marks the key watched, so
+ * that its release is published. (A plain status is a pipelined read: redis.ts, inspect.)
  */
 export const INSPECT = script(
   "inspect",
@@ -252,7 +252,7 @@ local registered = ''
 if cred then registered = '1' end
 local waiting = redis.call('ZCARD', KEYS[2])
 if not live() then return {'free', now, '', '', '', '', '', registered, waiting} end
-if ARGV[1] == '1' and not watched then redis.call('HSET', KEYS[1], 'w', '1') end
+if not watched then redis.call('HSET', KEYS[1], 'w', '1') end
 local reply = lease('held')
 reply[8] = registered
 reply[9] = waiting

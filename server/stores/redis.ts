@@ -29,10 +29,24 @@ export interface RedisTransport {
   hvals(key: string): Promise<string[]>;
   hdel(key: string, field: string): Promise<number>;
   ping(): Promise<unknown>;
+  /**
+   * TIME, HMGET of a lock's fields and (with a queue key) ZCARD, in one round trip (a pipeline, not
+   * a script: read-only, so it spares the EVALSHA). Raw replies, strings as Redis sent them.
+   */
+  snapshot(lockKey: string, fields: readonly string[], queueKey: string | null): Promise<Snapshot>;
   close(): Promise<void>;
   /** Names the variable to check when a failure looks like a configuration mistake. */
   explain?(err: unknown): StoreFailureHint | null;
 }
+
+export interface Snapshot {
+  time: [string | number, string | number];
+  values: Array<string | null>;
+  waiting: number | null;
+}
+
+/** The fields a plain status reads, in the order of redis-scripts.ts's HMGET. */
+const STATUS_FIELDS = ["token", "exp", "fence", "since", "holder", "reason", "cred"] as const;
 
 const isNoScript = (err: unknown) => err instanceof Error && /NOSCRIPT/i.test(err.message);
 
@@ -144,7 +158,26 @@ export function createRedisStore(transport: RedisTransport, prefix: string, even
     },
 
     async inspect(ref, opts): Promise<InspectOutcome> {
-      const r = await run(INSPECT, [lockKey(ref), queueKey(ref)], [opts?.watch ? "1" : ""]);
+      if (!opts?.watch) {
+        // A plain read: judged here by the same rule as the scripts' live(), against Redis's TIME
+        // read first; a lease that ends between TIME and HMGET reads as held a moment longer.
+        const snap = await guard(() =>
+          transport.snapshot(lockKey(ref), STATUS_FIELDS, opts?.waiting === false ? null : queueKey(ref)),
+        );
+        const now = Number(snap.time[0]) * 1000 + Math.floor(Number(snap.time[1]) / 1000);
+        const [token, exp, fence, since, holder, reason, cred] = snap.values;
+        const expiry = Number(exp);
+        const live = !!token && exp != null && (expiry === 0 || expiry > now);
+        return {
+          now,
+          lease: live
+            ? leaseFrom(["held", now, fence ?? 0, since ?? 0, expiry, holder ?? "", reason ?? ""])
+            : null,
+          registered: cred != null,
+          waiting: Number(snap.waiting) || 0,
+        };
+      }
+      const r = await run(INSPECT, [lockKey(ref), queueKey(ref)], []);
       const { outcome, now } = outcomeOf(r);
       return {
         now,

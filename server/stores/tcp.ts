@@ -22,7 +22,18 @@ export function connectTcpRedis(url: string, timeoutMs: number): Redis {
 
 type TcpClient = Pick<
   Redis,
-  "evalsha" | "eval" | "hset" | "hget" | "hvals" | "hdel" | "ping" | "disconnect" | "status" | "once" | "off"
+  | "evalsha"
+  | "eval"
+  | "hset"
+  | "hget"
+  | "hvals"
+  | "hdel"
+  | "ping"
+  | "pipeline"
+  | "disconnect"
+  | "status"
+  | "once"
+  | "off"
 >;
 
 /**
@@ -61,6 +72,20 @@ export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTranspor
     hvals: (key) => when(() => client.hvals(key)),
     hdel: (key, field) => when(() => client.hdel(key, field)),
     ping: () => when(() => client.ping()),
+    snapshot: (lockKey, fields, queueKey) =>
+      when(async () => {
+        const commands: string[][] = [["time"], ["hmget", lockKey, ...fields]];
+        if (queueKey) commands.push(["zcard", queueKey]);
+        const replies = (await client.pipeline(commands).exec()) ?? [];
+        const failed = replies.find(([err]) => err)?.[0];
+        if (failed) throw failed;
+        const [time, values, waiting] = replies.map(([, reply]) => reply);
+        return {
+          time: time as [string, string],
+          values: values as Array<string | null>,
+          waiting: queueKey ? Number(waiting) : null,
+        };
+      }),
     close: async () => client.disconnect(),
   };
 }

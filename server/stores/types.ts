@@ -55,6 +55,7 @@ export type ReleaseOutcome = At &
     | { outcome: "unknown" }
   );
 
+/** waiting: how many queue (0 when the caller said it does not need to know). */
 export type InspectOutcome = At & { lease: Lease | null; registered: boolean; waiting: number };
 
 export type RegisterOutcome = At & ({ outcome: "created"; lease: Lease | null } | { outcome: "exists" });
@@ -91,8 +92,11 @@ export interface LockStore {
     ref: LockRef,
     params: { tokenHash: string | null; registeredOnly: boolean },
   ): Promise<ReleaseOutcome>;
-  /** `watch`: the caller will wait for the key to be free, so the store must publish its release. */
-  inspect(ref: LockRef, opts?: { watch?: boolean }): Promise<InspectOutcome>;
+  /**
+   * `watch`: the caller will wait for the key to be free, so the store must publish its release.
+   * `waiting: false`: the caller does not need the queue's length (one command less).
+   */
+  inspect(ref: LockRef, opts?: { watch?: boolean; waiting?: boolean }): Promise<InspectOutcome>;
   /** Create a registered lock (the /locks API): a key with a credential that outlives its leases. */
   register(ref: LockRef, params: RegisterParams): Promise<RegisterOutcome>;
   /** Leave the key's queue (a cancelled waiter); nothing happens when not queued. */

@@ -44,7 +44,10 @@ export function upstashOptions(url: string, token: string, timeoutMs: number) {
   };
 }
 
-type UpstashClient = Pick<Redis, "evalsha" | "eval" | "hset" | "hget" | "hvals" | "hdel" | "ping">;
+type UpstashClient = Pick<
+  Redis,
+  "evalsha" | "eval" | "hset" | "hget" | "hvals" | "hdel" | "ping" | "pipeline"
+>;
 
 export function upstashTransport(client: UpstashClient, url = ""): RedisTransport {
   return {
@@ -57,6 +60,19 @@ export function upstashTransport(client: UpstashClient, url = ""): RedisTranspor
     hvals: (key) => client.hvals(key) as Promise<string[]>,
     hdel: (key, field) => client.hdel(key, field),
     ping: () => client.ping(),
+    // One POST /pipeline (automaticDeserialization is off: replies stay as Redis sent them).
+    snapshot: async (lockKey, fields, queueKey) => {
+      const pipeline = client
+        .pipeline()
+        .time()
+        .hmget(lockKey, ...fields);
+      const replies = (await (queueKey ? pipeline.zcard(queueKey) : pipeline).exec()) as unknown[];
+      return {
+        time: replies[0] as [string, string],
+        values: replies[1] as Array<string | null>,
+        waiting: queueKey ? Number(replies[2]) : null,
+      };
+    },
     close: async () => {},
   };
 }
