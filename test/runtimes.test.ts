@@ -278,6 +278,31 @@ describe.each(RUNTIMES)("on %s", (kind) => {
   });
 });
 
+describe("the client address serverless runtimes give, for limiting anonymous calls", () => {
+  it.each([
+    ["vercel", "X-Forwarded-For"],
+    ["workers", "CF-Connecting-IP"],
+  ] as const)("%s: limits each address on its own (%s)", async (kind, header) => {
+    const server = await startServerProcess(
+      { ...upstashEnv(), LSS_RATE_LIMIT: "3", LSS_KEY_PREFIX: `rl-${kind}` },
+      kind,
+    );
+    try {
+      const create = (address: string) =>
+        client(server.url)("POST", "/locks", { token: null, headers: { [header]: address } });
+      for (let i = 0; i < 3; i++) expect((await create("203.0.113.7")).status).toBe(200);
+      const limited = await create("203.0.113.7");
+      expect(limited.status).toBe(429);
+      expect(limited.body.error.code).toBe("rate_limited");
+      expect(limited.headers.get("retry-after")).toMatch(/^\d+$/);
+      // Another client is not held back by the first one's calls.
+      expect((await create("198.51.100.4")).status).toBe(200);
+    } finally {
+      await server.kill();
+    }
+  });
+});
+
 describe("serverless configuration mistakes", () => {
   it("Vercel without a shared store answers every request with one error naming the variables", async () => {
     const server = await startServerProcess({ LSS_ADMIN_TOKEN: ADMIN_TOKEN }, "vercel");

@@ -7,7 +7,10 @@ import type { RateLimiter } from "./rate-limit.js";
 export function upstashRateLimiter(client: UpstashRedis, perMinute: number, prefix: string): RateLimiter {
   const limiter = new Ratelimit({
     redis: client,
-    limiter: Ratelimit.slidingWindow(perMinute, "60 s"),
+    // A fixed window costs 2 commands a request (EVALSHA, INCRBY; PEXPIRE once a window) where a
+    // sliding one costs 4, and Upstash bills each: a caller may burst to twice the limit across a
+    // window's edge, which abuse protection can live with.
+    limiter: Ratelimit.fixedWindow(perMinute, "60 s"),
     prefix: `${prefix}:rl`,
     analytics: false,
     // Its default lets requests through when Redis is slow; the server fails closed instead.
