@@ -9,8 +9,8 @@
  * API only), rel (when it was released), gc (the key's Redis expiry), w ('1': someone may be waiting
  * or watching, so changes are PUBLISHed).
  * A lease is live by `exp` against Redis's clock. Unregistered keys also carry a Redis expiry so
- * that they clean themselves up: GC_SLACK_MS past the lease, moved only when the lease outgrows it,
- * so that most renewals need no PEXPIREAT. Registered keys persist.
+ * that they clean themselves up: GC_SLACK_MS (an hour) past the lease, moved only when the lease
+ * outgrows it, so that renewals and the next acquire of a key in use need no PEXPIREAT. Registered keys persist.
  * Fencing tokens come from one counter (INCR). A counter that is new, or that Redis lost, starts
  * at Redis's clock in microseconds: above every token handed out before, unless that counter had
  * handed out over a thousand tokens per millisecond since it started.
@@ -35,7 +35,7 @@ export interface LuaScript {
 }
 
 /** How long an unregistered record outlives its lease before Redis deletes it. */
-export const GC_SLACK_MS = 120_000;
+export const GC_SLACK_MS = 3_600_000;
 
 const FIELDS = "'token', 'exp', 'fence', 'since', 'holder', 'reason', 'cred', 'gc', 'rel', 'w'";
 
@@ -134,10 +134,13 @@ if live() then
 end
 -- Free: first come, first served. Drop the waiters that stopped asking, then only the first live
 -- waiter may take it.
--- The first two entries: the head, and whether anyone queues behind it.
+-- The first two entries: the head, and whether anyone queues behind it. A record that is not
+-- watched has nobody queued: whoever joins a queue marks the record (or, when there is none yet,
+-- the grant to the head does), and a release clears the mark only when nobody queues.
 local head = nil
 local behind = false
-for _ = 1, 32 do
+local unqueued = rec[2] and not watched
+for _ = 1, unqueued and 0 or 32 do
   local firsts = redis.call('ZRANGE', KEYS[3], 0, 1)
   local first = firsts[1]
   if not first then break end
