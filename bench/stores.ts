@@ -93,7 +93,15 @@ async function commandsPerOperation(kind: StoreKind, redis: Redis, base: string,
   const acquire = (k: string, extra: Record<string, unknown> = {}) =>
     call(base, "POST", `/infra/locks/${k}/acquire`, { ttl_ms: HOLDER_TTL_MS, token: `t-${k}`, ...extra });
   const ops = {
-    acquire: await perOperation(redis, async (i) => void (await acquire(key("a", i)))),
+    "acquire (a new key)": await perOperation(redis, async (i) => void (await acquire(key("a", i)))),
+    "acquire (a key used in the last hour)": await (async () => {
+      for (let i = -1; i < OPS_REPEATS; i++) {
+        const k = key("u", i);
+        await acquire(k);
+        await call(base, "POST", `/infra/locks/${k}/release`, { token: `t-${k}` });
+      }
+      return perOperation(redis, async (i) => void (await acquire(key("u", i))));
+    })(),
     "acquire with wait_ms (free key)": await perOperation(
       redis,
       async (i) => void (await acquire(key("w", i), { wait_ms: 10_000 })),
