@@ -1,14 +1,15 @@
 /** loadConfig(env): defaults, store selection, and every mistake reported by its variable name. */
 import { describe, expect, it } from "vitest";
 import { type Config, ConfigError, loadConfig } from "../server/config.js";
+import type { RuntimeName } from "../server/runtime.js";
 import { withTryOutAdminToken } from "../server/startup.js";
 
 type Env = Record<string, string | undefined>;
 
 /** The ConfigError loadConfig throws for env (fails the test when it does not throw one). */
-function configError(env: Env): ConfigError {
+function configError(env: Env, runtime: RuntimeName = "node"): ConfigError {
   try {
-    loadConfig(env);
+    loadConfig(env, runtime);
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
     return err as ConfigError;
@@ -123,6 +124,35 @@ describe("store selection", () => {
       expect(err.message).toMatch(/UPSTASH_REDIS_REST_URL must be an http\(s\) URL/);
     },
   );
+});
+
+describe("stores per runtime", () => {
+  it.each(["vercel", "workers"] as const)(
+    "%s refuses the memory store, naming the Upstash variables",
+    (rt) => {
+      const err = configError({}, rt);
+      expect(err.message).toMatch(/UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN/);
+      expect(err.message).toMatch(/two jobs hold the same lock/);
+    },
+  );
+
+  it("workers refuses REDIS_URL, saying why and what to set instead", () => {
+    const err = configError({ REDIS_URL: "redis://cache:6379" }, "workers");
+    expect(err.message).toMatch(/REDIS_URL cannot be used on Cloudflare Workers/);
+    expect(err.message).toMatch(/UPSTASH_REDIS_REST_URL/);
+  });
+
+  it("vercel takes REDIS_URL or the Upstash pair; workers the Upstash pair; node all three", () => {
+    expect(loadConfig({ REDIS_URL: "redis://cache:6379" }, "vercel").store.kind).toBe("redis");
+    expect(loadConfig(UPSTASH, "vercel").store.kind).toBe("upstash");
+    expect(loadConfig(UPSTASH, "workers").store.kind).toBe("upstash");
+    expect(loadConfig({}, "node").store.kind).toBe("memory");
+  });
+
+  it("a runtime's own mistakes come after the variables' own (a bad URL is named as such)", () => {
+    const err = configError({ ...UPSTASH, UPSTASH_REDIS_REST_URL: "nope" }, "workers");
+    expect(err.message).toMatch(/UPSTASH_REDIS_REST_URL must be an http\(s\) URL/);
+  });
 });
 
 describe("numbers and switches", () => {

@@ -6,6 +6,8 @@
  * - workers: server/workers.ts in workerd through `wrangler dev`.
  * Both seed APIs, auth, errors and waiting must behave the same through each.
  */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
 import { type RuntimeKind, type ServerProcess, startServerProcess } from "./support/server-process.js";
@@ -303,7 +305,42 @@ describe("the client address serverless runtimes give, for limiting anonymous ca
   });
 });
 
-describe("serverless configuration mistakes", () => {
+describe("configuration mistakes", () => {
+  /** `npm start`'s entry with env; resolves with its exit code and output once it exits (or is killed). */
+  const startNode = (env: Record<string, string>) =>
+    new Promise<{ code: number | null; output: string }>((resolve) => {
+      const child = spawn(process.execPath, ["--import", "tsx", "server/node.ts"], {
+        cwd: fileURLToPath(new URL("..", import.meta.url)),
+        env: { PATH: process.env.PATH ?? "", PORT: "0", ...env },
+      });
+      let output = "";
+      child.stdout.on("data", (d) => (output += d));
+      child.stderr.on("data", (d) => (output += d));
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      child.on("exit", (code) => {
+        clearTimeout(timer);
+        resolve({ code, output });
+      });
+    });
+
+  it("npm start ends at once on a bad variable, with one line naming it and no stack trace", async () => {
+    const { code, output } = await startNode({
+      UPSTASH_REDIS_REST_URL: "not-a-url",
+      UPSTASH_REDIS_REST_TOKEN: "x",
+    });
+    expect(code).toBe(1);
+    expect(output.trim()).toBe("lss: configuration error: UPSTASH_REDIS_REST_URL must be an http(s) URL");
+  });
+
+  it("npm start ends at once when Upstash refuses the token, naming UPSTASH_REDIS_REST_TOKEN", async () => {
+    const { code, output } = await startNode({ ...upstashEnv(), UPSTASH_REDIS_REST_TOKEN: "not-the-token" });
+    expect(code).toBe(1);
+    expect(output).toContain(
+      "lss: configuration error: Upstash refused the token: check UPSTASH_REDIS_REST_TOKEN",
+    );
+    expect(output).not.toMatch(/\n\s+at /);
+  });
+
   it("Vercel without a shared store answers every request with one error naming the variables", async () => {
     const server = await startServerProcess({ LSS_ADMIN_TOKEN: ADMIN_TOKEN }, "vercel");
     try {
