@@ -18,16 +18,12 @@ export interface UpstashEventsOptions {
   token: string;
   /** How long the subscription may take to be confirmed before the watch starts out not live. */
   timeoutMs: number;
-  /** Delays between reconnection attempts, the last one repeated. */
-  retryDelaysMs?: readonly number[];
-  fetch?: typeof fetch;
 }
 
-const DEFAULT_RETRY_DELAYS_MS = [250, 500, 1000, 2000, 5000];
+/** Delays between attempts to subscribe again, the last one repeated. */
+const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 5000];
 
 export function upstashEvents(opts: UpstashEventsOptions): EventSource {
-  const doFetch = opts.fetch ?? fetch;
-  const delays = opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
   const endpoint = opts.url.replace(/\/+$/, "");
 
   return (channels): LockEvents => ({
@@ -50,7 +46,7 @@ export function upstashEvents(opts: UpstashEventsOptions): EventSource {
 
       void (async () => {
         for (let attempt = 0; !stop.signal.aborted; attempt++) {
-          await readStream(doFetch, endpoint, opts.token, channel, stop.signal, {
+          await readStream(endpoint, opts.token, channel, stop.signal, {
             subscribed: () => {
               attempt = -1; // the next drop retries after the first delay
               // Before the waiter has its watch, it has not asked the store yet: nothing was missed.
@@ -65,7 +61,7 @@ export function upstashEvents(opts: UpstashEventsOptions): EventSource {
           // The stream ended or failed: events may be missed until the next one is subscribed.
           mailbox.setLive(false);
           if (!told) tell();
-          await sleep(delays[Math.min(attempt, delays.length - 1)] ?? 1000, stop.signal);
+          await sleep(RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)] ?? 1000, stop.signal);
         }
       })();
 
@@ -93,14 +89,13 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 /** One SSE subscription, read to its end (resolves) or failure (rejects). */
 async function readStream(
-  doFetch: typeof fetch,
   endpoint: string,
   token: string,
   channel: string,
   signal: AbortSignal,
   on: { subscribed: () => void; message: (payload: string) => void },
 ): Promise<void> {
-  const res = await doFetch(`${endpoint}/subscribe/${channel}`, {
+  const res = await fetch(`${endpoint}/subscribe/${channel}`, {
     method: "POST",
     headers: { Authorization: `Bearer ${token}`, Accept: "text/event-stream" },
     body: "[]",
