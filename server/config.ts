@@ -25,8 +25,11 @@ export interface Config {
   locksApiAuth: "open" | "bearer";
   /** How long a verified API token is trusted before it is looked up again (bounds revocation delay). */
   tokenCacheMs: number;
-  /** Take the client address from X-Forwarded-For (behind a proxy or on Vercel). */
-  trustProxy: boolean;
+  /**
+   * How many proxies in front of a Node server append to X-Forwarded-For; the client address is the
+   * entry the outermost of them appended (0: none, the socket's peer is the client).
+   */
+  trustProxy: number;
   maxBodyBytes: number;
 }
 
@@ -40,11 +43,6 @@ const int = (name: string, min: number, max: number) =>
     .regex(/^\d+$/, `${name} must be a whole number`)
     .transform(Number)
     .pipe(z.number().min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`));
-
-const bool = (name: string) =>
-  z
-    .enum(["true", "false", "1", "0"], { error: `${name} must be true or false` })
-    .transform((v) => v === "true" || v === "1");
 
 const schema = z.object({
   PORT: int("PORT", 0, 65535).default(8787),
@@ -72,7 +70,18 @@ const schema = z.object({
     .enum(["open", "bearer"], { error: "LSS_LOCKS_API_AUTH must be open or bearer" })
     .default("open"),
   LSS_TOKEN_CACHE_MS: int("LSS_TOKEN_CACHE_MS", 0, 300_000).default(10_000),
-  LSS_TRUST_PROXY: bool("LSS_TRUST_PROXY").default(false),
+  LSS_TRUST_PROXY: z
+    .union(
+      [
+        z.enum(["true", "false"]).transform((v) => (v === "true" ? 1 : 0)),
+        z
+          .string()
+          .regex(/^(\d|10)$/)
+          .transform(Number),
+      ],
+      { error: "LSS_TRUST_PROXY must be true, false, or the number of proxies in front (0–10)" },
+    )
+    .default(0),
 });
 
 const UPSTASH_VARIABLES = "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN";

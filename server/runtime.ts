@@ -12,18 +12,25 @@ export interface Runtime {
   readonly name: RuntimeName;
   /** Store kinds that keep one lock state for every instance of this runtime. */
   readonly stores: readonly StoreConfig["kind"][];
-  /** The caller's address, for rate-limiting anonymous calls. */
-  clientAddress(c: Context, trustProxy: boolean): string;
+  /** The caller's address, for rate-limiting anonymous calls. `proxies`: see Config.trustProxy. */
+  clientAddress(c: Context, proxies: number): string;
 }
 
-const firstForwarded = (c: Context) => c.req.header("X-Forwarded-For")?.split(",")[0]?.trim() || undefined;
+/**
+ * The X-Forwarded-For entry appended by the outermost of `proxies` trusted proxies: each proxy
+ * appends the address it saw, so entries further left were written by the client and prove nothing.
+ */
+function forwardedBy(c: Context, proxies: number): string | undefined {
+  const entries = c.req.header("X-Forwarded-For")?.split(",") ?? [];
+  return entries[entries.length - proxies]?.trim() || undefined;
+}
 
 export const RUNTIMES: Record<RuntimeName, Runtime> = {
   node: {
     name: "node",
     stores: ["memory", "redis", "upstash"],
-    clientAddress(c, trustProxy) {
-      const forwarded = trustProxy ? firstForwarded(c) : undefined;
+    clientAddress(c, proxies) {
+      const forwarded = proxies > 0 ? forwardedBy(c, proxies) : undefined;
       const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
       return forwarded ?? env?.incoming?.socket?.remoteAddress ?? "unknown";
     },
@@ -33,7 +40,7 @@ export const RUNTIMES: Record<RuntimeName, Runtime> = {
     // Instances share no memory, so a memory store would hand one lock to two jobs.
     stores: ["upstash", "redis"],
     // Vercel overwrites X-Forwarded-For with the address of the client that reached its edge.
-    clientAddress: (c) => firstForwarded(c) ?? "unknown",
+    clientAddress: (c) => forwardedBy(c, 1) ?? "unknown",
   },
   workers: {
     name: "workers",

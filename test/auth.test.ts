@@ -24,7 +24,7 @@ function setup(opts: { config?: Partial<AppDeps["config"]>; rateLimiter?: RateLi
       adminToken: ADMIN,
       locksApiAuth: "open",
       tokenCacheMs: 10_000,
-      trustProxy: false,
+      trustProxy: 0,
       maxBodyBytes: 16 * 1024,
       ...opts.config,
     },

@@ -73,3 +73,32 @@ describe.each(["redis", "upstash"])("rate limiting on %s with Redis down", (kind
     }
   }, 30_000);
 });
+
+describe("the client address behind trusted proxies (LSS_TRUST_PROXY)", () => {
+  const appBehind = (proxies: number) =>
+    createApp({
+      store: backends.open("memory"),
+      rateLimiter: memoryRateLimiter(2),
+      config: testConfig({ trustProxy: proxies }),
+    });
+  const post = (app: ReturnType<typeof appBehind>, forwardedFor: string) =>
+    app.request("/locks", { method: "POST", headers: { "X-Forwarded-For": forwardedFor } });
+
+  it("one proxy: the rightmost entry; rotating the entries a client writes does not escape the limit", async () => {
+    const app = appBehind(1);
+    const statuses = [];
+    for (const spoofed of ["1.1.1.1", "2.2.2.2", "3.3.3.3"]) {
+      statuses.push((await post(app, `${spoofed}, 198.51.100.9`)).status);
+    }
+    expect(statuses).toEqual([200, 200, 429]);
+    // …nor can a client get someone else limited by writing their address.
+    expect((await post(app, "198.51.100.9, 203.0.113.5")).status).toBe(200);
+  });
+
+  it("two proxies: the entry the outer proxy appended", async () => {
+    const app = appBehind(2);
+    expect((await post(app, "spoof-a, 198.51.100.9, 10.0.0.2")).status).toBe(200);
+    expect((await post(app, "spoof-b, 198.51.100.9, 10.0.0.3")).status).toBe(200);
+    expect((await post(app, "198.51.100.9, 10.0.0.2")).status).toBe(429);
+  });
+});

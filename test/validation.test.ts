@@ -15,7 +15,7 @@ const config = (overrides: Partial<AppDeps["config"]> = {}): AppDeps["config"] =
   adminToken: ADMIN,
   locksApiAuth: "open",
   tokenCacheMs: 10_000,
-  trustProxy: false,
+  trustProxy: 0,
   maxBodyBytes: 16 * 1024,
   ...overrides,
 });

@@ -24,7 +24,7 @@ export const testConfig = (overrides: Partial<AppDeps["config"]> = {}): AppDeps[
   adminToken: ADMIN_TOKEN,
   locksApiAuth: "open",
   tokenCacheMs: 10_000,
-  trustProxy: false,
+  trustProxy: 0,
   maxBodyBytes: 16 * 1024,
   ...overrides,
 });
