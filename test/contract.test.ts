@@ -4,7 +4,7 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GC_SLACK_MS } from "../server/stores/redis-scripts.js";
+import { GC_SLACK_MS } from "../server/stores/types.js";
 import { appOn, STORE_KINDS, type StoreBackends, sleep, startBackends } from "./support/stores.js";
 
 let backends: StoreBackends;

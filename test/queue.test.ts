@@ -8,8 +8,10 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../server/crypto.js";
 import { FALLBACK_PEEK_MS } from "../server/locks/waiting.js";
-import { type LockStore, QUEUE_GRACE_MS } from "../server/stores/types.js";
+import { GC_SLACK_MS, type LockStore, QUEUE_GRACE_MS } from "../server/stores/types.js";
+import { startServerProcess } from "./support/server-process.js";
 import {
+  ADMIN_TOKEN,
   appOn,
   STORE_KINDS,
   type StoreBackends,
@@ -196,6 +198,29 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
     expect(Date.now() - started).toBeLessThan(handoffMs);
   });
 
+  it(
+    "never lets anyone jump a live waiter behind 40 that stopped asking, and cleans them up in bounded steps",
+    async () => {
+      const [a, b] = instances();
+      await acquire(a, "stale", "holder");
+      // 40 waiters that wait 1 ms and never ask again: they keep their place for QUEUE_GRACE_MS.
+      for (let i = 0; i < 40; i++)
+        expect((await acquire(i % 2 ? b : a, "stale", `gone-${i}`, 1)).status).toBe(409);
+      const live = acquire(b, "stale", "live", 30_000);
+      await sleep(QUEUE_GRACE_MS + 300); // every one of the 40 has lost its place; "live" has not
+      await release(a, "stale", "holder");
+      // A plain acquire finds stale waiters ahead (or the live one holding it): never the key.
+      const jumper = await acquire(a, "stale", "jumper");
+      expect(jumper.status).toBe(409);
+      const got = await live;
+      expect(got.status).toBe(200);
+      expect((await a("GET", "/infra/locks/stale")).body).toMatchObject({ locked: true, waiting: 0 });
+      await release(b, "stale", "live");
+      expect((await acquire(a, "stale", "jumper")).status).toBe(200);
+    },
+    QUEUE_GRACE_MS + 20_000,
+  );
+
   it("refuses wait_ms without a token, cuts it to the server's bound, refuses nonsense", async () => {
     const [a] = instances();
     const noToken = await a("POST", "/infra/locks/w/acquire", { ttl_ms: 1000, wait_ms: 1000 });
@@ -276,4 +301,75 @@ describe("when the events source drops", () => {
     expect(got.status).toBe(200);
     expect(Date.now() - releasedAt).toBeLessThan(FALLBACK_PEEK_MS + 1000);
   }, 30_000);
+});
+
+describe("a waiter whose server instance dies", () => {
+  it.each(["redis", "upstash"] as const)(
+    "%s: keeps its place only until its window and the grace period end; the next one gets the key",
+    async (kind) => {
+      const prefix = `dies${Math.random().toString(16).slice(2, 8)}`;
+      const survivor = appOn(backends.open(kind, { prefix })).call;
+      const doomed = await startServerProcess({
+        ...(kind === "redis"
+          ? { REDIS_URL: backends.redis!.url }
+          : {
+              UPSTASH_REDIS_REST_URL: backends.bridge!.url,
+              UPSTASH_REDIS_REST_TOKEN: backends.bridge!.token,
+            }),
+        LSS_KEY_PREFIX: prefix,
+        LSS_ADMIN_TOKEN: ADMIN_TOKEN,
+        LSS_RATE_LIMIT: "off",
+      });
+      try {
+        const body = (token: string, wait_ms?: number) => ({
+          ttl_ms: 30_000,
+          token,
+          ...(wait_ms ? { wait_ms } : {}),
+        });
+        expect((await survivor("POST", "/infra/locks/dies/acquire", body("holder"))).status).toBe(200);
+        // The doomed instance's waiter asks to wait 2 s; its instance is killed while it waits.
+        const joinedAt = Date.now();
+        void fetch(`${doomed.url}/infra/locks/dies/acquire`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
+          body: JSON.stringify(body("doomed", 2000)),
+        }).catch(() => {});
+        await sleep(200);
+        const next = survivor("POST", "/infra/locks/dies/acquire", body("next", 30_000));
+        await sleep(200);
+        await doomed.kill("SIGKILL");
+        await survivor("POST", "/infra/locks/dies/release", { token: "holder" });
+        const got = await next;
+        expect(got.status).toBe(200);
+        // It waited for the dead waiter's place to lapse (its 2 s window plus the grace period).
+        expect(Date.now() - joinedAt).toBeGreaterThanOrEqual(2000 + QUEUE_GRACE_MS - 300);
+        expect(Date.now() - joinedAt).toBeLessThan(2000 + QUEUE_GRACE_MS + 1500);
+      } finally {
+        await doomed.kill();
+      }
+    },
+    30_000,
+  );
+});
+
+describe("queue keys on Redis", () => {
+  it("expire by themselves: a queue nobody waits in is gone within GC_SLACK_MS of its last place", async () => {
+    const prefix = `qttl${Math.random().toString(16).slice(2, 8)}`;
+    const { call } = appOn(backends.open("redis", { prefix }));
+    await call("POST", "/infra/locks/ttl/acquire", { ttl_ms: 30_000, token: "holder" });
+    const before = Date.now();
+    expect(
+      (await call("POST", "/infra/locks/ttl/acquire", { ttl_ms: 1000, token: "w", wait_ms: 200 })).status,
+    ).toBe(409);
+    const admin = new Redis(backends.redis!.url);
+    try {
+      for (const name of ["queue", "queue-until"]) {
+        const ttl = await admin.pttl(`${prefix}:${name}:default:ttl`);
+        expect(ttl).toBeGreaterThan(0);
+        expect(before + ttl).toBeLessThanOrEqual(Date.now() + 200 + QUEUE_GRACE_MS + GC_SLACK_MS + 100);
+      }
+    } finally {
+      admin.disconnect();
+    }
+  });
 });

@@ -7,6 +7,7 @@ import { createEventHub } from "./events.js";
 import {
   type AcquireOutcome,
   type AcquireParams,
+  GC_SLACK_MS,
   type InspectOutcome,
   type Lease,
   type LockRef,
@@ -17,6 +18,7 @@ import {
   type RegisterParams,
   type ReleaseOutcome,
   type RenewOutcome,
+  STALE_WAITERS_PER_CALL,
   type TokenRecord,
   type TokenStore,
 } from "./types.js";
@@ -78,6 +80,12 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
   const sweep = (now: number) => {
     if (++writes % 1024 !== 0) return;
     for (const [k, rec] of records) if (rec.dropAt != null && rec.dropAt <= now) records.delete(k);
+    // Queues of keys nobody asks for again: their waiters stopped asking long ago.
+    for (const [k, queue] of queues) {
+      const kept = queue.filter((w) => w.until + GC_SLACK_MS > now);
+      if (kept.length === 0) queues.delete(k);
+      else if (kept.length < queue.length) queues.set(k, kept);
+    }
   };
 
   const tokens: TokenStore = {
@@ -119,10 +127,17 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
     if (index >= 0) queue.splice(index, 1);
     if (queue.length === 0) queues.delete(id(ref));
   };
-  /** The first waiter that still asks, dropping those that stopped. */
+  /**
+   * The first waiter that still asks, dropping at most STALE_WAITERS_PER_CALL that stopped (as the
+   * Redis script does); "unsettled" when more of them remain ahead.
+   */
   const headOf = (ref: LockRef, now: number) => {
     const queue = queues.get(id(ref));
-    while (queue?.length && (queue[0] as { until: number }).until <= now) queue.shift();
+    for (let dropped = 0; queue?.length && (queue[0] as { until: number }).until <= now; dropped++) {
+      if (dropped === STALE_WAITERS_PER_CALL) return "unsettled" as const;
+      queue.shift();
+    }
+    if (queue?.length === 0) queues.delete(id(ref));
     return queue?.[0];
   };
 
@@ -153,6 +168,14 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
       }
       // Free: first come, first served.
       const head = headOf(ref, now);
+      if (head === "unsettled") {
+        return {
+          outcome: "queued",
+          now,
+          position: queueMe(ref, p.tokenHash, p.queueWindowMs, now),
+          wakeAt: now,
+        };
+      }
       if (head && head.token !== p.tokenHash) {
         return {
           outcome: "queued",

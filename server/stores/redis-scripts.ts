@@ -7,7 +7,7 @@
  * One Redis hash per key: token (sha256 of the lease token; '' after a forced release), exp (ms;
  * 0 = no expiry, -1 = released), fence, since, holder, reason, cred (registered locks of the /locks
  * API only), rel (when it was released), gc (the key's Redis expiry), w ('1': someone may be waiting
- * or watching, so changes are PUBLISHed).
+ * or watching, so changes are PUBLISHed), qx (the Redis expiry of the key's queue).
  * A lease is live by `exp` against Redis's clock. Unregistered keys also carry a Redis expiry so
  * that they clean themselves up: GC_SLACK_MS (an hour) past the lease, moved only when the lease
  * outgrows it, so that renewals and the next acquire of a key in use need no PEXPIREAT. Registered keys persist.
@@ -26,7 +26,7 @@
  * channel so that waiting requests need not ask Redis again; nobody waiting, nothing is published.
  */
 import { sha1Hex } from "../crypto.js";
-import { QUEUE_GRACE_MS, RELEASED_GRACE_MS } from "./types.js";
+import { GC_SLACK_MS, QUEUE_GRACE_MS, RELEASED_GRACE_MS, STALE_WAITERS_PER_CALL } from "./types.js";
 
 export interface LuaScript {
   name: string;
@@ -34,10 +34,7 @@ export interface LuaScript {
   sha1: string;
 }
 
-/** How long an unregistered record outlives its lease before Redis deletes it. */
-export const GC_SLACK_MS = 3_600_000;
-
-const FIELDS = "'token', 'exp', 'fence', 'since', 'holder', 'reason', 'cred', 'gc', 'rel', 'w'";
+const FIELDS = "'token', 'exp', 'fence', 'since', 'holder', 'reason', 'cred', 'gc', 'rel', 'w', 'qx'";
 
 const PRELUDE = `
 local t = redis.call('TIME')
@@ -110,14 +107,28 @@ if cred and cred ~= me then return {'forbidden', now} end
 local function queue_me()
   if ARGV[6] == '' then return 0 end
   local rank = redis.call('ZRANK', KEYS[3], me)
+  local created = false
   if not rank then
     redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), me)
     rank = redis.call('ZCARD', KEYS[3]) - 1
+    created = rank == 0
     -- From now on the holder's changes are published. (A key with no record yet is being handed
     -- to the first waiter, whose grant marks it.)
     if rec[2] and not watched then redis.call('HSET', KEYS[1], 'w', '1') end
   end
-  redis.call('HSET', KEYS[4], me, now + tonumber(ARGV[6]) + ${QUEUE_GRACE_MS})
+  local until_ms = now + tonumber(ARGV[6]) + ${QUEUE_GRACE_MS}
+  redis.call('HSET', KEYS[4], me, until_ms)
+  -- The queue's keys outlive its last waiter by GC_SLACK_MS at most: their Redis expiry (kept in
+  -- the record as qx) moves only when a waiter's place outgrows it, or when the queue is new.
+  if created or until_ms > (tonumber(rec[11]) or 0) then
+    local qx = until_ms + ${GC_SLACK_MS}
+    redis.call('PEXPIREAT', KEYS[3], qx)
+    redis.call('PEXPIREAT', KEYS[4], qx)
+    if rec[2] then
+      redis.call('HSET', KEYS[1], 'qx', qx)
+      rec[11] = tostring(qx)
+    end
+  end
   return rank + 1
 end
 local exp = 0
@@ -137,22 +148,33 @@ end
 -- The first two entries: the head, and whether anyone queues behind it. A record that is not
 -- watched has nobody queued: whoever joins a queue marks the record (or, when there is none yet,
 -- the grant to the head does), and a release clears the mark only when nobody queues.
+-- At most STALE_WAITERS_PER_CALL are dropped per call; if more remain ahead, nobody can tell yet
+-- who is first, so nobody gets the key: waiters look again at once, and drop the next ones.
 local head = nil
 local behind = false
-local unqueued = rec[2] and not watched
-for _ = 1, unqueued and 0 or 32 do
-  local firsts = redis.call('ZRANGE', KEYS[3], 0, 1)
-  local first = firsts[1]
-  if not first then break end
-  local until_ms = tonumber(redis.call('HGET', KEYS[4], first))
-  if until_ms and until_ms > now then
-    head = {first, until_ms}
-    behind = firsts[2] ~= nil
-    break
+local unsettled = false
+if not (rec[2] and not watched) then
+  local dropped = 0
+  while true do
+    local firsts = redis.call('ZRANGE', KEYS[3], 0, 1)
+    local first = firsts[1]
+    if not first then break end
+    local until_ms = tonumber(redis.call('HGET', KEYS[4], first))
+    if until_ms and until_ms > now then
+      head = {first, until_ms}
+      behind = firsts[2] ~= nil
+      break
+    end
+    if dropped == ${STALE_WAITERS_PER_CALL} then
+      unsettled = true
+      break
+    end
+    redis.call('ZREM', KEYS[3], first)
+    redis.call('HDEL', KEYS[4], first)
+    dropped = dropped + 1
   end
-  redis.call('ZREM', KEYS[3], first)
-  redis.call('HDEL', KEYS[4], first)
 end
+if unsettled then return {'queued', now, '', '', '', '', '', queue_me(), now} end
 if head and head[1] ~= me then return {'queued', now, '', '', '', '', '', queue_me(), head[2]} end
 local fence = next_fence()
 -- A grant to the head of the queue keeps the key watched while others wait behind it.

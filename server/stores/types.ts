@@ -154,11 +154,21 @@ export interface StoreFailureHint {
   message: string;
 }
 
+/** How long an unused record (a lease that ended, a queue nobody waits in) outlives its use. */
+export const GC_SLACK_MS = 3_600_000;
+
 /** How long a released lease's record stays, so that a retried release still answers "released". */
 export const RELEASED_GRACE_MS = 30_000;
 
 /** How long a waiter keeps its place after its wait window ends without it asking again. */
 export const QUEUE_GRACE_MS = 5_000;
+
+/**
+ * How many waiters that stopped asking one acquire drops from the head of a queue. With more ahead,
+ * the key goes to nobody on that call (the first live waiter is not known yet): bounded work per
+ * call, and nobody jumps the queue.
+ */
+export const STALE_WAITERS_PER_CALL = 32;
 
 /**
  * released: the key is free; `next` names the first waiter (only it need look, the others wait for
