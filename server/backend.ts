@@ -31,6 +31,7 @@ export function openBackend(config: Config): Backend {
           tcpTransport(client, config.storeTimeoutMs),
           config.keyPrefix,
           tcpEvents(client),
+          { allowEviction: config.allowEviction },
         ),
         rateLimiter: perMinute
           ? redisRateLimiter(client, perMinute, config.keyPrefix, config.storeTimeoutMs)

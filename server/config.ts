@@ -31,6 +31,8 @@ export interface Config {
    */
   trustProxy: number;
   maxBodyBytes: number;
+  /** Serve lock operations even on a Redis whose maxmemory-policy may evict lock records. */
+  allowEviction: boolean;
 }
 
 export class ConfigError extends Error {
@@ -70,6 +72,10 @@ const schema = z.object({
     .enum(["open", "bearer"], { error: "LSS_LOCKS_API_AUTH must be open or bearer" })
     .default("open"),
   LSS_TOKEN_CACHE_MS: int("LSS_TOKEN_CACHE_MS", 0, 300_000).default(10_000),
+  LSS_ALLOW_EVICTION: z
+    .enum(["true", "false"], { error: "LSS_ALLOW_EVICTION must be true or false" })
+    .transform((v) => v === "true")
+    .default(false),
   LSS_TRUST_PROXY: z
     .union(
       [
@@ -141,5 +147,6 @@ export function loadConfig(env: Record<string, string | undefined>, runtime: Run
     tokenCacheMs: e.LSS_TOKEN_CACHE_MS,
     trustProxy: e.LSS_TRUST_PROXY,
     maxBodyBytes: 16 * 1024,
+    allowEviction: e.LSS_ALLOW_EVICTION,
   };
 }

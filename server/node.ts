@@ -30,6 +30,10 @@ await backend.store.ping().catch((err) => {
     `store not reachable yet: ${err instanceof StoreUnavailableError && err.hint ? err.hint.message : err.message}`,
   );
 });
+// A Redis that may evict lock records gets lock operations refused (503) until it is fixed: say so now.
+const safety = await backend.store.safety().catch(() => null);
+if (safety?.problem)
+  console.error(`${safety.safe ? "warning" : "lss: lock operations refused"}: ${safety.problem}`);
 const server = serve({ fetch: createApp({ ...backend, config }).fetch, port: config.port }, (info) =>
   announce(config, info.port, generated),
 );

@@ -34,6 +34,7 @@ describe("loadConfig defaults", () => {
       tokenCacheMs: 10_000,
       trustProxy: 0,
       maxBodyBytes: 16 * 1024,
+      allowEviction: false,
     } satisfies Config);
   });
 
@@ -175,6 +176,7 @@ describe("numbers and switches", () => {
     ["LSS_TRUST_PROXY=2", { LSS_TRUST_PROXY: "2" }, { trustProxy: 2 }],
     ["LSS_TRUST_PROXY=0", { LSS_TRUST_PROXY: "0" }, { trustProxy: 0 }],
     ["LSS_TRUST_PROXY=false", { LSS_TRUST_PROXY: "false" }, { trustProxy: 0 }],
+    ["LSS_ALLOW_EVICTION=true", { LSS_ALLOW_EVICTION: "true" }, { allowEviction: true }],
     ["LSS_TOKEN_CACHE_MS=0", { LSS_TOKEN_CACHE_MS: "0" }, { tokenCacheMs: 0 }],
     ["LSS_KEY_PREFIX=prod.eu-1", { LSS_KEY_PREFIX: "prod.eu-1" }, { keyPrefix: "prod.eu-1" }],
     ["LSS_STORE_TIMEOUT_MS=500", { LSS_STORE_TIMEOUT_MS: "500" }, { storeTimeoutMs: 500 }],
@@ -207,6 +209,7 @@ describe("numbers and switches", () => {
     ],
     ["LSS_TRUST_PROXY=yes", { LSS_TRUST_PROXY: "yes" }, /LSS_TRUST_PROXY must be true, false, or the number/],
     ["LSS_TRUST_PROXY=11", { LSS_TRUST_PROXY: "11" }, /LSS_TRUST_PROXY must be true, false, or the number/],
+    ["LSS_ALLOW_EVICTION=yes", { LSS_ALLOW_EVICTION: "yes" }, /LSS_ALLOW_EVICTION must be true or false/],
     ["LSS_TOKEN_CACHE_MS=-1", { LSS_TOKEN_CACHE_MS: "-1" }, /LSS_TOKEN_CACHE_MS/],
     ["LSS_TOKEN_CACHE_MS above 5 minutes", { LSS_TOKEN_CACHE_MS: "300001" }, /LSS_TOKEN_CACHE_MS/],
     ["LSS_STORE_TIMEOUT_MS=50", { LSS_STORE_TIMEOUT_MS: "50" }, /LSS_STORE_TIMEOUT_MS must be at least 100/],

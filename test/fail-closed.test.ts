@@ -2,7 +2,10 @@
  * Kill the redis-server mid-run: every endpoint answers 503 within a few seconds, nothing ever
  * reads as unlocked or granted, and service resumes by itself when Redis is back.
  */
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRedisStore, type RedisStoreOptions } from "../server/stores/redis.js";
+import { connectTcpRedis, tcpEvents, tcpTransport } from "../server/stores/tcp.js";
 import { appOn, type StoreBackends, startBackends, testConfig } from "./support/stores.js";
 
 let backends: StoreBackends;
@@ -77,3 +80,54 @@ describe.each(["redis", "upstash"] as const)("with Redis down, on %s", (kind) =>
     expect(health).toBe(200);
   }, 40_000);
 });
+
+describe("on a Redis that may evict keys (maxmemory-policy)", () => {
+  it("refuses lock operations with a 503 naming the policy and the fix, unless the risk is accepted", async () => {
+    const admin = new Redis(backends.redis!.url);
+    await admin.config("SET", "maxmemory-policy", "volatile-lru");
+    try {
+      const { call } = appOn(backends.open("redis"));
+      const refused = await call("POST", "/infra/locks/evictable/acquire", { ttl_ms: 10_000 });
+      expect(refused.status).toBe(503);
+      expect(refused.body.error.code).toBe("store_unavailable");
+      expect(refused.body.error.message).toMatch(/maxmemory-policy volatile-lru/);
+      expect(refused.body.error.message).toMatch(/noeviction/);
+      expect(refused.body.error.message).toMatch(/LSS_ALLOW_EVICTION=true/);
+      // Reads are refused too: a lease Redis may have dropped must not read as free.
+      expect((await call("GET", "/infra/locks/evictable")).status).toBe(503);
+      expect((await call("GET", "/locks/some-id", undefined, null)).status).toBe(503);
+      const health = await call("GET", "/health", undefined, null);
+      expect(health.status).toBe(503);
+      expect(health.body).toMatchObject({ store_reachable: true, eviction_policy: "volatile-lru" });
+      expect(health.body.problem).toMatch(/noeviction/);
+
+      const accepted = appOn(createRedisStoreOn(backends, { allowEviction: true }), testConfig()).call;
+      expect((await accepted("POST", "/infra/locks/evictable/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+      const acceptedHealth = await accepted("GET", "/health", undefined, null);
+      expect(acceptedHealth.status).toBe(200);
+      expect(acceptedHealth.body.eviction_policy).toBe("volatile-lru");
+    } finally {
+      await admin.config("SET", "maxmemory-policy", "noeviction");
+      admin.disconnect();
+    }
+  });
+
+  it("serves as usual with noeviction, and says so in /health", async () => {
+    const { call } = appOn(backends.open("redis"));
+    expect((await call("POST", "/infra/locks/kept/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+    const health = await call("GET", "/health", undefined, null);
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({ eviction_policy: "noeviction", problem: null });
+  });
+});
+
+/** A TCP Redis store on the suite's redis-server with store options of our own. */
+function createRedisStoreOn(b: StoreBackends, opts: RedisStoreOptions) {
+  const client = connectTcpRedis(b.redis!.url, 2000);
+  return createRedisStore(
+    tcpTransport(client, 2000),
+    `opt${Math.random().toString(16).slice(2, 8)}`,
+    tcpEvents(client),
+    opts,
+  );
+}

@@ -11,6 +11,10 @@ const Health = z.object({
   store_reachable: z.boolean(),
   durable: z.boolean(),
   latency_ms: z.number().nullable(),
+  /** Redis's maxmemory-policy (null: the store cannot say, e.g. Upstash). */
+  eviction_policy: z.string().nullable(),
+  /** Why lock operations are refused although the store answers (an evicting Redis). */
+  problem: z.string().nullable(),
 });
 
 export function healthRoutes(store: LockStore, runtime: RuntimeName) {
@@ -18,7 +22,7 @@ export function healthRoutes(store: LockStore, runtime: RuntimeName) {
     method: "get",
     path: "/health",
     tags: ["Health"],
-    summary: "Which runtime and store serve, and whether the store is reachable",
+    summary: "Which runtime and store serve, whether the store is reachable, and whether it is safe",
     responses: {
       200: { description: "Store reachable", content: { "application/json": { schema: Health } } },
       503: { description: "Store unreachable", content: { "application/json": { schema: Health } } },
@@ -31,14 +35,19 @@ export function healthRoutes(store: LockStore, runtime: RuntimeName) {
       () => true,
       () => false,
     );
+    const latency = reachable ? Math.round((performance.now() - started) * 10) / 10 : null;
+    const safety = reachable ? await store.safety().catch(() => null) : null;
+    const ok = reachable && safety?.safe === true;
     const body = {
-      status: reachable ? ("ok" as const) : ("error" as const),
+      status: ok ? ("ok" as const) : ("error" as const),
       runtime,
       store: store.kind,
       store_reachable: reachable,
       durable: store.kind !== "memory",
-      latency_ms: reachable ? Math.round((performance.now() - started) * 10) / 10 : null,
+      latency_ms: latency,
+      eviction_policy: safety?.evictionPolicy ?? null,
+      problem: safety?.problem ?? null,
     };
-    return reachable ? c.json(body, 200) : c.json(body, 503);
+    return ok ? c.json(body, 200) : c.json(body, 503);
   });
 }

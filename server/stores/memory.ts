@@ -284,6 +284,9 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
     },
 
     async ping() {},
+    async safety() {
+      return { evictionPolicy: null, safe: true, problem: null };
+    },
     async close() {
       records.clear();
     },

@@ -15,6 +15,7 @@ import {
   type ReleaseOutcome,
   type RenewOutcome,
   type StoreFailureHint,
+  type StoreSafety,
   StoreUnavailableError,
   type TokenRecord,
 } from "./types.js";
@@ -29,6 +30,8 @@ export interface RedisTransport {
   hvals(key: string): Promise<string[]>;
   hdel(key: string, field: string): Promise<number>;
   ping(): Promise<unknown>;
+  /** Redis's maxmemory-policy, or null where it cannot be read (Upstash, a CONFIG-less managed Redis). */
+  evictionPolicy(): Promise<string | null>;
   /**
    * TIME, HMGET of a lock's fields and (with a queue key) ZCARD, in one round trip (a pipeline, not
    * a script: read-only, so it spares the EVALSHA). Raw replies, strings as Redis sent them.
@@ -72,7 +75,23 @@ const leaseFrom = (r: Reply): Lease => {
  */
 export type EventSource = (channels: { of: (ref: LockRef) => string; pattern: string }) => LockEvents;
 
-export function createRedisStore(transport: RedisTransport, prefix: string, events: EventSource): LockStore {
+/** Policies under which Redis never drops a key by itself when memory runs out. */
+const KEEPS_EVERY_KEY = new Set(["noeviction"]);
+
+/** How long a reading of the eviction policy is trusted before lock operations read it again. */
+const POLICY_CHECK_MS = 60_000;
+
+export interface RedisStoreOptions {
+  /** LSS_ALLOW_EVICTION: the operator accepts that an evicting Redis may grant a held lock again. */
+  allowEviction?: boolean;
+}
+
+export function createRedisStore(
+  transport: RedisTransport,
+  prefix: string,
+  events: EventSource,
+  opts: RedisStoreOptions = {},
+): LockStore {
   const fenceKey = `${prefix}:fence`;
   const tokensKey = `${prefix}:tokens`;
   const queueSeqKey = `${prefix}:queue-seq`;
@@ -95,8 +114,35 @@ export function createRedisStore(transport: RedisTransport, prefix: string, even
     }
   };
 
+  /**
+   * Read the eviction policy at most every POLICY_CHECK_MS (a policy can change while we run). An
+   * evicting Redis could drop a held lease and grant it again: refuse lock operations then.
+   */
+  let checked: { at: number; safety: StoreSafety } | null = null;
+  const safety = async (): Promise<StoreSafety> => {
+    if (checked && Date.now() - checked.at < POLICY_CHECK_MS) return checked.safety;
+    const policy = await transport.evictionPolicy();
+    const evicting = policy != null && !KEEPS_EVERY_KEY.has(policy);
+    const problem = evicting
+      ? `Redis may evict lock records (maxmemory-policy ${policy}), which could let two jobs hold one lock: ` +
+        "set maxmemory-policy noeviction, or LSS_ALLOW_EVICTION=true to accept the risk"
+      : null;
+    const result = { evictionPolicy: policy, safe: !evicting || !!opts.allowEviction, problem };
+    checked = { at: Date.now(), safety: result };
+    return result;
+  };
+  const ensureSafe = async () => {
+    const s = await safety();
+    if (!s.safe)
+      throw new StoreUnavailableError(new Error("unsafe store"), {
+        kind: "unsafe",
+        message: s.problem ?? "",
+      });
+  };
+
   const run = (s: LuaScript, keys: string[], args: string[]): Promise<Reply> =>
     guard(async () => {
+      await ensureSafe();
       try {
         return (await transport.evalsha(s.sha1, keys, args)) as Reply;
       } catch (err) {
@@ -161,9 +207,14 @@ export function createRedisStore(transport: RedisTransport, prefix: string, even
       if (!opts?.watch) {
         // A plain read: judged here by the same rule as the scripts' live(), against Redis's TIME
         // read first; a lease that ends between TIME and HMGET reads as held a moment longer.
-        const snap = await guard(() =>
-          transport.snapshot(lockKey(ref), STATUS_FIELDS, opts?.waiting === false ? null : queueKey(ref)),
-        );
+        const snap = await guard(async () => {
+          await ensureSafe();
+          return transport.snapshot(
+            lockKey(ref),
+            STATUS_FIELDS,
+            opts?.waiting === false ? null : queueKey(ref),
+          );
+        });
         const now = Number(snap.time[0]) * 1000 + Math.floor(Number(snap.time[1]) / 1000);
         const [token, exp, fence, since, holder, reason, cred] = snap.values;
         const expiry = Number(exp);
@@ -216,6 +267,7 @@ export function createRedisStore(transport: RedisTransport, prefix: string, even
     },
 
     ping: () => guard(() => transport.ping()).then(() => {}),
+    safety: () => guard(safety),
     close: async () => {
       await source.close();
       await transport.close();

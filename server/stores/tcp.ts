@@ -1,5 +1,5 @@
 /** RedisTransport over TCP (Redis, Valkey, any managed Redis) with ioredis. */
-import { Redis } from "ioredis";
+import { Redis, ReplyError } from "ioredis";
 import { createEventHub, parseLockEvent } from "./events.js";
 import type { EventSource, RedisTransport } from "./redis.js";
 
@@ -29,6 +29,7 @@ type TcpClient = Pick<
   | "hvals"
   | "hdel"
   | "ping"
+  | "config"
   | "pipeline"
   | "disconnect"
   | "status"
@@ -72,6 +73,17 @@ export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTranspor
     hvals: (key) => when(() => client.hvals(key)),
     hdel: (key, field) => when(() => client.hdel(key, field)),
     ping: () => when(() => client.ping()),
+    evictionPolicy: () =>
+      when(async () => {
+        try {
+          const reply = (await client.config("GET", "maxmemory-policy")) as string[];
+          return reply[1] ?? null;
+        } catch (err) {
+          // A managed Redis may refuse CONFIG: the policy is then unknown, not a failure.
+          if (err instanceof ReplyError) return null;
+          throw err;
+        }
+      }),
     snapshot: (lockKey, fields, queueKey) =>
       when(async () => {
         const commands: string[][] = [["time"], ["hmget", lockKey, ...fields]];

@@ -113,6 +113,11 @@ export interface LockStore {
   readonly tokens: TokenStore;
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>;
+  /**
+   * Whether the store keeps every lock record until LSS deletes it: a Redis whose maxmemory-policy
+   * evicts keys could drop a held lease and grant it again. null policy: the store cannot say.
+   */
+  safety(): Promise<StoreSafety>;
   close(): Promise<void>;
 }
 
@@ -148,10 +153,20 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-/** refused: the store rejects our credentials (a configuration mistake); unreachable: no answer. */
+/**
+ * refused: the store rejects our credentials (a configuration mistake); unreachable: no answer;
+ * unsafe: it answers, but could lose lock records (an evicting Redis).
+ */
 export interface StoreFailureHint {
-  kind: "refused" | "unreachable";
+  kind: "refused" | "unreachable" | "unsafe";
   message: string;
+}
+
+export interface StoreSafety {
+  evictionPolicy: string | null;
+  /** false: lock operations are refused (503) until the policy is fixed or the risk accepted. */
+  safe: boolean;
+  problem: string | null;
 }
 
 /** How long an unused record (a lease that ended, a queue nobody waits in) outlives its use. */

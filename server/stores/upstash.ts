@@ -60,6 +60,8 @@ export function upstashTransport(client: UpstashClient, url = ""): RedisTranspor
     hvals: (key) => client.hvals(key) as Promise<string[]>,
     hdel: (key, field) => client.hdel(key, field),
     ping: () => client.ping(),
+    // Upstash does not serve CONFIG; its eviction setting is the database's (see the README).
+    evictionPolicy: async () => null,
     // One POST /pipeline (automaticDeserialization is off: replies stay as Redis sent them).
     snapshot: async (lockKey, fields, queueKey) => {
       const pipeline = client
