@@ -23,7 +23,10 @@ export function openBackend(config: Config): Backend {
   const { store } = config;
   switch (store.kind) {
     case "memory":
-      return { store: createMemoryStore(), rateLimiter: perMinute ? memoryRateLimiter(perMinute) : null };
+      return {
+        store: createMemoryStore({ limits: config.limits }),
+        rateLimiter: perMinute ? memoryRateLimiter(perMinute) : null,
+      };
     case "redis": {
       const client = connectTcpRedis(store.url, config.storeTimeoutMs);
       return {
@@ -31,7 +34,7 @@ export function openBackend(config: Config): Backend {
           tcpTransport(client, config.storeTimeoutMs),
           config.keyPrefix,
           tcpEvents(client),
-          { allowEviction: config.allowEviction },
+          { allowEviction: config.allowEviction, limits: config.limits },
         ),
         rateLimiter: perMinute
           ? redisRateLimiter(client, perMinute, config.keyPrefix, config.storeTimeoutMs)

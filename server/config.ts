@@ -1,6 +1,7 @@
 /** Environment → typed, validated configuration. Every mistake is reported by variable name. */
 import { z } from "zod";
 import { RUNTIMES, type RuntimeName } from "./runtime.js";
+import { DEFAULT_LIMITS, type StoreLimits } from "./stores/types.js";
 
 export type StoreConfig =
   | { kind: "memory" }
@@ -33,6 +34,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Serve lock operations even on a Redis whose maxmemory-policy may evict lock records. */
   allowEviction: boolean;
+  /** What bounds the store's records: LSS_MAX_LOCKS, LSS_MAX_WAITERS, LSS_LOCK_RETENTION_DAYS. */
+  limits: StoreLimits;
 }
 
 export class ConfigError extends Error {
@@ -72,6 +75,11 @@ const schema = z.object({
     .enum(["open", "bearer"], { error: "LSS_LOCKS_API_AUTH must be open or bearer" })
     .default("open"),
   LSS_TOKEN_CACHE_MS: int("LSS_TOKEN_CACHE_MS", 0, 300_000).default(10_000),
+  LSS_MAX_LOCKS: int("LSS_MAX_LOCKS", 1, 10_000_000).default(DEFAULT_LIMITS.locksPerNamespace),
+  LSS_MAX_WAITERS: int("LSS_MAX_WAITERS", 1, 100_000).default(DEFAULT_LIMITS.waitersPerKey),
+  LSS_LOCK_RETENTION_DAYS: int("LSS_LOCK_RETENTION_DAYS", 1, 3650).default(
+    DEFAULT_LIMITS.lockRetentionMs / 86_400_000,
+  ),
   LSS_ALLOW_EVICTION: z
     .enum(["true", "false"], { error: "LSS_ALLOW_EVICTION must be true or false" })
     .transform((v) => v === "true")
@@ -148,5 +156,10 @@ export function loadConfig(env: Record<string, string | undefined>, runtime: Run
     trustProxy: e.LSS_TRUST_PROXY,
     maxBodyBytes: 16 * 1024,
     allowEviction: e.LSS_ALLOW_EVICTION,
+    limits: {
+      locksPerNamespace: e.LSS_MAX_LOCKS,
+      waitersPerKey: e.LSS_MAX_WAITERS,
+      lockRetentionMs: e.LSS_LOCK_RETENTION_DAYS * 86_400_000,
+    },
   };
 }

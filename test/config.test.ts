@@ -35,6 +35,7 @@ describe("loadConfig defaults", () => {
       trustProxy: 0,
       maxBodyBytes: 16 * 1024,
       allowEviction: false,
+      limits: { locksPerNamespace: 10_000, waitersPerKey: 1_000, lockRetentionMs: 30 * 86_400_000 },
     } satisfies Config);
   });
 
@@ -177,6 +178,11 @@ describe("numbers and switches", () => {
     ["LSS_TRUST_PROXY=0", { LSS_TRUST_PROXY: "0" }, { trustProxy: 0 }],
     ["LSS_TRUST_PROXY=false", { LSS_TRUST_PROXY: "false" }, { trustProxy: 0 }],
     ["LSS_ALLOW_EVICTION=true", { LSS_ALLOW_EVICTION: "true" }, { allowEviction: true }],
+    [
+      "the store's limits",
+      { LSS_MAX_LOCKS: "50", LSS_MAX_WAITERS: "5", LSS_LOCK_RETENTION_DAYS: "2" },
+      { limits: { locksPerNamespace: 50, waitersPerKey: 5, lockRetentionMs: 2 * 86_400_000 } },
+    ],
     ["LSS_TOKEN_CACHE_MS=0", { LSS_TOKEN_CACHE_MS: "0" }, { tokenCacheMs: 0 }],
     ["LSS_KEY_PREFIX=prod.eu-1", { LSS_KEY_PREFIX: "prod.eu-1" }, { keyPrefix: "prod.eu-1" }],
     ["LSS_STORE_TIMEOUT_MS=500", { LSS_STORE_TIMEOUT_MS: "500" }, { storeTimeoutMs: 500 }],
@@ -210,6 +216,14 @@ describe("numbers and switches", () => {
     ["LSS_TRUST_PROXY=yes", { LSS_TRUST_PROXY: "yes" }, /LSS_TRUST_PROXY must be true, false, or the number/],
     ["LSS_TRUST_PROXY=11", { LSS_TRUST_PROXY: "11" }, /LSS_TRUST_PROXY must be true, false, or the number/],
     ["LSS_ALLOW_EVICTION=yes", { LSS_ALLOW_EVICTION: "yes" }, /LSS_ALLOW_EVICTION must be true or false/],
+    ["LSS_MAX_LOCKS=0", { LSS_MAX_LOCKS: "0" }, /LSS_MAX_LOCKS must be at least 1/],
+    ["LSS_MAX_LOCKS=many", { LSS_MAX_LOCKS: "many" }, /LSS_MAX_LOCKS must be a whole number/],
+    ["LSS_MAX_WAITERS=100001", { LSS_MAX_WAITERS: "100001" }, /LSS_MAX_WAITERS must be at most 100000/],
+    [
+      "LSS_LOCK_RETENTION_DAYS=0",
+      { LSS_LOCK_RETENTION_DAYS: "0" },
+      /LSS_LOCK_RETENTION_DAYS must be at least 1/,
+    ],
     ["LSS_TOKEN_CACHE_MS=-1", { LSS_TOKEN_CACHE_MS: "-1" }, /LSS_TOKEN_CACHE_MS/],
     ["LSS_TOKEN_CACHE_MS above 5 minutes", { LSS_TOKEN_CACHE_MS: "300001" }, /LSS_TOKEN_CACHE_MS/],
     ["LSS_STORE_TIMEOUT_MS=50", { LSS_STORE_TIMEOUT_MS: "50" }, /LSS_STORE_TIMEOUT_MS must be at least 100/],

@@ -4,7 +4,7 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GC_SLACK_MS } from "../server/stores/types.js";
+import { DEFAULT_LIMITS, GC_SLACK_MS, type StoreLimits } from "../server/stores/types.js";
 import { appOn, STORE_KINDS, type StoreBackends, sleep, startBackends } from "./support/stores.js";
 
 let backends: StoreBackends;
@@ -268,6 +268,68 @@ describe.each(STORE_KINDS)("namespaces on %s", (kind) => {
     expect((await call(...acquire("shared-name", { ttl_ms: 5000 }), teamB)).status).toBe(200);
     expect((await call(...release("shared-name", a.body.token), teamB)).status).toBe(409);
     expect((await call(...status("shared-name"), undefined, teamA)).body.holder_id).toBe("a");
+  });
+});
+
+describe.each(STORE_KINDS)("the store's bounds on %s", (kind) => {
+  const limits = (overrides: Partial<StoreLimits>): StoreLimits => ({ ...DEFAULT_LIMITS, ...overrides });
+
+  it("caps a namespace's locks: a new key past LSS_MAX_LOCKS gets 403 quota_exceeded; kept keys still work", async () => {
+    const { call } = appOn(backends.open(kind, { limits: limits({ locksPerNamespace: 3 }) }));
+    const tokens: string[] = [];
+    for (const key of ["q1", "q2", "q3"]) {
+      const r = await call(...acquire(key, { ttl_ms: 60_000 }));
+      expect(r.status).toBe(200);
+      tokens.push(r.body.token);
+    }
+    const refused = await call(...acquire("q4", { ttl_ms: 60_000 }));
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ error: { code: "quota_exceeded" }, limit: "locks", max: 3 });
+    expect(refused.body.error.message).toMatch(/namespace "default" already has 3 locks.*LSS_MAX_LOCKS/);
+    // The /locks API shares the namespace's bound (its locks are records too).
+    const created = await call("POST", "/locks?l=true", undefined, null);
+    expect(created.status).toBe(403);
+    expect(created.body.error.code).toBe("quota_exceeded");
+    // A key that has a record is not new: released and taken again, it still works.
+    expect((await call(...release("q1", tokens[0]!))).status).toBe(200);
+    expect((await call(...acquire("q1", { ttl_ms: 60_000 }))).status).toBe(200);
+    // Another namespace has its own bound.
+    const other = (await call("POST", "/admin/tokens", { namespace: "other", scopes: ["locks:write"] })).body
+      .token;
+    expect((await call(...acquire("q4", { ttl_ms: 60_000 }), other)).status).toBe(200);
+  });
+
+  it("caps a key's queue: a waiter past LSS_MAX_WAITERS gets 403 quota_exceeded", async () => {
+    const { call } = appOn(backends.open(kind, { limits: limits({ waitersPerKey: 2 }) }));
+    await call(...acquire("crowded", { ttl_ms: 60_000 }));
+    const wait = (token: string) => call(...acquire("crowded", { ttl_ms: 1000, token, wait_ms: 100 }));
+    expect((await wait("w1")).status).toBe(409);
+    expect((await wait("w2")).status).toBe(409);
+    const third = await wait("w3");
+    expect(third.status).toBe(403);
+    expect(third.body).toMatchObject({ error: { code: "quota_exceeded" }, limit: "waiters", max: 2 });
+    expect(third.body.error.message).toMatch(/LSS_MAX_WAITERS/);
+    // One already in line keeps its place.
+    expect((await wait("w1")).body.position).toBe(1);
+  });
+
+  it("deletes a /locks lock its retention after its last write, but never one that is locked without end", async () => {
+    const { call } = appOn(backends.open(kind, { limits: limits({ lockRetentionMs: 600 }) }));
+    const idle = (await call("POST", "/locks", undefined, null)).body;
+    const forever = (await call("POST", "/locks?l=true", undefined, null)).body;
+    const used = (await call("POST", "/locks", undefined, null)).body;
+    await sleep(400);
+    // A write (locking it for a second) keeps it: its retention counts from then, or from its end.
+    expect((await call("PATCH", `/locks/${used.id}/lock?k=${used.key}&e=1`, undefined, null)).status).toBe(
+      204,
+    );
+    await sleep(400);
+    expect((await call("GET", `/locks/${idle.id}`, undefined, null)).status).toBe(404);
+    expect((await call("GET", `/locks/${used.id}`, undefined, null)).status).toBe(423);
+    expect((await call("GET", `/locks/${forever.id}`, undefined, null)).status).toBe(423);
+    await sleep(1400);
+    expect((await call("GET", `/locks/${used.id}`, undefined, null)).status).toBe(404);
+    expect((await call("GET", `/locks/${forever.id}`, undefined, null)).status).toBe(423);
   });
 });
 

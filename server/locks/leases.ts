@@ -11,7 +11,7 @@ import type {
 } from "../../src/protocol/lease.js";
 import { randomId, sha256Hex } from "../crypto.js";
 import type { LockRef, LockStore } from "../stores/types.js";
-import { credentialError, heldError, leaseView, notHeldError, queuedError } from "./views.js";
+import { credentialError, heldError, leaseView, notHeldError, queuedError, quotaError } from "./views.js";
 import { acquireWaiting, inspectWaiting } from "./waiting.js";
 
 /** 122 random bits; randomUUID draws from a pooled buffer, unlike a getRandomValues call per token. */
@@ -49,6 +49,8 @@ export function createLeases(store: LockStore) {
         case "forbidden":
         case "unknown":
           throw credentialError(ref.key);
+        case "quota":
+          throw quotaError(ref.namespace, ref.key, result);
       }
     },
 

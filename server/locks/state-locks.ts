@@ -8,7 +8,7 @@ import { type CreatedResponse, STATE_LOCK_KEY_PREFIX } from "../../src/protocol/
 import { randomBase64Url, randomUuid, sha256Hex } from "../crypto.js";
 import { ApiError } from "../errors.js";
 import type { Lease, LockRef, LockStore } from "../stores/types.js";
-import { credentialError, heldError, queuedError } from "./views.js";
+import { credentialError, heldError, queuedError, quotaError } from "./views.js";
 
 export type StateLockState =
   | { state: "unlocked" }
@@ -33,12 +33,11 @@ export function createStateLocks(store: LockStore) {
       const lock = opts.locked
         ? { ttlMs: opts.ttlSeconds == null ? null : opts.ttlSeconds * 1000, holderId: null }
         : null;
-      const result = await store.register(refOf(namespace, id), {
-        credentialHash: sha256Hex(credential),
-        lock,
-      });
+      const ref = refOf(namespace, id);
+      const result = await store.register(ref, { credentialHash: sha256Hex(credential), lock });
       // A fresh random UUID cannot exist already; if it ever did, nothing was overwritten.
       if (result.outcome === "exists") throw new ApiError(500, "internal", "lock id collision; try again");
+      if (result.outcome === "quota") throw quotaError(namespace, ref.key, result);
       const expiresAt = result.lease?.expiresAt;
       const locked = result.lease != null;
       return {
@@ -80,6 +79,8 @@ export function createStateLocks(store: LockStore) {
           throw heldError(ref.key, result.lease, result.now);
         case "queued":
           throw queuedError(ref.key, result.position);
+        case "quota":
+          throw quotaError(namespace, ref.key, result);
       }
     },
 

@@ -1,7 +1,7 @@
 /** Store results → the JSON views of the lease API and the errors both APIs share. */
 import type { LeaseView } from "../../src/protocol/lease.js";
 import { ApiError } from "../errors.js";
-import type { Lease } from "../stores/types.js";
+import type { Lease, QuotaOutcome } from "../stores/types.js";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -55,4 +55,16 @@ export const credentialError = (key: string) =>
     403,
     "forbidden",
     `"${key}" is a state lock of the /locks API: only its lock key (k) may lock or unlock it`,
+  );
+
+/** 403: the store's bounds (LSS_MAX_LOCKS, LSS_MAX_WAITERS) would be passed; naming which and how to fix it. */
+export const quotaError = (namespace: string, key: string, quota: QuotaOutcome) =>
+  new ApiError(
+    403,
+    "quota_exceeded",
+    quota.limit === "locks"
+      ? `namespace "${namespace}" already has ${quota.max} locks, the most LSS_MAX_LOCKS allows: ` +
+          "release some (or let them expire), or ask the operator to raise it"
+      : `${quota.max} waiters already queue for "${key}", the most LSS_MAX_WAITERS allows`,
+    { limit: quota.limit, max: quota.max },
   );

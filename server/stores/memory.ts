@@ -7,6 +7,7 @@ import { createEventHub } from "./events.js";
 import {
   type AcquireOutcome,
   type AcquireParams,
+  DEFAULT_LIMITS,
   GC_SLACK_MS,
   type InspectOutcome,
   type Lease,
@@ -19,6 +20,7 @@ import {
   type ReleaseOutcome,
   type RenewOutcome,
   STALE_WAITERS_PER_CALL,
+  type StoreLimits,
   type TokenRecord,
   type TokenStore,
 } from "./types.js";
@@ -32,8 +34,10 @@ interface LockRecord {
   holder: string | null;
   reason: string | null;
   cred: string | null;
-  /** When an unregistered record disappears (Redis: PEXPIREAT). */
-  dropAt: number | null;
+  /** When the record disappears (Redis: its key's PEXPIREAT; Infinity: never). */
+  gc: number;
+  /** When it was released (a retried release within RELEASED_GRACE_MS answers "released"). */
+  rel: number | null;
 }
 
 /** The record if it holds a lease now, else null. */
@@ -48,8 +52,24 @@ const leaseOf = (rec: LockRecord): Lease => ({
   expiresAt: rec.exp === 0 ? null : rec.exp,
 });
 
-export function createMemoryStore(clock: () => number = Date.now): LockStore {
+export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLimits } = {}): LockStore {
+  const clock = opts.clock ?? Date.now;
+  const limits = opts.limits ?? DEFAULT_LIMITS;
   const records = new Map<string, LockRecord>();
+  /** Per namespace, its records by when they disappear: the Redis index (redis-scripts.ts). */
+  const indexes = new Map<string, Map<string, number>>();
+  const indexOf = (namespace: string) => {
+    const index = indexes.get(namespace) ?? new Map<string, number>();
+    indexes.set(namespace, index);
+    return index;
+  };
+  /** Room for one more record in the namespace? Records already gone are forgotten first. */
+  const room = (namespace: string, now: number) => {
+    const index = indexOf(namespace);
+    if (index.size < limits.locksPerNamespace) return true;
+    for (const [member, until] of index) if (until <= now) index.delete(member);
+    return index.size < limits.locksPerNamespace;
+  };
   let fencingCounter = 0;
   /** As in Redis: a new counter starts at the clock in microseconds, above an old process's tokens. */
   const nextFence = (now: number) => {
@@ -60,26 +80,41 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
 
   const id = (ref: LockRef) => `${ref.namespace}\u0000${ref.key}`;
 
-  /** Reads a record as Redis would: an unregistered record past its drop time no longer exists. */
+  /** Reads a record as Redis would: a record past its drop time no longer exists. */
   const read = (ref: LockRef, now: number): LockRecord | undefined => {
     const rec = records.get(id(ref));
-    if (rec?.dropAt != null && rec.dropAt <= now) {
+    if (rec && rec.gc <= now) {
       records.delete(id(ref));
       return undefined;
     }
     return rec;
   };
 
-  const setExpiry = (rec: LockRecord, exp: number) => {
+  /**
+   * Set a lease's end and keep the record beyond it, as the scripts' plan_gc: a lease's record
+   * outlives the lease by GC_SLACK_MS, a /locks lock its last write by lockRetentionMs (moved at
+   * most every 30th of it); the drop time moves only when outgrown.
+   */
+  const setExpiry = (ref: LockRef, rec: LockRecord, exp: number, now: number) => {
     rec.exp = exp;
-    if (rec.cred == null) rec.dropAt = exp > 0 ? exp : null;
+    let gc = Number.POSITIVE_INFINITY;
+    if (exp !== 0) {
+      const [need, slack] = rec.cred
+        ? [Math.max(exp, now + limits.lockRetentionMs), Math.floor(limits.lockRetentionMs / 30)]
+        : [exp, GC_SLACK_MS];
+      gc = rec.gc >= need && Number.isFinite(rec.gc) ? rec.gc : need + slack;
+    }
+    if (gc !== rec.gc) {
+      rec.gc = gc;
+      indexOf(ref.namespace).set(ref.key, gc);
+    }
   };
 
   /** Expired records of keys never touched again would pile up; sweep them now and then. */
   let writes = 0;
   const sweep = (now: number) => {
     if (++writes % 1024 !== 0) return;
-    for (const [k, rec] of records) if (rec.dropAt != null && rec.dropAt <= now) records.delete(k);
+    for (const [k, rec] of records) if (rec.gc <= now) records.delete(k);
     // Queues of keys nobody asks for again: their waiters stopped asking long ago.
     for (const [k, queue] of queues) {
       const kept = queue.filter((w) => w.until + GC_SLACK_MS > now);
@@ -110,13 +145,16 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
   const expiryChanged = (ref: LockRef, exp: number) =>
     hub.emit(id(ref), { kind: "expiry", expiresAt: exp || null });
 
-  /** Join the key's queue or keep one's place; the 1-based position (0: not queuing). */
+  /** Join the key's queue or keep one's place; the 1-based position (0: not queuing, -1: full). */
   const queueMe = (ref: LockRef, token: string, windowMs: number | null, now: number) => {
     if (windowMs == null) return 0;
     const queue = queues.get(id(ref)) ?? [];
-    queues.set(id(ref), queue);
     let index = queue.findIndex((w) => w.token === token);
-    if (index < 0) index = queue.push({ token, until: 0 }) - 1;
+    if (index < 0) {
+      if (queue.length >= limits.waitersPerKey) return -1;
+      index = queue.push({ token, until: 0 }) - 1;
+    }
+    queues.set(id(ref), queue);
     (queue[index] as { until: number }).until = now + windowMs + QUEUE_GRACE_MS;
     return index + 1;
   };
@@ -153,36 +191,26 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
       if (rec?.cred != null && rec.cred !== p.tokenHash) return { outcome: "forbidden", now };
       const exp = p.ttlMs == null ? 0 : now + p.ttlMs;
       const held = live(rec, now);
+      const waitersFull = { outcome: "quota", now, limit: "waiters", max: limits.waitersPerKey } as const;
       if (held) {
         if (held.token !== p.tokenHash) {
-          return {
-            outcome: "held",
-            lease: leaseOf(held),
-            now,
-            position: queueMe(ref, p.tokenHash, p.queueWindowMs, now),
-          };
+          const position = queueMe(ref, p.tokenHash, p.queueWindowMs, now);
+          if (position < 0) return waitersFull;
+          return { outcome: "held", lease: leaseOf(held), now, position };
         }
-        setExpiry(held, exp);
+        setExpiry(ref, held, exp, now);
         expiryChanged(ref, exp);
         return { outcome: "retried", lease: leaseOf(held), now };
       }
       // Free: first come, first served.
       const head = headOf(ref, now);
-      if (head === "unsettled") {
-        return {
-          outcome: "queued",
-          now,
-          position: queueMe(ref, p.tokenHash, p.queueWindowMs, now),
-          wakeAt: now,
-        };
+      if (head === "unsettled" || (head && head.token !== p.tokenHash)) {
+        const position = queueMe(ref, p.tokenHash, p.queueWindowMs, now);
+        if (position < 0) return waitersFull;
+        return { outcome: "queued", now, position, wakeAt: head === "unsettled" ? now : head.until };
       }
-      if (head && head.token !== p.tokenHash) {
-        return {
-          outcome: "queued",
-          now,
-          position: queueMe(ref, p.tokenHash, p.queueWindowMs, now),
-          wakeAt: head.until,
-        };
+      if (!rec && !room(ref.namespace, now)) {
+        return { outcome: "quota", now, limit: "locks", max: limits.locksPerNamespace };
       }
       const next: LockRecord = {
         token: p.tokenHash,
@@ -192,9 +220,10 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
         holder: p.holderId,
         reason: p.reason,
         cred: rec?.cred ?? null,
-        dropAt: null,
+        gc: rec?.gc ?? Number.NEGATIVE_INFINITY,
+        rel: rec?.rel ?? null,
       };
-      setExpiry(next, exp);
+      setExpiry(ref, next, exp, now);
       records.set(id(ref), next);
       sweep(now);
       if (head) {
@@ -211,7 +240,7 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
       const held = live(rec, now);
       if (!held) return { outcome: "not_held", now };
       if (held.token !== p.tokenHash) return { outcome: "held", lease: leaseOf(held), now };
-      setExpiry(held, now + p.ttlMs);
+      setExpiry(ref, held, now + p.ttlMs, now);
       expiryChanged(ref, held.exp);
       return { outcome: "renewed", lease: leaseOf(held), now };
     },
@@ -222,14 +251,22 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
       const force = p.tokenHash === null;
       if (p.registeredOnly && rec?.cred == null) return { outcome: "unknown", now };
       if (!force && rec?.cred != null && rec.cred !== p.tokenHash) return { outcome: "forbidden", now };
-      if (!force && rec?.token === p.tokenHash && rec.exp === -1) return { outcome: "released", now };
+      // A retried release, within the grace period, answers as the first one did.
+      if (
+        !force &&
+        rec?.token === p.tokenHash &&
+        rec.exp === -1 &&
+        now < (rec.rel ?? 0) + RELEASED_GRACE_MS
+      ) {
+        return { outcome: "released", now };
+      }
       const held = live(rec, now);
       if (!held) return { outcome: "not_held", now };
       if (!force && held.token !== p.tokenHash) return { outcome: "held", lease: leaseOf(held), now };
-      held.exp = -1;
+      setExpiry(ref, held, -1, now);
+      held.rel = now;
       // A forced release forgets the token: its holder's own release must say it lost the lease.
       if (force) held.token = null;
-      if (held.cred == null) held.dropAt = now + RELEASED_GRACE_MS;
       const first = queues.get(id(ref))?.[0];
       hub.emit(id(ref), { kind: "released", next: first?.token ?? null, nextUntil: first?.until ?? null });
       return { outcome: "released", now };
@@ -250,6 +287,8 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
     async register(ref, p: RegisterParams): Promise<RegisterOutcome> {
       const now = clock();
       if (read(ref, now)) return { outcome: "exists", now };
+      if (!room(ref.namespace, now))
+        return { outcome: "quota", now, limit: "locks", max: limits.locksPerNamespace };
       const rec: LockRecord = {
         token: null,
         exp: -1,
@@ -258,14 +297,17 @@ export function createMemoryStore(clock: () => number = Date.now): LockStore {
         holder: null,
         reason: null,
         cred: p.credentialHash,
-        dropAt: null,
+        gc: Number.NEGATIVE_INFINITY,
+        rel: null,
       };
+      let exp = -1;
       if (p.lock) {
         rec.token = p.credentialHash;
-        rec.exp = p.lock.ttlMs == null ? 0 : now + p.lock.ttlMs;
+        exp = p.lock.ttlMs == null ? 0 : now + p.lock.ttlMs;
         rec.fence = nextFence(now);
         rec.holder = p.lock.holderId;
       }
+      setExpiry(ref, rec, exp, now);
       records.set(id(ref), rec);
       return { outcome: "created", lease: p.lock ? leaseOf(rec) : null, now };
     },

@@ -57,29 +57,48 @@ local function next_fence()
   end
   return fence
 end
--- The gc value to write with a lease ending at exp, and whether the key's Redis expiry must move
--- (after the write: an expiry on a key that does not exist yet is lost).
+-- Every script ends its KEYS with the namespace's index (a sorted set of its records by when Redis
+-- drops them) and its ARGV with: the record's name in that index, the namespace's cap on records,
+-- and how long a /locks lock outlives its last write.
+local INDEX = KEYS[#KEYS]
+local MEMBER = ARGV[#ARGV - 2]
+local MAX_RECORDS = tonumber(ARGV[#ARGV - 1])
+local RETENTION = tonumber(ARGV[#ARGV])
+-- Room for one more record in the namespace? Records Redis dropped already are forgotten first.
+local function room()
+  if redis.call('ZCARD', INDEX) < MAX_RECORDS then return true end
+  redis.call('ZREMRANGEBYSCORE', INDEX, '-inf', now)
+  return redis.call('ZCARD', INDEX) < MAX_RECORDS
+end
+-- The gc value to write with exp, and whether the key's Redis expiry must move (after the write:
+-- an expiry on a key that does not exist yet is lost). A lease's record outlives the lease by
+-- GC_SLACK_MS; a /locks lock outlives its last write by RETENTION (moved at most every 30th of it:
+-- once a day for 30 days).
 local function plan_gc(exp)
-  if cred then return nil, false end
   local gc = tonumber(rec[8])
   if exp == 0 then return '0', gc ~= 0 end
-  if gc and gc ~= 0 and gc >= exp then return rec[8], false end
-  return tostring(exp + ${GC_SLACK_MS}), true
+  local need, slack = exp, ${GC_SLACK_MS}
+  if cred then need, slack = math.max(exp, now + RETENTION), math.floor(RETENTION / 30) end
+  if gc and gc ~= 0 and gc >= need then return rec[8], false end
+  return tostring(need + slack), true
 end
 local function apply_gc(gc, move)
   if not move then return end
-  if gc == '0' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIREAT', KEYS[1], gc) end
+  if gc == '0' then
+    redis.call('PERSIST', KEYS[1])
+    redis.call('ZADD', INDEX, '+inf', MEMBER)
+  else
+    redis.call('PEXPIREAT', KEYS[1], gc)
+    redis.call('ZADD', INDEX, gc, MEMBER)
+  end
 end
 -- Write exp (and fields) and keep the key's Redis expiry beyond it.
 local function set_lease(exp, ...)
   local gc, move = plan_gc(exp)
-  if gc then
-    redis.call('HSET', KEYS[1], 'exp', exp, 'gc', gc, ...)
-  else
-    redis.call('HSET', KEYS[1], 'exp', exp, ...)
-  end
+  redis.call('HSET', KEYS[1], 'exp', exp, 'gc', gc, ...)
   apply_gc(gc, move)
   rec[2] = tostring(exp)
+  rec[8] = gc
 end
 -- channel: the key's own channel ('' = don't publish); message: kind, then expiry or first waiter.
 local function publish(channel, kind, detail)
@@ -93,9 +112,10 @@ const script = (name: string, body: string, prelude = PRELUDE): LuaScript => {
 };
 
 /**
- * KEYS: lock, fencing counter, queue (sorted set), queue deadlines (hash), queue sequence.
+ * KEYS: lock, fencing counter, queue (sorted set), queue deadlines (hash), queue sequence, index.
  * ARGV: token hash, holder, ttl ms ('' = none), reason, registered-only ('1'),
- *       queue window ms ('' = don't queue), event channel ('' = don't publish).
+ *       queue window ms ('' = don't queue), event channel ('' = don't publish), most waiters, and
+ *       the index tail (member, most records, retention).
  */
 export const ACQUIRE = script(
   "acquire",
@@ -109,8 +129,9 @@ local function queue_me()
   local rank = redis.call('ZRANK', KEYS[3], me)
   local created = false
   if not rank then
+    rank = redis.call('ZCARD', KEYS[3])
+    if rank >= tonumber(ARGV[8]) then return -1 end
     redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), me)
-    rank = redis.call('ZCARD', KEYS[3]) - 1
     created = rank == 0
     -- From now on the holder's changes are published. (A key with no record yet is being handed
     -- to the first waiter, whose grant marks it.)
@@ -137,6 +158,7 @@ if live() then
   if rec[1] ~= me then
     local reply = lease('held')
     reply[8] = queue_me()
+    if reply[8] < 0 then return {'quota', now, 'waiters', ARGV[8]} end
     return reply
   end
   set_lease(exp)
@@ -174,8 +196,12 @@ if not (rec[2] and not watched) then
     dropped = dropped + 1
   end
 end
-if unsettled then return {'queued', now, '', '', '', '', '', queue_me(), now} end
-if head and head[1] ~= me then return {'queued', now, '', '', '', '', '', queue_me(), head[2]} end
+if unsettled or (head and head[1] ~= me) then
+  local position = queue_me()
+  if position < 0 then return {'quota', now, 'waiters', ARGV[8]} end
+  return {'queued', now, '', '', '', '', '', position, unsettled and now or head[2]}
+end
+if not rec[2] and not room() then return {'quota', now, 'locks', MAX_RECORDS} end
 local fence = next_fence()
 -- A grant to the head of the queue keeps the key watched while others wait behind it.
 if head and behind then watched = true end
@@ -249,7 +275,7 @@ if not force and rec[1] ~= ARGV[1] then return lease('held') end
 local token = rec[1]
 if force then token = '' end
 if not watched then
-  redis.call('HSET', KEYS[1], 'exp', -1, 'rel', now, 'token', token)
+  set_lease(-1, 'rel', now, 'token', token)
   return {'released', now}
 end
 -- Wake the first waiter only (the others learn the new holder's expiry when it takes the lock),
@@ -260,7 +286,7 @@ if next then next_until = redis.call('HGET', KEYS[3], next) or '0' else next = '
 -- With nobody queued, this release is the last thing watchers wait for.
 local still = '1'
 if next == '-' then still = '' end
-redis.call('HSET', KEYS[1], 'exp', -1, 'rel', now, 'token', token, 'w', still)
+set_lease(-1, 'rel', now, 'token', token, 'w', still)
 publish(ARGV[3], 'r', next .. ' ' .. next_until)
 return {'released', now}
 `,
@@ -285,20 +311,25 @@ return reply
 `,
 );
 
-/** KEYS: lock, fencing counter. ARGV: credential hash, lock ('1'), ttl ms ('' = none), holder. */
+/**
+ * KEYS: lock, fencing counter, index. ARGV: credential hash, lock ('1'), ttl ms ('' = none), holder,
+ * and the index tail.
+ */
 export const REGISTER = script(
   "register",
   `
 -- every write sets exp, so a record without it does not exist
 if rec[2] then return {'exists', now} end
+if not room() then return {'quota', now, 'locks', MAX_RECORDS} end
+cred = ARGV[1]
 if ARGV[2] ~= '1' then
-  redis.call('HSET', KEYS[1], 'cred', ARGV[1], 'exp', -1, 'since', now)
+  set_lease(-1, 'cred', cred, 'since', now)
   return {'created', now}
 end
 local exp = 0
 if ARGV[3] ~= '' then exp = now + tonumber(ARGV[3]) end
 local fence = next_fence()
-redis.call('HSET', KEYS[1], 'cred', ARGV[1], 'token', ARGV[1], 'exp', exp, 'fence', fence, 'since', now, 'holder', ARGV[4], 'reason', '')
+set_lease(exp, 'cred', cred, 'token', cred, 'fence', fence, 'since', now, 'holder', ARGV[4], 'reason', '')
 return {'created', now, fence, now, exp, ARGV[4], ''}
 `,
 );

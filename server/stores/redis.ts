@@ -6,15 +6,18 @@ import { sha256Hex } from "../crypto.js";
 import { ACQUIRE, INSPECT, LEAVE, type LuaScript, REGISTER, RELEASE, RENEW } from "./redis-scripts.js";
 import {
   type AcquireOutcome,
+  DEFAULT_LIMITS,
   type InspectOutcome,
   type Lease,
   type LockEvents,
   type LockRef,
   type LockStore,
+  type QuotaOutcome,
   type RegisterOutcome,
   type ReleaseOutcome,
   type RenewOutcome,
   type StoreFailureHint,
+  type StoreLimits,
   type StoreSafety,
   StoreUnavailableError,
   type TokenRecord,
@@ -84,6 +87,7 @@ const POLICY_CHECK_MS = 60_000;
 export interface RedisStoreOptions {
   /** LSS_ALLOW_EVICTION: the operator accepts that an evicting Redis may grant a held lock again. */
   allowEviction?: boolean;
+  limits?: StoreLimits;
 }
 
 export function createRedisStore(
@@ -101,6 +105,20 @@ export function createRedisStore(
   const queueUntilKey = (ref: LockRef) => `${prefix}:queue-until:${ref.namespace}:${ref.key}`;
   // One channel per key, named by a hash: keys may hold any character, Upstash puts the channel in a URL.
   const channelOf = (ref: LockRef) => `${prefix}:ev:${sha256Hex(lockKey(ref)).slice(0, 32)}`;
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  // The namespace's index of records (see redis-scripts.ts): every script's last key and ARGV.
+  const indexKey = (ref: LockRef) => `${prefix}:ns:${ref.namespace}`;
+  const indexArgs = (ref: LockRef) => [
+    ref.key,
+    String(limits.locksPerNamespace),
+    String(limits.lockRetentionMs),
+  ];
+  const quotaOf = (r: Reply, now: number): QuotaOutcome & { now: number } => ({
+    outcome: "quota",
+    now,
+    limit: r[2] === "waiters" ? "waiters" : "locks",
+    max: Number(r[3]),
+  });
   const source = events({ of: channelOf, pattern: `${prefix}:ev:*` });
 
   /** Any failure to get an answer is "unavailable": callers fail closed on it. */
@@ -161,7 +179,7 @@ export function createRedisStore(
     async acquire(ref, p) {
       const r = await run(
         ACQUIRE,
-        [lockKey(ref), fenceKey, queueKey(ref), queueUntilKey(ref), queueSeqKey],
+        [lockKey(ref), fenceKey, queueKey(ref), queueUntilKey(ref), queueSeqKey, indexKey(ref)],
         [
           p.tokenHash,
           p.holderId ?? "",
@@ -170,9 +188,12 @@ export function createRedisStore(
           p.registeredOnly ? "1" : "",
           p.queueWindowMs == null ? "" : String(p.queueWindowMs),
           channelOf(ref),
+          String(limits.waitersPerKey),
+          ...indexArgs(ref),
         ],
       );
       const { outcome, now } = outcomeOf(r);
+      if (outcome === "quota") return quotaOf(r, now);
       if (outcome === "granted" || outcome === "retried") return { outcome, now, lease: leaseFrom(r) };
       if (outcome === "held") return { outcome, now, lease: leaseFrom(r), position: Number(r[7]) || 0 };
       if (outcome === "queued") return { outcome, now, position: Number(r[7]) || 0, wakeAt: Number(r[8]) };
@@ -186,7 +207,11 @@ export function createRedisStore(
     },
 
     async renew(ref, p) {
-      const r = await run(RENEW, [lockKey(ref)], [p.tokenHash, String(p.ttlMs), channelOf(ref)]);
+      const r = await run(
+        RENEW,
+        [lockKey(ref), indexKey(ref)],
+        [p.tokenHash, String(p.ttlMs), channelOf(ref), ...indexArgs(ref)],
+      );
       const { outcome, now } = outcomeOf(r);
       if (outcome === "renewed" || outcome === "held") return { outcome, now, lease: leaseFrom(r) };
       return { outcome, now } as RenewOutcome;
@@ -195,8 +220,8 @@ export function createRedisStore(
     async release(ref, p) {
       const r = await run(
         RELEASE,
-        [lockKey(ref), queueKey(ref), queueUntilKey(ref)],
-        [p.tokenHash ?? "", p.registeredOnly ? "1" : "", channelOf(ref)],
+        [lockKey(ref), queueKey(ref), queueUntilKey(ref), indexKey(ref)],
+        [p.tokenHash ?? "", p.registeredOnly ? "1" : "", channelOf(ref), ...indexArgs(ref)],
       );
       const { outcome, now } = outcomeOf(r);
       if (outcome === "held") return { outcome, now, lease: leaseFrom(r) };
@@ -228,7 +253,7 @@ export function createRedisStore(
           waiting: Number(snap.waiting) || 0,
         };
       }
-      const r = await run(INSPECT, [lockKey(ref), queueKey(ref)], []);
+      const r = await run(INSPECT, [lockKey(ref), queueKey(ref), indexKey(ref)], indexArgs(ref));
       const { outcome, now } = outcomeOf(r);
       return {
         now,
@@ -241,16 +266,18 @@ export function createRedisStore(
     async register(ref, p): Promise<RegisterOutcome> {
       const r = await run(
         REGISTER,
-        [lockKey(ref), fenceKey],
+        [lockKey(ref), fenceKey, indexKey(ref)],
         [
           p.credentialHash,
           p.lock ? "1" : "",
           p.lock?.ttlMs == null ? "" : String(p.lock.ttlMs),
           p.lock?.holderId ?? "",
+          ...indexArgs(ref),
         ],
       );
       const { outcome, now } = outcomeOf(r);
       if (outcome === "exists") return { outcome, now };
+      if (outcome === "quota") return quotaOf(r, now);
       return { outcome: "created", now, lease: p.lock ? leaseFrom(r) : null };
     },
 

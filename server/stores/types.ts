@@ -36,7 +36,27 @@ export type AcquireOutcome = At &
     | { outcome: "forbidden" }
     /** `registeredOnly` was asked and no registered lock has this key. */
     | { outcome: "unknown" }
+    | QuotaOutcome
   );
+
+/** A new record (or a new waiter) would pass one of the store's limits (StoreLimits). */
+export type QuotaOutcome = { outcome: "quota"; limit: "locks" | "waiters"; max: number };
+
+/** What bounds the store's records (LSS_MAX_LOCKS, LSS_MAX_WAITERS, LSS_LOCK_RETENTION_DAYS). */
+export interface StoreLimits {
+  /** Records (leases and /locks locks) one namespace may have at once. */
+  locksPerNamespace: number;
+  /** Waiters one key's queue may have at once. */
+  waitersPerKey: number;
+  /** How long a /locks lock outlives its last write (create, lock, unlock) before it is deleted. */
+  lockRetentionMs: number;
+}
+
+export const DEFAULT_LIMITS: StoreLimits = {
+  locksPerNamespace: 10_000,
+  waitersPerKey: 1_000,
+  lockRetentionMs: 30 * 86_400_000,
+};
 
 export type RenewOutcome = At &
   (
@@ -58,7 +78,8 @@ export type ReleaseOutcome = At &
 /** waiting: how many queue (0 when the caller said it does not need to know). */
 export type InspectOutcome = At & { lease: Lease | null; registered: boolean; waiting: number };
 
-export type RegisterOutcome = At & ({ outcome: "created"; lease: Lease | null } | { outcome: "exists" });
+export type RegisterOutcome = At &
+  ({ outcome: "created"; lease: Lease | null } | { outcome: "exists" } | QuotaOutcome);
 
 export interface AcquireParams {
   /** sha256 of the lease token: stores never see a token itself. */

@@ -8,7 +8,7 @@ import { connectUpstash } from "../../server/backend.js";
 import { createMemoryStore } from "../../server/stores/memory.js";
 import { createRedisStore } from "../../server/stores/redis.js";
 import { connectTcpRedis, tcpEvents, tcpTransport } from "../../server/stores/tcp.js";
-import type { LockStore } from "../../server/stores/types.js";
+import type { LockStore, StoreLimits } from "../../server/stores/types.js";
 import { upstashTransport } from "../../server/stores/upstash.js";
 import { upstashEvents } from "../../server/stores/upstash-events.js";
 import { type RedisServerHandle, startRedisServer } from "./redis-server.js";
@@ -33,7 +33,7 @@ export const testConfig = (overrides: Partial<AppDeps["config"]> = {}): AppDeps[
 export interface StoreBackends {
   redis: RedisServerHandle | null;
   bridge: UpstashBridge | null;
-  open(kind: StoreKind, opts?: { prefix?: string; timeoutMs?: number }): LockStore;
+  open(kind: StoreKind, opts?: { prefix?: string; timeoutMs?: number; limits?: StoreLimits }): LockStore;
   close(): Promise<void>;
 }
 
@@ -50,15 +50,17 @@ export async function startBackends(kinds: readonly StoreKind[]): Promise<StoreB
       const prefix = opts.prefix ?? `t${randomBytes(4).toString("hex")}`;
       const timeoutMs = opts.timeoutMs ?? 2000;
       let store: LockStore;
-      if (kind === "memory") store = createMemoryStore();
+      const limits = opts.limits;
+      if (kind === "memory") store = createMemoryStore({ limits });
       else if (kind === "redis") {
         const client = connectTcpRedis(redis!.url, timeoutMs);
-        store = createRedisStore(tcpTransport(client, timeoutMs), prefix, tcpEvents(client));
+        store = createRedisStore(tcpTransport(client, timeoutMs), prefix, tcpEvents(client), { limits });
       } else
         store = createRedisStore(
           upstashTransport(connectUpstash(bridge!.url, bridge!.token, timeoutMs), bridge!.url),
           prefix,
           upstashEvents({ url: bridge!.url, token: bridge!.token, timeoutMs }),
+          { limits },
         );
       opened.push(store);
       return store;
