@@ -178,6 +178,23 @@ async function startProxy(targetPort: number) {
 }
 
 describe("lss run", () => {
+  it("gives the command the lock's name and fencing token, never the API token", async () => {
+    const out = file("env.txt");
+    const res = await runCli(
+      [
+        "run",
+        "env-key",
+        "--",
+        ...node(
+          `require("fs").writeFileSync(${q(out)}, [process.env.LSS_TOKEN ?? "none", process.env.LSS_KEY].join(" "))`,
+        ),
+      ],
+      opts,
+    );
+    expect(res.code).toBe(0);
+    expect(await readMaybe(out)).toBe("none env-key");
+  });
+
   it("two runs started together for the same key never overlap, and both run", async () => {
     await contend("run-mutex-2", 2, 1500);
   });

@@ -6,7 +6,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore, type RedisStoreOptions } from "../server/stores/redis.js";
 import { connectTcpRedis, tcpEvents, tcpTransport } from "../server/stores/tcp.js";
-import { appOn, type StoreBackends, startBackends, testConfig } from "./support/stores.js";
+import { appOn, type StoreBackends, sleep, startBackends, testConfig } from "./support/stores.js";
 
 let backends: StoreBackends;
 beforeAll(async () => {
@@ -131,3 +131,49 @@ function createRedisStoreOn(b: StoreBackends, opts: RedisStoreOptions) {
     opts,
   );
 }
+
+describe.each(["redis", "upstash"] as const)("a write the store did not confirm, on %s", (kind) => {
+  it("answers 503 outcome_unknown with the lease token, and the lease it may have made can be settled", async () => {
+    // Redis hangs (SIGSTOP) with the script already sent: the server cannot know whether it ran.
+    const { call } = appOn(backends.open(kind, { timeoutMs: 500 }));
+    // Connected, and the scripts loaded (else the hung EVALSHA would end in NOSCRIPT, not a grant).
+    const warm = await call("POST", "/infra/locks/warm/acquire", { ttl_ms: 1000 });
+    expect(warm.status).toBe(200);
+    backends.redis!.pause();
+    let answer: Awaited<ReturnType<typeof call>>;
+    try {
+      answer = await call("POST", "/infra/locks/hung/acquire", { ttl_ms: 600_000, holder_id: "no-token" });
+    } finally {
+      backends.redis!.resume();
+    }
+    expect(answer.status).toBe(503);
+    expect(answer.body.error.code).toBe("outcome_unknown");
+    expect(answer.body.error.message).toMatch(/may have happened/);
+    expect(answer.headers.get("retry-after")).toBe("1");
+    const token = answer.body.token as string;
+    expect(token).toMatch(/^[0-9a-f]{32}$/);
+    // Once Redis runs again, the script it had read did grant the lease: the token settles it.
+    await sleep(200);
+    const seen = (await call("GET", "/infra/locks/hung")).body;
+    expect(seen).toMatchObject({ locked: true, holder_id: "no-token" });
+    const retried = await call("POST", "/infra/locks/hung/acquire", { ttl_ms: 600_000, token });
+    expect(retried.status).toBe(200);
+    expect(retried.body.fencing_token).toBe(seen.fencing_token);
+    expect((await call("POST", "/infra/locks/hung/release", { token })).status).toBe(200);
+    expect((await call("GET", "/infra/locks/hung")).body.locked).toBe(false);
+  }, 30_000);
+
+  it("still says store_unavailable, nothing changed, when no connection took the command", async () => {
+    const { call } = appOn(backends.open(kind, { timeoutMs: 500 }));
+    expect((await call("GET", "/infra/locks/down")).status).toBe(200);
+    await backends.redis!.kill();
+    try {
+      const answer = await call("POST", "/infra/locks/down/acquire", { ttl_ms: 1000 });
+      expect(answer.status).toBe(503);
+      expect(["store_unavailable", "outcome_unknown"]).toContain(answer.body.error.code);
+      if (kind === "redis") expect(answer.body.error.code).toBe("store_unavailable");
+    } finally {
+      await backends.redis!.restart();
+    }
+  }, 30_000);
+});

@@ -11,7 +11,15 @@ import type {
 } from "../../src/protocol/lease.js";
 import { randomId, sha256Hex } from "../crypto.js";
 import type { LockRef, LockStore } from "../stores/types.js";
-import { credentialError, heldError, leaseView, notHeldError, queuedError, quotaError } from "./views.js";
+import {
+  credentialError,
+  heldError,
+  leaseView,
+  notHeldError,
+  queuedError,
+  quotaError,
+  unconfirmed,
+} from "./views.js";
 import { acquireWaiting, inspectWaiting } from "./waiting.js";
 
 /** 122 random bits; randomUUID draws from a pooled buffer, unlike a getRandomValues call per token. */
@@ -34,10 +42,18 @@ export function createLeases(store: LockStore) {
         registeredOnly: false,
       };
       const waitMs = req.wait_ms ?? 0;
-      const result =
-        waitMs > 0
-          ? await acquireWaiting(store, ref, params, waitMs, signal)
-          : await store.acquire(ref, { ...params, queueWindowMs: null });
+      const result = await (waitMs > 0
+        ? acquireWaiting(store, ref, params, waitMs, signal)
+        : store.acquire(ref, { ...params, queueWindowMs: null })
+      ).catch((err) => {
+        // The token is what lets the caller settle it: retry with it (idempotent), or release it.
+        throw unconfirmed(
+          err,
+          `the acquire of "${ref.key}"`,
+          { key: ref.key, token },
+          "Retry with this token (the same lease comes back) or release it with this token.",
+        );
+      });
       switch (result.outcome) {
         case "granted":
         case "retried":
@@ -61,7 +77,16 @@ export function createLeases(store: LockStore) {
     },
 
     async renew(ref: LockRef, req: RenewRequest): Promise<GrantResponse> {
-      const result = await store.renew(ref, { tokenHash: sha256Hex(req.token), ttlMs: req.ttl_ms });
+      const result = await store
+        .renew(ref, { tokenHash: sha256Hex(req.token), ttlMs: req.ttl_ms })
+        .catch((err) => {
+          throw unconfirmed(
+            err,
+            `the renewal of "${ref.key}"`,
+            { key: ref.key },
+            "Renewing again is harmless.",
+          );
+        });
       switch (result.outcome) {
         case "renewed":
           return {
@@ -83,7 +108,14 @@ export function createLeases(store: LockStore) {
     /** `force` releases whoever holds the key: the route allows it to admin tokens only. */
     async release(ref: LockRef, req: ReleaseRequest) {
       const tokenHash = req.token === undefined ? null : sha256Hex(req.token);
-      const result = await store.release(ref, { tokenHash, registeredOnly: false });
+      const result = await store.release(ref, { tokenHash, registeredOnly: false }).catch((err) => {
+        throw unconfirmed(
+          err,
+          `the release of "${ref.key}"`,
+          { key: ref.key },
+          "Releasing again is harmless.",
+        );
+      });
       switch (result.outcome) {
         case "released":
           return { status: "ok" as const, key: ref.key, locked: false as const };

@@ -8,7 +8,7 @@ import { type CreatedResponse, STATE_LOCK_KEY_PREFIX } from "../../src/protocol/
 import { randomBase64Url, randomUuid, sha256Hex } from "../crypto.js";
 import { ApiError } from "../errors.js";
 import type { Lease, LockRef, LockStore } from "../stores/types.js";
-import { credentialError, heldError, queuedError, quotaError } from "./views.js";
+import { credentialError, heldError, queuedError, quotaError, unconfirmed } from "./views.js";
 
 export type StateLockState =
   | { state: "unlocked" }
@@ -34,7 +34,16 @@ export function createStateLocks(store: LockStore) {
         ? { ttlMs: opts.ttlSeconds == null ? null : opts.ttlSeconds * 1000, holderId: null }
         : null;
       const ref = refOf(namespace, id);
-      const result = await store.register(ref, { credentialHash: sha256Hex(credential), lock });
+      const result = await store
+        .register(ref, { credentialHash: sha256Hex(credential), lock })
+        .catch((err) => {
+          throw unconfirmed(
+            err,
+            "the new lock",
+            { id, key: credential, lockId: id, lockKey: credential },
+            "It may exist: its id and key are in this answer.",
+          );
+        });
       // A fresh random UUID cannot exist already; if it ever did, nothing was overwritten.
       if (result.outcome === "exists") throw new ApiError(500, "internal", "lock id collision; try again");
       if (result.outcome === "quota") throw quotaError(namespace, ref.key, result);
@@ -59,14 +68,18 @@ export function createStateLocks(store: LockStore) {
 
     async lock(namespace: string, id: string, credential: string, ttlSeconds: number | null): Promise<void> {
       const ref = refOf(namespace, id);
-      const result = await store.acquire(ref, {
-        tokenHash: sha256Hex(credential),
-        holderId: null,
-        reason: null,
-        ttlMs: ttlSeconds == null ? null : ttlSeconds * 1000,
-        registeredOnly: true,
-        queueWindowMs: null,
-      });
+      const result = await store
+        .acquire(ref, {
+          tokenHash: sha256Hex(credential),
+          holderId: null,
+          reason: null,
+          ttlMs: ttlSeconds == null ? null : ttlSeconds * 1000,
+          registeredOnly: true,
+          queueWindowMs: null,
+        })
+        .catch((err) => {
+          throw unconfirmed(err, `locking lock "${id}"`, { id }, "Locking again is harmless.");
+        });
       switch (result.outcome) {
         case "granted":
         case "retried": // locking a locked lock sets its new expiry
@@ -86,7 +99,11 @@ export function createStateLocks(store: LockStore) {
 
     async unlock(namespace: string, id: string, credential: string): Promise<void> {
       const ref = refOf(namespace, id);
-      const result = await store.release(ref, { tokenHash: sha256Hex(credential), registeredOnly: true });
+      const result = await store
+        .release(ref, { tokenHash: sha256Hex(credential), registeredOnly: true })
+        .catch((err) => {
+          throw unconfirmed(err, `unlocking lock "${id}"`, { id }, "Unlocking again is harmless.");
+        });
       switch (result.outcome) {
         case "released":
         case "not_held": // unlocking an unlocked lock is a no-op

@@ -1,7 +1,7 @@
 /** Store results → the JSON views of the lease API and the errors both APIs share. */
 import type { LeaseView } from "../../src/protocol/lease.js";
 import { ApiError } from "../errors.js";
-import type { Lease, QuotaOutcome } from "../stores/types.js";
+import { type Lease, type QuotaOutcome, StoreUnavailableError } from "../stores/types.js";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -68,3 +68,24 @@ export const quotaError = (namespace: string, key: string, quota: QuotaOutcome) 
       : `${quota.max} waiters already queue for "${key}", the most LSS_MAX_WAITERS allows`,
     { limit: quota.limit, max: quota.max },
   );
+
+/**
+ * A write the store may have applied without answering (it timed out after the script was sent):
+ * 503 outcome_unknown, never "nothing was changed", with what the caller needs to settle it (the
+ * lease token, the new lock's id and key). Any other error passes through unchanged.
+ */
+export function unconfirmed(
+  err: unknown,
+  what: string,
+  extra: Record<string, unknown>,
+  advice: string,
+): unknown {
+  if (!(err instanceof StoreUnavailableError) || !err.maybeApplied) return err;
+  return new ApiError(
+    503,
+    "outcome_unknown",
+    `the lock store did not confirm ${what}: it may have happened. ${advice}`,
+    extra,
+    { "Retry-After": "1" },
+  );
+}

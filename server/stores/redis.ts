@@ -41,6 +41,8 @@ export interface RedisTransport {
    */
   snapshot(lockKey: string, fields: readonly string[], queueKey: string | null): Promise<Snapshot>;
   close(): Promise<void>;
+  /** Whether a failed command certainly did not run (never sent, or answered with an error). */
+  notApplied?(err: unknown): boolean;
   /** Names the variable to check when a failure looks like a configuration mistake. */
   explain?(err: unknown): StoreFailureHint | null;
 }
@@ -162,10 +164,16 @@ export function createRedisStore(
     guard(async () => {
       await ensureSafe();
       try {
-        return (await transport.evalsha(s.sha1, keys, args)) as Reply;
+        try {
+          return (await transport.evalsha(s.sha1, keys, args)) as Reply;
+        } catch (err) {
+          if (!isNoScript(err)) throw err;
+          return (await transport.eval(s.source, keys, args)) as Reply;
+        }
       } catch (err) {
-        if (!isNoScript(err)) throw err;
-        return (await transport.eval(s.source, keys, args)) as Reply;
+        // Sent and unanswered (a timeout, a connection lost mid-way): the script may have run.
+        const maybe = !transport.notApplied?.(err);
+        throw new StoreUnavailableError(err, transport.explain?.(err) ?? null, maybe);
       }
     });
 

@@ -60,12 +60,17 @@ export function whenConnected(
   });
 }
 
+/** ioredis's errors for a command it did not write: no connection, or none ready in time. */
+const NOT_WRITTEN =
+  /not connected to Redis within|connection closed|Stream isn't writeable|Connection is closed/i;
+
 export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTransport {
   const when = <T>(command: () => Promise<T>): Promise<T> =>
     whenConnected(client, timeoutMs)?.then(command) ?? command();
 
   return {
     kind: "redis",
+    notApplied: (err) => err instanceof Error && NOT_WRITTEN.test(err.message),
     evalsha: (sha1, keys, args) => when(() => client.evalsha(sha1, keys.length, ...keys, ...args)),
     eval: (source, keys, args) => when(() => client.eval(source, keys.length, ...keys, ...args)),
     hset: (key, field, value) => when(() => client.hset(key, field, value)),

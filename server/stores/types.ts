@@ -168,6 +168,11 @@ export class StoreUnavailableError extends Error {
     cause: unknown,
     /** What the operator should check, naming the variable (e.g. a token the store refused). */
     readonly hint: StoreFailureHint | null = null,
+    /**
+     * The operation reached the store and no answer came back: a write may have been applied (a
+     * lease granted) all the same. false: it never left, nothing changed.
+     */
+    readonly maybeApplied = false,
   ) {
     super(`lock store unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = "StoreUnavailableError";

@@ -53,6 +53,11 @@ export function upstashTransport(client: UpstashClient, url = ""): RedisTranspor
   return {
     kind: "upstash",
     explain: (err) => explainUpstashFailure(url, err),
+    // An error answer (UpstashError) or no connection at all: the script did not run. A timeout or
+    // a reset may come after Upstash ran it.
+    notApplied: (err) =>
+      (err instanceof Error && err.name === "UpstashError") ||
+      /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|getaddrinfo/i.test(message(err)),
     evalsha: (sha1, keys, args) => client.evalsha(sha1, keys, args),
     eval: (source, keys, args) => client.eval(source, keys, args),
     hset: (key, field, value) => client.hset(key, { [field]: value }),

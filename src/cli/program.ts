@@ -16,6 +16,7 @@ import { StateLockId } from "../protocol/state-locks.js";
 import { Exit } from "./exit-codes.js";
 import { progressLine, type Terminal } from "./output.js";
 import { runLocked } from "./run-command.js";
+import { unconfirmedAcquire } from "./settle.js";
 
 const duration = (text: string) => {
   const ms = parseDuration(text);
@@ -118,7 +119,9 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
           longPollMs: LONG_POLL_MS,
           onWait: (p) => term.progress(progressLine(k, o.timeout)(p)),
         },
-      );
+      ).catch(async (err) => {
+        throw await unconfirmedAcquire(client, k, token, err);
+      });
       term.progress(null);
       if (r.outcome !== "acquired") {
         const held = r.outcome === "timeout" ? r.holder : null;

@@ -13,6 +13,7 @@ import { LONG_POLL_MS, waitFor } from "../client/wait.js";
 import { formatDuration } from "../protocol/durations.js";
 import { Exit } from "./exit-codes.js";
 import { progressLine, type Terminal } from "./output.js";
+import { unconfirmedAcquire, withoutApiToken } from "./settle.js";
 
 export interface RunOptions {
   key: string;
@@ -75,8 +76,9 @@ export async function runLocked(client: LssClient, opts: RunOptions, term: Termi
       );
     } catch (err) {
       term.progress(null);
-      if (!interruptedBy) throw err;
-      // An acquire in flight may have been granted as we were interrupted: give it back.
+      // An acquire in flight may have been granted (interrupted, or the server could not confirm
+      // it): give it back.
+      if (!interruptedBy) throw await unconfirmedAcquire(client, opts.key, token, err);
       await client.release(opts.key, { token }).catch(() => {});
       term.err(`lss: interrupted while waiting for ${opts.key} (${interruptedBy})`);
       return signalExit(interruptedBy);
@@ -96,7 +98,12 @@ export async function runLocked(client: LssClient, opts: RunOptions, term: Termi
 
     const running = spawn(opts.command[0] as string, opts.command.slice(1), {
       stdio: "inherit",
-      env: { ...process.env, LSS_KEY: opts.key, LSS_FENCING_TOKEN: String(result.lease.fencing_token) },
+      // The command gets the lock's name and fencing token, never the API token.
+      env: {
+        ...withoutApiToken(process.env),
+        LSS_KEY: opts.key,
+        LSS_FENCING_TOKEN: String(result.lease.fencing_token),
+      },
     });
     child = running;
 

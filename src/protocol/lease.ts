@@ -132,6 +132,7 @@ export const ERROR_CODES = [
   "unsupported_media_type",
   "rate_limited",
   "store_unavailable",
+  "outcome_unknown",
   "quota_exceeded",
   "misconfigured",
   "internal",

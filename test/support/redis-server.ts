@@ -28,6 +28,9 @@ export interface RedisServerHandle {
   restart(): Promise<void>;
   /** Graceful shutdown and temp dir cleanup. Idempotent, safe after kill(). */
   stop(): Promise<void>;
+  /** SIGSTOP: connections stay open, commands are read by nobody (a hung Redis); resume() continues. */
+  pause(): void;
+  resume(): void;
 }
 
 const READY_TIMEOUT_MS = 10_000;
@@ -177,6 +180,12 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
     url: `redis://127.0.0.1:${port}`,
     pid: () => (proc && isRunning(proc.child) ? proc.child.pid : undefined),
     kill,
+    pause() {
+      if (proc && isRunning(proc.child)) proc.child.kill("SIGSTOP");
+    },
+    resume() {
+      if (proc && isRunning(proc.child)) proc.child.kill("SIGCONT");
+    },
     async restart() {
       if (stopped) throw new Error("redis-server handle was stopped; start a new one");
       await kill();
@@ -200,6 +209,7 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
       const current = proc;
       proc = undefined;
       if (current && isRunning(current.child)) {
+        current.child.kill("SIGCONT"); // a paused server would not hear SIGTERM
         current.child.kill("SIGTERM");
         const timer = setTimeout(() => current.child.kill("SIGKILL"), 5_000);
         await current.exited;

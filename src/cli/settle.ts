@@ -1,0 +1,29 @@
+/** What the CLI does when the server could not confirm an acquire, and what a wrapped command inherits. */
+import type { LssClient } from "../client/client.js";
+import { LssError } from "../client/errors.js";
+
+/** Failures after which nobody knows whether the acquire was granted. */
+const UNCERTAIN = new Set(["outcome_unknown", "unreachable", "unavailable", "bad_response"]);
+
+/**
+ * An acquire that failed after it was sent (the server answered outcome_unknown, or the connection
+ * broke) may have been granted: release it with its token, and say what happened. Resolves with
+ * the error to throw, its message extended.
+ */
+export async function unconfirmedAcquire(client: LssClient, key: string, token: string, err: unknown) {
+  if (!(err instanceof LssError) || !UNCERTAIN.has(err.code)) return err;
+  const released = await client.release(key, { token }).then(
+    () => true,
+    () => false,
+  );
+  const what = released
+    ? "it may have been granted, so it was released"
+    : `it may have been granted: release it with \`lss release ${key} --lease-token ${token}\`, or it frees itself when its lease expires`;
+  return new LssError(err.code, `${err.message}; ${what}`, err.status, err.body);
+}
+
+/** The environment without the API token: a command run under a lock has no use for it. */
+export function withoutApiToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { LSS_TOKEN: _token, ...rest } = env;
+  return rest;
+}
