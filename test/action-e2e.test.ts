@@ -3,6 +3,7 @@
  * GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files, STATE_* for post, SIGINT on cancel, end-of-job
  * cleanup by RUNNER_TRACKING_ID), against the real server on a real redis-server.
  */
+import { existsSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   base,
@@ -15,6 +16,7 @@ import {
   until,
 } from "./support/action-e2e.js";
 import { isAlive } from "./support/runner.js";
+import { ADMIN_TOKEN } from "./support/stores.js";
 
 let server: LiveServer;
 beforeAll(async () => {
@@ -80,6 +82,17 @@ describe("the action's dist/ on a real server", () => {
       expect(main.exitCode).toBe(0);
       const pid = Number(main.state["renewer-pid"]);
       expect(isAlive(pid)).toBe(true);
+      // The API token is masked in the log, and the renewer, which lives for the rest of the job,
+      // holds it nowhere another step could read: not in its environment, not in a file left behind.
+      expect(main.stdout).toContain(`::add-mask::${ADMIN_TOKEN}`);
+      const environ = readFileSync(`/proc/${pid}/environ`, "utf8");
+      expect(environ).not.toContain(ADMIN_TOKEN);
+      expect(environ).not.toMatch(/(^|\0)INPUT_/);
+      expect(environ).toMatch(/(^|\0)RUNNER_TRACKING_ID=/);
+      const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      const configFile = args.find((a) => a.endsWith("config.json"));
+      expect(configFile).toBeDefined();
+      await until(async () => !existsSync(configFile!), 2000, "the renewer to delete its config file");
       await sleep(12_000); // more than two TTLs
       const held = await server.status("renewed");
       expect(held.locked).toBe(true);

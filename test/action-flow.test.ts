@@ -359,7 +359,8 @@ describe("runMain, mode acquire", () => {
     expect(h.events.indexOf("state phase=held")).toBeGreaterThan(acquireAt);
     // Masked before it is ever an output.
     expect(h.events.indexOf("setSecret")).toBeLessThan(h.events.indexOf("output token"));
-    expect(h.io.secrets).toEqual([token]);
+    // The API token is masked first (as soon as the inputs are read), then the lease token.
+    expect(h.io.secrets).toEqual(["api-token", token]);
 
     expect(h.client.acquireCalls).toEqual([
       {
@@ -534,7 +535,7 @@ describe("runMain, mode acquire", () => {
     expect(h.client.acquireCalls[0]!.params.token).toBe("team-secret");
     expect(h.io.state).toMatchObject({ "lease-token": "team-secret", "own-token": "false", phase: "held" });
     expect(h.io.outputs.token).toBe("team-secret");
-    expect(h.io.secrets).toEqual(["team-secret"]);
+    expect(h.io.secrets).toEqual(["api-token", "team-secret"]);
     expect(h.renewers[0]!.leaseToken).toBe("team-secret");
   });
 
@@ -780,7 +781,7 @@ describe("runPost", () => {
     );
     await post.run();
     expect(post.stopped).toEqual([4242]);
-    expect(post.events).toEqual(["stopRenewer 4242", "release qa-env"]);
+    expect(post.events).toEqual(["setSecret", "stopRenewer 4242", "release qa-env"]);
     expect(post.statusReads).toEqual(["/runner/tmp/lss-renewal-x.json"]);
     expect(post.client.releaseCalls).toEqual([{ key: "qa-env", how: { token: "tok-1" } }]);
     expect(post.io.infos).toEqual(["Released qa-env after 2m 5s."]);
@@ -807,7 +808,7 @@ describe("runPost", () => {
       "The lease on qa-env was lost during the job (renew qa-env: the lease is not held).",
     ]);
     // Still tries to release, after stopping the renewer; no second, milder warning about expiry.
-    expect(post.events).toEqual(["stopRenewer 4242", "release qa-env", "setFailed"]);
+    expect(post.events).toEqual(["setSecret", "stopRenewer 4242", "release qa-env", "setFailed"]);
     expect(post.io.warnings).toEqual([]);
   });
 

@@ -252,6 +252,20 @@ describe("parseInputs: mode, url, target, token", () => {
   });
 });
 
+describe("parseInputs: an API token that cannot be a header", () => {
+  it.each([
+    ["a space inside", "lss_abc def"],
+    ["a line break inside", "lss_abc\ndef-secret-part"],
+    ["a control character", "lss_abc\u0007def"],
+    ["a non-ASCII letter", "lss_abcdéf"],
+  ])("%s: refused naming the input, never echoing the token", (_what, token) => {
+    const err = inputError({ ...ACQUIRE, token });
+    expect(err.message).toMatch(/Input 'token': token is not a valid header value/);
+    const parts = token.split(String.fromCharCode(7)).flatMap((p) => p.split(/\s/));
+    for (const part of parts) expect(err.message).not.toContain(part);
+  });
+});
+
 describe("parseInputs: durations", () => {
   const DURATION_INPUTS = ["ttl", "timeout", "hold", "poll-interval"] as const;
   const BAD = ["10x", "1.5h", "-5", "10 minutes", "1h30m"];

@@ -616,6 +616,14 @@ describe("bad input", () => {
     expect(lines[0]).toMatch(says);
   });
 
+  it("an API token that cannot be a header: says so, never prints the token", async () => {
+    const r = await runCli(["status", "k"], { ...opts, token: "lss_secret part-two" });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/token is not a valid header value/);
+    expect(r.stderr).not.toContain("secret");
+    expect(r.stderr).not.toContain("part-two");
+  });
+
   it("an unreachable server: exit 3, 'cannot reach'", async () => {
     const r = await runCli(["status", "k"], { ...opts, url: closedUrl });
     expect(r.code).toBe(3);

@@ -2,6 +2,7 @@
  * The action's inputs → one typed object, or an InputError whose message names the input and the
  * fix. Pure: reads the runner's INPUT_* variables from the env it is given.
  */
+import { isHeaderToken } from "../client/client.js";
 import { parseDuration } from "../protocol/durations.js";
 import { HolderId, LeaseToken, LockKey, Reason } from "../protocol/lease.js";
 import { StateLockId } from "../protocol/state-locks.js";
@@ -152,6 +153,12 @@ export function parseInputs(
   const apiToken = get(Input.token) || null;
   if (!apiToken && target.kind === "key") {
     throw new InputError(`Input '${Input.token}' is required: an LSS API token, passed from a secret`);
+  }
+  // Never echo it: a secret with a stray newline or space would land in the log otherwise.
+  if (apiToken && !isHeaderToken(apiToken)) {
+    throw new InputError(
+      `Input '${Input.token}': token is not a valid header value (a line break or space in the secret?)`,
+    );
   }
 
   const holdText = get(Input.hold);

@@ -41,6 +41,8 @@ export async function runMain(deps: MainDeps): Promise<void> {
     io.setFailed((err as Error).message);
     return;
   }
+  // Masked in every log line from now on, as the lease token is.
+  if (inputs.apiToken) io.setSecret(inputs.apiToken);
   const client = deps.client(inputs);
   try {
     if (inputs.mode === "acquire") await acquire(inputs, client, deps);

@@ -38,6 +38,3 @@ export const State = {
   renewerStatusFile: "renewer-status-file",
   acquiredAt: "acquired-at",
 } as const;
-
-/** The detached renewer's configuration, passed in its environment. */
-export const RENEWER_CONFIG_ENV = "LSS_RENEWER_CONFIG";

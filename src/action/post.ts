@@ -30,6 +30,7 @@ export async function runPost(deps: PostDeps): Promise<void> {
   } catch {
     return; // main failed on the same inputs and said why; it acquired nothing
   }
+  if (inputs.apiToken) io.setSecret(inputs.apiToken);
   if (inputs.mode !== "acquire" || inputs.target.kind !== "key") return;
   const key = inputs.target.key;
   const token = io.getState(State.leaseToken);

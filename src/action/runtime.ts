@@ -1,5 +1,7 @@
 /** The real dependencies of main, post and the renewer: the runner (via @actions/core), HTTP, processes. */
 import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import * as core from "@actions/core";
 import { createClient } from "../client/client.js";
@@ -7,7 +9,6 @@ import { LONG_POLL_MS } from "../client/wait.js";
 import type { Inputs } from "./inputs.js";
 import type { ActionIO } from "./io.js";
 import type { MainDeps } from "./main.js";
-import { RENEWER_CONFIG_ENV } from "./names.js";
 import type { PostDeps } from "./post.js";
 import { type RenewerConfig, readStatusFile } from "./renewer.js";
 
@@ -45,15 +46,33 @@ export function cancellation(): AbortSignal {
 }
 
 /**
- * Detached, so it outlives this step; it inherits RUNNER_TRACKING_ID with the environment, so the
- * runner's end-of-job cleanup stops it even if post never runs. Its bundle sits beside main's.
+ * What the renewer may see of this step's environment. Not the inputs (INPUT_TOKEN is the API
+ * token) nor the runner's own secrets (ACTIONS_RUNTIME_TOKEN, the OIDC request token): it lives
+ * for the rest of the job, and a process's environment is readable in /proc for as long.
+ * RUNNER_TRACKING_ID is what lets the runner's end-of-job cleanup stop it even if post never runs.
+ */
+const RENEWER_ENV = new Set([
+  ...["PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "RUNNER_TEMP", "RUNNER_TRACKING_ID"],
+  ...["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"],
+  ...["NODE_EXTRA_CA_CERTS", "NODE_USE_ENV_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR"],
+]);
+
+export const renewerEnvironment = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv =>
+  Object.fromEntries(Object.entries(env).filter(([name]) => RENEWER_ENV.has(name)));
+
+/**
+ * Detached, so it outlives this step. Its config (the API token in it) goes through a file only its
+ * user can read, which it deletes once read; its bundle sits beside main's.
  */
 function startRenewer(config: RenewerConfig): number {
   const entry = join(dirname(process.argv[1] ?? "."), "..", "renew", "index.js");
-  const child = spawn(process.execPath, [entry], {
+  const dir = mkdtempSync(join(process.env.RUNNER_TEMP || tmpdir(), "lss-renewer-"));
+  const configFile = join(dir, "config.json");
+  writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
+  const child = spawn(process.execPath, [entry, configFile], {
     detached: true,
     stdio: "ignore",
-    env: { ...process.env, [RENEWER_CONFIG_ENV]: JSON.stringify(config) },
+    env: renewerEnvironment(process.env),
   });
   child.unref();
   if (!child.pid) throw new Error("could not start the lease renewer");

@@ -70,7 +70,14 @@ const heldFrom = (body: Record<string, unknown>): HeldLease => ({
   position: (body.position as number | null) ?? null,
 });
 
+/** Whether a bearer token can go in a header as it is: visible ASCII, no spaces. */
+export const isHeaderToken = (token: string) => /^[\x21-\x7e]+$/.test(token);
+
 export function createClient(opts: ClientOptions) {
+  // fetch would reject it with a message that quotes the whole header, secret included.
+  if (opts.token && !isHeaderToken(opts.token)) {
+    throw new LssError("bad_token", "token is not a valid header value (a line break or space in it?)");
+  }
   const base = opts.url.replace(/\/+$/, "");
   const retries = opts.retries ?? 4;
   const baseDelay = opts.baseDelayMs ?? 250;
