@@ -33,7 +33,7 @@ export interface AppDeps {
     Config,
     "maxTtlMs" | "adminToken" | "locksApiAuth" | "tokenCacheMs" | "trustProxy" | "maxBodyBytes"
   > &
-    Partial<Pick<Config, "maxWaitMs">>;
+    Partial<Pick<Config, "maxWaitMs" | "maxWaitsPerCaller">>;
 }
 
 const codeOfStatus: Partial<Record<number, ErrorCode>> = {
@@ -94,7 +94,14 @@ export function createApp({ store, rateLimiter, config, runtime = RUNTIMES.node 
   app.use("/locks/*", ...locksAuth); // also matches "/locks" itself
 
   app.route("/", healthRoutes(store, runtime.name));
-  app.route("/", leaseRoutes(createLeases(store), config.maxTtlMs, config.maxWaitMs ?? 55_000));
+  app.route(
+    "/",
+    leaseRoutes(createLeases(store), {
+      maxTtlMs: config.maxTtlMs,
+      maxWaitMs: config.maxWaitMs ?? 55_000,
+      maxWaitsPerCaller: config.maxWaitsPerCaller ?? 100,
+    }),
+  );
   app.route("/", stateLockRoutes(createStateLocks(store)));
   app.route("/", adminRoutes(store.tokens, verifier));
 

@@ -19,6 +19,8 @@ export interface Config {
   maxTtlMs: number;
   /** How long the server may hold a waiting request (wait_ms); keep it under any proxy's timeout. */
   maxWaitMs: number;
+  /** Waiting requests one caller (a token, or an address) may have open at once on one instance. */
+  maxWaitsPerCaller: number;
   adminToken: string | null;
   /** Requests per minute per caller; null = no limit. */
   rateLimitPerMinute: number | null;
@@ -65,6 +67,7 @@ const schema = z.object({
   LSS_STORE_TIMEOUT_MS: int("LSS_STORE_TIMEOUT_MS", 100, 30_000).default(2000),
   LSS_MAX_TTL_MS: int("LSS_MAX_TTL_MS", 1000, 7 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
   LSS_MAX_WAIT_MS: int("LSS_MAX_WAIT_MS", 0, 300_000).default(55_000),
+  LSS_MAX_WAITS: int("LSS_MAX_WAITS", 1, 100_000).default(100),
   LSS_ADMIN_TOKEN: z.string().min(16, "LSS_ADMIN_TOKEN must be at least 16 characters").optional(),
   LSS_RATE_LIMIT: z
     .union([z.literal("off"), int("LSS_RATE_LIMIT", 1, 1_000_000)], {
@@ -149,6 +152,7 @@ export function loadConfig(env: Record<string, string | undefined>, runtime: Run
     storeTimeoutMs: e.LSS_STORE_TIMEOUT_MS,
     maxTtlMs: e.LSS_MAX_TTL_MS,
     maxWaitMs: e.LSS_MAX_WAIT_MS,
+    maxWaitsPerCaller: e.LSS_MAX_WAITS,
     adminToken: e.LSS_ADMIN_TOKEN ?? null,
     rateLimitPerMinute: e.LSS_RATE_LIMIT === "off" ? null : e.LSS_RATE_LIMIT,
     locksApiAuth: e.LSS_LOCKS_API_AUTH,

@@ -28,6 +28,7 @@ describe("loadConfig defaults", () => {
       storeTimeoutMs: 2000,
       maxTtlMs: 86_400_000,
       maxWaitMs: 55_000,
+      maxWaitsPerCaller: 100,
       adminToken: null,
       rateLimitPerMinute: 1200,
       locksApiAuth: "open",
@@ -178,6 +179,7 @@ describe("numbers and switches", () => {
     ["LSS_TRUST_PROXY=0", { LSS_TRUST_PROXY: "0" }, { trustProxy: 0 }],
     ["LSS_TRUST_PROXY=false", { LSS_TRUST_PROXY: "false" }, { trustProxy: 0 }],
     ["LSS_ALLOW_EVICTION=true", { LSS_ALLOW_EVICTION: "true" }, { allowEviction: true }],
+    ["LSS_MAX_WAITS=3", { LSS_MAX_WAITS: "3" }, { maxWaitsPerCaller: 3 }],
     [
       "the store's limits",
       { LSS_MAX_LOCKS: "50", LSS_MAX_WAITERS: "5", LSS_LOCK_RETENTION_DAYS: "2" },
@@ -217,6 +219,7 @@ describe("numbers and switches", () => {
     ["LSS_TRUST_PROXY=11", { LSS_TRUST_PROXY: "11" }, /LSS_TRUST_PROXY must be true, false, or the number/],
     ["LSS_ALLOW_EVICTION=yes", { LSS_ALLOW_EVICTION: "yes" }, /LSS_ALLOW_EVICTION must be true or false/],
     ["LSS_MAX_LOCKS=0", { LSS_MAX_LOCKS: "0" }, /LSS_MAX_LOCKS must be at least 1/],
+    ["LSS_MAX_WAITS=0", { LSS_MAX_WAITS: "0" }, /LSS_MAX_WAITS must be at least 1/],
     ["LSS_MAX_LOCKS=many", { LSS_MAX_LOCKS: "many" }, /LSS_MAX_LOCKS must be a whole number/],
     ["LSS_MAX_WAITERS=100001", { LSS_MAX_WAITERS: "100001" }, /LSS_MAX_WAITERS must be at most 100000/],
     [

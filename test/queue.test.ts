@@ -373,3 +373,33 @@ describe("queue keys on Redis", () => {
     }
   });
 });
+
+describe("waiting requests per caller (LSS_MAX_WAITS)", () => {
+  it("answers 429 past the cap, counts per caller, and frees a slot when a wait ends", async () => {
+    const { call } = appOn(backends.open("memory"), testConfig({ maxWaitsPerCaller: 2 }));
+    await call("POST", "/infra/locks/busy/acquire", { ttl_ms: 30_000, token: "holder" });
+    const wait = (token: string, wait_ms = 2000, bearer?: string) =>
+      call("POST", "/infra/locks/busy/acquire", { ttl_ms: 1000, token, wait_ms }, bearer);
+    const first = wait("w1");
+    const second = wait("w2", 400);
+    await sleep(100);
+    const third = await wait("w3");
+    expect(third.status).toBe(429);
+    expect(third.body.error.code).toBe("rate_limited");
+    expect(third.body.error.message).toMatch(/2 waiting requests open.*LSS_MAX_WAITS/);
+    expect(third.headers.get("retry-after")).toBe("1");
+    // A status wait counts too; a plain acquire does not wait, so it is not counted.
+    expect((await call("GET", "/infra/locks/busy?wait_ms=1000")).status).toBe(429);
+    expect((await call("POST", "/infra/locks/busy/acquire", { ttl_ms: 1000, token: "plain" })).status).toBe(
+      409,
+    );
+    // Another caller has its own slots.
+    const other = (await call("POST", "/admin/tokens", { namespace: "default", scopes: ["locks:write"] }))
+      .body.token;
+    expect((await wait("o1", 100, other)).status).toBe(409);
+    // When a wait ends, its slot is free again.
+    expect((await second).status).toBe(409);
+    expect((await wait("w4", 100)).status).toBe(409);
+    expect((await first).status).toBe(409);
+  });
+});

@@ -14,6 +14,7 @@ import {
   WaitMs,
 } from "../../src/protocol/lease.js";
 import { type AppEnv, requireScope } from "../auth/middleware.js";
+import { createWaitSlots } from "../auth/wait-slots.js";
 import { ApiError } from "../errors.js";
 import type { Leases } from "../locks/leases.js";
 import { jsonBody, newRouter } from "./router.js";
@@ -41,7 +42,12 @@ const body = <T extends z.ZodType>(schema: T) => ({
   content: { "application/json": { schema } },
 });
 
-export function leaseRoutes(leases: Leases, maxTtlMs: number, maxWaitMs: number) {
+export function leaseRoutes(
+  leases: Leases,
+  limits: { maxTtlMs: number; maxWaitMs: number; maxWaitsPerCaller: number },
+) {
+  const { maxTtlMs, maxWaitMs, maxWaitsPerCaller } = limits;
+  const slots = createWaitSlots(maxWaitsPerCaller);
   // The document's bound is 60000 ms; CI holds locks for hours, so the bound is a setting.
   const ttl = TtlMs.max(maxTtlMs, `ttl_ms must be at most ${maxTtlMs} (LSS_MAX_TTL_MS)`);
   // A long-poll hint: longer waits are cut to the server's bound (LSS_MAX_WAIT_MS), not refused,
@@ -142,6 +148,26 @@ export function leaseRoutes(leases: Leases, maxTtlMs: number, maxWaitMs: number)
     },
   });
 
+  /** A request that will wait takes one of its caller's wait slots for as long as it waits. */
+  const waiting = async <T>(c: { var: AppEnv["Variables"] }, waitMs: number, op: () => Promise<T>) => {
+    if (waitMs <= 0) return op();
+    const give = slots.take(c.var.principal.id);
+    if (!give) {
+      throw new ApiError(
+        429,
+        "rate_limited",
+        `this caller already has ${maxWaitsPerCaller} waiting requests open, the most LSS_MAX_WAITS allows`,
+        { retry_after_seconds: 1 },
+        { "Retry-After": "1" },
+      );
+    }
+    try {
+      return await op();
+    } finally {
+      give();
+    }
+  };
+
   const ref = (c: { var: AppEnv["Variables"] }, key: string) => ({
     namespace: c.var.principal.namespace,
     key,
@@ -161,7 +187,12 @@ export function leaseRoutes(leases: Leases, maxTtlMs: number, maxWaitMs: number)
         );
       }
       // The client going away (a cancelled job) ends the wait and leaves the queue.
-      return c.json(await leases.acquire(ref(c, c.req.valid("param").key), body, c.req.raw.signal), 200);
+      return c.json(
+        await waiting(c, body.wait_ms ?? 0, () =>
+          leases.acquire(ref(c, c.req.valid("param").key), body, c.req.raw.signal),
+        ),
+        200,
+      );
     })
     .openapi(leave, async (c) =>
       c.json(await leases.leave(ref(c, c.req.valid("param").key), c.req.valid("json").token), 200),
@@ -180,14 +211,13 @@ export function leaseRoutes(leases: Leases, maxTtlMs: number, maxWaitMs: number)
       }
       return c.json(await leases.release(ref(c, c.req.valid("param").key), body), 200);
     })
-    .openapi(status, async (c) =>
-      c.json(
-        await leases.status(
-          ref(c, c.req.valid("param").key),
-          c.req.valid("query").wait_ms ?? 0,
-          c.req.raw.signal,
+    .openapi(status, async (c) => {
+      const waitMs = c.req.valid("query").wait_ms ?? 0;
+      return c.json(
+        await waiting(c, waitMs, () =>
+          leases.status(ref(c, c.req.valid("param").key), waitMs, c.req.raw.signal),
         ),
         200,
-      ),
-    );
+      );
+    });
 }
