@@ -9,7 +9,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ErrorCode } from "../src/protocol/lease.js";
-import { authenticate, rateLimit } from "./auth/middleware.js";
+import { authenticate, failedAuthGuard, rateLimit } from "./auth/middleware.js";
 import type { RateLimiter } from "./auth/rate-limit.js";
 import { createTokenVerifier } from "./auth/tokens.js";
 import type { Config } from "./config.js";
@@ -33,7 +33,7 @@ export interface AppDeps {
     Config,
     "maxTtlMs" | "adminToken" | "locksApiAuth" | "tokenCacheMs" | "trustProxy" | "maxBodyBytes"
   > &
-    Partial<Pick<Config, "maxWaitMs" | "maxWaitsPerCaller">>;
+    Partial<Pick<Config, "maxWaitMs" | "maxWaitsPerCaller" | "rateLimitPerMinute">>;
 }
 
 const codeOfStatus: Partial<Record<number, ErrorCode>> = {
@@ -84,9 +84,12 @@ export function createApp({ store, rateLimiter, config, runtime = RUNTIMES.node 
   app.use("*", limitBody(config.maxBodyBytes));
 
   const limited = rateLimiter ? [rateLimit(rateLimiter)] : [];
-  const authed = [authenticate(verifier, { optional: false, clientAddress: address }), ...limited];
+  // With rate limiting on, an address gets as many failed authentications a minute as requests.
+  const failures =
+    rateLimiter && config.rateLimitPerMinute ? failedAuthGuard(config.rateLimitPerMinute) : undefined;
+  const authed = [authenticate(verifier, { optional: false, clientAddress: address, failures }), ...limited];
   const locksAuth = [
-    authenticate(verifier, { optional: config.locksApiAuth === "open", clientAddress: address }),
+    authenticate(verifier, { optional: config.locksApiAuth === "open", clientAddress: address, failures }),
     ...limited,
   ];
   app.use("/infra/*", ...authed);
@@ -106,16 +109,21 @@ export function createApp({ store, rateLimiter, config, runtime = RUNTIMES.node 
   app.route("/", adminRoutes(store.tokens, verifier));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
-  app.doc("/openapi.json", {
-    openapi: "3.0.3",
-    info: {
-      title: "LSS — Lock State Service",
-      version: "1",
-      description:
-        "Leases with fencing tokens (/infra/locks) and status locks (/locks) on one lock engine. " +
-        "A status lock `abc` is the lease key `locks/abc`.",
-    },
-    security: [{ bearer: [] }],
+  // Built once, on first use: generating it takes milliseconds of CPU, and anyone may ask for it.
+  let openApiDocument: ReturnType<typeof app.getOpenAPIDocument> | undefined;
+  app.get("/openapi.json", (c) => {
+    openApiDocument ??= app.getOpenAPIDocument({
+      openapi: "3.0.3",
+      info: {
+        title: "LSS — Lock State Service",
+        version: "1",
+        description:
+          "Leases with fencing tokens (/infra/locks) and status locks (/locks) on one lock engine. " +
+          "A status lock `abc` is the lease key `locks/abc`.",
+      },
+      security: [{ bearer: [] }],
+    });
+    return c.json(openApiDocument);
   });
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "LSS API reference" }));
   app.get("/", (c) =>

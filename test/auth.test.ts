@@ -1,7 +1,7 @@
 /**
  * Bearer auth, scopes, namespaces, token administration and rate limiting, in-process.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { type AppDeps, createApp } from "../server/app.js";
 import { memoryRateLimiter, type RateLimiter } from "../server/auth/rate-limit.js";
 import { createMemoryStore } from "../server/stores/memory.js";
@@ -648,5 +648,83 @@ describe("forced release (an operator, deliberately)", () => {
       409,
       "not_held",
     );
+  });
+});
+
+describe("what unauthenticated traffic costs the store", () => {
+  /** A memory store that counts its token lookups and pings. */
+  function counted() {
+    const store = createMemoryStore();
+    const counts = { lookups: 0, pings: 0 };
+    const spied: LockStore = {
+      ...store,
+      tokens: {
+        ...store.tokens,
+        get: (id) => {
+          counts.lookups++;
+          return store.tokens.get(id);
+        },
+      },
+      ping: () => {
+        counts.pings++;
+        return store.ping();
+      },
+    };
+    return { store: spied, counts };
+  }
+  const config = {
+    maxTtlMs: 86_400_000,
+    adminToken: ADMIN,
+    locksApiAuth: "open" as const,
+    tokenCacheMs: 10_000,
+    trustProxy: 0,
+    maxBodyBytes: 16 * 1024,
+  };
+  const madeUp = (n: number) => `lss_${n.toString(16).padStart(16, "0")}_${"x".repeat(43)}`;
+
+  it("a made-up token is looked up once per cache period, not once per request", async () => {
+    const { store, counts } = counted();
+    const app = createApp({ store, rateLimiter: null, config });
+    for (let i = 0; i < 5; i++) {
+      const res = await app.request("/infra/locks/k", { headers: { Authorization: `Bearer ${madeUp(1)}` } });
+      expect(res.status).toBe(401);
+    }
+    expect(counts.lookups).toBe(1);
+  });
+
+  it("an address past its failed authentications is refused before any lookup", async () => {
+    const { store, counts } = counted();
+    const app = createApp({
+      store,
+      rateLimiter: memoryRateLimiter(3),
+      config: { ...config, rateLimitPerMinute: 3 },
+    });
+    const statuses = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await app.request("/infra/locks/k", { headers: { Authorization: `Bearer ${madeUp(i)}` } });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429, 429]);
+    expect(counts.lookups).toBe(3);
+    // The admin's token is not counted against it (it is never looked up in the store).
+  });
+
+  it("/health asks the store at most once a second, however often it is asked", async () => {
+    const { store, counts } = counted();
+    const app = createApp({ store, rateLimiter: null, config });
+    const answers = await Promise.all(Array.from({ length: 10 }, () => app.request("/health")));
+    for (const res of await Promise.all(answers.map((r) => r.json() as Promise<{ status: string }>))) {
+      expect(res.status).toBe("ok");
+    }
+    expect(counts.pings).toBe(1);
+  });
+
+  it("/openapi.json is built once", async () => {
+    const app = createApp({ store: createMemoryStore(), rateLimiter: null, config });
+    const build = vi.spyOn(app, "getOpenAPIDocument");
+    const first = await (await app.request("/openapi.json")).json();
+    const second = await (await app.request("/openapi.json")).json();
+    expect(second).toEqual(first);
+    expect(build).toHaveBeenCalledTimes(1);
   });
 });

@@ -14,14 +14,57 @@ const anonymous = (address: string): Principal => ({
   scopes: new Set<Scope>(["locks:read", "locks:write"]),
 });
 
+/**
+ * Failed authentications per address, counted in this instance's memory (fixed one-minute
+ * windows): past the limit an address's next tokens are not even looked up, so made-up tokens cannot
+ * make the store work for free.
+ */
+export function failedAuthGuard(perMinute: number) {
+  const windows = new Map<string, { start: number; failures: number }>();
+  const current = (address: string, now: number) => {
+    const w = windows.get(address);
+    return w && now - w.start < 60_000 ? w : undefined;
+  };
+  return {
+    /** Seconds until the address may try again, or 0. */
+    blockedFor(address: string, now = Date.now()): number {
+      const w = current(address, now);
+      return w && w.failures >= perMinute ? Math.ceil((w.start + 60_000 - now) / 1000) : 0;
+    },
+    failed(address: string, now = Date.now()) {
+      if (windows.size > 10_000) windows.clear();
+      const w = current(address, now) ?? { start: now, failures: 0 };
+      w.failures++;
+      windows.set(address, w);
+    },
+  };
+}
+
+export type FailedAuthGuard = ReturnType<typeof failedAuthGuard>;
+
 export const authenticate = (
   verifier: TokenVerifier,
-  opts: { optional: boolean; clientAddress: (c: import("hono").Context) => string },
+  opts: {
+    optional: boolean;
+    clientAddress: (c: import("hono").Context) => string;
+    failures?: FailedAuthGuard;
+  },
 ) =>
   createMiddleware<AppEnv>(async (c, next) => {
     if (opts.optional) {
       c.set("principal", anonymous(opts.clientAddress(c)));
       return next();
+    }
+    const address = opts.failures ? opts.clientAddress(c) : "";
+    const wait = opts.failures?.blockedFor(address) ?? 0;
+    if (wait > 0) {
+      throw new ApiError(
+        429,
+        "rate_limited",
+        `too many failed authentications from this address; retry in ${wait} s`,
+        { retry_after_seconds: wait },
+        { "Retry-After": String(wait) },
+      );
     }
     const header = c.req.header("Authorization");
     if (!header) {
@@ -38,6 +81,7 @@ export const authenticate = (
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const principal = match?.[1] ? await verifier.verify(match[1]) : null;
     if (!principal) {
+      opts.failures?.failed(address);
       throw new ApiError(
         401,
         "unauthorized",

@@ -53,8 +53,9 @@ export function createTokenVerifier(
 ): TokenVerifier {
   const adminHash = adminToken ? sha256Hex(adminToken) : null;
   const admin: Principal = { id: "admin", namespace: DEFAULT_NAMESPACE, scopes: new Set(SCOPES) };
-  // Verified records, so that a request costs no extra store round trip; bounded by cacheMs.
-  const cache = new Map<string, { record: TokenRecord; until: number }>();
+  // Looked-up records (null: no such token), so that a request, or a stream of requests with a
+  // made-up token, costs no extra store round trip; bounded by cacheMs.
+  const cache = new Map<string, { record: TokenRecord | null; until: number }>();
 
   return {
     async verify(bearer) {
@@ -65,15 +66,14 @@ export function createTokenVerifier(
       const now = Date.now();
       const cached = cache.get(id);
       let record = cached && cached.until > now ? cached.record : undefined;
-      if (!record) {
-        record = (await tokens.get(id)) ?? undefined;
-        if (!record) return null;
+      if (record === undefined) {
+        record = await tokens.get(id);
         if (cacheMs > 0) {
           if (cache.size > 10_000) cache.clear();
           cache.set(id, { record, until: now + cacheMs });
         }
       }
-      if (!constantTimeEqual(sha256Hex(secretPart), record.secretHash)) return null;
+      if (!record || !constantTimeEqual(sha256Hex(secretPart), record.secretHash)) return null;
       return { id: record.id, namespace: record.namespace, scopes: new Set(record.scopes) };
     },
     forget(id) {

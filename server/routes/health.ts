@@ -17,6 +17,9 @@ const Health = z.object({
   problem: z.string().nullable(),
 });
 
+/** How long one look at the store answers /health. */
+export const HEALTH_CACHE_MS = 1000;
+
 export function healthRoutes(store: LockStore, runtime: RuntimeName) {
   const health = createRoute({
     method: "get",
@@ -29,7 +32,10 @@ export function healthRoutes(store: LockStore, runtime: RuntimeName) {
     },
   });
 
-  return newRouter().openapi(health, async (c) => {
+  // Load balancers ask every few seconds, anyone may ask at any rate: the store is asked at most
+  // once per HEALTH_CACHE_MS per instance, and the answers in between repeat the last one.
+  let last: { at: number; answer: Promise<{ ok: boolean; body: z.infer<typeof Health> }> } | null = null;
+  const check = async () => {
     const started = performance.now();
     const reachable = await store.ping().then(
       () => true,
@@ -48,6 +54,12 @@ export function healthRoutes(store: LockStore, runtime: RuntimeName) {
       eviction_policy: safety?.evictionPolicy ?? null,
       problem: safety?.problem ?? null,
     };
+    return { ok, body };
+  };
+
+  return newRouter().openapi(health, async (c) => {
+    if (!last || Date.now() - last.at >= HEALTH_CACHE_MS) last = { at: Date.now(), answer: check() };
+    const { ok, body } = await last.answer;
     return ok ? c.json(body, 200) : c.json(body, 503);
   });
 }
