@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mdText } from "../src/action/summary.js";
 import {
   base,
   type LiveServer,
@@ -65,7 +66,7 @@ describe("the action's dist/ on a real server", () => {
       expect(second.summary).toContain("acquired `contended`");
       expect(second.summary).toContain(second.outputs["fencing-token"]);
       // The summary also says who held it while the job waited.
-      expect(second.summary).toContain(holderA);
+      expect(second.summary).toContain(mdText(holderA ?? ""));
       expect((await server.status("contended")).holder_id).toContain("Deploy QA");
       await b.step(POST, { inputs: base(server, "contended", { mode: "acquire" }) });
       expect((await server.status("contended")).locked).toBe(false);

@@ -19,6 +19,7 @@ import {
   type RenewerStatus,
   runRenewer,
 } from "../src/action/renewer.js";
+import { mdText } from "../src/action/summary.js";
 import type {
   AcquireParams,
   AcquireResult,
@@ -490,7 +491,8 @@ describe("runMain, mode acquire", () => {
     expect(h.io.state.phase).toBe("pending");
     expect(h.io.summaries).toHaveLength(1);
     expect(h.io.summaries[0]).toContain("### LSS: could not acquire `qa-env`");
-    expect(h.io.summaries[0]).toContain(`| It was | ${OTHER_TEXT} |`);
+    // Shown as text: parentheses and the like escaped, so that nothing in it becomes Markdown.
+    expect(h.io.summaries[0]).toContain(`| It was | ${mdText(OTHER_TEXT)} |`);
   });
 
   it("timeout 0 tries exactly once", async () => {
@@ -786,7 +788,7 @@ describe("runPost", () => {
     expect(post.client.releaseCalls).toEqual([{ key: "qa-env", how: { token: "tok-1" } }]);
     expect(post.io.infos).toEqual(["Released qa-env after 2m 5s."]);
     expect(post.io.summaries[0]).toContain("### LSS: released `qa-env`");
-    expect(post.io.summaries[0]).toContain(`| Holder | ${HOLDER} |`);
+    expect(post.io.summaries[0]).toContain(`| Holder | ${mdText(HOLDER)} |`);
     expect(post.io.errors).toEqual([]);
     expect(post.io.warnings).toEqual([]);
     expect(post.io.failures).toEqual([]);

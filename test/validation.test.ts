@@ -314,6 +314,11 @@ describe("holder_id and reason", () => {
     ["reason", "r".repeat(513), /reason must be at most 512 characters/],
     ["reason", 7, /reason must be a string/],
     ["reason", "line\u0000", /reason must not contain control characters/],
+    ["holder_id", "admin\u202egnp.exe", /holder_id must not contain invisible or bidirectional/],
+    ["holder_id", "trusted\u200bjob", /holder_id must not contain invisible or bidirectional/],
+    ["holder_id", "\u2066octo\u2069", /holder_id must not contain invisible or bidirectional/],
+    ["reason", "deploy\ufeff", /reason must not contain invisible or bidirectional/],
+    ["reason", "\u200fsecurity fix", /reason must not contain invisible or bidirectional/],
   ])("acquire rejects %s = %j: 400 naming the field", async (field, value, message) => {
     const app = newApp();
     const res = await acquire(app, "hr-key", { ttl_ms: 1000, [field]: value });

@@ -4,7 +4,7 @@
  */
 import { isHeaderToken } from "../client/client.js";
 import { parseDuration } from "../protocol/durations.js";
-import { HolderId, LeaseToken, LockKey, Reason } from "../protocol/lease.js";
+import { HolderId, INVISIBLE_FORMATTING, LeaseToken, LockKey, Reason } from "../protocol/lease.js";
 import { StateLockId } from "../protocol/state-locks.js";
 import { Input } from "./names.js";
 
@@ -62,7 +62,8 @@ export const runContextFromEnv = (env: Record<string, string | undefined>): RunC
  * the workflow part is shortened instead.
  */
 export function defaultHolder(run: RunContext): string {
-  const workflow = run.job ? `${run.workflow} (job ${run.job})` : run.workflow;
+  const visible = (text: string) => text.replace(new RegExp(INVISIBLE_FORMATTING, "g"), "");
+  const workflow = visible(run.job ? `${run.workflow} (job ${run.job})` : run.workflow);
   const join = (w: string) => [run.repository, w, run.runUrl].filter(Boolean).join(" · ");
   const full = join(workflow);
   if (full.length <= 256) return full;

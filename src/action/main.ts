@@ -14,7 +14,7 @@ import { type Inputs, parseInputs } from "./inputs.js";
 import type { ActionIO } from "./io.js";
 import { Output, State } from "./names.js";
 import type { RenewerConfig } from "./renewer.js";
-import { summaryMarkdown } from "./summary.js";
+import { mdCode, summaryMarkdown } from "./summary.js";
 
 export interface MainDeps {
   env: Record<string, string | undefined>;
@@ -156,7 +156,7 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
     if (held?.holder_id) io.setOutput(Output.holder, held.holder_id);
     await io.summary(
       summaryMarkdown({
-        title: `LSS: could not acquire \`${key}\``,
+        title: `LSS: could not acquire ${mdCode(key)}`,
         lock: key,
         server: client.url,
         waitedMs: result.waitedMs,
@@ -202,7 +202,7 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
   );
   await io.summary(
     summaryMarkdown({
-      title: `LSS: acquired \`${key}\``,
+      title: `LSS: acquired ${mdCode(key)}`,
       lock: key,
       server: client.url,
       holder: inputs.holder,
@@ -235,8 +235,8 @@ async function wait(inputs: Inputs, client: LssClient, deps: MainDeps) {
   await io.summary(
     summaryMarkdown({
       title: free
-        ? `LSS: \`${lockName(inputs)}\` is free`
-        : `LSS: gave up waiting for \`${lockName(inputs)}\``,
+        ? `LSS: ${mdCode(lockName(inputs))} is free`
+        : `LSS: gave up waiting for ${mdCode(lockName(inputs))}`,
       lock: lockName(inputs),
       server: client.url,
       waitedMs: result.waitedMs,
@@ -262,7 +262,9 @@ async function release(inputs: Inputs, client: LssClient, io: ActionIO) {
   try {
     await client.release(key, inputs.leaseToken ? { token: inputs.leaseToken } : { force: true });
     io.info(`Released ${key}${inputs.force ? " (forced)" : ""}.`);
-    await io.summary(summaryMarkdown({ title: `LSS: released \`${key}\``, lock: key, server: client.url }));
+    await io.summary(
+      summaryMarkdown({ title: `LSS: released ${mdCode(key)}`, lock: key, server: client.url }),
+    );
   } catch (err) {
     if (err instanceof LssError && err.code === "not_held") {
       io.warning(`${key} was not held (already released, or its lease expired): nothing to release.`);

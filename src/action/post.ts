@@ -10,7 +10,7 @@ import { type Inputs, parseInputs } from "./inputs.js";
 import type { ActionIO } from "./io.js";
 import { State } from "./names.js";
 import type { RenewerStatus } from "./renewer.js";
-import { summaryMarkdown } from "./summary.js";
+import { mdCode, summaryMarkdown } from "./summary.js";
 
 export interface PostDeps {
   env: Record<string, string | undefined>;
@@ -82,7 +82,7 @@ async function release(
     );
     await io.summary(
       summaryMarkdown({
-        title: `LSS: released \`${key}\``,
+        title: `LSS: released ${mdCode(key)}`,
         lock: key,
         server: client.url,
         holder: inputs.holder,

@@ -15,20 +15,42 @@ export interface SummaryFacts {
   note?: string;
 }
 
-const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
+const HTML_ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
 
+/**
+ * Text shown as itself: another job's holder id and reason are written by whoever took the lock,
+ * and must not become links, images, HTML or formatting in this job's summary.
+ */
+export const mdText = (text: string) =>
+  text
+    .replace(/[&<>]/g, (c) => HTML_ENTITIES[c] ?? c)
+    .replace(/[\\`*_{}[\]()#+!|~]/g, "\\$&")
+    .replace(/\s+/g, " ");
+
+/** A code span its content cannot end: a fence longer than any run of backticks inside. */
+export function mdCode(text: string): string {
+  const longest = Math.max(0, ...(text.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = "`".repeat(longest + 1);
+  // In a table a pipe ends the cell even inside a code span, unless escaped.
+  const inner = text.replace(/\s+/g, " ").replace(/\|/g, "\\|");
+  // A space each side keeps a backtick at either end from joining the fence (and is not shown).
+  const pad = /^`|`$/.test(inner) ? " " : "";
+  return `${fence}${pad}${inner}${pad}${fence}`;
+}
+
+/** `title` is Markdown (build it with mdCode/mdText); every other fact is text. */
 export function summaryMarkdown(f: SummaryFacts): string {
   const rows: Array<[string, string | undefined]> = [
-    ["Lock", `\`${f.lock}\` on ${f.server}`],
-    ["Holder", f.holder],
+    ["Lock", `${mdCode(f.lock)} on ${mdText(f.server)}`],
+    ["Holder", f.holder === undefined ? undefined : mdText(f.holder)],
     ["Waited", f.waitedMs === undefined ? undefined : formatDuration(f.waitedMs)],
-    ["It was", f.heldBefore === undefined ? undefined : describeHolder(f.heldBefore)],
-    ["Fencing token", f.fencingToken == null ? undefined : `\`${f.fencingToken}\``],
-    ["Lease", f.expiry],
+    ["It was", f.heldBefore === undefined ? undefined : mdText(describeHolder(f.heldBefore))],
+    ["Fencing token", f.fencingToken == null ? undefined : mdCode(String(f.fencingToken))],
+    ["Lease", f.expiry === undefined ? undefined : mdText(f.expiry)],
   ];
   const table = rows
     .filter((r): r is [string, string] => r[1] !== undefined)
-    .map(([k, v]) => `| ${k} | ${cell(v)} |`)
+    .map(([k, v]) => `| ${k} | ${v} |`)
     .join("\n");
   return `### ${f.title}\n\n| | |\n|---|---|\n${table}\n${f.note ? `\n${f.note}\n` : ""}\n`;
 }

@@ -26,9 +26,21 @@ export const printable = (field: string, max: number, min = 0) =>
     .max(max, `${field} must be at most ${max} characters`)
     .regex(NO_CONTROL_CHARACTERS, `${field} must not contain control characters`);
 
-export const HolderId = printable("holder_id", 256);
+/**
+ * Invisible and bidirectional formatting characters: in a holder id or reason shown to other jobs
+ * and people, they can make text read as something else (a reordered name, a hidden part).
+ */
+export const INVISIBLE_FORMATTING = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
+
+/** Printable text that others will read: also without invisible or bidirectional formatting. */
+const shown = (field: string, max: number) =>
+  printable(field, max).refine((text) => !INVISIBLE_FORMATTING.test(text), {
+    message: `${field} must not contain invisible or bidirectional formatting characters (such as U+200B or U+202E)`,
+  });
+
+export const HolderId = shown("holder_id", 256);
 export const LeaseToken = printable("token", 256, 1);
-export const Reason = printable("reason", 512);
+export const Reason = shown("reason", 512);
 
 export const TtlMs = z
   .number({ error: "ttl_ms must be an integer number of milliseconds" })
