@@ -86,6 +86,12 @@ describe.each(STORE_KINDS)("lease API on %s", (kind) => {
     expect(Date.parse(retry.body.expires_at)).toBeGreaterThan(Date.parse(first.body.expires_at));
     const other = await call(...acquire("idem", { ttl_ms: 5_000, token: "another-token" }));
     expect(other.status).toBe(409);
+    // Acquiring again sets the lease to end ttl_ms from now, as a renewal does: shorter too (a hold
+    // of four hours, taken again for one, ends in one).
+    const shorter = await call(...acquire("idem", { ttl_ms: 1_000, token: "my-chosen-token" }));
+    expect(shorter.body.expires_in_ms).toBe(1_000);
+    expect(Date.parse(shorter.body.expires_at)).toBeLessThan(Date.parse(retry.body.expires_at));
+    expect((await call(...status("idem"))).body.expires_in_ms).toBeLessThanOrEqual(1_000);
   });
 
   it("releases only with the lease's token, and a retried release still says released", async () => {
