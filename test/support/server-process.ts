@@ -19,6 +19,8 @@ export type RuntimeKind = "node" | "vercel" | "workers";
 
 export interface ServerProcess {
   url: string;
+  /** The process's pid (for workers: wrangler's). */
+  pid(): number;
   output(): string;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -122,6 +124,7 @@ export async function startServerProcess(
 
   return {
     url,
+    pid: () => child.pid ?? 0,
     output: () => output,
     async kill(signal = "SIGKILL") {
       if (child.exitCode !== null || child.signalCode !== null) return;
