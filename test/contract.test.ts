@@ -57,6 +57,14 @@ describe.each(STORE_KINDS)("lease API on %s", (kind) => {
     expect(JSON.stringify(seen.body)).not.toContain(granted.body.token);
   });
 
+  it("shows exactly the fencing token each grant handed out (16 digits, none lost)", async () => {
+    const call = client();
+    for (const key of ["digits-1", "digits-2", "digits-3"]) {
+      const granted = await call(...acquire(key, { ttl_ms: 10_000 }));
+      expect((await call(...status(key))).body.fencing_token).toBe(granted.body.fencing_token);
+    }
+  });
+
   it("answers 409 with the holder and its expiry when the key is held", async () => {
     const call = client();
     const first = await call(...acquire("k", { ttl_ms: 10_000, holder_id: "ci/run-1", reason: "deploy" }));

@@ -9,7 +9,9 @@ import type {
   RenewRequest,
   StatusResponse,
 } from "../../src/protocol/lease.js";
+import { MAX_HOLDERS } from "../../src/protocol/lease.js";
 import { randomId, sha256Hex } from "../crypto.js";
+import { ApiError, badRequest } from "../errors.js";
 import type { LockRef, LockStore } from "../stores/types.js";
 import {
   credentialError,
@@ -34,12 +36,21 @@ export function createLeases(store: LockStore) {
     async acquire(ref: LockRef, req: AcquireRequest, signal?: AbortSignal): Promise<GrantResponse> {
       // A client-chosen token makes the acquire idempotent: a retry returns the same lease.
       const token = req.token ?? newLeaseToken();
+      // A limit counts shared holders: it implies shared, and contradicts exclusive.
+      if (req.mode === "exclusive" && req.limit !== undefined) {
+        throw badRequest("invalid body: limit counts shared holders: leave it out, or send mode: shared", {
+          details: [{ in: "body", field: "limit", message: "limit needs mode: shared" }],
+        });
+      }
+      const mode = req.mode ?? (req.limit !== undefined ? "shared" : "exclusive");
       const params = {
         tokenHash: sha256Hex(token),
         holderId: req.holder_id ?? null,
         reason: req.reason ?? null,
         ttlMs: req.ttl_ms,
         registeredOnly: false,
+        mode,
+        limit: mode === "shared" ? (req.limit ?? MAX_HOLDERS) : 1,
       };
       const waitMs = req.wait_ms ?? 0;
       const result = await (waitMs > 0
@@ -67,6 +78,20 @@ export function createLeases(store: LockStore) {
           throw credentialError(ref.key);
         case "quota":
           throw quotaError(ref.namespace, ref.key, result);
+        case "limit":
+          throw new ApiError(
+            409,
+            "limit_mismatch",
+            `"${ref.key}" is held shared with limit ${result.limit}; every shared holder must ask with limit ${result.limit}`,
+            { key: ref.key, limit: result.limit },
+          );
+        case "mode_conflict":
+          throw new ApiError(
+            409,
+            "mode_conflict",
+            `"${ref.key}" is a lock of the /locks API: it has one holder (its key), never shared ones`,
+            { key: ref.key },
+          );
       }
     },
 
@@ -131,8 +156,15 @@ export function createLeases(store: LockStore) {
 
     /** With waitMs, answers the moment the key reads free (or when the window ends). */
     async status(ref: LockRef, waitMs = 0, signal?: AbortSignal): Promise<StatusResponse> {
-      const { lease, now, waiting } =
-        waitMs > 0 ? await inspectWaiting(store, ref, waitMs, signal) : await store.inspect(ref);
+      const state = waitMs > 0 ? await inspectWaiting(store, ref, waitMs, signal) : await store.inspect(ref);
+      const { lease, now, waiting } = state;
+      const more = {
+        waiting,
+        mode: lease?.mode ?? null,
+        limit: state.limit,
+        holders: state.holders.map((h) => leaseView(h, now)),
+        queue: state.queue.map((mode, i) => ({ position: i + 1, mode })),
+      };
       if (!lease) {
         return {
           status: "ok",
@@ -144,10 +176,11 @@ export function createLeases(store: LockStore) {
           acquired_at: null,
           expires_at: null,
           expires_in_ms: null,
-          waiting,
+          ...more,
         };
       }
-      return { status: "ok", key: ref.key, locked: true, ...leaseView(lease, now), waiting };
+      const { mode: _mode, ...view } = leaseView(lease, now);
+      return { status: "ok", key: ref.key, locked: true, ...view, ...more };
     },
   };
 }

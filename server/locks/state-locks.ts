@@ -76,6 +76,8 @@ export function createStateLocks(store: LockStore) {
           ttlMs: ttlSeconds == null ? null : ttlSeconds * 1000,
           registeredOnly: true,
           queueWindowMs: null,
+          mode: "exclusive",
+          limit: 1,
         })
         .catch((err) => {
           throw unconfirmed(err, `locking lock "${id}"`, { id }, "Locking again is harmless.");

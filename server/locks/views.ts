@@ -6,6 +6,7 @@ import { type Lease, type QuotaOutcome, StoreUnavailableError } from "../stores/
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export const leaseView = (lease: Lease, now: number): LeaseView => ({
+  mode: lease.mode,
   holder_id: lease.holderId,
   reason: lease.reason,
   fencing_token: lease.fencingToken,

@@ -5,7 +5,14 @@
  * new expiry) and on the holder's own expiry. While the events source is down it peeks at the
  * store every FALLBACK_PEEK_MS (one command), and asks again when the source is back.
  */
-import type { AcquireOutcome, AcquireParams, LockRef, LockStore, Watch } from "../stores/types.js";
+import {
+  type AcquireOutcome,
+  type AcquireParams,
+  type LockRef,
+  type LockStore,
+  queueMember,
+  type Watch,
+} from "../stores/types.js";
 
 /** How often a waiter peeks (one command) while its events source is down. */
 export const FALLBACK_PEEK_MS = 2000;
@@ -43,7 +50,16 @@ export async function acquireWaiting(
         return result;
       }
       if (remaining <= 0 || signal?.aborted) return result;
-      await sleepUntilChange(store, ref, watch, result, deadline, signal, params.tokenHash);
+      // Events name waiters by their place in the queue: mode and token hash.
+      await sleepUntilChange(
+        store,
+        ref,
+        watch,
+        result,
+        deadline,
+        signal,
+        queueMember(params.mode, params.tokenHash),
+      );
       // The window is over (timers may fire a little early): answer with what the store said last;
       // the client asks again at once. Gone: don't ask at all (it would queue us again).
       if (signal?.aborted || deadline - Date.now() <= 5) return result;
@@ -90,7 +106,9 @@ async function sleepUntilChange(
   // What a peek reads while nothing changed: the expiry the store just reported ("0": none). A key
   // that is free but promised to an earlier waiter has no such value: compare with the first peek.
   let baseline: string | null | undefined =
-    result.outcome === "held" ? String(result.lease.expiresAt ?? 0) : undefined;
+    result.outcome === "held" && result.lease.mode === "exclusive"
+      ? String(result.lease.expiresAt ?? 0)
+      : undefined;
   for (;;) {
     const timeout = Math.min(wakeAt, deadline) - Date.now();
     if (timeout <= 0 || signal?.aborted) return;

@@ -14,6 +14,7 @@ import {
   type LockRef,
   type LockStore,
   QUEUE_GRACE_MS,
+  queueMember,
   RELEASED_GRACE_MS,
   type RegisterOutcome,
   type RegisterParams,
@@ -38,13 +39,45 @@ interface LockRecord {
   gc: number;
   /** When it was released (a retried release within RELEASED_GRACE_MS answers "released"). */
   rel: number | null;
+  /** Shared holders by token hash (exp -1: released at rel, kept for a retried release). */
+  shared: Map<string, SharedHolder>;
+  /** The limit in force while shared holders hold it. */
+  lim: number | null;
+}
+
+interface SharedHolder {
+  exp: number;
+  fence: number;
+  since: number;
+  holder: string | null;
+  reason: string | null;
+  rel: number | null;
 }
 
 /** The record if it holds a lease now, else null. */
 const live = (rec: LockRecord | undefined, now: number): LockRecord | null =>
   rec?.token != null && (rec.exp === 0 || rec.exp > now) ? rec : null;
 
+const liveShared = (rec: LockRecord | undefined, now: number) =>
+  [...(rec?.shared ?? [])].filter(([, h]) => h.exp > now);
+
+const sharedLease = (h: SharedHolder): Lease => ({
+  mode: "shared",
+  holderId: h.holder,
+  reason: h.reason,
+  fencingToken: h.fence,
+  acquiredAt: h.since,
+  expiresAt: h.exp,
+});
+
+/** The shared lease that ends first (a shared waiter waits for it) or last (an exclusive one). */
+const pick = (alive: Array<[string, SharedHolder]>, which: "first" | "last") =>
+  alive.reduce((best, h) =>
+    (which === "first" ? h[1].exp < best[1].exp : h[1].exp > best[1].exp) ? h : best,
+  )[1];
+
 const leaseOf = (rec: LockRecord): Lease => ({
+  mode: "exclusive",
   holderId: rec.holder,
   reason: rec.reason,
   fencingToken: rec.fence,
@@ -110,6 +143,14 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
     }
   };
 
+  /** A shared holder's lease ends at exp: keep the record beyond it (the scripts' set_shared). */
+  const keepShared = (ref: LockRef, rec: LockRecord, exp: number, now: number) => {
+    const endsBy = Math.max(exp, ...[...rec.shared.values()].map((h) => h.exp));
+    const kept = rec.exp;
+    setExpiry(ref, rec, endsBy, now);
+    rec.exp = kept;
+  };
+
   /** Expired records of keys never touched again would pile up; sweep them now and then. */
   let writes = 0;
   const sweep = (now: number) => {
@@ -139,44 +180,74 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
     },
   };
 
-  /** Per key, waiters in arrival order, each with the time it keeps its place until. */
-  const queues = new Map<string, Array<{ token: string; until: number }>>();
+  /** Per key, waiters (queueMember: mode and token hash) in arrival order, with the time each keeps its place until. */
+  const queues = new Map<string, Array<{ member: string; until: number }>>();
   const hub = createEventHub(id);
   const expiryChanged = (ref: LockRef, exp: number) =>
     hub.emit(id(ref), { kind: "expiry", expiresAt: exp || null });
 
   /** Join the key's queue or keep one's place; the 1-based position (0: not queuing, -1: full). */
-  const queueMe = (ref: LockRef, token: string, windowMs: number | null, now: number) => {
+  const queueMe = (ref: LockRef, member: string, windowMs: number | null, now: number) => {
     if (windowMs == null) return 0;
     const queue = queues.get(id(ref)) ?? [];
-    let index = queue.findIndex((w) => w.token === token);
+    let index = queue.findIndex((w) => w.member === member);
     if (index < 0) {
       if (queue.length >= limits.waitersPerKey) return -1;
-      index = queue.push({ token, until: 0 }) - 1;
+      index = queue.push({ member, until: 0 }) - 1;
     }
     queues.set(id(ref), queue);
     (queue[index] as { until: number }).until = now + windowMs + QUEUE_GRACE_MS;
     return index + 1;
   };
-  const leaveQueue = (ref: LockRef, token: string) => {
+  const leaveQueue = (ref: LockRef, member: string) => {
     const queue = queues.get(id(ref));
     if (!queue) return;
-    const index = queue.findIndex((w) => w.token === token);
+    const index = queue.findIndex((w) => w.member === member);
     if (index >= 0) queue.splice(index, 1);
     if (queue.length === 0) queues.delete(id(ref));
   };
+
   /**
-   * The first waiter that still asks, dropping at most STALE_WAITERS_PER_CALL that stopped (as the
-   * Redis script does); "unsettled" when more of them remain ahead.
+   * Whose turn it is, as the acquire script decides it: it looks at the first `window + 1` waiters,
+   * drops those that stopped asking (at most STALE_WAITERS_PER_CALL per call: "unsettled" past it)
+   * and looks again; then exclusive: only the first may take it; shared: every waiter ahead must be
+   * shared and leave a slot, and a newcomer behind a queue seen whole takes a slot they leave free.
    */
-  const headOf = (ref: LockRef, now: number) => {
-    const queue = queues.get(id(ref));
-    for (let dropped = 0; queue?.length && (queue[0] as { until: number }).until <= now; dropped++) {
-      if (dropped === STALE_WAITERS_PER_CALL) return "unsettled" as const;
-      queue.shift();
+  const turnOf = (ref: LockRef, member: string, shared: boolean, free: number, now: number) => {
+    const queue = queues.get(id(ref)) ?? [];
+    const window = shared ? Math.max(free, 1) : 1;
+    let dropped = 0;
+    for (;;) {
+      const members = queue.slice(0, window + 1);
+      if (members.length === 0) return { turn: "empty" as const };
+      const waiting = members.filter((w) => w.until > now);
+      const stale = members.filter((w) => w.until <= now);
+      if (stale.length > 0) {
+        if (dropped + stale.length > STALE_WAITERS_PER_CALL) return { turn: "unsettled" as const };
+        for (const w of stale) queue.splice(queue.indexOf(w), 1);
+        dropped += stale.length;
+        continue;
+      }
+      const head = waiting[0];
+      const behind = members.length > 1;
+      const seenWhole = members.length <= window;
+      let ahead = 0;
+      for (let i = 0; i < waiting.length; i++) {
+        const w = waiting[i] as { member: string; until: number };
+        if (w.member === member) {
+          const mine = (!shared && i === 0) || (shared && ahead < free);
+          return mine
+            ? { turn: "mine" as const, head, behind, after: waiting[i + 1] }
+            : { turn: "wait" as const, head };
+        }
+        if (!shared || w.member.startsWith("x:")) break;
+        ahead++;
+        if (ahead >= free) break;
+        if (i === waiting.length - 1 && seenWhole)
+          return { turn: "mine" as const, head, behind, after: undefined };
+      }
+      return { turn: "wait" as const, head };
     }
-    if (queue?.length === 0) queues.delete(id(ref));
-    return queue?.[0];
   };
 
   return {
@@ -187,50 +258,101 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
     async acquire(ref, p: AcquireParams): Promise<AcquireOutcome> {
       const now = clock();
       const rec = read(ref, now);
+      const shared = p.mode === "shared";
+      const member = queueMember(p.mode, p.tokenHash);
       if (p.registeredOnly && rec?.cred == null) return { outcome: "unknown", now };
       if (rec?.cred != null && rec.cred !== p.tokenHash) return { outcome: "forbidden", now };
+      // A /locks lock has one holder: its key.
+      if (shared && rec?.cred != null) return { outcome: "mode_conflict", now };
       const exp = p.ttlMs == null ? 0 : now + p.ttlMs;
-      const held = live(rec, now);
+      const excl = live(rec, now);
       const waitersFull = { outcome: "quota", now, limit: "waiters", max: limits.waitersPerKey } as const;
-      if (held) {
-        if (held.token !== p.tokenHash) {
-          const position = queueMe(ref, p.tokenHash, p.queueWindowMs, now);
-          if (position < 0) return waitersFull;
-          return { outcome: "held", lease: leaseOf(held), now, position };
-        }
-        setExpiry(ref, held, exp, now);
+
+      // 1. A retried acquire: the caller holds it already; its lease now ends ttl from now.
+      if (excl && excl.token === p.tokenHash) {
+        setExpiry(ref, excl, exp, now);
         expiryChanged(ref, exp);
-        return { outcome: "retried", lease: leaseOf(held), now };
+        return { outcome: "retried", lease: leaseOf(excl), now };
       }
-      // Free: first come, first served.
-      const head = headOf(ref, now);
-      if (head === "unsettled" || (head && head.token !== p.tokenHash)) {
-        const position = queueMe(ref, p.tokenHash, p.queueWindowMs, now);
+      const alive = liveShared(rec, now);
+      const mine = alive.find(([th]) => th === p.tokenHash)?.[1];
+      if (rec && mine) {
+        mine.exp = exp;
+        keepShared(ref, rec, exp, now);
+        expiryChanged(ref, exp);
+        return { outcome: "retried", lease: sharedLease(mine), now };
+      }
+
+      // 2. Shared holders admit as many as the limit in force; a caller counting otherwise is told.
+      if (shared && alive.length > 0 && rec?.lim !== p.limit)
+        return { outcome: "limit", now, limit: rec?.lim ?? 0 };
+
+      // 3. How many may take it now.
+      const free = !shared ? (!excl && alive.length === 0 ? 1 : 0) : excl ? 0 : p.limit - alive.length;
+
+      // 4. Whose turn it is (see turnOf).
+      const turn =
+        free > 0 ? turnOf(ref, member, shared, free, now) : { turn: "wait" as const, head: undefined };
+      if (free <= 0 || turn.turn === "wait" || turn.turn === "unsettled") {
+        const position = queueMe(ref, member, p.queueWindowMs, now);
         if (position < 0) return waitersFull;
-        return { outcome: "queued", now, position, wakeAt: head === "unsettled" ? now : head.until };
+        if (free > 0) {
+          const wakeAt = turn.turn === "wait" && turn.head ? turn.head.until : now;
+          return { outcome: "queued", now, position, wakeAt };
+        }
+        const blocking = excl ? leaseOf(excl) : sharedLease(pick(alive, shared ? "first" : "last"));
+        return { outcome: "held", lease: blocking, now, position };
       }
+
+      // 5. Granted.
       if (!rec && !room(ref.namespace, now)) {
         return { outcome: "quota", now, limit: "locks", max: limits.locksPerNamespace };
       }
-      const next: LockRecord = {
-        token: p.tokenHash,
-        exp,
-        fence: nextFence(now),
+      const fence = nextFence(now);
+      const record: LockRecord = rec ?? {
+        token: null,
+        exp: -1,
+        fence: 0,
         since: now,
-        holder: p.holderId,
-        reason: p.reason,
-        cred: rec?.cred ?? null,
-        gc: rec?.gc ?? Number.NEGATIVE_INFINITY,
-        rel: rec?.rel ?? null,
+        holder: null,
+        reason: null,
+        cred: null,
+        gc: Number.NEGATIVE_INFINITY,
+        rel: null,
+        shared: new Map(),
+        lim: null,
       };
-      setExpiry(ref, next, exp, now);
-      records.set(id(ref), next);
-      sweep(now);
-      if (head) {
-        leaveQueue(ref, p.tokenHash);
-        expiryChanged(ref, exp);
+      records.set(id(ref), record);
+      let lease: Lease;
+      if (shared) {
+        for (const [th, h] of record.shared) if (h.exp <= now) record.shared.delete(th);
+        const holder = { exp, fence, since: now, holder: p.holderId, reason: p.reason, rel: null };
+        record.shared.set(p.tokenHash, holder);
+        record.lim = p.limit;
+        keepShared(ref, record, exp, now);
+        lease = sharedLease(holder);
+      } else {
+        Object.assign(record, {
+          token: p.tokenHash,
+          fence,
+          since: now,
+          holder: p.holderId,
+          reason: p.reason,
+        });
+        setExpiry(ref, record, exp, now);
+        lease = leaseOf(record);
       }
-      return { outcome: "granted", lease: leaseOf(next), now };
+      sweep(now);
+      if (turn.turn === "mine") {
+        leaveQueue(ref, member);
+        expiryChanged(ref, exp);
+        // The next shared waiter may share it too: wake it.
+        const after = "after" in turn ? turn.after : undefined;
+        if (shared && after && free > 1 && after.member.startsWith("s:")) {
+          hub.emit(id(ref), { kind: "released", next: after.member, nextUntil: after.until });
+        }
+      }
+      return { outcome: "granted", lease, now };
     },
 
     async renew(ref, p): Promise<RenewOutcome> {
@@ -238,11 +360,22 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
       const rec = read(ref, now);
       if (rec?.cred != null && rec.cred !== p.tokenHash) return { outcome: "forbidden", now };
       const held = live(rec, now);
-      if (!held) return { outcome: "not_held", now };
-      if (held.token !== p.tokenHash) return { outcome: "held", lease: leaseOf(held), now };
-      setExpiry(ref, held, now + p.ttlMs, now);
-      expiryChanged(ref, held.exp);
-      return { outcome: "renewed", lease: leaseOf(held), now };
+      if (held) {
+        if (held.token !== p.tokenHash) return { outcome: "held", lease: leaseOf(held), now };
+        setExpiry(ref, held, now + p.ttlMs, now);
+        expiryChanged(ref, held.exp);
+        return { outcome: "renewed", lease: leaseOf(held), now };
+      }
+      const alive = liveShared(rec, now);
+      const mine = alive.find(([th]) => th === p.tokenHash)?.[1];
+      if (rec && mine) {
+        mine.exp = now + p.ttlMs;
+        keepShared(ref, rec, mine.exp, now);
+        expiryChanged(ref, mine.exp);
+        return { outcome: "renewed", lease: sharedLease(mine), now };
+      }
+      if (alive.length > 0) return { outcome: "held", lease: sharedLease(pick(alive, "last")), now };
+      return { outcome: "not_held", now };
     },
 
     async release(ref, p): Promise<ReleaseOutcome> {
@@ -260,27 +393,59 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
       ) {
         return { outcome: "released", now };
       }
-      const held = live(rec, now);
-      if (!held) return { outcome: "not_held", now };
-      if (!force && held.token !== p.tokenHash) return { outcome: "held", lease: leaseOf(held), now };
-      setExpiry(ref, held, -1, now);
-      held.rel = now;
-      // A forced release forgets the token: its holder's own release must say it lost the lease.
-      if (force) held.token = null;
+      const excl = live(rec, now);
+      const alive = liveShared(rec, now);
+      const mine = force ? undefined : alive.find(([th]) => th === p.tokenHash)?.[1];
+      if (!force && !mine && !excl) {
+        const gone = rec?.shared.get(p.tokenHash ?? "");
+        if (gone && gone.exp === -1 && now < (gone.rel ?? 0) + RELEASED_GRACE_MS)
+          return { outcome: "released", now };
+        if (alive.length > 0) return { outcome: "held", lease: sharedLease(pick(alive, "last")), now };
+        return { outcome: "not_held", now };
+      }
+      if (!force && !mine && excl && excl.token !== p.tokenHash)
+        return { outcome: "held", lease: leaseOf(excl), now };
+      if (!rec || (!excl && alive.length === 0)) return { outcome: "not_held", now };
+      if (mine) {
+        // Its entry stays a while as "released", for a retried release.
+        mine.exp = -1;
+        mine.rel = now;
+      } else if (force && alive.length > 0) {
+        rec.shared.clear();
+      }
+      if (excl) {
+        setExpiry(ref, rec, -1, now);
+        rec.rel = now;
+        // A forced release forgets the token: its holder's own release must say it lost the lease.
+        if (force) rec.token = null;
+      }
       const first = queues.get(id(ref))?.[0];
-      hub.emit(id(ref), { kind: "released", next: first?.token ?? null, nextUntil: first?.until ?? null });
+      hub.emit(id(ref), { kind: "released", next: first?.member ?? null, nextUntil: first?.until ?? null });
       return { outcome: "released", now };
     },
 
-    async inspect(ref): Promise<InspectOutcome> {
+    async inspect(ref, opts): Promise<InspectOutcome> {
       const now = clock();
       const rec = read(ref, now);
       const held = live(rec, now);
+      const shared = liveShared(rec, now)
+        .map(([, h]) => sharedLease(h))
+        .sort((a, b) => a.acquiredAt - b.acquiredAt);
+      const lease = held
+        ? leaseOf(held)
+        : shared.reduce<Lease | null>(
+            (a, b) => (!a || (b.expiresAt ?? 0) > (a.expiresAt ?? 0) ? b : a),
+            null,
+          );
+      const queue = opts?.waiting === false || opts?.watch ? [] : (queues.get(id(ref)) ?? []);
       return {
         now,
-        lease: held ? leaseOf(held) : null,
+        lease,
+        holders: held ? [leaseOf(held)] : opts?.watch ? (lease ? [lease] : []) : shared,
+        limit: !opts?.watch && shared.length > 0 ? (rec?.lim ?? null) : null,
         registered: rec?.cred != null,
-        waiting: queues.get(id(ref))?.length ?? 0,
+        waiting: opts?.waiting === false ? 0 : (queues.get(id(ref))?.length ?? 0),
+        queue: queue.slice(0, 20).map((w) => (w.member.startsWith("s:") ? "shared" : "exclusive")),
       };
     },
 
@@ -299,6 +464,8 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
         cred: p.credentialHash,
         gc: Number.NEGATIVE_INFINITY,
         rel: null,
+        shared: new Map(),
+        lim: null,
       };
       let exp = -1;
       if (p.lock) {
@@ -313,16 +480,21 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
     },
 
     async leave(ref, tokenHash) {
-      const wasFirst = queues.get(id(ref))?.[0]?.token === tokenHash;
-      leaveQueue(ref, tokenHash);
+      const first = queues.get(id(ref))?.[0]?.member;
+      const wasFirst =
+        first === queueMember("exclusive", tokenHash) || first === queueMember("shared", tokenHash);
+      leaveQueue(ref, queueMember("exclusive", tokenHash));
+      leaveQueue(ref, queueMember("shared", tokenHash));
       // Only when the first waiter leaves does the next one become first (and may find the key free).
       const next = queues.get(id(ref))?.[0];
-      if (wasFirst && next) hub.emit(id(ref), { kind: "released", next: next.token, nextUntil: next.until });
+      if (wasFirst && next) hub.emit(id(ref), { kind: "released", next: next.member, nextUntil: next.until });
     },
 
     async peek(ref) {
       const rec = read(ref, clock());
-      return rec ? String(rec.exp) : null;
+      if (!rec) return null;
+      const sharedUntil = Math.max(0, ...[...rec.shared.values()].map((h) => h.exp));
+      return sharedUntil > 0 ? `${rec.exp}|${sharedUntil}` : String(rec.exp);
     },
 
     async ping() {},

@@ -4,26 +4,32 @@
  * operations; the contract suite keeps them equal. On Upstash every command a script runs is billed,
  * so the scripts spend as few as they can (see the README's Costs).
  *
- * One Redis hash per key: token (sha256 of the lease token; '' after a forced release), exp (ms;
- * 0 = no expiry, -1 = released), fence, since, holder, reason, cred (registered locks of the /locks
- * API only), rel (when it was released), gc (the key's Redis expiry), w ('1': someone may be waiting
- * or watching, so changes are PUBLISHed), qx (the Redis expiry of the key's queue).
- * A lease is live by `exp` against Redis's clock. Unregistered keys also carry a Redis expiry so
- * that they clean themselves up: GC_SLACK_MS (an hour) past the lease, moved only when the lease
- * outgrows it, so that renewals and the next acquire of a key in use need no PEXPIREAT. Registered keys persist.
+ * One Redis hash per key, its record: token (sha256 of the exclusive holder's lease token; '' after
+ * a forced release), exp (ms; 0 = no expiry, -1 = released), fence, since, holder, reason, cred
+ * (registered locks of the /locks API only), rel (when it was released), gc (the key's Redis
+ * expiry), w ('1': someone may be waiting or watching, so changes are PUBLISHed), qx (the Redis
+ * expiry of the key's queue), sh (no shared holder's lease ends later than this; 0: none) and lim
+ * (how many shared holders the key admits while it has any).
+ * Shared holders live in a second hash per key, one field per holder's token hash:
+ * "exp<US>fence<US>since<US>holder<US>reason" (US: the unit separator, which no field may contain).
+ * A lease is live by its exp against Redis's clock. Records also carry a Redis expiry so that they
+ * clean themselves up: GC_SLACK_MS (an hour) past their leases, moved only when a lease outgrows
+ * it, so that renewals and the next acquire of a key in use need no PEXPIREAT; a /locks lock's
+ * expiry is its retention past its last write.
  * Fencing tokens come from one counter (INCR). A counter that is new, or that Redis lost, starts
  * at Redis's clock in microseconds: above every token handed out before, unless that counter had
  * handed out over a thousand tokens per millisecond since it started.
  *
- * Every reply is a flat array: outcome, now, then for a lease fence, since, exp, holder, reason, and
- * then for ACQUIRE the caller's queue position (and for 'queued' when to look again), for INSPECT
- * whether the key is registered and how many wait.
+ * Replies are flat arrays: outcome, now, then a lease (fence, since, exp, holder, reason, mode 'x'
+ * or 's'), then what the operation adds (ACQUIRE: the caller's place in the queue, and for 'queued'
+ * when to look again; 'limit': the limit in force).
  *
- * Waiters queue per key, first come first served: a sorted set of token hashes by arrival, and a
- * hash of the time each keeps its place until (its wait window plus a grace period). A free key
- * goes to the first waiter that still asks; waiters that stopped asking are dropped on the way.
- * While someone waits or watches (`w`), releases and expiry changes are PUBLISHed on the key's
- * channel so that waiting requests need not ask Redis again; nobody waiting, nothing is published.
+ * Waiters queue per key, first come first served: a sorted set of members "x:<token hash>" or
+ * "s:<token hash>" (the mode asked for) by arrival, and a hash of the time each keeps its place
+ * until (its wait window plus a grace period). A free key goes to the first waiter that still asks;
+ * consecutive shared waiters at the head share it up to its limit; waiters that stopped asking are
+ * dropped on the way. While someone waits or watches (`w`), releases and expiry changes are
+ * PUBLISHed on the key's channel so that waiting requests need not ask Redis again.
  */
 import { sha1Hex } from "../crypto.js";
 import { GC_SLACK_MS, QUEUE_GRACE_MS, RELEASED_GRACE_MS, STALE_WAITERS_PER_CALL } from "./types.js";
@@ -34,71 +40,160 @@ export interface LuaScript {
   sha1: string;
 }
 
-const FIELDS = "'token', 'exp', 'fence', 'since', 'holder', 'reason', 'cred', 'gc', 'rel', 'w', 'qx'";
+/** The record's fields, in the order of every HMGET of it (redis.ts reads a status in this order). */
+export const RECORD_FIELDS = [
+  "token",
+  "exp",
+  "fence",
+  "since",
+  "holder",
+  "reason",
+  "cred",
+  "gc",
+  "rel",
+  "w",
+  "qx",
+  "sh",
+  "lim",
+] as const;
+
+/** What separates the parts of a shared holder's entry (no holder id or reason may contain it). */
+export const UNIT_SEPARATOR = "\u001f";
 
 const PRELUDE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local rec = redis.call('HMGET', KEYS[1], ${FIELDS})
-local cred = rec[7]
-local watched = rec[10] == '1'
-local function live()
-  local exp = tonumber(rec[2])
-  return rec[1] and rec[1] ~= '' and exp and (exp == 0 or exp > now)
-end
-local function lease(outcome)
-  return {outcome, now, rec[3], rec[4], rec[2], rec[5] or '', rec[6] or ''}
-end
-local function next_fence()
-  local fence = redis.call('INCR', KEYS[2])
-  if fence == 1 then
-    fence = now * 1000
-    redis.call('SET', KEYS[2], string.format('%d', fence))
-  end
-  return fence
-end
--- Every script ends its KEYS with the namespace's index (a sorted set of its records by when Redis
--- drops them) and its ARGV with: the record's name in that index, the namespace's cap on records,
--- and how long a /locks lock outlives its last write.
+local US = '\\31'
+-- Every script that writes records ends its KEYS with the namespace's index (a sorted set of its
+-- records by when Redis drops them) and its ARGV with the namespace's cap on records and how long
+-- a /locks lock outlives its last write.
 local INDEX = KEYS[#KEYS]
-local MEMBER = ARGV[#ARGV - 2]
 local MAX_RECORDS = tonumber(ARGV[#ARGV - 1])
 local RETENTION = tonumber(ARGV[#ARGV])
+local FIELDS = {${RECORD_FIELDS.map((f) => `'${f}'`).join(", ")}}
+
+local function load(key)
+  local v = redis.call('HMGET', key, unpack(FIELDS))
+  local r = {key = key}
+  for i, f in ipairs(FIELDS) do
+    if v[i] then r[f] = v[i] end
+  end
+  return r
+end
+-- The exclusive lease, when it is live.
+local function live(r)
+  local exp = tonumber(r.exp)
+  return r.token ~= nil and r.token ~= '' and exp ~= nil and (exp == 0 or exp > now)
+end
+local function lease_of(r)
+  return {r.fence, r.since, r.exp, r.holder or '', r.reason or '', 'x'}
+end
+local function split(s)
+  local out, from = {}, 1
+  while true do
+    local i = string.find(s, US, from, true)
+    if not i then
+      out[#out + 1] = string.sub(s, from)
+      return out
+    end
+    out[#out + 1] = string.sub(s, from, i - 1)
+    from = i + 1
+  end
+end
+-- The live shared holders, and the fields of the others (ended or released); none are read when
+-- sh says every shared lease has ended.
+local function sharers(r, holders_key)
+  if (tonumber(r.sh) or 0) <= now then return {}, {} end
+  local flat = redis.call('HGETALL', holders_key)
+  local alive, ended = {}, {}
+  for i = 1, #flat, 2 do
+    local p = split(flat[i + 1])
+    local exp = tonumber(p[1])
+    if exp and exp > now then
+      alive[#alive + 1] = {th = flat[i], exp = exp, fence = p[2], since = p[3], holder = p[4], reason = p[5]}
+    else
+      ended[#ended + 1] = flat[i]
+    end
+  end
+  return alive, ended
+end
+local function shared_lease(h)
+  return {h.fence, h.since, tostring(h.exp), h.holder, h.reason, 's'}
+end
+-- The shared holder whose lease ends first (pick = 'first') or last ('last').
+local function pick(alive, which)
+  local best = nil
+  for _, h in ipairs(alive) do
+    if not best or (which == 'first' and h.exp < best.exp) or (which == 'last' and h.exp > best.exp) then best = h end
+  end
+  return best
+end
+local function reply(outcome, l, ...)
+  local out = {outcome, now}
+  for i = 1, 6 do out[#out + 1] = l and l[i] or '' end
+  for _, v in ipairs({...}) do out[#out + 1] = v end
+  return out
+end
+-- As a string: Lua turns numbers into text with 14 significant digits, fewer than a token has.
+local function next_fence(counter)
+  local fence = redis.call('INCR', counter)
+  if fence == 1 then
+    fence = now * 1000
+    redis.call('SET', counter, string.format('%d', fence))
+  end
+  return string.format('%d', fence)
+end
 -- Room for one more record in the namespace? Records Redis dropped already are forgotten first.
 local function room()
   if redis.call('ZCARD', INDEX) < MAX_RECORDS then return true end
   redis.call('ZREMRANGEBYSCORE', INDEX, '-inf', now)
   return redis.call('ZCARD', INDEX) < MAX_RECORDS
 end
--- The gc value to write with exp, and whether the key's Redis expiry must move (after the write:
--- an expiry on a key that does not exist yet is lost). A lease's record outlives the lease by
--- GC_SLACK_MS; a /locks lock outlives its last write by RETENTION (moved at most every 30th of it:
--- once a day for 30 days).
-local function plan_gc(exp)
-  local gc = tonumber(rec[8])
+-- The gc value to write with a lease ending at exp, and whether the key's Redis expiry must move
+-- (after the write: an expiry on a key that does not exist yet is lost). A lease's record outlives
+-- the lease by GC_SLACK_MS; a /locks lock outlives its last write by RETENTION (moved at most every
+-- 30th of it: once a day for 30 days).
+local function plan_gc(r, exp)
+  local gc = tonumber(r.gc)
   if exp == 0 then return '0', gc ~= 0 end
   local need, slack = exp, ${GC_SLACK_MS}
-  if cred then need, slack = math.max(exp, now + RETENTION), math.floor(RETENTION / 30) end
-  if gc and gc ~= 0 and gc >= need then return rec[8], false end
+  if r.cred then need, slack = math.max(exp, now + RETENTION), math.floor(RETENTION / 30) end
+  if gc and gc ~= 0 and gc >= need then return r.gc, false end
   return tostring(need + slack), true
 end
-local function apply_gc(gc, move)
-  if not move then return end
+-- Move the Redis expiry of the record (and of its shared holders' hash) to gc.
+local function apply_gc(r, gc, holders_key)
   if gc == '0' then
-    redis.call('PERSIST', KEYS[1])
-    redis.call('ZADD', INDEX, '+inf', MEMBER)
+    redis.call('PERSIST', r.key)
+    redis.call('ZADD', INDEX, '+inf', r.key)
   else
-    redis.call('PEXPIREAT', KEYS[1], gc)
-    redis.call('ZADD', INDEX, gc, MEMBER)
+    redis.call('PEXPIREAT', r.key, gc)
+    if holders_key then redis.call('PEXPIREAT', holders_key, gc) end
+    redis.call('ZADD', INDEX, gc, r.key)
   end
+  r.gc = gc
 end
--- Write exp (and fields) and keep the key's Redis expiry beyond it.
-local function set_lease(exp, ...)
-  local gc, move = plan_gc(exp)
-  redis.call('HSET', KEYS[1], 'exp', exp, 'gc', gc, ...)
-  apply_gc(gc, move)
-  rec[2] = tostring(exp)
-  rec[8] = gc
+-- Write the exclusive lease's exp (and fields) and keep the record's Redis expiry beyond it.
+local function set_lease(r, exp, ...)
+  local gc, move = plan_gc(r, exp)
+  redis.call('HSET', r.key, 'exp', exp, 'gc', gc, ...)
+  if move then apply_gc(r, gc) end
+  r.exp = tostring(exp)
+end
+-- Write a shared holder's entry, raise sh to cover it, and keep both hashes' expiry beyond it.
+local function set_shared(r, holders_key, th, entry, exp, new_hash, ...)
+  redis.call('HSET', holders_key, th, entry)
+  local sh = math.max(tonumber(r.sh) or 0, exp)
+  local gc, move = plan_gc(r, sh)
+  -- Every record has an exp (a key held only shared: -1, no exclusive lease).
+  redis.call('HSET', r.key, 'sh', sh, 'gc', gc, 'exp', r.exp or -1, ...)
+  r.exp = r.exp or '-1'
+  if move then
+    apply_gc(r, gc, holders_key)
+  elseif new_hash then
+    redis.call('PEXPIREAT', holders_key, gc)
+  end
+  r.sh = tostring(sh)
 end
 -- channel: the key's own channel ('' = don't publish); message: kind, then expiry or first waiter.
 local function publish(channel, kind, detail)
@@ -112,202 +207,340 @@ const script = (name: string, body: string, prelude = PRELUDE): LuaScript => {
 };
 
 /**
- * KEYS: lock, fencing counter, queue (sorted set), queue deadlines (hash), queue sequence, index.
+ * KEYS: lock, fencing counter, queue (sorted set), queue deadlines (hash), queue sequence, shared
+ * holders (hash), index.
  * ARGV: token hash, holder, ttl ms ('' = none), reason, registered-only ('1'),
- *       queue window ms ('' = don't queue), event channel ('' = don't publish), most waiters, and
- *       the index tail (member, most records, retention).
+ *       queue window ms ('' = don't queue), event channel ('' = don't publish), most waiters,
+ *       mode ('x' exclusive, 's' shared), limit (shared), and the index tail.
  */
 export const ACQUIRE = script(
   "acquire",
   `
-local me = ARGV[1]
-if ARGV[5] == '1' and not cred then return {'unknown', now} end
-if cred and cred ~= me then return {'forbidden', now} end
+local r = load(KEYS[1])
+local Q, U, HK = KEYS[3], KEYS[4], KEYS[6]
+local me, mode, limit = ARGV[1], ARGV[9], tonumber(ARGV[10])
+local shared = mode == 's'
+local member = mode .. ':' .. me
+if ARGV[5] == '1' and not r.cred then return {'unknown', now} end
+if r.cred and r.cred ~= me then return {'forbidden', now} end
+-- A /locks lock has one holder: its key.
+if shared and r.cred then return {'mode_conflict', now} end
+local watched = r.w == '1'
+local exp = 0
+if ARGV[3] ~= '' then exp = now + tonumber(ARGV[3]) end
+local excl = live(r)
+
 -- Join the queue, or keep one's place, until the end of the wait window plus the grace period.
+-- Returns the 1-based place (0: not queuing, -1: the queue is full).
 local function queue_me()
   if ARGV[6] == '' then return 0 end
-  local rank = redis.call('ZRANK', KEYS[3], me)
+  local rank = redis.call('ZRANK', Q, member)
   local created = false
   if not rank then
-    rank = redis.call('ZCARD', KEYS[3])
+    rank = redis.call('ZCARD', Q)
     if rank >= tonumber(ARGV[8]) then return -1 end
-    redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), me)
+    redis.call('ZADD', Q, redis.call('INCR', KEYS[5]), member)
     created = rank == 0
-    -- From now on the holder's changes are published. (A key with no record yet is being handed
+    -- From now on the holders' changes are published. (A key with no record yet is being handed
     -- to the first waiter, whose grant marks it.)
-    if rec[2] and not watched then redis.call('HSET', KEYS[1], 'w', '1') end
+    if r.exp and not watched then redis.call('HSET', r.key, 'w', '1') end
   end
   local until_ms = now + tonumber(ARGV[6]) + ${QUEUE_GRACE_MS}
-  redis.call('HSET', KEYS[4], me, until_ms)
+  redis.call('HSET', U, member, until_ms)
   -- The queue's keys outlive its last waiter by GC_SLACK_MS at most: their Redis expiry (kept in
   -- the record as qx) moves only when a waiter's place outgrows it, or when the queue is new.
-  if created or until_ms > (tonumber(rec[11]) or 0) then
+  if created or until_ms > (tonumber(r.qx) or 0) then
     local qx = until_ms + ${GC_SLACK_MS}
-    redis.call('PEXPIREAT', KEYS[3], qx)
-    redis.call('PEXPIREAT', KEYS[4], qx)
-    if rec[2] then
-      redis.call('HSET', KEYS[1], 'qx', qx)
-      rec[11] = tostring(qx)
+    redis.call('PEXPIREAT', Q, qx)
+    redis.call('PEXPIREAT', U, qx)
+    if r.exp then
+      redis.call('HSET', r.key, 'qx', qx)
+      r.qx = tostring(qx)
     end
   end
   return rank + 1
 end
-local exp = 0
-if ARGV[3] ~= '' then exp = now + tonumber(ARGV[3]) end
-if live() then
-  if rec[1] ~= me then
-    local reply = lease('held')
-    reply[8] = queue_me()
-    if reply[8] < 0 then return {'quota', now, 'waiters', ARGV[8]} end
-    return reply
-  end
-  set_lease(exp)
+
+-- 1. A retried acquire: the caller holds it already; its lease now ends ttl from now.
+if excl and r.token == me then
+  set_lease(r, exp)
   if watched then publish(ARGV[7], 'e', exp) end
-  return lease('retried')
+  return reply('retried', lease_of(r))
 end
--- Free: first come, first served. Drop the waiters that stopped asking, then only the first live
--- waiter may take it.
--- The first two entries: the head, and whether anyone queues behind it. A record that is not
--- watched has nobody queued: whoever joins a queue marks the record (or, when there is none yet,
--- the grant to the head does), and a release clears the mark only when nobody queues.
--- At most STALE_WAITERS_PER_CALL are dropped per call; if more remain ahead, nobody can tell yet
--- who is first, so nobody gets the key: waiters look again at once, and drop the next ones.
-local head = nil
-local behind = false
-local unsettled = false
-if not (rec[2] and not watched) then
-  local dropped = 0
-  while true do
-    local firsts = redis.call('ZRANGE', KEYS[3], 0, 1)
-    local first = firsts[1]
-    if not first then break end
-    local until_ms = tonumber(redis.call('HGET', KEYS[4], first))
-    if until_ms and until_ms > now then
-      head = {first, until_ms}
-      behind = firsts[2] ~= nil
-      break
-    end
-    if dropped == ${STALE_WAITERS_PER_CALL} then
-      unsettled = true
-      break
-    end
-    redis.call('ZREM', KEYS[3], first)
-    redis.call('HDEL', KEYS[4], first)
-    dropped = dropped + 1
+local alive, ended = sharers(r, HK)
+for _, h in ipairs(alive) do
+  if h.th == me then
+    h.exp = exp
+    set_shared(r, HK, me, table.concat({exp, h.fence, h.since, h.holder, h.reason}, US), exp, false)
+    if watched then publish(ARGV[7], 'e', exp) end
+    return reply('retried', shared_lease(h))
   end
 end
-if unsettled or (head and head[1] ~= me) then
+
+-- 2. Shared holders admit as many as the limit in force; a caller counting otherwise is told.
+local lim = tonumber(r.lim)
+if shared and #alive > 0 and lim ~= limit then return reply('limit', nil, lim) end
+
+-- 3. How many may take it now: exclusive needs it empty; shared needs no exclusive holder and a slot.
+local free = 0
+if not shared then
+  if not excl and #alive == 0 then free = 1 end
+elseif not excl then
+  free = limit - #alive
+end
+
+-- 4. Whose turn it is. A record that is not watched has nobody queued: whoever joins a queue marks
+-- the record (or, when there is none yet, the grant to the head does), and a release clears the
+-- mark only when nobody queues. At most STALE_WAITERS_PER_CALL that stopped asking are dropped per
+-- call; with more ahead nobody can tell whose turn it is yet: nobody gets the key on this call.
+local turn, head, behind, after = 'empty', nil, false, nil
+if free > 0 and not (r.exp and not watched) then
+  local dropped = 0
+  local window = 1
+  if shared then window = math.max(free, 1) end
+  while true do
+    local members = redis.call('ZRANGE', Q, 0, window)
+    if #members == 0 then break end
+    local untils = redis.call('HMGET', U, unpack(members))
+    local waiting, stale = {}, {}
+    for i, m in ipairs(members) do
+      local u = tonumber(untils[i])
+      if u and u > now then waiting[#waiting + 1] = {m, u} else stale[#stale + 1] = m end
+    end
+    if #stale > 0 then
+      if dropped + #stale > ${STALE_WAITERS_PER_CALL} then
+        turn = 'unsettled'
+        break
+      end
+      redis.call('ZREM', Q, unpack(stale))
+      redis.call('HDEL', U, unpack(stale))
+      dropped = dropped + #stale
+    else
+      head = waiting[1]
+      behind = #members > 1
+      -- Exclusive: only the first may take it. Shared: every waiter ahead must be shared, and
+      -- leave a slot; a newcomer behind a queue seen whole takes a slot they leave free.
+      turn = 'wait'
+      local ahead = 0
+      local seen_whole = #members <= window
+      for i, w in ipairs(waiting) do
+        if w[1] == member then
+          if (not shared and i == 1) or (shared and ahead < free) then
+            turn = 'mine'
+            after = waiting[i + 1]
+          end
+          break
+        end
+        if not shared or string.sub(w[1], 1, 2) == 'x:' then break end
+        ahead = ahead + 1
+        if ahead >= free then break end
+        if i == #waiting and seen_whole and shared then turn = 'mine' end
+      end
+      break
+    end
+  end
+end
+
+if free <= 0 or turn == 'wait' or turn == 'unsettled' then
   local position = queue_me()
   if position < 0 then return {'quota', now, 'waiters', ARGV[8]} end
-  return {'queued', now, '', '', '', '', '', position, unsettled and now or head[2]}
+  if free > 0 then
+    local wake = now
+    if turn == 'wait' and head then wake = head[2] end
+    return reply('queued', nil, position, wake)
+  end
+  -- Held: say by whom. An exclusive waiter waits for the last shared lease, a shared one for the first.
+  if excl then return reply('held', lease_of(r), position) end
+  local which = 'last'
+  if shared then which = 'first' end
+  return reply('held', shared_lease(pick(alive, which)), position)
 end
-if not rec[2] and not room() then return {'quota', now, 'locks', MAX_RECORDS} end
-local fence = next_fence()
--- A grant to the head of the queue keeps the key watched while others wait behind it.
-if head and behind then watched = true end
-if watched then
-  set_lease(exp, 'token', me, 'fence', fence, 'since', now, 'holder', ARGV[2], 'reason', ARGV[4], 'w', '1')
+
+-- 5. Granted.
+if not r.exp and not room() then return {'quota', now, 'locks', MAX_RECORDS} end
+local fence = next_fence(KEYS[2])
+local queued = turn == 'mine'
+-- A grant to a waiter keeps the key watched while others wait behind it.
+if queued and behind then watched = true end
+local w = ''
+if watched then w = '1' end
+local granted
+if shared then
+  if #ended > 0 then redis.call('HDEL', HK, unpack(ended)) end
+  local entry = table.concat({exp, fence, now, ARGV[2], ARGV[4]}, US)
+  set_shared(r, HK, me, entry, exp, #alive == 0, 'lim', limit, 'w', w)
+  granted = {fence, now, exp, ARGV[2], ARGV[4], 's'}
 else
-  set_lease(exp, 'token', me, 'fence', fence, 'since', now, 'holder', ARGV[2], 'reason', ARGV[4])
+  set_lease(r, exp, 'token', me, 'fence', fence, 'since', now, 'holder', ARGV[2], 'reason', ARGV[4], 'w', w)
+  granted = {fence, now, exp, ARGV[2], ARGV[4], 'x'}
 end
-if head then
-  redis.call('ZREM', KEYS[3], me)
-  redis.call('HDEL', KEYS[4], me)
-  if watched then publish(ARGV[7], 'e', exp) end
+if queued then
+  redis.call('ZREM', Q, member)
+  redis.call('HDEL', U, member)
+  if watched then
+    publish(ARGV[7], 'e', exp)
+    -- The next shared waiter may share it too: wake it.
+    if shared and after and free > 1 and string.sub(after[1], 1, 2) == 's:' then
+      publish(ARGV[7], 'r', after[1] .. ' ' .. after[2])
+    end
+  end
 end
-return {'granted', now, fence, now, exp, ARGV[2], ARGV[4]}
+return reply('granted', granted)
 `,
 );
 
 /**
  * KEYS: queue, queue deadlines. ARGV: token hash, the key's event channel ('' = don't publish).
- * A cancelled waiter leaves no trace; the one after it is told to look (the key may be free).
+ * A cancelled waiter leaves no trace (in whichever mode it waited); the one after it is told to
+ * look (the key may be free).
  */
 export const LEAVE = script(
   "leave",
   `
-local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
-if not rank then return 0 end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
--- Only when the first waiter leaves does the next one become first (and may find the key free).
-local next = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
-if rank == 0 and next and ARGV[2] ~= '' then
-  local next_until = redis.call('HGET', KEYS[2], next) or '0'
-  redis.call('PUBLISH', ARGV[2], 'r ' .. next .. ' ' .. next_until)
+for _, mode in ipairs({'x', 's'}) do
+  local member = mode .. ':' .. ARGV[1]
+  local rank = redis.call('ZRANK', KEYS[1], member)
+  if rank then
+    redis.call('ZREM', KEYS[1], member)
+    redis.call('HDEL', KEYS[2], member)
+    -- Only when the first waiter leaves does the next one become first (and may find the key free).
+    local next = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+    if rank == 0 and next and ARGV[2] ~= '' then
+      local next_until = redis.call('HGET', KEYS[2], next) or '0'
+      redis.call('PUBLISH', ARGV[2], 'r ' .. next .. ' ' .. next_until)
+    end
+    return 1
+  end
 end
-return 1
+return 0
 `,
   "",
 );
 
-/** KEYS: lock. ARGV: token hash, ttl ms, event channel ('' = don't publish). */
+/** KEYS: lock, shared holders, index. ARGV: token hash, ttl ms, event channel ('' = don't publish), index tail. */
 export const RENEW = script(
   "renew",
   `
-if cred and cred ~= ARGV[1] then return {'forbidden', now} end
-if not live() then return {'not_held', now} end
-if rec[1] ~= ARGV[1] then return lease('held') end
+local r = load(KEYS[1])
+local me = ARGV[1]
+local watched = r.w == '1'
+if r.cred and r.cred ~= me then return {'forbidden', now} end
 local exp = now + tonumber(ARGV[2])
-set_lease(exp)
-if watched then publish(ARGV[3], 'e', exp) end
-return lease('renewed')
+if live(r) then
+  if r.token ~= me then return reply('held', lease_of(r)) end
+  set_lease(r, exp)
+  if watched then publish(ARGV[3], 'e', exp) end
+  return reply('renewed', lease_of(r))
+end
+local alive = sharers(r, KEYS[2])
+for _, h in ipairs(alive) do
+  if h.th == me then
+    h.exp = exp
+    set_shared(r, KEYS[2], me, table.concat({exp, h.fence, h.since, h.holder, h.reason}, US), exp, false)
+    if watched then publish(ARGV[3], 'e', exp) end
+    return reply('renewed', shared_lease(h))
+  end
+end
+if #alive > 0 then return reply('held', shared_lease(pick(alive, 'last'))) end
+return {'not_held', now}
 `,
 );
 
 /**
- * KEYS: lock, queue, queue deadlines. ARGV: token hash ('' = an operator's forced release), registered-only ('1'),
- * event channel ('' = don't publish).
+ * KEYS: lock, queue, queue deadlines, shared holders, index. ARGV: token hash ('' = an operator's
+ * forced release: every holder), registered-only ('1'), event channel ('' = don't publish), index tail.
  */
 export const RELEASE = script(
   "release",
   `
-local force = ARGV[1] == ''
-if ARGV[2] == '1' and not cred then return {'unknown', now} end
-if not force and cred and cred ~= ARGV[1] then return {'forbidden', now} end
+local r = load(KEYS[1])
+local HK = KEYS[4]
+local me = ARGV[1]
+local force = me == ''
+local watched = r.w == '1'
+if ARGV[2] == '1' and not r.cred then return {'unknown', now} end
+if not force and r.cred and r.cred ~= me then return {'forbidden', now} end
 -- A retried release, within the grace period, answers as the first one did.
-if not force and rec[1] == ARGV[1] and rec[2] == '-1' and now < (tonumber(rec[9]) or 0) + ${RELEASED_GRACE_MS} then
+if not force and r.token == me and r.exp == '-1' and now < (tonumber(r.rel) or 0) + ${RELEASED_GRACE_MS} then
   return {'released', now}
 end
-if not live() then return {'not_held', now} end
-if not force and rec[1] ~= ARGV[1] then return lease('held') end
--- A forced release forgets the token: its holder's own release must say it lost the lease.
-local token = rec[1]
-if force then token = '' end
-if not watched then
-  set_lease(-1, 'rel', now, 'token', token)
-  return {'released', now}
+local excl = live(r)
+local alive = sharers(r, HK)
+local mine = nil
+for _, h in ipairs(alive) do
+  if h.th == me then mine = h end
+end
+if not force and not mine and not excl then
+  -- A shared holder's retried release, within the grace period.
+  local gone = redis.call('HGET', HK, me)
+  if gone then
+    local p = split(gone)
+    if p[1] == '-1' and now < (tonumber(p[6]) or 0) + ${RELEASED_GRACE_MS} then return {'released', now} end
+  end
+  if #alive > 0 then return reply('held', shared_lease(pick(alive, 'last'))) end
+  return {'not_held', now}
+end
+if not force and not mine and r.token ~= me then
+  return reply('held', lease_of(r))
+end
+if not excl and #alive == 0 then return {'not_held', now} end
+-- Still held by others after this release? (A shared holder leaving others; never when forced.)
+local others = 0
+if mine then others = #alive - 1 end
+if mine then
+  -- Its entry stays a while as "released", for a retried release.
+  redis.call('HSET', HK, me, table.concat({-1, mine.fence, mine.since, mine.holder, mine.reason, now}, US))
+  if others == 0 then redis.call('HSET', r.key, 'sh', 0) end
+elseif force and #alive > 0 then
+  redis.call('DEL', HK)
+  redis.call('HSET', r.key, 'sh', 0)
 end
 -- Wake the first waiter only (the others learn the new holder's expiry when it takes the lock),
 -- and say until when it keeps its place, so that the others look again then if it never comes.
-local next = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-local next_until = '0'
-if next then next_until = redis.call('HGET', KEYS[3], next) or '0' else next = '-' end
--- With nobody queued, this release is the last thing watchers wait for.
-local still = '1'
-if next == '-' then still = '' end
-set_lease(-1, 'rel', now, 'token', token, 'w', still)
-publish(ARGV[3], 'r', next .. ' ' .. next_until)
+local next, next_until = '-', '0'
+if watched then
+  next = redis.call('ZRANGE', KEYS[2], 0, 0)[1] or '-'
+  if next ~= '-' then next_until = redis.call('HGET', KEYS[3], next) or '0' end
+end
+if excl and (force or r.token == me) then
+  -- A forced release forgets the token: its holder's own release must say it lost the lease.
+  local token = r.token
+  if force then token = '' end
+  -- With nobody queued, this release is the last thing watchers wait for.
+  local still = ''
+  if watched and next ~= '-' then still = '1' end
+  set_lease(r, -1, 'rel', now, 'token', token, 'w', still)
+elseif watched and next == '-' and others == 0 then
+  redis.call('HSET', r.key, 'w', '')
+end
+if watched then publish(ARGV[3], 'r', next .. ' ' .. next_until) end
 return {'released', now}
 `,
 );
 
 /**
- * KEYS: lock, queue. For a caller that waits for the key to be free: marks the key watched, so
- * that its release is published. (A plain status is a pipelined read: redis.ts, inspect.)
+ * KEYS: lock, queue, shared holders. For a caller that waits for the key to be free: marks the key
+ * watched, so that its release is published. (A plain status is a pipelined read: redis.ts.)
+ * Reply: outcome ('held' or 'free'), now, a holder's lease (the one ending last), registered ('1'),
+ * how many wait.
  */
 export const INSPECT = script(
   "inspect",
   `
+local r = load(KEYS[1])
 local registered = ''
-if cred then registered = '1' end
+if r.cred then registered = '1' end
 local waiting = redis.call('ZCARD', KEYS[2])
-if not live() then return {'free', now, '', '', '', '', '', registered, waiting} end
-if not watched then redis.call('HSET', KEYS[1], 'w', '1') end
-local reply = lease('held')
-reply[8] = registered
-reply[9] = waiting
-return reply
+local held = nil
+if live(r) then
+  held = lease_of(r)
+else
+  local alive = sharers(r, KEYS[3])
+  if #alive > 0 then held = shared_lease(pick(alive, 'last')) end
+end
+if not held then return reply('free', nil, registered, waiting) end
+if r.w ~= '1' then redis.call('HSET', r.key, 'w', '1') end
+return reply('held', held, registered, waiting)
 `,
 );
 
@@ -318,18 +551,19 @@ return reply
 export const REGISTER = script(
   "register",
   `
+local r = load(KEYS[1])
 -- every write sets exp, so a record without it does not exist
-if rec[2] then return {'exists', now} end
+if r.exp then return {'exists', now} end
 if not room() then return {'quota', now, 'locks', MAX_RECORDS} end
-cred = ARGV[1]
+r.cred = ARGV[1]
 if ARGV[2] ~= '1' then
-  set_lease(-1, 'cred', cred, 'since', now)
+  set_lease(r, -1, 'cred', r.cred, 'since', now)
   return {'created', now}
 end
 local exp = 0
 if ARGV[3] ~= '' then exp = now + tonumber(ARGV[3]) end
-local fence = next_fence()
-set_lease(exp, 'cred', cred, 'token', cred, 'fence', fence, 'since', now, 'holder', ARGV[4], 'reason', '')
-return {'created', now, fence, now, exp, ARGV[4], ''}
+local fence = next_fence(KEYS[2])
+set_lease(r, exp, 'cred', r.cred, 'token', r.cred, 'fence', fence, 'since', now, 'holder', ARGV[4], 'reason', '')
+return reply('created', {fence, now, exp, ARGV[4], '', 'x'})
 `,
 );

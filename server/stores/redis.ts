@@ -3,7 +3,17 @@
  * Each lock operation is one EVALSHA (falling back to EVAL once when Redis lost the script cache).
  */
 import { sha256Hex } from "../crypto.js";
-import { ACQUIRE, INSPECT, LEAVE, type LuaScript, REGISTER, RELEASE, RENEW } from "./redis-scripts.js";
+import {
+  ACQUIRE,
+  INSPECT,
+  LEAVE,
+  type LuaScript,
+  RECORD_FIELDS,
+  REGISTER,
+  RELEASE,
+  RENEW,
+  UNIT_SEPARATOR,
+} from "./redis-scripts.js";
 import {
   type AcquireOutcome,
   DEFAULT_LIMITS,
@@ -30,6 +40,7 @@ export interface RedisTransport {
   eval(source: string, keys: string[], args: string[]): Promise<unknown>;
   hset(key: string, field: string, value: string): Promise<unknown>;
   hget(key: string, field: string): Promise<string | null>;
+  hmget(key: string, fields: string[]): Promise<Array<string | null>>;
   hvals(key: string): Promise<string[]>;
   hdel(key: string, field: string): Promise<number>;
   ping(): Promise<unknown>;
@@ -39,7 +50,7 @@ export interface RedisTransport {
    * TIME, HMGET of a lock's fields and (with a queue key) ZCARD, in one round trip (a pipeline, not
    * a script: read-only, so it spares the EVALSHA). Raw replies, strings as Redis sent them.
    */
-  snapshot(lockKey: string, fields: readonly string[], queueKey: string | null): Promise<Snapshot>;
+  snapshot(lockKey: string, fields: readonly string[], more: SnapshotMore | null): Promise<Snapshot>;
   close(): Promise<void>;
   /** Whether a failed command certainly did not run (never sent, or answered with an error). */
   notApplied?(err: unknown): boolean;
@@ -47,14 +58,31 @@ export interface RedisTransport {
   explain?(err: unknown): StoreFailureHint | null;
 }
 
+/** What a full status reads besides the record: the queue (its length and first members), the shared holders. */
+export interface SnapshotMore {
+  queueKey: string;
+  holdersKey: string;
+  /** How many of the queue's first members to read. */
+  queueHead: number;
+}
+
 export interface Snapshot {
   time: [string | number, string | number];
   values: Array<string | null>;
+  /** With SnapshotMore: ZCARD, ZRANGE of the head, HGETALL of the shared holders (flat). */
   waiting: number | null;
+  queueHead: string[];
+  holders: string[];
 }
 
-/** The fields a plain status reads, in the order of redis-scripts.ts's HMGET. */
-const STATUS_FIELDS = ["token", "exp", "fence", "since", "holder", "reason", "cred"] as const;
+/** How many waiters a status lists (it counts them all). */
+const LISTED_WAITERS = 20;
+
+const lastToEnd = (holders: Lease[]): Lease | null =>
+  holders.reduce<Lease | null>(
+    (a, b) => (!a || (b.expiresAt ?? Infinity) > (a.expiresAt ?? Infinity) ? b : a),
+    null,
+  );
 
 const isNoScript = (err: unknown) => err instanceof Error && /NOSCRIPT/i.test(err.message);
 
@@ -62,10 +90,11 @@ type Reply = Array<string | number | null>;
 
 const str = (v: unknown): string | null => (v == null || v === "" ? null : String(v));
 
-/** fence, since, exp, holder, reason at positions 2..6 of a script reply. */
+/** fence, since, exp, holder, reason, mode ('x' or 's') at positions 2..7 of a script reply. */
 const leaseFrom = (r: Reply): Lease => {
   const exp = Number(r[4]);
   return {
+    mode: r[7] === "s" ? "shared" : "exclusive",
     fencingToken: Number(r[2]),
     acquiredAt: Number(r[3]),
     expiresAt: exp === 0 ? null : exp,
@@ -73,6 +102,20 @@ const leaseFrom = (r: Reply): Lease => {
     reason: str(r[6]),
   };
 };
+
+/** The live shared holders from their hash (field: token hash; value: exp, fence, since, holder, reason). */
+function sharedHolders(flat: string[], now: number): Lease[] {
+  const holders: Lease[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const [exp, fence, since, holder, reason] = String(flat[i + 1]).split(UNIT_SEPARATOR);
+    if (Number(exp) > now) {
+      holders.push(
+        leaseFrom(["held", now, fence ?? 0, since ?? 0, Number(exp), holder ?? "", reason ?? "", "s"]),
+      );
+    }
+  }
+  return holders.sort((a, b) => a.acquiredAt - b.acquiredAt);
+}
 
 /**
  * Where a Redis store's lock events come from, given how a key names its channel: one PSUBSCRIBE
@@ -105,16 +148,13 @@ export function createRedisStore(
   const lockKey = (ref: LockRef) => `${prefix}:lock:${ref.namespace}:${ref.key}`;
   const queueKey = (ref: LockRef) => `${prefix}:queue:${ref.namespace}:${ref.key}`;
   const queueUntilKey = (ref: LockRef) => `${prefix}:queue-until:${ref.namespace}:${ref.key}`;
+  const holdersKey = (ref: LockRef) => `${prefix}:holders:${ref.namespace}:${ref.key}`;
   // One channel per key, named by a hash: keys may hold any character, Upstash puts the channel in a URL.
   const channelOf = (ref: LockRef) => `${prefix}:ev:${sha256Hex(lockKey(ref)).slice(0, 32)}`;
   const limits = opts.limits ?? DEFAULT_LIMITS;
   // The namespace's index of records (see redis-scripts.ts): every script's last key and ARGV.
   const indexKey = (ref: LockRef) => `${prefix}:ns:${ref.namespace}`;
-  const indexArgs = (ref: LockRef) => [
-    ref.key,
-    String(limits.locksPerNamespace),
-    String(limits.lockRetentionMs),
-  ];
+  const indexArgs = [String(limits.locksPerNamespace), String(limits.lockRetentionMs)];
   const quotaOf = (r: Reply, now: number): QuotaOutcome & { now: number } => ({
     outcome: "quota",
     now,
@@ -187,7 +227,15 @@ export function createRedisStore(
     async acquire(ref, p) {
       const r = await run(
         ACQUIRE,
-        [lockKey(ref), fenceKey, queueKey(ref), queueUntilKey(ref), queueSeqKey, indexKey(ref)],
+        [
+          lockKey(ref),
+          fenceKey,
+          queueKey(ref),
+          queueUntilKey(ref),
+          queueSeqKey,
+          holdersKey(ref),
+          indexKey(ref),
+        ],
         [
           p.tokenHash,
           p.holderId ?? "",
@@ -197,18 +245,26 @@ export function createRedisStore(
           p.queueWindowMs == null ? "" : String(p.queueWindowMs),
           channelOf(ref),
           String(limits.waitersPerKey),
-          ...indexArgs(ref),
+          p.mode === "shared" ? "s" : "x",
+          String(p.limit),
+          ...indexArgs,
         ],
       );
       const { outcome, now } = outcomeOf(r);
       if (outcome === "quota") return quotaOf(r, now);
       if (outcome === "granted" || outcome === "retried") return { outcome, now, lease: leaseFrom(r) };
-      if (outcome === "held") return { outcome, now, lease: leaseFrom(r), position: Number(r[7]) || 0 };
-      if (outcome === "queued") return { outcome, now, position: Number(r[7]) || 0, wakeAt: Number(r[8]) };
+      if (outcome === "held") return { outcome, now, lease: leaseFrom(r), position: Number(r[8]) || 0 };
+      if (outcome === "queued") return { outcome, now, position: Number(r[8]) || 0, wakeAt: Number(r[9]) };
+      if (outcome === "limit") return { outcome, now, limit: Number(r[8]) };
       return { outcome, now } as AcquireOutcome;
     },
 
-    peek: (ref) => guard(() => transport.hget(lockKey(ref), "exp")),
+    // The exclusive lease's exp, and while shared holders hold it, how late their leases run.
+    peek: (ref) =>
+      guard(async () => {
+        const [exp, sh] = await transport.hmget(lockKey(ref), ["exp", "sh"]);
+        return Number(sh) > 0 ? `${exp}|${sh}` : (exp ?? null);
+      }),
 
     async leave(ref, tokenHash) {
       await run(LEAVE, [queueKey(ref), queueUntilKey(ref)], [tokenHash, channelOf(ref)]);
@@ -217,8 +273,8 @@ export function createRedisStore(
     async renew(ref, p) {
       const r = await run(
         RENEW,
-        [lockKey(ref), indexKey(ref)],
-        [p.tokenHash, String(p.ttlMs), channelOf(ref), ...indexArgs(ref)],
+        [lockKey(ref), holdersKey(ref), indexKey(ref)],
+        [p.tokenHash, String(p.ttlMs), channelOf(ref), ...indexArgs],
       );
       const { outcome, now } = outcomeOf(r);
       if (outcome === "renewed" || outcome === "held") return { outcome, now, lease: leaseFrom(r) };
@@ -228,8 +284,8 @@ export function createRedisStore(
     async release(ref, p) {
       const r = await run(
         RELEASE,
-        [lockKey(ref), queueKey(ref), queueUntilKey(ref), indexKey(ref)],
-        [p.tokenHash ?? "", p.registeredOnly ? "1" : "", channelOf(ref), ...indexArgs(ref)],
+        [lockKey(ref), queueKey(ref), queueUntilKey(ref), holdersKey(ref), indexKey(ref)],
+        [p.tokenHash ?? "", p.registeredOnly ? "1" : "", channelOf(ref), ...indexArgs],
       );
       const { outcome, now } = outcomeOf(r);
       if (outcome === "held") return { outcome, now, lease: leaseFrom(r) };
@@ -239,35 +295,57 @@ export function createRedisStore(
     async inspect(ref, opts): Promise<InspectOutcome> {
       if (!opts?.watch) {
         // A plain read: judged here by the same rule as the scripts' live(), against Redis's TIME
-        // read first; a lease that ends between TIME and HMGET reads as held a moment longer.
+        // read first; a lease that ends between TIME and the reads reads as held a moment longer.
+        const full = opts?.waiting !== false;
         const snap = await guard(async () => {
           await ensureSafe();
           return transport.snapshot(
             lockKey(ref),
-            STATUS_FIELDS,
-            opts?.waiting === false ? null : queueKey(ref),
+            RECORD_FIELDS,
+            full ? { queueKey: queueKey(ref), holdersKey: holdersKey(ref), queueHead: LISTED_WAITERS } : null,
           );
         });
         const now = Number(snap.time[0]) * 1000 + Math.floor(Number(snap.time[1]) / 1000);
-        const [token, exp, fence, since, holder, reason, cred] = snap.values;
+        const field = (name: (typeof RECORD_FIELDS)[number]) =>
+          snap.values[RECORD_FIELDS.indexOf(name)] ?? null;
+        const exp = field("exp");
         const expiry = Number(exp);
-        const live = !!token && exp != null && (expiry === 0 || expiry > now);
+        const exclusive =
+          field("token") && exp != null && (expiry === 0 || expiry > now)
+            ? leaseFrom([
+                "held",
+                now,
+                field("fence") ?? 0,
+                field("since") ?? 0,
+                expiry,
+                field("holder") ?? "",
+                field("reason") ?? "",
+                "x",
+              ])
+            : null;
+        const shared = Number(field("sh")) > now ? sharedHolders(snap.holders, now) : [];
+        const holders = exclusive ? [exclusive] : shared;
         return {
           now,
-          lease: live
-            ? leaseFrom(["held", now, fence ?? 0, since ?? 0, expiry, holder ?? "", reason ?? ""])
-            : null,
-          registered: cred != null,
+          lease: exclusive ?? lastToEnd(shared),
+          holders,
+          limit: shared.length > 0 ? Number(field("lim")) || null : null,
+          registered: field("cred") != null,
           waiting: Number(snap.waiting) || 0,
+          queue: snap.queueHead.map((m) => (m.startsWith("s:") ? "shared" : "exclusive")),
         };
       }
-      const r = await run(INSPECT, [lockKey(ref), queueKey(ref), indexKey(ref)], indexArgs(ref));
+      const r = await run(INSPECT, [lockKey(ref), queueKey(ref), holdersKey(ref)], []);
       const { outcome, now } = outcomeOf(r);
+      const lease = outcome === "held" ? leaseFrom(r) : null;
       return {
         now,
-        lease: outcome === "held" ? leaseFrom(r) : null,
-        registered: r[7] === "1",
-        waiting: Number(r[8]) || 0,
+        lease,
+        holders: lease ? [lease] : [],
+        limit: null,
+        registered: r[8] === "1",
+        waiting: Number(r[9]) || 0,
+        queue: [],
       };
     },
 
@@ -280,7 +358,7 @@ export function createRedisStore(
           p.lock ? "1" : "",
           p.lock?.ttlMs == null ? "" : String(p.lock.ttlMs),
           p.lock?.holderId ?? "",
-          ...indexArgs(ref),
+          ...indexArgs,
         ],
       );
       const { outcome, now } = outcomeOf(r);

@@ -26,6 +26,7 @@ type TcpClient = Pick<
   | "eval"
   | "hset"
   | "hget"
+  | "hmget"
   | "hvals"
   | "hdel"
   | "ping"
@@ -75,6 +76,7 @@ export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTranspor
     eval: (source, keys, args) => when(() => client.eval(source, keys.length, ...keys, ...args)),
     hset: (key, field, value) => when(() => client.hset(key, field, value)),
     hget: (key, field) => when(() => client.hget(key, field)),
+    hmget: (key, fields) => when(() => client.hmget(key, ...fields)),
     hvals: (key) => when(() => client.hvals(key)),
     hdel: (key, field) => when(() => client.hdel(key, field)),
     ping: () => when(() => client.ping()),
@@ -89,18 +91,25 @@ export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTranspor
           throw err;
         }
       }),
-    snapshot: (lockKey, fields, queueKey) =>
+    snapshot: (lockKey, fields, more) =>
       when(async () => {
         const commands: string[][] = [["time"], ["hmget", lockKey, ...fields]];
-        if (queueKey) commands.push(["zcard", queueKey]);
+        if (more) {
+          commands.push(["zcard", more.queueKey]);
+          commands.push(["zrange", more.queueKey, "0", String(more.queueHead - 1)]);
+          commands.push(["hgetall", more.holdersKey]);
+        }
         const replies = (await client.pipeline(commands).exec()) ?? [];
         const failed = replies.find(([err]) => err)?.[0];
         if (failed) throw failed;
-        const [time, values, waiting] = replies.map(([, reply]) => reply);
+        const [time, values, waiting, head, holders] = replies.map(([, reply]) => reply);
         return {
           time: time as [string, string],
           values: values as Array<string | null>,
-          waiting: queueKey ? Number(waiting) : null,
+          waiting: more ? Number(waiting) : null,
+          queueHead: (head as string[] | undefined) ?? [],
+          // ioredis turns HGETALL into an object: back to the flat field, value list.
+          holders: Object.entries((holders as Record<string, string> | undefined) ?? {}).flat(),
         };
       }),
     close: async () => client.disconnect(),

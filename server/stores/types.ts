@@ -10,8 +10,12 @@ export interface LockRef {
   key: string;
 }
 
+/** exclusive: the key's only holder; shared: one of up to `limit` holders at once. */
+export type LockMode = "exclusive" | "shared";
+
 /** A live lease as anyone may see it. Times are milliseconds since the epoch by the store's clock. */
 export interface Lease {
+  mode: LockMode;
   holderId: string | null;
   reason: string | null;
   fencingToken: number;
@@ -36,6 +40,10 @@ export type AcquireOutcome = At &
     | { outcome: "forbidden" }
     /** `registeredOnly` was asked and no registered lock has this key. */
     | { outcome: "unknown" }
+    /** Shared holders admit a different number of holders than the caller's limit. */
+    | { outcome: "limit"; limit: number }
+    /** A registered lock (the /locks API) cannot be held shared. */
+    | { outcome: "mode_conflict" }
     | QuotaOutcome
   );
 
@@ -75,8 +83,20 @@ export type ReleaseOutcome = At &
     | { outcome: "unknown" }
   );
 
-/** waiting: how many queue (0 when the caller said it does not need to know). */
-export type InspectOutcome = At & { lease: Lease | null; registered: boolean; waiting: number };
+/**
+ * lease: the exclusive lease, or the shared lease that ends last, or null when free. holders: every
+ * live lease. limit: the limit in force while shared holders hold it. waiting: how many queue, and
+ * queue: the modes of the first waiters in order (both empty when the caller said it does not
+ * need to know).
+ */
+export type InspectOutcome = At & {
+  lease: Lease | null;
+  holders: Lease[];
+  limit: number | null;
+  registered: boolean;
+  waiting: number;
+  queue: LockMode[];
+};
 
 export type RegisterOutcome = At &
   ({ outcome: "created"; lease: Lease | null } | { outcome: "exists" } | QuotaOutcome);
@@ -95,7 +115,14 @@ export interface AcquireParams {
    * null: don't queue (and don't jump it either: a free key goes to the first live waiter).
    */
   queueWindowMs: number | null;
+  mode: LockMode;
+  /** Shared: how many may hold the key at once (1 … MAX_HOLDERS of the protocol); ignored for exclusive. */
+  limit: number;
 }
+
+/** A waiter's name in a key's queue: the mode it waits for, and its token's hash. */
+export const queueMember = (mode: LockMode, tokenHash: string) =>
+  `${mode === "shared" ? "s" : "x"}:${tokenHash}`;
 
 export interface RegisterParams {
   /** sha256 of the lock's credential; it is also the token of every lease on this key. */
@@ -127,8 +154,9 @@ export interface LockStore {
   /**
    * One cheap read (a single command) that changes whenever the lease does: for waiters whose
    * events source is down, to look now and then without running a whole script. It reads the
-   * lease's expiry as acquire and inspect report it ("0": held until released), "-1" once released,
-   * null when the key has no record.
+   * exclusive lease's expiry as acquire and inspect report it ("0": held until released), "-1" once
+   * released, null when the key has no record; while shared holders hold it, "<exp>|<how late
+   * their leases run>".
    */
   peek(ref: LockRef): Promise<string | null>;
   readonly tokens: TokenStore;

@@ -46,7 +46,7 @@ export function upstashOptions(url: string, token: string, timeoutMs: number) {
 
 type UpstashClient = Pick<
   Redis,
-  "evalsha" | "eval" | "hset" | "hget" | "hvals" | "hdel" | "ping" | "pipeline"
+  "evalsha" | "eval" | "hset" | "hget" | "hmget" | "hvals" | "hdel" | "ping" | "pipeline"
 >;
 
 export function upstashTransport(client: UpstashClient, url = ""): RedisTransport {
@@ -62,22 +62,33 @@ export function upstashTransport(client: UpstashClient, url = ""): RedisTranspor
     eval: (source, keys, args) => client.eval(source, keys, args),
     hset: (key, field, value) => client.hset(key, { [field]: value }),
     hget: (key, field) => client.hget<string>(key, field),
+    // automaticDeserialization is off: Redis's list, not an object.
+    hmget: async (key, fields) => (await client.hmget(key, ...fields)) as unknown as Array<string | null>,
     hvals: (key) => client.hvals(key) as Promise<string[]>,
     hdel: (key, field) => client.hdel(key, field),
     ping: () => client.ping(),
     // Upstash does not serve CONFIG; its eviction setting is the database's (see the README).
     evictionPolicy: async () => null,
     // One POST /pipeline (automaticDeserialization is off: replies stay as Redis sent them).
-    snapshot: async (lockKey, fields, queueKey) => {
-      const pipeline = client
+    snapshot: async (lockKey, fields, more) => {
+      let pipeline = client
         .pipeline()
         .time()
         .hmget(lockKey, ...fields);
-      const replies = (await (queueKey ? pipeline.zcard(queueKey) : pipeline).exec()) as unknown[];
+      if (more) {
+        pipeline = pipeline
+          .zcard(more.queueKey)
+          .zrange(more.queueKey, 0, more.queueHead - 1)
+          .hgetall(more.holdersKey);
+      }
+      const replies = (await pipeline.exec()) as unknown[];
+      // automaticDeserialization is off: HGETALL stays Redis's flat field, value list.
       return {
         time: replies[0] as [string, string],
         values: replies[1] as Array<string | null>,
-        waiting: queueKey ? Number(replies[2]) : null,
+        waiting: more ? Number(replies[2]) : null,
+        queueHead: more ? ((replies[3] as string[]) ?? []) : [],
+        holders: more ? ((replies[4] as string[] | null) ?? []) : [],
       };
     },
     close: async () => {},

@@ -63,6 +63,17 @@ export const WaitMs = z
   .int("wait_ms must be an integer number of milliseconds")
   .min(0, "wait_ms must be at least 0");
 
+/** The most holders a shared key admits; a shared hold without a limit admits this many. */
+export const MAX_HOLDERS = 100;
+
+export const LockMode = z.enum(["exclusive", "shared"], { error: "mode must be exclusive or shared" });
+
+export const HolderLimit = z
+  .number({ error: `limit must be a whole number from 1 to ${MAX_HOLDERS}` })
+  .int(`limit must be a whole number from 1 to ${MAX_HOLDERS}`)
+  .min(1, "limit must be at least 1")
+  .max(MAX_HOLDERS, `limit must be at most ${MAX_HOLDERS}`);
+
 export const AcquireRequest = strictBody({
   /** Wait in the key's queue up to this long (bounded by the server); needs your own token. */
   wait_ms: WaitMs.optional(),
@@ -71,6 +82,10 @@ export const AcquireRequest = strictBody({
   /** Client-chosen lease token: a retried acquire with the same token returns the same lease. */
   token: LeaseToken.optional(),
   reason: Reason.optional(),
+  /** exclusive (the default): the only holder; shared: one of up to `limit` holders. */
+  mode: LockMode.optional(),
+  /** How many may hold it at once (implies shared); every shared holder must count the same. */
+  limit: HolderLimit.optional(),
 });
 
 export const RenewRequest = strictBody({ token: LeaseToken, ttl_ms: TtlMs });
@@ -85,6 +100,8 @@ export const ReleaseRequest = strictBody({
 
 /** What anyone may see of a lease: never its token. Times are ISO 8601 by the store's clock. */
 export const LeaseView = z.object({
+  /** exclusive or shared (absent from older servers: exclusive). */
+  mode: LockMode.optional(),
   holder_id: z.string().nullable(),
   reason: z.string().nullable(),
   fencing_token: z.number().int(),
@@ -116,6 +133,14 @@ export const StatusResponse = z.object({
   expires_in_ms: z.number().int().nullable(),
   /** How many wait in the key's queue. */
   waiting: z.number().int(),
+  /** exclusive, shared, or null when free. */
+  mode: LockMode.nullable().optional(),
+  /** With shared holders: how many may hold it at once. */
+  limit: z.number().int().nullable().optional(),
+  /** Every holder (never a token); the top-level fields describe the one whose lease ends last. */
+  holders: z.array(LeaseView).optional(),
+  /** The first waiters, in order: the mode each waits for. */
+  queue: z.array(z.object({ position: z.number().int(), mode: LockMode })).optional(),
 });
 
 export const ReleaseResponse = z.object({
@@ -145,6 +170,8 @@ export const ERROR_CODES = [
   "rate_limited",
   "store_unavailable",
   "outcome_unknown",
+  "limit_mismatch",
+  "mode_conflict",
   "quota_exceeded",
   "misconfigured",
   "internal",

@@ -1,0 +1,201 @@
+/**
+ * Beyond one holder, on every store: shared (readers-writer) holds, counted slots (a limit), and
+ * their queue: an exclusive waiter waits for every shared holder, shared latecomers queue behind it,
+ * consecutive shared waiters at the head share the key, fencing tokens rise across modes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { appOn, STORE_KINDS, type StoreBackends, sleep, startBackends } from "./support/stores.js";
+
+let backends: StoreBackends;
+beforeAll(async () => {
+  backends = await startBackends(STORE_KINDS);
+});
+afterAll(() => backends.close());
+
+type Call = ReturnType<typeof appOn>["call"];
+
+describe.each(STORE_KINDS)("shared holds and limits on %s", (kind) => {
+  const call = (): Call => appOn(backends.open(kind)).call;
+  const take = (c: Call, key: string, token: string, extra: Record<string, unknown> = {}) =>
+    c("POST", `/infra/locks/${key}/acquire`, { ttl_ms: 30_000, token, holder_id: token, ...extra });
+  const shared = (c: Call, key: string, token: string, extra: Record<string, unknown> = {}) =>
+    take(c, key, token, { mode: "shared", ...extra });
+  const release = (c: Call, key: string, token: string) =>
+    c("POST", `/infra/locks/${key}/release`, { token });
+  const status = async (c: Call, key: string) => (await c("GET", `/infra/locks/${key}`)).body;
+
+  it("admits many shared holders at once, shows every one (never a token), and keeps exclusive out", async () => {
+    const c = call();
+    const a = await shared(c, "e2e", "suite-a", { reason: "E2E a" });
+    const b = await shared(c, "e2e", "suite-b", { reason: "E2E b" });
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(a.body).toMatchObject({ mode: "shared", holder_id: "suite-a" });
+    expect(b.body.fencing_token).toBeGreaterThan(a.body.fencing_token);
+    const deploy = await take(c, "e2e", "deploy");
+    expect(deploy.status).toBe(409);
+    expect(deploy.body).toMatchObject({ error: { code: "lock_held" }, mode: "shared" });
+    const seen = await status(c, "e2e");
+    expect(seen).toMatchObject({ locked: true, mode: "shared", limit: 100 });
+    expect(seen.holders.map((h: { holder_id: string }) => h.holder_id)).toEqual(["suite-a", "suite-b"]);
+    expect(seen.holders.every((h: { mode: string }) => h.mode === "shared")).toBe(true);
+    expect(JSON.stringify(seen)).not.toMatch(/"token"/);
+    // Each holder's own fencing token, exactly as its grant said.
+    expect(seen.holders.map((h: { fencing_token: number }) => h.fencing_token)).toEqual([
+      a.body.fencing_token,
+      b.body.fencing_token,
+    ]);
+    // An exclusive holder keeps shared ones out too.
+    const solo = await take(c, "solo", "writer");
+    expect(solo.status).toBe(200);
+    expect(solo.body.mode).toBe("exclusive");
+    expect((await shared(c, "solo", "reader")).status).toBe(409);
+  });
+
+  it("a shared holder's release frees only its own lease; a retried release still says released", async () => {
+    const c = call();
+    await shared(c, "rel", "a");
+    await shared(c, "rel", "b");
+    expect((await release(c, "rel", "a")).status).toBe(200);
+    expect((await release(c, "rel", "a")).status).toBe(200);
+    const seen = await status(c, "rel");
+    expect(seen.locked).toBe(true);
+    expect(seen.holders.map((h: { holder_id: string }) => h.holder_id)).toEqual(["b"]);
+    expect((await release(c, "rel", "nobody")).status).toBe(409);
+    const renewed = await c("POST", "/infra/locks/rel/renew", { token: "b", ttl_ms: 60_000 });
+    expect(renewed.status).toBe(200);
+    expect(renewed.body).toMatchObject({ mode: "shared", expires_in_ms: 60_000 });
+    expect((await release(c, "rel", "b")).status).toBe(200);
+    expect((await status(c, "rel")).locked).toBe(false);
+    expect((await take(c, "rel", "writer")).status).toBe(200);
+  });
+
+  it("never starves a writer: two readers, then a waiting writer, then a reader who must wait behind it", async () => {
+    const c = call();
+    await shared(c, "rw", "r1");
+    await shared(c, "rw", "r2");
+    const writer = take(c, "rw", "w", { wait_ms: 10_000 });
+    await sleep(150);
+    // Room for more readers, but a writer waits: the latecomer queues behind it.
+    const late = await shared(c, "rw", "r3", { wait_ms: 200 });
+    expect(late.status).toBe(409);
+    expect(late.body.error.code).toBe("queued");
+    expect(late.body.position).toBe(2);
+    const latecomer = shared(c, "rw", "r3", { wait_ms: 10_000 });
+    await release(c, "rw", "r1");
+    await sleep(100);
+    expect((await status(c, "rw")).holder_id).toBe("r2"); // the writer still waits for r2
+    const releasedAt = Date.now();
+    await release(c, "rw", "r2");
+    const got = await writer;
+    expect(got.status).toBe(200);
+    expect(got.body.mode).toBe("exclusive");
+    expect(Date.now() - releasedAt).toBeLessThan(500);
+    await sleep(100);
+    expect((await status(c, "rw")).holder_id).toBe("w"); // and r3 waits for the writer
+    await release(c, "rw", "w");
+    const reader = await latecomer;
+    expect(reader.status).toBe(200);
+    expect(reader.body.fencing_token).toBeGreaterThan(got.body.fencing_token);
+  }, 20_000);
+
+  it("grants consecutive shared waiters at the head together when the writer leaves", async () => {
+    const c = call();
+    await take(c, "batch", "writer");
+    const readers = ["s1", "s2", "s3"].map(async (t, i) => {
+      await sleep(50 * i);
+      return shared(c, "batch", t, { wait_ms: 10_000 });
+    });
+    await sleep(300);
+    const releasedAt = Date.now();
+    await release(c, "batch", "writer");
+    const got = await Promise.all(readers);
+    expect(got.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(Date.now() - releasedAt).toBeLessThan(1000);
+    expect((await status(c, "batch")).holders).toHaveLength(3);
+  });
+
+  it("counts slots: limit 2 admits two, a third waits, and a holder that dies frees its slot at its TTL", async () => {
+    const c = call();
+    const a = await shared(c, "farm", "a", { limit: 2, ttl_ms: 400 });
+    const b = await shared(c, "farm", "b", { limit: 2 });
+    expect([a.status, b.status]).toEqual([200, 200]);
+    const third = await take(c, "farm", "c", { limit: 2 });
+    expect(third.status).toBe(409);
+    expect(third.body.error.code).toBe("lock_held");
+    // "a" never renews (a crashed runner): "c" gets its slot when its lease ends.
+    const started = Date.now();
+    const waited = await take(c, "farm", "c", { limit: 2, wait_ms: 5000 });
+    expect(waited.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect((await status(c, "farm")).limit).toBe(2);
+  });
+
+  it("tells a caller that counts otherwise the limit in force (409 limit_mismatch)", async () => {
+    const c = call();
+    await shared(c, "lim", "a", { limit: 2 });
+    const other = await shared(c, "lim", "b", { limit: 3 });
+    expect(other.status).toBe(409);
+    expect(other.body).toMatchObject({ error: { code: "limit_mismatch" }, limit: 2 });
+    expect(other.body.error.message).toMatch(/limit 2/);
+    // A shared hold without a limit counts the default (100): it disagrees too.
+    expect((await shared(c, "lim", "b")).body.error.code).toBe("limit_mismatch");
+    // Once nobody holds it, a new limit may be set.
+    await release(c, "lim", "a");
+    expect((await shared(c, "lim", "b", { limit: 3 })).status).toBe(200);
+  });
+
+  it("refuses a shared hold of a /locks lock, and a limit with mode exclusive", async () => {
+    const c = call();
+    const lock = (await c("POST", "/locks", undefined, null)).body;
+    const sharedLock = await c("POST", `/infra/locks/${encodeURIComponent(`locks/${lock.id}`)}/acquire`, {
+      ttl_ms: 1000,
+      token: lock.key,
+      mode: "shared",
+    });
+    expect(sharedLock.status).toBe(409);
+    expect(sharedLock.body.error.code).toBe("mode_conflict");
+    const contradiction = await take(c, "x", "t", { mode: "exclusive", limit: 2 });
+    expect(contradiction.status).toBe(400);
+    expect(contradiction.body.details).toEqual([expect.objectContaining({ field: "limit" })]);
+  });
+
+  it("hands out fencing tokens that rise across modes", async () => {
+    const c = call();
+    const fences: number[] = [];
+    const step = async (r: Promise<{ status: number; body: { fencing_token: number } }>) => {
+      const res = await r;
+      expect(res.status).toBe(200);
+      fences.push(res.body.fencing_token);
+    };
+    await step(take(c, "mix", "x1"));
+    await release(c, "mix", "x1");
+    await step(shared(c, "mix", "s1"));
+    await step(shared(c, "mix", "s2"));
+    await release(c, "mix", "s1");
+    await release(c, "mix", "s2");
+    await step(take(c, "mix", "x2"));
+    for (let i = 1; i < fences.length; i++) expect(fences[i]).toBeGreaterThan(fences[i - 1]!);
+  });
+
+  it("an operator's forced release frees every shared holder", async () => {
+    const c = call();
+    await shared(c, "force", "a");
+    await shared(c, "force", "b");
+    expect((await c("POST", "/infra/locks/force/release", { force: true })).status).toBe(200);
+    expect((await status(c, "force")).locked).toBe(false);
+    expect((await release(c, "force", "a")).status).toBe(409);
+    expect((await take(c, "force", "writer")).status).toBe(200);
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ["mode", "both", /mode must be exclusive or shared/],
+    ["limit", 0, /limit must be at least 1/],
+    ["limit", 101, /limit must be at most 100/],
+    ["limit", 2.5, /limit must be a whole number/],
+    ["limit", "3", /limit must be a whole number/],
+  ])("refuses %s = %j with a 400 naming it", async (field, value, message) => {
+    const res = await call()("POST", "/infra/locks/bad/acquire", { ttl_ms: 1000, [field]: value });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(message);
+  });
+});
