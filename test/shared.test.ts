@@ -199,3 +199,102 @@ describe.each(STORE_KINDS)("shared holds and limits on %s", (kind) => {
     expect(res.body.error.message).toMatch(message);
   });
 });
+
+describe.each(STORE_KINDS)("pools on %s", (kind) => {
+  const call = (): Call => appOn(backends.open(kind)).call;
+  const pool = (c: Call, token: string, extra: Record<string, unknown> = {}) =>
+    c("POST", "/infra/pools/acquire", {
+      keys: ["qa-1", "qa-2", "qa-3"],
+      ttl_ms: 30_000,
+      token,
+      holder_id: token,
+      ...extra,
+    });
+  const release = (c: Call, key: string, token: string) =>
+    c("POST", `/infra/locks/${key}/release`, { token });
+
+  it("hands five contenders three keys: never two on a key, one key each, in arrival order", async () => {
+    const c = call();
+    const got: Record<string, string> = {};
+    const order: string[] = [];
+    const contenders = ["c1", "c2", "c3", "c4", "c5"].map(async (t, i) => {
+      await sleep(60 * i);
+      const res = await pool(c, t, { wait_ms: 10_000 });
+      expect(res.status).toBe(200);
+      got[t] = res.body.key;
+      order.push(t);
+      return res;
+    });
+    await sleep(500);
+    // The first three have a key each; no key twice.
+    expect(Object.keys(got).sort()).toEqual(["c1", "c2", "c3"]);
+    expect(new Set(Object.values(got)).size).toBe(3);
+    expect((await c("GET", `/infra/locks/${got.c1}`)).body.waiting).toBe(2); // c4 and c5 wait in every queue
+    await release(c, got.c2 as string, "c2");
+    await sleep(300);
+    expect(got.c4).toBe(got.c2); // c4 came first
+    expect(got.c5).toBeUndefined();
+    // c4 no longer waits for the other keys.
+    expect((await c("GET", `/infra/locks/${got.c1}`)).body.waiting).toBe(1);
+    await release(c, got.c3 as string, "c3");
+    await Promise.all(contenders);
+    expect(got.c5).toBe(got.c3);
+    expect(order).toEqual(["c1", "c2", "c3", "c4", "c5"]);
+  }, 20_000);
+
+  it("says which key it got, and a retried pool acquire gets the same key and lease back", async () => {
+    const c = call();
+    await c("POST", "/infra/locks/qa-1/acquire", { ttl_ms: 30_000, token: "someone" });
+    const first = await pool(c, "mine");
+    expect(first.status).toBe(200);
+    expect(first.body.key).toBe("qa-2");
+    const again = await pool(c, "mine");
+    expect(again.body).toMatchObject({ key: "qa-2", fencing_token: first.body.fencing_token });
+    // Renewed and released by its key, as any lease.
+    expect((await c("POST", "/infra/locks/qa-2/renew", { token: "mine", ttl_ms: 1000 })).status).toBe(200);
+    expect((await release(c, "qa-2", "mine")).status).toBe(200);
+  });
+
+  it("shares its keys' queues with single-key waiters, first come first served", async () => {
+    const c = call();
+    await c("POST", "/infra/pools/acquire", { keys: ["a", "b"], ttl_ms: 30_000, token: "h1" });
+    await c("POST", "/infra/pools/acquire", { keys: ["a", "b"], ttl_ms: 30_000, token: "h2" });
+    const single = c("POST", "/infra/locks/b/acquire", { ttl_ms: 30_000, token: "single", wait_ms: 10_000 });
+    await sleep(100);
+    const pooled = c("POST", "/infra/pools/acquire", {
+      keys: ["a", "b"],
+      ttl_ms: 30_000,
+      token: "pooled",
+      wait_ms: 10_000,
+    });
+    await sleep(100);
+    await release(c, "b", "h2");
+    expect((await single).status).toBe(200); // it came first, and it waits for b
+    await release(c, "a", "h1");
+    expect((await pooled).body.key).toBe("a");
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ["no keys", [], /keys must name at least 2 keys/],
+    ["one key", ["qa-1"], /keys must name at least 2 keys/],
+    ["a key twice", ["qa-1", "qa-2", "qa-1"], /keys must not repeat \("qa-1" is named twice\)/],
+    ["eleven keys", Array.from({ length: 11 }, (_, i) => `k${i}`), /keys must name at most 10 keys/],
+    ["a /locks lock", ["qa-1", "locks/abc"], /a lock of the \/locks API cannot be in a pool/],
+    ["not a list", "qa-1,qa-2", /keys must be a list/],
+    ["a bad key", ["qa-1", "a..b"], /key/],
+  ])("refuses a pool with %s: 400 naming the problem", async (_what, keys, message) => {
+    const res = await call()("POST", "/infra/pools/acquire", { keys, ttl_ms: 1000 });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(message);
+  });
+
+  it("refuses wait_ms without the caller's own token", async () => {
+    const res = await call()("POST", "/infra/pools/acquire", {
+      keys: ["x", "y"],
+      ttl_ms: 1000,
+      wait_ms: 100,
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(/wait_ms needs your own token/);
+  });
+});

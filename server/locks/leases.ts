@@ -33,7 +33,7 @@ export function createLeases(store: LockStore) {
      * With wait_ms the request waits in the key's FIFO queue (and answers the moment it is
      * granted); without, it is a single try that never jumps the queue. `signal`: the client left.
      */
-    async acquire(ref: LockRef, req: AcquireRequest, signal?: AbortSignal): Promise<GrantResponse> {
+    async acquire(refs: LockRef[], req: AcquireRequest, signal?: AbortSignal): Promise<GrantResponse> {
       // A client-chosen token makes the acquire idempotent: a retry returns the same lease.
       const token = req.token ?? newLeaseToken();
       // A limit counts shared holders: it implies shared, and contradicts exclusive.
@@ -54,17 +54,23 @@ export function createLeases(store: LockStore) {
       };
       const waitMs = req.wait_ms ?? 0;
       const result = await (waitMs > 0
-        ? acquireWaiting(store, ref, params, waitMs, signal)
-        : store.acquire(ref, { ...params, queueWindowMs: null })
+        ? acquireWaiting(store, refs, params, waitMs, signal)
+        : refs.length === 1
+          ? store
+              .acquire(refs[0] as LockRef, { ...params, queueWindowMs: null })
+              .then((o) => ({ ...o, index: 0 }))
+          : store.acquireAny(refs, { ...params, queueWindowMs: null })
       ).catch((err) => {
         // The token is what lets the caller settle it: retry with it (idempotent), or release it.
+        const keys = refs.map((r) => r.key).join('", "');
         throw unconfirmed(
           err,
-          `the acquire of "${ref.key}"`,
-          { key: ref.key, token },
+          `the acquire of "${keys}"`,
+          { key: refs.length === 1 ? refs[0]?.key : null, token },
           "Retry with this token (the same lease comes back) or release it with this token.",
         );
       });
+      const ref = refs[result.index] as LockRef;
       switch (result.outcome) {
         case "granted":
         case "retried":

@@ -5,11 +5,13 @@
  * new expiry) and on the holder's own expiry. While the events source is down it peeks at the
  * store every FALLBACK_PEEK_MS (one command), and asks again when the source is back.
  */
+import { mergeWatches } from "../stores/events.js";
 import {
   type AcquireOutcome,
   type AcquireParams,
   type LockRef,
   type LockStore,
+  type PoolOutcome,
   queueMember,
   type Watch,
 } from "../stores/types.js";
@@ -27,24 +29,28 @@ function lookAgainIn(result: Waiting): number {
 }
 
 /**
- * Acquire, waiting up to waitMs in the key's queue. Resolves with the last outcome: granted or
- * retried, or held/queued when the window ended; forbidden/unknown at once. An aborted request
- * (the client went away) leaves the queue.
+ * Acquire one of the keys (one key, or a pool), waiting up to waitMs in their queues. Resolves with
+ * the last outcome (and which key it is about): granted or retried, or held/queued when the window
+ * ended; refusals at once. An aborted request (the client went away) leaves the queues.
  */
 export async function acquireWaiting(
   store: LockStore,
-  ref: LockRef,
+  refs: LockRef[],
   params: Omit<AcquireParams, "queueWindowMs">,
   waitMs: number,
   signal?: AbortSignal,
-): Promise<AcquireOutcome> {
+): Promise<PoolOutcome> {
   const deadline = Date.now() + waitMs;
-  const watch = await store.events.watch(ref, signal);
+  const watch = mergeWatches(await Promise.all(refs.map((ref) => store.events.watch(ref, signal))));
+  const ask = async (queueWindowMs: number): Promise<PoolOutcome> =>
+    refs.length === 1
+      ? { ...(await store.acquire(refs[0] as LockRef, { ...params, queueWindowMs })), index: 0 }
+      : store.acquireAny(refs, { ...params, queueWindowMs });
   let granted = false;
   try {
     for (;;) {
       const remaining = deadline - Date.now();
-      const result = await store.acquire(ref, { ...params, queueWindowMs: Math.max(0, remaining) });
+      const result = await ask(Math.max(0, remaining));
       if (result.outcome !== "held" && result.outcome !== "queued") {
         granted = result.outcome === "granted" || result.outcome === "retried";
         return result;
@@ -53,7 +59,7 @@ export async function acquireWaiting(
       // Events name waiters by their place in the queue: mode and token hash.
       await sleepUntilChange(
         store,
-        ref,
+        refs,
         watch,
         result,
         deadline,
@@ -66,7 +72,9 @@ export async function acquireWaiting(
     }
   } finally {
     watch.close();
-    if (!granted && signal?.aborted) await store.leave(ref, params.tokenHash).catch(() => {});
+    if (!granted && signal?.aborted) {
+      await Promise.all(refs.map((ref) => store.leave(ref, params.tokenHash).catch(() => {})));
+    }
   }
 }
 
@@ -80,7 +88,7 @@ export async function inspectWaiting(store: LockStore, ref: LockRef, waitMs: num
       const remaining = deadline - Date.now();
       if (!state.lease || remaining <= 0 || signal?.aborted) return state;
       const held: Waiting = { outcome: "held", now: state.now, lease: state.lease, position: 0 };
-      await sleepUntilChange(store, ref, watch, held, deadline, signal);
+      await sleepUntilChange(store, [ref], watch, held, deadline, signal);
     }
   } finally {
     watch.close();
@@ -93,7 +101,7 @@ export async function inspectWaiting(store: LockStore, ref: LockRef, waitMs: num
  */
 async function sleepUntilChange(
   store: LockStore,
-  ref: LockRef,
+  refs: LockRef[],
   watch: Watch,
   result: Waiting,
   deadline: number,
@@ -105,8 +113,9 @@ async function sleepUntilChange(
   let wakeAt = Date.now() + lookAgainIn(result);
   // What a peek reads while nothing changed: the expiry the store just reported ("0": none). A key
   // that is free but promised to an earlier waiter has no such value: compare with the first peek.
+  const peek = async () => (await Promise.all(refs.map((ref) => store.peek(ref)))).join(" ");
   let baseline: string | null | undefined =
-    result.outcome === "held" && result.lease.mode === "exclusive"
+    result.outcome === "held" && result.lease.mode === "exclusive" && refs.length === 1
       ? String(result.lease.expiresAt ?? 0)
       : undefined;
   for (;;) {
@@ -114,12 +123,12 @@ async function sleepUntilChange(
     if (timeout <= 0 || signal?.aborted) return;
     const peeking = !watch.live;
     // Events may be missed while the source is down: look at the lease now and then (one command).
-    if (peeking) baseline ??= await store.peek(ref);
+    if (peeking) baseline ??= await peek();
     const event = await watch.next(peeking ? Math.min(timeout, FALLBACK_PEEK_MS) : timeout, signal);
     if (signal?.aborted) return;
     if (!event) {
       if (!peeking) return; // the expiry or the window's end: look again
-      if ((await store.peek(ref)) !== baseline) return;
+      if ((await peek()) !== baseline) return;
       continue;
     }
     switch (event.kind) {

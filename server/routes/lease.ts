@@ -6,6 +6,7 @@ import {
   GrantResponse,
   LeaveRequest,
   LockKey,
+  PoolKeys,
   ReleaseRequest,
   ReleaseResponse,
   RenewRequest,
@@ -73,6 +74,29 @@ export function leaseRoutes(
     responses: {
       200: { description: "Granted", content: { "application/json": { schema: GrantResponse } } },
       ...errors([409, "Held by someone else: the body says by whom and until when"]),
+      ...common,
+    },
+  });
+
+  const acquirePool = createRoute({
+    method: "post",
+    path: "/infra/pools/acquire",
+    tags: ["Leases"],
+    summary: "Acquire whichever of several keys frees first (a pool)",
+    description:
+      "As an acquire of one key, for a pool of 2 to 10 keys (e.g. qa-1, qa-2, qa-3): the first key that is " +
+      "free for you is granted, and the answer's `key` says which. With `wait_ms` the request waits in " +
+      "every key's queue, first come first served across the pool. Renew and release the lease by its key.",
+    middleware: write,
+    request: {
+      body: body(AcquireRequest.extend({ ttl_ms: ttl, wait_ms: waitMs.optional(), keys: PoolKeys })),
+    },
+    responses: {
+      200: { description: "Granted one key", content: { "application/json": { schema: GrantResponse } } },
+      ...errors([
+        409,
+        "Every key is held (the body says by whom, for the first key) or promised to earlier waiters",
+      ]),
       ...common,
     },
   });
@@ -173,23 +197,42 @@ export function leaseRoutes(
     key,
   });
 
+  /** wait_ms keeps a place in a queue: only the caller's own token can ask for it again. */
+  const needsOwnToken = (body: { wait_ms?: number; token?: string }) => {
+    if (body.wait_ms && !body.token) {
+      throw new ApiError(
+        400,
+        "bad_request",
+        "wait_ms needs your own token: retries with it keep your place in the queue",
+        {
+          details: [{ in: "body", field: "token", message: "token is required with wait_ms" }],
+        },
+      );
+    }
+  };
+
   return newRouter()
     .openapi(acquire, async (c) => {
       const body = c.req.valid("json");
-      if (body.wait_ms && !body.token) {
-        throw new ApiError(
-          400,
-          "bad_request",
-          "wait_ms needs your own token: retries with it keep your place in the queue",
-          {
-            details: [{ in: "body", field: "token", message: "token is required with wait_ms" }],
-          },
-        );
-      }
+      needsOwnToken(body);
       // The client going away (a cancelled job) ends the wait and leaves the queue.
       return c.json(
         await waiting(c, body.wait_ms ?? 0, () =>
-          leases.acquire(ref(c, c.req.valid("param").key), body, c.req.raw.signal),
+          leases.acquire([ref(c, c.req.valid("param").key)], body, c.req.raw.signal),
+        ),
+        200,
+      );
+    })
+    .openapi(acquirePool, async (c) => {
+      const { keys, ...body } = c.req.valid("json");
+      needsOwnToken(body);
+      return c.json(
+        await waiting(c, body.wait_ms ?? 0, () =>
+          leases.acquire(
+            keys.map((key) => ref(c, key)),
+            body,
+            c.req.raw.signal,
+          ),
         ),
         200,
       );

@@ -114,3 +114,45 @@ export function createEventHub(
     close: onClose,
   };
 }
+
+/**
+ * One watch over several (a pool's keys): the next event of any of them. Events that arrive while
+ * another one is being handed over are kept for the next call, never dropped.
+ */
+export function mergeWatches(watches: Watch[]): Watch {
+  if (watches.length === 1) return watches[0] as Watch;
+  const kept: LockEvent[] = [];
+  return {
+    get live() {
+      return watches.every((w) => w.live);
+    },
+    next(timeoutMs, signal) {
+      const queued = kept.shift();
+      if (queued) return Promise.resolve(queued);
+      return new Promise((resolve) => {
+        const stop = new AbortController();
+        const onAbort = () => stop.abort();
+        signal?.addEventListener("abort", onAbort, { once: true });
+        let pending = watches.length;
+        let settled = false;
+        for (const w of watches) {
+          void w.next(timeoutMs, stop.signal).then((event) => {
+            if (event && settled) kept.push(event);
+            else if (event) {
+              settled = true;
+              stop.abort();
+              signal?.removeEventListener("abort", onAbort);
+              resolve(event);
+            } else if (--pending === 0 && !settled) {
+              signal?.removeEventListener("abort", onAbort);
+              resolve(null);
+            }
+          });
+        }
+      });
+    },
+    close() {
+      for (const w of watches) w.close();
+    },
+  };
+}

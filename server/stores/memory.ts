@@ -13,6 +13,7 @@ import {
   type Lease,
   type LockRef,
   type LockStore,
+  type PoolOutcome,
   QUEUE_GRACE_MS,
   queueMember,
   RELEASED_GRACE_MS,
@@ -256,57 +257,103 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
     events: hub,
 
     async acquire(ref, p: AcquireParams): Promise<AcquireOutcome> {
+      const { index: _index, ...outcome } = await this.acquireAny([ref], p);
+      return outcome as AcquireOutcome;
+    },
+
+    /** As the acquire script: refusals and retries first, then the first key whose turn it is, else every queue. */
+    async acquireAny(refs, p): Promise<PoolOutcome> {
       const now = clock();
-      const rec = read(ref, now);
       const shared = p.mode === "shared";
       const member = queueMember(p.mode, p.tokenHash);
-      if (p.registeredOnly && rec?.cred == null) return { outcome: "unknown", now };
-      if (rec?.cred != null && rec.cred !== p.tokenHash) return { outcome: "forbidden", now };
-      // A /locks lock has one holder: its key.
-      if (shared && rec?.cred != null) return { outcome: "mode_conflict", now };
       const exp = p.ttlMs == null ? 0 : now + p.ttlMs;
-      const excl = live(rec, now);
-      const waitersFull = { outcome: "quota", now, limit: "waiters", max: limits.waitersPerKey } as const;
+      const keys = refs.map((ref, index) => ({ ref, index, rec: read(ref, now) }));
 
-      // 1. A retried acquire: the caller holds it already; its lease now ends ttl from now.
-      if (excl && excl.token === p.tokenHash) {
-        setExpiry(ref, excl, exp, now);
-        expiryChanged(ref, exp);
-        return { outcome: "retried", lease: leaseOf(excl), now };
-      }
-      const alive = liveShared(rec, now);
-      const mine = alive.find(([th]) => th === p.tokenHash)?.[1];
-      if (rec && mine) {
-        mine.exp = exp;
-        keepShared(ref, rec, exp, now);
-        expiryChanged(ref, exp);
-        return { outcome: "retried", lease: sharedLease(mine), now };
-      }
-
-      // 2. Shared holders admit as many as the limit in force; a caller counting otherwise is told.
-      if (shared && alive.length > 0 && rec?.lim !== p.limit)
-        return { outcome: "limit", now, limit: rec?.lim ?? 0 };
-
-      // 3. How many may take it now.
-      const free = !shared ? (!excl && alive.length === 0 ? 1 : 0) : excl ? 0 : p.limit - alive.length;
-
-      // 4. Whose turn it is (see turnOf).
-      const turn =
-        free > 0 ? turnOf(ref, member, shared, free, now) : { turn: "wait" as const, head: undefined };
-      if (free <= 0 || turn.turn === "wait" || turn.turn === "unsettled") {
-        const position = queueMe(ref, member, p.queueWindowMs, now);
-        if (position < 0) return waitersFull;
-        if (free > 0) {
-          const wakeAt = turn.turn === "wait" && turn.head ? turn.head.until : now;
-          return { outcome: "queued", now, position, wakeAt };
+      // 1. Refusals, then a retried acquire (the caller holds one already), then the limit in force.
+      const views = [];
+      for (const { ref, index, rec } of keys) {
+        const at = <T extends AcquireOutcome>(o: T) => ({ ...o, index });
+        if (p.registeredOnly && rec?.cred == null) return at({ outcome: "unknown", now });
+        if (rec?.cred != null && rec.cred !== p.tokenHash) return at({ outcome: "forbidden", now });
+        // A /locks lock has one holder: its key.
+        if (shared && rec?.cred != null) return at({ outcome: "mode_conflict", now });
+        const excl = live(rec, now);
+        if (excl && excl.token === p.tokenHash) {
+          setExpiry(ref, excl, exp, now);
+          expiryChanged(ref, exp);
+          return at({ outcome: "retried", lease: leaseOf(excl), now });
         }
-        const blocking = excl ? leaseOf(excl) : sharedLease(pick(alive, shared ? "first" : "last"));
-        return { outcome: "held", lease: blocking, now, position };
+        const alive = liveShared(rec, now);
+        const mine = alive.find(([th]) => th === p.tokenHash)?.[1];
+        if (rec && mine) {
+          mine.exp = exp;
+          keepShared(ref, rec, exp, now);
+          expiryChanged(ref, exp);
+          return at({ outcome: "retried", lease: sharedLease(mine), now });
+        }
+        if (shared && alive.length > 0 && rec?.lim !== p.limit) {
+          return at({ outcome: "limit", now, limit: rec?.lim ?? 0 });
+        }
+        views.push({ ref, index, rec, excl, alive });
       }
 
-      // 5. Granted.
+      // 2. Whose turn it is, key by key (see turnOf).
+      const turns = [];
+      let chosen: ((typeof views)[number] & { free: number; turn: ReturnType<typeof turnOf> }) | undefined;
+      for (const v of views) {
+        const free = !shared
+          ? !v.excl && v.alive.length === 0
+            ? 1
+            : 0
+          : v.excl
+            ? 0
+            : p.limit - v.alive.length;
+        const turn =
+          free > 0 && (!v.rec || queues.has(id(v.ref)))
+            ? turnOf(v.ref, member, shared, free, now)
+            : { turn: "empty" as const };
+        const t = { ...v, free, turn };
+        turns.push(t);
+        if (free > 0 && (turn.turn === "empty" || turn.turn === "mine")) {
+          chosen = t;
+          break;
+        }
+      }
+
+      // 3. None is the caller's: wait in every queue. Held: say by whom.
+      if (!chosen) {
+        for (const v of views.slice(turns.length)) {
+          const free = !shared
+            ? !v.excl && v.alive.length === 0
+              ? 1
+              : 0
+            : v.excl
+              ? 0
+              : p.limit - v.alive.length;
+          turns.push({ ...v, free, turn: { turn: "empty" as const } });
+        }
+        let position = Number.POSITIVE_INFINITY;
+        let wakeAt = Number.POSITIVE_INFINITY;
+        for (const t of turns) {
+          const place = queueMe(t.ref, member, p.queueWindowMs, now);
+          if (place < 0)
+            return { outcome: "quota", now, limit: "waiters", max: limits.waitersPerKey, index: t.index };
+          position = Math.min(position, place);
+          if (t.free > 0)
+            wakeAt = Math.min(wakeAt, t.turn.turn === "wait" && t.turn.head ? t.turn.head.until : now);
+        }
+        const first = turns[0] as (typeof turns)[number];
+        if (Number.isFinite(wakeAt)) return { outcome: "queued", now, position, wakeAt, index: first.index };
+        const blocking = first.excl
+          ? leaseOf(first.excl)
+          : sharedLease(pick(first.alive, shared ? "first" : "last"));
+        return { outcome: "held", lease: blocking, now, position, index: first.index };
+      }
+
+      // 4. Granted the chosen key; the caller leaves the other keys' queues.
+      const { ref, index, rec, turn, free } = chosen;
       if (!rec && !room(ref.namespace, now)) {
-        return { outcome: "quota", now, limit: "locks", max: limits.locksPerNamespace };
+        return { outcome: "quota", now, limit: "locks", max: limits.locksPerNamespace, index };
       }
       const fence = nextFence(now);
       const record: LockRecord = rec ?? {
@@ -352,7 +399,8 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
           hub.emit(id(ref), { kind: "released", next: after.member, nextUntil: after.until });
         }
       }
-      return { outcome: "granted", lease, now };
+      for (const other of refs) if (other !== ref) leaveQueue(other, member);
+      return { outcome: "granted", lease, now, index };
     },
 
     async renew(ref, p): Promise<RenewOutcome> {

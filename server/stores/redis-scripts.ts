@@ -207,52 +207,61 @@ const script = (name: string, body: string, prelude = PRELUDE): LuaScript => {
 };
 
 /**
- * KEYS: lock, fencing counter, queue (sorted set), queue deadlines (hash), queue sequence, shared
- * holders (hash), index.
- * ARGV: token hash, holder, ttl ms ('' = none), reason, registered-only ('1'),
- *       queue window ms ('' = don't queue), event channel ('' = don't publish), most waiters,
- *       mode ('x' exclusive, 's' shared), limit (shared), and the index tail.
+ * Acquire one of a pool of keys (a single key is a pool of one): a key the caller holds already
+ * (a retried acquire), else the first key whose turn it is, else a place in every key's queue, all
+ * with one arrival number, so that waiters are served first come first served across the pool.
+ * KEYS: fencing counter, queue sequence, then per key: lock, queue (sorted set), queue deadlines
+ *       (hash), shared holders (hash); then the index.
+ * ARGV: token hash, holder, ttl ms ('' = none), reason, registered-only ('1'), queue window ms
+ *       ('' = don't queue), most waiters, mode ('x' exclusive, 's' shared), limit (shared), then
+ *       per key its event channel ('' = don't publish), then the index tail.
+ * Replies end with the 1-based number of the key they are about.
  */
 export const ACQUIRE = script(
   "acquire",
   `
-local r = load(KEYS[1])
-local Q, U, HK = KEYS[3], KEYS[4], KEYS[6]
-local me, mode, limit = ARGV[1], ARGV[9], tonumber(ARGV[10])
+local me, mode, limit = ARGV[1], ARGV[8], tonumber(ARGV[9])
 local shared = mode == 's'
 local member = mode .. ':' .. me
-if ARGV[5] == '1' and not r.cred then return {'unknown', now} end
-if r.cred and r.cred ~= me then return {'forbidden', now} end
--- A /locks lock has one holder: its key.
-if shared and r.cred then return {'mode_conflict', now} end
-local watched = r.w == '1'
+local n = (#KEYS - 3) / 4
 local exp = 0
 if ARGV[3] ~= '' then exp = now + tonumber(ARGV[3]) end
-local excl = live(r)
+local arrival = nil
 
--- Join the queue, or keep one's place, until the end of the wait window plus the grace period.
+local keys = {}
+for i = 1, n do
+  local base = 2 + (i - 1) * 4
+  local k = {lock = KEYS[base + 1], Q = KEYS[base + 2], U = KEYS[base + 3], HK = KEYS[base + 4], channel = ARGV[9 + i], i = i}
+  k.r = load(k.lock)
+  k.watched = k.r.w == '1'
+  keys[i] = k
+end
+
+-- Join a key's queue, or keep one's place, until the end of the wait window plus the grace period.
 -- Returns the 1-based place (0: not queuing, -1: the queue is full).
-local function queue_me()
+local function queue_me(k)
   if ARGV[6] == '' then return 0 end
-  local rank = redis.call('ZRANK', Q, member)
+  local r = k.r
+  local rank = redis.call('ZRANK', k.Q, member)
   local created = false
   if not rank then
-    rank = redis.call('ZCARD', Q)
-    if rank >= tonumber(ARGV[8]) then return -1 end
-    redis.call('ZADD', Q, redis.call('INCR', KEYS[5]), member)
+    rank = redis.call('ZCARD', k.Q)
+    if rank >= tonumber(ARGV[7]) then return -1 end
+    arrival = arrival or redis.call('INCR', KEYS[2])
+    redis.call('ZADD', k.Q, arrival, member)
     created = rank == 0
     -- From now on the holders' changes are published. (A key with no record yet is being handed
     -- to the first waiter, whose grant marks it.)
-    if r.exp and not watched then redis.call('HSET', r.key, 'w', '1') end
+    if r.exp and not k.watched then redis.call('HSET', r.key, 'w', '1') end
   end
   local until_ms = now + tonumber(ARGV[6]) + ${QUEUE_GRACE_MS}
-  redis.call('HSET', U, member, until_ms)
+  redis.call('HSET', k.U, member, until_ms)
   -- The queue's keys outlive its last waiter by GC_SLACK_MS at most: their Redis expiry (kept in
   -- the record as qx) moves only when a waiter's place outgrows it, or when the queue is new.
   if created or until_ms > (tonumber(r.qx) or 0) then
     local qx = until_ms + ${GC_SLACK_MS}
-    redis.call('PEXPIREAT', Q, qx)
-    redis.call('PEXPIREAT', U, qx)
+    redis.call('PEXPIREAT', k.Q, qx)
+    redis.call('PEXPIREAT', k.U, qx)
     if r.exp then
       redis.call('HSET', r.key, 'qx', qx)
       r.qx = tostring(qx)
@@ -261,131 +270,161 @@ local function queue_me()
   return rank + 1
 end
 
--- 1. A retried acquire: the caller holds it already; its lease now ends ttl from now.
-if excl and r.token == me then
-  set_lease(r, exp)
-  if watched then publish(ARGV[7], 'e', exp) end
-  return reply('retried', lease_of(r))
-end
-local alive, ended = sharers(r, HK)
-for _, h in ipairs(alive) do
-  if h.th == me then
-    h.exp = exp
-    set_shared(r, HK, me, table.concat({exp, h.fence, h.since, h.holder, h.reason}, US), exp, false)
-    if watched then publish(ARGV[7], 'e', exp) end
-    return reply('retried', shared_lease(h))
+-- 1. What each key says to the caller: refusals first, then a retried acquire (it holds one
+-- already: its lease now ends ttl from now).
+for _, k in ipairs(keys) do
+  local r = k.r
+  if ARGV[5] == '1' and not r.cred then return {'unknown', now, k.i} end
+  if r.cred and r.cred ~= me then return {'forbidden', now, k.i} end
+  -- A /locks lock has one holder: its key.
+  if shared and r.cred then return {'mode_conflict', now, k.i} end
+  k.excl = live(r)
+  if k.excl and r.token == me then
+    set_lease(r, exp)
+    if k.watched then publish(k.channel, 'e', exp) end
+    return reply('retried', lease_of(r), k.i)
   end
+  k.alive, k.ended = sharers(r, k.HK)
+  for _, h in ipairs(k.alive) do
+    if h.th == me then
+      h.exp = exp
+      set_shared(r, k.HK, me, table.concat({exp, h.fence, h.since, h.holder, h.reason}, US), exp, false)
+      if k.watched then publish(k.channel, 'e', exp) end
+      return reply('retried', shared_lease(h), k.i)
+    end
+  end
+  -- Shared holders admit as many as the limit in force; a caller counting otherwise is told.
+  local lim = tonumber(r.lim)
+  if shared and #k.alive > 0 and lim ~= limit then return reply('limit', nil, lim, k.i) end
 end
 
--- 2. Shared holders admit as many as the limit in force; a caller counting otherwise is told.
-local lim = tonumber(r.lim)
-if shared and #alive > 0 and lim ~= limit then return reply('limit', nil, lim) end
-
--- 3. How many may take it now: exclusive needs it empty; shared needs no exclusive holder and a slot.
-local free = 0
-if not shared then
-  if not excl and #alive == 0 then free = 1 end
-elseif not excl then
-  free = limit - #alive
-end
-
--- 4. Whose turn it is. A record that is not watched has nobody queued: whoever joins a queue marks
--- the record (or, when there is none yet, the grant to the head does), and a release clears the
--- mark only when nobody queues. At most STALE_WAITERS_PER_CALL that stopped asking are dropped per
--- call; with more ahead nobody can tell whose turn it is yet: nobody gets the key on this call.
-local turn, head, behind, after = 'empty', nil, false, nil
-if free > 0 and not (r.exp and not watched) then
+-- 2. Whose turn it is, key by key. How many may take it now: exclusive needs it empty; shared
+-- needs no exclusive holder and a slot. A record that is not watched has nobody queued: whoever
+-- joins a queue marks the record (or, when there is none yet, the grant to the head does), and a
+-- release clears the mark only when nobody queues. At most STALE_WAITERS_PER_CALL that stopped
+-- asking are dropped per call; with more ahead nobody can tell whose turn it is yet.
+local function turn_of(k)
+  local r = k.r
+  k.free = 0
+  if not shared then
+    if not k.excl and #k.alive == 0 then k.free = 1 end
+  elseif not k.excl then
+    k.free = limit - #k.alive
+  end
+  k.turn = 'empty'
+  if k.free <= 0 or (r.exp and not k.watched) then return end
   local dropped = 0
   local window = 1
-  if shared then window = math.max(free, 1) end
+  if shared then window = math.max(k.free, 1) end
   while true do
-    local members = redis.call('ZRANGE', Q, 0, window)
-    if #members == 0 then break end
-    local untils = redis.call('HMGET', U, unpack(members))
+    local members = redis.call('ZRANGE', k.Q, 0, window)
+    if #members == 0 then return end
+    local untils = redis.call('HMGET', k.U, unpack(members))
     local waiting, stale = {}, {}
-    for i, m in ipairs(members) do
-      local u = tonumber(untils[i])
+    for j, m in ipairs(members) do
+      local u = tonumber(untils[j])
       if u and u > now then waiting[#waiting + 1] = {m, u} else stale[#stale + 1] = m end
     end
     if #stale > 0 then
       if dropped + #stale > ${STALE_WAITERS_PER_CALL} then
-        turn = 'unsettled'
-        break
+        k.turn = 'unsettled'
+        return
       end
-      redis.call('ZREM', Q, unpack(stale))
-      redis.call('HDEL', U, unpack(stale))
+      redis.call('ZREM', k.Q, unpack(stale))
+      redis.call('HDEL', k.U, unpack(stale))
       dropped = dropped + #stale
     else
-      head = waiting[1]
-      behind = #members > 1
+      k.head = waiting[1]
+      k.behind = #members > 1
       -- Exclusive: only the first may take it. Shared: every waiter ahead must be shared, and
       -- leave a slot; a newcomer behind a queue seen whole takes a slot they leave free.
-      turn = 'wait'
+      k.turn = 'wait'
       local ahead = 0
       local seen_whole = #members <= window
-      for i, w in ipairs(waiting) do
+      for j, w in ipairs(waiting) do
         if w[1] == member then
-          if (not shared and i == 1) or (shared and ahead < free) then
-            turn = 'mine'
-            after = waiting[i + 1]
+          if (not shared and j == 1) or (shared and ahead < k.free) then
+            k.turn = 'mine'
+            k.after = waiting[j + 1]
           end
-          break
+          return
         end
-        if not shared or string.sub(w[1], 1, 2) == 'x:' then break end
+        if not shared or string.sub(w[1], 1, 2) == 'x:' then return end
         ahead = ahead + 1
-        if ahead >= free then break end
-        if i == #waiting and seen_whole and shared then turn = 'mine' end
+        if ahead >= k.free then return end
+        if j == #waiting and seen_whole and shared then k.turn = 'mine' end
       end
-      break
+      return
     end
   end
 end
 
-if free <= 0 or turn == 'wait' or turn == 'unsettled' then
-  local position = queue_me()
-  if position < 0 then return {'quota', now, 'waiters', ARGV[8]} end
-  if free > 0 then
-    local wake = now
-    if turn == 'wait' and head then wake = head[2] end
-    return reply('queued', nil, position, wake)
+local chosen = nil
+for _, k in ipairs(keys) do
+  turn_of(k)
+  if k.free > 0 and (k.turn == 'empty' or k.turn == 'mine') then
+    chosen = k
+    break
   end
-  -- Held: say by whom. An exclusive waiter waits for the last shared lease, a shared one for the first.
-  if excl then return reply('held', lease_of(r), position) end
-  local which = 'last'
-  if shared then which = 'first' end
-  return reply('held', shared_lease(pick(alive, which)), position)
 end
 
--- 5. Granted.
-if not r.exp and not room() then return {'quota', now, 'locks', MAX_RECORDS} end
-local fence = next_fence(KEYS[2])
-local queued = turn == 'mine'
+-- 3. None is the caller's: wait in every queue. Held (no slot anywhere): say by whom — an
+-- exclusive waiter waits for the last shared lease, a shared one for the first.
+if not chosen then
+  local first = keys[1]
+  local position, wake, free_somewhere = nil, nil, false
+  for _, k in ipairs(keys) do
+    local p = queue_me(k)
+    if p < 0 then return {'quota', now, 'waiters', ARGV[7], k.i} end
+    if not position or p < position then position = p end
+    if k.free > 0 then
+      free_somewhere = true
+      local w = now
+      if k.turn == 'wait' and k.head then w = k.head[2] end
+      if not wake or w < wake then wake = w end
+    end
+  end
+  if free_somewhere then return reply('queued', nil, position, wake, first.i) end
+  if first.excl then return reply('held', lease_of(first.r), position, first.i) end
+  local which = 'last'
+  if shared then which = 'first' end
+  return reply('held', shared_lease(pick(first.alive, which)), position, first.i)
+end
+
+-- 4. Granted the chosen key; the caller leaves the other keys' queues.
+local k, r = chosen, chosen.r
+if not r.exp and not room() then return {'quota', now, 'locks', MAX_RECORDS, k.i} end
+local fence = next_fence(KEYS[1])
+local queued = k.turn == 'mine'
 -- A grant to a waiter keeps the key watched while others wait behind it.
-if queued and behind then watched = true end
+local watched = k.watched or (queued and k.behind)
 local w = ''
 if watched then w = '1' end
 local granted
 if shared then
-  if #ended > 0 then redis.call('HDEL', HK, unpack(ended)) end
+  if #k.ended > 0 then redis.call('HDEL', k.HK, unpack(k.ended)) end
   local entry = table.concat({exp, fence, now, ARGV[2], ARGV[4]}, US)
-  set_shared(r, HK, me, entry, exp, #alive == 0, 'lim', limit, 'w', w)
+  set_shared(r, k.HK, me, entry, exp, #k.alive == 0, 'lim', limit, 'w', w)
   granted = {fence, now, exp, ARGV[2], ARGV[4], 's'}
 else
   set_lease(r, exp, 'token', me, 'fence', fence, 'since', now, 'holder', ARGV[2], 'reason', ARGV[4], 'w', w)
   granted = {fence, now, exp, ARGV[2], ARGV[4], 'x'}
 end
 if queued then
-  redis.call('ZREM', Q, member)
-  redis.call('HDEL', U, member)
+  redis.call('ZREM', k.Q, member)
+  redis.call('HDEL', k.U, member)
   if watched then
-    publish(ARGV[7], 'e', exp)
+    publish(k.channel, 'e', exp)
     -- The next shared waiter may share it too: wake it.
-    if shared and after and free > 1 and string.sub(after[1], 1, 2) == 's:' then
-      publish(ARGV[7], 'r', after[1] .. ' ' .. after[2])
+    if shared and k.after and k.free > 1 and string.sub(k.after[1], 1, 2) == 's:' then
+      publish(k.channel, 'r', k.after[1] .. ' ' .. k.after[2])
     end
   end
 end
-return reply('granted', granted)
+for _, other in ipairs(keys) do
+  if other ~= k and redis.call('ZREM', other.Q, member) > 0 then redis.call('HDEL', other.U, member) end
+end
+return reply('granted', granted, k.i)
 `,
 );
 

@@ -22,6 +22,7 @@ import {
   type LockEvents,
   type LockRef,
   type LockStore,
+  type PoolOutcome,
   type QuotaOutcome,
   type RegisterOutcome,
   type ReleaseOutcome,
@@ -224,17 +225,14 @@ export function createRedisStore(
 
     events: source,
 
-    async acquire(ref, p) {
+    async acquireAny(refs, p) {
       const r = await run(
         ACQUIRE,
         [
-          lockKey(ref),
           fenceKey,
-          queueKey(ref),
-          queueUntilKey(ref),
           queueSeqKey,
-          holdersKey(ref),
-          indexKey(ref),
+          ...refs.flatMap((ref) => [lockKey(ref), queueKey(ref), queueUntilKey(ref), holdersKey(ref)]),
+          indexKey(refs[0] as LockRef),
         ],
         [
           p.tokenHash,
@@ -243,20 +241,31 @@ export function createRedisStore(
           p.reason ?? "",
           p.registeredOnly ? "1" : "",
           p.queueWindowMs == null ? "" : String(p.queueWindowMs),
-          channelOf(ref),
           String(limits.waitersPerKey),
           p.mode === "shared" ? "s" : "x",
           String(p.limit),
+          ...refs.map(channelOf),
           ...indexArgs,
         ],
       );
       const { outcome, now } = outcomeOf(r);
-      if (outcome === "quota") return quotaOf(r, now);
-      if (outcome === "granted" || outcome === "retried") return { outcome, now, lease: leaseFrom(r) };
-      if (outcome === "held") return { outcome, now, lease: leaseFrom(r), position: Number(r[8]) || 0 };
-      if (outcome === "queued") return { outcome, now, position: Number(r[8]) || 0, wakeAt: Number(r[9]) };
-      if (outcome === "limit") return { outcome, now, limit: Number(r[8]) };
-      return { outcome, now } as AcquireOutcome;
+      const index = Number(r[r.length - 1]) - 1;
+      const result = (o: AcquireOutcome): PoolOutcome => ({ ...o, index });
+      if (outcome === "quota") return result(quotaOf(r, now));
+      if (outcome === "granted" || outcome === "retried")
+        return result({ outcome, now, lease: leaseFrom(r) });
+      if (outcome === "held")
+        return result({ outcome, now, lease: leaseFrom(r), position: Number(r[8]) || 0 });
+      if (outcome === "queued") {
+        return result({ outcome, now, position: Number(r[8]) || 0, wakeAt: Number(r[9]) });
+      }
+      if (outcome === "limit") return result({ outcome, now, limit: Number(r[8]) });
+      return result({ outcome, now } as AcquireOutcome);
+    },
+
+    async acquire(ref, p) {
+      const { index: _index, ...outcome } = await this.acquireAny([ref], p);
+      return outcome as AcquireOutcome;
     },
 
     // The exclusive lease's exp, and while shared holders hold it, how late their leases run.

@@ -131,9 +131,18 @@ export interface RegisterParams {
   lock: { ttlMs: number | null; holderId: string | null } | null;
 }
 
+/** An acquire of one of several keys (a pool): its outcome, and which key it is about. */
+export type PoolOutcome = AcquireOutcome & { index: number };
+
 export interface LockStore {
   readonly kind: "memory" | "redis" | "upstash";
   acquire(ref: LockRef, params: AcquireParams): Promise<AcquireOutcome>;
+  /**
+   * Acquire whichever of the keys is the caller's turn first (the one it holds already, for a
+   * retried acquire), else wait in every key's queue with one arrival number, so that a pool is
+   * served first come first served. One round trip; `index` (0-based) says which key.
+   */
+  acquireAny(refs: LockRef[], params: AcquireParams): Promise<PoolOutcome>;
   renew(ref: LockRef, params: { tokenHash: string; ttlMs: number }): Promise<RenewOutcome>;
   /** tokenHash null: an operator's forced release of whatever lease holds the key. */
   release(

@@ -88,6 +88,25 @@ export const AcquireRequest = strictBody({
   limit: HolderLimit.optional(),
 });
 
+/** The most keys one pool may name. */
+export const MAX_POOL_KEYS = 10;
+
+/** A pool: several keys, of which an acquire gets whichever frees first. */
+export const PoolKeys = z
+  .array(LockKey, { error: "keys must be a list of lock names" })
+  .min(2, "keys must name at least 2 keys (one key: acquire it directly)")
+  .max(MAX_POOL_KEYS, `keys must name at most ${MAX_POOL_KEYS} keys`)
+  .refine((keys) => new Set(keys).size === keys.length, {
+    error: (issue) => {
+      const keys = issue.input as string[];
+      const twice = keys.find((k, i) => keys.indexOf(k) !== i);
+      return `keys must not repeat ("${twice}" is named twice)`;
+    },
+  })
+  .refine((keys) => !keys.some((k) => k.startsWith("locks/")), {
+    message: "a lock of the /locks API cannot be in a pool",
+  });
+
 export const RenewRequest = strictBody({ token: LeaseToken, ttl_ms: TtlMs });
 
 /** `token` releases your lease; `force: true` (admin scope) releases whoever holds the key. */
