@@ -177,6 +177,62 @@ async function startProxy(targetPort: number) {
   };
 }
 
+/** Runs `lss run <target> [flags] -- <interval writer>` n times at once; their intervals. */
+async function together(name: string, target: string, flags: string[], n: number, holdMs: number) {
+  const log = file(`${name}.log`);
+  const runs = Array.from({ length: n }, () =>
+    startCli(
+      ["run", target, ...flags, "--ttl", "5s", "--timeout", "60s", "--", ...intervalWriter(log, holdMs)],
+      { ...opts, timeoutMs: 25_000 },
+    ),
+  );
+  for (const r of await Promise.all(runs.map((x) => x.done))) expect(r, r.stderr).toMatchObject({ code: 0 });
+  return parseIntervals(await readFile(log, "utf8"));
+}
+
+/** The most intervals (of one key, or all) running at one moment. */
+const mostAtOnce = (intervals: Interval[]) =>
+  Math.max(...intervals.map((i) => intervals.filter((j) => j.start <= i.start && i.start < j.end).length));
+
+describe("lss run, shared, counted and pooled", () => {
+  it("--shared: runs on one key at the same time", async () => {
+    const intervals = await together("shared", "cli-shared", ["--shared"], 3, 1200);
+    expect(mostAtOnce(intervals)).toBe(3);
+  });
+
+  it("--limit 2: at most two at once, all three run", async () => {
+    const intervals = await together("limited", "cli-limited", ["--limit", "2"], 3, 1000);
+    expect(intervals).toHaveLength(3);
+    expect(mostAtOnce(intervals)).toBe(2);
+  });
+
+  it("a pool (keys with commas): each run gets one key, never two runs on one key at once", async () => {
+    const intervals = await together("pooled", "cli-p1,cli-p2", [], 3, 1000);
+    expect(intervals).toHaveLength(3);
+    expect(new Set(intervals.map((i) => i.key))).toEqual(new Set(["cli-p1", "cli-p2"]));
+    for (const key of ["cli-p1", "cli-p2"])
+      expect(mostAtOnce(intervals.filter((i) => i.key === key))).toBe(1);
+    expect(mostAtOnce(intervals)).toBe(2);
+  });
+
+  it("acquire of a pool prints the key it got and the token; bad pools and limits are usage errors", async () => {
+    const r = await runCli(["acquire", "cli-q1,cli-q2"], opts);
+    expect(r.code).toBe(0);
+    const [key, token] = r.stdout.trim().split(" ");
+    expect(["cli-q1", "cli-q2"]).toContain(key);
+    expect(token).toMatch(/^[0-9a-f]{32}$/);
+    for (const args of [
+      ["acquire", "a,a"],
+      ["acquire", "k", "--limit", "0"],
+      ["acquire", "k", "--limit", "many"],
+      ["run", "k", "--limit", "101", "--", "true"],
+    ]) {
+      const bad = await runCli(args, opts);
+      expect(bad.code, args.join(" ")).toBe(64);
+    }
+  });
+});
+
 describe("lss run", () => {
   it("gives the command the lock's name and fencing token, never the API token", async () => {
     const out = file("env.txt");

@@ -6,12 +6,12 @@
 import { hostname, userInfo } from "node:os";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { version } from "../../package.json" with { type: "json" };
-import { createClient, type LssClient, newToken } from "../client/client.js";
+import { createClient, type LockTarget, type LssClient, newToken, targetName } from "../client/client.js";
 import { describeHolder } from "../client/describe.js";
 import { LssError } from "../client/errors.js";
 import { LONG_POLL_MS, waitFor } from "../client/wait.js";
 import { formatDuration, parseDuration } from "../protocol/durations.js";
-import { LockKey } from "../protocol/lease.js";
+import { HolderLimit, LockKey, PoolKeys } from "../protocol/lease.js";
 import { StateLockId } from "../protocol/state-locks.js";
 import { Exit } from "./exit-codes.js";
 import { progressLine, type Terminal } from "./output.js";
@@ -32,6 +32,20 @@ const schemaArg =
     if (!r.success) throw new InvalidArgumentError(r.error?.issues[0]?.message ?? "invalid");
     return text;
   };
+
+/** A key, or a pool written as keys separated by commas (qa-1,qa-2,qa-3). */
+const targetArg = (text: string): LockTarget => {
+  const keys = text.split(",").map((k) => k.trim());
+  const parsed = keys.length === 1 ? LockKey.safeParse(keys[0]) : PoolKeys.safeParse(keys);
+  if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues[0]?.message ?? "invalid");
+  return keys.length === 1 ? (keys[0] as string) : keys;
+};
+
+const limitArg = (text: string) => {
+  const parsed = HolderLimit.safeParse(/^\d+$/.test(text) ? Number(text) : text);
+  if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues[0]?.message ?? "invalid");
+  return parsed.data;
+};
 
 /** Who holds it, as others see it: the user and host (and, for `run`, the process that holds it). */
 const defaultHolder = (withPid: boolean) =>
@@ -72,19 +86,27 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
     .description(
       "run a command while holding a lock; release it when the command exits, and exit with its code",
     )
-    .argument("<key>", "the lock", schemaArg(LockKey))
+    .argument(
+      "<key>",
+      "the lock (or a pool: keys separated by commas, for whichever is free first)",
+      targetArg,
+    )
     .argument("<command...>", "the command, after --")
+    .option("--shared", "hold it shared: others may hold it shared at the same time")
+    .option("--limit <n>", "hold one of n slots (implies --shared)", limitArg)
     .option("--ttl <duration>", "lease length, renewed every third of it", duration, 30_000)
     .option("--timeout <duration>", "how long to wait for the lock (0: try once)", duration, 600_000)
     .option("--grace <duration>", "after a lost lease: SIGTERM, then SIGKILL after this", duration, 10_000)
     .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
     .option("--holder <name>", "who holds it, as others see it", defaultHolder(true))
     .option("--reason <text>", "why, as others see it")
-    .action(async (k: string, command: string[], o, cmd: Command) => {
+    .action(async (k: LockTarget, command: string[], o, cmd: Command) => {
       exitCode = await runLocked(
         clientOf(cmd),
         {
           key: k,
+          shared: o.shared,
+          limit: o.limit,
           command,
           ttlMs: o.ttl,
           timeoutMs: o.timeout,
@@ -100,24 +122,34 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
   program
     .command("acquire")
     .description("take a lock (waiting up to --timeout); prints the lease token")
-    .argument("<key>", "the lock", schemaArg(LockKey))
+    .argument("<key>", "the lock (or a pool: keys separated by commas; prints the key it got too)", targetArg)
+    .option("--shared", "hold it shared: others may hold it shared at the same time")
+    .option("--limit <n>", "hold one of n slots (implies --shared)", limitArg)
     .option("--ttl <duration>", "lease length", duration, 60_000)
     .option("--timeout <duration>", "how long to wait (0: try once)", duration, 0)
     .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
     .option("--lease-token <token>", "your own lease token (acquiring again with it extends the lease)")
     .option("--holder <name>", "who holds it", defaultHolder(false))
     .option("--reason <text>", "why")
-    .action(async (k: string, o, cmd: Command) => {
+    .action(async (k: LockTarget, o, cmd: Command) => {
       const client = clientOf(cmd);
       const token = o.leaseToken ?? newToken();
+      const params = {
+        ttlMs: o.ttl,
+        holderId: o.holder,
+        reason: o.reason,
+        token,
+        shared: o.shared,
+        limit: o.limit,
+      };
       const r = await waitFor(
         client,
-        { kind: "acquire", key: k, params: { ttlMs: o.ttl, holderId: o.holder, reason: o.reason, token } },
+        { kind: "acquire", key: k, params },
         {
           timeoutMs: o.timeout,
           pollMs: o.poll,
           longPollMs: LONG_POLL_MS,
-          onWait: (p) => term.progress(progressLine(k, o.timeout)(p)),
+          onWait: (p) => term.progress(progressLine(targetName(k), o.timeout)(p)),
         },
       ).catch(async (err) => {
         throw await unconfirmedAcquire(client, k, token, err);
@@ -126,11 +158,13 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
       if (r.outcome !== "acquired") {
         const held = r.outcome === "timeout" ? r.holder : null;
         if (json(cmd)) term.out(JSON.stringify({ acquired: false, key: k, ...held }));
-        term.err(`lss: ${k} is ${describeHolder(held)}`);
+        term.err(`lss: ${targetName(k)} is ${describeHolder(held)}`);
         exitCode = Exit.timeout;
         return;
       }
-      print(cmd, { acquired: true, ...r.lease }, r.lease.token);
+      // Of a pool, which key it got comes first: `read key token < <(lss acquire qa-1,qa-2)`.
+      const plain = typeof k === "string" ? r.lease.token : `${r.lease.key} ${r.lease.token}`;
+      print(cmd, { acquired: true, ...r.lease }, plain);
     });
 
   program

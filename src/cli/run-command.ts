@@ -7,16 +7,19 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants } from "node:os";
 import { runRenewer } from "../action/renewer.js";
-import { abortableSleep, type LssClient, newToken } from "../client/client.js";
+import { abortableSleep, type LockTarget, type LssClient, newToken, targetName } from "../client/client.js";
 import { describeHolder } from "../client/describe.js";
 import { LONG_POLL_MS, waitFor } from "../client/wait.js";
 import { formatDuration } from "../protocol/durations.js";
 import { Exit } from "./exit-codes.js";
 import { progressLine, type Terminal } from "./output.js";
-import { unconfirmedAcquire, withoutApiToken } from "./settle.js";
+import { releaseAny, unconfirmedAcquire, withoutApiToken } from "./settle.js";
 
 export interface RunOptions {
-  key: string;
+  /** A key, or a pool (several keys: whichever is free first). */
+  key: LockTarget;
+  shared?: boolean;
+  limit?: number;
   command: string[];
   ttlMs: number;
   timeoutMs: number;
@@ -64,14 +67,21 @@ export async function runLocked(client: LssClient, opts: RunOptions, term: Termi
         {
           kind: "acquire",
           key: opts.key,
-          params: { ttlMs: opts.ttlMs, holderId: opts.holder, reason: opts.reason, token },
+          params: {
+            ttlMs: opts.ttlMs,
+            holderId: opts.holder,
+            reason: opts.reason,
+            token,
+            shared: opts.shared,
+            limit: opts.limit,
+          },
         },
         {
           timeoutMs: opts.timeoutMs,
           pollMs: opts.pollMs,
           signal: waiting.signal,
           longPollMs: LONG_POLL_MS,
-          onWait: (p) => term.progress(progressLine(opts.key, opts.timeoutMs)(p)),
+          onWait: (p) => term.progress(progressLine(targetName(opts.key), opts.timeoutMs)(p)),
         },
       );
     } catch (err) {
@@ -79,20 +89,22 @@ export async function runLocked(client: LssClient, opts: RunOptions, term: Termi
       // An acquire in flight may have been granted (interrupted, or the server could not confirm
       // it): give it back.
       if (!interruptedBy) throw await unconfirmedAcquire(client, opts.key, token, err);
-      await client.release(opts.key, { token }).catch(() => {});
-      term.err(`lss: interrupted while waiting for ${opts.key} (${interruptedBy})`);
+      await releaseAny(client, opts.key, token);
+      term.err(`lss: interrupted while waiting for ${targetName(opts.key)} (${interruptedBy})`);
       return signalExit(interruptedBy);
     }
     term.progress(null);
     if (result.outcome !== "acquired") {
       const held = result.outcome === "timeout" ? result.holder : null;
       term.err(
-        `lss: timed out after ${formatDuration(opts.timeoutMs)} waiting for ${opts.key}: ${describeHolder(held)}`,
+        `lss: timed out after ${formatDuration(opts.timeoutMs)} waiting for ${targetName(opts.key)}: ${describeHolder(held)}`,
       );
       return Exit.timeout;
     }
+    // The key it got (of a pool: which one).
+    const key = result.lease.key;
     if (interruptedBy) {
-      await client.release(opts.key, { token }).catch(() => {});
+      await client.release(key, { token }).catch(() => {});
       return signalExit(interruptedBy);
     }
 
@@ -101,7 +113,7 @@ export async function runLocked(client: LssClient, opts: RunOptions, term: Termi
       // The command gets the lock's name and fencing token, never the API token.
       env: {
         ...withoutApiToken(process.env),
-        LSS_KEY: opts.key,
+        LSS_KEY: key,
         LSS_FENCING_TOKEN: String(result.lease.fencing_token),
       },
     });
@@ -118,7 +130,7 @@ export async function runLocked(client: LssClient, opts: RunOptions, term: Termi
       config: {
         url: client.url,
         apiToken: null,
-        key: opts.key,
+        key,
         leaseToken: token,
         ttlMs: opts.ttlMs,
         expiresInMs: result.lease.expires_in_ms ?? opts.ttlMs,
@@ -131,7 +143,7 @@ export async function runLocked(client: LssClient, opts: RunOptions, term: Termi
       report: (status) => {
         if (status.state !== "lost") return;
         lostReason = status.reason;
-        term.err(`lss: the lease on ${opts.key} was lost (${status.reason}); stopping the command`);
+        term.err(`lss: the lease on ${key} was lost (${status.reason}); stopping the command`);
         running.kill("SIGTERM");
         killTimer = setTimeout(() => running.kill("SIGKILL"), killAfterMs);
       },
@@ -149,9 +161,9 @@ export async function runLocked(client: LssClient, opts: RunOptions, term: Termi
     await renewal;
 
     if (lostReason) return Exit.leaseLost;
-    await client.release(opts.key, { token }).catch((err: Error) => {
+    await client.release(key, { token }).catch((err: Error) => {
       term.err(
-        `lss: could not release ${opts.key} (${err.message}); it frees itself within ${formatDuration(opts.ttlMs)}`,
+        `lss: could not release ${key} (${err.message}); it frees itself within ${formatDuration(opts.ttlMs)}`,
       );
     });
     if (signal) return signalExit(signal);

@@ -1,5 +1,5 @@
 /** What the CLI does when the server could not confirm an acquire, and what a wrapped command inherits. */
-import type { LssClient } from "../client/client.js";
+import type { LockTarget, LssClient } from "../client/client.js";
 import { LssError } from "../client/errors.js";
 
 /** Failures after which nobody knows whether the acquire was granted. */
@@ -10,12 +10,10 @@ const UNCERTAIN = new Set(["outcome_unknown", "unreachable", "unavailable", "bad
  * broke) may have been granted: release it with its token, and say what happened. Resolves with
  * the error to throw, its message extended.
  */
-export async function unconfirmedAcquire(client: LssClient, key: string, token: string, err: unknown) {
+export async function unconfirmedAcquire(client: LssClient, target: LockTarget, token: string, err: unknown) {
   if (!(err instanceof LssError) || !UNCERTAIN.has(err.code)) return err;
-  const released = await client.release(key, { token }).then(
-    () => true,
-    () => false,
-  );
+  const released = await releaseAny(client, target, token);
+  const key = typeof target === "string" ? target : "<key>";
   const what = released
     ? "it may have been granted, so it was released"
     : `it may have been granted: release it with \`lss release ${key} --lease-token ${token}\`, or it frees itself when its lease expires`;
@@ -26,4 +24,21 @@ export async function unconfirmedAcquire(client: LssClient, key: string, token: 
 export function withoutApiToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const { LSS_TOKEN: _token, ...rest } = env;
   return rest;
+}
+
+/**
+ * Release with the token whatever of the target it may hold (of a pool: any one key); true when a
+ * release went through, or none was needed (nothing held with this token).
+ */
+export async function releaseAny(client: LssClient, target: LockTarget, token: string): Promise<boolean> {
+  const outcomes = await Promise.all(
+    (typeof target === "string" ? [target] : target).map((key) =>
+      client.release(key, { token }).then(
+        () => "released" as const,
+        (err: unknown) =>
+          err instanceof LssError && err.status === 409 ? ("not held" as const) : ("failed" as const),
+      ),
+    ),
+  );
+  return !outcomes.includes("failed");
 }

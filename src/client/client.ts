@@ -38,7 +38,17 @@ export interface AcquireParams {
   reason?: string;
   /** Your own lease token (e.g. a team secret); a random one otherwise. */
   token?: string;
+  /** shared: one of up to `limit` holders (default: the only holder). */
+  shared?: boolean;
+  /** How many may hold it at once (implies shared). */
+  limit?: number;
 }
+
+/** One key, or a pool: several keys of which the acquire gets whichever is free first. */
+export type LockTarget = string | readonly string[];
+
+/** How a target reads in messages: qa-env, or qa-1|qa-2|qa-3. */
+export const targetName = (target: LockTarget) => (typeof target === "string" ? target : target.join("|"));
 
 export type StateLockState = "unlocked" | "locked" | "unknown";
 
@@ -172,20 +182,25 @@ export function createClient(opts: ClientOptions) {
      * the wait ends (then: not acquired, with our place in the queue).
      */
     async acquire(
-      key: string,
+      target: LockTarget,
       p: AcquireParams,
       signal?: AbortSignal,
       waitMs = 0,
     ): Promise<AcquireResult & { token: string }> {
       const token = p.token ?? newToken();
+      const pool = typeof target !== "string";
+      const shared = p.shared || p.limit !== undefined;
       const r = await request(
         "POST",
-        `${lockPath(key)}/acquire`,
+        pool ? "/infra/pools/acquire" : `${lockPath(target)}/acquire`,
         {
+          ...(pool ? { keys: target } : {}),
           ttl_ms: p.ttlMs,
           holder_id: p.holderId,
           reason: p.reason,
           token,
+          ...(shared ? { mode: "shared" } : {}),
+          ...(p.limit !== undefined ? { limit: p.limit } : {}),
           ...(waitMs > 0 ? { wait_ms: waitMs } : {}),
         },
         signal,
@@ -196,13 +211,15 @@ export function createClient(opts: ClientOptions) {
       if (r.status === 409 && (code === "lock_held" || code === "queued")) {
         return { acquired: false, held: heldFrom(r.body ?? {}), token };
       }
-      return fail(r, `acquire ${key}`);
+      return fail(r, `acquire ${targetName(target)}`);
     },
 
-    /** Leave the key's queue (giving up, or cancelled). */
-    async leave(key: string, token: string, signal?: AbortSignal): Promise<void> {
-      const r = await request("POST", `${lockPath(key)}/leave`, { token }, signal);
-      if (r.status !== 200) fail(r, `leave the queue of ${key}`);
+    /** Leave the queue of the key (or of every key of a pool): giving up, or cancelled. */
+    async leave(target: LockTarget, token: string, signal?: AbortSignal): Promise<void> {
+      for (const key of typeof target === "string" ? [target] : target) {
+        const r = await request("POST", `${lockPath(key)}/leave`, { token }, signal);
+        if (r.status !== 200) fail(r, `leave the queue of ${key}`);
+      }
     },
 
     async renew(key: string, token: string, ttlMs: number, signal?: AbortSignal): Promise<GrantResponse> {

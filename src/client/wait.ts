@@ -6,10 +6,16 @@
  * /locks locks are polled, sooner when the holder's lease is about to expire.
  */
 import type { GrantResponse } from "../protocol/lease.js";
-import { type AcquireParams, abortableSleep, type HeldLease, type LssClient } from "./client.js";
+import {
+  type AcquireParams,
+  abortableSleep,
+  type HeldLease,
+  type LockTarget,
+  type LssClient,
+} from "./client.js";
 
 export type WaitTarget =
-  | { kind: "acquire"; key: string; params: AcquireParams & { token: string } }
+  | { kind: "acquire"; key: LockTarget; params: AcquireParams & { token: string } }
   | { kind: "free"; key: string }
   | { kind: "state-lock"; id: string };
 
