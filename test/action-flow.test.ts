@@ -366,7 +366,14 @@ describe("runMain, mode acquire", () => {
     expect(h.client.acquireCalls).toEqual([
       {
         key: "qa-env",
-        params: { ttlMs: 60_000, holderId: HOLDER, reason: undefined, token },
+        params: {
+          ttlMs: 60_000,
+          holderId: HOLDER,
+          reason: undefined,
+          token,
+          shared: false,
+          limit: undefined,
+        },
         signal: h.controller.signal,
       },
     ]);
@@ -376,6 +383,7 @@ describe("runMain, mode acquire", () => {
       "lease-token": token,
       "own-token": "true",
       phase: "held",
+      key: "qa-env",
       "acquired-at": String(T0),
       "renewer-pid": "4242",
       "renewer-status-file": statusFile,
@@ -387,6 +395,7 @@ describe("runMain, mode acquire", () => {
       "waited-seconds": "0",
       holder: HOLDER,
       "expires-at": iso(T0 + 60_000),
+      key: "qa-env",
     });
     expect(h.renewers).toEqual([
       {

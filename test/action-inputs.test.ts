@@ -134,6 +134,8 @@ describe("parseInputs: reading the runner's inputs", () => {
       releaseAtEnd: true,
       force: false,
       pollMs: 5000,
+      shared: false,
+      limit: null,
     });
   });
 
@@ -453,4 +455,35 @@ describe("parseInputs: holder and reason", () => {
       expect(holder.endsWith(run.runUrl)).toBe(true);
     },
   );
+});
+
+describe("parseInputs: shared, limit and pools", () => {
+  it("reads a pool from comma-separated keys, and shared and limit", () => {
+    const pool = parse({ ...ACQUIRE, key: "qa-1, qa-2,qa-3" });
+    expect(pool.target).toEqual({ kind: "pool", keys: ["qa-1", "qa-2", "qa-3"] });
+    expect(parse({ ...ACQUIRE, shared: "true" })).toMatchObject({ shared: true, limit: null });
+    expect(parse({ ...ACQUIRE, limit: "3" })).toMatchObject({ shared: true, limit: 3 });
+    expect(parse(ACQUIRE)).toMatchObject({ shared: false, limit: null });
+  });
+
+  it.each([
+    [
+      "a pool with wait",
+      { ...ACQUIRE, mode: "wait", key: "qa-1,qa-2" },
+      /several keys \(a pool\): that works with mode: acquire only/,
+    ],
+    ["a key twice", { ...ACQUIRE, key: "qa-1,qa-1" }, /Input 'key': keys must not repeat/],
+    ["an empty name", { ...ACQUIRE, key: "qa-1,,qa-2" }, /Input 'key'/],
+    ["limit 0", { ...ACQUIRE, limit: "0" }, /Input 'limit' must be a whole number from 1 to 100 \(got '0'\)/],
+    ["limit 101", { ...ACQUIRE, limit: "101" }, /Input 'limit' must be a whole number from 1 to 100/],
+    ["limit three", { ...ACQUIRE, limit: "three" }, /Input 'limit' must be a whole number/],
+    [
+      "shared with wait",
+      { ...ACQUIRE, mode: "wait", shared: "true" },
+      /'shared' and 'limit' work with mode: acquire only/,
+    ],
+    ["shared maybe", { ...ACQUIRE, shared: "maybe" }, /Input 'shared' must be true or false/],
+  ])("%s: refused naming the input", (_what, inputs, message) => {
+    expect(inputError(inputs).message).toMatch(message);
+  });
 });

@@ -222,3 +222,80 @@ describe("a lost lease", () => {
     }
   }, 30_000);
 });
+
+describe("story: E2E suites hold QA shared, a deploy takes it alone", () => {
+  it("lets two E2E jobs hold it at once, says whom each shares it with, and makes the deploy wait for both", async () => {
+    const [a, b, deploy] = [
+      newJob("octo/app", "E2E a"),
+      newJob("octo/app", "E2E b"),
+      newJob("octo/app", "Deploy"),
+    ];
+    const shared = (extra: Record<string, string> = {}) =>
+      base(server, "qa-shared", { mode: "acquire", shared: "true", reason: "E2E", ...extra });
+    try {
+      const first = await a.step(MAIN, { inputs: shared() });
+      const second = await b.step(MAIN, { inputs: shared() });
+      expect([first.outputs.acquired, second.outputs.acquired]).toEqual(["true", "true"]);
+      expect(second.summary).toContain("| Shared with |");
+      expect(second.summary).toContain("E2E a");
+      // The deploy (exclusive) cannot take it while either suite holds it.
+      const blocked = await deploy.step(MAIN, {
+        inputs: base(server, "qa-shared", { mode: "acquire", timeout: "1s" }),
+      });
+      expect(blocked.exitCode).not.toBe(0);
+      expect(blocked.outputs.acquired).toBe("false");
+      const waiting = deploy.start(MAIN, {
+        inputs: base(server, "qa-shared", { mode: "acquire", timeout: "30s" }),
+      });
+      await sleep(500);
+      await a.step(POST, { inputs: shared() });
+      await sleep(300);
+      expect((await server.status("qa-shared")).holder_id).toContain("E2E b"); // still shared by b
+      const releasedAt = Date.now();
+      await b.step(POST, { inputs: shared() });
+      const got = await waiting.result;
+      expect(got.outputs.acquired).toBe("true");
+      expect(Date.now() - releasedAt).toBeLessThan(2000);
+      await deploy.step(POST, { inputs: base(server, "qa-shared", { mode: "acquire" }) });
+      expect((await server.status("qa-shared")).locked).toBe(false);
+    } finally {
+      await Promise.all([a.cleanup(), b.cleanup(), deploy.cleanup()]);
+    }
+  }, 60_000);
+});
+
+describe("story: deploy to any free QA environment, then test it", () => {
+  it("gives each job one environment of the pool, says which, and hands a freed one to the next job", async () => {
+    const pool = (job: ReturnType<typeof newJob>, extra: Record<string, string> = {}) =>
+      job.step(MAIN, { inputs: base(server, "pool-qa-1, pool-qa-2", { mode: "acquire", ...extra }) });
+    const jobs = [
+      newJob("octo/app", "Deploy 1"),
+      newJob("octo/app", "Deploy 2"),
+      newJob("octo/app", "Deploy 3"),
+    ];
+    try {
+      const [one, two] = [await pool(jobs[0]!), await pool(jobs[1]!)];
+      expect([one.outputs.key, two.outputs.key].sort()).toEqual(["pool-qa-1", "pool-qa-2"]);
+      expect(one.summary).toContain(`acquired \`${one.outputs.key}\``);
+      const third = jobs[2]!.start(MAIN, {
+        inputs: base(server, "pool-qa-1, pool-qa-2", { mode: "acquire", timeout: "30s" }),
+      });
+      await sleep(500);
+      // The first job's post releases the key it got (not the pool).
+      const post = await jobs[0]!.step(POST, {
+        inputs: base(server, "pool-qa-1, pool-qa-2", { mode: "acquire" }),
+      });
+      expect(post.stdout).toContain(`Released ${one.outputs.key}`);
+      const got = await third.result;
+      expect(got.outputs.acquired).toBe("true");
+      expect(got.outputs.key).toBe(one.outputs.key);
+      for (const job of jobs.slice(1)) {
+        await job.step(POST, { inputs: base(server, "pool-qa-1, pool-qa-2", { mode: "acquire" }) });
+      }
+      expect((await server.status("pool-qa-1")).locked).toBe(false);
+      expect((await server.status("pool-qa-2")).locked).toBe(false);
+    } finally {
+      await Promise.all(jobs.map((j) => j.cleanup()));
+    }
+  }, 60_000);
+});

@@ -4,13 +4,26 @@
  */
 import { isHeaderToken } from "../client/client.js";
 import { parseDuration } from "../protocol/durations.js";
-import { HolderId, INVISIBLE_FORMATTING, LeaseToken, LockKey, Reason } from "../protocol/lease.js";
+import {
+  HolderId,
+  HolderLimit,
+  INVISIBLE_FORMATTING,
+  LeaseToken,
+  LockKey,
+  MAX_HOLDERS,
+  PoolKeys,
+  Reason,
+} from "../protocol/lease.js";
 import { StateLockId } from "../protocol/state-locks.js";
 import { Input } from "./names.js";
 
 export type Mode = "acquire" | "wait" | "release";
 
-export type Target = { kind: "key"; key: string } | { kind: "state-lock"; id: string };
+export type Target =
+  | { kind: "key"; key: string }
+  /** Several keys, comma-separated in the key input: acquire whichever is free first. */
+  | { kind: "pool"; keys: string[] }
+  | { kind: "state-lock"; id: string };
 
 export interface Inputs {
   mode: Mode;
@@ -31,6 +44,9 @@ export interface Inputs {
   releaseAtEnd: boolean;
   force: boolean;
   pollMs: number;
+  /** Hold it shared (others may too); with a limit, one of that many holders. */
+  shared: boolean;
+  limit: number | null;
 }
 
 /** Who is running, for the default holder: repository, workflow and a link to the run. */
@@ -145,6 +161,18 @@ export function parseInputs(
       );
     }
     target = { kind: "state-lock", id: checked(Input.lockId, StateLockId, lockId) };
+  } else if (key.includes(",")) {
+    const keys = key.split(",").map((k) => k.trim());
+    const pool = PoolKeys.safeParse(keys);
+    if (!pool.success) {
+      throw new InputError(`Input '${Input.key}': ${pool.error.issues[0]?.message ?? "is not a pool"}`);
+    }
+    if (mode !== "acquire") {
+      throw new InputError(
+        `Input '${Input.key}' names several keys (a pool): that works with mode: acquire only`,
+      );
+    }
+    target = { kind: "pool", keys };
   } else if (key) {
     target = { kind: "key", key: checked(Input.key, LockKey, key) };
   } else {
@@ -152,7 +180,7 @@ export function parseInputs(
   }
 
   const apiToken = get(Input.token) || null;
-  if (!apiToken && target.kind === "key") {
+  if (!apiToken && target.kind !== "state-lock") {
     throw new InputError(`Input '${Input.token}' is required: an LSS API token, passed from a secret`);
   }
   // Never echo it: a secret with a stray newline or space would land in the log otherwise.
@@ -182,6 +210,22 @@ export function parseInputs(
     throw new InputError(`Inputs '${Input.leaseToken}' and '${Input.force}' exclude each other: give one`);
   }
 
+  const limitText = get(Input.limit);
+  let limit: number | null = null;
+  if (limitText) {
+    const parsed = HolderLimit.safeParse(/^\d+$/.test(limitText) ? Number(limitText) : limitText);
+    if (!parsed.success) {
+      throw new InputError(
+        `Input '${Input.limit}' must be a whole number from 1 to ${MAX_HOLDERS} (got '${limitText}')`,
+      );
+    }
+    limit = parsed.data;
+  }
+  const shared = boolean(Input.shared, false) || limit !== null;
+  if (shared && mode !== "acquire") {
+    throw new InputError(`Inputs '${Input.shared}' and '${Input.limit}' work with mode: acquire only`);
+  }
+
   const holderText = get(Input.holder);
   const holder = holderText ? checked(Input.holder, HolderId, holderText) : defaultHolder(run);
   const reasonText = get(Input.reason);
@@ -201,5 +245,7 @@ export function parseInputs(
     releaseAtEnd: boolean(Input.releaseAtEnd, holdMs === null),
     force,
     pollMs: duration(Input.pollInterval, "5s", 1000, 600_000),
+    shared,
+    limit,
   };
 }

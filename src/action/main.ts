@@ -4,7 +4,7 @@
  */
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type HeldLease, type LssClient, newToken } from "../client/client.js";
+import { type HeldLease, type LssClient, newToken, targetName } from "../client/client.js";
 import { describeHolder } from "../client/describe.js";
 import { LssError } from "../client/errors.js";
 import { type WaitOptions, type WaitProgress, waitFor } from "../client/wait.js";
@@ -58,7 +58,11 @@ export async function runMain(deps: MainDeps): Promise<void> {
 }
 
 const lockName = (inputs: Inputs) =>
-  inputs.target.kind === "key" ? inputs.target.key : `/locks/${inputs.target.id}`;
+  inputs.target.kind === "key"
+    ? inputs.target.key
+    : inputs.target.kind === "pool"
+      ? targetName(inputs.target.keys)
+      : `/locks/${inputs.target.id}`;
 
 function progressLogger(io: ActionIO, inputs: Inputs) {
   let last: string | null = null;
@@ -125,8 +129,9 @@ function waiting(inputs: Inputs, deps: MainDeps) {
 
 async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
   const { io } = deps;
-  if (inputs.target.kind !== "key") throw new Error("acquire needs a key");
-  const key = inputs.target.key;
+  if (inputs.target.kind === "state-lock") throw new Error("acquire needs a key");
+  const target = inputs.target.kind === "key" ? inputs.target.key : inputs.target.keys;
+  const name = lockName(inputs);
   const token = inputs.leaseToken ?? newToken();
   io.setSecret(token);
   // Saved before the first request: if the job is cancelled mid-acquire, post can still free it.
@@ -135,15 +140,23 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
   io.saveState(State.phase, "pending");
 
   const ttlMs = inputs.holdMs ?? inputs.ttlMs;
-  io.info(`Acquiring ${key} on ${client.url} as ${inputs.holder}`);
+  const how = inputs.limit ? ` shared (limit ${inputs.limit})` : inputs.shared ? " shared" : "";
+  io.info(`Acquiring ${name}${how} on ${client.url} as ${inputs.holder}`);
   const waiter = waiting(inputs, deps);
   const result = await waiter.run(() =>
     waitFor(
       client,
       {
         kind: "acquire",
-        key,
-        params: { ttlMs, holderId: inputs.holder, reason: inputs.reason ?? undefined, token },
+        key: target,
+        params: {
+          ttlMs,
+          holderId: inputs.holder,
+          reason: inputs.reason ?? undefined,
+          token,
+          shared: inputs.shared,
+          limit: inputs.limit ?? undefined,
+        },
       },
       waiter.options,
     ),
@@ -156,21 +169,25 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
     if (held?.holder_id) io.setOutput(Output.holder, held.holder_id);
     await io.summary(
       summaryMarkdown({
-        title: `LSS: could not acquire ${mdCode(key)}`,
-        lock: key,
+        title: `LSS: could not acquire ${mdCode(name)}`,
+        lock: name,
         server: client.url,
         waitedMs: result.waitedMs,
         heldBefore: held,
       }),
     );
     io.setFailed(
-      `Timed out after ${formatDuration(inputs.timeoutMs)} waiting for ${key}: ${describeHolder(held)}. ` +
+      `Timed out after ${formatDuration(inputs.timeoutMs)} waiting for ${name}: ${describeHolder(held)}. ` +
         `Raise input 'timeout' to wait longer.`,
     );
     return;
   }
 
   const lease = result.lease;
+  // The key it got: of a pool, which one.
+  const key = lease.key;
+  io.saveState(State.key, key);
+  io.setOutput(Output.key, key);
   io.saveState(State.phase, "held");
   io.saveState(State.acquiredAt, String(deps.now?.() ?? Date.now()));
   io.setOutput(Output.acquired, "true");
@@ -200,9 +217,16 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
   io.info(
     `Acquired ${key} (fencing token ${lease.fencing_token}) after ${formatDuration(result.waitedMs)}; lease ${expiry}.`,
   );
+  // Held shared: who else holds it (the summary's readers want to know whom they share it with).
+  const others = inputs.shared
+    ? await client
+        .status(key, deps.signal)
+        .then((s) => (s.holders ?? []).filter((h) => h.fencing_token !== lease.fencing_token))
+        .catch(() => [])
+    : [];
   await io.summary(
     summaryMarkdown({
-      title: `LSS: acquired ${mdCode(key)}`,
+      title: `LSS: acquired ${mdCode(key)}${how}`,
       lock: key,
       server: client.url,
       holder: inputs.holder,
@@ -210,12 +234,14 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
       heldBefore: waiter.lastHolder(),
       fencingToken: lease.fencing_token,
       expiry,
+      sharedWith: inputs.shared ? others.map((h) => describeHolder(h)) : undefined,
     }),
   );
 }
 
 async function wait(inputs: Inputs, client: LssClient, deps: MainDeps) {
   const { io } = deps;
+  if (inputs.target.kind === "pool") throw new Error("a pool is for mode acquire"); // parseInputs says so
   const target =
     inputs.target.kind === "key"
       ? ({ kind: "free", key: inputs.target.key } as const)

@@ -14,6 +14,8 @@ export const Input = {
   releaseAtEnd: "release-at-end",
   force: "force",
   pollInterval: "poll-interval",
+  shared: "shared",
+  limit: "limit",
 } as const;
 
 export const Output = {
@@ -23,6 +25,8 @@ export const Output = {
   waitedSeconds: "waited-seconds",
   holder: "holder",
   expiresAt: "expires-at",
+  /** The key acquired: of a pool, which one. */
+  key: "key",
 } as const;
 
 /** Saved by main for post (the runner hands them back as STATE_<name>). */
@@ -37,4 +41,6 @@ export const State = {
   /** Where the renewer reports "held" or "lost", for post to read. */
   renewerStatusFile: "renewer-status-file",
   acquiredAt: "acquired-at",
+  /** The key acquired (of a pool: which one), for post to release. */
+  key: "key",
 } as const;

@@ -2,7 +2,7 @@
  * The post step (runs with `post-if: always()`): stops the renewer, says loudly if the lease was
  * lost, and releases what THIS job acquired — nothing else. A hold (release-at-end: false) is kept.
  */
-import type { LssClient } from "../client/client.js";
+import { type LockTarget, type LssClient, releaseAny, targetName } from "../client/client.js";
 import { LssError } from "../client/errors.js";
 import { formatDuration } from "../protocol/durations.js";
 import { describeFailure } from "./failure.js";
@@ -31,8 +31,11 @@ export async function runPost(deps: PostDeps): Promise<void> {
     return; // main failed on the same inputs and said why; it acquired nothing
   }
   if (inputs.apiToken) io.setSecret(inputs.apiToken);
-  if (inputs.mode !== "acquire" || inputs.target.kind !== "key") return;
-  const key = inputs.target.key;
+  if (inputs.mode !== "acquire" || inputs.target.kind === "state-lock") return;
+  // The key main got (of a pool: which one); before a grant, every key it may get.
+  const target =
+    io.getState(State.key) || (inputs.target.kind === "key" ? inputs.target.key : inputs.target.keys);
+  const key = targetName(target);
   const token = io.getState(State.leaseToken);
   if (!token) {
     io.info(`Nothing to release: ${key} was not acquired by this job.`);
@@ -58,13 +61,13 @@ export async function runPost(deps: PostDeps): Promise<void> {
   if (!inputs.releaseAtEnd && !cancelledOwnAcquire) {
     if (phase === "held") io.info(`Keeping ${key} after the job (release-at-end: false).`);
   } else {
-    await release(key, token, phase, Boolean(lost), client, deps, inputs);
+    await release(target, token, phase, Boolean(lost), client, deps, inputs);
   }
   if (lost) io.setFailed(`The lease on ${key} was lost during the job (${lost.reason}).`);
 }
 
 async function release(
-  key: string,
+  target: LockTarget,
   token: string,
   phase: string,
   lost: boolean,
@@ -75,8 +78,10 @@ async function release(
   const { io } = deps;
   const since = Number(io.getState(State.acquiredAt));
   const heldFor = since > 0 ? ` after ${formatDuration((deps.now?.() ?? Date.now()) - since)}` : "";
+  const key = targetName(target);
   try {
-    await client.release(key, { token });
+    if (typeof target === "string") await client.release(target, { token });
+    else if (!(await releaseAny(client, target, token))) throw new LssError("unavailable", "not released");
     io.info(
       phase === "held" ? `Released ${key}${heldFor}.` : `Released ${key}, granted as the job was cancelled.`,
     );

@@ -12,6 +12,8 @@ export interface SummaryFacts {
   heldBefore?: HeldLease | null;
   fencingToken?: number | null;
   expiry?: string;
+  /** Held shared: the other holders at the grant. */
+  sharedWith?: string[];
   note?: string;
 }
 
@@ -47,6 +49,14 @@ export function summaryMarkdown(f: SummaryFacts): string {
     ["It was", f.heldBefore === undefined ? undefined : mdText(describeHolder(f.heldBefore))],
     ["Fencing token", f.fencingToken == null ? undefined : mdCode(String(f.fencingToken))],
     ["Lease", f.expiry === undefined ? undefined : mdText(f.expiry)],
+    [
+      "Shared with",
+      f.sharedWith === undefined
+        ? undefined
+        : f.sharedWith.length === 0
+          ? "nobody yet"
+          : f.sharedWith.map(mdText).join("<br>"),
+    ],
   ];
   const table = rows
     .filter((r): r is [string, string] => r[1] !== undefined)

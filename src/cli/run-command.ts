@@ -7,13 +7,20 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants } from "node:os";
 import { runRenewer } from "../action/renewer.js";
-import { abortableSleep, type LockTarget, type LssClient, newToken, targetName } from "../client/client.js";
+import {
+  abortableSleep,
+  type LockTarget,
+  type LssClient,
+  newToken,
+  releaseAny,
+  targetName,
+} from "../client/client.js";
 import { describeHolder } from "../client/describe.js";
 import { LONG_POLL_MS, waitFor } from "../client/wait.js";
 import { formatDuration } from "../protocol/durations.js";
 import { Exit } from "./exit-codes.js";
 import { progressLine, type Terminal } from "./output.js";
-import { releaseAny, unconfirmedAcquire, withoutApiToken } from "./settle.js";
+import { unconfirmedAcquire, withoutApiToken } from "./settle.js";
 
 export interface RunOptions {
   /** A key, or a pool (several keys: whichever is free first). */

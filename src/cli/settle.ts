@@ -1,5 +1,5 @@
 /** What the CLI does when the server could not confirm an acquire, and what a wrapped command inherits. */
-import type { LockTarget, LssClient } from "../client/client.js";
+import { type LockTarget, type LssClient, releaseAny } from "../client/client.js";
 import { LssError } from "../client/errors.js";
 
 /** Failures after which nobody knows whether the acquire was granted. */
@@ -24,21 +24,4 @@ export async function unconfirmedAcquire(client: LssClient, target: LockTarget, 
 export function withoutApiToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const { LSS_TOKEN: _token, ...rest } = env;
   return rest;
-}
-
-/**
- * Release with the token whatever of the target it may hold (of a pool: any one key); true when a
- * release went through, or none was needed (nothing held with this token).
- */
-export async function releaseAny(client: LssClient, target: LockTarget, token: string): Promise<boolean> {
-  const outcomes = await Promise.all(
-    (typeof target === "string" ? [target] : target).map((key) =>
-      client.release(key, { token }).then(
-        () => "released" as const,
-        (err: unknown) =>
-          err instanceof LssError && err.status === 409 ? ("not held" as const) : ("failed" as const),
-      ),
-    ),
-  );
-  return !outcomes.includes("failed");
 }

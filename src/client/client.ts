@@ -301,3 +301,20 @@ function describeNetworkError(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   return cause?.code ?? cause?.message ?? err.message;
 }
+
+/**
+ * Release with the token whatever of the target it may hold (of a pool: any one key); true when
+ * every release went through or found nothing held with this token.
+ */
+export async function releaseAny(client: LssClient, target: LockTarget, token: string): Promise<boolean> {
+  const outcomes = await Promise.all(
+    (typeof target === "string" ? [target] : target).map((key) =>
+      client.release(key, { token }).then(
+        () => "released" as const,
+        (err: unknown) =>
+          err instanceof LssError && err.status === 409 ? ("not held" as const) : ("failed" as const),
+      ),
+    ),
+  );
+  return !outcomes.includes("failed");
+}
