@@ -97,6 +97,125 @@ describe("many clients, several servers, one Redis", () => {
   });
 });
 
+/**
+ * A history checker for one key held in both modes: every hold is recorded as it is entered and
+ * left, in this process's order. Entering checks the rules against who is inside at that moment.
+ */
+const holdLedger = (limit: number) => {
+  const inside = { exclusive: 0, shared: 0 };
+  const broken: string[] = [];
+  let mostShared = 0;
+  return {
+    enter(mode: "exclusive" | "shared", who: string) {
+      if (inside.exclusive > 0) broken.push(`${who} (${mode}) entered while an exclusive hold was inside`);
+      if (mode === "exclusive" && inside.shared > 0)
+        broken.push(`${who} (exclusive) entered beside ${inside.shared} shared holds`);
+      inside[mode]++;
+      if (inside.shared > limit) broken.push(`${inside.shared} shared holds at once, limit ${limit}`);
+      mostShared = Math.max(mostShared, inside.shared);
+    },
+    leave(mode: "exclusive" | "shared") {
+      inside[mode]--;
+    },
+    get broken() {
+      return broken;
+    },
+    get mostShared() {
+      return mostShared;
+    },
+  };
+};
+
+describe("shared holds and pools, several servers, one Redis", () => {
+  it("never lets exclusive overlap anything, nor more than limit shared at once", async () => {
+    const key = "mixed";
+    const limit = 3;
+    const ledger = holdLedger(limit);
+    const fences: number[] = [];
+    const granted = { exclusive: 0, shared: 0 };
+    const statuses = new Map<number, number>();
+    const deadline = Date.now() + 4000;
+
+    const worker = async (i: number) => {
+      const base = servers[i % servers.length]!.url;
+      // One in four workers writes (deploys); the rest read (E2E runs).
+      const mode = i % 4 === 0 ? "exclusive" : "shared";
+      const body = mode === "shared" ? { mode, limit } : {};
+      // A waiter keeps its token (its place in the queue) until it is granted, as clients do.
+      let token = crypto.randomUUID();
+      while (Date.now() < deadline) {
+        const got = await post(base, `/infra/locks/${key}/acquire`, {
+          ttl_ms: 5000,
+          holder_id: `w${i}`,
+          wait_ms: 300,
+          token,
+          ...body,
+        });
+        statuses.set(got.status, (statuses.get(got.status) ?? 0) + 1);
+        if (got.status !== 200) continue;
+        token = crypto.randomUUID();
+        ledger.enter(mode, `w${i}`);
+        granted[mode]++;
+        fences.push(got.body.fencing_token);
+        await sleep(Math.random() * 4);
+        ledger.leave(mode);
+        const released = await post(base, `/infra/locks/${key}/release`, { token: got.body.token });
+        expect(released.status).toBe(200);
+      }
+    };
+    await Promise.all(Array.from({ length: 20 }, (_, i) => worker(i)));
+
+    expect(ledger.broken).toEqual([]);
+    // The test saw both modes and real sharing, or it proved nothing.
+    expect(granted.exclusive).toBeGreaterThan(5);
+    expect(granted.shared).toBeGreaterThan(20);
+    expect(ledger.mostShared).toBeGreaterThan(1);
+    // Every grant (shared ones too) has its own fencing token.
+    expect(new Set(fences).size).toBe(fences.length);
+    expect([...statuses.keys()].every((s) => s === 200 || s === 409)).toBe(true);
+  }, 30_000);
+
+  it("hands each key of a pool to one holder at a time, and every contender gets one", async () => {
+    const keys = ["qa-1", "qa-2", "qa-3"];
+    const holders = new Map<string, string>();
+    const broken: string[] = [];
+    const perKey = new Map<string, number>();
+    const deadline = Date.now() + 3000;
+
+    const worker = async (i: number) => {
+      const base = servers[i % servers.length]!.url;
+      let grants = 0;
+      let token = crypto.randomUUID();
+      while (Date.now() < deadline) {
+        const got = await post(base, "/infra/pools/acquire", {
+          keys,
+          ttl_ms: 5000,
+          holder_id: `w${i}`,
+          wait_ms: 300,
+          token,
+        });
+        if (got.status !== 200) continue;
+        token = crypto.randomUUID();
+        const key: string = got.body.key;
+        if (holders.has(key)) broken.push(`w${i} got ${key} while ${holders.get(key)} held it`);
+        holders.set(key, `w${i}`);
+        perKey.set(key, (perKey.get(key) ?? 0) + 1);
+        grants++;
+        await sleep(Math.random() * 4);
+        holders.delete(key);
+        const released = await post(base, `/infra/locks/${key}/release`, { token: got.body.token });
+        expect(released.status).toBe(200);
+      }
+      return grants;
+    };
+    const grants = await Promise.all(Array.from({ length: 9 }, (_, i) => worker(i)));
+
+    expect(broken).toEqual([]);
+    expect(grants.every((g) => g > 0)).toBe(true);
+    expect([...perKey.keys()].sort()).toEqual(keys);
+  }, 30_000);
+});
+
 describe("restart", () => {
   it("keeps a lease and a state lock across a server restart", async () => {
     const first = await startServerProcess({ ...common, REDIS_URL: redis.url, LSS_KEY_PREFIX: "restart" });
