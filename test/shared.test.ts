@@ -288,6 +288,27 @@ describe.each(STORE_KINDS)("pools on %s", (kind) => {
     expect(res.body.error.message).toMatch(message);
   });
 
+  it("takes every key of a pool from the caller's own namespace: another team's qa-1 is another lock", async () => {
+    const c = call();
+    const minted = await c("POST", "/admin/tokens", {
+      namespace: "team-b",
+      scopes: ["locks:read", "locks:write"],
+    });
+    expect(minted.status).toBe(201);
+    // The operator (namespace default) holds qa-1 and qa-2 of its own namespace.
+    await pool(c, "ops-1");
+    await pool(c, "ops-2");
+    const teamB = await c(
+      "POST",
+      "/infra/pools/acquire",
+      { keys: ["qa-1", "qa-2", "qa-3"], ttl_ms: 30_000, token: "b-1" },
+      minted.body.token,
+    );
+    expect(teamB.status).toBe(200);
+    expect(teamB.body.key).toBe("qa-1"); // team-b's qa-1 was free
+    expect((await c("GET", "/infra/locks/qa-1")).body.holder_id).toBe("ops-1");
+  });
+
   it("refuses wait_ms without the caller's own token", async () => {
     const res = await call()("POST", "/infra/pools/acquire", {
       keys: ["x", "y"],
