@@ -7,7 +7,10 @@
  *      acquire, acquire with wait_ms on a free key, renew, release, status; and the rate limiter's.
  *   2. Handoff latency (release → next waiter's grant answered) with 1, 10 and 100 long-polling
  *      waiters spread over the two servers, p50 / p99.
- *   3. Through the built action (dist/main under Node 24, as the runner runs it): 8 jobs wait for a
+ *   3. Shapes: exclusive, shared, limit 3 and a pool of 3, each with 8 clients acquiring and
+ *      releasing in a loop: cycles per second, commands per cycle; and the handoff from the last
+ *      shared holder's release to a waiting exclusive acquire's grant.
+ *   4. Through the built action (dist/main under Node 24, as the runner runs it): 8 jobs wait for a
  *      held key, spread over the two servers, for WINDOW_MS; commands per waiter-minute (the holder's
  *      own renewals measured apart and subtracted); then the chain of handoffs through the action.
  *
@@ -40,6 +43,9 @@ const CHAIN_ROUNDS: Record<number, number> = { 1: 20, 10: 3, 100: 1 };
 const ACTION_WAITERS = 8;
 const WINDOW_MS = Number(process.env.BENCH_WINDOW_MS ?? 115_000);
 const HOLDER_TTL_MS = 60_000;
+const SHAPE_CLIENTS = 8;
+const SHAPE_MS = 5000;
+const SHARED_HANDOFF_ROUNDS = 20;
 const RENEW_EVERY_MS = 20_000;
 
 type StoreKind = "redis" | "upstash";
@@ -125,6 +131,33 @@ async function commandsPerOperation(kind: StoreKind, redis: Redis, base: string,
       redis,
       async (i) => void (await call(base, "GET", `/infra/locks/${key("a", i)}`)),
     ),
+    // Shared: a third holder joins two, then leaves them (the records of the key exist).
+    "shared acquire (beside 2 holders)": await (async () => {
+      for (let i = -1; i < OPS_REPEATS; i++)
+        for (const other of ["o1", "o2"])
+          await acquire(key("s", i), { mode: "shared", token: `${other}-${key("s", i)}` });
+      return perOperation(redis, async (i) => void (await acquire(key("s", i), { mode: "shared" })));
+    })(),
+    "shared release (2 holders stay)": await perOperation(redis, async (i) => {
+      await call(base, "POST", `/infra/locks/${key("s", i)}/release`, { token: `t-${key("s", i)}` });
+    }),
+    "status, 2 shared holders": await perOperation(
+      redis,
+      async (i) => void (await call(base, "GET", `/infra/locks/${key("s", i)}`)),
+    ),
+    // A pool of 3 whose first key is held: the acquire gets the second.
+    "pool of 3 acquire (first key held)": await (async () => {
+      const pool = (i: number) => [key("p1", i), key("p2", i), key("p3", i)];
+      for (let i = -1; i < OPS_REPEATS; i++) await acquire(pool(i)[0] as string, { token: `held-${i}` });
+      return perOperation(redis, async (i) => {
+        const got = await call(base, "POST", "/infra/pools/acquire", {
+          keys: pool(i),
+          ttl_ms: HOLDER_TTL_MS,
+          token: `pool-${i}`,
+        });
+        if (got.body?.key !== pool(i)[1]) throw new Error(`pool acquire: ${JSON.stringify(got.body)}`);
+      });
+    })(),
     "/locks status (GET /locks/{id})": await (async () => {
       const created = await call(base, "POST", "/locks?l=true");
       return perOperation(redis, async () => void (await call(base, "GET", `/locks/${created.body.id}`)));
@@ -204,6 +237,111 @@ async function handoffLatency(kind: StoreKind, servers: Service[]) {
     );
   }
   return out;
+}
+
+type Shape = "exclusive" | "shared" | "limit 3" | "pool of 3";
+const SHAPES: Shape[] = ["exclusive", "shared", "limit 3", "pool of 3"];
+
+/**
+ * SHAPE_CLIENTS clients over both servers, each acquiring (waiting in the queue, its own token) and
+ * releasing in a loop for SHAPE_MS: cycles per second, Redis commands per cycle, acquire latency.
+ */
+async function shapeThroughput(kind: StoreKind, redis: Redis, servers: Service[], shape: Shape) {
+  const tag = `${shape.replace(/ /g, "")}-${Math.random().toString(36).slice(2, 8)}`;
+  const keys = shape === "pool of 3" ? [`${tag}-1`, `${tag}-2`, `${tag}-3`] : [tag];
+  const extra = shape === "shared" ? { mode: "shared" } : shape === "limit 3" ? { limit: 3 } : {};
+  const base = (i: number) => (servers[i % servers.length] as Service).url;
+  const acquire = (i: number, token: string) =>
+    keys.length > 1
+      ? call(base(i), "POST", "/infra/pools/acquire", { keys, ttl_ms: 30_000, token, wait_ms: 55_000 })
+      : call(base(i), "POST", `/infra/locks/${keys[0]}/acquire`, {
+          ttl_ms: 30_000,
+          token,
+          wait_ms: 55_000,
+          ...extra,
+        });
+  let cycles = 0;
+  const latencies: number[] = [];
+  let deadline = 0;
+  const client = async (i: number) => {
+    for (let n = 0; now() < deadline; n++) {
+      const token = `${tag}-c${i}-${n}`;
+      const t0 = now();
+      let got = await acquire(i, token);
+      while (got.status === 409) got = await acquire(i, token);
+      if (got.status !== 200) throw new Error(`${shape}: ${got.status} ${JSON.stringify(got.body)}`);
+      latencies.push(now() - t0);
+      const key = got.body.key as string;
+      const released = await call(base(i), "POST", `/infra/locks/${key}/release`, { token });
+      if (released.status !== 200) throw new Error(`${shape} release: ${released.status}`);
+      cycles++;
+    }
+  };
+  // Warm up (scripts loaded, subscriptions known), then measure.
+  deadline = now() + 300;
+  await Promise.all(Array.from({ length: SHAPE_CLIENTS }, (_, i) => client(i)));
+  cycles = 0;
+  latencies.length = 0;
+  const before = await commandCounters(redis);
+  const started = now();
+  deadline = started + SHAPE_MS;
+  await Promise.all(Array.from({ length: SHAPE_CLIENTS }, (_, i) => client(i)));
+  const elapsed = now() - started;
+  const d = delta(before, await commandCounters(redis));
+  const result = {
+    cyclesPerSecond: round((cycles / elapsed) * 1000, 0),
+    commandsPerCycle: round(d.total / cycles, 1),
+    acquireMs: { p50: round(percentile(latencies, 50), 1), p99: round(percentile(latencies, 99), 1) },
+  };
+  console.log(
+    `  ${kind}: ${shape}: ${result.cyclesPerSecond} acquire+release/s, ${result.commandsPerCycle} commands each, acquire p50 ${result.acquireMs.p50} ms`,
+  );
+  return result;
+}
+
+/** Three shared holders, an exclusive waiter; the shared ones leave: last release → its grant. */
+async function sharedToExclusive(kind: StoreKind, servers: Service[]) {
+  const handoffs: number[] = [];
+  for (let r = 0; r < SHARED_HANDOFF_ROUNDS; r++) {
+    const key = `rw-${r}-${Math.random().toString(36).slice(2, 8)}`;
+    const base = (i: number) => (servers[i % servers.length] as Service).url;
+    for (const h of ["r1", "r2", "r3"]) {
+      const got = await call(base(0), "POST", `/infra/locks/${key}/acquire`, {
+        ttl_ms: 30_000,
+        token: h,
+        mode: "shared",
+      });
+      if (got.status !== 200) throw new Error(`reader ${h}: ${got.status}`);
+    }
+    let lastRelease = 0;
+    const writer = (async () => {
+      for (;;) {
+        const got = await call(base(1), "POST", `/infra/locks/${key}/acquire`, {
+          ttl_ms: 30_000,
+          token: "w",
+          wait_ms: 55_000,
+        });
+        if (got.status === 200) return now();
+        if (got.status !== 409) throw new Error(`writer: ${got.status}`);
+      }
+    })();
+    await sleep(100); // the writer waits in the queue
+    for (const [i, h] of ["r1", "r2", "r3"].entries()) {
+      if (i === 2) lastRelease = now();
+      await call(base(i), "POST", `/infra/locks/${key}/release`, { token: h });
+      await sleep(10);
+    }
+    handoffs.push((await writer) - lastRelease);
+  }
+  const result = {
+    p50: round(percentile(handoffs, 50), 1),
+    p99: round(percentile(handoffs, 99), 1),
+    handoffs: handoffs.length,
+  };
+  console.log(
+    `  ${kind}: last shared release → exclusive waiter's grant: p50 ${result.p50} ms, p99 ${result.p99} ms`,
+  );
+  return result;
 }
 
 /** 8 action jobs wait WINDOW_MS for a key the bench holds; then the lock goes down the chain. */
@@ -341,8 +479,17 @@ async function main() {
       const ops = await commandsPerOperation(kind, redis, (servers[0] as Service).url, limited.url);
       await limited.stop();
       const handoff = await handoffLatency(kind, servers);
+      const shapes: Record<string, unknown> = {};
+      for (const shape of SHAPES) shapes[shape] = await shapeThroughput(kind, redis, servers, shape);
+      const sharedHandoff = await sharedToExclusive(kind, servers);
       const action = await throughTheAction(kind, redis, servers);
-      results[kind] = { commandsPerOperation: ops, handoffMs: handoff, throughTheAction: action };
+      results[kind] = {
+        commandsPerOperation: ops,
+        handoffMs: handoff,
+        shapes,
+        sharedToExclusiveHandoffMs: sharedHandoff,
+        throughTheAction: action,
+      };
       await Promise.all(servers.map((s) => s.stop()));
     }
     writeFileSync(join(rootDir, "bench", "stores-results.json"), `${JSON.stringify(results, null, 2)}\n`);

@@ -51,7 +51,12 @@ export interface RedisTransport {
    * TIME, HMGET of a lock's fields and (with a queue key) ZCARD, in one round trip (a pipeline, not
    * a script: read-only, so it spares the EVALSHA). Raw replies, strings as Redis sent them.
    */
-  snapshot(lockKey: string, fields: readonly string[], more: SnapshotMore | null): Promise<Snapshot>;
+  snapshot(lockKey: string, fields: readonly string[], queueKey: string | null): Promise<Snapshot>;
+  /**
+   * The first members of a queue and/or every shared holder (HGETALL, flat), in one round trip: read
+   * by a status only when the snapshot says there are any, so a plain lock's status stays 3 commands.
+   */
+  listing(queue: { key: string; head: number } | null, holdersKey: string | null): Promise<Listing>;
   close(): Promise<void>;
   /** Whether a failed command certainly did not run (never sent, or answered with an error). */
   notApplied?(err: unknown): boolean;
@@ -59,20 +64,16 @@ export interface RedisTransport {
   explain?(err: unknown): StoreFailureHint | null;
 }
 
-/** What a full status reads besides the record: the queue (its length and first members), the shared holders. */
-export interface SnapshotMore {
-  queueKey: string;
-  holdersKey: string;
-  /** How many of the queue's first members to read. */
-  queueHead: number;
-}
-
 export interface Snapshot {
   time: [string | number, string | number];
   values: Array<string | null>;
-  /** With SnapshotMore: ZCARD, ZRANGE of the head, HGETALL of the shared holders (flat). */
+  /** ZCARD of the queue, when asked for. */
   waiting: number | null;
+}
+
+export interface Listing {
   queueHead: string[];
+  /** field, value, field, value… */
   holders: string[];
 }
 
@@ -308,11 +309,7 @@ export function createRedisStore(
         const full = opts?.waiting !== false;
         const snap = await guard(async () => {
           await ensureSafe();
-          return transport.snapshot(
-            lockKey(ref),
-            RECORD_FIELDS,
-            full ? { queueKey: queueKey(ref), holdersKey: holdersKey(ref), queueHead: LISTED_WAITERS } : null,
-          );
+          return transport.snapshot(lockKey(ref), RECORD_FIELDS, full ? queueKey(ref) : null);
         });
         const now = Number(snap.time[0]) * 1000 + Math.floor(Number(snap.time[1]) / 1000);
         const field = (name: (typeof RECORD_FIELDS)[number]) =>
@@ -332,7 +329,19 @@ export function createRedisStore(
                 "x",
               ])
             : null;
-        const shared = Number(field("sh")) > now ? sharedHolders(snap.holders, now) : [];
+        const waiting = Number(snap.waiting) || 0;
+        // Only a queue or live shared holders cost a second read (a lease that is neither needs none).
+        const sharedLive = full && !exclusive && Number(field("sh")) > now;
+        const listed =
+          waiting > 0 || sharedLive
+            ? await guard(() =>
+                transport.listing(
+                  waiting > 0 ? { key: queueKey(ref), head: LISTED_WAITERS } : null,
+                  sharedLive ? holdersKey(ref) : null,
+                ),
+              )
+            : { queueHead: [], holders: [] };
+        const shared = sharedLive ? sharedHolders(listed.holders, now) : [];
         const holders = exclusive ? [exclusive] : shared;
         return {
           now,
@@ -340,8 +349,8 @@ export function createRedisStore(
           holders,
           limit: shared.length > 0 ? Number(field("lim")) || null : null,
           registered: field("cred") != null,
-          waiting: Number(snap.waiting) || 0,
-          queue: snap.queueHead.map((m) => (m.startsWith("s:") ? "shared" : "exclusive")),
+          waiting,
+          queue: listed.queueHead.map((m) => (m.startsWith("s:") ? "shared" : "exclusive")),
         };
       }
       const r = await run(INSPECT, [lockKey(ref), queueKey(ref), holdersKey(ref)], []);

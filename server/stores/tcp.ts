@@ -91,25 +91,30 @@ export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTranspor
           throw err;
         }
       }),
-    snapshot: (lockKey, fields, more) =>
+    snapshot: (lockKey, fields, queueKey) =>
       when(async () => {
         const commands: string[][] = [["time"], ["hmget", lockKey, ...fields]];
-        if (more) {
-          commands.push(["zcard", more.queueKey]);
-          commands.push(["zrange", more.queueKey, "0", String(more.queueHead - 1)]);
-          commands.push(["hgetall", more.holdersKey]);
-        }
-        const replies = (await client.pipeline(commands).exec()) ?? [];
-        const failed = replies.find(([err]) => err)?.[0];
-        if (failed) throw failed;
-        const [time, values, waiting, head, holders] = replies.map(([, reply]) => reply);
+        if (queueKey) commands.push(["zcard", queueKey]);
+        const [time, values, waiting] = await pipelined(client, commands);
         return {
           time: time as [string, string],
           values: values as Array<string | null>,
-          waiting: more ? Number(waiting) : null,
-          queueHead: (head as string[] | undefined) ?? [],
+          waiting: queueKey ? Number(waiting) : null,
+        };
+      }),
+    listing: (queue, holdersKey) =>
+      when(async () => {
+        const commands: string[][] = [];
+        if (queue) commands.push(["zrange", queue.key, "0", String(queue.head - 1)]);
+        if (holdersKey) commands.push(["hgetall", holdersKey]);
+        const replies = await pipelined(client, commands);
+        const holders = holdersKey
+          ? (replies[queue ? 1 : 0] as Record<string, string> | undefined)
+          : undefined;
+        return {
+          queueHead: queue ? ((replies[0] as string[] | undefined) ?? []) : [],
           // ioredis turns HGETALL into an object: back to the flat field, value list.
-          holders: Object.entries((holders as Record<string, string> | undefined) ?? {}).flat(),
+          holders: Object.entries(holders ?? {}).flat(),
         };
       }),
     close: async () => client.disconnect(),
@@ -144,4 +149,12 @@ export function tcpEvents(client: Pick<Redis, "duplicate">): EventSource {
     subscriber.on("close", () => hub.setLive(false));
     return hub;
   };
+}
+
+/** One pipeline's replies, or its first error. */
+async function pipelined(client: Pick<Redis, "pipeline">, commands: string[][]): Promise<unknown[]> {
+  const replies = (await client.pipeline(commands).exec()) ?? [];
+  const failed = replies.find(([err]) => err)?.[0];
+  if (failed) throw failed;
+  return replies.map(([, reply]) => reply);
 }

@@ -70,25 +70,28 @@ export function upstashTransport(client: UpstashClient, url = ""): RedisTranspor
     // Upstash does not serve CONFIG; its eviction setting is the database's (see the README).
     evictionPolicy: async () => null,
     // One POST /pipeline (automaticDeserialization is off: replies stay as Redis sent them).
-    snapshot: async (lockKey, fields, more) => {
+    snapshot: async (lockKey, fields, queueKey) => {
       let pipeline = client
         .pipeline()
         .time()
         .hmget(lockKey, ...fields);
-      if (more) {
-        pipeline = pipeline
-          .zcard(more.queueKey)
-          .zrange(more.queueKey, 0, more.queueHead - 1)
-          .hgetall(more.holdersKey);
-      }
+      if (queueKey) pipeline = pipeline.zcard(queueKey);
       const replies = (await pipeline.exec()) as unknown[];
-      // automaticDeserialization is off: HGETALL stays Redis's flat field, value list.
       return {
         time: replies[0] as [string, string],
         values: replies[1] as Array<string | null>,
-        waiting: more ? Number(replies[2]) : null,
-        queueHead: more ? ((replies[3] as string[]) ?? []) : [],
-        holders: more ? ((replies[4] as string[] | null) ?? []) : [],
+        waiting: queueKey ? Number(replies[2]) : null,
+      };
+    },
+    listing: async (queue, holdersKey) => {
+      const pipeline = client.pipeline();
+      if (queue) pipeline.zrange(queue.key, 0, queue.head - 1);
+      if (holdersKey) pipeline.hgetall(holdersKey);
+      const replies = (await pipeline.exec()) as unknown[];
+      // automaticDeserialization is off: HGETALL stays Redis's flat field, value list.
+      return {
+        queueHead: queue ? ((replies[0] as string[] | null) ?? []) : [],
+        holders: holdersKey ? ((replies[queue ? 1 : 0] as string[] | null) ?? []) : [],
       };
     },
     close: async () => {},

@@ -1,0 +1,84 @@
+/**
+ * What each operation costs in Redis commands, as Upstash bills them (a script's own commands
+ * included): the figures of the README's Costs table, on both Redis transports.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { commandCount } from "./support/redis-server.js";
+import { appOn, type StoreBackends, startBackends } from "./support/stores.js";
+
+let backends: StoreBackends;
+beforeAll(async () => {
+  backends = await startBackends(["redis", "upstash"]);
+});
+afterAll(() => backends.close());
+
+describe.each(["redis", "upstash"] as const)("commands per operation on %s", (kind) => {
+  const setup = async () => {
+    const { call } = appOn(backends.open(kind));
+    // Scripts loaded, the eviction policy read: what every later call finds done.
+    await call("POST", "/infra/locks/warm-up/acquire", { ttl_ms: 60_000, token: "warm" });
+    await call("POST", "/infra/locks/warm-up/renew", { ttl_ms: 60_000, token: "warm" });
+    await call("POST", "/infra/locks/warm-up/release", { token: "warm" });
+    await call("GET", "/infra/locks/warm-up");
+    const url = backends.redis!.url;
+    /** Commands Redis ran for `op` (minus the count's own INFO). */
+    const cost = async (op: () => Promise<{ status: number }>, expected = 200) => {
+      const before = await commandCount(url);
+      const res = await op();
+      const after = await commandCount(url);
+      expect(res.status).toBe(expected);
+      return after - before - 1;
+    };
+    return { call, cost };
+  };
+  const acquire = (key: string, token: string, extra: Record<string, unknown> = {}) => ({
+    path: `/infra/locks/${key}/acquire`,
+    body: { ttl_ms: 60_000, token, ...extra },
+  });
+
+  it("acquire 9 on a new key, 5 on a key used in the last hour; renew 4; release 4", async () => {
+    const { call, cost } = await setup();
+    const a = acquire("plain", "t1");
+    expect(await cost(() => call("POST", a.path, a.body))).toBe(9);
+    expect(await cost(() => call("POST", "/infra/locks/plain/renew", { token: "t1", ttl_ms: 60_000 }))).toBe(
+      4,
+    );
+    expect(await cost(() => call("POST", "/infra/locks/plain/release", { token: "t1" }))).toBe(4);
+    const again = acquire("plain", "t2");
+    expect(await cost(() => call("POST", again.path, again.body))).toBe(5);
+  });
+
+  it("a status: 3 commands for a lock with no queue and no shared holders, 5 with both", async () => {
+    const { call, cost } = await setup();
+    const a = acquire("looked-at", "t1");
+    await call("POST", a.path, a.body);
+    expect(await cost(() => call("GET", "/infra/locks/looked-at"))).toBe(3);
+    expect(await cost(() => call("GET", "/infra/locks/never-used"))).toBe(3);
+
+    // Shared holders (HGETALL) and a waiter (ZRANGE): one more round trip, two more commands.
+    for (const t of ["r1", "r2"]) {
+      const s = acquire("read-often", t, { mode: "shared" });
+      expect((await call("POST", s.path, s.body)).status).toBe(200);
+    }
+    const writer = acquire("read-often", "w", { wait_ms: 1 });
+    expect((await call("POST", writer.path, writer.body)).status).toBe(409);
+    expect(await cost(() => call("GET", "/infra/locks/read-often"))).toBe(5);
+    const shown = (await call("GET", "/infra/locks/read-often")).body;
+    expect(shown.holders).toHaveLength(2);
+    expect(shown.queue).toEqual([{ position: 1, mode: "exclusive" }]);
+  });
+
+  it("a shared acquire beside others 7, a shared release 5; a pool of 3 whose first key is held 13", async () => {
+    const { call, cost } = await setup();
+    const first = acquire("shared-costs", "r1", { mode: "shared" });
+    await call("POST", first.path, first.body);
+    const second = acquire("shared-costs", "r2", { mode: "shared" });
+    expect(await cost(() => call("POST", second.path, second.body))).toBe(7);
+    expect(await cost(() => call("POST", "/infra/locks/shared-costs/release", { token: "r2" }))).toBe(5);
+
+    const held = acquire("pool-a", "h");
+    await call("POST", held.path, held.body);
+    const pool = { keys: ["pool-a", "pool-b", "pool-c"], ttl_ms: 60_000, token: "p" };
+    expect(await cost(() => call("POST", "/infra/pools/acquire", pool))).toBe(13);
+  });
+});
