@@ -28,6 +28,7 @@ import {
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -223,41 +224,26 @@ export function parseAnnotations(stdout: string): Annotation[] {
 // ---------------------------------------------------------------------------------------------------------
 // action.yml input defaults (the runner passes every declared input that has a default).
 
-function yamlScalar(raw: string): string {
-  const v = raw.trim();
-  if (v.startsWith('"')) return JSON.parse(v) as string;
-  if (v.startsWith("'")) return v.slice(1, v.lastIndexOf("'")).replace(/''/g, "'");
-  if (v.startsWith("|") || v.startsWith(">"))
-    throw new Error(`block scalar defaults are not supported: ${v}`);
-  const comment = v.search(/\s#/);
-  return comment < 0 ? v : v.slice(0, comment).trimEnd();
+interface ActionYml {
+  inputs?: Record<string, { default?: unknown } | null>;
 }
 
-/**
- * The `default:`s of an action.yml's inputs (a minimal reader for the flat layout action.yml files use:
- * `inputs:` → two-space-indented input names → `default:` with a plain or quoted scalar).
- */
+/** The action's declared inputs, with their `default:` (as the runner passes them: strings). */
+export function actionInputs(actionYml = "action.yml"): Map<string, string | undefined> {
+  const doc = parseYaml(readFileSync(resolve(ROOT, actionYml), "utf8")) as ActionYml;
+  return new Map(
+    Object.entries(doc.inputs ?? {}).map(([name, spec]) => [
+      name,
+      spec?.default === undefined ? undefined : String(spec.default),
+    ]),
+  );
+}
+
+/** The `default:`s of an action.yml's inputs. */
 export function actionInputDefaults(actionYml = "action.yml"): Record<string, string> {
-  const lines = readFileSync(resolve(ROOT, actionYml), "utf8").split(/\r?\n/);
-  const defaults: Record<string, string> = {};
-  let inInputs = false;
-  let input: string | null = null;
-  for (const line of lines) {
-    if (/^\S/.test(line)) {
-      inInputs = /^inputs:\s*(#.*)?$/.test(line);
-      input = null;
-      continue;
-    }
-    if (!inInputs) continue;
-    const name = /^ {2}([^\s:#][^:]*):\s*(#.*)?$/.exec(line);
-    if (name) {
-      input = yamlScalar(name[1]!);
-      continue;
-    }
-    const def = /^ {4}default:(.*)$/.exec(line);
-    if (def && input !== null) defaults[input] = yamlScalar(def[1]!);
-  }
-  return defaults;
+  return Object.fromEntries(
+    [...actionInputs(actionYml)].filter((e): e is [string, string] => e[1] !== undefined),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------

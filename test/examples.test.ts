@@ -1,0 +1,82 @@
+/**
+ * The workflows users copy: every lss-action step in `.github/examples/` and in the README's YAML
+ * blocks names only inputs action.yml declares, and its inputs (with `${{ … }}` filled in as the
+ * runner would) pass the action's own parseInputs. The README shows each example file's steps.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { parseInputs } from "../src/action/inputs.js";
+import { actionInputs } from "./support/runner.js";
+
+const ROOT = join(import.meta.dirname, "..");
+const EXAMPLES = join(ROOT, ".github", "examples");
+const declared = actionInputs();
+
+interface Step {
+  uses?: string;
+  with?: Record<string, unknown>;
+}
+
+/** Every step using the action, anywhere in a workflow (or a fragment of one). */
+function actionSteps(doc: unknown): Step[] {
+  if (Array.isArray(doc)) return doc.flatMap(actionSteps);
+  if (!doc || typeof doc !== "object") return [];
+  const step = doc as Step;
+  if (typeof step.uses === "string" && /\/lss-action@/.test(step.uses)) return [step];
+  return Object.values(doc).flatMap(actionSteps);
+}
+
+/** What an expression stands for, as a value the input accepts (the runner passes strings). */
+function sample(input: string, value: unknown): string {
+  const text = String(value);
+  if (!text.includes("${{")) return text;
+  if (input === "url") return "https://lss.example.com";
+  if (input === "lock-id") return "k3y-Of-a-lock";
+  if (["hold", "ttl", "timeout"].includes(input)) return "4h";
+  return text.replace(/\$\{\{[^}]*\}\}/g, "sample-value-0123456789");
+}
+
+const workflows: Array<[string, string]> = [
+  ...readdirSync(EXAMPLES)
+    .filter((f) => f.endsWith(".yml"))
+    .map((f): [string, string] => [`.github/examples/${f}`, readFileSync(join(EXAMPLES, f), "utf8")]),
+  ...[...readFileSync(join(ROOT, "README.md"), "utf8").matchAll(/```yaml\n([\s\S]*?)```/g)].map(
+    (m, i): [string, string] => [`README.md yaml block ${i + 1}`, m[1] as string],
+  ),
+];
+
+describe.each(workflows)("%s", (_name, text) => {
+  const steps = actionSteps(parseYaml(text));
+
+  it("uses the action with inputs it declares, which parseInputs accepts", () => {
+    expect(steps.length).toBeGreaterThan(0);
+    for (const step of steps) {
+      const inputs = step.with ?? {};
+      expect(Object.keys(inputs).filter((name) => !declared.has(name))).toEqual([]);
+      const env: Record<string, string> = {};
+      for (const [name, fallback] of declared)
+        if (fallback !== undefined) env[`INPUT_${name.toUpperCase()}`] = fallback;
+      for (const [name, value] of Object.entries(inputs))
+        env[`INPUT_${name.toUpperCase()}`] = sample(name, value);
+      expect(() => parseInputs(env)).not.toThrow();
+    }
+  });
+});
+
+describe("the README", () => {
+  const readmeSteps = workflows
+    .filter(([name]) => name.startsWith("README"))
+    .flatMap(([, text]) => actionSteps(parseYaml(text)));
+
+  it.each(workflows.filter(([name]) => name.startsWith(".github")))(
+    "shows the steps of %s",
+    (_name, text) => {
+      for (const step of actionSteps(parseYaml(text)))
+        expect(readmeSteps.some((shown) => JSON.stringify(shown.with) === JSON.stringify(step.with))).toBe(
+          true,
+        );
+    },
+  );
+});
