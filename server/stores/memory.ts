@@ -301,13 +301,9 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
       const turns = [];
       let chosen: ((typeof views)[number] & { free: number; turn: ReturnType<typeof turnOf> }) | undefined;
       for (const v of views) {
-        const free = !shared
-          ? !v.excl && v.alive.length === 0
-            ? 1
-            : 0
-          : v.excl
-            ? 0
-            : p.limit - v.alive.length;
+        // Room for the caller: an exclusive hold needs the key empty; a shared one, no exclusive
+        // holder and fewer shared ones than the limit.
+        const free = v.excl ? 0 : shared ? p.limit - v.alive.length : v.alive.length === 0 ? 1 : 0;
         const turn =
           free > 0 && (!v.rec || queues.has(id(v.ref)))
             ? turnOf(v.ref, member, shared, free, now)
@@ -322,16 +318,6 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
 
       // 3. None is the caller's: wait in every queue. Held: say by whom.
       if (!chosen) {
-        for (const v of views.slice(turns.length)) {
-          const free = !shared
-            ? !v.excl && v.alive.length === 0
-              ? 1
-              : 0
-            : v.excl
-              ? 0
-              : p.limit - v.alive.length;
-          turns.push({ ...v, free, turn: { turn: "empty" as const } });
-        }
         let position = Number.POSITIVE_INFINITY;
         let wakeAt = Number.POSITIVE_INFINITY;
         for (const t of turns) {
