@@ -52,8 +52,9 @@ describe("the action's dist/ on a real server", () => {
       const releasedAt = Date.now();
 
       const second = await waiting.result;
-      // Handed over at the release (the server held the request), not at the next poll.
-      expect(Date.now() - releasedAt).toBeLessThan(2000);
+      // Handed over at the release (the server held the request), not at the next poll (5 s): the
+      // margin is for the step's process to finish on a busy machine.
+      expect(Date.now() - releasedAt).toBeLessThan(4000);
       expect(second.exitCode).toBe(0);
       expect(second.outputs.acquired).toBe("true");
       expect(Number(second.outputs["waited-seconds"])).toBeGreaterThanOrEqual(2);
