@@ -31,7 +31,7 @@ function lookAgainIn(result: Waiting): number {
 /**
  * Acquire one of the keys (one key, or a pool), waiting up to waitMs in their queues. Resolves with
  * the last outcome (and which key it is about): granted or retried, or held/queued when the window
- * ended; refusals at once. An aborted request (the client went away) leaves the queues.
+ * ended; refusals at once. A refused or aborted request (the client went away) leaves the queues.
  */
 export async function acquireWaiting(
   store: LockStore,
@@ -47,12 +47,14 @@ export async function acquireWaiting(
       ? { ...(await store.acquire(refs[0] as LockRef, { ...params, queueWindowMs })), index: 0 }
       : store.acquireAny(refs, { ...params, queueWindowMs });
   let granted = false;
+  let refused = false;
   try {
     for (;;) {
       const remaining = deadline - Date.now();
       const result = await ask(Math.max(0, remaining));
       if (result.outcome !== "held" && result.outcome !== "queued") {
         granted = result.outcome === "granted" || result.outcome === "retried";
+        refused = !granted;
         return result;
       }
       if (remaining <= 0 || signal?.aborted) return result;
@@ -72,7 +74,9 @@ export async function acquireWaiting(
     }
   } finally {
     watch.close();
-    if (!granted && signal?.aborted) {
+    // Gone, or refused (a limit or quota met once it had queued, maybe on another key of a pool):
+    // leave every queue, or its place would hold up those behind it until it went stale.
+    if (!granted && (signal?.aborted || refused)) {
       await Promise.all(refs.map((ref) => store.leave(ref, params.tokenHash).catch(() => {})));
     }
   }
@@ -110,14 +114,12 @@ async function sleepUntilChange(
 ) {
   // The store's clock may differ from ours: keep its offset to turn its times into ours.
   const offset = result.now - Date.now();
+  const soleLease = refs.length === 1 && result.outcome === "held" && result.lease.mode === "exclusive";
   let wakeAt = Date.now() + lookAgainIn(result);
   // What a peek reads while nothing changed: the expiry the store just reported ("0": none). A key
   // that is free but promised to an earlier waiter has no such value: compare with the first peek.
   const peek = async () => (await Promise.all(refs.map((ref) => store.peek(ref)))).join(" ");
-  let baseline: string | null | undefined =
-    result.outcome === "held" && result.lease.mode === "exclusive" && refs.length === 1
-      ? String(result.lease.expiresAt ?? 0)
-      : undefined;
+  let baseline: string | null | undefined = soleLease ? String(result.lease.expiresAt ?? 0) : undefined;
   for (;;) {
     const timeout = Math.min(wakeAt, deadline) - Date.now();
     if (timeout <= 0 || signal?.aborted) return;
@@ -140,10 +142,14 @@ async function sleepUntilChange(
         // look again when it loses its place.
         if (event.nextUntil != null) wakeAt = Math.min(wakeAt, event.nextUntil - offset + 10);
         break;
-      case "expiry":
-        // Renewed, or granted to someone else: sleep on, until the new expiry.
-        wakeAt = event.expiresAt == null ? Number.POSITIVE_INFINITY : event.expiresAt - offset + 10;
+      case "expiry": {
+        // Renewed, or granted to someone else: sleep on, until the new expiry. A single exclusive
+        // lease is the one we wait for; with several holders or keys it may be any of them, and
+        // the one we wait for may end sooner: then never wake later than planned.
+        const expiry = event.expiresAt == null ? Number.POSITIVE_INFINITY : event.expiresAt - offset + 10;
+        wakeAt = soleLease ? expiry : Math.min(wakeAt, expiry);
         break;
+      }
     }
   }
 }

@@ -330,10 +330,15 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
         }
         const first = turns[0] as (typeof turns)[number];
         if (Number.isFinite(wakeAt)) return { outcome: "queued", now, position, wakeAt, index: first.index };
-        const blocking = first.excl
-          ? leaseOf(first.excl)
-          : sharedLease(pick(first.alive, shared ? "first" : "last"));
-        return { outcome: "held", lease: blocking, now, position, index: first.index };
+        // Held everywhere: name the lease on the key that frees first for the caller, since its
+        // end is when the caller looks again (a lease that just expires sends no event).
+        const blockers = turns.map((t) => ({
+          index: t.index,
+          lease: t.excl ? leaseOf(t.excl) : sharedLease(pick(t.alive, shared ? "first" : "last")),
+        }));
+        const ends = (b: (typeof blockers)[number]) => b.lease.expiresAt ?? Number.POSITIVE_INFINITY;
+        const soonest = blockers.reduce((a, b) => (ends(b) < ends(a) ? b : a));
+        return { outcome: "held", lease: soonest.lease, now, position, index: soonest.index };
       }
 
       // 4. Granted the chosen key; the caller leaves the other keys' queues.

@@ -385,10 +385,23 @@ if not chosen then
     end
   end
   if free_somewhere then return reply('queued', nil, position, wake, first.i) end
-  if first.excl then return reply('held', lease_of(first.r), position, first.i) end
+  -- Held everywhere: name the lease on the key that frees first for the caller, since its end is
+  -- when the caller looks again (a lease that just expires sends no event).
   local which = 'last'
   if shared then which = 'first' end
-  return reply('held', shared_lease(pick(first.alive, which)), position, first.i)
+  local blocking, ends, at = nil, nil, nil
+  for _, k in ipairs(keys) do
+    local l, e
+    if k.excl then
+      l, e = lease_of(k.r), tonumber(k.r.exp)
+    else
+      local h = pick(k.alive, which)
+      l, e = shared_lease(h), h.exp
+    end
+    if e == 0 then e = math.huge end
+    if not ends or e < ends then blocking, ends, at = l, e, k end
+  end
+  return reply('held', blocking, position, at.i)
 end
 
 -- 4. Granted the chosen key; the caller leaves the other keys' queues.
