@@ -42,6 +42,22 @@ describe("an acquire that may have been granted", () => {
     expect((err as Error).message).toContain("lss release qa-env --lease-token tok-2");
   });
 
+  it("of a pool, releases each key, and when that fails tells how to release them all", async () => {
+    const works = fakeClient(true);
+    await unconfirmedAcquire(works.client, ["qa-1", "qa-2"], "tok-3", new LssError("unreachable", "x"));
+    expect(works.released.map((r) => r.key).sort()).toEqual(["qa-1", "qa-2"]);
+    const fails = fakeClient(false);
+    const err = await unconfirmedAcquire(
+      fails.client,
+      ["qa-1", "qa-2"],
+      "tok-3",
+      new LssError("unreachable", "x"),
+    );
+    expect((err as Error).message).toContain(
+      'for k in qa-1 qa-2; do lss release "$k" --lease-token tok-3; done',
+    );
+  });
+
   it.each(["unauthorized", "forbidden", "bad_request", "quota_exceeded"])(
     "%s: nothing was granted, nothing is released",
     async (code) => {

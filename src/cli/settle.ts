@@ -13,10 +13,14 @@ const UNCERTAIN = new Set(["outcome_unknown", "unreachable", "unavailable", "bad
 export async function unconfirmedAcquire(client: LssClient, target: LockTarget, token: string, err: unknown) {
   if (!(err instanceof LssError) || !UNCERTAIN.has(err.code)) return err;
   const released = await releaseAny(client, target, token);
-  const key = typeof target === "string" ? target : "<key>";
+  // Of a pool, nobody knows which key it may have been granted: releasing each is harmless.
+  const command =
+    typeof target === "string"
+      ? `lss release ${target} --lease-token ${token}`
+      : `for k in ${target.join(" ")}; do lss release "$k" --lease-token ${token}; done`;
   const what = released
     ? "it may have been granted, so it was released"
-    : `it may have been granted: release it with \`lss release ${key} --lease-token ${token}\`, or it frees itself when its lease expires`;
+    : `it may have been granted: release it with \`${command}\`, or it frees itself when its lease expires`;
   return new LssError(err.code, `${err.message}; ${what}`, err.status, err.body);
 }
 

@@ -216,10 +216,16 @@ export function createClient(opts: ClientOptions) {
 
     /** Leave the queue of the key (or of every key of a pool): giving up, or cancelled. */
     async leave(target: LockTarget, token: string, signal?: AbortSignal): Promise<void> {
-      for (const key of typeof target === "string" ? [target] : target) {
-        const r = await request("POST", `${lockPath(key)}/leave`, { token }, signal);
-        if (r.status !== 200) fail(r, `leave the queue of ${key}`);
-      }
+      // Every key's queue, whatever one of them answers: a place left behind holds up the rest.
+      const keys = typeof target === "string" ? [target] : target;
+      const answers = await Promise.allSettled(
+        keys.map(async (key) => {
+          const r = await request("POST", `${lockPath(key)}/leave`, { token }, signal);
+          if (r.status !== 200) fail(r, `leave the queue of ${key}`);
+        }),
+      );
+      const failed = answers.find((a) => a.status === "rejected");
+      if (failed) throw failed.reason;
     },
 
     async renew(key: string, token: string, ttlMs: number, signal?: AbortSignal): Promise<GrantResponse> {
