@@ -472,7 +472,11 @@ describe("parseInputs: shared, limit and pools", () => {
       { ...ACQUIRE, mode: "wait", key: "qa-1,qa-2" },
       /several keys \(a pool\): that works with mode: acquire only/,
     ],
-    ["a key twice", { ...ACQUIRE, key: "qa-1,qa-1" }, /Input 'key': keys must not repeat/],
+    [
+      "a key twice",
+      { ...ACQUIRE, key: "qa-1,qa-1" },
+      /Input 'key' must not repeat \("qa-1" is named twice\)/,
+    ],
     ["an empty name", { ...ACQUIRE, key: "qa-1,,qa-2" }, /Input 'key'/],
     ["limit 0", { ...ACQUIRE, limit: "0" }, /Input 'limit' must be a whole number from 1 to 100 \(got '0'\)/],
     ["limit 101", { ...ACQUIRE, limit: "101" }, /Input 'limit' must be a whole number from 1 to 100/],

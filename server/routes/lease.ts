@@ -16,7 +16,7 @@ import {
 } from "../../src/protocol/lease.js";
 import { type AppEnv, requireScope } from "../auth/middleware.js";
 import { createWaitSlots } from "../auth/wait-slots.js";
-import { ApiError } from "../errors.js";
+import { ApiError, badRequest } from "../errors.js";
 import type { Leases } from "../locks/leases.js";
 import { jsonBody, newRouter } from "./router.js";
 
@@ -200,14 +200,9 @@ export function leaseRoutes(
   /** wait_ms keeps a place in a queue: only the caller's own token can ask for it again. */
   const needsOwnToken = (body: { wait_ms?: number; token?: string }) => {
     if (body.wait_ms && !body.token) {
-      throw new ApiError(
-        400,
-        "bad_request",
-        "wait_ms needs your own token: retries with it keep your place in the queue",
-        {
-          details: [{ in: "body", field: "token", message: "token is required with wait_ms" }],
-        },
-      );
+      throw badRequest("wait_ms needs your own token: retries with it keep your place in the queue", {
+        details: [{ in: "body", field: "token", message: "token is required with wait_ms" }],
+      });
     }
   };
 

@@ -6,11 +6,11 @@ import { isHeaderToken } from "../client/client.js";
 import { parseDuration } from "../protocol/durations.js";
 import {
   HolderId,
-  HolderLimit,
+  HolderLimitText,
   INVISIBLE_FORMATTING,
+  keysOf,
   LeaseToken,
   LockKey,
-  MAX_HOLDERS,
   PoolKeys,
   Reason,
 } from "../protocol/lease.js";
@@ -119,18 +119,23 @@ export function parseInputs(
     throw new InputError(`Input '${name}' must be true or false (got '${text}')`);
   };
 
-  const checked = (
+  const checked = <T>(
     name: string,
-    schema: { safeParse(v: unknown): { success: boolean; error?: { issues: { message: string }[] } } },
-    value: string,
-  ) => {
+    schema: {
+      safeParse(
+        v: unknown,
+      ): { success: true; data: T } | { success: false; error: { issues: { message: string }[] } };
+    },
+    value: unknown,
+    got = "",
+  ): T => {
     const result = schema.safeParse(value);
     if (!result.success) {
       // The schemas speak of API fields ("holder_id must be …"); speak of the input instead.
-      const message = result.error?.issues[0]?.message ?? "is invalid";
-      throw new InputError(`Input '${name}' ${message.replace(/^\S+ (?=must )/, "")}`);
+      const message = result.error.issues[0]?.message ?? "is invalid";
+      throw new InputError(`Input '${name}' ${message.replace(/^\S+ (?=must )/, "")}${got}`);
     }
-    return value;
+    return result.data;
   };
 
   const modeText = get(Input.mode);
@@ -162,11 +167,7 @@ export function parseInputs(
     }
     target = { kind: "state-lock", id: checked(Input.lockId, StateLockId, lockId) };
   } else if (key.includes(",")) {
-    const keys = key.split(",").map((k) => k.trim());
-    const pool = PoolKeys.safeParse(keys);
-    if (!pool.success) {
-      throw new InputError(`Input '${Input.key}': ${pool.error.issues[0]?.message ?? "is not a pool"}`);
-    }
+    const keys = checked(Input.key, PoolKeys, keysOf(key));
     if (mode !== "acquire") {
       throw new InputError(
         `Input '${Input.key}' names several keys (a pool): that works with mode: acquire only`,
@@ -211,16 +212,7 @@ export function parseInputs(
   }
 
   const limitText = get(Input.limit);
-  let limit: number | null = null;
-  if (limitText) {
-    const parsed = HolderLimit.safeParse(/^\d+$/.test(limitText) ? Number(limitText) : limitText);
-    if (!parsed.success) {
-      throw new InputError(
-        `Input '${Input.limit}' must be a whole number from 1 to ${MAX_HOLDERS} (got '${limitText}')`,
-      );
-    }
-    limit = parsed.data;
-  }
+  const limit = limitText ? checked(Input.limit, HolderLimitText, limitText, ` (got '${limitText}')`) : null;
   const shared = boolean(Input.shared, false) || limit !== null;
   if (shared && mode !== "acquire") {
     throw new InputError(`Inputs '${Input.shared}' and '${Input.limit}' work with mode: acquire only`);

@@ -11,7 +11,7 @@ import { describeHolder } from "../client/describe.js";
 import { LssError } from "../client/errors.js";
 import { LONG_POLL_MS, waitFor } from "../client/wait.js";
 import { formatDuration, parseDuration } from "../protocol/durations.js";
-import { HolderLimit, LockKey, PoolKeys } from "../protocol/lease.js";
+import { HolderLimitText, keysOf, LockKey, PoolKeys } from "../protocol/lease.js";
 import { StateLockId } from "../protocol/state-locks.js";
 import { Exit } from "./exit-codes.js";
 import { progressLine, type Terminal } from "./output.js";
@@ -26,26 +26,24 @@ const duration = (text: string) => {
 };
 
 const schemaArg =
-  (schema: { safeParse(v: unknown): { success: boolean; error?: { issues: { message: string }[] } } }) =>
-  (text: string) => {
+  <T>(schema: {
+    safeParse(
+      v: unknown,
+    ): { success: true; data: T } | { success: false; error: { issues: { message: string }[] } };
+  }) =>
+  (text: unknown): T => {
     const r = schema.safeParse(text);
-    if (!r.success) throw new InvalidArgumentError(r.error?.issues[0]?.message ?? "invalid");
-    return text;
+    if (!r.success) throw new InvalidArgumentError(r.error.issues[0]?.message ?? "invalid");
+    return r.data;
   };
 
 /** A key, or a pool written as keys separated by commas (qa-1,qa-2,qa-3). */
 const targetArg = (text: string): LockTarget => {
-  const keys = text.split(",").map((k) => k.trim());
-  const parsed = keys.length === 1 ? LockKey.safeParse(keys[0]) : PoolKeys.safeParse(keys);
-  if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues[0]?.message ?? "invalid");
-  return keys.length === 1 ? (keys[0] as string) : keys;
+  const keys = keysOf(text);
+  return keys.length === 1 ? schemaArg(LockKey)(keys[0]) : schemaArg(PoolKeys)(keys);
 };
 
-const limitArg = (text: string) => {
-  const parsed = HolderLimit.safeParse(/^\d+$/.test(text) ? Number(text) : text);
-  if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues[0]?.message ?? "invalid");
-  return parsed.data;
-};
+const limitArg = schemaArg(HolderLimitText);
 
 /** Who holds it, as others see it: the user and host (and, for `run`, the process that holds it). */
 const defaultHolder = (withPid: boolean) =>

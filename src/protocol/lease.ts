@@ -74,6 +74,15 @@ export const HolderLimit = z
   .min(1, "limit must be at least 1")
   .max(MAX_HOLDERS, `limit must be at most ${MAX_HOLDERS}`);
 
+const LIMIT_RANGE = `limit must be a whole number from 1 to ${MAX_HOLDERS}`;
+
+/** A limit as a command line or a workflow writes it: digits (one message for every mistake). */
+export const HolderLimitText = z
+  .string()
+  .regex(/^\d+$/, LIMIT_RANGE)
+  .transform(Number)
+  .pipe(z.number().min(1, LIMIT_RANGE).max(MAX_HOLDERS, LIMIT_RANGE));
+
 export const AcquireRequest = strictBody({
   /** Wait in the key's queue up to this long (bounded by the server); needs your own token. */
   wait_ms: WaitMs.optional(),
@@ -90,6 +99,9 @@ export const AcquireRequest = strictBody({
 
 /** The most keys one pool may name. */
 export const MAX_POOL_KEYS = 10;
+
+/** The keys of a target written as text: one key, or a pool as keys separated by commas (qa-1, qa-2). */
+export const keysOf = (text: string) => text.split(",").map((k) => k.trim());
 
 /** A pool: several keys, of which an acquire gets whichever frees first. */
 export const PoolKeys = z
