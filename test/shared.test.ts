@@ -122,6 +122,9 @@ describe.each(STORE_KINDS)("shared holds and limits on %s", (kind) => {
     const third = await take(c, "farm", "c", { limit: 2 });
     expect(third.status).toBe(409);
     expect(third.body.error.code).toBe("lock_held");
+    expect(third.body.error.message).toMatch(
+      /^"farm" is held shared \(its status lists every holder\), by a for another 1 s$/,
+    );
     // "a" never renews (a crashed runner): "c" gets its slot when its lease ends (store's clock).
     const waited = await take(c, "farm", "c", { limit: 2, wait_ms: 5000 });
     expect(waited.status).toBe(200);

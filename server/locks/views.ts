@@ -20,7 +20,9 @@ const describeHolder = (lease: Lease, now: number) => {
   const until =
     lease.expiresAt == null ? "until released" : `for another ${Math.ceil((lease.expiresAt - now) / 1000)} s`;
   const why = lease.reason ? ` (${lease.reason})` : "";
-  return `${who}${why} ${until}`;
+  // Of a shared key, the holder named is the one whose lease decides the wait; a status lists all.
+  const shared = lease.mode === "shared" ? "shared (its status lists every holder), " : "";
+  return `${shared}${who}${why} ${until}`;
 };
 
 /** 409 with the holder (and the caller's place in the queue), so that a waiter can say whom it waits for. */
