@@ -3,7 +3,6 @@
  * auth → rate limit → schema validation (src/protocol) → scope → one function of locks/ → one store
  * operation. One onError turns every failure into the one JSON error shape.
  */
-import { Scalar } from "@scalar/hono-api-reference";
 import type { Context, MiddlewareHandler, NotFoundHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
@@ -17,12 +16,14 @@ import { ApiError, errorBody } from "./errors.js";
 import { createLeases } from "./locks/leases.js";
 import { createStateLocks } from "./locks/state-locks.js";
 import { adminRoutes } from "./routes/admin.js";
+import { docsRoutes, type OpenApiDocument } from "./routes/docs.js";
 import { healthRoutes } from "./routes/health.js";
 import { leaseRoutes } from "./routes/lease.js";
 import { newRouter } from "./routes/router.js";
 import { stateLockRoutes } from "./routes/state-locks.js";
 import { RUNTIMES, type Runtime } from "./runtime.js";
 import { type LockStore, StoreUnavailableError } from "./stores/types.js";
+import { uiRoutes } from "./ui/routes.js";
 
 export interface AppDeps {
   store: LockStore;
@@ -97,9 +98,10 @@ export function createApp({ store, rateLimiter, config, runtime = RUNTIMES.node 
   app.use("/locks/*", ...locksAuth); // also matches "/locks" itself
 
   app.route("/", healthRoutes(store, runtime.name));
+  const leases = createLeases(store);
   app.route(
     "/",
-    leaseRoutes(createLeases(store), {
+    leaseRoutes(leases, {
       maxTtlMs: config.maxTtlMs,
       maxWaitMs: config.maxWaitMs ?? 55_000,
       maxWaitsPerCaller: config.maxWaitsPerCaller ?? 100,
@@ -111,8 +113,8 @@ export function createApp({ store, rateLimiter, config, runtime = RUNTIMES.node 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   // Built once, on first use: generating it takes milliseconds of CPU, and anyone may ask for it.
   let openApiDocument: ReturnType<typeof app.getOpenAPIDocument> | undefined;
-  app.get("/openapi.json", (c) => {
-    openApiDocument ??= app.getOpenAPIDocument({
+  const openApi = () =>
+    (openApiDocument ??= app.getOpenAPIDocument({
       openapi: "3.0.3",
       info: {
         title: "LSS — Lock State Service",
@@ -122,10 +124,22 @@ export function createApp({ store, rateLimiter, config, runtime = RUNTIMES.node 
           "A status lock `abc` is the lease key `locks/abc`.",
       },
       security: [{ bearer: [] }],
-    });
-    return c.json(openApiDocument);
-  });
-  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "LSS API reference" }));
+    }));
+  app.get("/openapi.json", (c) => c.json(openApi()));
+  // The reference as a page of its own (no script, no CDN), and the dashboard.
+  app.route("/", docsRoutes(() => openApi() as unknown as OpenApiDocument));
+  app.route(
+    "/",
+    uiRoutes({
+      verifier,
+      leases,
+      maxTtlMs: config.maxTtlMs,
+      trustProxy: config.trustProxy,
+      clientAddress: address,
+      failures,
+      rateLimiter,
+    }),
+  );
   app.get("/", (c) =>
     c.json({ status: "ok", service: "lss", docs: "/docs", openapi: "/openapi.json", health: "/health" }),
   );
