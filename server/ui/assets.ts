@@ -22,7 +22,7 @@ export const CSS = `
 }
 * { box-sizing: border-box; }
 html { -webkit-text-size-adjust: 100%; }
-body { margin: 0; background: var(--bg); color: var(--fg); overflow-wrap: anywhere; }
+body { margin: 0; background: var(--bg); color: var(--fg); overflow-wrap: break-word; }
 a { color: var(--accent); }
 a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible, summary:focus-visible {
   outline: 3px solid var(--focus); outline-offset: 2px;
@@ -35,9 +35,10 @@ header.top .brand { font-weight: 700; text-decoration: none; font-size: 1.1rem; 
 header.top .who { color: var(--muted); font-size: .9rem; margin-left: auto; }
 header.top form { margin: 0; }
 main { max-width: 72rem; margin: 0 auto; padding: 1rem; }
-h1 { font-size: 1.4rem; margin: .4rem 0 1rem; }
+h1 { font-size: 1.4rem; margin: .4rem 0 1rem; overflow-wrap: anywhere; }
 h1 code { font-size: 1.2rem; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .6rem; }
+h3 { font-size: 1rem; margin: 1rem 0 .4rem; }
 section.card, form.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
   padding: 1rem; margin: 0 0 1rem; }
 label { display: block; font-weight: 600; margin: .4rem 0 .2rem; }
@@ -65,7 +66,11 @@ button.danger, .button.danger { background: var(--held); border-color: var(--hel
 .table-wrap { overflow-x: auto; background: var(--card); border: 1px solid var(--line); border-radius: 8px; }
 table { border-collapse: collapse; width: 100%; font-size: .95rem; }
 th, td { text-align: left; padding: .5rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
-th { font-size: .8rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); }
+th { font-size: .8rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); white-space: nowrap; }
+td[data-label=Key], td[data-label=Holder] { overflow-wrap: anywhere; min-width: 9rem; }
+td[data-label=Holder] { min-width: 14rem; }
+td.num, td[data-label=Since], td[data-label=Until], td[data-label=When] { white-space: nowrap; }
+.card > h2:first-child, .card > h3:first-child { margin-top: 0; }
 tbody tr:last-child td { border-bottom: 0; }
 td.num { font-variant-numeric: tabular-nums; }
 .pager { display: flex; gap: 1rem; margin: .8rem 0; }
@@ -77,7 +82,7 @@ footer { max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: var(--mute
   table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
   table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; width: 100%; }
   table.stack tr { border-bottom: 1px solid var(--line); padding: .4rem 0; }
-  table.stack td { border: 0; padding: .15rem .7rem; }
+  table.stack td { border: 0; padding: .15rem .7rem; min-width: 0; white-space: normal; overflow-wrap: anywhere; }
   table.stack td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; color: var(--muted); }
   table.stack td.empty::before { content: none; }
 }

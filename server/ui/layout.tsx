@@ -41,7 +41,8 @@ export const TimeLeft = ({ ms, locked }: { ms: number | null; locked: boolean })
   );
 
 /** Milliseconds as a short duration ("2h 05m"). */
-export const durationText = (ms: number | null) => (ms === null ? "—" : leftText(ms));
+export const durationText = (ms: number | null) =>
+  ms === null ? "—" : ms < 1000 ? `${ms} ms` : leftText(ms);
 
 export const Csrf = ({ token }: { token: string }) => <input type="hidden" name="csrf" value={token} />;
 
