@@ -15,10 +15,19 @@ import type { Config } from "./config.js";
 import { ApiError, errorBody } from "./errors.js";
 import { createLeases } from "./locks/leases.js";
 import { createStateLocks } from "./locks/state-locks.js";
+import {
+  createMetrics,
+  instrumentRateLimiter,
+  instrumentStore,
+  type Metrics,
+  metricsMiddleware,
+  rateLimitReason,
+} from "./metrics.js";
 import { adminRoutes } from "./routes/admin.js";
 import { docsRoutes, type OpenApiDocument } from "./routes/docs.js";
 import { healthRoutes } from "./routes/health.js";
 import { leaseRoutes } from "./routes/lease.js";
+import { metricsRoutes } from "./routes/metrics.js";
 import { newRouter } from "./routes/router.js";
 import { stateLockRoutes } from "./routes/state-locks.js";
 import { RUNTIMES, type Runtime } from "./runtime.js";
@@ -30,11 +39,14 @@ export interface AppDeps {
   rateLimiter: RateLimiter | null;
   /** Where the app runs (default: Node); decides where a client's address comes from. */
   runtime?: Runtime;
+  /** The metrics /metrics serves (default: a registry of this app's own, without process metrics). */
+  metrics?: Metrics;
   config: Pick<
     Config,
     "maxTtlMs" | "adminToken" | "locksApiAuth" | "tokenCacheMs" | "trustProxy" | "maxBodyBytes"
   > &
-    Partial<Pick<Config, "maxWaitMs" | "maxWaitsPerCaller" | "rateLimitPerMinute">>;
+    Partial<Pick<Config, "maxWaitMs" | "maxWaitsPerCaller" | "rateLimitPerMinute">> &
+    Partial<Pick<Config, "metricsEnabled" | "metricsToken">>;
 }
 
 const codeOfStatus: Partial<Record<number, ErrorCode>> = {
@@ -77,11 +89,18 @@ export const noRoute: NotFoundHandler = (c) =>
     404,
   );
 
-export function createApp({ store, rateLimiter, config, runtime = RUNTIMES.node }: AppDeps) {
+export function createApp(deps: AppDeps) {
+  const { config, runtime = RUNTIMES.node } = deps;
+  // Metrics count from outside: the store and the rate limiter wrapped, a middleware, onError.
+  const metrics = config.metricsEnabled === false ? null : (deps.metrics ?? createMetrics());
+  const store = metrics ? instrumentStore(deps.store, metrics) : deps.store;
+  const rateLimiter =
+    metrics && deps.rateLimiter ? instrumentRateLimiter(deps.rateLimiter, metrics) : deps.rateLimiter;
   const verifier = createTokenVerifier(store.tokens, config.adminToken, config.tokenCacheMs);
   const address = (c: Context) => runtime.clientAddress(c, config.trustProxy);
   const app = newRouter();
 
+  if (metrics) app.use("*", metricsMiddleware(metrics));
   app.use("*", limitBody(config.maxBodyBytes));
 
   const limited = rateLimiter ? [rateLimit(rateLimiter)] : [];
@@ -98,6 +117,13 @@ export function createApp({ store, rateLimiter, config, runtime = RUNTIMES.node 
   app.use("/locks/*", ...locksAuth); // also matches "/locks" itself
 
   app.route("/", healthRoutes(store, runtime.name));
+  if (metrics) {
+    const metricsToken = config.metricsToken ?? null;
+    app.route(
+      "/",
+      metricsRoutes(metrics, { verifier, metricsToken, clientAddress: address, failures, limited }),
+    );
+  }
   const leases = createLeases(store);
   app.route(
     "/",
@@ -148,6 +174,7 @@ export function createApp({ store, rateLimiter, config, runtime = RUNTIMES.node 
 
   app.onError((err, c) => {
     if (err instanceof ApiError) {
+      if (err.code === "rate_limited") metrics?.rateLimited(rateLimitReason(err.message));
       for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
       return c.json(errorBody(err.code, err.message, err.extra), err.status);
     }

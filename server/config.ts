@@ -38,6 +38,10 @@ export interface Config {
   allowEviction: boolean;
   /** What bounds the store's records: LSS_MAX_LOCKS, LSS_MAX_WAITERS, LSS_LOCK_RETENTION_DAYS. */
   limits: StoreLimits;
+  /** Whether GET /metrics serves Prometheus metrics (LSS_METRICS). */
+  metricsEnabled: boolean;
+  /** A token that may read /metrics and nothing else (admin tokens may too); null: none. */
+  metricsToken: string | null;
 }
 
 export class ConfigError extends Error {
@@ -87,6 +91,11 @@ const schema = z.object({
     .enum(["true", "false"], { error: "LSS_ALLOW_EVICTION must be true or false" })
     .transform((v) => v === "true")
     .default(false),
+  LSS_METRICS: z
+    .enum(["on", "off"], { error: "LSS_METRICS must be on or off" })
+    .transform((v) => v === "on")
+    .default(true),
+  LSS_METRICS_TOKEN: z.string().min(16, "LSS_METRICS_TOKEN must be at least 16 characters").optional(),
   LSS_TRUST_PROXY: z
     .union(
       [
@@ -165,5 +174,7 @@ export function loadConfig(env: Record<string, string | undefined>, runtime: Run
       waitersPerKey: e.LSS_MAX_WAITERS,
       lockRetentionMs: e.LSS_LOCK_RETENTION_DAYS * 86_400_000,
     },
+    metricsEnabled: e.LSS_METRICS,
+    metricsToken: e.LSS_METRICS_TOKEN ?? null,
   };
 }

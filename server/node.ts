@@ -3,6 +3,7 @@ import { serve } from "@hono/node-server";
 import { createApp } from "./app.js";
 import { openBackend } from "./backend.js";
 import { ConfigError, loadConfig } from "./config.js";
+import { createMetrics } from "./metrics.js";
 import { announce, withTryOutAdminToken } from "./startup.js";
 import { StoreUnavailableError } from "./stores/types.js";
 
@@ -34,7 +35,9 @@ await backend.store.ping().catch((err) => {
 const safety = await backend.store.safety().catch(() => null);
 if (safety?.problem)
   console.error(`${safety.safe ? "warning" : "lss: lock operations refused"}: ${safety.problem}`);
-const server = serve({ fetch: createApp({ ...backend, config }).fetch, port: config.port }, (info) =>
+// prom-client's process metrics (CPU, memory, event loop, GC) join this process's /metrics.
+const metrics = config.metricsEnabled ? createMetrics({ processMetrics: true }) : undefined;
+const server = serve({ fetch: createApp({ ...backend, config, metrics }).fetch, port: config.port }, (info) =>
   announce(config, info.port, generated),
 );
 const stop = () => server.close(() => backend.store.close().finally(() => process.exit(0)));

@@ -8,13 +8,16 @@ import { Hono } from "hono";
 import { createApp, noRoute } from "./app.js";
 import { openBackend } from "./backend.js";
 import { loadConfig } from "./config.js";
+import { createMetrics } from "./metrics.js";
 import { RUNTIMES } from "./runtime.js";
 import { lazyFetch } from "./serverless.js";
 
 export default {
   fetch: lazyFetch(() => {
     const config = loadConfig(process.env, "vercel");
-    const app = createApp({ ...openBackend(config), config, runtime: RUNTIMES.vercel });
+    // A Vercel instance is a Node process: its /metrics describes it too (see the README).
+    const metrics = config.metricsEnabled ? createMetrics({ processMetrics: true }) : undefined;
+    const app = createApp({ ...openBackend(config), config, runtime: RUNTIMES.vercel, metrics });
     return new Hono().route("/api", app).route("/", app).notFound(noRoute);
   }),
 };

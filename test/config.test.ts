@@ -36,6 +36,8 @@ describe("loadConfig defaults", () => {
       trustProxy: 0,
       maxBodyBytes: 16 * 1024,
       allowEviction: false,
+      metricsEnabled: true,
+      metricsToken: null,
       limits: { locksPerNamespace: 10_000, waitersPerKey: 1_000, lockRetentionMs: 30 * 86_400_000 },
     } satisfies Config);
   });
@@ -180,6 +182,13 @@ describe("numbers and switches", () => {
     ["LSS_TRUST_PROXY=false", { LSS_TRUST_PROXY: "false" }, { trustProxy: 0 }],
     ["LSS_ALLOW_EVICTION=true", { LSS_ALLOW_EVICTION: "true" }, { allowEviction: true }],
     ["LSS_MAX_WAITS=3", { LSS_MAX_WAITS: "3" }, { maxWaitsPerCaller: 3 }],
+    ["LSS_METRICS=off", { LSS_METRICS: "off" }, { metricsEnabled: false }],
+    ["LSS_METRICS=on", { LSS_METRICS: "on" }, { metricsEnabled: true }],
+    [
+      "LSS_METRICS_TOKEN of 16 characters",
+      { LSS_METRICS_TOKEN: "0123456789abcdef" },
+      { metricsToken: "0123456789abcdef" },
+    ],
     [
       "the store's limits",
       { LSS_MAX_LOCKS: "50", LSS_MAX_WAITERS: "5", LSS_LOCK_RETENTION_DAYS: "2" },
@@ -226,6 +235,12 @@ describe("numbers and switches", () => {
       "LSS_LOCK_RETENTION_DAYS=0",
       { LSS_LOCK_RETENTION_DAYS: "0" },
       /LSS_LOCK_RETENTION_DAYS must be at least 1/,
+    ],
+    ["LSS_METRICS=false", { LSS_METRICS: "false" }, /LSS_METRICS must be on or off/],
+    [
+      "LSS_METRICS_TOKEN of 15 characters",
+      { LSS_METRICS_TOKEN: "0123456789abcde" },
+      /LSS_METRICS_TOKEN must be at least 16 characters/,
     ],
     ["LSS_TOKEN_CACHE_MS=-1", { LSS_TOKEN_CACHE_MS: "-1" }, /LSS_TOKEN_CACHE_MS/],
     ["LSS_TOKEN_CACHE_MS above 5 minutes", { LSS_TOKEN_CACHE_MS: "300001" }, /LSS_TOKEN_CACHE_MS/],
