@@ -36,7 +36,10 @@ export interface Config {
   maxBodyBytes: number;
   /** Serve lock operations even on a Redis whose maxmemory-policy may evict lock records. */
   allowEviction: boolean;
-  /** What bounds the store's records: LSS_MAX_LOCKS, LSS_MAX_WAITERS, LSS_LOCK_RETENTION_DAYS. */
+  /**
+   * What bounds the store's records: LSS_MAX_LOCKS, LSS_MAX_WAITERS, LSS_LOCK_RETENTION_DAYS,
+   * LSS_HISTORY_EVENTS, LSS_HISTORY_DAYS.
+   */
   limits: StoreLimits;
   /** Whether GET /metrics serves Prometheus metrics (LSS_METRICS). */
   metricsEnabled: boolean;
@@ -87,6 +90,8 @@ const schema = z.object({
   LSS_LOCK_RETENTION_DAYS: int("LSS_LOCK_RETENTION_DAYS", 1, 3650).default(
     DEFAULT_LIMITS.lockRetentionMs / 86_400_000,
   ),
+  LSS_HISTORY_EVENTS: int("LSS_HISTORY_EVENTS", 1, 10_000).default(DEFAULT_LIMITS.historyPerKey),
+  LSS_HISTORY_DAYS: int("LSS_HISTORY_DAYS", 1, 3650).default(DEFAULT_LIMITS.historyRetentionMs / 86_400_000),
   LSS_ALLOW_EVICTION: z
     .enum(["true", "false"], { error: "LSS_ALLOW_EVICTION must be true or false" })
     .transform((v) => v === "true")
@@ -173,6 +178,8 @@ export function loadConfig(env: Record<string, string | undefined>, runtime: Run
       locksPerNamespace: e.LSS_MAX_LOCKS,
       waitersPerKey: e.LSS_MAX_WAITERS,
       lockRetentionMs: e.LSS_LOCK_RETENTION_DAYS * 86_400_000,
+      historyPerKey: e.LSS_HISTORY_EVENTS,
+      historyRetentionMs: e.LSS_HISTORY_DAYS * 86_400_000,
     },
     metricsEnabled: e.LSS_METRICS,
     metricsToken: e.LSS_METRICS_TOKEN ?? null,

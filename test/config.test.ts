@@ -38,7 +38,13 @@ describe("loadConfig defaults", () => {
       allowEviction: false,
       metricsEnabled: true,
       metricsToken: null,
-      limits: { locksPerNamespace: 10_000, waitersPerKey: 1_000, lockRetentionMs: 30 * 86_400_000 },
+      limits: {
+        locksPerNamespace: 10_000,
+        waitersPerKey: 1_000,
+        lockRetentionMs: 30 * 86_400_000,
+        historyPerKey: 100,
+        historyRetentionMs: 30 * 86_400_000,
+      },
     } satisfies Config);
   });
 
@@ -191,8 +197,22 @@ describe("numbers and switches", () => {
     ],
     [
       "the store's limits",
-      { LSS_MAX_LOCKS: "50", LSS_MAX_WAITERS: "5", LSS_LOCK_RETENTION_DAYS: "2" },
-      { limits: { locksPerNamespace: 50, waitersPerKey: 5, lockRetentionMs: 2 * 86_400_000 } },
+      {
+        LSS_MAX_LOCKS: "50",
+        LSS_MAX_WAITERS: "5",
+        LSS_LOCK_RETENTION_DAYS: "2",
+        LSS_HISTORY_EVENTS: "10",
+        LSS_HISTORY_DAYS: "7",
+      },
+      {
+        limits: {
+          locksPerNamespace: 50,
+          waitersPerKey: 5,
+          lockRetentionMs: 2 * 86_400_000,
+          historyPerKey: 10,
+          historyRetentionMs: 7 * 86_400_000,
+        },
+      },
     ],
     ["LSS_TOKEN_CACHE_MS=0", { LSS_TOKEN_CACHE_MS: "0" }, { tokenCacheMs: 0 }],
     ["LSS_KEY_PREFIX=prod.eu-1", { LSS_KEY_PREFIX: "prod.eu-1" }, { keyPrefix: "prod.eu-1" }],
@@ -236,6 +256,9 @@ describe("numbers and switches", () => {
       { LSS_LOCK_RETENTION_DAYS: "0" },
       /LSS_LOCK_RETENTION_DAYS must be at least 1/,
     ],
+    ["LSS_HISTORY_EVENTS=0", { LSS_HISTORY_EVENTS: "0" }, /LSS_HISTORY_EVENTS must be at least 1/],
+    ["LSS_HISTORY_EVENTS=10001", { LSS_HISTORY_EVENTS: "10001" }, /LSS_HISTORY_EVENTS must be at most 10000/],
+    ["LSS_HISTORY_DAYS=0", { LSS_HISTORY_DAYS: "0" }, /LSS_HISTORY_DAYS must be at least 1/],
     ["LSS_METRICS=false", { LSS_METRICS: "false" }, /LSS_METRICS must be on or off/],
     [
       "LSS_METRICS_TOKEN of 15 characters",

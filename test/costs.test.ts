@@ -20,6 +20,8 @@ describe.each(["redis", "upstash"] as const)("commands per operation on %s", (ki
     await call("POST", "/infra/locks/warm-up/renew", { ttl_ms: 60_000, token: "warm" });
     await call("POST", "/infra/locks/warm-up/release", { token: "warm" });
     await call("GET", "/infra/locks/warm-up");
+    await call("GET", "/infra/locks/warm-up/history");
+    await call("GET", "/infra/locks?prefix=warm-up");
     const url = backends.redis!.url;
     /** Commands Redis ran for `op` (minus the count's own INFO). */
     const cost = async (op: () => Promise<{ status: number }>, expected = 200) => {
@@ -36,16 +38,16 @@ describe.each(["redis", "upstash"] as const)("commands per operation on %s", (ki
     body: { ttl_ms: 60_000, token, ...extra },
   });
 
-  it("acquire 9 on a new key, 5 on a key used in the last hour; renew 4; release 4", async () => {
+  it("acquire 12 on a new key, 6 on a key used in the last hour; renew 4; release 5 (history included)", async () => {
     const { call, cost } = await setup();
     const a = acquire("plain", "t1");
-    expect(await cost(() => call("POST", a.path, a.body))).toBe(9);
+    expect(await cost(() => call("POST", a.path, a.body))).toBe(12);
     expect(await cost(() => call("POST", "/infra/locks/plain/renew", { token: "t1", ttl_ms: 60_000 }))).toBe(
       4,
     );
-    expect(await cost(() => call("POST", "/infra/locks/plain/release", { token: "t1" }))).toBe(4);
+    expect(await cost(() => call("POST", "/infra/locks/plain/release", { token: "t1" }))).toBe(5);
     const again = acquire("plain", "t2");
-    expect(await cost(() => call("POST", again.path, again.body))).toBe(5);
+    expect(await cost(() => call("POST", again.path, again.body))).toBe(6);
   });
 
   it("a status: 3 commands for a lock with no queue and no shared holders, 5 with both", async () => {
@@ -68,17 +70,28 @@ describe.each(["redis", "upstash"] as const)("commands per operation on %s", (ki
     expect(shown.queue).toEqual([{ position: 1, mode: "exclusive" }]);
   });
 
-  it("a shared acquire beside others 7, a shared release 5; a pool of 3 whose first key is held 13", async () => {
+  it("a shared acquire beside others 8, a shared release 6; a pool of 3 whose first key is held 16", async () => {
     const { call, cost } = await setup();
     const first = acquire("shared-costs", "r1", { mode: "shared" });
     await call("POST", first.path, first.body);
     const second = acquire("shared-costs", "r2", { mode: "shared" });
-    expect(await cost(() => call("POST", second.path, second.body))).toBe(7);
-    expect(await cost(() => call("POST", "/infra/locks/shared-costs/release", { token: "r2" }))).toBe(5);
+    expect(await cost(() => call("POST", second.path, second.body))).toBe(8);
+    expect(await cost(() => call("POST", "/infra/locks/shared-costs/release", { token: "r2" }))).toBe(6);
 
     const held = acquire("pool-a", "h");
     await call("POST", held.path, held.body);
     const pool = { keys: ["pool-a", "pool-b", "pool-c"], ttl_ms: 60_000, token: "p" };
-    expect(await cost(() => call("POST", "/infra/pools/acquire", pool))).toBe(13);
+    expect(await cost(() => call("POST", "/infra/pools/acquire", pool))).toBe(16);
+  });
+
+  it("a history page 4 commands; a listing page 3 plus 2 per key, one round trip however many keys", async () => {
+    const { call, cost } = await setup();
+    for (const key of ["list-a", "list-b", "list-c"]) {
+      const a = acquire(key, `t-${key}`);
+      await call("POST", a.path, a.body);
+    }
+    expect(await cost(() => call("GET", "/infra/locks/list-a/history"))).toBe(4);
+    expect(await cost(() => call("GET", "/infra/locks?prefix=list-"))).toBe(3 + 2 * 3);
+    expect(await cost(() => call("GET", "/infra/locks?prefix=list-&limit=1"))).toBe(3 + 2);
   });
 });

@@ -184,7 +184,7 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
         const result = await store.acquire(ref, params);
         if (params.queueWindowMs != null && result.outcome === "held" && !raced) {
           raced = true;
-          await store.release(ref, { tokenHash: sha256Hex("holder"), registeredOnly: false });
+          await store.release(ref, { tokenHash: sha256Hex("holder"), registeredOnly: false, actor: null });
         }
         return result;
       },

@@ -13,6 +13,8 @@ export const DEFAULT_NAMESPACE = "default";
 export interface Principal {
   /** "admin" for LSS_ADMIN_TOKEN, else the token record's id. */
   id: string;
+  /** The token record's name (for history and the dashboard); "admin" for LSS_ADMIN_TOKEN. */
+  name: string | null;
   namespace: string;
   scopes: ReadonlySet<Scope>;
 }
@@ -52,7 +54,12 @@ export function createTokenVerifier(
   cacheMs: number,
 ): TokenVerifier {
   const adminHash = adminToken ? sha256Hex(adminToken) : null;
-  const admin: Principal = { id: "admin", namespace: DEFAULT_NAMESPACE, scopes: new Set(SCOPES) };
+  const admin: Principal = {
+    id: "admin",
+    name: "admin",
+    namespace: DEFAULT_NAMESPACE,
+    scopes: new Set(SCOPES),
+  };
   // Looked-up records (null: no such token), so that a request, or a stream of requests with a
   // made-up token, costs no extra store round trip; bounded by cacheMs.
   const cache = new Map<string, { record: TokenRecord | null; until: number }>();
@@ -74,7 +81,12 @@ export function createTokenVerifier(
         }
       }
       if (!record || !constantTimeEqual(sha256Hex(secretPart), record.secretHash)) return null;
-      return { id: record.id, namespace: record.namespace, scopes: new Set(record.scopes) };
+      return {
+        id: record.id,
+        name: record.name,
+        namespace: record.namespace,
+        scopes: new Set(record.scopes),
+      };
     },
     forget(id) {
       cache.delete(id);

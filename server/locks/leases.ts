@@ -5,6 +5,8 @@
 import type {
   AcquireRequest,
   GrantResponse,
+  HistoryResponse,
+  ListResponse,
   ReleaseRequest,
   RenewRequest,
   StatusResponse,
@@ -12,11 +14,13 @@ import type {
 import { MAX_HOLDERS } from "../../src/protocol/lease.js";
 import { randomId, sha256Hex } from "../crypto.js";
 import { ApiError, badRequest } from "../errors.js";
-import type { LockRef, LockStore } from "../stores/types.js";
+import type { Actor, LockRef, LockStore } from "../stores/types.js";
 import {
   credentialError,
   heldError,
+  historyPage,
   leaseView,
+  lockSummary,
   notHeldError,
   queuedError,
   quotaError,
@@ -33,7 +37,12 @@ export function createLeases(store: LockStore) {
      * With wait_ms the request waits in the key's FIFO queue (and answers the moment it is
      * granted); without, it is a single try that never jumps the queue. `signal`: the client left.
      */
-    async acquire(refs: LockRef[], req: AcquireRequest, signal?: AbortSignal): Promise<GrantResponse> {
+    async acquire(
+      refs: LockRef[],
+      req: AcquireRequest,
+      opts: { actor: Actor | null; signal?: AbortSignal },
+    ): Promise<GrantResponse> {
+      const { actor, signal } = opts;
       // A client-chosen token makes the acquire idempotent: a retry returns the same lease.
       const token = req.token ?? newLeaseToken();
       // A limit counts shared holders: it implies shared, and contradicts exclusive.
@@ -51,6 +60,7 @@ export function createLeases(store: LockStore) {
         registeredOnly: false,
         mode,
         limit: mode === "shared" ? (req.limit ?? MAX_HOLDERS) : 1,
+        actor,
       };
       const waitMs = req.wait_ms ?? 0;
       const result = await (waitMs > 0
@@ -101,9 +111,9 @@ export function createLeases(store: LockStore) {
       }
     },
 
-    /** Leave the key's queue (a cancelled waiter). */
-    async leave(ref: LockRef, token: string) {
-      await store.leave(ref, sha256Hex(token));
+    /** Leave the key's queue (a cancelled waiter): a queue timeout in its history. */
+    async leave(ref: LockRef, token: string, who: { holderId: string | null; actor: Actor | null }) {
+      await store.leave(ref, sha256Hex(token), who);
       return { status: "ok" as const, key: ref.key };
     },
 
@@ -137,9 +147,9 @@ export function createLeases(store: LockStore) {
     },
 
     /** `force` releases whoever holds the key: the route allows it to admin tokens only. */
-    async release(ref: LockRef, req: ReleaseRequest) {
+    async release(ref: LockRef, req: ReleaseRequest, actor: Actor | null) {
       const tokenHash = req.token === undefined ? null : sha256Hex(req.token);
-      const result = await store.release(ref, { tokenHash, registeredOnly: false }).catch((err) => {
+      const result = await store.release(ref, { tokenHash, registeredOnly: false, actor }).catch((err) => {
         throw unconfirmed(
           err,
           `the release of "${ref.key}"`,
@@ -158,6 +168,29 @@ export function createLeases(store: LockStore) {
         case "unknown":
           throw credentialError(ref.key);
       }
+    },
+
+    /** The namespace's keys in order with their state, a page at a time (cursor: the last key seen). */
+    async list(
+      namespace: string,
+      opts: { prefix: string; cursor: string | null; limit: number },
+    ): Promise<ListResponse> {
+      const page = await store.list(namespace, {
+        prefix: opts.prefix,
+        after: opts.cursor,
+        limit: opts.limit,
+      });
+      return {
+        status: "ok",
+        locks: page.keys.map((k) => lockSummary(k, page.now)),
+        next_cursor: page.more ? page.last : null,
+      };
+    },
+
+    /** The key's history, newest first, a page at a time. */
+    async history(ref: LockRef, opts: { cursor: string | null; limit: number }): Promise<HistoryResponse> {
+      const { now, entries } = await store.history(ref);
+      return { status: "ok", key: ref.key, ...historyPage(entries, now, opts) };
     },
 
     /** With waitMs, answers the moment the key reads free (or when the window ends). */

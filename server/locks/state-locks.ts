@@ -7,7 +7,7 @@
 import { type CreatedResponse, STATE_LOCK_KEY_PREFIX } from "../../src/protocol/state-locks.js";
 import { randomBase64Url, randomUuid, sha256Hex } from "../crypto.js";
 import { ApiError } from "../errors.js";
-import type { Lease, LockRef, LockStore } from "../stores/types.js";
+import type { Actor, Lease, LockRef, LockStore } from "../stores/types.js";
 import { credentialError, heldError, queuedError, quotaError, unconfirmed } from "./views.js";
 
 export type StateLockState =
@@ -26,7 +26,7 @@ export function createStateLocks(store: LockStore) {
   return {
     async create(
       namespace: string,
-      opts: { locked: boolean; ttlSeconds: number | null; credential: string | null },
+      opts: { locked: boolean; ttlSeconds: number | null; credential: string | null; actor: Actor | null },
     ): Promise<CreatedResponse> {
       const id = randomUuid();
       const credential = opts.credential ?? randomBase64Url(18);
@@ -35,7 +35,7 @@ export function createStateLocks(store: LockStore) {
         : null;
       const ref = refOf(namespace, id);
       const result = await store
-        .register(ref, { credentialHash: sha256Hex(credential), lock })
+        .register(ref, { credentialHash: sha256Hex(credential), lock, actor: opts.actor })
         .catch((err) => {
           throw unconfirmed(
             err,
@@ -66,7 +66,13 @@ export function createStateLocks(store: LockStore) {
       return lease ? { state: "locked", lease, now } : { state: "unlocked" };
     },
 
-    async lock(namespace: string, id: string, credential: string, ttlSeconds: number | null): Promise<void> {
+    async lock(
+      namespace: string,
+      id: string,
+      credential: string,
+      ttlSeconds: number | null,
+      actor: Actor | null,
+    ): Promise<void> {
       const ref = refOf(namespace, id);
       const result = await store
         .acquire(ref, {
@@ -78,6 +84,7 @@ export function createStateLocks(store: LockStore) {
           queueWindowMs: null,
           mode: "exclusive",
           limit: 1,
+          actor,
         })
         .catch((err) => {
           throw unconfirmed(err, `locking lock "${id}"`, { id }, "Locking again is harmless.");
@@ -99,10 +106,10 @@ export function createStateLocks(store: LockStore) {
       }
     },
 
-    async unlock(namespace: string, id: string, credential: string): Promise<void> {
+    async unlock(namespace: string, id: string, credential: string, actor: Actor | null): Promise<void> {
       const ref = refOf(namespace, id);
       const result = await store
-        .release(ref, { tokenHash: sha256Hex(credential), registeredOnly: true })
+        .release(ref, { tokenHash: sha256Hex(credential), registeredOnly: true, actor })
         .catch((err) => {
           throw unconfirmed(err, `unlocking lock "${id}"`, { id }, "Unlocking again is harmless.");
         });

@@ -1,7 +1,13 @@
 /** Store results → the JSON views of the lease API and the errors both APIs share. */
-import type { LeaseView } from "../../src/protocol/lease.js";
+import type { HistoryEvent, LeaseView, LockSummary } from "../../src/protocol/lease.js";
 import { ApiError } from "../errors.js";
-import { type Lease, type QuotaOutcome, StoreUnavailableError } from "../stores/types.js";
+import {
+  type HistoryEntry,
+  type KeySummary,
+  type Lease,
+  type QuotaOutcome,
+  StoreUnavailableError,
+} from "../stores/types.js";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -14,6 +20,78 @@ export const leaseView = (lease: Lease, now: number): LeaseView => ({
   expires_at: lease.expiresAt == null ? null : iso(lease.expiresAt),
   expires_in_ms: lease.expiresAt == null ? null : Math.max(0, lease.expiresAt - now),
 });
+
+/** A workflow run's address in a holder id (the action's default holder ends with one). */
+const RUN_URL = /https?:\/\/[^\s]+\/actions\/runs\/\d+(?:\/attempts\/\d+)?/;
+export const runUrlOf = (holderId: string | null) => (holderId && RUN_URL.exec(holderId)?.[0]) || null;
+
+export const lockSummary = (k: KeySummary, now: number): LockSummary => ({
+  key: k.key,
+  locked: k.lease != null,
+  mode: k.lease?.mode ?? null,
+  holder_id: k.lease?.holderId ?? null,
+  reason: k.lease?.reason ?? null,
+  fencing_token: k.lease?.fencingToken ?? null,
+  acquired_at: k.lease ? iso(k.lease.acquiredAt) : null,
+  expires_at: k.lease?.expiresAt == null ? null : iso(k.lease.expiresAt),
+  expires_in_ms: k.lease?.expiresAt == null ? null : Math.max(0, k.lease.expiresAt - now),
+  holders: k.holders,
+  waiting: k.waiting,
+  registered: k.registered,
+  run_url: runUrlOf(k.lease?.holderId ?? null),
+});
+
+const historyEvent = (e: HistoryEntry): HistoryEvent => ({
+  event: e.kind,
+  at: iso(e.at),
+  holder_id: e.holderId,
+  reason: e.reason,
+  mode: e.mode,
+  fencing_token: e.fencingToken,
+  held_ms: e.heldMs,
+  actor: e.actor ? { token_id: e.actor.id, token_name: e.actor.name } : null,
+  run_url: runUrlOf(e.holderId),
+});
+
+/** A history cursor: "<at ms>.<how many events at that time were on earlier pages>". */
+export const HISTORY_CURSOR = /^(\d{1,15})\.(\d{1,6})$/;
+
+/**
+ * One page of a key's history, newest first. Events are ordered by time (an expiry is written when
+ * the key is next granted, at the time the lease ended), and a cursor names a time and how many of
+ * that time's events were seen, so that events recorded between two pages do not shift them.
+ */
+export function historyPage(
+  entries: HistoryEntry[],
+  _now: number,
+  opts: { cursor: string | null; limit: number },
+): { events: HistoryEvent[]; next_cursor: string | null } {
+  const sorted = entries
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => b.e.at - a.e.at || a.i - b.i)
+    .map(({ e }) => e);
+  let start = 0;
+  const m = opts.cursor ? HISTORY_CURSOR.exec(opts.cursor) : null;
+  if (m) {
+    const at = Number(m[1]);
+    let skip = Number(m[2]);
+    while (start < sorted.length) {
+      const e = sorted[start] as HistoryEntry;
+      if (e.at > at || (e.at === at && skip-- > 0)) start++;
+      else break;
+    }
+  }
+  const page = sorted.slice(start, start + opts.limit);
+  const last = page.at(-1);
+  let next: string | null = null;
+  if (last && start + page.length < sorted.length) {
+    const end = start + page.length;
+    let same = 0;
+    for (let i = end - 1; i >= 0 && (sorted[i] as HistoryEntry).at === last.at; i--) same++;
+    next = `${last.at}.${same}`;
+  }
+  return { events: page.map(historyEvent), next_cursor: next };
+}
 
 const describeHolder = (lease: Lease, now: number) => {
   const who = lease.holderId ? `by ${lease.holderId}` : "by an anonymous holder";

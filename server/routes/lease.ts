@@ -4,7 +4,9 @@ import {
   AcquireRequest,
   ErrorResponse,
   GrantResponse,
+  HistoryResponse,
   LeaveRequest,
+  ListResponse,
   LockKey,
   PoolKeys,
   ReleaseRequest,
@@ -14,10 +16,11 @@ import {
   TtlMs,
   WaitMs,
 } from "../../src/protocol/lease.js";
-import { type AppEnv, requireScope } from "../auth/middleware.js";
+import { type AppEnv, actorOf, requireScope } from "../auth/middleware.js";
 import { createWaitSlots } from "../auth/wait-slots.js";
 import { ApiError, badRequest } from "../errors.js";
 import type { Leases } from "../locks/leases.js";
+import { HISTORY_CURSOR } from "../locks/views.js";
 import { jsonBody, newRouter } from "./router.js";
 
 const params = z.object({ key: LockKey });
@@ -172,6 +175,64 @@ export function leaseRoutes(
     },
   });
 
+  /** ?limit=: how many a page has (1 … 100, default 50). */
+  const pageLimit = z
+    .string()
+    .regex(/^\d+$/, "limit must be a whole number")
+    .transform(Number)
+    .pipe(z.number().min(1, "limit must be at least 1").max(100, "limit must be at most 100"))
+    .optional();
+
+  const list = createRoute({
+    method: "get",
+    path: "/infra/locks",
+    tags: ["Leases"],
+    summary: "The namespace's keys with their state (held or free, holder, expiry, waiters)",
+    description:
+      "Keys in lexical order, `limit` at a time (default 50, at most 100); `prefix` lists only the keys " +
+      "that start with it; `cursor` (the previous page's `next_cursor`) asks for the next page. A key " +
+      "is listed while it has a record: while held, and for an hour after its last lease ended.",
+    middleware: [requireScope("locks:read")],
+    request: {
+      query: z.object({
+        prefix: z.string().max(512, "prefix must be at most 512 characters").optional(),
+        cursor: LockKey.optional(),
+        limit: pageLimit,
+      }),
+    },
+    responses: {
+      200: { description: "One page of keys", content: { "application/json": { schema: ListResponse } } },
+      ...common,
+    },
+  });
+
+  const history = createRoute({
+    method: "get",
+    path: "/infra/locks/{key}/history",
+    tags: ["Leases"],
+    summary: "Who held a key and when: its grants, releases, expiries, forced releases, queue timeouts",
+    description:
+      "Newest first, `limit` at a time (default 50, at most 100); `cursor` (the previous page's " +
+      "`next_cursor`) asks for older events. Each key keeps its last LSS_HISTORY_EVENTS events " +
+      "(100) for LSS_HISTORY_DAYS (30) after the last one. An expiry is written when the key is next " +
+      "acquired, at the time the lease ended; until then it is read from the key's record.",
+    middleware: [requireScope("locks:read")],
+    request: {
+      params,
+      query: z.object({
+        cursor: z.string().regex(HISTORY_CURSOR, "cursor must be a next_cursor of this history").optional(),
+        limit: pageLimit,
+      }),
+    },
+    responses: {
+      200: {
+        description: "One page of events",
+        content: { "application/json": { schema: HistoryResponse } },
+      },
+      ...common,
+    },
+  });
+
   /** A request that will wait takes one of its caller's wait slots for as long as it waits. */
   const waiting = async <T>(c: { var: AppEnv["Variables"] }, waitMs: number, op: () => Promise<T>) => {
     if (waitMs <= 0) return op();
@@ -213,7 +274,10 @@ export function leaseRoutes(
       // The client going away (a cancelled job) ends the wait and leaves the queue.
       return c.json(
         await waiting(c, body.wait_ms ?? 0, () =>
-          leases.acquire([ref(c, c.req.valid("param").key)], body, c.req.raw.signal),
+          leases.acquire([ref(c, c.req.valid("param").key)], body, {
+            actor: actorOf(c.var.principal),
+            signal: c.req.raw.signal,
+          }),
         ),
         200,
       );
@@ -226,15 +290,17 @@ export function leaseRoutes(
           leases.acquire(
             keys.map((key) => ref(c, key)),
             body,
-            c.req.raw.signal,
+            { actor: actorOf(c.var.principal), signal: c.req.raw.signal },
           ),
         ),
         200,
       );
     })
-    .openapi(leave, async (c) =>
-      c.json(await leases.leave(ref(c, c.req.valid("param").key), c.req.valid("json").token), 200),
-    )
+    .openapi(leave, async (c) => {
+      const { token, holder_id } = c.req.valid("json");
+      const who = { holderId: holder_id ?? null, actor: actorOf(c.var.principal) };
+      return c.json(await leases.leave(ref(c, c.req.valid("param").key), token, who), 200);
+    })
     .openapi(renew, async (c) =>
       c.json(await leases.renew(ref(c, c.req.valid("param").key), c.req.valid("json")), 200),
     )
@@ -247,7 +313,27 @@ export function leaseRoutes(
           "force releases whoever holds the key: it needs the admin scope",
         );
       }
-      return c.json(await leases.release(ref(c, c.req.valid("param").key), body), 200);
+      return c.json(
+        await leases.release(ref(c, c.req.valid("param").key), body, actorOf(c.var.principal)),
+        200,
+      );
+    })
+    .openapi(list, async (c) => {
+      const q = c.req.valid("query");
+      const page = await leases.list(c.var.principal.namespace, {
+        prefix: q.prefix ?? "",
+        cursor: q.cursor ?? null,
+        limit: q.limit ?? 50,
+      });
+      return c.json(page, 200);
+    })
+    .openapi(history, async (c) => {
+      const q = c.req.valid("query");
+      const page = await leases.history(ref(c, c.req.valid("param").key), {
+        cursor: q.cursor ?? null,
+        limit: q.limit ?? 50,
+      });
+      return c.json(page, 200);
     })
     .openapi(status, async (c) => {
       const waitMs = c.req.valid("query").wait_ms ?? 0;

@@ -11,7 +11,7 @@ import {
   StateLockId,
   UnlockQuery,
 } from "../../src/protocol/state-locks.js";
-import { requireScope } from "../auth/middleware.js";
+import { actorOf, requireScope } from "../auth/middleware.js";
 import { ApiError } from "../errors.js";
 import type { StateLocks } from "../locks/state-locks.js";
 import { leaseView } from "../locks/views.js";
@@ -106,6 +106,7 @@ export function stateLockRoutes(locks: StateLocks) {
         locked: q.l ?? false,
         ttlSeconds: q.e ?? null,
         credential: q.k ?? null,
+        actor: actorOf(c.var.principal),
       });
       return c.json(created, 200);
     })
@@ -121,14 +122,14 @@ export function stateLockRoutes(locks: StateLocks) {
       const { id } = c.req.valid("param");
       const { k, e } = c.req.valid("query");
       if (k === undefined) throw missingKey();
-      await locks.lock(c.var.principal.namespace, id, k, e ?? null);
+      await locks.lock(c.var.principal.namespace, id, k, e ?? null, actorOf(c.var.principal));
       return c.body(null, 204);
     })
     .openapi(unlock, async (c) => {
       const { id } = c.req.valid("param");
       const { k } = c.req.valid("query");
       if (k === undefined) throw missingKey();
-      await locks.unlock(c.var.principal.namespace, id, k);
+      await locks.unlock(c.var.principal.namespace, id, k, actorOf(c.var.principal));
       return c.body(null, 204);
     });
 }

@@ -7,10 +7,16 @@ import { createEventHub } from "./events.js";
 import {
   type AcquireOutcome,
   type AcquireParams,
+  type Actor,
   DEFAULT_LIMITS,
   GC_SLACK_MS,
+  type HistoryEntry,
+  type HistoryKind,
   type InspectOutcome,
+  type KeySummary,
+  keptHistory,
   type Lease,
+  type LockMode,
   type LockRef,
   type LockStore,
   type PoolOutcome,
@@ -86,6 +92,41 @@ const leaseOf = (rec: LockRecord): Lease => ({
   expiresAt: rec.exp === 0 ? null : rec.exp,
 });
 
+const event = (
+  kind: HistoryKind,
+  at: number,
+  lease: Pick<Lease, "holderId" | "reason" | "mode" | "fencingToken" | "acquiredAt"> | null,
+  actor: Actor | null,
+  heldMs: number | null = null,
+): HistoryEntry => ({
+  kind,
+  at,
+  holderId: lease?.holderId ?? null,
+  reason: lease?.reason ?? null,
+  mode: lease?.mode ?? null,
+  fencingToken: lease?.fencingToken ?? null,
+  heldMs,
+  actor,
+});
+
+/** Leases of the record that ran out and are not in the history yet (oldest first), as "expired" events. */
+const lapsedOf = (
+  rec: LockRecord | undefined,
+  now: number,
+): Array<{ entry: HistoryEntry; th: string | null }> => {
+  if (!rec) return [];
+  const out: Array<{ entry: HistoryEntry; th: string | null }> = [];
+  if (rec.token && rec.exp > 0 && rec.exp <= now) {
+    out.push({ entry: event("expired", rec.exp, leaseOf(rec), null, rec.exp - rec.since), th: null });
+  }
+  for (const [th, h] of rec.shared) {
+    if (h.exp > 0 && h.exp <= now) {
+      out.push({ entry: event("expired", h.exp, sharedLease(h), null, h.exp - h.since), th });
+    }
+  }
+  return out.sort((a, b) => a.entry.at - b.entry.at);
+};
+
 export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLimits } = {}): LockStore {
   const clock = opts.clock ?? Date.now;
   const limits = opts.limits ?? DEFAULT_LIMITS;
@@ -113,6 +154,22 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
   const tokenRecords = new Map<string, TokenRecord>();
 
   const id = (ref: LockRef) => `${ref.namespace}\u0000${ref.key}`;
+
+  /**
+   * Per key, its history (newest first) and when it disappears: as the Redis list, kept the newest
+   * historyPerKey events and historyRetentionMs past its last event (moved at most every 30th of it).
+   */
+  const histories = new Map<string, { entries: HistoryEntry[]; until: number }>();
+  const remember = (ref: LockRef, now: number, ...entries: HistoryEntry[]) => {
+    const h = histories.get(id(ref));
+    const kept = h && h.until > now ? h : { entries: [], until: 0 };
+    kept.entries.unshift(...entries.reverse());
+    kept.entries.length = Math.min(kept.entries.length, limits.historyPerKey);
+    if (kept.until < now + limits.historyRetentionMs) {
+      kept.until = now + limits.historyRetentionMs + Math.floor(limits.historyRetentionMs / 30);
+    }
+    histories.set(id(ref), kept);
+  };
 
   /** Reads a record as Redis would: a record past its drop time no longer exists. */
   const read = (ref: LockRef, now: number): LockRecord | undefined => {
@@ -227,6 +284,13 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
         if (dropped + stale.length > STALE_WAITERS_PER_CALL) return { turn: "unsettled" as const };
         for (const w of stale) queue.splice(queue.indexOf(w), 1);
         dropped += stale.length;
+        // They stopped asking (their wait ended without a word): a queue timeout each.
+        const modeOf = (m: string) => (m.startsWith("s:") ? "shared" : "exclusive") as LockMode;
+        remember(
+          ref,
+          now,
+          ...stale.map((w) => ({ ...event("queue_timeout", now, null, null), mode: modeOf(w.member) })),
+        );
         continue;
       }
       const head = waiting[0];
@@ -281,6 +345,7 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
         if (excl && excl.token === p.tokenHash) {
           setExpiry(ref, excl, exp, now);
           expiryChanged(ref, exp);
+          remember(ref, now, event("extended", now, leaseOf(excl), p.actor));
           return at({ outcome: "retried", lease: leaseOf(excl), now });
         }
         const alive = liveShared(rec, now);
@@ -289,6 +354,7 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
           mine.exp = exp;
           keepShared(ref, rec, exp, now);
           expiryChanged(ref, exp);
+          remember(ref, now, event("extended", now, sharedLease(mine), p.actor));
           return at({ outcome: "retried", lease: sharedLease(mine), now });
         }
         if (shared && alive.length > 0 && rec?.lim !== p.limit) {
@@ -361,6 +427,13 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
         lim: null,
       };
       records.set(id(ref), record);
+      // Leases that ran out since the key was last granted: into the history now, at their end.
+      const lapsed = lapsedOf(record, now);
+      for (const { th } of lapsed) {
+        if (th) record.shared.delete(th);
+        // Recorded once: a shared grant leaves the exclusive fields in place.
+        else record.exp = -1;
+      }
       let lease: Lease;
       if (shared) {
         for (const [th, h] of record.shared) if (h.exp <= now) record.shared.delete(th);
@@ -380,6 +453,7 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
         setExpiry(ref, record, exp, now);
         lease = leaseOf(record);
       }
+      remember(ref, now, ...lapsed.map((l) => l.entry), event("granted", now, lease, p.actor));
       sweep(now);
       if (turn.turn === "mine") {
         leaveQueue(ref, member);
@@ -445,6 +519,17 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
       if (!force && !mine && excl && excl.token !== p.tokenHash)
         return { outcome: "held", lease: leaseOf(excl), now };
       if (!rec || (!excl && alive.length === 0)) return { outcome: "not_held", now };
+      // Shared leases that ran out meanwhile go into the history now.
+      const lapsed = lapsedOf(rec, now).filter((l) => l.th != null);
+      for (const { th } of lapsed) rec.shared.delete(th as string);
+      remember(ref, now, ...lapsed.map((l) => l.entry));
+      // Into the history: the holder's own release, or every holder a forced release ends.
+      const kind = force ? "forced_release" : "released";
+      const ended = [
+        ...(excl ? [leaseOf(excl)] : []),
+        ...(force ? alive.map(([, h]) => sharedLease(h)) : mine ? [sharedLease(mine)] : []),
+      ];
+      remember(ref, now, ...ended.map((l) => event(kind, now, l, p.actor, now - l.acquiredAt)));
       if (mine) {
         // Its entry stays a while as "released", for a retried release.
         mine.exp = -1;
@@ -515,18 +600,65 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
       }
       setExpiry(ref, rec, exp, now);
       records.set(id(ref), rec);
+      if (p.lock) remember(ref, now, event("granted", now, leaseOf(rec), p.actor));
       return { outcome: "created", lease: p.lock ? leaseOf(rec) : null, now };
     },
 
-    async leave(ref, tokenHash) {
-      const first = queues.get(id(ref))?.[0]?.member;
+    async leave(ref, tokenHash, who) {
+      const queue = queues.get(id(ref)) ?? [];
+      const first = queue[0]?.member;
       const wasFirst =
         first === queueMember("exclusive", tokenHash) || first === queueMember("shared", tokenHash);
+      for (const mode of ["exclusive", "shared"] as const) {
+        if (queue.some((w) => w.member === queueMember(mode, tokenHash))) {
+          const now = clock();
+          remember(ref, now, {
+            ...event("queue_timeout", now, null, who?.actor ?? null),
+            holderId: who?.holderId ?? null,
+            mode,
+          });
+        }
+      }
       leaveQueue(ref, queueMember("exclusive", tokenHash));
       leaveQueue(ref, queueMember("shared", tokenHash));
       // Only when the first waiter leaves does the next one become first (and may find the key free).
       const next = queues.get(id(ref))?.[0];
       if (wasFirst && next) hub.emit(id(ref), { kind: "released", next: next.member, nextUntil: next.until });
+    },
+
+    async history(ref) {
+      const now = clock();
+      const h = histories.get(id(ref));
+      const written = h && h.until > now ? h.entries : [];
+      // Leases that ran out and are not written yet (they are when the key is next granted).
+      const lapsed = lapsedOf(read(ref, now), now)
+        .map((l) => l.entry)
+        .reverse();
+      return { now, entries: keptHistory([...lapsed, ...written], now, limits) };
+    },
+
+    async list(namespace, opts) {
+      const now = clock();
+      const names = [...indexOf(namespace).keys()]
+        .filter((key) => key.startsWith(opts.prefix) && (opts.after == null || key > opts.after))
+        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const page = names.slice(0, opts.limit);
+      const keys: KeySummary[] = [];
+      for (const key of page) {
+        const ref = { namespace, key };
+        const rec = read(ref, now);
+        if (!rec) continue;
+        const held = live(rec, now);
+        const alive = liveShared(rec, now);
+        keys.push({
+          key,
+          lease: held ? leaseOf(held) : alive.length > 0 ? sharedLease(pick(alive, "last")) : null,
+          holders: held ? 1 : alive.length,
+          waiting: queues.get(id(ref))?.length ?? 0,
+          registered: rec.cred != null,
+        });
+      }
+      return { now, keys, more: names.length > opts.limit, last: page.at(-1) ?? null };
     },
 
     async peek(ref) {

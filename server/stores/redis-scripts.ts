@@ -55,6 +55,8 @@ export const RECORD_FIELDS = [
   "qx",
   "sh",
   "lim",
+  "hx",
+  "ix",
 ] as const;
 
 /** What separates the parts of a shared holder's entry (no holder id or reason may contain it). */
@@ -65,11 +67,13 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local US = '\\31'
 -- Every script that writes records ends its KEYS with the namespace's index (a sorted set of its
--- records by when Redis drops them) and its ARGV with the namespace's cap on records and how long
--- a /locks lock outlives its last write.
+-- records by when Redis drops them) and its ARGV with the namespace's cap on records, how long a
+-- /locks lock outlives its last write, and how many events (and how long) a key's history keeps.
 local INDEX = KEYS[#KEYS]
-local MAX_RECORDS = tonumber(ARGV[#ARGV - 1])
-local RETENTION = tonumber(ARGV[#ARGV])
+local MAX_RECORDS = tonumber(ARGV[#ARGV - 3])
+local RETENTION = tonumber(ARGV[#ARGV - 2])
+local HMAX = tonumber(ARGV[#ARGV - 1])
+local HRET = tonumber(ARGV[#ARGV])
 local FIELDS = {${RECORD_FIELDS.map((f) => `'${f}'`).join(", ")}}
 
 local function load(key)
@@ -109,11 +113,8 @@ local function sharers(r, holders_key)
   for i = 1, #flat, 2 do
     local p = split(flat[i + 1])
     local exp = tonumber(p[1])
-    if exp and exp > now then
-      alive[#alive + 1] = {th = flat[i], exp = exp, fence = p[2], since = p[3], holder = p[4], reason = p[5]}
-    else
-      ended[#ended + 1] = flat[i]
-    end
+    local h = {th = flat[i], exp = exp, fence = p[2], since = p[3], holder = p[4], reason = p[5]}
+    if exp and exp > now then alive[#alive + 1] = h else ended[#ended + 1] = h end
   end
   return alive, ended
 end
@@ -195,6 +196,58 @@ local function set_shared(r, holders_key, th, entry, exp, new_hash, ...)
   end
   r.sh = tostring(sh)
 end
+-- A key's history: a list of events, newest first, each "kind<US>at<US>holder<US>reason<US>mode<US>
+-- fence<US>held ms<US>actor id<US>actor name". Events are collected while a script runs (note) and
+-- appended as it ends (flush): one LPUSH per key, trimmed to HMAX in batches (HMAX/10 over), and
+-- the list's Redis expiry kept HRET past its last event, moved at most every 30th of HRET (the
+-- record remembers it as hx).
+local pending, pending_order = {}, {}
+local function note(hkey, r, kind, at, l, held, actor)
+  local p = pending[hkey]
+  if not p then
+    p = {r = r, values = {}}
+    pending[hkey] = p
+    pending_order[#pending_order + 1] = hkey
+  end
+  local a = actor or {'', ''}
+  p.values[#p.values + 1] = table.concat({kind, at, l[4] or '', l[5] or '', l[6] or '', l[1] or '', held or '', a[1], a[2]}, US)
+end
+-- The history's new Redis expiry, or nil when the one the record remembers is far enough.
+local function history_expiry(r)
+  if r and r.exp and (tonumber(r.hx) or 0) >= now + HRET then return nil end
+  return now + HRET + math.floor(HRET / 30)
+end
+local function flush()
+  for _, hkey in ipairs(pending_order) do
+    local p = pending[hkey]
+    local n = redis.call('LPUSH', hkey, unpack(p.values))
+    if n > HMAX + math.ceil(HMAX / 10) then redis.call('LTRIM', hkey, 0, HMAX - 1) end
+    local r = p.r
+    if r and r.hx_set then
+      -- Written with the record's fields already.
+      redis.call('PEXPIREAT', hkey, r.hx_set)
+    else
+      local hx = history_expiry(r)
+      if not hx and n == #p.values then hx = tonumber(r.hx) end
+      if hx then
+        redis.call('PEXPIREAT', hkey, hx)
+        if r and r.exp then redis.call('HSET', r.key, 'hx', hx) end
+      end
+    end
+  end
+end
+local function mode_of(member)
+  if string.sub(member, 1, 2) == 's:' then return 's' end
+  return 'x'
+end
+-- Shared holders whose leases ran out, when the key's record says every shared lease has ended
+-- (sharers reads none then): for the history, as the key is next granted.
+local function lapsed_sharers(r, holders_key)
+  local sh = tonumber(r.sh) or 0
+  if sh <= 0 or sh > now then return {} end
+  local _, ended = sharers({sh = now + 1}, holders_key)
+  return ended
+end
 -- channel: the key's own channel ('' = don't publish); message: kind, then expiry or first waiter.
 local function publish(channel, kind, detail)
   if channel ~= '' then redis.call('PUBLISH', channel, kind .. ' ' .. detail) end
@@ -211,27 +264,31 @@ const script = (name: string, body: string, prelude = PRELUDE): LuaScript => {
  * (a retried acquire), else the first key whose turn it is, else a place in every key's queue, all
  * with one arrival number, so that waiters are served first come first served across the pool.
  * KEYS: fencing counter, queue sequence, then per key: lock, queue (sorted set), queue deadlines
- *       (hash), shared holders (hash); then the index.
+ *       (hash), shared holders (hash), history (list); then the namespace's names, and its index.
  * ARGV: token hash, holder, ttl ms ('' = none), reason, registered-only ('1'), queue window ms
- *       ('' = don't queue), most waiters, mode ('x' exclusive, 's' shared), limit (shared), then
- *       per key its event channel ('' = don't publish), then the index tail.
+ *       ('' = don't queue), most waiters, mode ('x' exclusive, 's' shared), limit (shared), actor
+ *       id, actor name, then per key its event channel ('' = don't publish), then per key its name
+ *       in the namespace, then the index tail.
  * Replies end with the 1-based number of the key they are about.
  */
 export const ACQUIRE = script(
   "acquire",
   `
 local me, mode, limit = ARGV[1], ARGV[8], tonumber(ARGV[9])
+local actor = {ARGV[10], ARGV[11]}
 local shared = mode == 's'
 local member = mode .. ':' .. me
-local n = (#KEYS - 3) / 4
+local n = (#KEYS - 4) / 5
+local NAMES = KEYS[#KEYS - 1]
 local exp = 0
 if ARGV[3] ~= '' then exp = now + tonumber(ARGV[3]) end
 local arrival = nil
 
 local keys = {}
 for i = 1, n do
-  local base = 2 + (i - 1) * 4
-  local k = {lock = KEYS[base + 1], Q = KEYS[base + 2], U = KEYS[base + 3], HK = KEYS[base + 4], channel = ARGV[9 + i], i = i}
+  local base = 2 + (i - 1) * 5
+  local k = {lock = KEYS[base + 1], Q = KEYS[base + 2], U = KEYS[base + 3], HK = KEYS[base + 4], H = KEYS[base + 5],
+    channel = ARGV[11 + i], name = ARGV[11 + n + i], i = i}
   k.r = load(k.lock)
   k.watched = k.r.w == '1'
   keys[i] = k
@@ -270,6 +327,7 @@ local function queue_me(k)
   return rank + 1
 end
 
+local function acquire()
 -- 1. What each key says to the caller: refusals first, then a retried acquire (it holds one
 -- already: its lease now ends ttl from now).
 for _, k in ipairs(keys) do
@@ -282,6 +340,7 @@ for _, k in ipairs(keys) do
   if k.excl and r.token == me then
     set_lease(r, exp)
     if k.watched then publish(k.channel, 'e', exp) end
+    note(k.H, r, 'extended', now, lease_of(r), nil, actor)
     return reply('retried', lease_of(r), k.i)
   end
   k.alive, k.ended = sharers(r, k.HK)
@@ -290,6 +349,7 @@ for _, k in ipairs(keys) do
       h.exp = exp
       set_shared(r, k.HK, me, table.concat({exp, h.fence, h.since, h.holder, h.reason}, US), exp, false)
       if k.watched then publish(k.channel, 'e', exp) end
+      note(k.H, r, 'extended', now, shared_lease(h), nil, actor)
       return reply('retried', shared_lease(h), k.i)
     end
   end
@@ -333,6 +393,8 @@ local function turn_of(k)
       redis.call('ZREM', k.Q, unpack(stale))
       redis.call('HDEL', k.U, unpack(stale))
       dropped = dropped + #stale
+      -- They stopped asking (their wait ended without a word): a queue timeout each.
+      for _, m in ipairs(stale) do note(k.H, r, 'queue_timeout', now, {'', '', '', '', '', mode_of(m)}) end
     else
       k.head = waiting[1]
       k.behind = #members > 1
@@ -413,16 +475,59 @@ local queued = k.turn == 'mine'
 local watched = k.watched or (queued and k.behind)
 local w = ''
 if watched then w = '1' end
+-- Leases that ran out since the key was last granted: into the history now, at the time they
+-- ended (the history reads them from the record until then).
+local lapsed = {}
+local old_exp = tonumber(r.exp) or -1
+if r.token and r.token ~= '' and old_exp > 0 and old_exp <= now then
+  lapsed[#lapsed + 1] = {at = old_exp, lease = lease_of(r), since = tonumber(r.since)}
+  -- Recorded once: a shared grant leaves the exclusive fields in place.
+  r.exp = '-1'
+end
+local gone, gone_th = k.ended, {}
+if #gone == 0 and #k.alive == 0 then gone = lapsed_sharers(r, k.HK) end
+for _, h in ipairs(gone) do
+  if h.exp and h.exp > 0 then
+    lapsed[#lapsed + 1] = {at = h.exp, lease = shared_lease(h), since = tonumber(h.since)}
+    gone_th[#gone_th + 1] = h.th
+  end
+end
+table.sort(lapsed, function(a, b) return a.at < b.at end)
+for _, e in ipairs(lapsed) do note(k.H, r, 'expired', e.at, e.lease, e.at - (e.since or e.at)) end
+-- Fields written with the grant: the key's place in the namespace's names (listing) and when its
+-- history's Redis expiry moves.
+local more = {}
+if r.ix ~= '1' then
+  redis.call('ZADD', NAMES, 0, k.name)
+  more = {'ix', '1'}
+end
+local hx = history_expiry(r)
+if hx then
+  more[#more + 1] = 'hx'
+  more[#more + 1] = hx
+  r.hx_set = hx
+end
 local granted
 if shared then
-  if #k.ended > 0 then redis.call('HDEL', k.HK, unpack(k.ended)) end
+  -- Ended entries go (released ones too: a retried release past a new grant is not a retry).
+  local th = {}
+  for _, h in ipairs(k.ended) do th[#th + 1] = h.th end
+  for _, t in ipairs(gone_th) do th[#th + 1] = t end
+  if #th > 0 then redis.call('HDEL', k.HK, unpack(th)) end
   local entry = table.concat({exp, fence, now, ARGV[2], ARGV[4]}, US)
-  set_shared(r, k.HK, me, entry, exp, #k.alive == 0, 'lim', limit, 'w', w)
+  if #k.alive == 0 then r.sh = '0' end
+  set_shared(r, k.HK, me, entry, exp, #k.alive == 0, 'lim', limit, 'w', w, unpack(more))
   granted = {fence, now, exp, ARGV[2], ARGV[4], 's'}
 else
-  set_lease(r, exp, 'token', me, 'fence', fence, 'since', now, 'holder', ARGV[2], 'reason', ARGV[4], 'w', w)
+  if #gone_th > 0 then
+    redis.call('HDEL', k.HK, unpack(gone_th))
+    more[#more + 1] = 'sh'
+    more[#more + 1] = 0
+  end
+  set_lease(r, exp, 'token', me, 'fence', fence, 'since', now, 'holder', ARGV[2], 'reason', ARGV[4], 'w', w, unpack(more))
   granted = {fence, now, exp, ARGV[2], ARGV[4], 'x'}
 end
+note(k.H, r, 'granted', now, granted, nil, actor)
 if queued then
   redis.call('ZREM', k.Q, member)
   redis.call('HDEL', k.U, member)
@@ -438,13 +543,19 @@ for _, other in ipairs(keys) do
   if other ~= k and redis.call('ZREM', other.Q, member) > 0 then redis.call('HDEL', other.U, member) end
 end
 return reply('granted', granted, k.i)
+end
+
+local out = acquire()
+flush()
+return out
 `,
 );
 
 /**
- * KEYS: queue, queue deadlines. ARGV: token hash, the key's event channel ('' = don't publish).
- * A cancelled waiter leaves no trace (in whichever mode it waited); the one after it is told to
- * look (the key may be free).
+ * KEYS: queue, queue deadlines, history, index. ARGV: token hash, the key's event channel ('' =
+ * don't publish), holder, actor id, actor name, index tail.
+ * A cancelled waiter leaves the queue (in whichever mode it waited) and a queue timeout in the
+ * history; the one after it is told to look (the key may be free).
  */
 export const LEAVE = script(
   "leave",
@@ -453,6 +564,8 @@ for _, mode in ipairs({'x', 's'}) do
   local member = mode .. ':' .. ARGV[1]
   local rank = redis.call('ZRANK', KEYS[1], member)
   if rank then
+    note(KEYS[3], nil, 'queue_timeout', now, {'', '', '', ARGV[3], '', mode}, nil, {ARGV[4], ARGV[5]})
+    flush()
     redis.call('ZREM', KEYS[1], member)
     redis.call('HDEL', KEYS[2], member)
     -- Only when the first waiter leaves does the next one become first (and may find the key free).
@@ -466,7 +579,6 @@ for _, mode in ipairs({'x', 's'}) do
 end
 return 0
 `,
-  "",
 );
 
 /** KEYS: lock, shared holders, index. ARGV: token hash, ttl ms, event channel ('' = don't publish), index tail. */
@@ -499,14 +611,17 @@ return {'not_held', now}
 );
 
 /**
- * KEYS: lock, queue, queue deadlines, shared holders, index. ARGV: token hash ('' = an operator's
- * forced release: every holder), registered-only ('1'), event channel ('' = don't publish), index tail.
+ * KEYS: lock, queue, queue deadlines, shared holders, history, index. ARGV: token hash ('' = an
+ * operator's forced release: every holder), registered-only ('1'), event channel ('' = don't
+ * publish), actor id, actor name, index tail.
  */
 export const RELEASE = script(
   "release",
   `
 local r = load(KEYS[1])
-local HK = KEYS[4]
+local HK, H = KEYS[4], KEYS[5]
+local actor = {ARGV[4], ARGV[5]}
+local function release()
 local me = ARGV[1]
 local force = me == ''
 local watched = r.w == '1'
@@ -517,7 +632,7 @@ if not force and r.token == me and r.exp == '-1' and now < (tonumber(r.rel) or 0
   return {'released', now}
 end
 local excl = live(r)
-local alive = sharers(r, HK)
+local alive, ended = sharers(r, HK)
 local mine = nil
 for _, h in ipairs(alive) do
   if h.th == me then mine = h end
@@ -536,6 +651,23 @@ if not force and not mine and r.token ~= me then
   return reply('held', lease_of(r))
 end
 if not excl and #alive == 0 then return {'not_held', now} end
+-- Shared leases that ran out meanwhile go into the history now (once this release clears sh, no
+-- later call would read them).
+local lapsed = {}
+for _, h in ipairs(ended) do
+  if h.exp and h.exp > 0 then
+    note(H, r, 'expired', h.exp, shared_lease(h), h.exp - tonumber(h.since))
+    lapsed[#lapsed + 1] = h.th
+  end
+end
+if #lapsed > 0 then redis.call('HDEL', HK, unpack(lapsed)) end
+-- Into the history: the holder's own release, or every holder a forced release ends.
+local kind = 'released'
+if force then kind = 'forced_release' end
+if excl and (force or r.token == me) then note(H, r, kind, now, lease_of(r), now - tonumber(r.since), actor) end
+for _, h in ipairs(alive) do
+  if force or h == mine then note(H, r, kind, now, shared_lease(h), now - tonumber(h.since), actor) end
+end
 -- Still held by others after this release? (A shared holder leaving others; never when forced.)
 local others = 0
 if mine then others = #alive - 1 end
@@ -567,6 +699,11 @@ elseif watched and next == '-' and others == 0 then
 end
 if watched then publish(ARGV[3], 'r', next .. ' ' .. next_until) end
 return {'released', now}
+end
+
+local out = release()
+flush()
+return out
 `,
 );
 
@@ -597,8 +734,9 @@ return reply('held', held, registered, waiting)
 );
 
 /**
- * KEYS: lock, fencing counter, index. ARGV: credential hash, lock ('1'), ttl ms ('' = none), holder,
- * and the index tail.
+ * KEYS: lock, fencing counter, history, the namespace's names, index. ARGV: credential hash, lock
+ * ('1'), ttl ms ('' = none), holder, the key's name in the namespace, actor id, actor name, and the
+ * index tail.
  */
 export const REGISTER = script(
   "register",
@@ -607,15 +745,100 @@ local r = load(KEYS[1])
 -- every write sets exp, so a record without it does not exist
 if r.exp then return {'exists', now} end
 if not room() then return {'quota', now, 'locks', MAX_RECORDS} end
+redis.call('ZADD', KEYS[4], 0, ARGV[5])
 r.cred = ARGV[1]
 if ARGV[2] ~= '1' then
-  set_lease(r, -1, 'cred', r.cred, 'since', now)
+  set_lease(r, -1, 'cred', r.cred, 'since', now, 'ix', '1')
   return {'created', now}
 end
 local exp = 0
 if ARGV[3] ~= '' then exp = now + tonumber(ARGV[3]) end
 local fence = next_fence(KEYS[2])
-set_lease(r, exp, 'cred', r.cred, 'token', r.cred, 'fence', fence, 'since', now, 'holder', ARGV[4], 'reason', '')
-return reply('created', {fence, now, exp, ARGV[4], '', 'x'})
+local hx = history_expiry(r)
+r.hx_set = hx
+set_lease(r, exp, 'cred', r.cred, 'token', r.cred, 'fence', fence, 'since', now, 'holder', ARGV[4], 'reason', '', 'ix', '1', 'hx', hx)
+local l = {fence, now, exp, ARGV[4], '', 'x'}
+note(KEYS[3], r, 'granted', now, l, nil, {ARGV[6], ARGV[7]})
+flush()
+return reply('created', l)
+`,
+);
+
+/**
+ * A key's history, newest first, with the leases that ran out and are not written yet (they are
+ * when the key is next granted) read from the record. KEYS: history, lock, shared holders.
+ * ARGV: the index tail. Reply: now, then the events.
+ */
+export const HISTORY = script(
+  "history",
+  `
+local out = {now}
+local r = load(KEYS[2])
+local lapsed = {}
+local exp = tonumber(r.exp) or -1
+if r.token and r.token ~= '' and exp > 0 and exp <= now then
+  lapsed[#lapsed + 1] = {at = exp, lease = lease_of(r), since = tonumber(r.since)}
+end
+local alive, ended = sharers(r, KEYS[3])
+if #ended == 0 and #alive == 0 then ended = lapsed_sharers(r, KEYS[3]) end
+for _, h in ipairs(ended) do
+  if h.exp and h.exp > 0 then lapsed[#lapsed + 1] = {at = h.exp, lease = shared_lease(h), since = tonumber(h.since)} end
+end
+table.sort(lapsed, function(a, b) return a.at > b.at end)
+for _, e in ipairs(lapsed) do
+  local l = e.lease
+  out[#out + 1] = table.concat({'expired', e.at, l[4] or '', l[5] or '', l[6], l[1], e.at - (e.since or e.at), '', ''}, US)
+end
+for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, HMAX - 1)) do out[#out + 1] = v end
+return out
+`,
+);
+
+/**
+ * One page of a namespace's keys in order, with each key's state. KEYS: the namespace's names (a
+ * sorted set of equal scores, read in lexical order). ARGV: the prefixes of the key's record, queue
+ * and shared holders' keys, the prefix to list, the name to start after ('' = the first), how many.
+ * Names whose record Redis dropped are forgotten on the way. Reply: now, more ('1'), the last name
+ * looked at, then per key: name, registered ('1'), waiting, holders, and a lease (6 fields, or '').
+ */
+export const LIST = script(
+  "list",
+  `
+local lock_prefix, queue_prefix, holders_prefix = ARGV[1], ARGV[2], ARGV[3]
+local prefix, after, limit = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local min, max = '-', '+'
+if prefix ~= '' then min, max = '[' .. prefix, '[' .. prefix .. '\\255' end
+if after ~= '' and after >= prefix then min = '(' .. after end
+local names = redis.call('ZRANGEBYLEX', KEYS[1], min, max, 'LIMIT', 0, limit + 1)
+local more = ''
+if #names > limit then more = '1' end
+local out = {now, more, ''}
+local gone = {}
+for i = 1, math.min(#names, limit) do
+  local name = names[i]
+  out[3] = name
+  local r = load(lock_prefix .. name)
+  if not r.exp then
+    gone[#gone + 1] = name
+  else
+    local registered = ''
+    if r.cred then registered = '1' end
+    local waiting = redis.call('ZCARD', queue_prefix .. name)
+    local l, holders = nil, 0
+    if live(r) then
+      l, holders = lease_of(r), 1
+    else
+      local alive = sharers(r, holders_prefix .. name)
+      if #alive > 0 then l, holders = shared_lease(pick(alive, 'last')), #alive end
+    end
+    out[#out + 1] = name
+    out[#out + 1] = registered
+    out[#out + 1] = waiting
+    out[#out + 1] = holders
+    for j = 1, 6 do out[#out + 1] = l and l[j] or '' end
+  end
+end
+if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end
+return out
 `,
 );

@@ -5,8 +5,10 @@
 import { sha256Hex } from "../crypto.js";
 import {
   ACQUIRE,
+  HISTORY,
   INSPECT,
   LEAVE,
+  LIST,
   type LuaScript,
   RECORD_FIELDS,
   REGISTER,
@@ -16,8 +18,13 @@ import {
 } from "./redis-scripts.js";
 import {
   type AcquireOutcome,
+  type Actor,
   DEFAULT_LIMITS,
+  type HistoryEntry,
+  type HistoryKind,
   type InspectOutcome,
+  type KeySummary,
+  keptHistory,
   type Lease,
   type LockEvents,
   type LockRef,
@@ -119,6 +126,34 @@ function sharedHolders(flat: string[], now: number): Lease[] {
   return holders.sort((a, b) => a.acquiredAt - b.acquiredAt);
 }
 
+const HISTORY_KINDS = new Set<string>([
+  "granted",
+  "extended",
+  "released",
+  "expired",
+  "forced_release",
+  "queue_timeout",
+]);
+
+/** A history event as the scripts write it (redis-scripts.ts): kind, at, holder, reason, mode, fence, held, actor. */
+function historyEntry(raw: string): HistoryEntry | null {
+  const [kind = "", at, holder, reason, mode, fence, held, actorId, actorName] =
+    String(raw).split(UNIT_SEPARATOR);
+  if (!HISTORY_KINDS.has(kind)) return null;
+  return {
+    kind: kind as HistoryKind,
+    at: Number(at),
+    holderId: str(holder),
+    reason: str(reason),
+    mode: mode === "s" ? "shared" : mode === "x" ? "exclusive" : null,
+    fencingToken: fence ? Number(fence) : null,
+    heldMs: held ? Number(held) : null,
+    actor: actorId ? { id: actorId, name: str(actorName) } : null,
+  };
+}
+
+const actorArgs = (actor: Actor | null) => [actor?.id ?? "", actor?.name ?? ""];
+
 /**
  * Where a Redis store's lock events come from, given how a key names its channel: one PSUBSCRIBE
  * per server instance on TCP (tcp.ts), an SSE subscription per watch on Upstash (upstash-events.ts).
@@ -151,12 +186,20 @@ export function createRedisStore(
   const queueKey = (ref: LockRef) => `${prefix}:queue:${ref.namespace}:${ref.key}`;
   const queueUntilKey = (ref: LockRef) => `${prefix}:queue-until:${ref.namespace}:${ref.key}`;
   const holdersKey = (ref: LockRef) => `${prefix}:holders:${ref.namespace}:${ref.key}`;
+  const historyKey = (ref: LockRef) => `${prefix}:history:${ref.namespace}:${ref.key}`;
+  // The namespace's key names, for the listing (a sorted set read in lexical order).
+  const namesKey = (namespace: string) => `${prefix}:names:${namespace}`;
   // One channel per key, named by a hash: keys may hold any character, Upstash puts the channel in a URL.
   const channelOf = (ref: LockRef) => `${prefix}:ev:${sha256Hex(lockKey(ref)).slice(0, 32)}`;
   const limits = opts.limits ?? DEFAULT_LIMITS;
   // The namespace's index of records (see redis-scripts.ts): every script's last key and ARGV.
   const indexKey = (ref: LockRef) => `${prefix}:ns:${ref.namespace}`;
-  const indexArgs = [String(limits.locksPerNamespace), String(limits.lockRetentionMs)];
+  const indexArgs = [
+    String(limits.locksPerNamespace),
+    String(limits.lockRetentionMs),
+    String(limits.historyPerKey),
+    String(limits.historyRetentionMs),
+  ];
   const quotaOf = (r: Reply, now: number): QuotaOutcome & { now: number } => ({
     outcome: "quota",
     now,
@@ -232,7 +275,14 @@ export function createRedisStore(
         [
           fenceKey,
           queueSeqKey,
-          ...refs.flatMap((ref) => [lockKey(ref), queueKey(ref), queueUntilKey(ref), holdersKey(ref)]),
+          ...refs.flatMap((ref) => [
+            lockKey(ref),
+            queueKey(ref),
+            queueUntilKey(ref),
+            holdersKey(ref),
+            historyKey(ref),
+          ]),
+          namesKey((refs[0] as LockRef).namespace),
           indexKey(refs[0] as LockRef),
         ],
         [
@@ -245,7 +295,9 @@ export function createRedisStore(
           String(limits.waitersPerKey),
           p.mode === "shared" ? "s" : "x",
           String(p.limit),
+          ...actorArgs(p.actor),
           ...refs.map(channelOf),
+          ...refs.map((ref) => ref.key),
           ...indexArgs,
         ],
       );
@@ -276,8 +328,43 @@ export function createRedisStore(
         return Number(sh) > 0 ? `${exp}|${sh}` : (exp ?? null);
       }),
 
-    async leave(ref, tokenHash) {
-      await run(LEAVE, [queueKey(ref), queueUntilKey(ref)], [tokenHash, channelOf(ref)]);
+    async leave(ref, tokenHash, who) {
+      await run(
+        LEAVE,
+        [queueKey(ref), queueUntilKey(ref), historyKey(ref), indexKey(ref)],
+        [tokenHash, channelOf(ref), who?.holderId ?? "", ...actorArgs(who?.actor ?? null), ...indexArgs],
+      );
+    },
+
+    async history(ref) {
+      const r = await run(HISTORY, [historyKey(ref), lockKey(ref), holdersKey(ref)], indexArgs);
+      const entries = r
+        .slice(1)
+        .map((raw) => historyEntry(String(raw)))
+        .filter((e): e is HistoryEntry => e !== null);
+      return { now: Number(r[0]), entries: keptHistory(entries, Number(r[0]), limits) };
+    },
+
+    async list(namespace, opts) {
+      const base = (kind: string) => `${prefix}:${kind}:${namespace}:`;
+      const r = await run(
+        LIST,
+        [namesKey(namespace)],
+        [base("lock"), base("queue"), base("holders"), opts.prefix, opts.after ?? "", String(opts.limit)],
+      );
+      const now = Number(r[0]);
+      const keys: KeySummary[] = [];
+      for (let i = 3; i + 10 <= r.length; i += 10) {
+        const row = r.slice(i, i + 10);
+        keys.push({
+          key: String(row[0]),
+          registered: row[1] === "1",
+          waiting: Number(row[2]) || 0,
+          holders: Number(row[3]) || 0,
+          lease: row[4] === "" || row[4] == null ? null : leaseFrom(["held", now, ...row.slice(4)]),
+        });
+      }
+      return { now, keys, more: r[1] === "1", last: str(r[2]) };
     },
 
     async renew(ref, p) {
@@ -294,8 +381,8 @@ export function createRedisStore(
     async release(ref, p) {
       const r = await run(
         RELEASE,
-        [lockKey(ref), queueKey(ref), queueUntilKey(ref), holdersKey(ref), indexKey(ref)],
-        [p.tokenHash ?? "", p.registeredOnly ? "1" : "", channelOf(ref), ...indexArgs],
+        [lockKey(ref), queueKey(ref), queueUntilKey(ref), holdersKey(ref), historyKey(ref), indexKey(ref)],
+        [p.tokenHash ?? "", p.registeredOnly ? "1" : "", channelOf(ref), ...actorArgs(p.actor), ...indexArgs],
       );
       const { outcome, now } = outcomeOf(r);
       if (outcome === "held") return { outcome, now, lease: leaseFrom(r) };
@@ -370,12 +457,14 @@ export function createRedisStore(
     async register(ref, p): Promise<RegisterOutcome> {
       const r = await run(
         REGISTER,
-        [lockKey(ref), fenceKey, indexKey(ref)],
+        [lockKey(ref), fenceKey, historyKey(ref), namesKey(ref.namespace), indexKey(ref)],
         [
           p.credentialHash,
           p.lock ? "1" : "",
           p.lock?.ttlMs == null ? "" : String(p.lock.ttlMs),
           p.lock?.holderId ?? "",
+          ref.key,
+          ...actorArgs(p.actor),
           ...indexArgs,
         ],
       );

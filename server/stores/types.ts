@@ -24,6 +24,47 @@ export interface Lease {
   expiresAt: number | null;
 }
 
+/** The API token behind an operation, as a key's history names it: never its secret. */
+export interface Actor {
+  id: string;
+  name: string | null;
+}
+
+export type HistoryKind =
+  | "granted"
+  | "extended"
+  | "released"
+  | "expired"
+  | "forced_release"
+  | "queue_timeout";
+
+/** One event of a key's history (see HistoryEvent in the protocol). Times: ms by the store's clock. */
+export interface HistoryEntry {
+  kind: HistoryKind;
+  at: number;
+  holderId: string | null;
+  reason: string | null;
+  mode: LockMode | null;
+  fencingToken: number | null;
+  /** For a lease that ended: how long it was held. */
+  heldMs: number | null;
+  actor: Actor | null;
+}
+
+/** What a history read returns of the events it finds: the newest historyPerKey, none past retention. */
+export const keptHistory = (entries: HistoryEntry[], now: number, limits: StoreLimits) =>
+  entries.filter((e) => e.at > now - limits.historyRetentionMs).slice(0, limits.historyPerKey);
+
+/** A key of a namespace in the listing. */
+export interface KeySummary {
+  key: string;
+  /** The exclusive lease, or the shared lease that ends last; null when free. */
+  lease: Lease | null;
+  holders: number;
+  waiting: number;
+  registered: boolean;
+}
+
 /** Every outcome carries the store's clock reading, so expiry is judged and reported by one clock. */
 type At = { now: number };
 
@@ -58,12 +99,17 @@ export interface StoreLimits {
   waitersPerKey: number;
   /** How long a /locks lock outlives its last write (create, lock, unlock) before it is deleted. */
   lockRetentionMs: number;
+  /** Events a key's history keeps (the newest), and for how long after its last event. */
+  historyPerKey: number;
+  historyRetentionMs: number;
 }
 
 export const DEFAULT_LIMITS: StoreLimits = {
   locksPerNamespace: 10_000,
   waitersPerKey: 1_000,
   lockRetentionMs: 30 * 86_400_000,
+  historyPerKey: 100,
+  historyRetentionMs: 30 * 86_400_000,
 };
 
 export type RenewOutcome = At &
@@ -118,6 +164,8 @@ export interface AcquireParams {
   mode: LockMode;
   /** Shared: how many may hold the key at once (1 … MAX_HOLDERS of the protocol); ignored for exclusive. */
   limit: number;
+  /** Who asks, for the key's history. */
+  actor: Actor | null;
 }
 
 /** A waiter's name in a key's queue: the mode it waits for, and its token's hash. */
@@ -129,6 +177,7 @@ export interface RegisterParams {
   credentialHash: string;
   /** Take the lease at once (the /locks API's `l=true`). */
   lock: { ttlMs: number | null; holderId: string | null } | null;
+  actor: Actor | null;
 }
 
 /** An acquire of one of several keys (a pool): its outcome, and which key it is about. */
@@ -147,7 +196,7 @@ export interface LockStore {
   /** tokenHash null: an operator's forced release of whatever lease holds the key. */
   release(
     ref: LockRef,
-    params: { tokenHash: string | null; registeredOnly: boolean },
+    params: { tokenHash: string | null; registeredOnly: boolean; actor: Actor | null },
   ): Promise<ReleaseOutcome>;
   /**
    * `watch`: the caller will wait for the key to be free, so the store must publish its release.
@@ -156,8 +205,30 @@ export interface LockStore {
   inspect(ref: LockRef, opts?: { watch?: boolean; waiting?: boolean }): Promise<InspectOutcome>;
   /** Create a registered lock (the /locks API): a key with a credential that outlives its leases. */
   register(ref: LockRef, params: RegisterParams): Promise<RegisterOutcome>;
-  /** Leave the key's queue (a cancelled waiter); nothing happens when not queued. */
-  leave(ref: LockRef, tokenHash: string): Promise<void>;
+  /**
+   * Leave the key's queue (a cancelled waiter); nothing happens when not queued. The history
+   * records a queue timeout, with the holder id and actor when given.
+   */
+  leave(
+    ref: LockRef,
+    tokenHash: string,
+    who?: { holderId: string | null; actor: Actor | null },
+  ): Promise<void>;
+  /**
+   * The key's history, newest first: at most StoreLimits.historyPerKey events, none older than
+   * historyRetentionMs. One read.
+   */
+  history(ref: LockRef): Promise<{ now: number; entries: HistoryEntry[] }>;
+  /**
+   * The namespace's keys in order, from the first after `after` (null: the first), that start with
+   * `prefix`; at most `limit`, and whether there are more. One round trip, whatever the number of
+   * keys in the namespace or the database. `last`: the last key looked at (the next page starts
+   * after it), null when none.
+   */
+  list(
+    namespace: string,
+    opts: { prefix: string; after: string | null; limit: number },
+  ): Promise<{ now: number; keys: KeySummary[]; more: boolean; last: string | null }>;
   /** Releases and expiry changes, pushed by the store to the requests that wait. */
   readonly events: LockEvents;
   /**

@@ -150,7 +150,8 @@ export const GrantResponse = LeaseView.extend({
   token: z.string(),
 });
 
-export const LeaveRequest = strictBody({ token: LeaseToken });
+/** holder_id: who gives up waiting, for the key's history (a queue timeout). */
+export const LeaveRequest = strictBody({ token: LeaseToken, holder_id: HolderId.optional() });
 
 export const StatusResponse = z.object({
   status: z.literal("ok"),
@@ -178,6 +179,72 @@ export const ReleaseResponse = z.object({
   status: z.literal("ok"),
   key: z.string(),
   locked: z.literal(false),
+});
+
+/** What a key's history records (see HistoryEvent). */
+export const HISTORY_EVENTS = [
+  "granted",
+  "extended",
+  "released",
+  "expired",
+  "forced_release",
+  "queue_timeout",
+] as const;
+export const HistoryEventKind = z.enum(HISTORY_EVENTS);
+
+/**
+ * One event of a key's history. granted: a lease began; extended: its holder acquired again with
+ * the same token (a renewal, the heartbeat of a running job, is not recorded); released, expired,
+ * forced_release: a lease ended (held_ms says how long it was held; an expiry is written when the
+ * key is next acquired, at the time the lease ended); queue_timeout: a waiter gave up (its holder_id
+ * when it said it) or stopped asking. actor: the API token that did it, by id and name, never its
+ * secret (null for an expiry). run_url: the workflow run, when the holder id names one.
+ */
+export const HistoryEvent = z.object({
+  event: HistoryEventKind,
+  at: z.string(),
+  holder_id: z.string().nullable(),
+  reason: z.string().nullable(),
+  mode: LockMode.nullable(),
+  fencing_token: z.number().int().nullable(),
+  held_ms: z.number().int().nullable(),
+  actor: z.object({ token_id: z.string(), token_name: z.string().nullable() }).nullable(),
+  run_url: z.string().nullable(),
+});
+
+/** Newest first; next_cursor fetches the older events (null: no more). */
+export const HistoryResponse = z.object({
+  status: z.literal("ok"),
+  key: z.string(),
+  events: z.array(HistoryEvent),
+  next_cursor: z.string().nullable(),
+});
+
+/** A key of the namespace at a glance (the listing): what its status says, in brief. */
+export const LockSummary = z.object({
+  key: z.string(),
+  locked: z.boolean(),
+  mode: LockMode.nullable(),
+  /** The holder whose lease ends last (of a shared key: one of `holders`). */
+  holder_id: z.string().nullable(),
+  reason: z.string().nullable(),
+  fencing_token: z.number().int().nullable(),
+  acquired_at: z.string().nullable(),
+  expires_at: z.string().nullable(),
+  expires_in_ms: z.number().int().nullable(),
+  /** How many hold it now (0 when free). */
+  holders: z.number().int(),
+  waiting: z.number().int(),
+  /** A status lock of the /locks API (key `locks/<id>`). */
+  registered: z.boolean(),
+  run_url: z.string().nullable(),
+});
+
+/** Keys in order; next_cursor asks for the keys after the last one (null: no more). */
+export const ListResponse = z.object({
+  status: z.literal("ok"),
+  locks: z.array(LockSummary),
+  next_cursor: z.string().nullable(),
 });
 
 /** Every error, from every route. `holder_id` etc. accompany `lock_held` so a waiter can say whom it waits for. */
@@ -215,3 +282,8 @@ export type ReleaseRequest = z.infer<typeof ReleaseRequest>;
 export type GrantResponse = z.infer<typeof GrantResponse>;
 export type StatusResponse = z.infer<typeof StatusResponse>;
 export type LeaseView = z.infer<typeof LeaseView>;
+export type HistoryEvent = z.infer<typeof HistoryEvent>;
+export type HistoryEventKind = z.infer<typeof HistoryEventKind>;
+export type HistoryResponse = z.infer<typeof HistoryResponse>;
+export type LockSummary = z.infer<typeof LockSummary>;
+export type ListResponse = z.infer<typeof ListResponse>;
