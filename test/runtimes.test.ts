@@ -96,6 +96,42 @@ describe.each(RUNTIMES)("on %s", (kind) => {
     });
   });
 
+  it("serves the dashboard (sign-in, a signed-in list) and the API reference as HTML", async () => {
+    const base = servers.get(kind)!.url;
+    for (const path of ["/ui/login", "/docs"]) {
+      const page = await fetch(`${base}${path}`);
+      expect(page.status, path).toBe(200);
+      expect(page.headers.get("content-type"), path).toContain("text/html");
+      expect(await page.text(), path).toMatch(/^<!doctype html>/i);
+    }
+    const signIn = await fetch(`${base}/ui/login`, {
+      method: "POST",
+      body: new URLSearchParams({ token: ADMIN_TOKEN }),
+      redirect: "manual",
+    });
+    expect(signIn.status).toBe(303);
+    const cookie = signIn.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(/HttpOnly/i);
+    const list = await fetch(`${base}/ui`, { headers: { Cookie: cookie.split(";")[0] ?? "" } });
+    expect(list.status).toBe(200);
+    expect(await list.text()).toContain("Locks in <code>default</code>");
+  });
+
+  it("serves /metrics in Prometheus's text format to an admin token, counting by route pattern", async () => {
+    expect((await call("GET", "/metrics", { token: null })).status).toBe(401);
+    expect((await call("GET", statusPath("metrics-probe"))).status).toBe(200);
+    const res = await call("GET", "/metrics");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(res.body).toContain("# TYPE lss_http_requests_total counter");
+    expect(res.body).toMatch(
+      /^lss_http_requests_total\{route="\/infra\/locks\/:key",method="GET",status="200"\} [1-9]/m,
+    );
+    expect(res.body).not.toContain("metrics-probe");
+    // The process's own metrics on Node (npm start, Vercel's Node.js runtime); a Worker has none.
+    expect(res.body.includes("lss_process_cpu_seconds_total")).toBe(kind !== "workers");
+  });
+
   it("grants, shows, refuses, renews and releases a lease, with fencing tokens that go up", async () => {
     const key = "qa-env";
     const granted = await call("POST", acquirePath(key), {
