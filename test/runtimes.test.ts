@@ -132,6 +132,21 @@ describe.each(RUNTIMES)("on %s", (kind) => {
     expect(res.body.includes("lss_process_cpu_seconds_total")).toBe(kind !== "workers");
   });
 
+  it("serves /metrics in Prometheus's text format to an admin token, counting by route pattern", async () => {
+    expect((await call("GET", "/metrics", { token: null })).status).toBe(401);
+    expect((await call("GET", statusPath("metrics-probe"))).status).toBe(200);
+    const res = await call("GET", "/metrics");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(res.body).toContain("# TYPE lss_http_requests_total counter");
+    expect(res.body).toMatch(
+      /^lss_http_requests_total\{route="\/infra\/locks\/:key",method="GET",status="200"\} [1-9]/m,
+    );
+    expect(res.body).not.toContain("metrics-probe");
+    // The process's own metrics on Node (npm start, Vercel's Node.js runtime); a Worker has none.
+    expect(res.body.includes("lss_process_cpu_seconds_total")).toBe(kind !== "workers");
+  });
+
   it("grants, shows, refuses, renews and releases a lease, with fencing tokens that go up", async () => {
     const key = "qa-env";
     const granted = await call("POST", acquirePath(key), {
