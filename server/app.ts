@@ -24,7 +24,7 @@ import {
   rateLimitReason,
 } from "./metrics.js";
 import { adminRoutes } from "./routes/admin.js";
-import { docsRoutes, type OpenApiDocument } from "./routes/docs.js";
+import { docsRoutes } from "./routes/docs.js";
 import { healthRoutes } from "./routes/health.js";
 import { leaseRoutes } from "./routes/lease.js";
 import { metricsRoutes } from "./routes/metrics.js";
@@ -153,7 +153,7 @@ export function createApp(deps: AppDeps) {
     }));
   app.get("/openapi.json", (c) => c.json(openApi()));
   // The reference as a page of its own (no script, no CDN), and the dashboard.
-  app.route("/", docsRoutes(() => openApi() as unknown as OpenApiDocument));
+  app.route("/", docsRoutes(openApi));
   app.route(
     "/",
     uiRoutes({

@@ -254,11 +254,11 @@ ${components}
 </main></body></html>`;
 }
 
-/** GET /docs, rendered once from the document (which the app builds on first use). */
-export function docsRoutes(document: () => OpenApiDocument) {
+/** GET /docs, rendered once from the app's OpenAPI document (which the app builds on first use). */
+export function docsRoutes(document: () => unknown) {
   let page: string | undefined;
   return new Hono().get("/docs", (c) => {
-    page ??= docsHtml(document());
+    page ??= docsHtml(document() as OpenApiDocument);
     return c.html(page);
   });
 }
