@@ -158,7 +158,8 @@ export function routeOf(c: Context): string {
 
 /**
  * Counts and times every request. It runs once per request even where an app is mounted twice
- * (Vercel serves the app at / and /api: its `*` middleware then matches /api/… twice).
+ * (Vercel serves the app at / and /api: a path under /api that no route matches passes the `*`
+ * middleware of both mounts).
  */
 export function metricsMiddleware(metrics: Metrics): MiddlewareHandler {
   const seen = new WeakSet<object>();

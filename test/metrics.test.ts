@@ -2,6 +2,7 @@
  * GET /metrics (server/metrics.ts): who may read it, and that its numbers say exactly what happened,
  * read from the text exposition as Prometheus would.
  */
+import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../server/app.js";
 import { memoryRateLimiter } from "../server/auth/rate-limit.js";
@@ -212,6 +213,24 @@ describe("what /metrics counts", () => {
     ).toBe(2);
     expect(value(text, "lss_rate_limited_total", { reason: "failed_auth" })).toBe(1);
     expect(value(text, "lss_rate_limited_total", { reason: "requests" })).toBe(0);
+  });
+
+  it("counts a request once where the app is mounted twice (Vercel serves it at / and /api)", async () => {
+    const metrics = createMetrics();
+    const app = createApp({ metrics, store: createMemoryStore(), rateLimiter: null, config: testConfig() });
+    const vercel = new Hono().route("/api", app).route("/", app);
+    expect((await vercel.request("/api/infra/locks/k", json("GET"))).status).toBe(200);
+    expect((await vercel.request("/infra/locks/k", json("GET"))).status).toBe(200);
+    // No route: both mounts' middleware match it.
+    expect((await vercel.request("/api/nothing", json("GET"))).status).toBe(404);
+    const text = await metrics.render();
+    const ok = { method: "GET", status: "200" };
+    expect(value(text, "lss_http_requests_total", { route: "/api/infra/locks/:key", ...ok })).toBe(1);
+    expect(value(text, "lss_http_requests_total", { route: "/infra/locks/:key", ...ok })).toBe(1);
+    expect(value(text, "lss_http_requests_total", { route: "unmatched", method: "GET", status: "404" })).toBe(
+      1,
+    );
+    expect(parse(text).filter((s) => s.name === "lss_http_requests_total")).toHaveLength(3);
   });
 
   it("a waiter is a waiting request until a release hands it the key: one handoff observation", async () => {
