@@ -68,6 +68,9 @@ describe("the action's dist/ on a real server", () => {
       expect(second.summary).toContain(second.outputs["fencing-token"]);
       // The summary also says who held it while the job waited.
       expect(second.summary).toContain(mdText(holderA ?? ""));
+      // And, from the key's history, who held it before: the first job, released after a few seconds.
+      const before = second.summary.split("\n").find((l) => l.startsWith("| Held before |")) ?? "";
+      expect(before).toContain(mdText(`${holderA} (E2E suite): released`));
       expect((await server.status("contended")).holder_id).toContain("Deploy QA");
       await b.step(POST, { inputs: base(server, "contended", { mode: "acquire" }) });
       expect((await server.status("contended")).locked).toBe(false);

@@ -29,7 +29,7 @@ import type {
 } from "../src/client/client.js";
 import { LssError } from "../src/client/errors.js";
 import { type WaitProgress, waitFor } from "../src/client/wait.js";
-import type { GrantResponse, StatusResponse } from "../src/protocol/lease.js";
+import type { GrantResponse, HistoryResponse, StatusResponse } from "../src/protocol/lease.js";
 
 // ---------------------------------------------------------------------------------------------
 // Fakes
@@ -106,6 +106,7 @@ interface Script {
   release?: Answer<"released">[];
   status?: Answer<StatusResponse>[];
   stateLock?: Answer<StateLockState>[];
+  history?: Answer<HistoryResponse>[];
 }
 
 class FakeClient implements LssClient {
@@ -126,6 +127,18 @@ class FakeClient implements LssClient {
   leaveCalls: Array<{ key: string; token: string }> = [];
   async leave(key: string, token: string) {
     this.leaveCalls.push({ key, token });
+  }
+
+  historyCalls: string[] = [];
+  /** Unscripted: an empty history (a job that waited shows its key's recent holders). */
+  async history(key: string) {
+    this.historyCalls.push(key);
+    return this.script.history
+      ? this.answer("history", this.script.history)
+      : { status: "ok" as const, key, events: [], next_cursor: null };
+  }
+  async list(): Promise<never> {
+    throw new Error("not used by the action");
   }
 
   // The /locks writes are the CLI's; the action never calls them.

@@ -1,6 +1,7 @@
 /** The job summary shows other jobs' words as text: no links, images, HTML or formatting from them. */
 import { describe, expect, it } from "vitest";
-import { mdCode, mdText, summaryMarkdown } from "../src/action/summary.js";
+import { mdCode, mdText, recentHolders, summaryMarkdown } from "../src/action/summary.js";
+import type { HistoryEvent } from "../src/protocol/lease.js";
 
 const hostile = {
   holder_id: "[CI bot](https://evil.example/phish) ![pixel](https://evil.example/p.png)",
@@ -44,6 +45,62 @@ describe("summaryMarkdown with a hostile holder", () => {
   it("plain text reads as it was", () => {
     expect(mdText("octo/app · E2E · https://github.com/octo/app/actions/runs/1")).toBe(
       "octo/app · E2E · https://github.com/octo/app/actions/runs/1",
+    );
+  });
+});
+
+describe("the key's recent holders (from its history)", () => {
+  const event = (over: Partial<HistoryEvent>): HistoryEvent => ({
+    event: "released",
+    at: "2026-12-01T10:00:00.000Z",
+    holder_id: "job",
+    reason: null,
+    mode: "exclusive",
+    fencing_token: 1,
+    held_ms: 60_000,
+    actor: null,
+    run_url: null,
+    ...over,
+  });
+
+  it("lists the leases that ended, newest first: who, why, how it ended, when, after how long", () => {
+    const lines = recentHolders([
+      event({ event: "granted", holder_id: "now" }),
+      event({ holder_id: "deploy", reason: "release 1.2", held_ms: 300_000 }),
+      event({ event: "queue_timeout", holder_id: "impatient" }),
+      event({ event: "expired", holder_id: "crashed", at: "2026-12-01T09:00:00.000Z", held_ms: 3_600_000 }),
+      event({ event: "forced_release", holder_id: null, held_ms: null }),
+    ]);
+    expect(lines).toEqual([
+      "deploy (release 1.2): released 2026-12-01T10:00:00.000Z after 5m",
+      "crashed: expired 2026-12-01T09:00:00.000Z after 1h",
+      "an anonymous holder: force-released 2026-12-01T10:00:00.000Z",
+    ]);
+  });
+
+  it("shows at most five", () => {
+    const many = Array.from({ length: 8 }, (_, i) => event({ holder_id: `job-${i}` }));
+    expect(recentHolders(many).map((l) => l.split(":")[0])).toEqual([
+      "job-0",
+      "job-1",
+      "job-2",
+      "job-3",
+      "job-4",
+    ]);
+  });
+
+  it("goes into the summary as one row, each holder's text shown as text", () => {
+    const md = summaryMarkdown({
+      title: "t",
+      lock: "qa",
+      server: "https://lss",
+      recentHolders: recentHolders([event({ holder_id: "[x](https://evil)" }), event({ holder_id: "b" })]),
+    });
+    const row = md.split("\n").find((l) => l.startsWith("| Held before |")) ?? "";
+    expect(row).toContain("\\[x\\]\\(https://evil\\): released");
+    expect(row).toContain("<br>b: released");
+    expect(summaryMarkdown({ title: "t", lock: "qa", server: "s", recentHolders: [] })).not.toContain(
+      "Held before",
     );
   });
 });

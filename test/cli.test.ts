@@ -644,6 +644,48 @@ describe("the lease steps apart", () => {
     expect(stale.code).toBe(3);
     expect(stale.stderr).toMatch(/expired or was released/);
   });
+
+  it("history shows who held a key, why, for how long and by which token, newest first; list shows the keys", async () => {
+    const key = "cli-history/qa";
+    for (const holder of ["first-job", "second-job"]) {
+      const got = await runCli(["acquire", key, "--ttl", "30s", "--holder", holder, "--reason", "e2e"], opts);
+      expect(got.code, got.stderr).toBe(0);
+      const rel = await runCli(["release", key, "--lease-token", got.stdout.trim()], opts);
+      expect(rel.code, rel.stderr).toBe(0);
+    }
+    const plain = await runCli(["history", key], opts);
+    expect(plain.code, plain.stderr).toBe(0);
+    const lines = plain.stdout.trim().split("\n");
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(
+      /^\S+Z {2}released +second-job \(e2e\) fencing token \d+ after \S+ by token admin$/,
+    );
+    expect(lines[3]).toMatch(/granted +first-job \(e2e\)/);
+    const page = await runCli(["history", key, "--limit", "3", "--json"], opts);
+    const json = JSON.parse(page.stdout) as { events: unknown[]; next_cursor: string };
+    expect(json.events).toHaveLength(3);
+    const older = await runCli(["history", key, "--limit", "3", "--cursor", json.next_cursor], opts);
+    expect(older.stdout.trim().split("\n")).toEqual([lines[3]]);
+    expect((await runCli(["history", "never-used-key"], opts)).stdout.trim()).toBe(
+      "never-used-key has no history",
+    );
+
+    const held = await runCli(["acquire", "cli-history/held", "--ttl", "30s", "--holder", "lister"], opts);
+    const listed = await runCli(["list", "--prefix", "cli-history/"], opts);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout.trim().split("\n")).toEqual([
+      expect.stringMatching(/^cli-history\/held: held by lister since \S+, expires in /),
+      "cli-history/qa: free",
+    ]);
+    const listedJson = JSON.parse(
+      (await runCli(["list", "--prefix", "cli-history/", "--json"], opts)).stdout,
+    );
+    expect(listedJson.locks.map((l: { key: string }) => l.key)).toEqual([
+      "cli-history/held",
+      "cli-history/qa",
+    ]);
+    await runCli(["release", "cli-history/held", "--lease-token", held.stdout.trim()], opts);
+  });
 });
 
 describe("bad input", () => {
@@ -660,6 +702,17 @@ describe("bad input", () => {
       says: /--lease-token or --force/,
     },
     { name: "lock without --k", args: ["lock", "some-id"], says: /--k/ },
+    { name: "history without a key", args: ["history"], says: /missing required argument 'key'/ },
+    {
+      name: "history --limit 0",
+      args: ["history", "k", "--limit", "0"],
+      says: /--limit must be a whole number from 1 to 100/,
+    },
+    {
+      name: "list --limit 101",
+      args: ["list", "--limit", "101"],
+      says: /--limit must be a whole number from 1 to 100/,
+    },
     { name: "no LSS_URL", args: ["status", "k"], url: null, says: /LSS_URL/ },
     { name: "a URL that is not http", args: ["status", "k"], url: "ftp://example.com", says: /http/ },
   ];
@@ -699,6 +752,8 @@ describe("bad input", () => {
       "lock",
       "unlock",
       "check",
+      "history",
+      "list",
     ];
     const results = await Promise.all(commands.map((c) => runCli([c, "--help"], { url: null })));
     commands.forEach((c, n) => {

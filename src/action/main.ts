@@ -14,7 +14,7 @@ import { type Inputs, parseInputs } from "./inputs.js";
 import type { ActionIO } from "./io.js";
 import { Output, State } from "./names.js";
 import type { RenewerConfig } from "./renewer.js";
-import { mdCode, summaryMarkdown } from "./summary.js";
+import { mdCode, recentHolders, summaryMarkdown } from "./summary.js";
 
 export interface MainDeps {
   env: Record<string, string | undefined>;
@@ -174,6 +174,7 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
         server: client.url,
         waitedMs: result.waitedMs,
         heldBefore: held,
+        recentHolders: typeof target === "string" ? await lastHolders(client, target, deps) : undefined,
       }),
     );
     io.setFailed(
@@ -235,9 +236,18 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
       fencingToken: lease.fencing_token,
       expiry,
       sharedWith: inputs.shared ? others.map((h) => describeHolder(h)) : undefined,
+      // It waited: who had the key before it (the history needs a token with locks:read).
+      recentHolders: waiter.lastHolder() ? await lastHolders(client, key, deps) : undefined,
     }),
   );
 }
+
+/** The key's last holders for the summary; nothing when the history cannot be read. */
+const lastHolders = (client: LssClient, key: string, deps: MainDeps) =>
+  client
+    .history(key, { limit: 20 }, deps.signal)
+    .then((h) => recentHolders(h.events))
+    .catch(() => undefined);
 
 async function wait(inputs: Inputs, client: LssClient, deps: MainDeps) {
   const { io } = deps;
@@ -267,6 +277,7 @@ async function wait(inputs: Inputs, client: LssClient, deps: MainDeps) {
       server: client.url,
       waitedMs: result.waitedMs,
       heldBefore: result.outcome === "timeout" ? result.holder : waiter.lastHolder(),
+      recentHolders: target.kind === "free" ? await lastHolders(client, target.key, deps) : undefined,
     }),
   );
   if (free) {

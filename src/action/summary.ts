@@ -2,6 +2,7 @@
 import type { HeldLease } from "../client/client.js";
 import { describeHolder } from "../client/describe.js";
 import { formatDuration } from "../protocol/durations.js";
+import type { HistoryEvent } from "../protocol/lease.js";
 
 export interface SummaryFacts {
   title: string;
@@ -14,6 +15,8 @@ export interface SummaryFacts {
   expiry?: string;
   /** Held shared: the other holders at the grant. */
   sharedWith?: string[];
+  /** The key's last holders, from its history (recentHolders). */
+  recentHolders?: string[];
   note?: string;
 }
 
@@ -40,6 +43,25 @@ export function mdCode(text: string): string {
   return `${fence}${pad}${inner}${pad}${fence}`;
 }
 
+const ENDED: Partial<Record<HistoryEvent["event"], string>> = {
+  released: "released",
+  expired: "expired",
+  forced_release: "force-released",
+};
+
+/** The last leases of a key that ended, newest first, one line each: who, why, how it ended, when, after how long. */
+export function recentHolders(events: HistoryEvent[], max = 5): string[] {
+  return events
+    .filter((e) => ENDED[e.event])
+    .slice(0, max)
+    .map((e) => {
+      const who = e.holder_id ?? "an anonymous holder";
+      const why = e.reason ? ` (${e.reason})` : "";
+      const held = e.held_ms == null ? "" : ` after ${formatDuration(e.held_ms)}`;
+      return `${who}${why}: ${ENDED[e.event]} ${e.at}${held}`;
+    });
+}
+
 /** `title` is Markdown (build it with mdCode/mdText); every other fact is text. */
 export function summaryMarkdown(f: SummaryFacts): string {
   const rows: Array<[string, string | undefined]> = [
@@ -56,6 +78,12 @@ export function summaryMarkdown(f: SummaryFacts): string {
         : f.sharedWith.length === 0
           ? "nobody yet"
           : f.sharedWith.map(mdText).join("<br>"),
+    ],
+    [
+      "Held before",
+      f.recentHolders === undefined || f.recentHolders.length === 0
+        ? undefined
+        : f.recentHolders.map(mdText).join("<br>"),
     ],
   ];
   const table = rows

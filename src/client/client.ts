@@ -4,7 +4,7 @@
  * carries a client-chosen token, so a retried acquire returns the same lease instead of 409.
  */
 import { randomUUID } from "node:crypto";
-import type { GrantResponse, StatusResponse } from "../protocol/lease.js";
+import type { GrantResponse, HistoryResponse, ListResponse, StatusResponse } from "../protocol/lease.js";
 import { LssError } from "./errors.js";
 
 export interface ClientOptions {
@@ -214,13 +214,22 @@ export function createClient(opts: ClientOptions) {
       return fail(r, `acquire ${targetName(target)}`);
     },
 
-    /** Leave the queue of the key (or of every key of a pool): giving up, or cancelled. */
-    async leave(target: LockTarget, token: string, signal?: AbortSignal): Promise<void> {
+    /**
+     * Leave the queue of the key (or of every key of a pool): giving up, or cancelled. holderId:
+     * who gives up, for the key's history.
+     */
+    async leave(
+      target: LockTarget,
+      token: string,
+      opts: { signal?: AbortSignal; holderId?: string } = {},
+    ): Promise<void> {
+      const { signal, holderId } = opts;
       // Every key's queue, whatever one of them answers: a place left behind holds up the rest.
       const keys = typeof target === "string" ? [target] : target;
       const answers = await Promise.allSettled(
         keys.map(async (key) => {
-          const r = await request("POST", `${lockPath(key)}/leave`, { token }, signal);
+          const body = { token, ...(holderId ? { holder_id: holderId } : {}) };
+          const r = await request("POST", `${lockPath(key)}/leave`, body, signal);
           if (r.status !== 200) fail(r, `leave the queue of ${key}`);
         }),
       );
@@ -248,6 +257,37 @@ export function createClient(opts: ClientOptions) {
       const query = waitMs > 0 ? `?wait_ms=${waitMs}` : "";
       const r = await request("GET", `${lockPath(key)}${query}`, undefined, signal, waitMs);
       return r.status === 200 ? (r.body as StatusResponse) : fail(r, `status of ${key}`);
+    },
+
+    /** A page of the key's history, newest first (cursor: the previous page's next_cursor). */
+    async history(
+      key: string,
+      page: { limit?: number; cursor?: string } = {},
+      signal?: AbortSignal,
+    ): Promise<HistoryResponse> {
+      const query = new URLSearchParams();
+      if (page.limit !== undefined) query.set("limit", String(page.limit));
+      if (page.cursor !== undefined) query.set("cursor", page.cursor);
+      const r = await request(
+        "GET",
+        `${lockPath(key)}/history${query.size ? `?${query}` : ""}`,
+        undefined,
+        signal,
+      );
+      return r.status === 200 ? (r.body as HistoryResponse) : fail(r, `history of ${key}`);
+    },
+
+    /** A page of the namespace's keys with their state (prefix: only keys that start with it). */
+    async list(
+      page: { prefix?: string; limit?: number; cursor?: string } = {},
+      signal?: AbortSignal,
+    ): Promise<ListResponse> {
+      const query = new URLSearchParams();
+      if (page.prefix) query.set("prefix", page.prefix);
+      if (page.limit !== undefined) query.set("limit", String(page.limit));
+      if (page.cursor !== undefined) query.set("cursor", page.cursor);
+      const r = await request("GET", `/infra/locks${query.size ? `?${query}` : ""}`, undefined, signal);
+      return r.status === 200 ? (r.body as ListResponse) : fail(r, "list locks");
     },
 
     /** POST /locks: a new /locks lock (`e` seconds locked; `k` your own key). */

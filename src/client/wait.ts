@@ -79,7 +79,10 @@ export async function waitFor(client: LssClient, target: WaitTarget, opts: WaitO
 
   // Giving up or cancelled: leave the key's queue, so that nobody waits behind us.
   const leaveQueue = async () => {
-    if (target.kind === "acquire") await client.leave(target.key, target.params.token).catch(() => {});
+    if (target.kind === "acquire")
+      await client
+        .leave(target.key, target.params.token, { holderId: target.params.holderId })
+        .catch(() => {});
   };
 
   try {
