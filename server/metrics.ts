@@ -269,7 +269,10 @@ export function instrumentStore(store: LockStore, metrics: Metrics): LockStore {
   type Watched = { watches: number; releasedAt: number | null; grantedUntil?: number | null };
   const watched = new Map<string, Watched>();
   const answered = (ref: LockRef, outcome: AcquireOutcome, waiter: boolean) => {
-    if (outcome.outcome === "granted") metrics.granted(outcome.lease.mode);
+    if (outcome.outcome === "granted") {
+      metrics.granted(outcome.lease.mode);
+      if (outcome.expired) metrics.expired(outcome.expired);
+    }
     const w = watched.get(refId(ref));
     if (!waiter || !w || w.releasedAt == null) return;
     // Held: the release event did not free the key for us (another waiter left the queue, or a
@@ -353,7 +356,11 @@ export function instrumentStore(store: LockStore, metrics: Metrics): LockStore {
     ) as LockStore["acquireAny"],
     release: wrap("release", async (ref: LockRef, params: Parameters<LockStore["release"]>[1]) => {
       const outcome = await store.release(ref, params);
-      if (outcome.outcome === "released") metrics.released(params.tokenHash !== null);
+      if (outcome.outcome === "released") {
+        // A retried release (released already) is not counted again.
+        if (!outcome.again) metrics.released(params.tokenHash !== null);
+        if (outcome.expired) metrics.expired(outcome.expired);
+      }
       return outcome;
     }) as LockStore["release"],
     register: wrap("register", async (ref: LockRef, params: Parameters<LockStore["register"]>[1]) => {

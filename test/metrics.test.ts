@@ -188,6 +188,27 @@ describe("what /metrics counts", () => {
     expect(text).not.toContain("lss_process_cpu");
   });
 
+  it("expiries as a grant or release writes them to the history, and a retried release once", async () => {
+    const app = createApp({
+      store: createMemoryStore(),
+      rateLimiter: null,
+      config: testConfig({ metricsToken: METRICS_TOKEN }),
+    });
+    const path = "/infra/locks/short-lived";
+    expect((await app.request(`${path}/acquire`, json("POST", { ttl_ms: 50 }))).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(value((await scrape(app)).text, "lss_lock_expiries_total")).toBe(0);
+    const next = await app.request(`${path}/acquire`, json("POST", { ttl_ms: 60_000, token: "next" }));
+    expect(next.status).toBe(200);
+    expect(value((await scrape(app)).text, "lss_lock_expiries_total")).toBe(1);
+    for (let i = 0; i < 2; i++) {
+      expect((await app.request(`${path}/release`, json("POST", { token: "next" }))).status).toBe(200);
+    }
+    const { text } = await scrape(app);
+    expect(value(text, "lss_lock_releases_total")).toBe(1);
+    expect(value(text, "lss_lock_expiries_total")).toBe(1);
+  });
+
   it("counts an unknown route once, as unmatched, and a failed-authentication 429 by its reason", async () => {
     // This address is refused even with a good token once blocked: read the metrics directly.
     const metrics = createMetrics();

@@ -454,6 +454,7 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
         lease = leaseOf(record);
       }
       remember(ref, now, ...lapsed.map((l) => l.entry), event("granted", now, lease, p.actor));
+      const expired = lapsed.length;
       sweep(now);
       if (turn.turn === "mine") {
         leaveQueue(ref, member);
@@ -465,7 +466,7 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
         }
       }
       for (const other of refs) if (other !== ref) leaveQueue(other, member);
-      return { outcome: "granted", lease, now, index };
+      return { outcome: "granted", lease, now, index, expired };
     },
 
     async renew(ref, p): Promise<RenewOutcome> {
@@ -504,7 +505,7 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
         rec.exp === -1 &&
         now < (rec.rel ?? 0) + RELEASED_GRACE_MS
       ) {
-        return { outcome: "released", now };
+        return { outcome: "released", now, again: true, expired: 0 };
       }
       const excl = live(rec, now);
       const alive = liveShared(rec, now);
@@ -512,7 +513,7 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
       if (!force && !mine && !excl) {
         const gone = rec?.shared.get(p.tokenHash ?? "");
         if (gone && gone.exp === -1 && now < (gone.rel ?? 0) + RELEASED_GRACE_MS)
-          return { outcome: "released", now };
+          return { outcome: "released", now, again: true, expired: 0 };
         if (alive.length > 0) return { outcome: "held", lease: sharedLease(pick(alive, "last")), now };
         return { outcome: "not_held", now };
       }
@@ -545,7 +546,7 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
       }
       const first = queues.get(id(ref))?.[0];
       hub.emit(id(ref), { kind: "released", next: first?.member ?? null, nextUntil: first?.until ?? null });
-      return { outcome: "released", now };
+      return { outcome: "released", now, again: false, expired: lapsed.length };
     },
 
     async inspect(ref, opts): Promise<InspectOutcome> {

@@ -528,6 +528,7 @@ else
   granted = {fence, now, exp, ARGV[2], ARGV[4], 'x'}
 end
 note(k.H, r, 'granted', now, granted, nil, actor)
+local expired = #lapsed
 if queued then
   redis.call('ZREM', k.Q, member)
   redis.call('HDEL', k.U, member)
@@ -542,7 +543,7 @@ end
 for _, other in ipairs(keys) do
   if other ~= k and redis.call('ZREM', other.Q, member) > 0 then redis.call('HDEL', other.U, member) end
 end
-return reply('granted', granted, k.i)
+return reply('granted', granted, expired, k.i)
 end
 
 local out = acquire()
@@ -629,7 +630,7 @@ if ARGV[2] == '1' and not r.cred then return {'unknown', now} end
 if not force and r.cred and r.cred ~= me then return {'forbidden', now} end
 -- A retried release, within the grace period, answers as the first one did.
 if not force and r.token == me and r.exp == '-1' and now < (tonumber(r.rel) or 0) + ${RELEASED_GRACE_MS} then
-  return {'released', now}
+  return {'released', now, 0, '1'}
 end
 local excl = live(r)
 local alive, ended = sharers(r, HK)
@@ -642,7 +643,7 @@ if not force and not mine and not excl then
   local gone = redis.call('HGET', HK, me)
   if gone then
     local p = split(gone)
-    if p[1] == '-1' and now < (tonumber(p[6]) or 0) + ${RELEASED_GRACE_MS} then return {'released', now} end
+    if p[1] == '-1' and now < (tonumber(p[6]) or 0) + ${RELEASED_GRACE_MS} then return {'released', now, 0, '1'} end
   end
   if #alive > 0 then return reply('held', shared_lease(pick(alive, 'last'))) end
   return {'not_held', now}
@@ -698,7 +699,7 @@ elseif watched and next == '-' and others == 0 then
   redis.call('HSET', r.key, 'w', '')
 end
 if watched then publish(ARGV[3], 'r', next .. ' ' .. next_until) end
-return {'released', now}
+return {'released', now, #lapsed}
 end
 
 local out = release()

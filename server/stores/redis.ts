@@ -305,8 +305,9 @@ export function createRedisStore(
       const index = Number(r[r.length - 1]) - 1;
       const result = (o: AcquireOutcome): PoolOutcome => ({ ...o, index });
       if (outcome === "quota") return result(quotaOf(r, now));
-      if (outcome === "granted" || outcome === "retried")
-        return result({ outcome, now, lease: leaseFrom(r) });
+      if (outcome === "granted")
+        return result({ outcome, now, lease: leaseFrom(r), expired: Number(r[8]) || 0 });
+      if (outcome === "retried") return result({ outcome, now, lease: leaseFrom(r) });
       if (outcome === "held")
         return result({ outcome, now, lease: leaseFrom(r), position: Number(r[8]) || 0 });
       if (outcome === "queued") {
@@ -386,6 +387,7 @@ export function createRedisStore(
       );
       const { outcome, now } = outcomeOf(r);
       if (outcome === "held") return { outcome, now, lease: leaseFrom(r) };
+      if (outcome === "released") return { outcome, now, again: r[3] === "1", expired: Number(r[2]) || 0 };
       return { outcome, now } as ReleaseOutcome;
     },
 

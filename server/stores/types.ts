@@ -69,8 +69,9 @@ export interface KeySummary {
 type At = { now: number };
 
 export type AcquireOutcome = At &
+  /** expired: how many leases on the key this grant found ended by expiry (for the metrics). */
   (
-    | { outcome: "granted"; lease: Lease }
+    | { outcome: "granted"; lease: Lease; expired?: number }
     /** The same token already held the lease (a retried acquire): same lease, expiry extended. */
     | { outcome: "retried"; lease: Lease }
     /** position: 1-based place in the key's queue (0 when the call did not queue). */
@@ -121,8 +122,9 @@ export type RenewOutcome = At &
   );
 
 export type ReleaseOutcome = At &
+  /** again: a retried release (it had been released already); expired: leases found expired. */
   (
-    | { outcome: "released" }
+    | { outcome: "released"; again?: boolean; expired?: number }
     | { outcome: "held"; lease: Lease }
     | { outcome: "not_held" }
     | { outcome: "forbidden" }
