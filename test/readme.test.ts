@@ -3,6 +3,7 @@
  * documents' curl commands, with the real curl, against that process.
  */
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ServerProcess, startServerProcess } from "./support/server-process.js";
@@ -40,6 +41,19 @@ describe("a new user's first minutes", () => {
         -H "Content-Type: application/json" -d '{"token":"${acquired.token}"}'`),
     );
     expect(released).toEqual({ status: "ok", key: "qa-env", locked: false });
+  });
+
+  it("runs the README's history command, which shows the lease just taken and released", async () => {
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    const command = readme.split("\n").find((l) => l.startsWith('curl -s "$LSS/infra/locks/qa-env/history'));
+    expect(command).toBeDefined();
+    const page = JSON.parse(await curl(command as string));
+    expect(page.events.map((e: { event: string }) => e.event)).toEqual(["released", "granted"]);
+    expect(page.events[0]).toMatchObject({
+      holder_id: "e2e-suite",
+      reason: "nightly E2E",
+      actor: { token_id: "admin" },
+    });
   });
 
   it("runs the Lock State Service commands, as the README and the original service show them", async () => {
