@@ -56,16 +56,28 @@ const query = fc.oneof(
   fc.constant(""),
   fc.constantFrom("?wait_ms=50", "?wait_ms=-1", "?wait_ms=soon", "?wait_ms=99999999999", "?l=true&e=5"),
   fc.constantFrom("?l=T", "?l=1&e=-3", "?e=1e9", "?k=", "?k=abc", "?k=%00", "?l=yes", "?e=0&l=true"),
+  fc.constantFrom("?prefix=qa", "?cursor=%ff", "?cursor=1.1", "?limit=0", "?limit=1000", "?prefix=&limit=1"),
   fc.tuple(fc.string({ maxLength: 8 }), fc.string({ maxLength: 12 })).map(([k, v]) => `?${pct(k)}=${pct(v)}`),
 );
 const path = fc
   .oneof(
     fc
-      .tuple(oddKey, fc.constantFrom("acquire", "renew", "release", "leave", "", "nope"))
+      .tuple(oddKey, fc.constantFrom("acquire", "renew", "release", "leave", "history", "", "nope"))
       .map(([key, op]) => `/infra/locks/${key}${op ? `/${op}` : ""}`),
     fc.tuple(oddKey, fc.constantFrom("", "/lock", "/unlock", "/x")).map(([id, op]) => `/locks/${id}${op}`),
     fc.constantFrom("/locks", "/locks/", "/admin/tokens", "/admin/tokens/0123456789abcdef", "/health"),
     fc.constantFrom("/openapi.json", "/docs", "/", "//", "/infra", "/infra/locks", "/%2e%2e/admin/tokens"),
+    // The dashboard and the metrics.
+    fc.tuple(oddKey, fc.constantFrom("", "?confirm=force")).map(([key, q]) => `/ui/locks/${key}${q}`),
+    fc.constantFrom(
+      "/ui",
+      "/ui/",
+      "/ui/login",
+      "/ui/logout",
+      "/ui/fragment/locks",
+      "/ui/assets/x.js",
+      "/metrics",
+    ),
     fc.string({ maxLength: 30 }).map((s) => `/${pct(s)}`),
   )
   .chain((p) => query.map((q) => `${p}${q}`));
@@ -100,6 +112,12 @@ const headers = fc.record(
     ),
     accept: fc.constantFrom("*/*", "text/event-stream", "application/json", "x"),
     "x-forwarded-for": fc.constantFrom("1.2.3.4", "::1", "garbage", ", ,", "1.1.1.1, 2.2.2.2"),
+    // The dashboard's session cookie, good and bad, and origins for its forms.
+    cookie: fc.oneof(
+      token.map((t) => `lss_ui=${encodeURIComponent(t)}`),
+      fc.constantFrom("lss_ui=", "lss_ui=%%%", "lss_ui=a; lss_ui=b", "x=y"),
+    ),
+    origin: fc.constantFrom("http://evil.example", "null", "http://127.0.0.1"),
   },
   { requiredKeys: [] },
 );
@@ -147,6 +165,18 @@ const body = fc.oneof(
     arbitrary: fc.integer({ min: 17 * 1024, max: 200 * 1024 }).map((n) => `{"reason":"${"x".repeat(n)}"}`),
   },
   { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 200 }) },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      "action=hold&duration=1h&reason=fuzz&csrf=x",
+      "action=hold&duration=99999d&csrf=",
+      "action=release&csrf=%zz",
+      "action=force&confirm=yes",
+      `token=${ADMIN_TOKEN}`,
+      "token=",
+      "a=1&a=2&=&&",
+    ),
+  },
 );
 
 const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc.record({

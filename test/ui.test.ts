@@ -5,7 +5,9 @@
  * phone's viewport and the keyboard. Plus, in process: /docs and the dashboard load nothing from
  * another site. The list and key pages are photographed into docs/screenshots/.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,7 +26,12 @@ declare const getComputedStyle: (el: InPage) => InPage;
 type Element = InPage;
 type HTMLInputElement = InPage;
 
-const SCREENSHOTS = fileURLToPath(new URL("../docs/screenshots/", import.meta.url));
+// The README's screenshots are rewritten with UPDATE_SCREENSHOTS=1; otherwise they go to a
+// temporary folder, so that a test run leaves the checkout as it was.
+const SCREENSHOTS =
+  process.env.UPDATE_SCREENSHOTS === "1"
+    ? fileURLToPath(new URL("../docs/screenshots/", import.meta.url))
+    : `${mkdtempSync(join(tmpdir(), "lss-screenshots-"))}/`;
 const RUN = "https://github.com/acme/web/actions/runs/9912345678";
 
 const { app, call } = appOn(createMemoryStore());
@@ -44,6 +51,25 @@ const externalAssets = (html: string) =>
       /<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*["']?((?:https?:)?\/\/[^"'\s>]+)/gi,
     ),
   ].map((m) => m[1]);
+
+describe("a body that is no form", () => {
+  it.each([
+    ["/ui/login", false],
+    ["/ui/logout", true],
+    ["/ui/locks/qa-env", true],
+  ])("POST %s with a broken multipart body: 400 saying so, never a 500", async (path, withCookie) => {
+    const res = await app.request(path, {
+      method: "POST",
+      headers: {
+        "Content-Type": "multipart/form-data; boundary=x",
+        ...(withCookie ? { Cookie: `lss_ui=${ADMIN_TOKEN}` } : {}),
+      },
+      body: "{",
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("body is not a form this page sent");
+  });
+});
 
 describe("no asset from another site", () => {
   it("serves /docs as a page of its own, built from the OpenAPI document, with no external script or stylesheet", async () => {
@@ -507,6 +533,9 @@ describe.skipIf(!hasChromium())("the dashboard in a browser", () => {
     await p.goto(`${base}${keyPath("qa-env")}`);
     await expect(p.locator("ol.queue li").textContent()).resolves.toBe("waits for an exclusive hold");
     await p.screenshot({ path: `${SCREENSHOTS}key.png`, fullPage: true });
+    // Pictures of pages, not blank ones.
+    for (const name of ["list.png", "key.png"])
+      expect(statSync(`${SCREENSHOTS}${name}`).size).toBeGreaterThan(20_000);
     waiting.abort();
     await deploy;
     await shot.close();

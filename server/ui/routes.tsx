@@ -48,6 +48,17 @@ export interface UiDeps {
 type UiEnv = { Variables: { principal: Principal; apiToken: string; session: Session } };
 type Ctx = Context<UiEnv>;
 
+/** A form's fields, or null when the body is no readable form (a broken multipart body, say). */
+async function readForm(c: Context) {
+  try {
+    return await c.req.parseBody();
+  } catch {
+    return null;
+  }
+}
+
+const NOT_A_FORM = "This request's body is not a form this page sent: reload the page and try again.";
+
 const PAGE_SIZE = 50;
 const HISTORY_PAGE_SIZE = 20;
 const KEY_PARAM = ":key{.+}";
@@ -183,7 +194,8 @@ export function uiRoutes(deps: UiDeps) {
   });
 
   ui.post("/ui/login", async (c) => {
-    const body = await c.req.parseBody();
+    const body = await readForm(c);
+    if (!body) return c.html(<LoginPage error={NOT_A_FORM} />, 400);
     const next = body.next ? safeNext(body.next) : undefined;
     if (crossSite(c)) {
       return c.html(<LoginPage error="This sign-in was sent from another site: refused." next={next} />, 403);
@@ -220,7 +232,8 @@ export function uiRoutes(deps: UiDeps) {
   ui.post("/ui/logout", async (c) => {
     const token = readToken(c);
     if (token) {
-      const body = await c.req.parseBody();
+      const body = await readForm(c);
+      if (!body) return c.html(<ErrorPage title="Not signed out" message={NOT_A_FORM} />, 400);
       if (crossSite(c) || !csrfMatches(token, body.csrf)) {
         return c.html(
           <ErrorPage
@@ -316,7 +329,10 @@ export function uiRoutes(deps: UiDeps) {
 
   ui.post(`/ui/locks/${KEY_PARAM}`, signedIn("action"), async (c) => {
     const key = keyOf(c);
-    const body = await c.req.parseBody();
+    const body = await readForm(c);
+    if (!body) {
+      return c.html(<ErrorPage title="Refused" message={NOT_A_FORM} session={c.var.session} />, 400);
+    }
     const refused = checkForm(c, body);
     if (refused) return c.html(<ErrorPage title="Refused" message={refused} session={c.var.session} />, 403);
     const p = c.var.principal;
