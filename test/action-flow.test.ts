@@ -683,7 +683,7 @@ describe("runMain, mode wait", () => {
   it("a lock-id the server does not know: fails naming input 'lock-id'", async () => {
     const h = mainHarness(WAIT_LOCK, { stateLock: ["unknown"] });
     await drive(h.start());
-    expect(h.clientInputs[0]!.apiToken).toBeNull();
+    expect(h.clientInputs[0]!.auth).toEqual({ kind: "none" });
     expect(h.client.stateLockCalls).toEqual(["abc"]);
     expect(h.io.failures).toEqual([`There is no lock /locks/abc on ${URL_}: check input 'lock-id'.`]);
     expect(h.io.outputs).toEqual({ acquired: "false", "waited-seconds": "0" });

@@ -110,7 +110,7 @@ describe("parseInputs: reading the runner's inputs", () => {
     expect(inputs).toMatchObject({
       mode: "acquire",
       url: "https://lss.example.com",
-      apiToken: "api-token",
+      auth: { kind: "token", token: "api-token" },
       target: { kind: "key", key: "qa-env" },
       ttlMs: 30_000,
       holder: "me",
@@ -123,7 +123,7 @@ describe("parseInputs: reading the runner's inputs", () => {
     expect(parse(ACQUIRE)).toEqual({
       mode: "acquire",
       url: "https://lss.example.com",
-      apiToken: "api-token",
+      auth: { kind: "token", token: "api-token" },
       target: { kind: "key", key: "qa-env" },
       ttlMs: 60_000,
       holdMs: null,
@@ -225,14 +225,14 @@ describe("parseInputs: mode, url, target, token", () => {
       ["Input 'lock-id'", "1–128 letters, digits, '_' or '-'"],
     ],
     [
-      "token missing for a key",
+      "token missing for a key (and no OIDC)",
       { ...ACQUIRE, token: undefined },
-      ["Input 'token' is required", "from a secret"],
+      ["Input 'token' is empty", "either pass 'token'", "add `permissions: id-token: write`"],
     ],
     [
-      "token missing for wait on a key",
+      "token missing for wait on a key (and no OIDC)",
       { ...ACQUIRE, mode: "wait", token: undefined },
-      ["Input 'token' is required", "from a secret"],
+      ["Input 'token' is empty", "either pass 'token'", "add `permissions: id-token: write`"],
     ],
   ])("rejects %s", (_label, inputs, fragments) => {
     const message = inputError(inputs).message;
@@ -242,7 +242,7 @@ describe("parseInputs: mode, url, target, token", () => {
   it("a lock-id with mode wait needs no token", () => {
     expect(parse(WAIT_LOCK)).toMatchObject({
       mode: "wait",
-      apiToken: null,
+      auth: { kind: "none" },
       target: { kind: "state-lock", id: "abc_123-x" },
     });
   });
@@ -251,6 +251,124 @@ describe("parseInputs: mode, url, target, token", () => {
     const inputs = parse({ ...ACQUIRE, url: "http://localhost:8787/lss", key: "k".repeat(512) });
     expect(inputs.url).toBe("http://localhost:8787/lss");
     expect(inputs.target).toEqual({ kind: "key", key: "k".repeat(512) });
+  });
+});
+
+describe("parseInputs: the token, or the job's GitHub OIDC token (audience)", () => {
+  /** What the runner sets in a job with `permissions: id-token: write`. */
+  const OIDC_ENV: Env = {
+    ACTIONS_ID_TOKEN_REQUEST_URL: "https://runner.example/idtoken?api-version=2.0",
+    ACTIONS_ID_TOKEN_REQUEST_TOKEN: "request-token",
+  };
+  const parseWith = (inputs: Record<string, string | undefined>, env: Env = OIDC_ENV) =>
+    parseInputs({ ...withInputs(inputs), ...env }, RUN);
+  const errorWith = (inputs: Record<string, string | undefined>, env: Env = OIDC_ENV) => {
+    try {
+      parseWith(inputs, env);
+    } catch (err) {
+      expect(err).toBeInstanceOf(InputError);
+      return (err as InputError).message;
+    }
+    throw new Error(`parseInputs accepted ${JSON.stringify(inputs)}`);
+  };
+  const NO_TOKEN = { ...ACQUIRE, token: undefined };
+  const OIDC = {
+    kind: "oidc",
+    requestUrl: "https://runner.example/idtoken?api-version=2.0",
+    requestToken: "request-token",
+    audience: "https://lss.example.com",
+  };
+
+  it.each([
+    ["acquire", NO_TOKEN],
+    ["wait on a key", { ...NO_TOKEN, mode: "wait" }],
+    ["release with a lease-token", { ...NO_TOKEN, mode: "release", "lease-token": "team-secret" }],
+    ["release with force", { ...NO_TOKEN, mode: "release", force: "true" }],
+    ["a pool", { ...NO_TOKEN, key: "qa-1, qa-2" }],
+    ["wait on a lock-id", WAIT_LOCK],
+  ])("without a token, %s uses the job's OIDC token when the runner offers one", (_what, inputs) => {
+    expect(parseWith(inputs).auth).toEqual(OIDC);
+  });
+
+  it("an empty or blank token counts as none (a secret that is not set reads as '')", () => {
+    expect(parseWith({ ...ACQUIRE, token: "" }).auth).toEqual(OIDC);
+    expect(parseWith({ ...ACQUIRE, token: "  " }).auth).toEqual(OIDC);
+  });
+
+  it("a token wins over OIDC: the job's ID tokens are not asked for", () => {
+    expect(parseWith(ACQUIRE).auth).toEqual({ kind: "token", token: "api-token" });
+  });
+
+  it.each([
+    ["https://lss.example.com", "https://lss.example.com"],
+    ["https://lss.example.com/", "https://lss.example.com"],
+    ["https://lss.example.com/api/", "https://lss.example.com"],
+    ["http://localhost:8787/lss", "http://localhost:8787"],
+    ["HTTPS://LSS.Example.com", "https://lss.example.com"],
+  ])("the audience defaults to the origin of url %s (the server's own default): %s", (url, audience) => {
+    expect(parseWith({ ...NO_TOKEN, url }).auth).toMatchObject({ kind: "oidc", audience });
+  });
+
+  it("an audience input wins, trimmed", () => {
+    expect(parseWith({ ...NO_TOKEN, audience: " lss://acme-ci " }).auth).toMatchObject({
+      kind: "oidc",
+      audience: "lss://acme-ci",
+    });
+    // As the runner passes an input the workflow leaves out: '' (no default in action.yml).
+    expect(parseWith({ ...NO_TOKEN, audience: "" }).auth).toEqual(OIDC);
+  });
+
+  it.each([
+    ["a space inside", "lss example"],
+    ["a non-ASCII letter", "lss-é"],
+    ["a control character", "lss\u0001x"],
+    ["513 characters", "a".repeat(513)],
+  ])("rejects an audience with %s, naming the input", (_what, audience) => {
+    expect(errorWith({ ...NO_TOKEN, audience })).toContain(
+      "Input 'audience' must be 1–512 visible ASCII characters without spaces",
+    );
+  });
+
+  it("accepts an audience of 512 characters", () => {
+    expect(parseWith({ ...NO_TOKEN, audience: "a".repeat(512) }).auth).toMatchObject({
+      audience: "a".repeat(512),
+    });
+  });
+
+  it("refuses token and audience together (the audience is for OIDC only)", () => {
+    const message = errorWith({ ...ACQUIRE, audience: "https://lss.example.com" });
+    expect(message).toContain("Inputs 'token' and 'audience' exclude each other");
+    expect(message).not.toContain("api-token");
+  });
+
+  it.each([
+    ["neither variable", {}],
+    ["only the URL", { ACTIONS_ID_TOKEN_REQUEST_URL: "https://runner.example/idtoken" }],
+    ["only the request token", { ACTIONS_ID_TOKEN_REQUEST_TOKEN: "request-token" }],
+    ["both empty", { ACTIONS_ID_TOKEN_REQUEST_URL: "", ACTIONS_ID_TOKEN_REQUEST_TOKEN: "" }],
+  ])(
+    "without a token, and %s of the runner's ID-token request: says to pass token or add the permission",
+    (_what, env) => {
+      for (const inputs of [NO_TOKEN, { ...NO_TOKEN, mode: "release", "lease-token": "t" }]) {
+        const message = errorWith(inputs, env);
+        expect(message).toContain("Input 'token' is empty and this job cannot request a GitHub OIDC token");
+        expect(message).toContain("either pass 'token'");
+        expect(message).toContain("add `permissions: id-token: write`");
+        expect(message).not.toContain("request-token");
+      }
+    },
+  );
+
+  it("a lock-id needs neither (an open server), unless an audience asks for OIDC", () => {
+    expect(parseWith(WAIT_LOCK, {}).auth).toEqual({ kind: "none" });
+    expect(errorWith({ ...WAIT_LOCK, audience: "https://lss.example.com" }, {})).toContain(
+      "add `permissions: id-token: write`",
+    );
+  });
+
+  it("bad inputs are reported before the missing credential is", () => {
+    expect(errorWith({ ...NO_TOKEN, mode: "deploy" }, {})).toContain("Input 'mode' must be");
+    expect(errorWith({ ...NO_TOKEN, key: undefined }, {})).toContain("Input 'key' is required");
   });
 });
 

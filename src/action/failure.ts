@@ -1,16 +1,24 @@
 /** A failure as one line for the step's log, naming the input to fix when there is one. */
 import { LssError } from "../client/errors.js";
+import type { Inputs } from "./inputs.js";
 import { Input } from "./names.js";
 
-export function describeFailure(err: unknown, url: string): string {
+export function describeFailure(err: unknown, inputs: Pick<Inputs, "url" | "auth">): string {
   if (!(err instanceof LssError)) return err instanceof Error ? err.message : String(err);
+  const oidc = inputs.auth.kind === "oidc";
   switch (err.code) {
     case "unreachable":
-      return `${err.message}. Check input '${Input.url}' (${url}) and that the server is up.`;
+      return `${err.message}. Check input '${Input.url}' (${inputs.url}) and that the server is up.`;
+    case "token_unavailable":
+      return `Could not get the job's GitHub OIDC token: ${err.message.replace(/^could not get a token: /, "")}.`;
     case "unauthorized":
-      return `LSS refused the API token: ${err.message}. Check input '${Input.token}'.`;
+      return oidc
+        ? `LSS refused the job's GitHub OIDC token: ${err.message}. Check that the server trusts this issuer and audience (input '${Input.audience}', default the origin of '${Input.url}').`
+        : `LSS refused the API token: ${err.message}. Check input '${Input.token}'.`;
     case "forbidden":
-      return `LSS refused: ${err.message}. Check input '${Input.token}' and its scopes.`;
+      return oidc
+        ? `LSS refused: ${err.message}. The server's OIDC policy decides what this workflow may do: ask its operator for a rule that matches this repository.`
+        : `LSS refused: ${err.message}. Check input '${Input.token}' and its scopes.`;
     default:
       return err.message;
   }

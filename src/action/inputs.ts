@@ -15,6 +15,7 @@ import {
   Reason,
 } from "../protocol/lease.js";
 import { StateLockId } from "../protocol/state-locks.js";
+import { type IdTokenSource, idTokenRequestFrom } from "./id-token.js";
 import { Input } from "./names.js";
 
 export type Mode = "acquire" | "wait" | "release";
@@ -25,11 +26,19 @@ export type Target =
   | { kind: "pool"; keys: string[] }
   | { kind: "state-lock"; id: string };
 
+/** How the action authenticates to the server. */
+export type Auth =
+  /** An LSS API token (input token). */
+  | { kind: "token"; token: string }
+  /** The job's GitHub OIDC ID tokens, fetched from the runner for the audience (no token input). */
+  | ({ kind: "oidc" } & IdTokenSource)
+  /** None: a /locks lock on an open server, in a job that cannot request ID tokens. */
+  | { kind: "none" };
+
 export interface Inputs {
   mode: Mode;
   url: string;
-  /** API token; only a /locks lock on an open server can do without. */
-  apiToken: string | null;
+  auth: Auth;
   target: Target;
   /** Lease TTL while the job runs, renewed in the background every third of it. */
   ttlMs: number;
@@ -180,16 +189,7 @@ export function parseInputs(
     throw new InputError(`Input '${Input.key}' is required: the name of the lock, e.g. qa-env`);
   }
 
-  const apiToken = get(Input.token) || null;
-  if (!apiToken && target.kind !== "state-lock") {
-    throw new InputError(`Input '${Input.token}' is required: an LSS API token, passed from a secret`);
-  }
-  // Never echo it: a secret with a stray newline or space would land in the log otherwise.
-  if (apiToken && !isHeaderToken(apiToken)) {
-    throw new InputError(
-      `Input '${Input.token}': token is not a valid header value (a line break or space in the secret?)`,
-    );
-  }
+  const auth = authOf(get(Input.token), get(Input.audience), url, target, env);
 
   const holdText = get(Input.hold);
   const holdMs = holdText ? duration(Input.hold, holdText, 1000, 7 * 86_400_000) : null;
@@ -226,7 +226,7 @@ export function parseInputs(
   return {
     mode,
     url,
-    apiToken,
+    auth,
     target,
     ttlMs: duration(Input.ttl, "60s", 5000, 86_400_000),
     holdMs,
@@ -240,4 +240,45 @@ export function parseInputs(
     shared,
     limit,
   };
+}
+
+/** The server's default audience: its own origin (https://lss.example.com, without path or slash). */
+export const defaultAudience = (url: string) => new URL(url).origin;
+
+/**
+ * The token input, else the job's OIDC ID tokens when the runner offers them (the job has
+ * `permissions: id-token: write`), else nothing for a /locks lock (an open server needs none).
+ */
+function authOf(
+  token: string,
+  audienceText: string,
+  url: string,
+  target: Target,
+  env: Record<string, string | undefined>,
+): Auth {
+  if (token) {
+    if (audienceText) {
+      throw new InputError(
+        `Inputs '${Input.token}' and '${Input.audience}' exclude each other: '${Input.audience}' is for the job's OIDC token, used when '${Input.token}' is empty`,
+      );
+    }
+    // Never echo it: a secret with a stray newline or space would land in the log otherwise.
+    if (!isHeaderToken(token)) {
+      throw new InputError(
+        `Input '${Input.token}': token is not a valid header value (a line break or space in the secret?)`,
+      );
+    }
+    return { kind: "token", token };
+  }
+  if (audienceText && !/^[\x21-\x7e]{1,512}$/.test(audienceText)) {
+    throw new InputError(
+      `Input '${Input.audience}' must be 1–512 visible ASCII characters without spaces, e.g. https://lss.example.com (got '${audienceText}')`,
+    );
+  }
+  const request = idTokenRequestFrom(env);
+  if (request) return { kind: "oidc", ...request, audience: audienceText || defaultAudience(url) };
+  if (target.kind === "state-lock" && !audienceText) return { kind: "none" };
+  throw new InputError(
+    `Input '${Input.token}' is empty and this job cannot request a GitHub OIDC token: either pass '${Input.token}' (an LSS API token, from a secret) or add \`permissions: id-token: write\` to the job (the server's operator maps its repository to a namespace)`,
+  );
 }

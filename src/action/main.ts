@@ -41,8 +41,9 @@ export async function runMain(deps: MainDeps): Promise<void> {
     io.setFailed((err as Error).message);
     return;
   }
-  // Masked in every log line from now on, as the lease token is.
-  if (inputs.apiToken) io.setSecret(inputs.apiToken);
+  // Masked in every log line from now on, as the lease token is (and each ID token, as fetched).
+  if (inputs.auth.kind === "token") io.setSecret(inputs.auth.token);
+  if (inputs.auth.kind === "oidc") io.setSecret(inputs.auth.requestToken);
   const client = deps.client(inputs);
   try {
     if (inputs.mode === "acquire") await acquire(inputs, client, deps);
@@ -53,7 +54,7 @@ export async function runMain(deps: MainDeps): Promise<void> {
       io.setFailed(`Cancelled while ${inputs.mode === "acquire" ? "acquiring" : "waiting for"} the lock`);
       return;
     }
-    io.setFailed(describeFailure(err, inputs.url));
+    io.setFailed(describeFailure(err, inputs));
   }
 }
 
@@ -141,7 +142,12 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
 
   const ttlMs = inputs.holdMs ?? inputs.ttlMs;
   const how = inputs.limit ? ` shared (limit ${inputs.limit})` : inputs.shared ? " shared" : "";
-  io.info(`Acquiring ${name}${how} on ${client.url} as ${inputs.holder}`);
+  const oidc = inputs.auth.kind === "oidc";
+  io.info(
+    oidc
+      ? `Acquiring ${name}${how} on ${client.url} with the job's GitHub OIDC token (the server names the holder from it)`
+      : `Acquiring ${name}${how} on ${client.url} as ${inputs.holder}`,
+  );
   const waiter = waiting(inputs, deps);
   const result = await waiter.run(() =>
     waitFor(
@@ -185,6 +191,9 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
   }
 
   const lease = result.lease;
+  // With OIDC the server names the holder from the token's verified claims, whatever we sent.
+  const holder = oidc ? (lease.holder_id ?? inputs.holder) : inputs.holder;
+  if (oidc) io.saveState(State.holder, holder);
   // The key it got: of a pool, which one.
   const key = lease.key;
   io.saveState(State.key, key);
@@ -195,16 +204,27 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
   io.setOutput(Output.token, token);
   io.setOutput(Output.fencingToken, String(lease.fencing_token));
   io.setOutput(Output.expiresAt, lease.expires_at ?? "");
-  io.setOutput(Output.holder, inputs.holder);
+  io.setOutput(Output.holder, holder);
 
   let expiry: string;
   if (inputs.holdMs !== null) {
     expiry = `held until ${lease.expires_at}, after the job ends; release it with mode: release and the same lease-token`;
   } else {
     const statusFile = join(deps.env.RUNNER_TEMP || tmpdir(), `lss-renewal-${newToken()}.json`);
+    const { auth } = inputs;
     const pid = deps.startRenewer({
       url: inputs.url,
-      apiToken: inputs.apiToken,
+      apiToken: auth.kind === "token" ? auth.token : null,
+      // What it needs to fetch fresh ID tokens for the rest of the job.
+      ...(auth.kind === "oidc"
+        ? {
+            idToken: {
+              requestUrl: auth.requestUrl,
+              requestToken: auth.requestToken,
+              audience: auth.audience,
+            },
+          }
+        : {}),
       key,
       leaseToken: token,
       ttlMs: inputs.ttlMs,
@@ -230,7 +250,7 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
       title: `LSS: acquired ${mdCode(key)}${how}`,
       lock: key,
       server: client.url,
-      holder: inputs.holder,
+      holder,
       waitedMs: result.waitedMs,
       heldBefore: waiter.lastHolder(),
       fencingToken: lease.fencing_token,

@@ -3,6 +3,7 @@ export const Input = {
   mode: "mode",
   url: "url",
   token: "token",
+  audience: "audience",
   key: "key",
   lockId: "lock-id",
   ttl: "ttl",
@@ -43,4 +44,6 @@ export const State = {
   acquiredAt: "acquired-at",
   /** The key acquired (of a pool: which one), for post to release. */
   key: "key",
+  /** With OIDC: the holder as the server named it (from the job's verified claims). */
+  holder: "holder",
 } as const;

@@ -30,7 +30,8 @@ export async function runPost(deps: PostDeps): Promise<void> {
   } catch {
     return; // main failed on the same inputs and said why; it acquired nothing
   }
-  if (inputs.apiToken) io.setSecret(inputs.apiToken);
+  if (inputs.auth.kind === "token") io.setSecret(inputs.auth.token);
+  if (inputs.auth.kind === "oidc") io.setSecret(inputs.auth.requestToken);
   if (inputs.mode !== "acquire" || inputs.target.kind === "state-lock") return;
   // The key main got (of a pool: which one); before a grant, every key it may get.
   const target =
@@ -90,7 +91,7 @@ async function release(
         title: `LSS: released ${mdCode(key)}`,
         lock: key,
         server: client.url,
-        holder: inputs.holder,
+        holder: io.getState(State.holder) || inputs.holder,
       }),
     );
   } catch (err) {
@@ -101,7 +102,7 @@ async function release(
     }
     // Not fatal for the job: the lease expires by itself within its TTL.
     io.warning(
-      `Could not release ${key}: ${describeFailure(err, inputs.url)} It frees itself when its lease expires.`,
+      `Could not release ${key}: ${describeFailure(err, inputs)} It frees itself when its lease expires.`,
     );
   }
 }

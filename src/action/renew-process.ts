@@ -1,12 +1,13 @@
 /**
  * The renewer process: its config from the file main wrote (deleted as soon as it is read, so the
- * API token in it sits nowhere for the rest of the job), stopped by SIGTERM (post or the runner).
+ * API token or OIDC request token in it sits nowhere for the rest of the job), stopped by SIGTERM
+ * (post or the runner). With OIDC it fetches fresh ID tokens from the runner as they expire.
  */
 import { readFileSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { abortableSleep } from "../client/client.js";
+import { cancellation, connect } from "./connect.js";
 import { type RenewerConfig, runRenewer, writeStatusFile } from "./renewer.js";
-import { cancellation, clientFor } from "./runtime.js";
 
 export async function renewUntilStopped(configFile = process.argv[2] ?? ""): Promise<void> {
   let config: RenewerConfig;
@@ -17,7 +18,14 @@ export async function renewUntilStopped(configFile = process.argv[2] ?? ""): Pro
   }
   const outcome = await runRenewer({
     config,
-    client: clientFor({ url: config.url, apiToken: config.apiToken }),
+    client: connect({
+      url: config.url,
+      auth: config.idToken
+        ? { kind: "oidc", ...config.idToken }
+        : config.apiToken
+          ? { kind: "token", token: config.apiToken }
+          : { kind: "none" },
+    }),
     report: (status) => writeStatusFile(config.statusFile, status),
     sleep: abortableSleep,
     signal: cancellation(),

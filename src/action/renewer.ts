@@ -7,10 +7,13 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { LssClient } from "../client/client.js";
 import { LssError } from "../client/errors.js";
+import type { IdTokenSource } from "./id-token.js";
 
 export interface RenewerConfig {
   url: string;
   apiToken: string | null;
+  /** With OIDC: where to fetch the job's ID tokens (the runner's endpoint, valid for the whole job). */
+  idToken?: IdTokenSource;
   key: string;
   leaseToken: string;
   ttlMs: number;

@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import * as core from "@actions/core";
-import { createClient } from "../client/client.js";
 import { LONG_POLL_MS } from "../client/wait.js";
+import { cancellation, connect } from "./connect.js";
 import type { Inputs } from "./inputs.js";
 import type { ActionIO } from "./io.js";
 import type { MainDeps } from "./main.js";
@@ -27,28 +27,21 @@ export const actionIO: ActionIO = {
   },
 };
 
-export const clientFor = (inputs: Pick<Inputs, "url" | "apiToken">) =>
-  createClient({
+/** Every ID token is masked as soon as it is fetched, as core.getIDToken does. */
+export const clientFor = (inputs: Pick<Inputs, "url" | "auth">) =>
+  connect({
     url: inputs.url,
-    token: inputs.apiToken ?? undefined,
-    userAgent: "lss-action",
+    auth: inputs.auth,
+    onIdToken: core.setSecret,
     onRetry: ({ attempt, delayMs, reason }) =>
       core.info(`LSS: ${reason}; retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s`),
   });
 
-/** Aborted when the runner cancels the step (SIGINT, then SIGTERM 7.5 s later). */
-export function cancellation(): AbortSignal {
-  const controller = new AbortController();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => controller.abort(new Error(`received ${signal}`)));
-  }
-  return controller.signal;
-}
-
 /**
  * What the renewer may see of this step's environment. Not the inputs (INPUT_TOKEN is the API
- * token) nor the runner's own secrets (ACTIONS_RUNTIME_TOKEN, the OIDC request token): it lives
- * for the rest of the job, and a process's environment is readable in /proc for as long.
+ * token) nor the runner's own secrets (ACTIONS_RUNTIME_TOKEN, the OIDC request token, which it gets
+ * through its config file instead): it lives for the rest of the job, and a process's environment
+ * is readable in /proc for as long.
  * RUNNER_TRACKING_ID is what lets the runner's end-of-job cleanup stop it even if post never runs.
  */
 const RENEWER_ENV = new Set([
@@ -61,8 +54,9 @@ export const renewerEnvironment = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv =>
   Object.fromEntries(Object.entries(env).filter(([name]) => RENEWER_ENV.has(name)));
 
 /**
- * Detached, so it outlives this step. Its config (the API token in it) goes through a file only its
- * user can read, which it deletes once read; its bundle sits beside main's.
+ * Detached, so it outlives this step. Its config (the API token, or the OIDC request token, in it)
+ * goes through a file only its user can read, which it deletes once read; its bundle sits beside
+ * main's.
  */
 function startRenewer(config: RenewerConfig): number {
   const entry = join(dirname(process.argv[1] ?? "."), "..", "renew", "index.js");

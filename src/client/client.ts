@@ -7,10 +7,16 @@ import { randomUUID } from "node:crypto";
 import type { GrantResponse, HistoryResponse, ListResponse, StatusResponse } from "../protocol/lease.js";
 import { LssError } from "./errors.js";
 
+/**
+ * A bearer token that may change: asked before every request (so it can hand out a fresh one when
+ * the last is about to expire), and once more with `refresh: true` when the server answers 401.
+ */
+export type TokenProvider = (ask: { refresh: boolean; signal?: AbortSignal }) => Promise<string>;
+
 export interface ClientOptions {
   url: string;
-  /** Bearer token; the /locks API may not need one. */
-  token?: string;
+  /** Bearer token, or a provider of one (e.g. a CI job's OIDC ID token); the /locks API may not need one. */
+  token?: string | TokenProvider;
   /** Attempts after the first for transient failures. */
   retries?: number;
   baseDelayMs?: number;
@@ -83,11 +89,13 @@ const heldFrom = (body: Record<string, unknown>): HeldLease => ({
 /** Whether a bearer token can go in a header as it is: visible ASCII, no spaces. */
 export const isHeaderToken = (token: string) => /^[\x21-\x7e]+$/.test(token);
 
+const badToken = () =>
+  new LssError("bad_token", "token is not a valid header value (a line break or space in it?)");
+
 export function createClient(opts: ClientOptions) {
   // fetch would reject it with a message that quotes the whole header, secret included.
-  if (opts.token && !isHeaderToken(opts.token)) {
-    throw new LssError("bad_token", "token is not a valid header value (a line break or space in it?)");
-  }
+  if (typeof opts.token === "string" && opts.token && !isHeaderToken(opts.token)) throw badToken();
+  const provider = typeof opts.token === "function" ? opts.token : null;
   const base = opts.url.replace(/\/+$/, "");
   const retries = opts.retries ?? 4;
   const baseDelay = opts.baseDelayMs ?? 250;
@@ -96,6 +104,24 @@ export function createClient(opts: ClientOptions) {
   const doFetch = opts.fetch ?? fetch;
   const sleep = opts.sleep ?? abortableSleep;
   const lockPath = (key: string) => `/infra/locks/${encodeURIComponent(key)}`;
+
+  /** The bearer for one attempt: the fixed token, or the provider's (checked as the fixed one is). */
+  async function bearer(refresh: boolean, signal?: AbortSignal): Promise<string | undefined> {
+    if (!provider) return (opts.token as string | undefined) || undefined;
+    let token: string;
+    try {
+      token = await provider({ refresh, signal });
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason ?? err;
+      if (err instanceof LssError) throw err;
+      throw new LssError(
+        "token_unavailable",
+        `could not get a token: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    if (!isHeaderToken(token)) throw badToken();
+    return token;
+  }
 
   /** One request with retries; returns status and parsed body, or throws LssError("unreachable"). */
   async function request(
@@ -107,11 +133,15 @@ export function createClient(opts: ClientOptions) {
     holdMs = 0,
   ): Promise<{ status: number; body: Record<string, unknown> | null; headers: Headers }> {
     const headers: Record<string, string> = { "User-Agent": opts.userAgent ?? "lss-client" };
-    if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let lastReason = "";
+    /** A provided token is refreshed once when the server refuses it (it may have just expired). */
+    let refresh = false;
+    let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       let retryAfterMs: number | null = null;
+      const token = await bearer(refresh, signal);
+      if (token) headers.Authorization = `Bearer ${token}`;
       try {
         const res = await doFetch(`${base}${path}`, {
           method,
@@ -122,6 +152,12 @@ export function createClient(opts: ClientOptions) {
             : AbortSignal.timeout(timeoutMs + holdMs),
         });
         const text = await res.text();
+        if (res.status === 401 && provider && !refreshed) {
+          refresh = refreshed = true;
+          attempt--; // not a retry of a transient failure: no backoff, no count
+          continue;
+        }
+        refresh = false;
         let parsed: Record<string, unknown> | null = null;
         if (text) {
           try {
