@@ -9,6 +9,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ErrorCode } from "../src/protocol/lease.js";
 import { authenticate, failedAuthGuard, rateLimit } from "./auth/middleware.js";
+import { createOidcVerifier } from "./auth/oidc.js";
 import type { RateLimiter } from "./auth/rate-limit.js";
 import { createTokenVerifier } from "./auth/tokens.js";
 import type { Config } from "./config.js";
@@ -46,7 +47,7 @@ export interface AppDeps {
     "maxTtlMs" | "adminToken" | "locksApiAuth" | "tokenCacheMs" | "trustProxy" | "maxBodyBytes"
   > &
     Partial<Pick<Config, "maxWaitMs" | "maxWaitsPerCaller" | "rateLimitPerMinute">> &
-    Partial<Pick<Config, "metricsEnabled" | "metricsToken">>;
+    Partial<Pick<Config, "metricsEnabled" | "metricsToken" | "oidc">>;
 }
 
 const codeOfStatus: Partial<Record<number, ErrorCode>> = {
@@ -96,7 +97,12 @@ export function createApp(deps: AppDeps) {
   const store = metrics ? instrumentStore(deps.store, metrics) : deps.store;
   const rateLimiter =
     metrics && deps.rateLimiter ? instrumentRateLimiter(deps.rateLimiter, metrics) : deps.rateLimiter;
-  const verifier = createTokenVerifier(store.tokens, config.adminToken, config.tokenCacheMs);
+  const verifier = createTokenVerifier(
+    store.tokens,
+    config.adminToken,
+    config.tokenCacheMs,
+    config.oidc ? createOidcVerifier(config.oidc) : null,
+  );
   const address = (c: Context) => runtime.clientAddress(c, config.trustProxy);
   const app = newRouter();
 

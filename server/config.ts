@@ -1,5 +1,7 @@
 /** Environment → typed, validated configuration. Every mistake is reported by variable name. */
 import { z } from "zod";
+import { GITHUB_ISSUER, type OidcConfig } from "./auth/oidc.js";
+import { PolicyError, parsePolicy } from "./auth/oidc-policy.js";
 import { RUNTIMES, type RuntimeName } from "./runtime.js";
 import { DEFAULT_LIMITS, type StoreLimits } from "./stores/types.js";
 
@@ -45,6 +47,8 @@ export interface Config {
   metricsEnabled: boolean;
   /** A token that may read /metrics and nothing else (admin tokens may too); null: none. */
   metricsToken: string | null;
+  /** GitHub Actions OIDC tokens as bearer tokens, by the operator's policy; null: not accepted. */
+  oidc: OidcConfig | null;
 }
 
 export class ConfigError extends Error {
@@ -101,6 +105,16 @@ const schema = z.object({
     .transform((v) => v === "on")
     .default(true),
   LSS_METRICS_TOKEN: z.string().min(16, "LSS_METRICS_TOKEN must be at least 16 characters").optional(),
+  LSS_OIDC_POLICY: z.string().optional(),
+  LSS_OIDC_POLICY_FILE: z.string().optional(),
+  LSS_OIDC_ISSUER: z
+    .url({
+      protocol: /^https?$/,
+      error:
+        "LSS_OIDC_ISSUER must be an http(s) URL (GitHub Enterprise Server: https://HOST/_services/token)",
+    })
+    .default(GITHUB_ISSUER),
+  LSS_OIDC_AUDIENCE: z.string().min(1).max(512).optional(),
   LSS_TRUST_PROXY: z
     .union(
       [
@@ -133,8 +147,15 @@ const UNUSABLE_STORE: Record<RuntimeName, Partial<Record<StoreConfig["kind"], st
   },
 };
 
-/** Environment → config; `runtime` decides which stores are usable (see runtime.ts). */
-export function loadConfig(env: Record<string, string | undefined>, runtime: RuntimeName = "node"): Config {
+/**
+ * Environment → config; `runtime` decides which stores are usable (see runtime.ts). `readFile`
+ * reads LSS_OIDC_POLICY_FILE where there are files (Node).
+ */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  runtime: RuntimeName = "node",
+  readFile?: (path: string) => string,
+): Config {
   // An empty variable means "not set", as in most shells' `VAR= cmd`.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
   const parsed = schema.safeParse(present);
@@ -158,6 +179,8 @@ export function loadConfig(env: Record<string, string | undefined>, runtime: Run
       UNUSABLE_STORE[runtime][store.kind] ?? `the ${store.kind} store cannot run on ${runtime}`,
     );
   }
+
+  const oidc = oidcConfig(e, readFile);
 
   return {
     port: e.PORT,
@@ -183,5 +206,45 @@ export function loadConfig(env: Record<string, string | undefined>, runtime: Run
     },
     metricsEnabled: e.LSS_METRICS,
     metricsToken: e.LSS_METRICS_TOKEN ?? null,
+    oidc,
   };
+}
+
+/** The OIDC policy, from LSS_OIDC_POLICY (JSON) or LSS_OIDC_POLICY_FILE; null when neither is set. */
+function oidcConfig(
+  e: z.infer<typeof schema>,
+  readFile: ((path: string) => string) | undefined,
+): OidcConfig | null {
+  if (e.LSS_OIDC_POLICY && e.LSS_OIDC_POLICY_FILE) {
+    throw new ConfigError("set either LSS_OIDC_POLICY or LSS_OIDC_POLICY_FILE, not both");
+  }
+  let text = e.LSS_OIDC_POLICY;
+  let source = "LSS_OIDC_POLICY";
+  if (e.LSS_OIDC_POLICY_FILE) {
+    source = `LSS_OIDC_POLICY_FILE (${e.LSS_OIDC_POLICY_FILE})`;
+    if (!readFile)
+      throw new ConfigError(
+        "LSS_OIDC_POLICY_FILE cannot be read here (no files): set LSS_OIDC_POLICY to the policy's JSON",
+      );
+    try {
+      text = readFile(e.LSS_OIDC_POLICY_FILE);
+    } catch (err) {
+      throw new ConfigError(`${source} cannot be read: ${(err as Error).message}`);
+    }
+  }
+  if (text === undefined) {
+    if (e.LSS_OIDC_AUDIENCE)
+      throw new ConfigError("LSS_OIDC_AUDIENCE is set but no OIDC policy: set LSS_OIDC_POLICY too");
+    return null;
+  }
+  try {
+    return {
+      issuer: e.LSS_OIDC_ISSUER,
+      audience: e.LSS_OIDC_AUDIENCE ?? null,
+      rules: parsePolicy(text, source),
+    };
+  } catch (err) {
+    if (err instanceof PolicyError) throw new ConfigError(err.message);
+    throw err;
+  }
 }

@@ -1,4 +1,5 @@
 /** Node entry point: `npm start`. */
+import { readFileSync } from "node:fs";
 import { serve } from "@hono/node-server";
 import { createApp } from "./app.js";
 import { openBackend } from "./backend.js";
@@ -15,7 +16,7 @@ function exitMisconfigured(message: string): never {
 
 let loaded: ReturnType<typeof loadConfig>;
 try {
-  loaded = loadConfig(process.env);
+  loaded = loadConfig(process.env, "node", (path) => readFileSync(path, "utf8"));
 } catch (err) {
   if (err instanceof ConfigError) exitMisconfigured(err.message);
   throw err;

@@ -45,6 +45,7 @@ describe("loadConfig defaults", () => {
         historyPerKey: 100,
         historyRetentionMs: 30 * 86_400_000,
       },
+      oidc: null,
     } satisfies Config);
   });
 

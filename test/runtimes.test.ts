@@ -9,6 +9,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type OidcIssuer, startOidcIssuer } from "./support/oidc-issuer.js";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
 import { type RuntimeKind, type ServerProcess, startServerProcess } from "./support/server-process.js";
 import { ADMIN_TOKEN, sleep } from "./support/stores.js";
@@ -18,6 +19,8 @@ const RUNTIMES: RuntimeKind[] = ["node", "vercel", "workers"];
 
 let redis: RedisServerHandle;
 let bridge: UpstashBridge;
+let issuer: OidcIssuer;
+const OIDC_AUDIENCE = "lss-runtimes-test";
 const servers = new Map<RuntimeKind, ServerProcess>();
 
 const upstashEnv = () => ({
@@ -25,11 +28,22 @@ const upstashEnv = () => ({
   UPSTASH_REDIS_REST_TOKEN: bridge.token,
   LSS_ADMIN_TOKEN: ADMIN_TOKEN,
   LSS_RATE_LIMIT: "off",
+  LSS_OIDC_ISSUER: issuer.url,
+  LSS_OIDC_AUDIENCE: OIDC_AUDIENCE,
+  LSS_OIDC_POLICY: JSON.stringify([
+    {
+      name: "acme",
+      match: { repository_owner_id: "900001" },
+      namespace: "default",
+      scopes: ["locks:read", "locks:write"],
+    },
+  ]),
 });
 
 beforeAll(async () => {
   redis = await startRedisServer();
   bridge = await startUpstashBridge({ redisUrl: redis.url });
+  issuer = await startOidcIssuer();
   await Promise.all(
     RUNTIMES.map(async (kind) => {
       servers.set(kind, await startServerProcess({ ...upstashEnv(), LSS_KEY_PREFIX: `rt-${kind}` }, kind));
@@ -41,6 +55,7 @@ afterAll(async () => {
   await Promise.all([...servers.values()].map((s) => s.kill()));
   await bridge?.close();
   await redis?.stop();
+  await issuer?.close();
 });
 
 interface Reply {
@@ -117,19 +132,22 @@ describe.each(RUNTIMES)("on %s", (kind) => {
     expect(await list.text()).toContain("Locks in <code>default</code>");
   });
 
-  it("serves /metrics in Prometheus's text format to an admin token, counting by route pattern", async () => {
-    expect((await call("GET", "/metrics", { token: null })).status).toBe(401);
-    expect((await call("GET", statusPath("metrics-probe"))).status).toBe(200);
-    const res = await call("GET", "/metrics");
-    expect(res.status).toBe(200);
-    expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
-    expect(res.body).toContain("# TYPE lss_http_requests_total counter");
-    expect(res.body).toMatch(
-      /^lss_http_requests_total\{route="\/infra\/locks\/:key",method="GET",status="200"\} [1-9]/m,
+  it("accepts a workflow's OIDC token, verified here (jose against the issuer's keys), held by its verified workflow", async () => {
+    const jwt = await issuer.token({ audience: OIDC_AUDIENCE });
+    const got = await call("POST", acquirePath(`oidc-${kind}`), {
+      token: jwt,
+      body: { ttl_ms: 60_000, holder_id: "a name the client makes up" },
+    });
+    expect(got.status, JSON.stringify(got.body)).toBe(200);
+    expect(got.body.holder_id).toMatch(
+      /^acme\/webapp · deploy\.yml · .*\/actions\/runs\/4242\/attempts\/1 · octocat$/,
     );
-    expect(res.body).not.toContain("metrics-probe");
-    // The process's own metrics on Node (npm start, Vercel's Node.js runtime); a Worker has none.
-    expect(res.body.includes("lss_process_cpu_seconds_total")).toBe(kind !== "workers");
+    const elsewhere = await call("POST", acquirePath(`oidc-${kind}`), {
+      token: await issuer.token({ audience: "https://another.example" }),
+      body: { ttl_ms: 60_000 },
+    });
+    expect(elsewhere.status).toBe(401);
+    expect(elsewhere.body.error.message).toMatch(/audience/);
   });
 
   it("serves /metrics in Prometheus's text format to an admin token, counting by route pattern", async () => {

@@ -84,7 +84,14 @@ export const authenticate = (
       );
     }
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    const principal = match?.[1] ? await verifier.verify(match[1]) : null;
+    let principal: Principal | null = null;
+    try {
+      principal = match?.[1] ? await verifier.verify(match[1], new URL(c.req.url).origin) : null;
+    } catch (err) {
+      // An OIDC token refused (401, with the reason) counts as a failed authentication too.
+      if (err instanceof ApiError && err.status === 401) opts.failures?.failed(address);
+      throw err;
+    }
     if (!principal) {
       opts.failures?.failed(address);
       throw new ApiError(

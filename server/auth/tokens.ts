@@ -4,8 +4,14 @@
  */
 import { constantTimeEqual, randomBase64Url, randomHex, sha256Hex } from "../crypto.js";
 import type { Scope, TokenRecord, TokenStore } from "../stores/types.js";
+import type { OidcVerifier } from "./oidc.js";
 
-export const SCOPES = ["locks:read", "locks:write", "admin"] as const satisfies readonly Scope[];
+export const SCOPES = [
+  "locks:read",
+  "locks:write",
+  "locks:force",
+  "admin",
+] as const satisfies readonly Scope[];
 export const NAMESPACE_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 /** Where the admin token and the open /locks API act. */
 export const DEFAULT_NAMESPACE = "default";
@@ -17,7 +23,18 @@ export interface Principal {
   name: string | null;
   namespace: string;
   scopes: ReadonlySet<Scope>;
+  /** Who holds what this principal takes, as verified (an OIDC token's workflow); the client's holder_id is ignored. */
+  holder?: string;
+  /** Whether a scope holds for a key; absent: for every key of the namespace. */
+  allows?: (scope: Scope, key: string) => boolean;
 }
+
+/** Force releases: admin tokens, and tokens with locks:force for the key. */
+export const mayForce = (p: Principal, key: string) => p.scopes.has("admin") || may(p, "locks:force", key);
+
+/** Whether the principal has the scope for this key (an OIDC rule may limit its keys). */
+export const may = (p: Principal, scope: Scope, key: string) =>
+  p.scopes.has(scope) && (p.allows ? p.allows(scope, key) : true);
 
 const TOKEN_FORMAT = /^lss_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 
@@ -42,8 +59,12 @@ export function mintToken(
 }
 
 export interface TokenVerifier {
-  /** The principal of a bearer token, or null when it is unknown or revoked. */
-  verify(bearer: string): Promise<Principal | null>;
+  /**
+   * The principal of a bearer token, or null when it is unknown or revoked. An OIDC token (a JWT,
+   * when a policy is configured) is verified against `origin` as its default audience, and a
+   * refusal throws an ApiError that says why.
+   */
+  verify(bearer: string, origin?: string): Promise<Principal | null>;
   /** Forget a token at once on this instance (others forget it within the cache time). */
   forget(id: string): void;
 }
@@ -52,6 +73,7 @@ export function createTokenVerifier(
   tokens: TokenStore,
   adminToken: string | null,
   cacheMs: number,
+  oidc: OidcVerifier | null = null,
 ): TokenVerifier {
   const adminHash = adminToken ? sha256Hex(adminToken) : null;
   const admin: Principal = {
@@ -65,8 +87,9 @@ export function createTokenVerifier(
   const cache = new Map<string, { record: TokenRecord | null; until: number }>();
 
   return {
-    async verify(bearer) {
+    async verify(bearer, origin = "") {
       if (adminHash && constantTimeEqual(sha256Hex(bearer), adminHash)) return admin;
+      if (oidc?.accepts(bearer)) return oidc.verify(bearer, origin);
       const match = TOKEN_FORMAT.exec(bearer);
       if (!match) return null;
       const [, id = "", secretPart = ""] = match;

@@ -17,13 +17,22 @@ import {
   WaitMs,
 } from "../../src/protocol/lease.js";
 import { type AppEnv, actorOf, requireScope } from "../auth/middleware.js";
+import { may, mayForce } from "../auth/tokens.js";
 import { createWaitSlots } from "../auth/wait-slots.js";
 import { ApiError, badRequest } from "../errors.js";
 import type { Leases } from "../locks/leases.js";
 import { HISTORY_CURSOR } from "../locks/views.js";
+import type { Scope } from "../stores/types.js";
 import { jsonBody, newRouter } from "./router.js";
 
 const params = z.object({ key: LockKey });
+
+const notCovered = (scope: Scope, key: string) =>
+  new ApiError(
+    403,
+    "forbidden",
+    `this token's ${scope} scope does not cover "${key}" (its OIDC rule names other keys)`,
+  );
 
 const errors = (...codes: Array<[number, string]>) =>
   Object.fromEntries(
@@ -253,10 +262,14 @@ export function leaseRoutes(
     }
   };
 
-  const ref = (c: { var: AppEnv["Variables"] }, key: string) => ({
-    namespace: c.var.principal.namespace,
-    key,
-  });
+  /** The caller's lock `key`, if its token's `scope` covers it (an OIDC rule may name its keys). */
+  const ref = (c: { var: AppEnv["Variables"] }, key: string, scope: Scope) => {
+    if (!may(c.var.principal, scope, key)) throw notCovered(scope, key);
+    return { namespace: c.var.principal.namespace, key };
+  };
+  /** A verified holder (an OIDC token's workflow) replaces the one the client names. */
+  const holderOf = (c: { var: AppEnv["Variables"] }, holder: string | undefined) =>
+    c.var.principal.holder ?? holder;
 
   /** wait_ms keeps a place in a queue: only the caller's own token can ask for it again. */
   const needsOwnToken = (body: { wait_ms?: number; token?: string }) => {
@@ -274,10 +287,14 @@ export function leaseRoutes(
       // The client going away (a cancelled job) ends the wait and leaves the queue.
       return c.json(
         await waiting(c, body.wait_ms ?? 0, () =>
-          leases.acquire([ref(c, c.req.valid("param").key)], body, {
-            actor: actorOf(c.var.principal),
-            signal: c.req.raw.signal,
-          }),
+          leases.acquire(
+            [ref(c, c.req.valid("param").key, "locks:write")],
+            { ...body, holder_id: holderOf(c, body.holder_id) },
+            {
+              actor: actorOf(c.var.principal),
+              signal: c.req.raw.signal,
+            },
+          ),
         ),
         200,
       );
@@ -288,8 +305,8 @@ export function leaseRoutes(
       return c.json(
         await waiting(c, body.wait_ms ?? 0, () =>
           leases.acquire(
-            keys.map((key) => ref(c, key)),
-            body,
+            keys.map((key) => ref(c, key, "locks:write")),
+            { ...body, holder_id: holderOf(c, body.holder_id) },
             { actor: actorOf(c.var.principal), signal: c.req.raw.signal },
           ),
         ),
@@ -298,25 +315,24 @@ export function leaseRoutes(
     })
     .openapi(leave, async (c) => {
       const { token, holder_id } = c.req.valid("json");
-      const who = { holderId: holder_id ?? null, actor: actorOf(c.var.principal) };
-      return c.json(await leases.leave(ref(c, c.req.valid("param").key), token, who), 200);
+      const who = { holderId: holderOf(c, holder_id) ?? null, actor: actorOf(c.var.principal) };
+      return c.json(await leases.leave(ref(c, c.req.valid("param").key, "locks:write"), token, who), 200);
     })
     .openapi(renew, async (c) =>
-      c.json(await leases.renew(ref(c, c.req.valid("param").key), c.req.valid("json")), 200),
+      c.json(await leases.renew(ref(c, c.req.valid("param").key, "locks:write"), c.req.valid("json")), 200),
     )
     .openapi(release, async (c) => {
       const body = c.req.valid("json");
-      if (body.force && !c.var.principal.scopes.has("admin")) {
+      const key = c.req.valid("param").key;
+      if (body.force && !mayForce(c.var.principal, key)) {
         throw new ApiError(
           403,
           "forbidden",
-          "force releases whoever holds the key: it needs the admin scope",
+          `force releases whoever holds the key: it needs the admin or locks:force scope (for "${key}")`,
         );
       }
-      return c.json(
-        await leases.release(ref(c, c.req.valid("param").key), body, actorOf(c.var.principal)),
-        200,
-      );
+      const lock = body.force ? { namespace: c.var.principal.namespace, key } : ref(c, key, "locks:write");
+      return c.json(await leases.release(lock, body, actorOf(c.var.principal)), 200);
     })
     .openapi(list, async (c) => {
       const q = c.req.valid("query");
@@ -325,11 +341,16 @@ export function leaseRoutes(
         cursor: q.cursor ?? null,
         limit: q.limit ?? 50,
       });
-      return c.json(page, 200);
+      // Keys the token's scope does not cover are not its to see.
+      const p = c.var.principal;
+      return c.json(
+        p.allows ? { ...page, locks: page.locks.filter((l) => may(p, "locks:read", l.key)) } : page,
+        200,
+      );
     })
     .openapi(history, async (c) => {
       const q = c.req.valid("query");
-      const page = await leases.history(ref(c, c.req.valid("param").key), {
+      const page = await leases.history(ref(c, c.req.valid("param").key, "locks:read"), {
         cursor: q.cursor ?? null,
         limit: q.limit ?? 50,
       });
@@ -339,7 +360,7 @@ export function leaseRoutes(
       const waitMs = c.req.valid("query").wait_ms ?? 0;
       return c.json(
         await waiting(c, waitMs, () =>
-          leases.status(ref(c, c.req.valid("param").key), waitMs, c.req.raw.signal),
+          leases.status(ref(c, c.req.valid("param").key, "locks:read"), waitMs, c.req.raw.signal),
         ),
         200,
       );

@@ -8,10 +8,17 @@ import {
   CreatedResponse,
   CreateQuery,
   LockQuery,
+  STATE_LOCK_KEY_PREFIX,
   StateLockId,
   UnlockQuery,
 } from "../../src/protocol/state-locks.js";
-import { actorOf, requireScope } from "../auth/middleware.js";
+import { type AppEnv, actorOf, requireScope } from "../auth/middleware.js";
+import { may } from "../auth/tokens.js";
+import type { Scope } from "../stores/types.js";
+
+/** Any lock not made yet: a rule covers new /locks locks when it covers every locks/<id>. */
+const NEW_LOCK_ID = "00000000-0000-4000-8000-000000000000";
+
 import { ApiError } from "../errors.js";
 import type { StateLocks } from "../locks/state-locks.js";
 import { leaseView } from "../locks/views.js";
@@ -99,8 +106,20 @@ export function stateLockRoutes(locks: StateLocks) {
     responses: changeResponses("Unlocked"),
   });
 
+  /** A lock's lease key, locks/<id>, must be one the token's scope covers (an OIDC rule may name its keys). */
+  const covered = (c: { var: AppEnv["Variables"] }, scope: Scope, id: string) => {
+    if (!may(c.var.principal, scope, `${STATE_LOCK_KEY_PREFIX}${id}`)) {
+      throw new ApiError(
+        403,
+        "forbidden",
+        `this token's ${scope} scope does not cover the /locks API's locks (their keys are ${STATE_LOCK_KEY_PREFIX}<id>)`,
+      );
+    }
+  };
+
   return newRouter()
     .openapi(create, async (c) => {
+      covered(c, "locks:write", NEW_LOCK_ID);
       const q = c.req.valid("query");
       const created = await locks.create(c.var.principal.namespace, {
         locked: q.l ?? false,
@@ -112,6 +131,7 @@ export function stateLockRoutes(locks: StateLocks) {
     })
     .openapi(check, async (c) => {
       const { id } = c.req.valid("param");
+      covered(c, "locks:read", id);
       const found = await locks.check(c.var.principal.namespace, id);
       if (found.state === "unknown") throw new ApiError(404, "not_found", `no lock with id "${id}"`);
       if (found.state === "unlocked") return c.body(null, 204);
@@ -122,6 +142,7 @@ export function stateLockRoutes(locks: StateLocks) {
       const { id } = c.req.valid("param");
       const { k, e } = c.req.valid("query");
       if (k === undefined) throw missingKey();
+      covered(c, "locks:write", id);
       await locks.lock(c.var.principal.namespace, id, k, e ?? null, actorOf(c.var.principal));
       return c.body(null, 204);
     })
@@ -129,6 +150,7 @@ export function stateLockRoutes(locks: StateLocks) {
       const { id } = c.req.valid("param");
       const { k } = c.req.valid("query");
       if (k === undefined) throw missingKey();
+      covered(c, "locks:write", id);
       await locks.unlock(c.var.principal.namespace, id, k, actorOf(c.var.principal));
       return c.body(null, 204);
     });

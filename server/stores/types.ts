@@ -252,7 +252,8 @@ export interface LockStore {
   close(): Promise<void>;
 }
 
-export type Scope = "locks:read" | "locks:write" | "admin";
+/** locks:force: force releases (admin may too); admin: also minting and revoking tokens. */
+export type Scope = "locks:read" | "locks:write" | "locks:force" | "admin";
 
 /** An API token as stored: the secret itself is never stored, only its sha256. */
 export interface TokenRecord {

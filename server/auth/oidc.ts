@@ -1,0 +1,188 @@
+/**
+ * GitHub Actions OIDC tokens as bearer tokens: verified with jose against the issuer's keys (its
+ * OpenID configuration names its JWKS; keys are cached, and a token signed by a key not seen yet
+ * makes it read them again, so a rotation is followed), then mapped by the operator's policy to a
+ * principal: a namespace, scopes, and the keys they hold for. Who holds a lock is taken from the
+ * verified claims (repository, workflow, run, actor), never from what the client says.
+ */
+import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from "jose";
+import { INVISIBLE_FORMATTING } from "../../src/protocol/lease.js";
+import { ApiError } from "../errors.js";
+import type { Scope } from "../stores/types.js";
+import { keyMatches, type OidcRule } from "./oidc-policy.js";
+import type { Principal } from "./tokens.js";
+
+export const GITHUB_ISSUER = "https://token.actions.githubusercontent.com";
+
+export interface OidcConfig {
+  issuer: string;
+  /** The audience tokens must name; null: the server's own origin (the URL the request came to). */
+  audience: string | null;
+  rules: OidcRule[];
+  /** How soon a token with an unknown key may make the JWKS be read again (jose's cooldown). */
+  jwksCooldownMs?: number;
+}
+
+/** A GitHub ID token: JWT-shaped (three base64url parts, the first a JSON header). */
+export const looksLikeJwt = (bearer: string) => /^eyJ[\w-]*\.[\w-]+\.[\w-]+$/.test(bearer);
+
+/** Clock skew tolerated on exp, nbf and iat; and the oldest token accepted (GitHub's live minutes). */
+const CLOCK_SKEW_S = 60;
+const MAX_TOKEN_AGE_S = 3600;
+
+type Claims = JWTPayload & Record<string, unknown>;
+
+const text = (v: unknown) => (typeof v === "string" || typeof v === "number" ? String(v) : "");
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
+const CONTROL = /[\x00-\x1f\x7f]/g;
+const INVISIBLE = new RegExp(INVISIBLE_FORMATTING, "g");
+
+/** Readable and safe to show: no control or invisible characters, bounded. */
+const shown = (v: string, max: number) => v.replace(CONTROL, "").replace(INVISIBLE, "").slice(0, max);
+
+/** The web address of a run: github.com for GitHub's issuer, the GHES host for its own. */
+const serverOf = (issuer: string) =>
+  issuer === GITHUB_ISSUER ? "https://github.com" : new URL(issuer).origin;
+
+/** "acme/webapp · deploy.yml · <run url> · octocat": the holder id of a workflow, from its claims. */
+export function holderOf(claims: Claims, issuer: string): string {
+  const repository = text(claims.repository);
+  const workflow = text(claims.workflow_ref).split("@")[0]?.split("/").pop() ?? "";
+  const attempt = text(claims.run_attempt);
+  const run = `${serverOf(issuer)}/${repository}/actions/runs/${text(claims.run_id)}${attempt ? `/attempts/${attempt}` : ""}`;
+  const parts = [shown(repository, 100), shown(workflow, 60), shown(run, 200), shown(text(claims.actor), 40)];
+  return parts.filter(Boolean).join(" · ").slice(0, 256);
+}
+
+/** Why a token was refused, in words (jose's codes → a sentence; never the token). */
+function refusal(err: unknown): string {
+  if (err instanceof errors.JWTExpired) return "it has expired";
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === "aud") return "its audience is not this server's";
+    if (err.claim === "iss") return "it was not issued by the configured issuer";
+    if (err.claim === "nbf") return "it is not valid yet";
+    if (err.claim === "iat") return "its issue time is in the future or too long ago";
+    return `its ${err.claim} claim is missing or wrong`;
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return "it is not signed with RS256";
+  if (err instanceof errors.JWKSNoMatchingKey) return "it is signed by a key the issuer does not publish";
+  if (err instanceof errors.JWSSignatureVerificationFailed) return "its signature does not verify";
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return "it is malformed";
+  return "it cannot be verified";
+}
+
+export interface OidcVerifier {
+  /** Whether a bearer token is one for this verifier (a JWT: LSS's own tokens never look like one). */
+  accepts(bearer: string): boolean;
+  /** The principal of a verified token; throws ApiError 401 (bad token), 403 (no rule), 503 (issuer down). */
+  verify(jwt: string, origin: string): Promise<Principal>;
+}
+
+export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch = fetch): OidcVerifier {
+  const issuer = config.issuer.replace(/\/+$/, "");
+  let keys: ReturnType<typeof createRemoteJWKSet> | null = null;
+
+  /** The issuer's key set, found through its OpenID configuration (read once, again after a failure). */
+  const keySet = async () => {
+    if (keys) return keys;
+    let jwksUri: string;
+    try {
+      const res = await fetchImpl(`${issuer}/.well-known/openid-configuration`, {
+        signal: AbortSignal.timeout(5000),
+      });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const doc = (await res.json()) as { issuer?: string; jwks_uri?: string };
+      if (!doc.jwks_uri) throw new Error("no jwks_uri in its OpenID configuration");
+      if (doc.issuer && doc.issuer.replace(/\/+$/, "") !== issuer)
+        throw new Error(`its OpenID configuration names another issuer (${doc.issuer})`);
+      jwksUri = doc.jwks_uri;
+    } catch (err) {
+      throw new ApiError(
+        503,
+        "store_unavailable",
+        `cannot verify the OIDC token now: the issuer ${issuer} did not answer (${(err as Error).message}); nothing was changed`,
+        {},
+        { "Retry-After": "5" },
+      );
+    }
+    keys = createRemoteJWKSet(new URL(jwksUri), {
+      cooldownDuration: config.jwksCooldownMs ?? 30_000,
+      timeoutDuration: 5000,
+    });
+    return keys;
+  };
+
+  const unauthorized = (why: string) =>
+    new ApiError(
+      401,
+      "unauthorized",
+      `invalid OIDC token: ${why}`,
+      {},
+      {
+        "WWW-Authenticate": 'Bearer realm="lss", error="invalid_token"',
+      },
+    );
+
+  return {
+    accepts: looksLikeJwt,
+    async verify(jwt, origin) {
+      const jwks = await keySet();
+      let claims: Claims;
+      try {
+        const verified = await jwtVerify(jwt, jwks, {
+          issuer,
+          audience: config.audience ?? origin,
+          algorithms: ["RS256"],
+          clockTolerance: CLOCK_SKEW_S,
+          maxTokenAge: MAX_TOKEN_AGE_S,
+          requiredClaims: ["exp", "iat", "repository", "repository_id", "repository_owner_id", "run_id"],
+        });
+        claims = verified.payload as Claims;
+      } catch (err) {
+        if (err instanceof errors.JWKSTimeout || (err instanceof TypeError && /fetch/i.test(err.message))) {
+          throw new ApiError(
+            503,
+            "store_unavailable",
+            "cannot verify the OIDC token now: the issuer's keys did not load",
+            {},
+            {
+              "Retry-After": "5",
+            },
+          );
+        }
+        throw unauthorized(refusal(err));
+      }
+      const matching = config.rules.filter((rule) =>
+        Object.entries(rule.match).every(([claim, value]) => text(claims[claim]) === value),
+      );
+      const first = matching[0];
+      if (!first) {
+        throw new ApiError(
+          403,
+          "forbidden",
+          `no OIDC rule of this server admits repository ${text(claims.repository)} (id ${text(claims.repository_id)})` +
+            `${claims.environment ? `, environment ${text(claims.environment)}` : ""}: ask the operator to add one`,
+        );
+      }
+      // The first matching rule names the namespace; the rules for it that match add up.
+      const grants = matching.filter((r) => r.namespace === first.namespace);
+      const scopes = new Set<Scope>(grants.flatMap((r) => r.scopes));
+      const restricted = grants.some((r) => r.keys);
+      return {
+        id: `oidc:${text(claims.repository_id)}`,
+        name: text(claims.repository),
+        namespace: first.namespace,
+        scopes,
+        holder: holderOf(claims, issuer),
+        allows: restricted
+          ? (scope: Scope, key: string) =>
+              grants.some(
+                (r) =>
+                  r.scopes.includes(scope as never) && (!r.keys || r.keys.some((p) => keyMatches(p, key))),
+              )
+          : undefined,
+      };
+    },
+  };
+}
