@@ -172,28 +172,49 @@ export interface RedisStoreOptions {
   limits?: StoreLimits;
 }
 
+/** The keys a store with this prefix writes (redis-scripts.ts says what each holds). */
+export function redisKeys(prefix: string) {
+  // Namespaces cannot contain ':' (see auth), so these keys are unambiguous.
+  const perKey = (kind: string) => (ref: LockRef) => `${prefix}:${kind}:${ref.namespace}:${ref.key}`;
+  return {
+    fence: `${prefix}:fence`,
+    tokens: `${prefix}:tokens`,
+    queueSeq: `${prefix}:queue-seq`,
+    lock: perKey("lock"),
+    queue: perKey("queue"),
+    queueUntil: perKey("queue-until"),
+    holders: perKey("holders"),
+    history: perKey("history"),
+    // The namespace's key names, for the listing (a sorted set read in lexical order).
+    names: (namespace: string) => `${prefix}:names:${namespace}`,
+    // The namespace's index of records (see redis-scripts.ts).
+    index: (namespace: string) => `${prefix}:ns:${namespace}`,
+  };
+}
+
 export function createRedisStore(
   transport: RedisTransport,
   prefix: string,
   events: EventSource,
   opts: RedisStoreOptions = {},
 ): LockStore {
-  const fenceKey = `${prefix}:fence`;
-  const tokensKey = `${prefix}:tokens`;
-  const queueSeqKey = `${prefix}:queue-seq`;
-  // Namespaces cannot contain ':' (see auth), so these keys are unambiguous.
-  const lockKey = (ref: LockRef) => `${prefix}:lock:${ref.namespace}:${ref.key}`;
-  const queueKey = (ref: LockRef) => `${prefix}:queue:${ref.namespace}:${ref.key}`;
-  const queueUntilKey = (ref: LockRef) => `${prefix}:queue-until:${ref.namespace}:${ref.key}`;
-  const holdersKey = (ref: LockRef) => `${prefix}:holders:${ref.namespace}:${ref.key}`;
-  const historyKey = (ref: LockRef) => `${prefix}:history:${ref.namespace}:${ref.key}`;
-  // The namespace's key names, for the listing (a sorted set read in lexical order).
-  const namesKey = (namespace: string) => `${prefix}:names:${namespace}`;
+  const {
+    fence: fenceKey,
+    tokens: tokensKey,
+    queueSeq: queueSeqKey,
+    lock: lockKey,
+    queue: queueKey,
+    queueUntil: queueUntilKey,
+    holders: holdersKey,
+    history: historyKey,
+    names: namesKey,
+    index,
+  } = redisKeys(prefix);
   // One channel per key, named by a hash: keys may hold any character, Upstash puts the channel in a URL.
   const channelOf = (ref: LockRef) => `${prefix}:ev:${sha256Hex(lockKey(ref)).slice(0, 32)}`;
   const limits = opts.limits ?? DEFAULT_LIMITS;
-  // The namespace's index of records (see redis-scripts.ts): every script's last key and ARGV.
-  const indexKey = (ref: LockRef) => `${prefix}:ns:${ref.namespace}`;
+  // The namespace's index of records: every script's last key and ARGV.
+  const indexKey = (ref: LockRef) => index(ref.namespace);
   const indexArgs = [
     String(limits.locksPerNamespace),
     String(limits.lockRetentionMs),
