@@ -7,13 +7,12 @@ import type { Context, MiddlewareHandler, NotFoundHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { ErrorCode } from "../src/protocol/lease.js";
 import { authenticate, failedAuthGuard, rateLimit } from "./auth/middleware.js";
 import { createOidcVerifier } from "./auth/oidc.js";
 import type { RateLimiter } from "./auth/rate-limit.js";
 import { createTokenVerifier } from "./auth/tokens.js";
 import type { Config } from "./config.js";
-import { ApiError, errorBody } from "./errors.js";
+import { ApiError, codeOfStatus, errorBody } from "./errors.js";
 import { createLeases } from "./locks/leases.js";
 import { createStateLocks } from "./locks/state-locks.js";
 import {
@@ -50,16 +49,6 @@ export interface AppDeps {
     Partial<Pick<Config, "metricsEnabled" | "metricsToken" | "oidc">>;
 }
 
-const codeOfStatus: Partial<Record<number, ErrorCode>> = {
-  400: "bad_request",
-  401: "unauthorized",
-  403: "forbidden",
-  404: "not_found",
-  413: "payload_too_large",
-  415: "unsupported_media_type",
-  429: "rate_limited",
-};
-
 /**
  * Hono's bodyLimit reads `c.req.raw`, which makes the Node adapter build a full web Request for
  * every call (a third of the server's CPU in the benchmark). Judge by the headers first; only a
@@ -69,7 +58,7 @@ const BODYLESS = new Set(["GET", "HEAD", "DELETE", "OPTIONS"]);
 
 function limitBody(maxBytes: number): MiddlewareHandler {
   const tooLarge = () => {
-    throw new ApiError(413, "payload_too_large", `request body exceeds ${maxBytes} bytes`);
+    throw new ApiError("payload_too_large", `request body exceeds ${maxBytes} bytes`);
   };
   const streamed = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
   return async (c, next) => {
@@ -198,7 +187,7 @@ export function createApp(deps: AppDeps) {
     }
     if (err instanceof HTTPException && err.status < 500) {
       const status = err.status as ContentfulStatusCode;
-      return c.json(errorBody(codeOfStatus[status] ?? "bad_request", err.message || "bad request"), status);
+      return c.json(errorBody(codeOfStatus(status), err.message || "bad request"), status);
     }
     console.error("unexpected error", err);
     return c.json(errorBody("internal", "internal error"), 500);

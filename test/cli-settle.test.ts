@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { unconfirmedAcquire, withoutApiToken } from "../src/cli/settle.js";
 import type { LssClient } from "../src/client/client.js";
-import { LssError } from "../src/client/errors.js";
+import { LssError, type LssErrorCode } from "../src/client/errors.js";
 
 /** A client whose release succeeds or fails, recording what it was asked to release. */
 function fakeClient(releaseWorks: boolean) {
@@ -17,7 +17,7 @@ function fakeClient(releaseWorks: boolean) {
 }
 
 describe("an acquire that may have been granted", () => {
-  it.each(["outcome_unknown", "unreachable", "unavailable"])(
+  it.each<LssErrorCode>(["outcome_unknown", "unreachable", "unavailable"])(
     "%s: releases it with its token and says so",
     async (code) => {
       const { client, released } = fakeClient(true);
@@ -58,7 +58,7 @@ describe("an acquire that may have been granted", () => {
     );
   });
 
-  it.each(["unauthorized", "forbidden", "bad_request", "quota_exceeded"])(
+  it.each<LssErrorCode>(["unauthorized", "forbidden", "bad_request", "quota_exceeded"])(
     "%s: nothing was granted, nothing is released",
     async (code) => {
       const { client, released } = fakeClient(true);

@@ -64,22 +64,20 @@ export const authenticate = (
     const wait = opts.failures?.blockedFor(address) ?? 0;
     if (wait > 0) {
       throw new ApiError(
-        429,
         "rate_limited",
         `too many failed authentications from this address; retry in ${wait} s`,
-        { retry_after_seconds: wait },
-        { "Retry-After": String(wait) },
+        { extra: { retry_after_seconds: wait }, headers: { "Retry-After": String(wait) } },
       );
     }
     const header = c.req.header("Authorization");
     if (!header) {
       throw new ApiError(
-        401,
         "unauthorized",
         "missing Authorization header: send 'Authorization: Bearer <token>'",
-        {},
         {
-          "WWW-Authenticate": 'Bearer realm="lss"',
+          headers: {
+            "WWW-Authenticate": 'Bearer realm="lss"',
+          },
         },
       );
     }
@@ -94,15 +92,11 @@ export const authenticate = (
     }
     if (!principal) {
       opts.failures?.failed(address);
-      throw new ApiError(
-        401,
-        "unauthorized",
-        "unknown or revoked token",
-        {},
-        {
+      throw new ApiError("unauthorized", "unknown or revoked token", {
+        headers: {
           "WWW-Authenticate": 'Bearer realm="lss", error="invalid_token"',
         },
-      );
+      });
     }
     c.set("principal", principal);
     return next();
@@ -111,7 +105,7 @@ export const authenticate = (
 export const requireScope = (scope: Scope) =>
   createMiddleware<AppEnv>(async (c, next) => {
     if (!c.var.principal.scopes.has(scope)) {
-      throw new ApiError(403, "forbidden", `this token lacks the ${scope} scope`);
+      throw new ApiError("forbidden", `this token lacks the ${scope} scope`);
     }
     return next();
   });
@@ -124,11 +118,9 @@ export const rateLimit = (limiter: RateLimiter) =>
     if (!decision.allowed) {
       const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
       throw new ApiError(
-        429,
         "rate_limited",
         `rate limit of ${decision.limit} requests per minute exceeded; retry in ${seconds} s`,
-        { retry_after_seconds: seconds },
-        { "Retry-After": String(seconds) },
+        { extra: { retry_after_seconds: seconds }, headers: { "Retry-After": String(seconds) } },
       );
     }
     return next();

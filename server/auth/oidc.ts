@@ -99,11 +99,9 @@ export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch =
       jwksUri = doc.jwks_uri;
     } catch (err) {
       throw new ApiError(
-        503,
-        "store_unavailable",
+        "issuer_unavailable",
         `cannot verify the OIDC token now: the issuer ${issuer} did not answer (${(err as Error).message}); nothing was changed`,
-        {},
-        { "Retry-After": "5" },
+        { headers: { "Retry-After": "5" } },
       );
     }
     keys = createRemoteJWKSet(new URL(jwksUri), {
@@ -114,15 +112,11 @@ export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch =
   };
 
   const unauthorized = (why: string) =>
-    new ApiError(
-      401,
-      "unauthorized",
-      `invalid OIDC token: ${why}`,
-      {},
-      {
+    new ApiError("unauthorized", `invalid OIDC token: ${why}`, {
+      headers: {
         "WWW-Authenticate": 'Bearer realm="lss", error="invalid_token"',
       },
-    );
+    });
 
   return {
     accepts: looksLikeJwt,
@@ -142,12 +136,12 @@ export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch =
       } catch (err) {
         if (err instanceof errors.JWKSTimeout || (err instanceof TypeError && /fetch/i.test(err.message))) {
           throw new ApiError(
-            503,
-            "store_unavailable",
+            "issuer_unavailable",
             "cannot verify the OIDC token now: the issuer's keys did not load",
-            {},
             {
-              "Retry-After": "5",
+              headers: {
+                "Retry-After": "5",
+              },
             },
           );
         }
@@ -159,7 +153,6 @@ export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch =
       const first = matching[0];
       if (!first) {
         throw new ApiError(
-          403,
           "forbidden",
           `no OIDC rule of this server admits repository ${text(claims.repository)} (id ${text(claims.repository_id)})` +
             `${claims.environment ? `, environment ${text(claims.environment)}` : ""}: ask the operator to add one`,

@@ -15,17 +15,8 @@ import { MAX_HOLDERS } from "../../src/protocol/lease.js";
 import { randomId, sha256Hex } from "../crypto.js";
 import { ApiError, badRequest } from "../errors.js";
 import type { Actor, LockRef, LockStore } from "../stores/types.js";
-import {
-  credentialError,
-  heldError,
-  historyPage,
-  leaseView,
-  lockSummary,
-  notHeldError,
-  queuedError,
-  quotaError,
-  unconfirmed,
-} from "./views.js";
+import { credentialError, heldError, notHeldError, queuedError, quotaError, unconfirmed } from "./errors.js";
+import { historyPage, leaseView, lockSummary } from "./views.js";
 import { acquireWaiting, inspectWaiting } from "./waiting.js";
 
 /** 122 random bits; randomUUID draws from a pooled buffer, unlike a getRandomValues call per token. */
@@ -96,17 +87,15 @@ export function createLeases(store: LockStore) {
           throw quotaError(ref.namespace, ref.key, result);
         case "limit":
           throw new ApiError(
-            409,
             "limit_mismatch",
             `"${ref.key}" is held shared with limit ${result.limit}; every shared holder must ask with limit ${result.limit}`,
-            { key: ref.key, limit: result.limit },
+            { extra: { key: ref.key, limit: result.limit } },
           );
         case "mode_conflict":
           throw new ApiError(
-            409,
             "mode_conflict",
             `"${ref.key}" is a lock of the /locks API: it has one holder (its key), never shared ones`,
-            { key: ref.key },
+            { extra: { key: ref.key } },
           );
       }
     },

@@ -8,9 +8,9 @@ import { type CreatedResponse, STATE_LOCK_KEY_PREFIX } from "../../src/protocol/
 import { randomBase64Url, randomUuid, sha256Hex } from "../crypto.js";
 import { ApiError } from "../errors.js";
 import type { Actor, Lease, LockRef, LockStore } from "../stores/types.js";
-import { credentialError, heldError, queuedError, quotaError, unconfirmed } from "./views.js";
+import { credentialError, heldError, queuedError, quotaError, unconfirmed } from "./errors.js";
 
-export type StateLockState =
+export type StateLockCheck =
   | { state: "unlocked" }
   | { state: "unknown" }
   | { state: "locked"; lease: Lease; now: number };
@@ -20,7 +20,7 @@ const refOf = (namespace: string, id: string): LockRef => ({
   key: `${STATE_LOCK_KEY_PREFIX}${id}`,
 });
 
-const unknownLock = (id: string) => new ApiError(404, "not_found", `no lock with id "${id}"`);
+const unknownLock = (id: string) => new ApiError("not_found", `no lock with id "${id}"`);
 
 export function createStateLocks(store: LockStore) {
   return {
@@ -45,7 +45,7 @@ export function createStateLocks(store: LockStore) {
           );
         });
       // A fresh random UUID cannot exist already; if it ever did, nothing was overwritten.
-      if (result.outcome === "exists") throw new ApiError(500, "internal", "lock id collision; try again");
+      if (result.outcome === "exists") throw new ApiError("internal", "lock id collision; try again");
       if (result.outcome === "quota") throw quotaError(namespace, ref.key, result);
       const expiresAt = result.lease?.expiresAt;
       const locked = result.lease != null;
@@ -60,7 +60,7 @@ export function createStateLocks(store: LockStore) {
       };
     },
 
-    async check(namespace: string, id: string): Promise<StateLockState> {
+    async check(namespace: string, id: string): Promise<StateLockCheck> {
       const { lease, registered, now } = await store.inspect(refOf(namespace, id), { waiting: false });
       if (!registered) return { state: "unknown" };
       return lease ? { state: "locked", lease, now } : { state: "unlocked" };

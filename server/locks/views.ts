@@ -1,13 +1,6 @@
-/** Store results → the JSON views of the lease API and the errors both APIs share. */
+/** Store results → the JSON views of the lease API (leases, listings, histories); errors are in errors.ts. */
 import type { HistoryEvent, LeaseView, LockSummary } from "../../src/protocol/lease.js";
-import { ApiError } from "../errors.js";
-import {
-  type HistoryEntry,
-  type KeySummary,
-  type Lease,
-  type QuotaOutcome,
-  StoreUnavailableError,
-} from "../stores/types.js";
+import type { HistoryEntry, KeySummary, Lease } from "../stores/types.js";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -91,82 +84,4 @@ export function historyPage(
     next = `${last.at}.${same}`;
   }
   return { events: page.map(historyEvent), next_cursor: next };
-}
-
-const describeHolder = (lease: Lease, now: number) => {
-  const who = lease.holderId ? `by ${lease.holderId}` : "by an anonymous holder";
-  const until =
-    lease.expiresAt == null ? "until released" : `for another ${Math.ceil((lease.expiresAt - now) / 1000)} s`;
-  const why = lease.reason ? ` (${lease.reason})` : "";
-  // Of a shared key, the holder named is the one whose lease decides the wait; a status lists all.
-  const shared = lease.mode === "shared" ? "shared (its status lists every holder), " : "";
-  return `${shared}${who}${why} ${until}`;
-};
-
-/** 409 with the holder (and the caller's place in the queue), so that a waiter can say whom it waits for. */
-export const heldError = (key: string, lease: Lease, now: number, position = 0) =>
-  new ApiError(409, "lock_held", `"${key}" is held ${describeHolder(lease, now)}`, {
-    key,
-    locked: true,
-    ...leaseView(lease, now),
-    position: position || null,
-  });
-
-/** 409: free, but earlier waiters are served first. */
-export const queuedError = (key: string, position: number) =>
-  new ApiError(
-    409,
-    "queued",
-    `"${key}" goes to earlier waiters first${position ? `; you are number ${position}` : ""}`,
-    {
-      key,
-      locked: false,
-      position: position || null,
-    },
-  );
-
-export const notHeldError = (key: string) =>
-  new ApiError(409, "not_held", `the lease on "${key}" has expired or was released; acquire it again`, {
-    key,
-    locked: false,
-  });
-
-export const credentialError = (key: string) =>
-  new ApiError(
-    403,
-    "forbidden",
-    `"${key}" is a state lock of the /locks API: only its lock key (k) may lock or unlock it`,
-  );
-
-/** 403: the store's bounds (LSS_MAX_LOCKS, LSS_MAX_WAITERS) would be passed; naming which and how to fix it. */
-export const quotaError = (namespace: string, key: string, quota: QuotaOutcome) =>
-  new ApiError(
-    403,
-    "quota_exceeded",
-    quota.limit === "locks"
-      ? `namespace "${namespace}" already has ${quota.max} locks, the most LSS_MAX_LOCKS allows: ` +
-          "release some (or let them expire), or ask the operator to raise it"
-      : `${quota.max} waiters already queue for "${key}", the most LSS_MAX_WAITERS allows`,
-    { limit: quota.limit, max: quota.max },
-  );
-
-/**
- * A write the store may have applied without answering (it timed out after the script was sent):
- * 503 outcome_unknown, never "nothing was changed", with what the caller needs to settle it (the
- * lease token, the new lock's id and key). Any other error passes through unchanged.
- */
-export function unconfirmed(
-  err: unknown,
-  what: string,
-  extra: Record<string, unknown>,
-  advice: string,
-): unknown {
-  if (!(err instanceof StoreUnavailableError) || !err.maybeApplied) return err;
-  return new ApiError(
-    503,
-    "outcome_unknown",
-    `the lock store did not confirm ${what}: it may have happened. ${advice}`,
-    extra,
-    { "Retry-After": "1" },
-  );
 }

@@ -8,11 +8,11 @@
 import { mergeWatches } from "../stores/events.js";
 import {
   type AcquireOutcome,
-  type AcquireParams,
   type LockRef,
   type LockStore,
   type PoolOutcome,
   queueMember,
+  type StoreAcquireParams,
   type Watch,
 } from "../stores/types.js";
 
@@ -36,7 +36,7 @@ function lookAgainIn(result: Waiting): number {
 export async function acquireWaiting(
   store: LockStore,
   refs: LockRef[],
-  params: Omit<AcquireParams, "queueWindowMs">,
+  params: Omit<StoreAcquireParams, "queueWindowMs">,
   waitMs: number,
   signal?: AbortSignal,
 ): Promise<PoolOutcome> {

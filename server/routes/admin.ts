@@ -1,11 +1,11 @@
 /** Operators mint and revoke scoped API tokens; each token belongs to one namespace. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { ErrorResponse, printable, strictBody } from "../../src/protocol/lease.js";
+import { printable, strictBody } from "../../src/protocol/common.js";
 import { requireScope } from "../auth/middleware.js";
 import { mintToken, NAMESPACE_PATTERN, SCOPES, type TokenVerifier } from "../auth/tokens.js";
 import { ApiError } from "../errors.js";
 import type { TokenRecord, TokenStore } from "../stores/types.js";
-import { jsonBody, newRouter } from "./router.js";
+import { errorResponse, jsonBody, newRouter } from "./router.js";
 
 const MintRequest = strictBody({
   namespace: z
@@ -41,7 +41,6 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
   content: { "application/json": { schema } },
 });
-const errorOf = (description: string) => json(ErrorResponse, description);
 
 export function adminRoutes(tokens: TokenStore, verifier: TokenVerifier) {
   const admin = [requireScope("admin")];
@@ -55,8 +54,8 @@ export function adminRoutes(tokens: TokenStore, verifier: TokenVerifier) {
     request: { body: { required: true, content: { "application/json": { schema: MintRequest } } } },
     responses: {
       201: json(TokenInfo.extend({ status: z.literal("ok"), token: z.string() }), "Minted"),
-      400: errorOf("Invalid request"),
-      403: errorOf("Not an admin"),
+      400: errorResponse("Invalid request"),
+      403: errorResponse("Not an admin"),
     },
   });
 
@@ -80,7 +79,7 @@ export function adminRoutes(tokens: TokenStore, verifier: TokenVerifier) {
     },
     responses: {
       200: json(z.object({ status: z.literal("ok"), id: z.string(), revoked: z.literal(true) }), "Revoked"),
-      404: errorOf("No such token"),
+      404: errorResponse("No such token"),
     },
   });
 
@@ -98,7 +97,7 @@ export function adminRoutes(tokens: TokenStore, verifier: TokenVerifier) {
     })
     .openapi(revoke, async (c) => {
       const { id } = c.req.valid("param");
-      if (!(await tokens.delete(id))) throw new ApiError(404, "not_found", `no token with id ${id}`);
+      if (!(await tokens.delete(id))) throw new ApiError("not_found", `no token with id ${id}`);
       verifier.forget(id);
       return c.json({ status: "ok" as const, id, revoked: true as const }, 200);
     });

@@ -2,7 +2,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import {
   AcquireRequest,
-  ErrorResponse,
   GrantResponse,
   HistoryResponse,
   LeaveRequest,
@@ -23,23 +22,14 @@ import { ApiError, badRequest } from "../errors.js";
 import type { Leases } from "../locks/leases.js";
 import { HISTORY_CURSOR } from "../locks/views.js";
 import type { Scope } from "../stores/types.js";
-import { jsonBody, newRouter } from "./router.js";
+import { errorResponses as errors, jsonBody, newRouter } from "./router.js";
 
 const params = z.object({ key: LockKey });
 
 const notCovered = (scope: Scope, key: string) =>
   new ApiError(
-    403,
     "forbidden",
     `this token's ${scope} scope does not cover "${key}" (its OIDC rule names other keys)`,
-  );
-
-const errors = (...codes: Array<[number, string]>) =>
-  Object.fromEntries(
-    codes.map(([code, description]) => [
-      code,
-      { description, content: { "application/json": { schema: ErrorResponse } } },
-    ]),
   );
 
 const common = errors(
@@ -248,11 +238,9 @@ export function leaseRoutes(
     const give = slots.take(c.var.principal.id);
     if (!give) {
       throw new ApiError(
-        429,
         "rate_limited",
         `this caller already has ${maxWaitsPerCaller} waiting requests open, the most LSS_MAX_WAITS allows`,
-        { retry_after_seconds: 1 },
-        { "Retry-After": "1" },
+        { extra: { retry_after_seconds: 1 }, headers: { "Retry-After": "1" } },
       );
     }
     try {
@@ -326,7 +314,6 @@ export function leaseRoutes(
       const key = c.req.valid("param").key;
       if (body.force && !mayForce(c.var.principal, key)) {
         throw new ApiError(
-          403,
           "forbidden",
           `force releases whoever holds the key: it needs the admin or locks:force scope (for "${key}")`,
         );

@@ -4,13 +4,12 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import { ErrorResponse } from "../../src/protocol/lease.js";
 import { authenticate, type FailedAuthGuard } from "../auth/middleware.js";
 import type { Principal, TokenVerifier } from "../auth/tokens.js";
 import { constantTimeEqual, sha256Hex } from "../crypto.js";
 import { ApiError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
-import { newRouter } from "./router.js";
+import { errorResponses, newRouter } from "./router.js";
 
 /** Who LSS_METRICS_TOKEN is: nobody's namespace, no scope: it may read /metrics and nothing else. */
 const SCRAPER: Principal = { id: "metrics", name: "metrics", namespace: "", scopes: new Set() };
@@ -45,11 +44,7 @@ export function metricsRoutes(
   const allowed: MiddlewareHandler = async (c, next) => {
     const principal = c.get("principal") as Principal;
     if (principal !== SCRAPER && !principal.scopes.has("admin")) {
-      throw new ApiError(
-        403,
-        "forbidden",
-        "/metrics needs a token with the admin scope, or LSS_METRICS_TOKEN",
-      );
+      throw new ApiError("forbidden", "/metrics needs a token with the admin scope, or LSS_METRICS_TOKEN");
     }
     return next();
   };
@@ -65,14 +60,7 @@ export function metricsRoutes(
         description: "Prometheus text exposition format",
         content: { "text/plain": { schema: z.string() } },
       },
-      401: {
-        description: "No token, or an unknown one",
-        content: { "application/json": { schema: ErrorResponse } },
-      },
-      403: {
-        description: "A token without the admin scope",
-        content: { "application/json": { schema: ErrorResponse } },
-      },
+      ...errorResponses([401, "No token, or an unknown one"], [403, "A token without the admin scope"]),
     },
   });
 

@@ -1,6 +1,7 @@
 /** Every route group is an OpenAPIHono with the same validation hook: one 400 shape for bad input. */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
+import { ErrorResponse } from "../../src/protocol/common.js";
 import type { AppEnv } from "../auth/middleware.js";
 import { ApiError, badRequest } from "../errors.js";
 
@@ -24,12 +25,21 @@ export const newRouter = () =>
     },
   });
 
+/** An OpenAPI response in the one error shape (every route group describes its errors with it). */
+export const errorResponse = (description: string) => ({
+  description,
+  content: { "application/json": { schema: ErrorResponse } },
+});
+
+/** OpenAPI responses of several statuses, each in the one error shape: `[status, description]`. */
+export const errorResponses = (...entries: Array<[number, string]>) =>
+  Object.fromEntries(entries.map(([status, description]) => [status, errorResponse(description)]));
+
 /** curl -d without a Content-Type sends a form; say so instead of "ttl_ms is required". */
 export const jsonBody = createMiddleware<AppEnv>(async (c, next) => {
   const type = c.req.header("Content-Type") ?? "";
   if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
     throw new ApiError(
-      415,
       "unsupported_media_type",
       "send the body as JSON with 'Content-Type: application/json'",
     );

@@ -3,7 +3,6 @@
  * (204 unlocked, 423 locked, 404 unknown), the per-lock key `k` as its credential.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { ErrorResponse } from "../../src/protocol/lease.js";
 import {
   CreatedResponse,
   CreateQuery,
@@ -22,22 +21,13 @@ const NEW_LOCK_ID = "00000000-0000-4000-8000-000000000000";
 import { ApiError } from "../errors.js";
 import type { StateLocks } from "../locks/state-locks.js";
 import { leaseView } from "../locks/views.js";
-import { newRouter } from "./router.js";
+import { errorResponse as error, newRouter } from "./router.js";
 
 const params = z.object({ id: StateLockId });
-const error = (description: string) => ({
-  description,
-  content: { "application/json": { schema: ErrorResponse } },
-});
-
 const missingKey = () =>
-  new ApiError(
-    401,
-    "unauthorized",
-    "missing k: pass the lock's key as ?k=<key>",
-    {},
-    { "WWW-Authenticate": "k" },
-  );
+  new ApiError("unauthorized", "missing k: pass the lock's key as ?k=<key>", {
+    headers: { "WWW-Authenticate": "k" },
+  });
 
 export function stateLockRoutes(locks: StateLocks) {
   const create = createRoute({
@@ -110,7 +100,6 @@ export function stateLockRoutes(locks: StateLocks) {
   const covered = (c: { var: AppEnv["Variables"] }, scope: Scope, id: string) => {
     if (!may(c.var.principal, scope, `${STATE_LOCK_KEY_PREFIX}${id}`)) {
       throw new ApiError(
-        403,
         "forbidden",
         `this token's ${scope} scope does not cover the /locks API's locks (their keys are ${STATE_LOCK_KEY_PREFIX}<id>)`,
       );
@@ -133,7 +122,7 @@ export function stateLockRoutes(locks: StateLocks) {
       const { id } = c.req.valid("param");
       covered(c, "locks:read", id);
       const found = await locks.check(c.var.principal.namespace, id);
-      if (found.state === "unknown") throw new ApiError(404, "not_found", `no lock with id "${id}"`);
+      if (found.state === "unknown") throw new ApiError("not_found", `no lock with id "${id}"`);
       if (found.state === "unlocked") return c.body(null, 204);
       const { expires_at, expires_in_ms } = leaseView(found.lease, found.now);
       return c.json({ id, locked: true as const, expires_at, expires_in_ms }, 423);

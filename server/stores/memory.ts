@@ -6,7 +6,6 @@
 import { createEventHub } from "./events.js";
 import {
   type AcquireOutcome,
-  type AcquireParams,
   type Actor,
   DEFAULT_LIMITS,
   GC_SLACK_MS,
@@ -28,6 +27,7 @@ import {
   type ReleaseOutcome,
   type RenewOutcome,
   STALE_WAITERS_PER_CALL,
+  type StoreAcquireParams,
   type StoreLimits,
   type TokenRecord,
   type TokenStore,
@@ -320,7 +320,7 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
     tokens,
     events: hub,
 
-    async acquire(ref, p: AcquireParams): Promise<AcquireOutcome> {
+    async acquire(ref, p: StoreAcquireParams): Promise<AcquireOutcome> {
       const { index: _index, ...outcome } = await this.acquireAny([ref], p);
       return outcome as AcquireOutcome;
     },

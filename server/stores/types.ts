@@ -149,7 +149,7 @@ export type InspectOutcome = At & {
 export type RegisterOutcome = At &
   ({ outcome: "created"; lease: Lease | null } | { outcome: "exists" } | QuotaOutcome);
 
-export interface AcquireParams {
+export interface StoreAcquireParams {
   /** sha256 of the lease token: stores never see a token itself. */
   tokenHash: string;
   holderId: string | null;
@@ -187,13 +187,13 @@ export type PoolOutcome = AcquireOutcome & { index: number };
 
 export interface LockStore {
   readonly kind: "memory" | "redis" | "upstash";
-  acquire(ref: LockRef, params: AcquireParams): Promise<AcquireOutcome>;
+  acquire(ref: LockRef, params: StoreAcquireParams): Promise<AcquireOutcome>;
   /**
    * Acquire whichever of the keys is the caller's turn first (the one it holds already, for a
    * retried acquire), else wait in every key's queue with one arrival number, so that a pool is
    * served first come first served. One round trip; `index` (0-based) says which key.
    */
-  acquireAny(refs: LockRef[], params: AcquireParams): Promise<PoolOutcome>;
+  acquireAny(refs: LockRef[], params: StoreAcquireParams): Promise<PoolOutcome>;
   renew(ref: LockRef, params: { tokenHash: string; ttlMs: number }): Promise<RenewOutcome>;
   /** tokenHash null: an operator's forced release of whatever lease holds the key. */
   release(

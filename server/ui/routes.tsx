@@ -290,8 +290,7 @@ export function uiRoutes(deps: UiDeps) {
   // One key.
   const keyOf = (c: Ctx): string => {
     const parsed = LockKey.safeParse(c.req.param("key"));
-    if (!parsed.success)
-      throw new ApiError(400, "bad_request", parsed.error.issues[0]?.message ?? "invalid key");
+    if (!parsed.success) throw new ApiError("bad_request", parsed.error.issues[0]?.message ?? "invalid key");
     return parsed.data;
   };
   const refOf = (c: Ctx, key: string) => ({ namespace: c.var.principal.namespace, key });

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { GrantResponse, HistoryResponse, ListResponse, StatusResponse } from "../protocol/lease.js";
-import { LssError } from "./errors.js";
+import { codeOf, LssError } from "./errors.js";
 
 /**
  * A bearer token that may change: asked before every request (so it can hand out a fresh one when
@@ -179,7 +179,7 @@ export function createClient(opts: ClientOptions) {
         if (Number.isFinite(retryAfter) && retryAfter > 0) retryAfterMs = retryAfter * 1000;
         if (attempt >= retries) {
           throw new LssError(
-            (parsed?.error as { code?: string } | undefined)?.code ?? "unavailable",
+            codeOf(parsed, "unavailable"),
             `${method} ${path}: ${lastReason}`,
             res.status,
             parsed,
@@ -201,9 +201,9 @@ export function createClient(opts: ClientOptions) {
   }
 
   const fail = (r: { status: number; body: Record<string, unknown> | null }, what: string): never => {
-    const error = r.body?.error as { code?: string; message?: string } | undefined;
+    const error = r.body?.error as { message?: string } | undefined;
     throw new LssError(
-      error?.code ?? "http_error",
+      codeOf(r.body, "http_error"),
       `${what}: ${error?.message ?? `HTTP ${r.status}`}`,
       r.status,
       r.body,

@@ -4,6 +4,9 @@
  * server setting (LSS_MAX_TTL_MS) and is applied by the server on top of these schemas.
  */
 import { z } from "zod";
+import { printable, strictBody } from "./common.js";
+
+export { ERROR_CODES, type ErrorCode, ErrorResponse, printable, strictBody } from "./common.js";
 
 /** 1–512 chars, no control characters, no "..": the document's pattern, verbatim. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
@@ -14,17 +17,6 @@ export const LockKey = z
   .min(1, "key must not be empty")
   .max(512, "key must be at most 512 characters")
   .regex(KEY_PATTERN, 'key must not contain control characters or ".."');
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-const NO_CONTROL_CHARACTERS = /^[^\x00-\x1f\x7f]*$/;
-
-/** Printable text without control characters (holder ids, reasons, tokens, lock keys, names). */
-export const printable = (field: string, max: number, min = 0) =>
-  z
-    .string({ error: `${field} must be a string` })
-    .min(min, `${field} must be at least ${min} character${min === 1 ? "" : "s"}`)
-    .max(max, `${field} must be at most ${max} characters`)
-    .regex(NO_CONTROL_CHARACTERS, `${field} must not contain control characters`);
 
 /**
  * Invisible and bidirectional formatting characters: in a holder id or reason shown to other jobs
@@ -46,17 +38,6 @@ export const TtlMs = z
   .number({ error: "ttl_ms must be an integer number of milliseconds" })
   .int("ttl_ms must be an integer number of milliseconds")
   .min(1, "ttl_ms must be at least 1");
-
-/** Unknown fields are rejected by name, so a typo such as `ttl` for `ttl_ms` is not silently ignored. */
-export const strictBody = <T extends z.ZodRawShape>(shape: T) =>
-  z.strictObject(shape, {
-    error: (issue) =>
-      issue.code === "unrecognized_keys"
-        ? `unknown field(s): ${issue.keys.join(", ")}`
-        : issue.code === "invalid_type"
-          ? "the body must be a JSON object"
-          : undefined,
-  });
 
 export const WaitMs = z
   .number({ error: "wait_ms must be an integer number of milliseconds" })
@@ -246,35 +227,6 @@ export const ListResponse = z.object({
   locks: z.array(LockSummary),
   next_cursor: z.string().nullable(),
 });
-
-/** Every error, from every route. `holder_id` etc. accompany `lock_held` so a waiter can say whom it waits for. */
-export const ErrorResponse = z
-  .object({
-    status: z.literal("error"),
-    error: z.object({ code: z.string(), message: z.string() }),
-  })
-  .catchall(z.unknown());
-
-export const ERROR_CODES = [
-  "bad_request",
-  "unauthorized",
-  "forbidden",
-  "not_found",
-  "lock_held",
-  "queued",
-  "not_held",
-  "payload_too_large",
-  "unsupported_media_type",
-  "rate_limited",
-  "store_unavailable",
-  "outcome_unknown",
-  "limit_mismatch",
-  "mode_conflict",
-  "quota_exceeded",
-  "misconfigured",
-  "internal",
-] as const;
-export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export type AcquireRequest = z.infer<typeof AcquireRequest>;
 export type RenewRequest = z.infer<typeof RenewRequest>;

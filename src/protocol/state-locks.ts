@@ -3,7 +3,7 @@
  * them (`l`, `e`, `k`), state as the HTTP status (204 unlocked, 423 locked, 404 unknown).
  */
 import { z } from "zod";
-import { printable } from "./lease.js";
+import { printable } from "./common.js";
 
 /** State locks live in the lease API's key space under this prefix: lock `abc` is lease key `locks/abc`. */
 export const STATE_LOCK_KEY_PREFIX = "locks/";
