@@ -17,7 +17,7 @@ export function describeFailure(err: unknown, inputs: Pick<Inputs, "url" | "auth
         : `LSS refused the API token: ${err.message}. Check input '${Input.token}'.`;
     case "forbidden":
       return oidc
-        ? `LSS refused: ${err.message}. The server's OIDC policy decides what this workflow may do: ask its operator for a rule that matches this repository.`
+        ? `LSS refused: ${err.message}. The server's OIDC policy decides what each workflow may do.`
         : `LSS refused: ${err.message}. Check input '${Input.token}' and its scopes.`;
     default:
       return err.message;

@@ -42,11 +42,19 @@ export async function startLiveServer(): Promise<LiveServer> {
   };
 }
 
-/** A job whose steps get the action.yml defaults, as the runner passes them. */
-export const newJob = (repository = "octo/app", workflow = "E2E") =>
+/**
+ * A job whose steps get the action.yml defaults, as the runner passes them; with `idToken` (e.g. an
+ * OIDC issuer's runnerEnv()) it is a job with `permissions: id-token: write`.
+ */
+export const newJob = (
+  repository = "octo/app",
+  workflow = "E2E",
+  opts: { idToken?: Record<string, string> } = {},
+) =>
   new Job({
     inputDefaults: actionInputDefaults(),
     env: { GITHUB_REPOSITORY: repository, GITHUB_WORKFLOW: workflow },
+    idToken: opts.idToken,
   });
 
 /** The inputs every step of a test shares: server, API token, key. */

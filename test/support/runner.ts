@@ -9,7 +9,9 @@
  * - those files are read back with the runner's parser (`name<<DELIMITER` heredocs and legacy `name=value`);
  * - `::error::` / `::warning::` / `::notice::` workflow commands on stdout become annotations;
  * - cancellation is SIGINT, then SIGTERM 7.5 s later, then SIGKILL of the process tree 2.5 s after that;
- * - at the end of the job every process whose environment carries the job's RUNNER_TRACKING_ID is killed.
+ * - at the end of the job every process whose environment carries the job's RUNNER_TRACKING_ID is killed;
+ * - a job with `permissions: id-token: write` gives every step ACTIONS_ID_TOKEN_REQUEST_URL and
+ *   ACTIONS_ID_TOKEN_REQUEST_TOKEN (`idToken`: e.g. a local OIDC issuer's runnerEnv()).
  *
  * Unlike the real runner, the post step does not get the main step's inputs by itself: pass them again.
  * Linux only (reads /proc).
@@ -54,6 +56,25 @@ export interface JobOptions {
    * `actionInputDefaults`). A step's own `inputs` win.
    */
   inputDefaults?: Record<string, string>;
+  /**
+   * As `permissions: id-token: write`: the runner's ID-token request for every step of the job
+   * (ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN, e.g. from the OIDC issuer's
+   * runnerEnv()). Without it a step has neither, as in a job without the permission.
+   */
+  idToken?: Record<string, string>;
+}
+
+const ID_TOKEN_VARIABLES = ["ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"] as const;
+
+function idTokenEnv(request: Record<string, string> | undefined): Record<string, string> {
+  if (!request) return {};
+  const env: Record<string, string> = {};
+  for (const name of ID_TOKEN_VARIABLES) {
+    const value = request[name];
+    if (!value) throw new Error(`idToken needs ${ID_TOKEN_VARIABLES.join(" and ")} (missing ${name})`);
+    env[name] = value;
+  }
+  return env;
 }
 
 export interface Escalation {
@@ -357,6 +378,7 @@ export class Job {
       RUNNER_NAME: "emulated-runner",
       RUNNER_TEMP: this.tempDir,
       RUNNER_TRACKING_ID: this.trackingId,
+      ...idTokenEnv(opts.idToken),
       ...opts.env,
     };
   }
