@@ -1,7 +1,9 @@
 /**
  * The workflows users copy: every lss-action step in `.github/examples/` and in the README's YAML
  * blocks names only inputs action.yml declares, and its inputs (with `${{ … }}` filled in as the
- * runner would) pass the action's own parseInputs. The README shows each example file's steps.
+ * runner would) pass the action's own parseInputs — a step without `token` only in a job that may
+ * request an OIDC token (`permissions: id-token: write`), as the runner then offers one. The README
+ * shows each example file's steps.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,13 +21,27 @@ interface Step {
   with?: Record<string, unknown>;
 }
 
+/** Whether a workflow's or job's `permissions:` let its steps request an OIDC token. */
+const grantsIdToken = (permissions: unknown) =>
+  permissions === "write-all" ||
+  (typeof permissions === "object" &&
+    permissions !== null &&
+    (permissions as Record<string, unknown>)["id-token"] === "write");
+
+/** The steps whose job may request an OIDC token (a job's permissions replace the workflow's). */
+const mayRequestIdToken = new WeakSet<Step>();
+
 /** Every step using the action, anywhere in a workflow (or a fragment of one). */
-function actionSteps(doc: unknown): Step[] {
-  if (Array.isArray(doc)) return doc.flatMap(actionSteps);
+function actionSteps(doc: unknown, idToken = false): Step[] {
+  if (Array.isArray(doc)) return doc.flatMap((d) => actionSteps(d, idToken));
   if (!doc || typeof doc !== "object") return [];
   const step = doc as Step;
-  if (typeof step.uses === "string" && /\/lss-action@/.test(step.uses)) return [step];
-  return Object.values(doc).flatMap(actionSteps);
+  if (typeof step.uses === "string" && /\/lss-action@/.test(step.uses)) {
+    if (idToken) mayRequestIdToken.add(step);
+    return [step];
+  }
+  const here = "permissions" in doc ? grantsIdToken((doc as { permissions: unknown }).permissions) : idToken;
+  return Object.values(doc).flatMap((d) => actionSteps(d, here));
 }
 
 /** What an expression stands for, as a value the input accepts (the runner passes strings). */
@@ -61,6 +77,10 @@ describe.each(workflows)("%s", (_name, text) => {
         if (fallback !== undefined) env[`INPUT_${name.toUpperCase()}`] = fallback;
       for (const [name, value] of Object.entries(inputs))
         env[`INPUT_${name.toUpperCase()}`] = sample(name, value);
+      if (mayRequestIdToken.has(step)) {
+        env.ACTIONS_ID_TOKEN_REQUEST_URL = "https://runner.example/idtoken?api-version=2.0";
+        env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = "sample-request-token";
+      }
       expect(() => parseInputs(env)).not.toThrow();
     }
   });
