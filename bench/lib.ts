@@ -1,16 +1,28 @@
 /**
- * Process plumbing for the benchmark: free ports, child processes that are always cleaned up,
- * readiness polling, per-process CPU time, and Redis INFO counters.
+ * Process plumbing for the benchmarks: free ports, child processes that are always cleaned up,
+ * readiness polling, a fresh redis-server and LSS servers on it, Ctrl-C handling, per-process CPU
+ * time, and Redis INFO counters.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import { availableParallelism, cpus } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import { freePort } from "../test/support/ports.js";
+import { type RedisServerHandle, startRedisServer } from "../test/support/redis-server.js";
+
+export { freePort };
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-import { freePort } from "../test/support/ports.js";
+export const benchDir = dirname(fileURLToPath(import.meta.url));
+export const rootDir = join(benchDir, "..");
+/** BENCH_SERVER_ENTRY: the server the benchmarks start (point it at a modified copy to compare). */
+export const SERVER_ENTRY = process.env.BENCH_SERVER_ENTRY || "server/node.ts";
 
-export { freePort };
+/** n rounded to `digits` decimals. */
+export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 // Safety net for crashes: 'exit' handlers must be synchronous, child.kill() is.
 const liveChildren = new Set<ChildProcess>();
@@ -143,6 +155,64 @@ export async function startService(spec: ServiceSpec, cleanup: Cleanup): Promise
   throw lastError;
 }
 
+/** A server (SERVER_ENTRY, with tsx) on redis at redisUrl, ready once GET /health answers 200. */
+export function startLss(
+  spec: {
+    name: string;
+    redisUrl: string;
+    adminToken: string;
+    /** LSS_* settings and the like. */
+    env?: Record<string, string>;
+    /** Arguments to node before the entry (--cpu-prof…). */
+    nodeArgs?: string[];
+  },
+  cleanup: Cleanup,
+): Promise<Service> {
+  return startService(
+    {
+      name: spec.name,
+      nodeArgs: [...(spec.nodeArgs ?? []), "--import", "tsx", SERVER_ENTRY],
+      env: { REDIS_URL: spec.redisUrl, LSS_ADMIN_TOKEN: spec.adminToken, ...spec.env },
+      cwd: rootDir,
+      readyPath: "/health",
+    },
+    cleanup,
+  );
+}
+
+export interface BenchRedis {
+  server: RedisServerHandle;
+  /** A connection of the bench's own: each command fails rather than waits for a reconnect. */
+  client: Redis;
+  /** redis_version from INFO server. */
+  version: string;
+}
+
+/** A fresh redis-server on a free port (no persistence) and a connection to it, both cleaned up. */
+export async function startBenchRedis(cleanup: Cleanup): Promise<BenchRedis> {
+  const server = await startRedisServer();
+  cleanup.defer(() => server.stop());
+  const client = new Redis(server.url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on("error", () => {}); // each command reports its own error
+  await client.connect();
+  cleanup.defer(async () => client.disconnect());
+  const version = /^redis_version:(.+)$/m.exec(await client.info("server"))?.[1]?.trim() ?? "?";
+  console.log(`redis-server ${version} on ${server.url}`);
+  return { server, client, version };
+}
+
+/** The machine a report was taken on. */
+export const machineInfo = () => ({
+  node: process.version,
+  platform: `${process.platform}/${process.arch}`,
+  cpuModel: cpus()[0]?.model ?? "?",
+  cores: availableParallelism(),
+});
+
 /** User + system CPU seconds a process has used so far (Linux /proc), or null where unavailable. */
 export function cpuSeconds(pid: number | undefined): number | null {
   if (pid === undefined) return null;
@@ -186,6 +256,26 @@ export async function commandCounters(redis: Redis): Promise<CommandCounters> {
   return { total, calls };
 }
 
+/**
+ * What Redis ran between two readings: `executed` (total_commands_processed growth) and the calls
+ * per command, less the INFO that took `before` (counted in `after`) and the commands in `own`
+ * that the bench itself sent in between.
+ */
+export function commandsBetween(
+  before: CommandCounters,
+  after: CommandCounters,
+  own: Record<string, number> = {},
+): { executed: number; byCommand: Record<string, number> } {
+  const mine: Record<string, number> = { ...own, info: (own.info ?? 0) + 1 };
+  const byCommand: Record<string, number> = {};
+  for (const [name, calls] of Object.entries(after.calls)) {
+    const grown = calls - (before.calls[name] ?? 0) - (mine[name] ?? 0);
+    if (grown > 0) byCommand[name] = grown;
+  }
+  const ownTotal = Object.values(mine).reduce((a, b) => a + b, 0);
+  return { executed: after.total - before.total - ownTotal, byCommand };
+}
+
 /** Percentile (nearest rank) of unsorted values; NaN for none. */
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.NaN;
@@ -222,6 +312,43 @@ export async function waitForQuiet(cores: number, maxWaitMs: number): Promise<nu
     const busy = after - before;
     if (busy < cores || Date.now() >= deadline) return Math.round(busy * 100) / 100;
   }
+}
+
+let interruptedFlag = false;
+const onInterrupt: Array<() => void> = [];
+
+/** Whether Ctrl-C / SIGTERM stopped the run (benchMain's): a long step checks it and gives up. */
+export const interrupted = () => interruptedFlag;
+
+/** What to stop at once on Ctrl-C, before the cleanup runs (a load generator, say). */
+export function whenInterrupted(stop: () => void): void {
+  onInterrupt.push(stop);
+}
+
+/**
+ * Runs a benchmark: main gets a Cleanup that runs once it is done, once it fails, or on Ctrl-C /
+ * SIGTERM (then `interrupted()` turns true and the process exits 130 after the cleanup). `stopping`
+ * names what an interruption stops, for its message.
+ */
+export function benchMain(stopping: string, main: (cleanup: Cleanup) => Promise<void>) {
+  const cleanup = new Cleanup();
+  // `on`, not `once`: tsx relays the signal, and a second one must not kill us before cleanup is done.
+  const onSignal = () => {
+    if (interruptedFlag) return;
+    interruptedFlag = true;
+    console.error(`\ninterrupted: stopping ${stopping}…`);
+    for (const stop of onInterrupt) stop();
+    void cleanup.run().finally(() => process.exit(130));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  runBench(async () => {
+    try {
+      await main(cleanup);
+    } finally {
+      await cleanup.run();
+    }
+  }, interrupted);
 }
 
 /** Runs a benchmark's main and exits: 0 when done, 1 on failure; after Ctrl-C the signal handler exits. */

@@ -16,25 +16,32 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import autocannon from "autocannon";
-import { Redis } from "ioredis";
-import { startRedisServer } from "../test/support/redis-server.js";
+import type { Redis } from "ioredis";
 import {
-  Cleanup,
+  benchDir,
+  benchMain,
+  type Cleanup,
   type CommandCounters,
   commandCounters,
+  commandsBetween,
   cpuSeconds,
+  interrupted,
   machineBusySeconds,
+  machineInfo,
   ownCpuSeconds,
   percentile,
-  runBench,
+  rootDir,
+  round,
+  SERVER_ENTRY,
   type Service,
   sleep,
+  startBenchRedis,
+  startLss as startServer,
   startService,
   waitForQuiet,
+  whenInterrupted,
 } from "./lib.js";
 
 const envInt = (name: string, fallback: number) => {
@@ -47,12 +54,9 @@ const DURATION_S = envInt("BENCH_DURATION", 10);
 const WARMUP_S = envInt("BENCH_WARMUP", 2);
 const OPS = envInt("BENCH_OPS", 200);
 const CPU_PROF = process.env.BENCH_CPU_PROF === "1";
-const SERVER_ENTRY = process.env.BENCH_SERVER_ENTRY || "server/node.ts";
 const TTL_MS = 30_000;
 const RATE_LIMIT_ON = "1000000"; // per minute: on, but never reached
 
-const benchDir = dirname(fileURLToPath(import.meta.url));
-const rootDir = join(benchDir, "..");
 const resultsFile = join(benchDir, "results.json");
 const profileDir = join(benchDir, "profiles");
 
@@ -147,8 +151,7 @@ const latencyOf = (values: number[]): Latency => ({
 
 /** The autocannon run in progress, so that Ctrl-C can stop it before stopping the servers. */
 let activeLoad: autocannon.Instance | null = null;
-/** Set by Ctrl-C / SIGTERM: the run stops at the next step and the signal handler exits. */
-let interrupted = false;
+whenInterrupted(() => activeLoad?.stop());
 
 async function load(
   target: string,
@@ -188,7 +191,7 @@ async function load(
   }).finally(() => {
     activeLoad = null;
   });
-  if (interrupted) throw new Error("interrupted");
+  if (interrupted()) throw new Error("interrupted");
 
   const machineAfter = machineBusySeconds();
   const ownCpu = ownCpuSeconds() - ownBefore;
@@ -198,7 +201,6 @@ async function load(
     const after = cpuSeconds(pid);
     cpu[name] = before == null || after == null ? null : after - before;
   }
-  const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
   const ours = Object.values(cpu);
   const otherProcessesCores =
     machineBefore == null || machineAfter == null || ours.some((s) => s == null)
@@ -354,15 +356,11 @@ async function countCommands(
       const before = readings[i] as CommandCounters;
       const after = readings[i + 1] as CommandCounters;
       const seen = segments[i + 1] ?? [];
-      const byCommand: Record<string, number> = {};
-      for (const [name, calls] of Object.entries(after.calls)) {
-        const grown = calls - (before.calls[name] ?? 0) - (name === "info" ? 1 : 0);
-        if (grown > 0) byCommand[name] = per(grown);
-      }
+      const ran = commandsBetween(before, after);
+      const byCommand = Object.fromEntries(Object.entries(ran.byCommand).map(([name, n]) => [name, per(n)]));
       const sent = seen.filter((c) => !c.lua).map((c) => c.name);
       return {
-        // The INFO that took `before` is counted in `after`.
-        executed: per(after.total - before.total - 1),
+        executed: per(ran.executed),
         sent: per(sent.length),
         inScripts: per(seen.filter((c) => c.lua).length),
         byCommand,
@@ -382,13 +380,13 @@ async function countCommands(
 function startLss(redisUrl: string, adminToken: string, rateLimit: string, cleanup: Cleanup) {
   const profile = CPU_PROF && rateLimit === "off" ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
   if (profile.length) mkdirSync(profileDir, { recursive: true });
-  return startService(
+  return startServer(
     {
       name: `lss (LSS_RATE_LIMIT=${rateLimit})`,
-      nodeArgs: [...profile, "--import", "tsx", SERVER_ENTRY],
-      env: { REDIS_URL: redisUrl, LSS_ADMIN_TOKEN: adminToken, LSS_RATE_LIMIT: rateLimit },
-      cwd: rootDir,
-      readyPath: "/health",
+      redisUrl,
+      adminToken,
+      env: { LSS_RATE_LIMIT: rateLimit },
+      nodeArgs: profile,
     },
     cleanup,
   );
@@ -507,112 +505,80 @@ function render(r: Report): string {
 
 // ---------------------------------------------------------------------------------------------
 
-async function main() {
-  const cleanup = new Cleanup();
-  // `on`, not `once`: tsx relays the signal, and a second one must not kill us before cleanup is done.
-  const onSignal = () => {
-    if (interrupted) return;
-    interrupted = true;
-    console.error("\ninterrupted: stopping the load, the servers and redis-server…");
-    activeLoad?.stop();
-    void cleanup.run().finally(() => process.exit(130));
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+benchMain("the load, the servers and redis-server", async (cleanup) => {
+  const adminToken = randomBytes(16).toString("hex"); // 32 chars
+  const { server: redis, client: info, version: redisVersion } = await startBenchRedis(cleanup);
 
-  try {
-    const adminToken = randomBytes(16).toString("hex"); // 32 chars
-    const redis = await startRedisServer();
-    cleanup.defer(() => redis.stop());
-    const info = new Redis(redis.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
+  const run = async (target: string, service: Service, prefix: string) => {
+    const watch = { [service.name]: service.pid, "redis-server": redis.pid };
+    console.log(`${target}: warm-up ${WARMUP_S} s…`);
+    await load(target, service.url, {
+      durationS: WARMUP_S,
+      keyPrefix: `${prefix}-warm`,
+      adminToken,
+      watch,
     });
-    info.on("error", () => {}); // each command reports its own error
-    await info.connect();
-    cleanup.defer(async () => info.disconnect());
-    const redisVersion = /^redis_version:(.+)$/m.exec(await info.info("server"))?.[1]?.trim() ?? "?";
-    console.log(`redis-server ${redisVersion} on ${redis.url}`);
+    console.log(`${target}: measuring ${DURATION_S} s with ${CONNECTIONS} connections…`);
+    return load(target, service.url, { durationS: DURATION_S, keyPrefix: prefix, adminToken, watch });
+  };
 
-    const run = async (target: string, service: Service, prefix: string) => {
-      const watch = { [service.name]: service.pid, "redis-server": redis.pid };
-      console.log(`${target}: warm-up ${WARMUP_S} s…`);
-      await load(target, service.url, {
-        durationS: WARMUP_S,
-        keyPrefix: `${prefix}-warm`,
-        adminToken,
-        watch,
-      });
-      console.log(`${target}: measuring ${DURATION_S} s with ${CONNECTIONS} connections…`);
-      return load(target, service.url, { durationS: DURATION_S, keyPrefix: prefix, adminToken, watch });
-    };
+  // 1 + 4 (rate limit off): throughput, then command counts, on one server process.
+  const lss = await startLss(redis.url, adminToken, "off", cleanup);
+  const server = await run("server", lss, "bench");
+  console.log("server: counting Redis commands (rate limit off)…");
+  const rateLimitOff = await countCommands(lss.url, info, adminToken, "off");
+  await lss.stop();
 
-    // 1 + 4 (rate limit off): throughput, then command counts, on one server process.
-    const lss = await startLss(redis.url, adminToken, "off", cleanup);
-    const server = await run("server", lss, "bench");
-    console.log("server: counting Redis commands (rate limit off)…");
-    const rateLimitOff = await countCommands(lss.url, info, adminToken, "off");
-    await lss.stop();
+  // 4 (rate limit on): a second server process.
+  const lssLimited = await startLss(redis.url, adminToken, RATE_LIMIT_ON, cleanup);
+  console.log(`server: counting Redis commands (LSS_RATE_LIMIT=${RATE_LIMIT_ON})…`);
+  const rateLimitOn = await countCommands(lssLimited.url, info, adminToken, RATE_LIMIT_ON);
+  await lssLimited.stop();
 
-    // 4 (rate limit on): a second server process.
-    const lssLimited = await startLss(redis.url, adminToken, RATE_LIMIT_ON, cleanup);
-    console.log(`server: counting Redis commands (LSS_RATE_LIMIT=${RATE_LIMIT_ON})…`);
-    const rateLimitOn = await countCommands(lssLimited.url, info, adminToken, RATE_LIMIT_ON);
-    await lssLimited.stop();
+  // 2: the floor, same Redis, same load.
+  const floorService = await startFloor(redis.url, cleanup);
+  const floor = await run("floor", floorService, "floor");
+  await floorService.stop();
 
-    // 2: the floor, same Redis, same load.
-    const floorService = await startFloor(redis.url, cleanup);
-    const floor = await run("floor", floorService, "floor");
-    await floorService.stop();
-
-    const diff = (a: number, b: number) => Math.round((a - b) * 1000) / 1000;
-    const rateLimiterPerRequest = Object.fromEntries(
-      OPS_IN_ORDER.map((op) => [
-        op,
-        {
-          sent: diff(rateLimitOn[op].sent, rateLimitOff[op].sent),
-          executed: diff(rateLimitOn[op].executed, rateLimitOff[op].executed),
-        },
-      ]),
-    ) as Record<Op, { sent: number; executed: number }>;
-    const warnings: string[] = [];
-    for (const r of [server, floor]) {
-      if ((r.otherProcessesCores ?? 0) > 0.2) {
-        warnings.push(
-          `${r.target}: other processes kept ${r.otherProcessesCores} cores busy during the run; its figures are skewed`,
-        );
-      }
-      if (r.non2xx || r.errors || r.timeouts || r.skippedReleases) {
-        warnings.push(
-          `${r.target}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts, ${r.skippedReleases} skipped releases; status codes ${JSON.stringify(r.statusCodes)}`,
-        );
-      }
-    }
-    const cores = availableParallelism();
-    const report: Report = {
-      machine: {
-        node: process.version,
-        platform: `${process.platform}/${process.arch}`,
-        cpuModel: cpus()[0]?.model ?? "?",
-        cores,
-        redis: `redis-server ${redisVersion}`,
-        connections: CONNECTIONS,
-        durationS: DURATION_S,
-        warmupS: WARMUP_S,
-        note: `load generator, server/floor and redis-server are separate processes sharing these ${cores} cores`,
+  const diff = (a: number, b: number) => Math.round((a - b) * 1000) / 1000;
+  const rateLimiterPerRequest = Object.fromEntries(
+    OPS_IN_ORDER.map((op) => [
+      op,
+      {
+        sent: diff(rateLimitOn[op].sent, rateLimitOff[op].sent),
+        executed: diff(rateLimitOn[op].executed, rateLimitOff[op].executed),
       },
-      server,
-      floor,
-      ratio: Math.round((server.pairsPerSec / floor.pairsPerSec) * 1000) / 1000,
-      commands: { rateLimitOff, rateLimitOn, rateLimiterPerRequest },
-      warnings,
-    };
-    writeFileSync(resultsFile, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(render(report));
-  } finally {
-    await cleanup.run();
+    ]),
+  ) as Record<Op, { sent: number; executed: number }>;
+  const warnings: string[] = [];
+  for (const r of [server, floor]) {
+    if ((r.otherProcessesCores ?? 0) > 0.2) {
+      warnings.push(
+        `${r.target}: other processes kept ${r.otherProcessesCores} cores busy during the run; its figures are skewed`,
+      );
+    }
+    if (r.non2xx || r.errors || r.timeouts || r.skippedReleases) {
+      warnings.push(
+        `${r.target}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts, ${r.skippedReleases} skipped releases; status codes ${JSON.stringify(r.statusCodes)}`,
+      );
+    }
   }
-}
-
-runBench(main, () => interrupted);
+  const machine = machineInfo();
+  const report: Report = {
+    machine: {
+      ...machine,
+      redis: `redis-server ${redisVersion}`,
+      connections: CONNECTIONS,
+      durationS: DURATION_S,
+      warmupS: WARMUP_S,
+      note: `load generator, server/floor and redis-server are separate processes sharing these ${machine.cores} cores`,
+    },
+    server,
+    floor,
+    ratio: Math.round((server.pairsPerSec / floor.pairsPerSec) * 1000) / 1000,
+    commands: { rateLimitOff, rateLimitOn, rateLimiterPerRequest },
+    warnings,
+  };
+  writeFileSync(resultsFile, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(render(report));
+});
