@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { queueMember } from "../../server/stores/types.js";
 import { percentile, round, type Service, sleep } from "../lib.js";
 import {
   type Client,
@@ -161,8 +162,9 @@ export async function runRound(
       const queueKey = queueKeyOf(key);
       const joined = await waitFor(async () => (await redis.zcard(queueKey)) >= n, 5_000);
       if (!joined) unexpected.push(`only ${await redis.zcard(queueKey)} of ${n} waiters queued after 5 s`);
-      const byHash = new Map(clients.map((c) => [sha256(c.token), c.index]));
-      const order = (await redis.zrange(queueKey, 0, -1)).map((h) => byHash.get(h) ?? -1);
+      // Members as the store names them: the mode, then the token's hash.
+      const byMember = new Map(clients.map((c) => [queueMember("exclusive", sha256(c.token)), c.index]));
+      const order = (await redis.zrange(queueKey, 0, -1)).map((m) => byMember.get(m) ?? -1);
       queueOrderIsArrivalOrder = order.length === n && order.every((index, pos) => index === pos);
       queueOrder = order;
       await sleep(50);
