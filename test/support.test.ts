@@ -5,6 +5,7 @@
 import { Redis as UpstashRedis } from "@upstash/redis";
 import { Redis as IORedis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sleep } from "./support/processes.js";
 import { commandCount, type RedisServerHandle, startRedisServer } from "./support/redis-server";
 import { startUpstashBridge, type UpstashBridge } from "./support/upstash-bridge";
 
@@ -232,7 +233,7 @@ describe("upstash bridge pub/sub, as the real @upstash/redis subscribe() reads i
       await subscriber.unsubscribe();
     }
     // Closing the stream ends the bridge's subscription in Redis too.
-    for (let i = 0; i < 50 && bridge.subscriptions() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 50 && bridge.subscriptions() > 0; i++) await sleep(20);
     expect(bridge.subscriptions()).toBe(0);
     expect(await direct((r) => r.call("PUBSUB", "NUMSUB", "news"))).toEqual(["news", 0]);
   });

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { fileURLToPath } from "node:url";
+import { onExit } from "./processes.js";
 
 export const CLI = fileURLToPath(new URL("../../dist/cli/index.js", import.meta.url));
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -51,8 +52,8 @@ const killGroup = (pgid: number) => {
   }
 };
 
-// Safety net if the worker exits without running afterEach/afterAll.
-process.once("exit", () => {
+// Should the worker exit without running afterEach/afterAll (processes.ts).
+onExit(() => {
   for (const pgid of groups) killGroup(pgid);
 });
 
@@ -122,21 +123,6 @@ export function catches(pid: number, signal: NodeJS.Signals): boolean {
     const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
     const n = constants.signals[signal];
     return mask !== undefined && ((BigInt(`0x${mask}`) >> BigInt(n - 1)) & 1n) === 1n;
-  } catch {
-    return false;
-  }
-}
-
-/** Whether a process exists and is not a zombie. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }

