@@ -2,72 +2,34 @@
  * Bearer auth, scopes, namespaces, token administration and rate limiting, in-process.
  */
 import { describe, expect, it, vi } from "vitest";
-import { type AppDeps, createApp } from "../server/app.js";
-import { memoryRateLimiter, type RateLimiter } from "../server/auth/rate-limit.js";
+import { createApp } from "../server/app.js";
+import { memoryRateLimiter } from "../server/auth/rate-limit.js";
 import { createMemoryStore } from "../server/stores/memory.js";
 import type { LockStore, Scope } from "../server/stores/types.js";
-
-const ADMIN = "admin-token-0123456789";
-
-type App = ReturnType<typeof createApp>;
-
-function setup(opts: { config?: Partial<AppDeps["config"]>; rateLimiter?: RateLimiter | null } = {}): {
-  app: App;
-  store: LockStore;
-} {
-  const store = createMemoryStore();
-  const app = createApp({
-    store,
-    rateLimiter: opts.rateLimiter ?? null,
-    config: {
-      maxTtlMs: 86_400_000,
-      adminToken: ADMIN,
-      locksApiAuth: "open",
-      tokenCacheMs: 10_000,
-      trustProxy: 0,
-      maxBodyBytes: 16 * 1024,
-      ...opts.config,
-    },
-  });
-  return { app, store };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: response bodies are inspected field by field
-type Body = any;
-interface Res {
-  status: number;
-  headers: Headers;
-  body: Body;
-  text: string;
-}
+import {
+  ADMIN_TOKEN as ADMIN,
+  type App,
+  type Body,
+  expectError,
+  type Res,
+  request,
+  testApp,
+  testConfig,
+} from "./support/app.js";
 
 /** token: a bearer token, null for no Authorization header, or { header } for a raw header. */
-async function call(
+const call = (
   app: App,
   method: string,
   path: string,
   token: string | null | { header: string },
   json?: unknown,
-): Promise<Res> {
-  const headers: Record<string, string> = {};
-  if (typeof token === "string") headers.Authorization = `Bearer ${token}`;
-  else if (token) headers.Authorization = token.header;
-  if (json !== undefined) headers["Content-Type"] = "application/json";
-  const res = await app.request(path, {
-    method,
-    headers,
-    body: json === undefined ? undefined : JSON.stringify(json),
+) =>
+  request(app, method, path, {
+    json,
+    auth: typeof token === "string" ? `Bearer ${token}` : token === null ? null : token.header,
+    never5xx: true,
   });
-  const text = await res.text();
-  expect(res.status, `${method} ${path} must never be a server error: ${text}`).toBeLessThan(500);
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null, text };
-}
-
-function expectError(res: Res, status: number, code: string, mentions?: RegExp | string) {
-  expect(res.status, res.text).toBe(status);
-  expect(res.body).toMatchObject({ status: "error", error: { code, message: expect.any(String) } });
-  if (mentions) expect(res.body.error.message).toMatch(mentions);
-}
 
 interface Minted {
   token: string;
@@ -109,7 +71,7 @@ describe("bearer authentication", () => {
   it.each(protectedRoutes)(
     "%s %s without Authorization: 401 with WWW-Authenticate",
     async (method, path, json) => {
-      const { app } = setup();
+      const { app } = testApp();
       const res = await call(app, method, path, null, json);
       expectError(res, 401, "unauthorized", /Authorization/);
       expect(res.headers.get("WWW-Authenticate")).toMatch(/^Bearer\b/);
@@ -126,7 +88,7 @@ describe("bearer authentication", () => {
     ["an empty-looking well-formed API token", `Bearer lss_0123456789abcdef_${"a".repeat(43)}`],
     ["the admin token with a typo", `Bearer ${ADMIN}x`],
   ])("%s: 401 with WWW-Authenticate naming invalid_token or Bearer", async (_label, header) => {
-    const { app } = setup();
+    const { app } = testApp();
     for (const [method, path, json] of protectedRoutes) {
       const res = await call(app, method, path, { header }, json);
       expectError(res, 401, "unauthorized");
@@ -135,25 +97,25 @@ describe("bearer authentication", () => {
   });
 
   it("an empty Authorization header counts as missing", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const res = await call(app, "GET", "/infra/locks/k", { header: "" });
     expectError(res, 401, "unauthorized", /Authorization/);
   });
 
   it("the scheme is case-insensitive and surrounding spaces are tolerated", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const res = await call(app, "GET", "/infra/locks/k", { header: `bearer   ${ADMIN}  ` });
     expect(res.status).toBe(200);
   });
 
   it("no admin token configured: the admin token string is not accepted, nothing is open", async () => {
-    const { app } = setup({ config: { adminToken: null } });
+    const { app } = testApp({ config: { adminToken: null } });
     expectError(await leaseStatus(app, ADMIN, "k"), 401, "unauthorized");
     expectError(await call(app, "GET", "/admin/tokens", ADMIN), 401, "unauthorized");
   });
 
   it("the admin token works on every route", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const got = await acquire(app, ADMIN, "adm", { ttl_ms: 30_000, token: "adm-tok" });
     expect(got.status).toBe(200);
     expect((await leaseStatus(app, ADMIN, "adm")).body.locked).toBe(true);
@@ -173,7 +135,7 @@ describe("bearer authentication", () => {
   });
 
   it("public routes need no token", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     for (const path of ["/", "/health", "/openapi.json"]) {
       expect((await call(app, "GET", path, null)).status).toBe(200);
     }
@@ -183,7 +145,7 @@ describe("bearer authentication", () => {
 // ---------------------------------------------------------------------------------------------
 describe("admin tokens", () => {
   it("POST /admin/tokens mints {token, id, namespace, scopes}", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const res = await call(app, "POST", "/admin/tokens", ADMIN, {
       namespace: "team-a",
       scopes: ["locks:read", "locks:write", "locks:read"],
@@ -205,7 +167,7 @@ describe("admin tokens", () => {
   });
 
   it("the minted token works at once", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const { token } = await mint(app, "team-a", ["locks:read", "locks:write"]);
     expect((await acquire(app, token, "k")).status).toBe(200);
     expect((await leaseStatus(app, token, "k")).body.locked).toBe(true);
@@ -237,7 +199,7 @@ describe("admin tokens", () => {
     ["an unknown field", { namespace: "a", scopes: ["locks:read"], ttl: 5 }, "", /unknown field.*\bttl\b/],
     ["an array body", [{ namespace: "a", scopes: ["locks:read"] }], "", /JSON object/],
   ])("mint rejects %s: 400 naming the field", async (_label, json, field, message) => {
-    const { app, store } = setup();
+    const { app, store } = testApp();
     const res = await call(app, "POST", "/admin/tokens", ADMIN, json);
     expectError(res, 400, "bad_request", message);
     expect(res.body.details).toContainEqual(expect.objectContaining({ in: "body", field }));
@@ -245,7 +207,7 @@ describe("admin tokens", () => {
   });
 
   it("mint with malformed JSON is 400", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const bad = await app.request("/admin/tokens", {
       method: "POST",
       headers: { Authorization: `Bearer ${ADMIN}`, "Content-Type": "application/json" },
@@ -261,7 +223,7 @@ describe("admin tokens", () => {
     ["text/plain", "text/plain"],
     ["no Content-Type", null],
   ])("mint with %s is 415 naming Content-Type, as on the lease API", async (_label, type) => {
-    const { app, store } = setup();
+    const { app, store } = testApp();
     const headers: Record<string, string> = { Authorization: `Bearer ${ADMIN}` };
     if (type) headers["Content-Type"] = type;
     const res = await app.request("/admin/tokens", {
@@ -277,7 +239,7 @@ describe("admin tokens", () => {
   });
 
   it("GET /admin/tokens lists tokens without their secrets", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const a = await mint(app, "team-a", ["locks:read"], "reader");
     const b = await mint(app, "team-b", ["locks:write", "admin"]);
     const res = await call(app, "GET", "/admin/tokens", ADMIN);
@@ -307,7 +269,7 @@ describe("admin tokens", () => {
   });
 
   it("the stored record holds only a hash of the secret", async () => {
-    const { app, store } = setup();
+    const { app, store } = testApp();
     const minted = await mint(app, "team-a", ["locks:read"]);
     const record = await store.tokens.get(minted.id);
     expect(record).not.toBeNull();
@@ -325,7 +287,7 @@ describe("admin tokens", () => {
   });
 
   it("DELETE /admin/tokens/:id revokes: the next request with it is 401; a second DELETE is 404", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const minted = await mint(app, "team-a", ["locks:read"]);
     expect((await leaseStatus(app, minted.token, "k")).status).toBe(200);
     const res = await call(app, "DELETE", `/admin/tokens/${minted.id}`, ADMIN);
@@ -340,7 +302,7 @@ describe("admin tokens", () => {
   });
 
   it("revoking one token leaves the others working", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const a = await mint(app, "team-a", ["locks:read"]);
     const b = await mint(app, "team-a", ["locks:read"]);
     expect((await call(app, "DELETE", `/admin/tokens/${a.id}`, ADMIN)).status).toBe(200);
@@ -349,7 +311,7 @@ describe("admin tokens", () => {
   });
 
   it("DELETE of an unknown id is 404 naming it", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     expectError(
       await call(app, "DELETE", "/admin/tokens/0123456789abcdef", ADMIN),
       404,
@@ -361,7 +323,7 @@ describe("admin tokens", () => {
   it.each(["zz", "0123456789ABCDEF", "0123456789abcde", "0123456789abcdef0", "lss_0123456789abcdef"])(
     "DELETE of a malformed id %j is 400 naming the id",
     async (id) => {
-      const { app } = setup();
+      const { app } = testApp();
       const res = await call(app, "DELETE", `/admin/tokens/${id}`, ADMIN);
       expectError(res, 400, "bad_request", /token id/);
       expect(res.body.details).toContainEqual(expect.objectContaining({ in: "path parameter", field: "id" }));
@@ -369,7 +331,7 @@ describe("admin tokens", () => {
   );
 
   it("a token with another secret but a real id is refused", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const minted = await mint(app, "team-a", ["locks:read"]);
     const forged = `lss_${minted.id}_${"A".repeat(43)}`;
     expectError(await leaseStatus(app, forged, "k"), 401, "unauthorized");
@@ -379,7 +341,7 @@ describe("admin tokens", () => {
 // ---------------------------------------------------------------------------------------------
 describe("scopes", () => {
   it("a locks:read token gets 403 naming locks:write on acquire, renew, release; 200 on status", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const { token } = await mint(app, "team-a", ["locks:read"]);
     for (const [op, json] of [
       ["acquire", { ttl_ms: 1000 }],
@@ -395,7 +357,7 @@ describe("scopes", () => {
   });
 
   it("a locks:write token can acquire, renew and release", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const { token } = await mint(app, "team-a", ["locks:write"]);
     expect((await acquire(app, token, "w", { ttl_ms: 1000, token: "lease" })).status).toBe(200);
     expect(
@@ -405,13 +367,13 @@ describe("scopes", () => {
   });
 
   it("a locks:write token without locks:read cannot read status (403 naming locks:read)", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const { token } = await mint(app, "team-a", ["locks:write"]);
     expectError(await leaseStatus(app, token, "k"), 403, "forbidden", /locks:read/);
   });
 
   it("a scope check happens before body validation (no information for callers without the scope)", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const { token } = await mint(app, "team-a", ["locks:read"]);
     expectError(await acquire(app, token, "k", { ttl_ms: "bad" }), 403, "forbidden", /locks:write/);
   });
@@ -421,7 +383,7 @@ describe("scopes", () => {
     ["POST", "/admin/tokens", { namespace: "team-a", scopes: ["admin"] }],
     ["DELETE", "/admin/tokens/0123456789abcdef", undefined],
   ])("a non-admin token gets 403 naming admin on %s %s", async (method, path, json) => {
-    const { app, store } = setup();
+    const { app, store } = testApp();
     const { token } = await mint(app, "team-a", ["locks:read", "locks:write"]);
     const res = await call(app, method, path, token, json);
     expectError(res, 403, "forbidden", /\badmin\b/);
@@ -429,7 +391,7 @@ describe("scopes", () => {
   });
 
   it("a minted admin token can mint and revoke", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const { token } = await mint(app, "ops", ["admin"]);
     const res = await call(app, "POST", "/admin/tokens", token, {
       namespace: "team-c",
@@ -443,7 +405,7 @@ describe("scopes", () => {
 // ---------------------------------------------------------------------------------------------
 describe("namespaces", () => {
   it("a key held in team-a is free in team-b, and team-b can acquire the same name independently", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const a = await mint(app, "team-a", ["locks:read", "locks:write"]);
     const b = await mint(app, "team-b", ["locks:read", "locks:write"]);
 
@@ -472,7 +434,7 @@ describe("namespaces", () => {
   });
 
   it("two tokens of the same namespace share its keys", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const a1 = await mint(app, "team-a", ["locks:read", "locks:write"]);
     const a2 = await mint(app, "team-a", ["locks:read"]);
     expect((await acquire(app, a1.token, "shared")).status).toBe(200);
@@ -480,7 +442,7 @@ describe("namespaces", () => {
   });
 
   it("the admin token acts in the default namespace, apart from minted namespaces", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const a = await mint(app, "team-a", ["locks:read", "locks:write"]);
     expect((await acquire(app, ADMIN, "k")).status).toBe(200);
     expect((await leaseStatus(app, a.token, "k")).body.locked).toBe(false);
@@ -497,14 +459,14 @@ describe("/locks API in bearer mode", () => {
     ["PATCH", "/locks/abc/lock?k=x"],
     ["PATCH", "/locks/abc/unlock?k=x"],
   ])("%s %s without a token is 401 with WWW-Authenticate", async (method, path) => {
-    const { app } = setup(bearer);
+    const { app } = testApp(bearer);
     const res = await call(app, method, path, null);
     expectError(res, 401, "unauthorized", /Authorization/);
     expect(res.headers.get("WWW-Authenticate")).toMatch(/^Bearer\b/);
   });
 
   it("a read-only token can GET but not create, lock or unlock (403)", async () => {
-    const { app } = setup(bearer);
+    const { app } = testApp(bearer);
     const writer = await mint(app, "team-a", ["locks:write"]);
     const reader = await mint(app, "team-a", ["locks:read"]);
     const created = await call(app, "POST", "/locks?k=key1", writer.token);
@@ -529,7 +491,7 @@ describe("/locks API in bearer mode", () => {
   });
 
   it("locks of one namespace are unknown (404) to another", async () => {
-    const { app } = setup(bearer);
+    const { app } = testApp(bearer);
     const a = await mint(app, "team-a", ["locks:read", "locks:write"]);
     const b = await mint(app, "team-b", ["locks:read", "locks:write"]);
     const created = await call(app, "POST", "/locks?l=1&k=ka", a.token);
@@ -541,7 +503,7 @@ describe("/locks API in bearer mode", () => {
   });
 
   it("in open mode the /locks API needs no token", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const created = await call(app, "POST", "/locks", null);
     expect(created.status).toBe(200);
     expect((await call(app, "GET", `/locks/${created.body.id}`, null)).status).toBe(204);
@@ -560,7 +522,7 @@ describe("rate limiting", () => {
   }
 
   it("the 4th request in a minute by the same token is 429 with Retry-After; another token is not affected", async () => {
-    const { app } = setup({ rateLimiter: memoryRateLimiter(3) });
+    const { app } = testApp({ rateLimiter: memoryRateLimiter(3) });
     const a = await mint(app, "team-a", ["locks:read"]); // the admin's 1st request
     const b = await mint(app, "team-a", ["locks:read"]); // the admin's 2nd request
     for (let i = 0; i < 3; i++) {
@@ -577,7 +539,7 @@ describe("rate limiting", () => {
   });
 
   it("a limited acquire takes nothing", async () => {
-    const { app } = setup({ rateLimiter: memoryRateLimiter(3) });
+    const { app } = testApp({ rateLimiter: memoryRateLimiter(3) });
     const a = await mint(app, "team-a", ["locks:read", "locks:write"]);
     const b = await mint(app, "team-a", ["locks:read"]);
     for (let i = 0; i < 3; i++) expect((await leaseStatus(app, a.token, "k")).status).toBe(200);
@@ -586,7 +548,7 @@ describe("rate limiting", () => {
   });
 
   it("anonymous /locks calls are limited too (same address in-process)", async () => {
-    const { app } = setup({ rateLimiter: memoryRateLimiter(3) });
+    const { app } = testApp({ rateLimiter: memoryRateLimiter(3) });
     for (let i = 0; i < 3; i++) expectError(await call(app, "GET", "/locks/abc", null), 404, "not_found");
     expectLimited(await call(app, "GET", "/locks/abc", null));
     expectLimited(await call(app, "POST", "/locks", null));
@@ -602,14 +564,14 @@ describe("rate limiting", () => {
     ["GET", "/infra/locks/k", ADMIN],
     ["GET", "/admin/tokens", ADMIN],
   ])("%s %s counts as exactly one request", async (method, path, token) => {
-    const { app } = setup({ rateLimiter: memoryRateLimiter(5) });
+    const { app } = testApp({ rateLimiter: memoryRateLimiter(5) });
     const res = await call(app, method, path, token);
     expect(res.headers.get("RateLimit-Limit")).toBe("5");
     expect(res.headers.get("RateLimit-Remaining")).toBe("4");
   });
 
   it("a create, a check and a lock on /locks are three requests, not four", async () => {
-    const { app } = setup({ rateLimiter: memoryRateLimiter(3) });
+    const { app } = testApp({ rateLimiter: memoryRateLimiter(3) });
     const created = await call(app, "POST", "/locks", null);
     expect(created.status).toBe(200);
     expect((await call(app, "GET", `/locks/${created.body.id}`, null)).status).toBe(204);
@@ -619,14 +581,14 @@ describe("rate limiting", () => {
   });
 
   it("without a rate limiter nothing is limited", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     for (let i = 0; i < 20; i++) expect((await leaseStatus(app, ADMIN, "k")).status).toBe(200);
   });
 });
 
 describe("forced release (an operator, deliberately)", () => {
   it("frees a lease held with someone else's token for admin tokens only", async () => {
-    const { app } = setup();
+    const { app } = testApp();
     const writer = await mint(app, "default", ["locks:read", "locks:write"]);
     const held = await call(app, "POST", "/infra/locks/qa-env/acquire", writer.token, {
       ttl_ms: 600_000,
@@ -672,14 +634,7 @@ describe("what unauthenticated traffic costs the store", () => {
     };
     return { store: spied, counts };
   }
-  const config = {
-    maxTtlMs: 86_400_000,
-    adminToken: ADMIN,
-    locksApiAuth: "open" as const,
-    tokenCacheMs: 10_000,
-    trustProxy: 0,
-    maxBodyBytes: 16 * 1024,
-  };
+  const config = testConfig();
   const madeUp = (n: number) => `lss_${n.toString(16).padStart(16, "0")}_${"x".repeat(43)}`;
 
   it("a made-up token is looked up once per cache period, not once per request", async () => {

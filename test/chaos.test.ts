@@ -7,9 +7,10 @@
  */
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_TOKEN } from "./support/app.js";
+import { sleep } from "./support/processes.js";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
 import { type ServerProcess, startServerProcess } from "./support/server-process.js";
-import { ADMIN_TOKEN, sleep } from "./support/stores.js";
 
 const GRANTS = Number(process.env.CHAOS_GRANTS ?? 10_000);
 const CLIENTS = 24;

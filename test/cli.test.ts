@@ -11,10 +11,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type LiveServer, startLiveServer, until } from "./support/action-e2e.js";
+import { ADMIN_TOKEN } from "./support/app.js";
 import { type CliOptions, catches, killGroups, problemLines, runCli, startCli } from "./support/cli.js";
 import { freePort } from "./support/ports.js";
 import { alive, sleep } from "./support/processes.js";
-import { ADMIN_TOKEN } from "./support/stores.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
   version: string;

@@ -4,9 +4,10 @@
  * Also: a lease outlives the server process that granted it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_TOKEN } from "./support/app.js";
+import { sleep } from "./support/processes.js";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
 import { type ServerProcess, startServerProcess } from "./support/server-process.js";
-import { ADMIN_TOKEN, sleep } from "./support/stores.js";
 import { startUpstashBridge, type UpstashBridge } from "./support/upstash-bridge.js";
 
 let redis: RedisServerHandle;

@@ -3,8 +3,9 @@
  * included): the figures of the README's Costs table, on both Redis transports.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { appOn } from "./support/app.js";
 import { commandCount } from "./support/redis-server.js";
-import { appOn, type StoreBackends, startBackends } from "./support/stores.js";
+import { type StoreBackends, startBackends } from "./support/stores.js";
 
 let backends: StoreBackends;
 beforeAll(async () => {

@@ -6,7 +6,9 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore, type RedisStoreOptions } from "../server/stores/redis.js";
 import { connectTcpRedis, tcpEvents, tcpTransport } from "../server/stores/tcp.js";
-import { appOn, type StoreBackends, sleep, startBackends, testConfig } from "./support/stores.js";
+import { appOn, testConfig } from "./support/app.js";
+import { sleep } from "./support/processes.js";
+import { type StoreBackends, startBackends } from "./support/stores.js";
 
 let backends: StoreBackends;
 beforeAll(async () => {
@@ -37,9 +39,9 @@ describe.each(["redis", "upstash"] as const)("with Redis down, on %s", (kind) =>
         seen.add(`locks ${g.status}`);
       }
     })();
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     await backends.redis!.kill();
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
 
     const requests: Array<[string, string, unknown?, (string | null)?]> = [
       ["POST", "/infra/locks/held/acquire", { ttl_ms: 1000 }],
@@ -75,7 +77,7 @@ describe.each(["redis", "upstash"] as const)("with Redis down, on %s", (kind) =>
     let health = 0;
     while (Date.now() < deadline && health !== 200) {
       health = (await call("GET", "/health")).status;
-      if (health !== 200) await new Promise((r) => setTimeout(r, 100));
+      if (health !== 200) await sleep(100);
     }
     expect(health).toBe(200);
   }, 40_000);

@@ -10,9 +10,9 @@ import { readFileSync } from "node:fs";
 import { request } from "node:http";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_TOKEN } from "./support/app.js";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
 import { type ServerProcess, startServerProcess } from "./support/server-process.js";
-import { ADMIN_TOKEN } from "./support/stores.js";
 import { startUpstashBridge, type UpstashBridge } from "./support/upstash-bridge.js";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);

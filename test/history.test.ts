@@ -5,7 +5,9 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS, type StoreLimits } from "../server/stores/types.js";
-import { appOn, STORE_KINDS, type StoreBackends, sleep, startBackends } from "./support/stores.js";
+import { appOn } from "./support/app.js";
+import { sleep } from "./support/processes.js";
+import { STORE_KINDS, type StoreBackends, startBackends } from "./support/stores.js";
 
 let backends: StoreBackends;
 beforeAll(async () => {

@@ -9,7 +9,8 @@ import { memoryRateLimiter } from "../server/auth/rate-limit.js";
 import { createMetrics, instrumentStore, rateLimitReason } from "../server/metrics.js";
 import { createMemoryStore } from "../server/stores/memory.js";
 import { type LockStore, StoreUnavailableError } from "../server/stores/types.js";
-import { ADMIN_TOKEN, appOn, sleep, testConfig } from "./support/stores.js";
+import { ADMIN_TOKEN, appOn, testConfig } from "./support/app.js";
+import { sleep } from "./support/processes.js";
 
 const METRICS_TOKEN = "metrics-scraper-token-0123456789";
 
@@ -196,7 +197,7 @@ describe("what /metrics counts", () => {
     });
     const path = "/infra/locks/short-lived";
     expect((await app.request(`${path}/acquire`, json("POST", { ttl_ms: 50 }))).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 120));
+    await sleep(120);
     expect(value((await scrape(app)).text, "lss_lock_expiries_total")).toBe(0);
     const next = await app.request(`${path}/acquire`, json("POST", { ttl_ms: 60_000, token: "next" }));
     expect(next.status).toBe(200);

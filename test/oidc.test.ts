@@ -11,8 +11,8 @@ import type { OidcRule } from "../server/auth/oidc-policy.js";
 import { keyMatches } from "../server/auth/oidc-policy.js";
 import { ConfigError, loadConfig } from "../server/config.js";
 import { createMemoryStore } from "../server/stores/memory.js";
+import { ADMIN_TOKEN, testConfig } from "./support/app.js";
 import { type OidcIssuer, startOidcIssuer, type TokenOptions } from "./support/oidc-issuer.js";
-import { ADMIN_TOKEN, testConfig } from "./support/stores.js";
 
 /** The app's origin under app.request(): the default audience. */
 const ORIGIN = "http://localhost";

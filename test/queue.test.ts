@@ -9,16 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../server/crypto.js";
 import { FALLBACK_PEEK_MS } from "../server/locks/waiting.js";
 import { GC_SLACK_MS, type LockStore, QUEUE_GRACE_MS } from "../server/stores/types.js";
+import { ADMIN_TOKEN, appOn, testConfig } from "./support/app.js";
+import { sleep } from "./support/processes.js";
 import { startServerProcess } from "./support/server-process.js";
-import {
-  ADMIN_TOKEN,
-  appOn,
-  STORE_KINDS,
-  type StoreBackends,
-  sleep,
-  startBackends,
-  testConfig,
-} from "./support/stores.js";
+import { STORE_KINDS, type StoreBackends, startBackends } from "./support/stores.js";
 
 let backends: StoreBackends;
 beforeAll(async () => {

@@ -9,7 +9,8 @@ import { memoryRateLimiter, type RateLimiter, redisRateLimiter } from "../server
 import { upstashRateLimiter } from "../server/auth/rate-limit-upstash.js";
 import { connectUpstash } from "../server/backend.js";
 import { connectTcpRedis } from "../server/stores/tcp.js";
-import { type StoreBackends, startBackends, testConfig } from "./support/stores.js";
+import { testConfig } from "./support/app.js";
+import { type StoreBackends, startBackends } from "./support/stores.js";
 
 let backends: StoreBackends;
 beforeAll(async () => {

@@ -9,10 +9,11 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_TOKEN } from "./support/app.js";
 import { type OidcIssuer, startOidcIssuer } from "./support/oidc-issuer.js";
+import { sleep } from "./support/processes.js";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
 import { type RuntimeKind, type ServerProcess, startServerProcess } from "./support/server-process.js";
-import { ADMIN_TOKEN, sleep } from "./support/stores.js";
 import { startUpstashBridge, type UpstashBridge } from "./support/upstash-bridge.js";
 
 const RUNTIMES: RuntimeKind[] = ["node", "vercel", "workers"];

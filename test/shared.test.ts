@@ -4,7 +4,9 @@
  * consecutive shared waiters at the head share the key, fencing tokens rise across modes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appOn, STORE_KINDS, type StoreBackends, sleep, startBackends } from "./support/stores.js";
+import { appOn } from "./support/app.js";
+import { sleep } from "./support/processes.js";
+import { STORE_KINDS, type StoreBackends, startBackends } from "./support/stores.js";
 
 let backends: StoreBackends;
 beforeAll(async () => {

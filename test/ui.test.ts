@@ -12,8 +12,9 @@ import { fileURLToPath } from "node:url";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryStore } from "../server/stores/memory.js";
+import { ADMIN_TOKEN, appOn } from "./support/app.js";
 import { hasChromium, launchBrowser, type Served, serveApp } from "./support/browser.js";
-import { ADMIN_TOKEN, appOn, sleep } from "./support/stores.js";
+import { sleep } from "./support/processes.js";
 
 // The browser's globals, as the functions given to page.evaluate see them there (the project is
 // type-checked without the DOM library).

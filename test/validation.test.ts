@@ -4,82 +4,26 @@
  * message that names the field. No request in this file may ever get a 5xx.
  */
 import { describe, expect, it } from "vitest";
-import { type AppDeps, createApp } from "../server/app.js";
-import { createMemoryStore } from "../server/stores/memory.js";
+import {
+  ADMIN_TOKEN as ADMIN,
+  type App,
+  type AppConfig,
+  expectError,
+  type RequestOptions,
+  request,
+  testApp,
+  testConfig,
+} from "./support/app.js";
+import { sleep } from "./support/processes.js";
 
-const ADMIN = "admin-token-0123456789";
-const MAX_TTL = 86_400_000;
+const MAX_TTL = testConfig().maxTtlMs;
 
-const config = (overrides: Partial<AppDeps["config"]> = {}): AppDeps["config"] => ({
-  maxTtlMs: MAX_TTL,
-  adminToken: ADMIN,
-  locksApiAuth: "open",
-  tokenCacheMs: 10_000,
-  trustProxy: 0,
-  maxBodyBytes: 16 * 1024,
-  ...overrides,
-});
+/** An app on a new memory store, with the tests' config and these overrides. */
+const newApp = (overrides: Partial<AppConfig> = {}): App => testApp({ config: overrides }).app;
 
-type App = ReturnType<typeof createApp>;
-const newApp = (overrides: Partial<AppDeps["config"]> = {}): App =>
-  createApp({ store: createMemoryStore(), rateLimiter: null, config: config(overrides) });
-
-// biome-ignore lint/suspicious/noExplicitAny: response bodies are inspected field by field
-type Body = any;
-interface Res {
-  status: number;
-  headers: Headers;
-  body: Body;
-}
-
-interface CallOpts {
-  /** A value to send as JSON. */
-  json?: unknown;
-  /** A body sent as is. */
-  raw?: string;
-  /** Authorization header; null: none. Defaults to the admin token. */
-  auth?: string | null;
-  /** Content-Type; null: none. Defaults to application/json when there is a body. */
-  type?: string | null;
-  headers?: Record<string, string>;
-}
-
-/** One in-process request. Asserts that no request ever gets a 5xx. */
-async function call(app: App, method: string, path: string, opts: CallOpts = {}): Promise<Res> {
-  const headers: Record<string, string> = { ...opts.headers };
-  const auth = opts.auth === undefined ? `Bearer ${ADMIN}` : opts.auth;
-  if (auth !== null) headers.Authorization = auth;
-  const body = opts.raw ?? (opts.json === undefined ? undefined : JSON.stringify(opts.json));
-  const type = opts.type === undefined ? (body === undefined ? null : "application/json") : opts.type;
-  if (type !== null) headers["Content-Type"] = type;
-  const res = await app.request(path, { method, headers, body });
-  const text = await res.text();
-  expect(res.status, `${method} ${path} must never be a server error: ${text}`).toBeLessThan(500);
-  let parsed: Body = null;
-  if (text) {
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new Error(`${method} ${path} answered ${res.status} with a body that is not JSON: ${text}`);
-    }
-  }
-  return { status: res.status, headers: res.headers, body: parsed };
-}
-
-/** The one error shape, with its status, code, and a message that names what was wrong. */
-function expectError(
-  res: Res,
-  status: number,
-  code: string,
-  mentions: RegExp | string | Array<RegExp | string>,
-) {
-  expect(res.status, JSON.stringify(res.body)).toBe(status);
-  expect(res.body).toMatchObject({ status: "error", error: { code, message: expect.any(String) } });
-  expect(typeof res.body.error.code).toBe("string");
-  for (const m of Array.isArray(mentions) ? mentions : [mentions]) {
-    expect(res.body.error.message).toMatch(m);
-  }
-}
+/** One in-process request, the admin's by default. Asserts that no request ever gets a 5xx. */
+const call = (app: App, method: string, path: string, opts: RequestOptions = {}) =>
+  request(app, method, path, { ...opts, never5xx: true });
 
 const enc = encodeURIComponent;
 const leasePath = (key: string, op?: "acquire" | "renew" | "release") =>
@@ -814,7 +758,7 @@ describe("/locks API", () => {
     const app = newApp();
     const { id, key } = await createLock(app, "l=true&e=1");
     expect((await get(app, id)).status).toBe(423);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await sleep(1100);
     expect((await get(app, id)).status).toBe(204);
     // Still the same lock: its key still locks it.
     expect((await patch(app, id, "lock", `k=${enc(key)}`)).status).toBe(204);
@@ -826,7 +770,7 @@ describe("/locks API", () => {
     const { id, key } = await createLock(app);
     expect((await patch(app, id, "lock", `k=${enc(key)}&e=1`)).status).toBe(204);
     expect((await get(app, id)).status).toBe(423);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await sleep(1100);
     expect((await get(app, id)).status).toBe(204);
   });
 
@@ -843,7 +787,7 @@ describe("/locks API", () => {
 describe("nothing is lost", () => {
   it("after every kind of rejected acquire the key is still free and can be taken", async () => {
     const app = newApp();
-    const rejected: CallOpts[] = [
+    const rejected: RequestOptions[] = [
       { raw: '{"ttl_ms":0}' },
       { raw: '{"ttl_ms":1000,"extra":1}' },
       { raw: "{bad" },
@@ -862,7 +806,7 @@ describe("nothing is lost", () => {
     const app = newApp();
     const granted = await acquire(app, "kept-held", { ttl_ms: 30_000, token: "the-token", holder_id: "w1" });
     expect(granted.status).toBe(200);
-    const attempts: Array<[string, CallOpts]> = [
+    const attempts: Array<[string, RequestOptions]> = [
       ["release", { json: { token: "" } }],
       ["release", { json: { token: 1 } }],
       ["release", { json: {} }],

@@ -3,7 +3,6 @@
  * real @upstash/redis client through the REST bridge to that same redis-server.
  */
 import { randomBytes } from "node:crypto";
-import { type AppDeps, createApp } from "../../server/app.js";
 import { connectUpstash } from "../../server/backend.js";
 import { createMemoryStore } from "../../server/stores/memory.js";
 import { createRedisStore } from "../../server/stores/redis.js";
@@ -14,20 +13,11 @@ import { upstashEvents } from "../../server/stores/upstash-events.js";
 import { type RedisServerHandle, startRedisServer } from "./redis-server.js";
 import { startUpstashBridge, type UpstashBridge } from "./upstash-bridge.js";
 
+/** The app harness lives in app.ts; these stay here for the files that import them from here. */
+export { ADMIN_TOKEN, testConfig } from "./app.js";
+
 export const STORE_KINDS = ["memory", "redis", "upstash"] as const;
 export type StoreKind = (typeof STORE_KINDS)[number];
-
-export const ADMIN_TOKEN = "admin-token-for-tests-0123456789";
-
-export const testConfig = (overrides: Partial<AppDeps["config"]> = {}): AppDeps["config"] => ({
-  maxTtlMs: 86_400_000,
-  adminToken: ADMIN_TOKEN,
-  locksApiAuth: "open",
-  tokenCacheMs: 10_000,
-  trustProxy: 0,
-  maxBodyBytes: 16 * 1024,
-  ...overrides,
-});
 
 /** One redis-server (and bridge) per test file; each store gets its own key prefix. */
 export interface StoreBackends {
@@ -72,25 +62,3 @@ export async function startBackends(kinds: readonly StoreKind[]): Promise<StoreB
     },
   };
 }
-
-/** An in-process app on a store, with a small JSON request helper. */
-export function appOn(store: LockStore, config = testConfig()) {
-  const app = createApp({ store, rateLimiter: null, config });
-  const call = async (method: string, path: string, body?: unknown, token: string | null = ADMIN_TOKEN) => {
-    const headers: Record<string, string> = {};
-    if (token) headers.Authorization = `Bearer ${token}`;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const res = await app.request(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    // biome-ignore lint/suspicious/noExplicitAny: test bodies are inspected field by field
-    const json: any = text ? JSON.parse(text) : null;
-    return { status: res.status, body: json, headers: res.headers };
-  };
-  return { app, call };
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
