@@ -4,8 +4,6 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRedisStore, type RedisStoreOptions } from "../server/stores/redis.js";
-import { connectTcpRedis, tcpEvents, tcpTransport } from "../server/stores/tcp.js";
 import { appOn, testConfig } from "./support/app.js";
 import { sleep } from "./support/processes.js";
 import { type StoreBackends, startBackends } from "./support/stores.js";
@@ -103,7 +101,7 @@ describe("on a Redis that may evict keys (maxmemory-policy)", () => {
       expect(health.body).toMatchObject({ store_reachable: true, eviction_policy: "volatile-lru" });
       expect(health.body.problem).toMatch(/noeviction/);
 
-      const accepted = appOn(createRedisStoreOn(backends, { allowEviction: true }), testConfig()).call;
+      const accepted = appOn(backends.open("redis", { allowEviction: true }), testConfig()).call;
       expect((await accepted("POST", "/infra/locks/evictable/acquire", { ttl_ms: 10_000 })).status).toBe(200);
       const acceptedHealth = await accepted("GET", "/health", undefined, null);
       expect(acceptedHealth.status).toBe(200);
@@ -122,17 +120,6 @@ describe("on a Redis that may evict keys (maxmemory-policy)", () => {
     expect(health.body).toMatchObject({ eviction_policy: "noeviction", problem: null });
   });
 });
-
-/** A TCP Redis store on the suite's redis-server with store options of our own. */
-function createRedisStoreOn(b: StoreBackends, opts: RedisStoreOptions) {
-  const client = connectTcpRedis(b.redis!.url, 2000);
-  return createRedisStore(
-    tcpTransport(client, 2000),
-    `opt${Math.random().toString(16).slice(2, 8)}`,
-    tcpEvents(client),
-    opts,
-  );
-}
 
 describe.each(["redis", "upstash"] as const)("a write the store did not confirm, on %s", (kind) => {
   it("answers 503 outcome_unknown with the lease token, and the lease it may have made can be settled", async () => {

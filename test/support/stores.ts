@@ -1,15 +1,12 @@
 /**
  * The three stores as the contract suite runs them: memory, a real redis-server over TCP, and the
- * real @upstash/redis client through the REST bridge to that same redis-server.
+ * real @upstash/redis client through the REST bridge to that same redis-server. Each is opened as
+ * the server opens its store (server/backend.ts), from a config that names it.
  */
 import { randomBytes } from "node:crypto";
-import { connectUpstash } from "../../server/backend.js";
-import { createMemoryStore } from "../../server/stores/memory.js";
-import { createRedisStore } from "../../server/stores/redis.js";
-import { connectTcpRedis, tcpEvents, tcpTransport } from "../../server/stores/tcp.js";
-import type { LockStore, StoreLimits } from "../../server/stores/types.js";
-import { upstashTransport } from "../../server/stores/upstash.js";
-import { upstashEvents } from "../../server/stores/upstash-events.js";
+import { openBackend } from "../../server/backend.js";
+import { type Config, loadConfig, type StoreConfig } from "../../server/config.js";
+import { DEFAULT_LIMITS, type LockStore, type StoreLimits } from "../../server/stores/types.js";
 import { type RedisServerHandle, startRedisServer } from "./redis-server.js";
 import { startUpstashBridge, type UpstashBridge } from "./upstash-bridge.js";
 
@@ -19,11 +16,20 @@ export { ADMIN_TOKEN, testConfig } from "./app.js";
 export const STORE_KINDS = ["memory", "redis", "upstash"] as const;
 export type StoreKind = (typeof STORE_KINDS)[number];
 
+export interface OpenOptions {
+  /** The store's key prefix (LSS_KEY_PREFIX); a new one each time by default. */
+  prefix?: string;
+  timeoutMs?: number;
+  limits?: StoreLimits;
+  /** LSS_ALLOW_EVICTION. */
+  allowEviction?: boolean;
+}
+
 /** One redis-server (and bridge) per test file; each store gets its own key prefix. */
 export interface StoreBackends {
   redis: RedisServerHandle | null;
   bridge: UpstashBridge | null;
-  open(kind: StoreKind, opts?: { prefix?: string; timeoutMs?: number; limits?: StoreLimits }): LockStore;
+  open(kind: StoreKind, opts?: OpenOptions): LockStore;
   close(): Promise<void>;
 }
 
@@ -32,26 +38,28 @@ export async function startBackends(kinds: readonly StoreKind[]): Promise<StoreB
   const redis = needsRedis ? await startRedisServer() : null;
   const bridge =
     redis && kinds.includes("upstash") ? await startUpstashBridge({ redisUrl: redis.url }) : null;
+  const defaults = loadConfig({});
+  const storeConfig = (kind: StoreKind): StoreConfig =>
+    kind === "memory"
+      ? { kind }
+      : kind === "redis"
+        ? { kind, url: redis!.url }
+        : { kind, url: bridge!.url, token: bridge!.token };
   const opened: LockStore[] = [];
   return {
     redis,
     bridge,
     open(kind, opts = {}) {
-      const prefix = opts.prefix ?? `t${randomBytes(4).toString("hex")}`;
-      const timeoutMs = opts.timeoutMs ?? 2000;
-      let store: LockStore;
-      const limits = opts.limits;
-      if (kind === "memory") store = createMemoryStore({ limits });
-      else if (kind === "redis") {
-        const client = connectTcpRedis(redis!.url, timeoutMs);
-        store = createRedisStore(tcpTransport(client, timeoutMs), prefix, tcpEvents(client), { limits });
-      } else
-        store = createRedisStore(
-          upstashTransport(connectUpstash(bridge!.url, bridge!.token, timeoutMs), bridge!.url),
-          prefix,
-          upstashEvents({ url: bridge!.url, token: bridge!.token, timeoutMs }),
-          { limits },
-        );
+      const config: Config = {
+        ...defaults,
+        store: storeConfig(kind),
+        keyPrefix: opts.prefix ?? `t${randomBytes(4).toString("hex")}`,
+        storeTimeoutMs: opts.timeoutMs ?? 2000,
+        limits: opts.limits ?? DEFAULT_LIMITS,
+        allowEviction: opts.allowEviction ?? false,
+        rateLimitPerMinute: null,
+      };
+      const { store } = openBackend(config);
       opened.push(store);
       return store;
     },
