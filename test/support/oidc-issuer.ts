@@ -41,7 +41,9 @@ export const githubClaims = (over: Partial<GitHubClaims> = {}): GitHubClaims => 
     run_attempt: "1",
     actor: "octocat",
     event_name: "push",
-    sub: over.environment ? `repo:${repository}:environment:${over.environment}` : `repo:${repository}:ref:${ref}`,
+    sub: over.environment
+      ? `repo:${repository}:environment:${over.environment}`
+      : `repo:${repository}:ref:${ref}`,
     ...over,
   };
 };
