@@ -61,6 +61,21 @@ interface SharedHolder {
   rel: number | null;
 }
 
+/** A key's record before its first lease (cred: a /locks lock's credential hash). */
+const newRecord = (now: number, cred: string | null): LockRecord => ({
+  token: null,
+  exp: -1,
+  fence: 0,
+  since: now,
+  holder: null,
+  reason: null,
+  cred,
+  gc: Number.NEGATIVE_INFINITY,
+  rel: null,
+  shared: new Map(),
+  lim: null,
+});
+
 /** The record if it holds a lease now, else null. */
 const live = (rec: LockRecord | undefined, now: number): LockRecord | null =>
   rec?.token != null && (rec.exp === 0 || rec.exp > now) ? rec : null;
@@ -413,19 +428,7 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
         return { outcome: "quota", now, limit: "locks", max: limits.locksPerNamespace, index };
       }
       const fence = nextFence(now);
-      const record: LockRecord = rec ?? {
-        token: null,
-        exp: -1,
-        fence: 0,
-        since: now,
-        holder: null,
-        reason: null,
-        cred: null,
-        gc: Number.NEGATIVE_INFINITY,
-        rel: null,
-        shared: new Map(),
-        lim: null,
-      };
+      const record = rec ?? newRecord(now, null);
       records.set(id(ref), record);
       // Leases that ran out since the key was last granted: into the history now, at their end.
       const lapsed = lapsedOf(record, now);
@@ -579,19 +582,7 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
       if (read(ref, now)) return { outcome: "exists", now };
       if (!room(ref.namespace, now))
         return { outcome: "quota", now, limit: "locks", max: limits.locksPerNamespace };
-      const rec: LockRecord = {
-        token: null,
-        exp: -1,
-        fence: 0,
-        since: now,
-        holder: null,
-        reason: null,
-        cred: p.credentialHash,
-        gc: Number.NEGATIVE_INFINITY,
-        rel: null,
-        shared: new Map(),
-        lim: null,
-      };
+      const rec = newRecord(now, p.credentialHash);
       let exp = -1;
       if (p.lock) {
         rec.token = p.credentialHash;

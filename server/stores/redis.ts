@@ -2,6 +2,7 @@
  * The Redis store: the scripts of redis-scripts.ts over either transport (TCP or Upstash REST).
  * Each lock operation is one EVALSHA (falling back to EVAL once when Redis lost the script cache).
  */
+import { HISTORY_EVENTS } from "../../src/protocol/lease.js";
 import { sha256Hex } from "../crypto.js";
 import {
   ACQUIRE,
@@ -126,14 +127,7 @@ function sharedHolders(flat: string[], now: number): Lease[] {
   return holders.sort((a, b) => a.acquiredAt - b.acquiredAt);
 }
 
-const HISTORY_KINDS = new Set<string>([
-  "granted",
-  "extended",
-  "released",
-  "expired",
-  "forced_release",
-  "queue_timeout",
-]);
+const HISTORY_KINDS = new Set<string>(HISTORY_EVENTS);
 
 /** A history event as the scripts write it (redis-scripts.ts): kind, at, holder, reason, mode, fence, held, actor. */
 function historyEntry(raw: string): HistoryEntry | null {

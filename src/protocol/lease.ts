@@ -134,16 +134,21 @@ export const GrantResponse = LeaseView.extend({
 /** holder_id: who gives up waiting, for the key's history (a queue timeout). */
 export const LeaveRequest = strictBody({ token: LeaseToken, holder_id: HolderId.optional() });
 
-export const StatusResponse = z.object({
-  status: z.literal("ok"),
-  key: z.string(),
-  locked: z.boolean(),
+/** A key's holder as a status or a listing shows it: all null when the key is free. */
+const HeldFields = {
   holder_id: z.string().nullable(),
   reason: z.string().nullable(),
   fencing_token: z.number().int().nullable(),
   acquired_at: z.string().nullable(),
   expires_at: z.string().nullable(),
   expires_in_ms: z.number().int().nullable(),
+};
+
+export const StatusResponse = z.object({
+  status: z.literal("ok"),
+  key: z.string(),
+  locked: z.boolean(),
+  ...HeldFields,
   /** How many wait in the key's queue. */
   waiting: z.number().int(),
   /** exclusive, shared, or null when free. */
@@ -207,12 +212,7 @@ export const LockSummary = z.object({
   locked: z.boolean(),
   mode: LockMode.nullable(),
   /** The holder whose lease ends last (of a shared key: one of `holders`). */
-  holder_id: z.string().nullable(),
-  reason: z.string().nullable(),
-  fencing_token: z.number().int().nullable(),
-  acquired_at: z.string().nullable(),
-  expires_at: z.string().nullable(),
-  expires_in_ms: z.number().int().nullable(),
+  ...HeldFields,
   /** How many hold it now (0 when free). */
   holders: z.number().int(),
   waiting: z.number().int(),
