@@ -141,6 +141,10 @@ function openStore(url: string): LockStore {
 async function scenario(name: string, release: boolean, cleanup: Cleanup): Promise<ScenarioResult> {
   console.log(`${name}: ${LOCKS} locks…`);
   const { server, client: redis } = await startBenchRedis(cleanup);
+  // BENCH_LISTPACK_VALUE=n: what a self-hosted Redis gains with a larger hash-max-listpack-value.
+  if (process.env.BENCH_LISTPACK_VALUE) {
+    await redis.config("SET", "hash-max-listpack-value", process.env.BENCH_LISTPACK_VALUE);
+  }
   const store = openStore(server.url);
   try {
     const tokens = Array.from({ length: LOCKS }, () => sha256(randomBytes(16).toString("hex")));
