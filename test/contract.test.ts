@@ -184,6 +184,24 @@ describe.each(STORE_KINDS)("lease API on %s", (kind) => {
     expect(next.body.fencing_token).toBeGreaterThan(held.body.fencing_token);
   });
 
+  it("keeps long holder ids and reasons whole (multi-byte text, stored in parts), and a shorter one leaves nothing of the last", async () => {
+    const call = client();
+    const holder = "ci · é漢字🔒 ".repeat(23).slice(0, 256);
+    const reason = "why · ünïcödé ✓ ".repeat(40).slice(0, 512);
+    const granted = await call(...acquire("long-text", { ttl_ms: 60_000, holder_id: holder, reason }));
+    expect(granted.status).toBe(200);
+    expect(granted.body).toMatchObject({ holder_id: holder, reason });
+    expect((await call(...status("long-text"))).body).toMatchObject({ holder_id: holder, reason });
+    const listed = await call("GET", "/infra/locks?prefix=long-text");
+    expect(listed.body.locks[0]).toMatchObject({ holder_id: holder, reason });
+    expect((await call(...release("long-text", granted.body.token))).status).toBe(200);
+    const next = await call(...acquire("long-text", { ttl_ms: 60_000, holder_id: "short" }));
+    expect(next.body).toMatchObject({ holder_id: "short", reason: null });
+    expect((await call(...status("long-text"))).body).toMatchObject({ holder_id: "short", reason: null });
+    const history = (await call("GET", "/infra/locks/long-text/history")).body.events;
+    expect(history.map((e: { holder_id: string }) => e.holder_id)).toEqual(["short", holder, holder]);
+  });
+
   it("keeps keys with odd but valid characters apart", async () => {
     const call = client();
     const keys = ["a/b", "a:b", "ünï cödé ✓", "a b", "a%2Fb", "x".repeat(512)];

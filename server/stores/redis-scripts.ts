@@ -57,7 +57,27 @@ export const RECORD_FIELDS = [
   "lim",
   "hx",
   "ix",
+  "holder2",
+  "holder3",
+  "holder4",
+  "reason2",
+  "reason3",
+  "reason4",
 ] as const;
+
+/**
+ * Holder ids and reasons are kept in parts of at most TEXT_PART bytes, cut between characters
+ * (holder, holder2, holder3, holder4; the last takes the rest), so that every value of a record stays within Redis's default
+ * hash-max-listpack-value (64) and the record keeps the compact encoding: half the memory of a
+ * hash with one long value.
+ */
+export const TEXT_PART = 64;
+
+/** A record's holder or reason, joined from its parts (`value(name)` reads one field). */
+export const joinText = (
+  name: "holder" | "reason",
+  value: (field: (typeof RECORD_FIELDS)[number]) => string | null | undefined,
+) => ([name, `${name}2`, `${name}3`, `${name}4`] as const).map((f) => value(f) ?? "").join("");
 
 /** What separates the parts of a shared holder's entry (no holder id or reason may contain it). */
 export const UNIT_SEPARATOR = "\u001f";
@@ -82,7 +102,36 @@ local function load(key)
   for i, f in ipairs(FIELDS) do
     if v[i] then r[f] = v[i] end
   end
+  r.holder = (r.holder or '') .. (r.holder2 or '') .. (r.holder3 or '') .. (r.holder4 or '')
+  r.reason = (r.reason or '') .. (r.reason2 or '') .. (r.reason3 or '') .. (r.reason4 or '')
   return r
+end
+-- Append to \`fields\` the parts of a holder id or reason (see TEXT_PART), every part written (a
+-- shorter text than the last one leaves no part of it behind).
+local function text_parts(fields, name, text)
+  local from = 1
+  for i = 1, 4 do
+    local to = #text
+    if i < 4 then
+      to = math.min(#text, from + ${TEXT_PART} - 1)
+      -- Never between the bytes of one character: clients read each part as text of its own.
+      while to >= from and to < #text do
+        local b = string.byte(text, to + 1)
+        if b < 128 or b >= 192 then break end
+        to = to - 1
+      end
+    end
+    local field = name
+    if i > 1 then field = name .. i end
+    fields[#fields + 1] = field
+    fields[#fields + 1] = string.sub(text, from, to)
+    from = to + 1
+  end
+  return fields
+end
+local function append(to, from)
+  for _, v in ipairs(from) do to[#to + 1] = v end
+  return to
 end
 -- The exclusive lease, when it is live.
 local function live(r)
@@ -524,7 +573,10 @@ else
     more[#more + 1] = 'sh'
     more[#more + 1] = 0
   end
-  set_lease(r, exp, 'token', me, 'fence', fence, 'since', now, 'holder', ARGV[2], 'reason', ARGV[4], 'w', w, unpack(more))
+  local fields = {'token', me, 'fence', fence, 'since', now, 'w', w}
+  text_parts(fields, 'holder', ARGV[2])
+  text_parts(fields, 'reason', ARGV[4])
+  set_lease(r, exp, unpack(append(fields, more)))
   granted = {fence, now, exp, ARGV[2], ARGV[4], 'x'}
 end
 note(k.H, r, 'granted', now, granted, nil, actor)
@@ -757,7 +809,10 @@ if ARGV[3] ~= '' then exp = now + tonumber(ARGV[3]) end
 local fence = next_fence(KEYS[2])
 local hx = history_expiry(r)
 r.hx_set = hx
-set_lease(r, exp, 'cred', r.cred, 'token', r.cred, 'fence', fence, 'since', now, 'holder', ARGV[4], 'reason', '', 'ix', '1', 'hx', hx)
+local fields = {'cred', r.cred, 'token', r.cred, 'fence', fence, 'since', now, 'ix', '1', 'hx', hx}
+text_parts(fields, 'holder', ARGV[4])
+text_parts(fields, 'reason', '')
+set_lease(r, exp, unpack(fields))
 local l = {fence, now, exp, ARGV[4], '', 'x'}
 note(KEYS[3], r, 'granted', now, l, nil, {ARGV[6], ARGV[7]})
 flush()

@@ -8,6 +8,7 @@ import {
   ACQUIRE,
   HISTORY,
   INSPECT,
+  joinText,
   LEAVE,
   LIST,
   type LuaScript,
@@ -428,8 +429,8 @@ export function createRedisStore(
                 field("fence") ?? 0,
                 field("since") ?? 0,
                 expiry,
-                field("holder") ?? "",
-                field("reason") ?? "",
+                joinText("holder", field),
+                joinText("reason", field),
                 "x",
               ])
             : null;
