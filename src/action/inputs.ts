@@ -5,16 +5,17 @@
 import { isHeaderToken } from "../client/client.js";
 import { parseDuration } from "../protocol/durations.js";
 import {
-  HolderId,
-  HolderLimitText,
+  HOLDER_ID_RULE,
   INVISIBLE_FORMATTING,
+  KEY_RULE,
   keysOf,
-  LeaseToken,
-  LockKey,
-  PoolKeys,
-  Reason,
-} from "../protocol/lease.js";
-import { StateLockId } from "../protocol/state-locks.js";
+  LEASE_TOKEN_RULE,
+  limitTextProblem,
+  poolProblem,
+  REASON_RULE,
+  STATE_LOCK_ID_RULE,
+  textProblem,
+} from "../protocol/fields.js";
 import { type IdTokenSource, idTokenRequestFrom } from "./id-token.js";
 import { Input } from "./names.js";
 
@@ -128,23 +129,13 @@ export function parseInputs(
     throw new InputError(`Input '${name}' must be true or false (got '${text}')`);
   };
 
-  const checked = <T>(
-    name: string,
-    schema: {
-      safeParse(
-        v: unknown,
-      ): { success: true; data: T } | { success: false; error: { issues: { message: string }[] } };
-    },
-    value: unknown,
-    got = "",
-  ): T => {
-    const result = schema.safeParse(value);
-    if (!result.success) {
-      // The schemas speak of API fields ("holder_id must be …"); speak of the input instead.
-      const message = result.error.issues[0]?.message ?? "is invalid";
-      throw new InputError(`Input '${name}' ${message.replace(/^\S+ (?=must )/, "")}${got}`);
+  /** The value, or an InputError with the protocol's first problem of it (fields.ts). */
+  const checked = <T>(name: string, problem: string | null, value: T, got = ""): T => {
+    if (problem !== null) {
+      // The rules speak of API fields ("holder_id must be …"); speak of the input instead.
+      throw new InputError(`Input '${name}' ${problem.replace(/^\S+ (?=must )/, "")}${got}`);
     }
-    return result.data;
+    return value;
   };
 
   const modeText = get(Input.mode);
@@ -174,9 +165,13 @@ export function parseInputs(
         `Input '${Input.lockId}' (a /locks API lock) works with mode: wait only; use 'key' to ${mode}`,
       );
     }
-    target = { kind: "state-lock", id: checked(Input.lockId, StateLockId, lockId) };
+    target = {
+      kind: "state-lock",
+      id: checked(Input.lockId, textProblem(STATE_LOCK_ID_RULE, lockId), lockId),
+    };
   } else if (key.includes(",")) {
-    const keys = checked(Input.key, PoolKeys, keysOf(key));
+    const keys = keysOf(key);
+    checked(Input.key, poolProblem(keys), keys);
     if (mode !== "acquire") {
       throw new InputError(
         `Input '${Input.key}' names several keys (a pool): that works with mode: acquire only`,
@@ -184,7 +179,7 @@ export function parseInputs(
     }
     target = { kind: "pool", keys };
   } else if (key) {
-    target = { kind: "key", key: checked(Input.key, LockKey, key) };
+    target = { kind: "key", key: checked(Input.key, textProblem(KEY_RULE, key), key) };
   } else {
     throw new InputError(`Input '${Input.key}' is required: the name of the lock, e.g. qa-env`);
   }
@@ -198,7 +193,9 @@ export function parseInputs(
   }
 
   const leaseTokenText = get(Input.leaseToken);
-  const leaseToken = leaseTokenText ? checked(Input.leaseToken, LeaseToken, leaseTokenText) : null;
+  const leaseToken = leaseTokenText
+    ? checked(Input.leaseToken, textProblem(LEASE_TOKEN_RULE, leaseTokenText), leaseTokenText)
+    : null;
   const force = boolean(Input.force, false);
   if (force && mode !== "release")
     throw new InputError(`Input '${Input.force}' works with mode: release only`);
@@ -212,16 +209,20 @@ export function parseInputs(
   }
 
   const limitText = get(Input.limit);
-  const limit = limitText ? checked(Input.limit, HolderLimitText, limitText, ` (got '${limitText}')`) : null;
+  const limit = limitText
+    ? checked(Input.limit, limitTextProblem(limitText), Number(limitText), ` (got '${limitText}')`)
+    : null;
   const shared = boolean(Input.shared, false) || limit !== null;
   if (shared && mode !== "acquire") {
     throw new InputError(`Inputs '${Input.shared}' and '${Input.limit}' work with mode: acquire only`);
   }
 
   const holderText = get(Input.holder);
-  const holder = holderText ? checked(Input.holder, HolderId, holderText) : defaultHolder(run);
+  const holder = holderText
+    ? checked(Input.holder, textProblem(HOLDER_ID_RULE, holderText), holderText)
+    : defaultHolder(run);
   const reasonText = get(Input.reason);
-  const reason = reasonText ? checked(Input.reason, Reason, reasonText) : null;
+  const reason = reasonText ? checked(Input.reason, textProblem(REASON_RULE, reasonText), reasonText) : null;
 
   return {
     mode,

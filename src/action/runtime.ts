@@ -1,10 +1,10 @@
-/** The real dependencies of main, post and the renewer: the runner (via @actions/core), HTTP, processes. */
+/** The real dependencies of main and post: the runner (its protocol, see commands.ts), HTTP, processes. */
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import * as core from "@actions/core";
 import { LONG_POLL_MS } from "../client/wait.js";
+import * as commands from "./commands.js";
 import { cancellation, connect } from "./connect.js";
 import type { Inputs } from "./inputs.js";
 import type { ActionIO } from "./io.js";
@@ -13,28 +13,25 @@ import type { PostDeps } from "./post.js";
 import { type RenewerConfig, readStatusFile } from "./renewer.js";
 
 export const actionIO: ActionIO = {
-  info: core.info,
-  warning: (m) => core.warning(m),
-  error: (m) => core.error(m),
-  setFailed: core.setFailed,
-  setOutput: core.setOutput,
-  saveState: core.saveState,
-  getState: core.getState,
-  setSecret: core.setSecret,
-  summary: async (markdown) => {
-    // Outside a runner (no GITHUB_STEP_SUMMARY) there is nowhere to write it.
-    if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
-  },
+  info: commands.info,
+  warning: commands.warning,
+  error: commands.error,
+  setFailed: commands.setFailed,
+  setOutput: commands.setOutput,
+  saveState: commands.saveState,
+  getState: commands.getState,
+  setSecret: commands.setSecret,
+  summary: async (markdown) => commands.appendSummary(markdown),
 };
 
-/** Every ID token is masked as soon as it is fetched, as core.getIDToken does. */
+/** Every ID token is masked as soon as it is fetched, as @actions/core's getIDToken does. */
 export const clientFor = (inputs: Pick<Inputs, "url" | "auth">) =>
   connect({
     url: inputs.url,
     auth: inputs.auth,
-    onIdToken: core.setSecret,
+    onIdToken: commands.setSecret,
     onRetry: ({ attempt, delayMs, reason }) =>
-      core.info(`LSS: ${reason}; retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s`),
+      commands.info(`LSS: ${reason}; retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s`),
   });
 
 /**

@@ -1,5 +1,5 @@
 /** What the client throws: the server's error code and message, or why the server could not be asked. */
-import { ERROR_CODES, type ErrorCode } from "../protocol/common.js";
+import { ERROR_CODES, type ErrorCode } from "../protocol/error-codes.js";
 
 /** Why the client could not get an answer of the server's own (no code from the server). */
 export type ClientErrorCode =

@@ -4,35 +4,26 @@
  * server setting (LSS_MAX_TTL_MS) and is applied by the server on top of these schemas.
  */
 import { z } from "zod";
-import { printable, strictBody } from "./common.js";
+import { strictBody, textSchema } from "./common.js";
+import {
+  HOLDER_ID_RULE,
+  KEY_RULE,
+  LEASE_TOKEN_RULE,
+  LIMIT_RANGE,
+  LIMIT_TEXT_PATTERN,
+  MAX_HOLDERS,
+  POOL_CHECKS,
+  REASON_RULE,
+} from "./fields.js";
 
 export { ERROR_CODES, type ErrorCode, ErrorResponse, printable, strictBody } from "./common.js";
 
-/** 1–512 chars, no control characters, no "..": the document's pattern, verbatim. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-export const KEY_PATTERN = /^(?!.*\.\.)[^\x00-\x1f\x7f]+$/;
+export { INVISIBLE_FORMATTING, KEY_PATTERN, keysOf, MAX_HOLDERS, MAX_POOL_KEYS } from "./fields.js";
 
-export const LockKey = z
-  .string()
-  .min(1, "key must not be empty")
-  .max(512, "key must be at most 512 characters")
-  .regex(KEY_PATTERN, 'key must not contain control characters or ".."');
-
-/**
- * Invisible and bidirectional formatting characters: in a holder id or reason shown to other jobs
- * and people, they can make text read as something else (a reordered name, a hidden part).
- */
-export const INVISIBLE_FORMATTING = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
-
-/** Printable text that others will read: also without invisible or bidirectional formatting. */
-const shown = (field: string, max: number) =>
-  printable(field, max).refine((text) => !INVISIBLE_FORMATTING.test(text), {
-    message: `${field} must not contain invisible or bidirectional formatting characters (such as U+200B or U+202E)`,
-  });
-
-export const HolderId = shown("holder_id", 256);
-export const LeaseToken = printable("token", 256, 1);
-export const Reason = shown("reason", 512);
+export const LockKey = textSchema(KEY_RULE);
+export const HolderId = textSchema(HOLDER_ID_RULE);
+export const LeaseToken = textSchema(LEASE_TOKEN_RULE);
+export const Reason = textSchema(REASON_RULE);
 
 export const TtlMs = z
   .number({ error: "ttl_ms must be an integer number of milliseconds" })
@@ -44,9 +35,6 @@ export const WaitMs = z
   .int("wait_ms must be an integer number of milliseconds")
   .min(0, "wait_ms must be at least 0");
 
-/** The most holders a shared key admits; a shared hold without a limit admits this many. */
-export const MAX_HOLDERS = 100;
-
 export const LockMode = z.enum(["exclusive", "shared"], { error: "mode must be exclusive or shared" });
 
 export const HolderLimit = z
@@ -55,12 +43,10 @@ export const HolderLimit = z
   .min(1, "limit must be at least 1")
   .max(MAX_HOLDERS, `limit must be at most ${MAX_HOLDERS}`);
 
-const LIMIT_RANGE = `limit must be a whole number from 1 to ${MAX_HOLDERS}`;
-
 /** A limit as a command line or a workflow writes it: digits (one message for every mistake). */
 export const HolderLimitText = z
   .string()
-  .regex(/^\d+$/, LIMIT_RANGE)
+  .regex(LIMIT_TEXT_PATTERN, LIMIT_RANGE)
   .transform(Number)
   .pipe(z.number().min(1, LIMIT_RANGE).max(MAX_HOLDERS, LIMIT_RANGE));
 
@@ -78,27 +64,15 @@ export const AcquireRequest = strictBody({
   limit: HolderLimit.optional(),
 });
 
-/** The most keys one pool may name. */
-export const MAX_POOL_KEYS = 10;
-
-/** The keys of a target written as text: one key, or a pool as keys separated by commas (qa-1, qa-2). */
-export const keysOf = (text: string) => text.split(",").map((k) => k.trim());
-
 /** A pool: several keys, of which an acquire gets whichever frees first. */
 export const PoolKeys = z
   .array(LockKey, { error: "keys must be a list of lock names" })
-  .min(2, "keys must name at least 2 keys (one key: acquire it directly)")
-  .max(MAX_POOL_KEYS, `keys must name at most ${MAX_POOL_KEYS} keys`)
-  .refine((keys) => new Set(keys).size === keys.length, {
-    error: (issue) => {
-      const keys = issue.input as string[];
-      const twice = keys.find((k, i) => keys.indexOf(k) !== i);
-      return `keys must not repeat ("${twice}" is named twice)`;
-    },
+  .min(POOL_CHECKS.min.min, POOL_CHECKS.min.message)
+  .max(POOL_CHECKS.max.max, POOL_CHECKS.max.message)
+  .refine((keys) => POOL_CHECKS.repeated(keys) === undefined, {
+    error: (issue) => POOL_CHECKS.repeatedMessage(POOL_CHECKS.repeated(issue.input as string[])),
   })
-  .refine((keys) => !keys.some((k) => k.startsWith("locks/")), {
-    message: "a lock of the /locks API cannot be in a pool",
-  });
+  .refine(POOL_CHECKS.stateLock.test, { message: POOL_CHECKS.stateLock.message });
 
 export const RenewRequest = strictBody({ token: LeaseToken, ttl_ms: TtlMs });
 

@@ -3,14 +3,13 @@
  * them (`l`, `e`, `k`), state as the HTTP status (204 unlocked, 423 locked, 404 unknown).
  */
 import { z } from "zod";
-import { printable } from "./common.js";
+import { printable, textSchema } from "./common.js";
+import { STATE_LOCK_ID_RULE } from "./fields.js";
 
 /** State locks live in the lease API's key space under this prefix: lock `abc` is lease key `locks/abc`. */
 export const STATE_LOCK_KEY_PREFIX = "locks/";
 
-export const StateLockId = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]{1,128}$/, "lock id must be 1–128 letters, digits, '_' or '-'");
+export const StateLockId = textSchema(STATE_LOCK_ID_RULE);
 
 /** `l=true|1|T` locks at creation; `false|0|F` or absent leaves it unlocked. */
 export const LockedFlag = z
