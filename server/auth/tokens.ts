@@ -62,9 +62,9 @@ export interface TokenVerifier {
   /**
    * The principal of a bearer token, or null when it is unknown or revoked. An OIDC token (a JWT,
    * when a policy is configured) is verified against `origin` as its default audience, and a
-   * refusal throws an ApiError that says why.
+   * refusal throws an ApiError that says why. `origin` may be a function, called for OIDC tokens only.
    */
-  verify(bearer: string, origin?: string): Promise<Principal | null>;
+  verify(bearer: string, origin?: string | (() => string)): Promise<Principal | null>;
   /** Forget a token at once on this instance (others forget it within the cache time). */
   forget(id: string): void;
 }
@@ -89,7 +89,7 @@ export function createTokenVerifier(
   return {
     async verify(bearer, origin = "") {
       if (adminHash && constantTimeEqual(sha256Hex(bearer), adminHash)) return admin;
-      if (oidc?.accepts(bearer)) return oidc.verify(bearer, origin);
+      if (oidc?.accepts(bearer)) return oidc.verify(bearer, typeof origin === "function" ? origin() : origin);
       const match = TOKEN_FORMAT.exec(bearer);
       if (!match) return null;
       const [, id = "", secretPart = ""] = match;

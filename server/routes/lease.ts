@@ -259,6 +259,13 @@ export function leaseRoutes(
   const holderOf = (c: { var: AppEnv["Variables"] }, holder: string | undefined) =>
     c.var.principal.holder ?? holder;
 
+  /**
+   * The signal of the client going away, for a request that waits (only a wait listens to it). Not
+   * asked for otherwise: the Node adapter makes an AbortController for each request that asks.
+   */
+  const leaving = (c: { req: { raw: Request } }, waitMs: number | undefined) =>
+    waitMs ? c.req.raw.signal : undefined;
+
   /** wait_ms keeps a place in a queue: only the caller's own token can ask for it again. */
   const needsOwnToken = (body: { wait_ms?: number; token?: string }) => {
     if (body.wait_ms && !body.token) {
@@ -278,10 +285,7 @@ export function leaseRoutes(
           leases.acquire(
             [ref(c, c.req.valid("param").key, "locks:write")],
             { ...body, holder_id: holderOf(c, body.holder_id) },
-            {
-              actor: actorOf(c.var.principal),
-              signal: c.req.raw.signal,
-            },
+            { actor: actorOf(c.var.principal), signal: leaving(c, body.wait_ms) },
           ),
         ),
         200,
@@ -295,7 +299,7 @@ export function leaseRoutes(
           leases.acquire(
             keys.map((key) => ref(c, key, "locks:write")),
             { ...body, holder_id: holderOf(c, body.holder_id) },
-            { actor: actorOf(c.var.principal), signal: c.req.raw.signal },
+            { actor: actorOf(c.var.principal), signal: leaving(c, body.wait_ms) },
           ),
         ),
         200,
@@ -347,7 +351,7 @@ export function leaseRoutes(
       const waitMs = c.req.valid("query").wait_ms ?? 0;
       return c.json(
         await waiting(c, waitMs, () =>
-          leases.status(ref(c, c.req.valid("param").key, "locks:read"), waitMs, c.req.raw.signal),
+          leases.status(ref(c, c.req.valid("param").key, "locks:read"), waitMs, leaving(c, waitMs)),
         ),
         200,
       );
