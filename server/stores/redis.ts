@@ -252,18 +252,26 @@ export function createRedisStore(
     checked = { at: Date.now(), safety: result };
     return result;
   };
-  const ensureSafe = async () => {
-    const s = await safety();
+  const refuseUnsafe = (s: StoreSafety) => {
     if (!s.safe)
       throw new StoreUnavailableError(new Error("unsafe store"), {
         kind: "unsafe",
         message: s.problem ?? "",
       });
   };
+  /**
+   * Undefined while the last check (within POLICY_CHECK_MS) found the store safe: no promise on
+   * the path of every lock operation. Otherwise the check, rejecting when the store is unsafe.
+   */
+  const ensureSafe = (): Promise<void> | undefined => {
+    if (checked?.safety.safe && Date.now() - checked.at < POLICY_CHECK_MS) return undefined;
+    return safety().then(refuseUnsafe);
+  };
 
   const run = (s: LuaScript, keys: string[], args: string[]): Promise<Reply> =>
     guard(async () => {
-      await ensureSafe();
+      const checking = ensureSafe();
+      if (checking) await checking;
       try {
         try {
           return (await transport.evalsha(s.sha1, keys, args)) as Reply;
@@ -413,7 +421,8 @@ export function createRedisStore(
         // read first; a lease that ends between TIME and the reads reads as held a moment longer.
         const full = opts?.waiting !== false;
         const snap = await guard(async () => {
-          await ensureSafe();
+          const checking = ensureSafe();
+          if (checking) await checking;
           return transport.snapshot(lockKey(ref), RECORD_FIELDS, full ? queueKey(ref) : null);
         });
         const now = Number(snap.time[0]) * 1000 + Math.floor(Number(snap.time[1]) / 1000);
