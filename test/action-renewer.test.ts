@@ -1,0 +1,170 @@
+/**
+ * runRenewer, the action's renewer loop, on a fake clock with a scripted server: when it renews,
+ * when it counts the lease lost, and that stopping it is never a loss.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  type RenewerConfig,
+  type RenewerDeps,
+  type RenewerStatus,
+  runRenewer,
+} from "../src/action/renewer.js";
+import { LssError } from "../src/client/errors.js";
+import type { GrantResponse } from "../src/protocol/lease.js";
+import { type Answer, FakeClient, iso, lease, T0, URL_, unreachable } from "./support/fakes.js";
+
+const CONFIG: RenewerConfig = {
+  url: URL_,
+  apiToken: "api-token",
+  key: "qa-env",
+  leaseToken: "tok-1",
+  ttlMs: 60_000,
+  expiresInMs: 60_000,
+  statusFile: "/runner/tmp/lss-renewal-x.json",
+};
+
+/** A renewer on a fake clock; `stopAtSleep` = the index of the sleep during which post stops it. */
+function renewerHarness(
+  renew: Answer<GrantResponse>[],
+  stopAtSleep = Number.POSITIVE_INFINITY,
+  config: RenewerConfig = CONFIG,
+  lossMarginMs?: number,
+) {
+  let t = T0;
+  const sleeps: number[] = [];
+  const reports: RenewerStatus[] = [];
+  const controller = new AbortController();
+  const client = new FakeClient([], { renew }, () => t);
+  const deps: RenewerDeps = {
+    config,
+    client,
+    report: (status) => reports.push(status),
+    sleep: async (ms, signal) => {
+      if (signal?.aborted) throw signal.reason;
+      if (sleeps.length >= 10_000) throw new Error("the renewer never stopped");
+      if (sleeps.length === stopAtSleep) {
+        controller.abort(new Error("received SIGTERM"));
+        throw controller.signal.reason;
+      }
+      sleeps.push(ms);
+      t += ms;
+    },
+    signal: controller.signal,
+    now: () => t,
+    lossMarginMs,
+  };
+  return { sleeps, reports, client, controller, now: () => t, run: () => runRenewer(deps) };
+}
+
+describe("runRenewer", () => {
+  it("renews every third of the ttl and reports held with a renewal count", async () => {
+    const r = renewerHarness([lease({ expires_at: "server-time" })], 3);
+    await expect(r.run()).resolves.toBe("stopped");
+    expect(r.sleeps).toEqual([20_000, 20_000, 20_000]);
+    expect(r.client.renewCalls.map(({ key, token, ttlMs, at }) => ({ key, token, ttlMs, at }))).toEqual([
+      { key: "qa-env", token: "tok-1", ttlMs: 60_000, at: T0 + 20_000 },
+      { key: "qa-env", token: "tok-1", ttlMs: 60_000, at: T0 + 40_000 },
+      { key: "qa-env", token: "tok-1", ttlMs: 60_000, at: T0 + 60_000 },
+    ]);
+    // Each renew call is cut off when the renewer is stopped (and when the lease would expire).
+    const signal = r.client.renewCalls[0]!.signal!;
+    expect(signal.aborted).toBe(r.controller.signal.aborted);
+    expect(r.reports).toEqual([
+      { state: "held", renewed_at: iso(T0 + 20_000), expires_at: "server-time", renewals: 1 },
+      { state: "held", renewed_at: iso(T0 + 40_000), expires_at: "server-time", renewals: 2 },
+      { state: "held", renewed_at: iso(T0 + 60_000), expires_at: "server-time", renewals: 3 },
+    ]);
+  });
+
+  it("a short ttl is renewed at most every second", async () => {
+    const r = renewerHarness([lease()], 2, { ...CONFIG, ttlMs: 2000, expiresInMs: 2000 });
+    await expect(r.run()).resolves.toBe("stopped");
+    expect(r.sleeps).toEqual([1000, 1000]);
+    expect(r.client.renewCalls.map((c) => c.ttlMs)).toEqual([2000, 2000]);
+  });
+
+  it("not_held: reports lost with the server's reason and resolves 'lost'", async () => {
+    const r = renewerHarness([lease(), new LssError("not_held", "renew qa-env: the lease is not held", 409)]);
+    await expect(r.run()).resolves.toBe("lost");
+    expect(r.sleeps).toEqual([20_000, 20_000]);
+    expect(r.reports).toEqual([
+      { state: "held", renewed_at: iso(T0 + 20_000), expires_at: iso(T0 + 60_000), renewals: 1 },
+      { state: "lost", at: iso(T0 + 40_000), reason: "renew qa-env: the lease is not held" },
+    ]);
+  });
+
+  it("unreachable: retries sooner and sooner, then reports lost once past the lease's expiry", async () => {
+    const r = renewerHarness([unreachable()]);
+    await expect(r.run()).resolves.toBe("lost");
+
+    // First attempt on schedule, then each retry a quarter of the time left (at least 0.2 s),
+    // and the last sleep ends exactly at the expiry.
+    expect(r.sleeps.slice(0, 4)).toEqual([20_000, 10_000, 7500, 5625]);
+    for (const ms of r.sleeps.slice(1)) expect(ms).toBeLessThan(20_000);
+    const attempts = r.client.renewCalls.map((c) => c.at);
+    // Every attempt came before the expiry; none is made once the lease has run out.
+    expect(attempts.every((at) => at < T0 + 60_000)).toBe(true);
+    expect(attempts.length).toBeGreaterThan(4);
+    // Lost is reported at the expiry, not later, with the last error.
+    expect(r.reports).toEqual([
+      {
+        state: "lost",
+        at: iso(T0 + 60_000),
+        reason: `could not renew before the lease expired: cannot reach LSS at ${URL_}: ECONNREFUSED`,
+      },
+    ]);
+  });
+
+  it("with a loss margin (lss run's grace), reports lost that long before the expiry", async () => {
+    const r = renewerHarness([unreachable()], Number.POSITIVE_INFINITY, CONFIG, 10_000);
+    await expect(r.run()).resolves.toBe("lost");
+    expect(r.client.renewCalls.every((c) => c.at < T0 + 50_000)).toBe(true);
+    expect(r.reports).toEqual([expect.objectContaining({ state: "lost", at: iso(T0 + 50_000) })]);
+  });
+
+  it("unreachable for a while, then reachable again: back to renewing every third of the ttl", async () => {
+    const r = renewerHarness([unreachable(), unreachable(), lease()], 5);
+    await expect(r.run()).resolves.toBe("stopped");
+    expect(r.sleeps).toEqual([20_000, 10_000, 7500, 20_000, 20_000]);
+    expect(r.reports.map((s) => s.state)).toEqual(["held", "held", "held"]);
+    expect(r.reports[0]).toMatchObject({ renewals: 1, renewed_at: iso(T0 + 37_500) });
+  });
+
+  it("stopped during its sleep: resolves 'stopped' and never reports lost", async () => {
+    const r = renewerHarness([lease()], 0);
+    await expect(r.run()).resolves.toBe("stopped");
+    expect(r.client.renewCalls).toEqual([]);
+    expect(r.reports).toEqual([]);
+  });
+
+  it("stopped while retrying an unreachable server: 'stopped', not lost", async () => {
+    const r = renewerHarness([unreachable()], 2);
+    await expect(r.run()).resolves.toBe("stopped");
+    expect(r.client.renewCalls).toHaveLength(2);
+    expect(r.reports).toEqual([]);
+  });
+
+  it("stopped in the middle of a renewal (the request is aborted): 'stopped', not lost", async () => {
+    const controller = new AbortController();
+    let t = T0;
+    const client = new FakeClient(
+      [],
+      { renew: [new Error("This operation was aborted")] },
+      () => t,
+      () => controller.abort(new Error("received SIGTERM")),
+    );
+    const reports: RenewerStatus[] = [];
+    const result = await runRenewer({
+      config: CONFIG,
+      client,
+      report: (s) => reports.push(s),
+      sleep: async (ms) => {
+        t += ms;
+      },
+      signal: controller.signal,
+      now: () => t,
+    });
+    expect(result).toBe("stopped");
+    expect(reports).toEqual([]);
+  });
+});
