@@ -197,7 +197,19 @@ describe("idTokenProvider: one token until shortly before it expires", () => {
 });
 
 describe("createClient with a token provider", () => {
-  const OK = { status: "ok", key: "k", locked: false };
+  /** A free key's status, as the server answers it. */
+  const OK = {
+    status: "ok",
+    key: "k",
+    locked: false,
+    holder_id: null,
+    reason: null,
+    fencing_token: null,
+    acquired_at: null,
+    expires_at: null,
+    expires_in_ms: null,
+    waiting: 0,
+  };
   function server(statuses: number[]) {
     const seen: string[] = [];
     const fake = (async (_url: string, init: RequestInit) => {

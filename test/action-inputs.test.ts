@@ -4,7 +4,13 @@
  * the inputs share (parseDuration / formatDuration).
  */
 import { describe, expect, it } from "vitest";
-import { defaultHolder, InputError, parseInputs, type RunContext } from "../src/action/inputs.js";
+import {
+  defaultHolder,
+  InputError,
+  type Inputs,
+  parseInputs,
+  type RunContext,
+} from "../src/action/inputs.js";
 import { formatDuration, parseDuration } from "../src/protocol/durations.js";
 
 type Env = Record<string, string | undefined>;
@@ -41,6 +47,13 @@ function inputError(inputs: Record<string, string | undefined>): InputError {
 }
 
 const parse = (inputs: Record<string, string | undefined>) => parseInputs(withInputs(inputs), RUN);
+
+/** The inputs of the mode the test expects (fails the test on another). */
+function ofMode<M extends Inputs["mode"]>(mode: M, inputs: Inputs): Extract<Inputs, { mode: M }> {
+  expect(inputs.mode).toBe(mode);
+  return inputs as Extract<Inputs, { mode: M }>;
+}
+const parseAcquire = (inputs: Record<string, string | undefined>) => ofMode("acquire", parse(inputs));
 
 describe("parseDuration / formatDuration", () => {
   it.each([
@@ -88,9 +101,8 @@ describe("parseInputs: reading the runner's inputs", () => {
       INPUT_LEASE_TOKEN: "wrong-underscore",
       "input_lease-token": "wrong-case",
     };
-    const inputs = parseInputs(env, RUN);
-    expect(inputs.mode).toBe("release");
-    expect(inputs.leaseToken).toBe("team-secret");
+    const inputs = ofMode("release", parseInputs(env, RUN));
+    expect(inputs.how).toEqual({ token: "team-secret" });
   });
 
   it("trims every input", () => {
@@ -132,7 +144,6 @@ describe("parseInputs: reading the runner's inputs", () => {
       holder: "owner/repo · E2E (job e2e) · https://github.com/owner/repo/actions/runs/1234567890",
       reason: null,
       releaseAtEnd: true,
-      force: false,
       pollMs: 5000,
       shared: false,
       limit: null,
@@ -418,7 +429,7 @@ describe("parseInputs: durations", () => {
     ["poll-interval", "30s", "pollMs", 30_000],
     ["poll-interval", "10m", "pollMs", 600_000],
   ] as const)("accepts %s: %j as %s = %i", (name, text, field, ms) => {
-    expect(parse({ ...ACQUIRE, [name]: text })[field]).toBe(ms);
+    expect(parseAcquire({ ...ACQUIRE, [name]: text })[field]).toBe(ms);
   });
 
   it.each([
@@ -483,21 +494,26 @@ describe("parseInputs: hold, release, force, release-at-end", () => {
     ["TRUE", true],
     ["False", false],
   ])("release-at-end: %j is %s", (text, value) => {
-    expect(parse({ ...ACQUIRE, "release-at-end": text }).releaseAtEnd).toBe(value);
+    expect(parseAcquire({ ...ACQUIRE, "release-at-end": text }).releaseAtEnd).toBe(value);
   });
 
   it("release-at-end defaults to true, to false with hold, and can be set true with hold", () => {
-    expect(parse(ACQUIRE).releaseAtEnd).toBe(true);
+    expect(parseAcquire(ACQUIRE).releaseAtEnd).toBe(true);
     expect(parse({ ...ACQUIRE, hold: "2h" })).toMatchObject({ holdMs: 7_200_000, releaseAtEnd: false });
-    expect(parse({ ...ACQUIRE, hold: "2h", "release-at-end": "true" }).releaseAtEnd).toBe(true);
+    expect(parseAcquire({ ...ACQUIRE, hold: "2h", "release-at-end": "true" }).releaseAtEnd).toBe(true);
   });
 
   it("release with a lease-token, or with force alone", () => {
-    expect(parse(RELEASE)).toMatchObject({ mode: "release", leaseToken: "team-secret", force: false });
+    expect(parse(RELEASE)).toEqual({
+      mode: "release",
+      url: "https://lss.example.com",
+      auth: { kind: "token", token: "api-token" },
+      target: { kind: "key", key: "qa-env" },
+      how: { token: "team-secret" },
+    });
     expect(parse({ ...RELEASE, "lease-token": undefined, force: "true" })).toMatchObject({
       mode: "release",
-      leaseToken: null,
-      force: true,
+      how: { force: true },
     });
   });
 
@@ -515,28 +531,31 @@ describe("parseInputs: hold, release, force, release-at-end", () => {
 
 describe("parseInputs: holder and reason", () => {
   it("a holder of 256 characters is accepted, 257 rejected", () => {
-    expect(parse({ ...ACQUIRE, holder: "h".repeat(256) }).holder).toBe("h".repeat(256));
+    expect(parseAcquire({ ...ACQUIRE, holder: "h".repeat(256) }).holder).toBe("h".repeat(256));
     const message = inputError({ ...ACQUIRE, holder: "h".repeat(257) }).message;
     expect(message).toContain("Input 'holder'");
     expect(message).toContain("at most 256 characters");
   });
 
   it("a reason of 512 characters is accepted, 513 rejected", () => {
-    expect(parse({ ...ACQUIRE, reason: "r".repeat(512) }).reason).toBe("r".repeat(512));
+    expect(parseAcquire({ ...ACQUIRE, reason: "r".repeat(512) }).reason).toBe("r".repeat(512));
     const message = inputError({ ...ACQUIRE, reason: "r".repeat(513) }).message;
     expect(message).toContain("Input 'reason'");
     expect(message).toContain("at most 512 characters");
   });
 
   it("the default holder is built from the runner's GITHUB_* variables: repository, workflow, job and run link", () => {
-    const inputs = parseInputs({
-      ...withInputs(ACQUIRE),
-      GITHUB_REPOSITORY: "acme/shop",
-      GITHUB_WORKFLOW: "Nightly E2E",
-      GITHUB_JOB: "e2e",
-      GITHUB_RUN_ID: "987654321",
-      GITHUB_SERVER_URL: "https://ghe.acme.com",
-    });
+    const inputs = ofMode(
+      "acquire",
+      parseInputs({
+        ...withInputs(ACQUIRE),
+        GITHUB_REPOSITORY: "acme/shop",
+        GITHUB_WORKFLOW: "Nightly E2E",
+        GITHUB_JOB: "e2e",
+        GITHUB_RUN_ID: "987654321",
+        GITHUB_SERVER_URL: "https://ghe.acme.com",
+      }),
+    );
     expect(inputs.holder).toBe(
       "acme/shop · Nightly E2E (job e2e) · https://ghe.acme.com/acme/shop/actions/runs/987654321",
     );
@@ -552,12 +571,14 @@ describe("parseInputs: holder and reason", () => {
       GITHUB_WORKFLOW: "CI",
       GITHUB_RUN_ID: "5",
     };
-    expect(parseInputs(env).holder).toBe("acme/shop · CI · https://github.com/acme/shop/actions/runs/5");
-    expect(parseInputs(withInputs(ACQUIRE)).holder).toBe("local · workflow");
+    expect(ofMode("acquire", parseInputs(env)).holder).toBe(
+      "acme/shop · CI · https://github.com/acme/shop/actions/runs/5",
+    );
+    expect(ofMode("acquire", parseInputs(withInputs(ACQUIRE))).holder).toBe("local · workflow");
   });
 
   it("an explicit holder wins over the default", () => {
-    expect(parse({ ...ACQUIRE, holder: "nightly-cron" }).holder).toBe("nightly-cron");
+    expect(parseAcquire({ ...ACQUIRE, holder: "nightly-cron" }).holder).toBe("nightly-cron");
   });
 
   // 182: cut to 256 characters whole, the link would end in …/runs/12345, another run's; 250: no link left.

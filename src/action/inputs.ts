@@ -19,13 +19,12 @@ import {
 import { type IdTokenSource, idTokenRequestFrom } from "./id-token.js";
 import { Input } from "./names.js";
 
-export type Mode = "acquire" | "wait" | "release";
-
-export type Target =
-  | { kind: "key"; key: string }
-  /** Several keys, comma-separated in the key input: acquire whichever is free first. */
-  | { kind: "pool"; keys: string[] }
-  | { kind: "state-lock"; id: string };
+export type KeyTarget = { kind: "key"; key: string };
+/** Several keys, comma-separated in the key input: acquire whichever is free first. */
+export type PoolTarget = { kind: "pool"; keys: string[] };
+/** A lock of the /locks API (input lock-id): mode wait only. */
+export type StateLockTarget = { kind: "state-lock"; id: string };
+export type Target = KeyTarget | PoolTarget | StateLockTarget;
 
 /** How the action authenticates to the server. */
 export type Auth =
@@ -36,28 +35,51 @@ export type Auth =
   /** None: a /locks lock on an open server, in a job that cannot request ID tokens. */
   | { kind: "none" };
 
-export interface Inputs {
-  mode: Mode;
+interface Server {
   url: string;
   auth: Auth;
-  target: Target;
+}
+
+/** How long to wait for the lock, and how often to ask a server that does not hold requests. */
+interface Waiting {
+  /** 0 = try once. */
+  timeoutMs: number;
+  pollMs: number;
+}
+
+export interface AcquireInputs extends Server, Waiting {
+  mode: "acquire";
+  target: KeyTarget | PoolTarget;
   /** Lease TTL while the job runs, renewed in the background every third of it. */
   ttlMs: number;
   /** A lease of this length that outlives the job (no renewal, kept at the end). */
   holdMs: number | null;
-  /** How long to wait for the lock; 0 = try once. */
-  timeoutMs: number;
   /** Your own lease token (e.g. a team secret), for holds and releasing them later. */
   leaseToken: string | null;
   holder: string;
   reason: string | null;
   releaseAtEnd: boolean;
-  force: boolean;
-  pollMs: number;
   /** Hold it shared (others may too); with a limit, one of that many holders. */
   shared: boolean;
   limit: number | null;
 }
+
+export interface WaitInputs extends Server, Waiting {
+  mode: "wait";
+  target: KeyTarget | StateLockTarget;
+}
+
+export interface ReleaseInputs extends Server {
+  mode: "release";
+  target: KeyTarget;
+  /** With the lease's token (input lease-token), or forced by an admin (input force). */
+  how: { token: string } | { force: true };
+}
+
+/** What the action was asked to do, with only the inputs that mean something for it. */
+export type Inputs = AcquireInputs | WaitInputs | ReleaseInputs;
+
+export type Mode = Inputs["mode"];
 
 /** Who is running, for the default holder: repository, workflow and a link to the run. */
 export interface RunContext {
@@ -160,11 +182,6 @@ export function parseInputs(
   if (key && lockId)
     throw new InputError(`Inputs '${Input.key}' and '${Input.lockId}' exclude each other: give one`);
   if (lockId) {
-    if (mode !== "wait") {
-      throw new InputError(
-        `Input '${Input.lockId}' (a /locks API lock) works with mode: wait only; use 'key' to ${mode}`,
-      );
-    }
     target = {
       kind: "state-lock",
       id: checked(Input.lockId, textProblem(STATE_LOCK_ID_RULE, lockId), lockId),
@@ -172,17 +189,20 @@ export function parseInputs(
   } else if (key.includes(",")) {
     const keys = keysOf(key);
     checked(Input.key, poolProblem(keys), keys);
-    if (mode !== "acquire") {
-      throw new InputError(
-        `Input '${Input.key}' names several keys (a pool): that works with mode: acquire only`,
-      );
-    }
     target = { kind: "pool", keys };
   } else if (key) {
     target = { kind: "key", key: checked(Input.key, textProblem(KEY_RULE, key), key) };
   } else {
     throw new InputError(`Input '${Input.key}' is required: the name of the lock, e.g. qa-env`);
   }
+
+  // The target as the mode takes it: a pool only to acquire, a /locks lock only to wait for.
+  const asked =
+    mode === "acquire"
+      ? { mode, target: only(target, ["key", "pool"], mode) }
+      : mode === "wait"
+        ? { mode, target: only(target, ["key", "state-lock"], mode) }
+        : { mode, target: only(target, ["key"], mode) };
 
   const auth = authOf(get(Input.token), get(Input.audience), url, target, env);
 
@@ -224,23 +244,45 @@ export function parseInputs(
   const reasonText = get(Input.reason);
   const reason = reasonText ? checked(Input.reason, textProblem(REASON_RULE, reasonText), reasonText) : null;
 
-  return {
-    mode,
-    url,
-    auth,
-    target,
-    ttlMs: duration(Input.ttl, "60s", 5000, 86_400_000),
-    holdMs,
-    timeoutMs: duration(Input.timeout, "10m", 0, 7 * 86_400_000),
-    leaseToken,
-    holder,
-    reason,
-    releaseAtEnd: boolean(Input.releaseAtEnd, holdMs === null),
-    force,
-    pollMs: duration(Input.pollInterval, "5s", 1000, 600_000),
-    shared,
-    limit,
-  };
+  const server = { url, auth };
+  const ttlMs = duration(Input.ttl, "60s", 5000, 86_400_000);
+  const timeoutMs = duration(Input.timeout, "10m", 0, 7 * 86_400_000);
+  const releaseAtEnd = boolean(Input.releaseAtEnd, holdMs === null);
+  const waiting = { timeoutMs, pollMs: duration(Input.pollInterval, "5s", 1000, 600_000) };
+  switch (asked.mode) {
+    case "acquire":
+      return {
+        ...asked,
+        ...server,
+        ttlMs,
+        holdMs,
+        ...waiting,
+        leaseToken,
+        holder,
+        reason,
+        releaseAtEnd,
+        shared,
+        limit,
+      };
+    case "wait":
+      return { ...asked, ...server, ...waiting };
+    case "release":
+      return { ...asked, ...server, how: leaseToken ? { token: leaseToken } : { force: true } };
+  }
+}
+
+/** The target, when it is of a kind the mode takes; else the InputError naming what it needs. */
+function only<K extends Target["kind"]>(
+  target: Target,
+  kinds: K[],
+  mode: Mode,
+): Extract<Target, { kind: K }> {
+  if ((kinds as string[]).includes(target.kind)) return target as Extract<Target, { kind: K }>;
+  throw new InputError(
+    target.kind === "pool"
+      ? `Input '${Input.key}' names several keys (a pool): that works with mode: acquire only`
+      : `Input '${Input.lockId}' (a /locks API lock) works with mode: wait only; use 'key' to ${mode}`,
+  );
 }
 
 /** The server's default audience: its own origin (https://lss.example.com, without path or slash). */

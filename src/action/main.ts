@@ -5,12 +5,19 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type HeldLease, type LssClient, newToken, targetName } from "../client/client.js";
-import { describeHolder } from "../client/describe.js";
+import { describeHolder, sentence, timedOutText, waitingText } from "../client/describe.js";
 import { LssError } from "../client/errors.js";
 import { type WaitOptions, type WaitProgress, waitFor } from "../client/wait.js";
 import { formatDuration } from "../protocol/durations.js";
 import { describeFailure } from "./failure.js";
-import { type Inputs, parseInputs } from "./inputs.js";
+import {
+  type AcquireInputs,
+  type Inputs,
+  parseInputs,
+  type ReleaseInputs,
+  type Target,
+  type WaitInputs,
+} from "./inputs.js";
 import type { ActionIO } from "./io.js";
 import { Output, State } from "./names.js";
 import type { RenewerConfig } from "./renewer.js";
@@ -46,9 +53,14 @@ export async function runMain(deps: MainDeps): Promise<void> {
   if (inputs.auth.kind === "oidc") io.setSecret(inputs.auth.requestToken);
   const client = deps.client(inputs);
   try {
-    if (inputs.mode === "acquire") await acquire(inputs, client, deps);
-    else if (inputs.mode === "wait") await wait(inputs, client, deps);
-    else await release(inputs, client, io);
+    switch (inputs.mode) {
+      case "acquire":
+        return await acquire(inputs, client, deps);
+      case "wait":
+        return await wait(inputs, client, deps);
+      case "release":
+        return await release(inputs, client, io);
+    }
   } catch (err) {
     if (deps.signal.aborted) {
       io.setFailed(`Cancelled while ${inputs.mode === "acquire" ? "acquiring" : "waiting for"} the lock`);
@@ -58,14 +70,18 @@ export async function runMain(deps: MainDeps): Promise<void> {
   }
 }
 
-const lockName = (inputs: Inputs) =>
-  inputs.target.kind === "key"
-    ? inputs.target.key
-    : inputs.target.kind === "pool"
-      ? targetName(inputs.target.keys)
-      : `/locks/${inputs.target.id}`;
+const lockName = (target: Target) =>
+  target.kind === "key"
+    ? target.key
+    : target.kind === "pool"
+      ? targetName(target.keys)
+      : `/locks/${target.id}`;
 
-function progressLogger(io: ActionIO, inputs: Inputs) {
+/** Fails the step for a wait that ran out, saying who holds the lock and which input to raise. */
+const timedOut = (name: string, timeoutMs: number, held: HeldLease | null) =>
+  `${sentence(timedOutText(name, timeoutMs, held))}. Raise input 'timeout' to wait longer.`;
+
+function progressLogger(io: ActionIO, inputs: AcquireInputs | WaitInputs) {
   let last: string | null = null;
   return (p: WaitProgress) => {
     const who = describeHolder(p.holder);
@@ -74,21 +90,16 @@ function progressLogger(io: ActionIO, inputs: Inputs) {
     const grant = p.holder ? `${p.holder.holder_id}#${p.holder.fencing_token}` : "";
     if (last !== null && grant !== last) io.info(`The lock changed hands: now ${who}`);
     last = grant;
-    io.info(`Waiting for ${lockName(inputs)}: ${progressText(p, inputs)}`);
+    io.info(sentence(waitingText(lockName(inputs.target), inputs.timeoutMs, p)));
   };
 }
-
-const progressText = (p: WaitProgress, inputs: Inputs) => {
-  const place = p.holder?.position ? `; this job is number ${p.holder.position} in the queue` : "";
-  return `${describeHolder(p.holder)}${place}. Waited ${formatDuration(p.waitedMs)} of ${formatDuration(inputs.timeoutMs)}.`;
-};
 
 /**
  * The wait's options, who held the lock at the last answer (undefined: it was free at once), and
  * `run`, which also says every heartbeatMs that the job still waits (a server holds each request
  * up to a minute; the log must not fall silent meanwhile).
  */
-function waiting(inputs: Inputs, deps: MainDeps) {
+function waiting(inputs: AcquireInputs | WaitInputs, deps: MainDeps) {
   const log = progressLogger(deps.io, inputs);
   const now = deps.now ?? Date.now;
   let last: WaitProgress | undefined;
@@ -115,7 +126,7 @@ function waiting(inputs: Inputs, deps: MainDeps) {
         ? setInterval(() => {
             if (last) {
               const p = { ...last, waitedMs: last.waitedMs + (now() - lastAt) };
-              deps.io.info(`Still waiting for ${lockName(inputs)}: ${progressText(p, inputs)}`);
+              deps.io.info(`Still ${waitingText(lockName(inputs.target), inputs.timeoutMs, p)}`);
             }
           }, every)
         : undefined;
@@ -128,11 +139,10 @@ function waiting(inputs: Inputs, deps: MainDeps) {
   };
 }
 
-async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
+async function acquire(inputs: AcquireInputs, client: LssClient, deps: MainDeps) {
   const { io } = deps;
-  if (inputs.target.kind === "state-lock") throw new Error("acquire needs a key");
   const target = inputs.target.kind === "key" ? inputs.target.key : inputs.target.keys;
-  const name = lockName(inputs);
+  const name = lockName(inputs.target);
   const token = inputs.leaseToken ?? newToken();
   io.setSecret(token);
   // Saved before the first request: if the job is cancelled mid-acquire, post can still free it.
@@ -183,10 +193,7 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
         recentHolders: typeof target === "string" ? await lastHolders(client, target, deps) : undefined,
       }),
     );
-    io.setFailed(
-      `Timed out after ${formatDuration(inputs.timeoutMs)} waiting for ${name}: ${describeHolder(held)}. ` +
-        `Raise input 'timeout' to wait longer.`,
-    );
+    io.setFailed(timedOut(name, inputs.timeoutMs, held));
     return;
   }
 
@@ -241,7 +248,7 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
   // Held shared: who else holds it (the summary's readers want to know whom they share it with).
   const others = inputs.shared
     ? await client
-        .status(key, deps.signal)
+        .status(key, { signal: deps.signal })
         .then((s) => (s.holders ?? []).filter((h) => h.fencing_token !== lease.fencing_token))
         .catch(() => [])
     : [];
@@ -265,35 +272,31 @@ async function acquire(inputs: Inputs, client: LssClient, deps: MainDeps) {
 /** The key's last holders for the summary; nothing when the history cannot be read. */
 const lastHolders = (client: LssClient, key: string, deps: MainDeps) =>
   client
-    .history(key, { limit: 20 }, deps.signal)
+    .history(key, { limit: 20, signal: deps.signal })
     .then((h) => recentHolders(h.events))
     .catch(() => undefined);
 
-async function wait(inputs: Inputs, client: LssClient, deps: MainDeps) {
+async function wait(inputs: WaitInputs, client: LssClient, deps: MainDeps) {
   const { io } = deps;
-  if (inputs.target.kind === "pool") throw new Error("a pool is for mode acquire"); // parseInputs says so
+  const name = lockName(inputs.target);
   const target =
     inputs.target.kind === "key"
       ? ({ kind: "free", key: inputs.target.key } as const)
       : ({ kind: "state-lock", id: inputs.target.id } as const);
-  io.info(
-    `Waiting until ${lockName(inputs)} on ${client.url} is free (at most ${formatDuration(inputs.timeoutMs)})`,
-  );
+  io.info(`Waiting until ${name} on ${client.url} is free (at most ${formatDuration(inputs.timeoutMs)})`);
   const waiter = waiting(inputs, deps);
   const result = await waiter.run(() => waitFor(client, target, waiter.options));
   io.setOutput(Output.acquired, "false");
   io.setOutput(Output.waitedSeconds, String(Math.round(result.waitedMs / 1000)));
   if (result.outcome === "unknown") {
-    io.setFailed(`There is no lock ${lockName(inputs)} on ${client.url}: check input 'lock-id'.`);
+    io.setFailed(`There is no lock ${name} on ${client.url}: check input 'lock-id'.`);
     return;
   }
   const free = result.outcome === "free";
   await io.summary(
     summaryMarkdown({
-      title: free
-        ? `LSS: ${mdCode(lockName(inputs))} is free`
-        : `LSS: gave up waiting for ${mdCode(lockName(inputs))}`,
-      lock: lockName(inputs),
+      title: free ? `LSS: ${mdCode(name)} is free` : `LSS: gave up waiting for ${mdCode(name)}`,
+      lock: name,
       server: client.url,
       waitedMs: result.waitedMs,
       heldBefore: result.outcome === "timeout" ? result.holder : waiter.lastHolder(),
@@ -301,24 +304,20 @@ async function wait(inputs: Inputs, client: LssClient, deps: MainDeps) {
     }),
   );
   if (free) {
-    io.info(`${lockName(inputs)} is free after ${formatDuration(result.waitedMs)}.`);
+    io.info(`${name} is free after ${formatDuration(result.waitedMs)}.`);
     return;
   }
   const held = result.outcome === "timeout" ? result.holder : null;
   if (held?.holder_id) io.setOutput(Output.holder, held.holder_id);
-  io.setFailed(
-    `Timed out after ${formatDuration(inputs.timeoutMs)} waiting for ${lockName(inputs)}: ${describeHolder(held)}. ` +
-      `Raise input 'timeout' to wait longer.`,
-  );
+  io.setFailed(timedOut(name, inputs.timeoutMs, held));
 }
 
-async function release(inputs: Inputs, client: LssClient, io: ActionIO) {
-  if (inputs.target.kind !== "key") throw new Error("release needs a key");
+async function release(inputs: ReleaseInputs, client: LssClient, io: ActionIO) {
   const key = inputs.target.key;
   io.setOutput(Output.acquired, "false");
   try {
-    await client.release(key, inputs.leaseToken ? { token: inputs.leaseToken } : { force: true });
-    io.info(`Released ${key}${inputs.force ? " (forced)" : ""}.`);
+    await client.release(key, inputs.how);
+    io.info(`Released ${key}${"force" in inputs.how ? " (forced)" : ""}.`);
     await io.summary(
       summaryMarkdown({ title: `LSS: released ${mdCode(key)}`, lock: key, server: client.url }),
     );

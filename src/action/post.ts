@@ -6,7 +6,7 @@ import { type LockTarget, type LssClient, releaseAny, targetName } from "../clie
 import { LssError } from "../client/errors.js";
 import { formatDuration } from "../protocol/durations.js";
 import { describeFailure } from "./failure.js";
-import { type Inputs, parseInputs } from "./inputs.js";
+import { type AcquireInputs, type Inputs, parseInputs } from "./inputs.js";
 import type { ActionIO } from "./io.js";
 import { State } from "./names.js";
 import type { RenewerStatus } from "./renewer.js";
@@ -32,7 +32,7 @@ export async function runPost(deps: PostDeps): Promise<void> {
   }
   if (inputs.auth.kind === "token") io.setSecret(inputs.auth.token);
   if (inputs.auth.kind === "oidc") io.setSecret(inputs.auth.requestToken);
-  if (inputs.mode !== "acquire" || inputs.target.kind === "state-lock") return;
+  if (inputs.mode !== "acquire") return;
   // The key main got (of a pool: which one); before a grant, every key it may get.
   const target =
     io.getState(State.key) || (inputs.target.kind === "key" ? inputs.target.key : inputs.target.keys);
@@ -62,19 +62,24 @@ export async function runPost(deps: PostDeps): Promise<void> {
   if (!inputs.releaseAtEnd && !cancelledOwnAcquire) {
     if (phase === "held") io.info(`Keeping ${key} after the job (release-at-end: false).`);
   } else {
-    await release(target, token, phase, Boolean(lost), client, deps, inputs);
+    await release({ target, token, phase, lost: Boolean(lost) }, { client, deps, inputs });
   }
   if (lost) io.setFailed(`The lease on ${key} was lost during the job (${lost.reason}).`);
 }
 
+/** What main left to release: the key (or, before a grant, the pool), its token and how far it got. */
+interface Leftover {
+  target: LockTarget;
+  token: string;
+  /** "pending": main was still acquiring; "held": granted. */
+  phase: string;
+  /** The renewer reported the lease lost (post has said so already). */
+  lost: boolean;
+}
+
 async function release(
-  target: LockTarget,
-  token: string,
-  phase: string,
-  lost: boolean,
-  client: LssClient,
-  deps: PostDeps,
-  inputs: Inputs,
+  { target, token, phase, lost }: Leftover,
+  { client, deps, inputs }: { client: LssClient; deps: PostDeps; inputs: AcquireInputs },
 ) {
   const { io } = deps;
   const since = Number(io.getState(State.acquiredAt));

@@ -1,13 +1,14 @@
 /**
  * The renewer process: its config from the file main wrote (deleted as soon as it is read, so the
- * API token or OIDC request token in it sits nowhere for the rest of the job), stopped by SIGTERM
- * (post or the runner). With OIDC it fetches fresh ID tokens from the runner as they expire.
+ * API token or OIDC request token in it sits nowhere for the rest of the job), then the client's
+ * renew loop, stopped by SIGTERM (post or the runner). With OIDC it fetches fresh ID tokens from
+ * the runner as they expire.
  */
 import { readFileSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
-import { abortableSleep } from "../client/client.js";
+import { renewLoop } from "../client/renew-loop.js";
 import { cancellation, connect } from "./connect.js";
-import { type RenewerConfig, runRenewer, writeStatusFile } from "./renewer.js";
+import { type RenewerConfig, writeStatusFile } from "./renewer.js";
 
 export async function renewUntilStopped(configFile = process.argv[2] ?? ""): Promise<void> {
   let config: RenewerConfig;
@@ -16,8 +17,9 @@ export async function renewUntilStopped(configFile = process.argv[2] ?? ""): Pro
   } finally {
     rmSync(dirname(configFile), { recursive: true, force: true });
   }
-  const outcome = await runRenewer({
-    config,
+  const report = (status: Parameters<typeof writeStatusFile>[1]) =>
+    writeStatusFile(config.statusFile, status);
+  const outcome = await renewLoop({
     client: connect({
       url: config.url,
       auth: config.idToken
@@ -26,9 +28,13 @@ export async function renewUntilStopped(configFile = process.argv[2] ?? ""): Pro
           ? { kind: "token", token: config.apiToken }
           : { kind: "none" },
     }),
-    report: (status) => writeStatusFile(config.statusFile, status),
-    sleep: abortableSleep,
+    key: config.key,
+    token: config.leaseToken,
+    ttlMs: config.ttlMs,
+    expiresInMs: config.expiresInMs,
     signal: cancellation(),
+    onRenewed: report,
+    onLost: report,
   });
   process.exit(outcome === "lost" ? 1 : 0);
 }

@@ -1,9 +1,5 @@
 /** What the CLI prints: results on stdout (plain or --json), progress and errors on stderr. */
 
-import { describeHolder } from "../client/describe.js";
-import type { WaitProgress } from "../client/wait.js";
-import { formatDuration } from "../protocol/durations.js";
-
 export interface Terminal {
   out(line: string): void;
   err(line: string): void;
@@ -30,8 +26,3 @@ export function processTerminal(): Terminal {
     },
   };
 }
-
-export const progressLine = (what: string, timeoutMs: number) => (p: WaitProgress) => {
-  const place = p.holder?.position ? `, number ${p.holder.position} in the queue` : "";
-  return `waiting for ${what}: ${describeHolder(p.holder)}${place} — ${formatDuration(p.waitedMs)} of ${formatDuration(timeoutMs)}`;
-};

@@ -7,14 +7,14 @@ import { hostname, userInfo } from "node:os";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { version } from "../../package.json" with { type: "json" };
 import { createClient, type LockTarget, type LssClient, newToken, targetName } from "../client/client.js";
-import { describeHolder } from "../client/describe.js";
+import { describeHolder, waitingText } from "../client/describe.js";
 import { LssError } from "../client/errors.js";
 import { LONG_POLL_MS, waitFor } from "../client/wait.js";
 import { formatDuration, parseDuration } from "../protocol/durations.js";
 import { HolderLimitText, keysOf, LockKey, PoolKeys } from "../protocol/lease.js";
 import { StateLockId } from "../protocol/state-locks.js";
 import { Exit } from "./exit-codes.js";
-import { progressLine, type Terminal } from "./output.js";
+import type { Terminal } from "./output.js";
 import { runLocked } from "./run-command.js";
 import { unconfirmedAcquire } from "./settle.js";
 
@@ -47,7 +47,16 @@ const limitArg = schemaArg(HolderLimitText);
 
 /** Who holds it, as others see it: the user and host (and, for `run`, the process that holds it). */
 const defaultHolder = (withPid: boolean) =>
-  `${userInfo().username}@${hostname()}${withPid ? ` (pid ${process.pid})` : ""}`;
+  `${userName()}@${hostname()}${withPid ? ` (pid ${process.pid})` : ""}`;
+
+/** The user's name; a container's user may have no passwd entry (userInfo throws), then $USER or the uid. */
+function userName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER || process.env.LOGNAME || `uid ${process.getuid?.() ?? "?"}`;
+  }
+}
 
 interface Globals {
   url?: string;
@@ -147,7 +156,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
           timeoutMs: o.timeout,
           pollMs: o.poll,
           longPollMs: LONG_POLL_MS,
-          onWait: (p) => term.progress(progressLine(targetName(k), o.timeout)(p)),
+          onWait: (p) => term.progress(waitingText(targetName(k), o.timeout, p)),
         },
       ).catch(async (err) => {
         throw await unconfirmedAcquire(client, k, token, err);
@@ -172,7 +181,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
     .requiredOption("--lease-token <token>", "the lease's token")
     .option("--ttl <duration>", "new lease length", duration, 60_000)
     .action(async (k: string, o, cmd: Command) => {
-      const lease = await clientOf(cmd).renew(k, o.leaseToken, o.ttl);
+      const lease = await clientOf(cmd).renew(k, { token: o.leaseToken, ttlMs: o.ttl });
       print(cmd, lease, `${k} renewed until ${lease.expires_at}`);
     });
 
@@ -266,7 +275,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
           timeoutMs: o.timeout,
           pollMs: o.poll,
           longPollMs: LONG_POLL_MS,
-          onWait: (p) => term.progress(progressLine(k, o.timeout)(p)),
+          onWait: (p) => term.progress(waitingText(k, o.timeout, p)),
         },
       );
       term.progress(null);
@@ -301,7 +310,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
       .requiredOption("--k <key>", "the lock's key")
       .option("--e <seconds>", "seconds it stays locked")
       .action(async (i: string, o, cmd: Command) => {
-        await clientOf(cmd).changeStateLock(i, action, o.k, o.e);
+        await clientOf(cmd).changeStateLock(i, { action, k: o.k, e: o.e });
         print(cmd, { id: i, locked: action === "lock" }, `${i} ${action}ed`);
       });
   }

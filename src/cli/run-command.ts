@@ -6,20 +6,13 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants } from "node:os";
-import { runRenewer } from "../action/renewer.js";
-import {
-  abortableSleep,
-  type LockTarget,
-  type LssClient,
-  newToken,
-  releaseAny,
-  targetName,
-} from "../client/client.js";
-import { describeHolder } from "../client/describe.js";
+import { type LockTarget, type LssClient, newToken, releaseAny, targetName } from "../client/client.js";
+import { timedOutText, waitingText } from "../client/describe.js";
+import { renewLoop } from "../client/renew-loop.js";
 import { LONG_POLL_MS, waitFor } from "../client/wait.js";
 import { formatDuration } from "../protocol/durations.js";
 import { Exit } from "./exit-codes.js";
-import { progressLine, type Terminal } from "./output.js";
+import type { Terminal } from "./output.js";
 import { unconfirmedAcquire, withoutApiToken } from "./settle.js";
 
 export interface RunOptions {
@@ -88,7 +81,7 @@ export async function runLocked(client: LssClient, opts: RunOptions, term: Termi
           pollMs: opts.pollMs,
           signal: waiting.signal,
           longPollMs: LONG_POLL_MS,
-          onWait: (p) => term.progress(progressLine(targetName(opts.key), opts.timeoutMs)(p)),
+          onWait: (p) => term.progress(waitingText(targetName(opts.key), opts.timeoutMs, p)),
         },
       );
     } catch (err) {
@@ -103,9 +96,7 @@ export async function runLocked(client: LssClient, opts: RunOptions, term: Termi
     term.progress(null);
     if (result.outcome !== "acquired") {
       const held = result.outcome === "timeout" ? result.holder : null;
-      term.err(
-        `lss: timed out after ${formatDuration(opts.timeoutMs)} waiting for ${targetName(opts.key)}: ${describeHolder(held)}`,
-      );
+      term.err(`lss: ${timedOutText(targetName(opts.key), opts.timeoutMs, held)}`);
       return Exit.timeout;
     }
     // The key it got (of a pool: which one).
@@ -133,22 +124,15 @@ export async function runLocked(client: LssClient, opts: RunOptions, term: Termi
     const renewing = new AbortController();
     let lostReason: string | null = null;
     let killTimer: NodeJS.Timeout | undefined;
-    const renewal = runRenewer({
-      config: {
-        url: client.url,
-        apiToken: null,
-        key,
-        leaseToken: token,
-        ttlMs: opts.ttlMs,
-        expiresInMs: result.lease.expires_in_ms ?? opts.ttlMs,
-        statusFile: "",
-      },
+    const renewal = renewLoop({
       client,
-      sleep: abortableSleep,
+      key,
+      token,
+      ttlMs: opts.ttlMs,
+      expiresInMs: result.lease.expires_in_ms ?? opts.ttlMs,
       signal: renewing.signal,
       lossMarginMs: marginMs,
-      report: (status) => {
-        if (status.state !== "lost") return;
+      onLost: (status) => {
         lostReason = status.reason;
         term.err(`lss: the lease on ${key} was lost (${status.reason}); stopping the command`);
         running.kill("SIGTERM");

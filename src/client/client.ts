@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { GrantResponse, HistoryResponse, ListResponse, StatusResponse } from "../protocol/lease.js";
+import type { CreatedResponse } from "../protocol/state-locks.js";
 import { codeOf, LssError } from "./errors.js";
 
 /**
@@ -38,6 +39,11 @@ export type HeldLease = Pick<
 
 export type AcquireResult = { acquired: true; lease: GrantResponse } | { acquired: false; held: HeldLease };
 
+/** What every call may take: a signal that cancels it. */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
 export interface AcquireParams {
   ttlMs: number;
   holderId?: string;
@@ -48,6 +54,11 @@ export interface AcquireParams {
   shared?: boolean;
   /** How many may hold it at once (implies shared). */
   limit?: number;
+}
+
+export interface AcquireOptions extends AcquireParams, CallOptions {
+  /** Wait in the key's queue up to this long (the server holds the request); 0, the default: try once. */
+  waitMs?: number;
 }
 
 /** One key, or a pool: several keys of which the acquire gets whichever is free first. */
@@ -61,6 +72,19 @@ export type StateLockState = "unlocked" | "locked" | "unknown";
 export const newToken = () => randomUUID().replaceAll("-", "");
 
 const RETRYABLE = new Set([429, 500, 502, 503, 504]);
+
+/** The response schemas, loaded (with zod) when first needed: see `parsed`. */
+const protocol = async () => {
+  const [lease, stateLocks] = await Promise.all([
+    import("../protocol/lease.js"),
+    import("../protocol/state-locks.js"),
+  ]);
+  return { ...lease, CreatedResponse: stateLocks.CreatedResponse };
+};
+type Protocol = Awaited<ReturnType<typeof protocol>>;
+type ZodSafeParse<T> =
+  | { success: true; data: T }
+  | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } };
 
 export const abortableSleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -210,6 +234,27 @@ export function createClient(opts: ClientOptions) {
     );
   };
 
+  /**
+   * The body as the protocol's schema reads it, or LssError("bad_response"). The schemas (and zod)
+   * are loaded on first use: the action's uncontended acquire never needs them, and loading them
+   * costs a step's start-up tens of milliseconds.
+   */
+  async function parsed<T>(
+    r: { status: number; body: Record<string, unknown> | null },
+    schema: (p: Protocol) => { safeParse(v: unknown): ZodSafeParse<T> },
+    what: string,
+  ): Promise<T> {
+    const result = schema(await protocol()).safeParse(r.body);
+    if (result.success) return result.data;
+    const issue = result.error.issues[0];
+    throw new LssError(
+      "bad_response",
+      `${what}: ${r.status} with an answer the protocol does not know (${issue?.path.map(String).join(".") || "body"}: ${issue?.message})`,
+      r.status,
+      r.body,
+    );
+  }
+
   return {
     url: base,
 
@@ -217,31 +262,28 @@ export function createClient(opts: ClientOptions) {
      * One try; with waitMs the server holds the request in the key's queue until it is granted or
      * the wait ends (then: not acquired, with our place in the queue).
      */
-    async acquire(
-      target: LockTarget,
-      p: AcquireParams,
-      signal?: AbortSignal,
-      waitMs = 0,
-    ): Promise<AcquireResult & { token: string }> {
-      const token = p.token ?? newToken();
+    async acquire(target: LockTarget, opts: AcquireOptions): Promise<AcquireResult & { token: string }> {
+      const token = opts.token ?? newToken();
       const pool = typeof target !== "string";
-      const shared = p.shared || p.limit !== undefined;
+      const shared = opts.shared || opts.limit !== undefined;
+      const waitMs = opts.waitMs ?? 0;
       const r = await request(
         "POST",
         pool ? "/infra/pools/acquire" : `${lockPath(target)}/acquire`,
         {
           ...(pool ? { keys: target } : {}),
-          ttl_ms: p.ttlMs,
-          holder_id: p.holderId,
-          reason: p.reason,
+          ttl_ms: opts.ttlMs,
+          holder_id: opts.holderId,
+          reason: opts.reason,
           token,
           ...(shared ? { mode: "shared" } : {}),
-          ...(p.limit !== undefined ? { limit: p.limit } : {}),
+          ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
           ...(waitMs > 0 ? { wait_ms: waitMs } : {}),
         },
-        signal,
+        opts.signal,
         waitMs,
       );
+      // A grant is not parsed with the schemas: it is the action's fast path (see parsed).
       if (r.status === 200) return { acquired: true, lease: r.body as GrantResponse, token };
       const code = (r.body?.error as { code?: string })?.code;
       if (r.status === 409 && (code === "lock_held" || code === "queued")) {
@@ -254,12 +296,8 @@ export function createClient(opts: ClientOptions) {
      * Leave the queue of the key (or of every key of a pool): giving up, or cancelled. holderId:
      * who gives up, for the key's history.
      */
-    async leave(
-      target: LockTarget,
-      token: string,
-      opts: { signal?: AbortSignal; holderId?: string } = {},
-    ): Promise<void> {
-      const { signal, holderId } = opts;
+    async leave(target: LockTarget, opts: { token: string; holderId?: string } & CallOptions): Promise<void> {
+      const { token, signal, holderId } = opts;
       // Every key's queue, whatever one of them answers: a place left behind holds up the rest.
       const keys = typeof target === "string" ? [target] : target;
       const answers = await Promise.allSettled(
@@ -273,33 +311,34 @@ export function createClient(opts: ClientOptions) {
       if (failed) throw failed.reason;
     },
 
-    async renew(key: string, token: string, ttlMs: number, signal?: AbortSignal): Promise<GrantResponse> {
-      const r = await request("POST", `${lockPath(key)}/renew`, { token, ttl_ms: ttlMs }, signal);
+    /** Like a grant, a renewal is the renewer's every call: not parsed with the schemas. */
+    async renew(key: string, opts: { token: string; ttlMs: number } & CallOptions): Promise<GrantResponse> {
+      const body = { token: opts.token, ttl_ms: opts.ttlMs };
+      const r = await request("POST", `${lockPath(key)}/renew`, body, opts.signal);
       return r.status === 200 ? (r.body as GrantResponse) : fail(r, `renew ${key}`);
     },
 
     /** Release with the lease's token, or (admin tokens only) whatever lease holds the key. */
-    async release(
-      key: string,
-      how: { token: string } | { force: true },
-      signal?: AbortSignal,
-    ): Promise<void> {
-      const r = await request("POST", `${lockPath(key)}/release`, how, signal);
+    async release(key: string, how: ({ token: string } | { force: true }) & CallOptions): Promise<void> {
+      const body = "token" in how ? { token: how.token } : { force: true };
+      const r = await request("POST", `${lockPath(key)}/release`, body, how.signal);
       if (r.status !== 200) fail(r, `release ${key}`);
     },
 
     /** With waitMs the server answers when the key reads free, or when the wait ends. */
-    async status(key: string, signal?: AbortSignal, waitMs = 0): Promise<StatusResponse> {
+    async status(key: string, opts: { waitMs?: number } & CallOptions = {}): Promise<StatusResponse> {
+      const waitMs = opts.waitMs ?? 0;
       const query = waitMs > 0 ? `?wait_ms=${waitMs}` : "";
-      const r = await request("GET", `${lockPath(key)}${query}`, undefined, signal, waitMs);
-      return r.status === 200 ? (r.body as StatusResponse) : fail(r, `status of ${key}`);
+      const r = await request("GET", `${lockPath(key)}${query}`, undefined, opts.signal, waitMs);
+      return r.status === 200
+        ? parsed(r, (p) => p.StatusResponse, `status of ${key}`)
+        : fail(r, `status of ${key}`);
     },
 
     /** A page of the key's history, newest first (cursor: the previous page's next_cursor). */
     async history(
       key: string,
-      page: { limit?: number; cursor?: string } = {},
-      signal?: AbortSignal,
+      page: { limit?: number; cursor?: string } & CallOptions = {},
     ): Promise<HistoryResponse> {
       const query = new URLSearchParams();
       if (page.limit !== undefined) query.set("limit", String(page.limit));
@@ -308,64 +347,59 @@ export function createClient(opts: ClientOptions) {
         "GET",
         `${lockPath(key)}/history${query.size ? `?${query}` : ""}`,
         undefined,
-        signal,
+        page.signal,
       );
-      return r.status === 200 ? (r.body as HistoryResponse) : fail(r, `history of ${key}`);
+      return r.status === 200
+        ? parsed(r, (p) => p.HistoryResponse, `history of ${key}`)
+        : fail(r, `history of ${key}`);
     },
 
     /** A page of the namespace's keys with their state (prefix: only keys that start with it). */
     async list(
-      page: { prefix?: string; limit?: number; cursor?: string } = {},
-      signal?: AbortSignal,
+      page: { prefix?: string; limit?: number; cursor?: string } & CallOptions = {},
     ): Promise<ListResponse> {
       const query = new URLSearchParams();
       if (page.prefix) query.set("prefix", page.prefix);
       if (page.limit !== undefined) query.set("limit", String(page.limit));
       if (page.cursor !== undefined) query.set("cursor", page.cursor);
-      const r = await request("GET", `/infra/locks${query.size ? `?${query}` : ""}`, undefined, signal);
-      return r.status === 200 ? (r.body as ListResponse) : fail(r, "list locks");
+      const r = await request("GET", `/infra/locks${query.size ? `?${query}` : ""}`, undefined, page.signal);
+      return r.status === 200 ? parsed(r, (p) => p.ListResponse, "list locks") : fail(r, "list locks");
     },
 
     /** POST /locks: a new /locks lock (`e` seconds locked; `k` your own key). */
     async createStateLock(
-      p: { locked: boolean; e?: string; k?: string },
-      signal?: AbortSignal,
-    ): Promise<{ id: string; key: string; locked: boolean; expires_at: string | null }> {
+      p: { locked: boolean; e?: string; k?: string } & CallOptions,
+    ): Promise<CreatedResponse> {
       const query = new URLSearchParams();
       if (p.locked) query.set("l", "true");
       if (p.e !== undefined) query.set("e", p.e);
       if (p.k !== undefined) query.set("k", p.k);
-      const r = await request("POST", `/locks${query.size ? `?${query}` : ""}`, undefined, signal);
-      return r.status === 200
-        ? (r.body as { id: string; key: string; locked: boolean; expires_at: string | null })
-        : fail(r, "create lock");
+      const r = await request("POST", `/locks${query.size ? `?${query}` : ""}`, undefined, p.signal);
+      return r.status === 200 ? parsed(r, (s) => s.CreatedResponse, "create lock") : fail(r, "create lock");
     },
 
-    /** PATCH /locks/{id}/lock|unlock with the lock's key. */
+    /** PATCH /locks/{id}/lock|unlock with the lock's key (`e`: seconds it stays locked). */
     async changeStateLock(
       id: string,
-      action: "lock" | "unlock",
-      k: string,
-      e?: string,
-      signal?: AbortSignal,
-    ) {
-      const query = new URLSearchParams({ k });
-      if (e !== undefined) query.set("e", e);
+      change: { action: "lock" | "unlock"; k: string; e?: string } & CallOptions,
+    ): Promise<void> {
+      const query = new URLSearchParams({ k: change.k });
+      if (change.e !== undefined) query.set("e", change.e);
       const r = await request(
         "PATCH",
-        `/locks/${encodeURIComponent(id)}/${action}?${query}`,
+        `/locks/${encodeURIComponent(id)}/${change.action}?${query}`,
         undefined,
-        signal,
+        change.signal,
       );
-      if (r.status !== 204) fail(r, `${action} ${id}`);
+      if (r.status !== 204) fail(r, `${change.action} ${id}`);
     },
 
     /** A /locks API lock: 204 unlocked, 423 locked, 404 unknown. */
     async stateLock(
       id: string,
-      signal?: AbortSignal,
+      opts: CallOptions = {},
     ): Promise<{ state: StateLockState; expires_at: string | null }> {
-      const r = await request("GET", `/locks/${encodeURIComponent(id)}`, undefined, signal);
+      const r = await request("GET", `/locks/${encodeURIComponent(id)}`, undefined, opts.signal);
       if (r.status === 204) return { state: "unlocked", expires_at: null };
       if (r.status === 423)
         return { state: "locked", expires_at: (r.body?.expires_at as string | null) ?? null };

@@ -1,6 +1,7 @@
 /** Who holds a lock, as one sentence: shared by the action's logs and summary and the CLI. */
 import { formatDuration } from "../protocol/durations.js";
 import type { HeldLease } from "./client.js";
+import type { WaitProgress } from "./wait.js";
 
 export function describeHolder(held: HeldLease | null): string {
   if (!held) return "locked";
@@ -11,3 +12,19 @@ export function describeHolder(held: HeldLease | null): string {
     held.expires_in_ms == null ? ", until released" : `, expires in ${formatDuration(held.expires_in_ms)}`;
   return `held by ${who}${why}${since}${until}`;
 }
+
+/**
+ * "waiting for qa-env: held by … since …, expires in 1m; number 2 in the queue. Waited 5s of 10m."
+ * The action's log line and the CLI's progress line.
+ */
+export function waitingText(what: string, timeoutMs: number, p: WaitProgress): string {
+  const place = p.holder?.position ? `; number ${p.holder.position} in the queue` : "";
+  return `waiting for ${what}: ${describeHolder(p.holder)}${place}. Waited ${formatDuration(p.waitedMs)} of ${formatDuration(timeoutMs)}.`;
+}
+
+/** "timed out after 10m waiting for qa-env: held by …": the action's failure and the CLI's. */
+export const timedOutText = (what: string, timeoutMs: number, held: HeldLease | null) =>
+  `timed out after ${formatDuration(timeoutMs)} waiting for ${what}: ${describeHolder(held)}`;
+
+/** The text with its first letter upper-cased, to begin a sentence. */
+export const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);

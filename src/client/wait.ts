@@ -59,17 +59,17 @@ export async function waitFor(client: LssClient, target: WaitTarget, opts: WaitO
     const waitedMs = () => now() - started;
     switch (target.kind) {
       case "acquire": {
-        const r = await client.acquire(target.key, target.params, opts.signal, hold);
+        const r = await client.acquire(target.key, { ...target.params, signal: opts.signal, waitMs: hold });
         return r.acquired
           ? { done: { outcome: "acquired", lease: r.lease, waitedMs: waitedMs() } }
           : { holder: r.held };
       }
       case "free": {
-        const s = await client.status(target.key, opts.signal, hold);
+        const s = await client.status(target.key, { signal: opts.signal, waitMs: hold });
         return s.locked ? { holder: s } : { done: { outcome: "free", waitedMs: waitedMs() } };
       }
       case "state-lock": {
-        const s = await client.stateLock(target.id, opts.signal);
+        const s = await client.stateLock(target.id, { signal: opts.signal });
         if (s.state === "unknown") return { done: { outcome: "unknown", waitedMs: waitedMs() } };
         if (s.state === "unlocked") return { done: { outcome: "free", waitedMs: waitedMs() } };
         return { holder: null };
@@ -81,7 +81,7 @@ export async function waitFor(client: LssClient, target: WaitTarget, opts: WaitO
   const leaveQueue = async () => {
     if (target.kind === "acquire")
       await client
-        .leave(target.key, target.params.token, { holderId: target.params.holderId })
+        .leave(target.key, { token: target.params.token, holderId: target.params.holderId })
         .catch(() => {});
   };
 

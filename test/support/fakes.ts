@@ -1,10 +1,10 @@
 /**
  * Fakes for the action's flow and the client's loops: the runner (FakeIO), the server (FakeClient,
  * scripted), the clock, and harnesses that run main and post on them. Shared by action-main,
- * action-post, action-renewer and wait tests.
+ * action-post, renew-loop and wait tests.
  *
  * runMain takes no sleep of its own (waitFor sleeps with setTimeout and reads Date.now), so its
- * tests run on vitest's fake timers (useFakeTimers below); runRenewer and waitFor get an explicit
+ * tests run on vitest's fake timers (useFakeTimers below); renewLoop and waitFor get an explicit
  * fake sleep that advances a fake clock (fakeClock).
  */
 import { afterEach, beforeEach, vi } from "vitest";
@@ -14,9 +14,11 @@ import { type MainDeps, runMain } from "../../src/action/main.js";
 import { type PostDeps, runPost } from "../../src/action/post.js";
 import type { RenewerConfig, RenewerStatus } from "../../src/action/renewer.js";
 import type {
+  AcquireOptions,
   AcquireParams,
   AcquireResult,
   HeldLease,
+  LockTarget,
   LssClient,
   StateLockState,
 } from "../../src/client/client.js";
@@ -100,11 +102,13 @@ export interface Script {
 /** A scripted LssClient: records every call, answers from the script (the last answer repeats). */
 export class FakeClient implements LssClient {
   readonly url = URL_;
-  acquireCalls: Array<{ key: string; params: AcquireParams; signal?: AbortSignal }> = [];
+  acquireCalls: Array<{ key: LockTarget; params: AcquireParams; signal?: AbortSignal }> = [];
   renewCalls: Array<{ key: string; token: string; ttlMs: number; signal?: AbortSignal; at: number }> = [];
   releaseCalls: Array<{ key: string; how: { token: string } | { force: true } }> = [];
   statusCalls: string[] = [];
   stateLockCalls: string[] = [];
+  leaveCalls: Array<{ key: LockTarget; token: string }> = [];
+  historyCalls: string[] = [];
   constructor(
     readonly events: string[] = [],
     readonly script: Script = {},
@@ -113,12 +117,10 @@ export class FakeClient implements LssClient {
     readonly beforeRenew?: () => void,
   ) {}
 
-  leaveCalls: Array<{ key: string; token: string }> = [];
-  async leave(key: string, token: string) {
-    this.leaveCalls.push({ key, token });
+  async leave(key: LockTarget, opts: { token: string }) {
+    this.leaveCalls.push({ key, token: opts.token });
   }
 
-  historyCalls: string[] = [];
   /** Unscripted: an empty history (a job that waited shows its key's recent holders). */
   async history(key: string) {
     this.historyCalls.push(key);
@@ -145,18 +147,26 @@ export class FakeClient implements LssClient {
     return next;
   }
 
-  async acquire(key: string, params: AcquireParams, signal?: AbortSignal) {
+  async acquire(key: LockTarget, opts: AcquireOptions) {
+    const { signal, waitMs: _held, ...params } = opts;
     this.acquireCalls.push({ key, params, signal });
     this.events.push(`acquire ${key}`);
     const result = this.answer("acquire", this.script.acquire);
     return { ...result, token: params.token ?? "random-token" };
   }
-  async renew(key: string, token: string, ttlMs: number, signal?: AbortSignal) {
-    this.renewCalls.push({ key, token, ttlMs, signal, at: this.clock() });
+  async renew(key: string, opts: { token: string; ttlMs: number; signal?: AbortSignal }) {
+    this.renewCalls.push({
+      key,
+      token: opts.token,
+      ttlMs: opts.ttlMs,
+      signal: opts.signal,
+      at: this.clock(),
+    });
     this.beforeRenew?.();
     return this.answer("renew", this.script.renew);
   }
-  async release(key: string, how: { token: string } | { force: true }) {
+  async release(key: string, opts: ({ token: string } | { force: true }) & { signal?: AbortSignal }) {
+    const how = "token" in opts ? { token: opts.token } : { force: true as const };
     this.releaseCalls.push({ key, how });
     this.events.push(`release ${key}`);
     this.answer("release", this.script.release);

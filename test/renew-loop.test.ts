@@ -1,47 +1,37 @@
 /**
- * runRenewer, the action's renewer loop, on a fake clock with a scripted server: when it renews,
- * when it counts the lease lost, and that stopping it is never a loss.
+ * renewLoop, the client's lease keeper (the action's detached renewer and lss run both run it), on
+ * a fake clock with a scripted server: when it renews, when it counts the lease lost, and that
+ * stopping it is never a loss.
  */
 import { describe, expect, it } from "vitest";
-import {
-  type RenewerConfig,
-  type RenewerDeps,
-  type RenewerStatus,
-  runRenewer,
-} from "../src/action/renewer.js";
 import { LssError } from "../src/client/errors.js";
+import { type RenewLoopOptions, type RenewStatus, renewLoop } from "../src/client/renew-loop.js";
 import type { GrantResponse } from "../src/protocol/lease.js";
 import { type Answer, FakeClient, iso, lease, T0, URL_, unreachable } from "./support/fakes.js";
 
-const CONFIG: RenewerConfig = {
-  url: URL_,
-  apiToken: "api-token",
-  key: "qa-env",
-  leaseToken: "tok-1",
-  ttlMs: 60_000,
-  expiresInMs: 60_000,
-  statusFile: "/runner/tmp/lss-renewal-x.json",
-};
+/** The lease the loop keeps: a 60 s ttl, all of it left. */
+const LEASE = { key: "qa-env", token: "tok-1", ttlMs: 60_000, expiresInMs: 60_000 };
 
-/** A renewer on a fake clock; `stopAtSleep` = the index of the sleep during which post stops it. */
-function renewerHarness(
+/** A renew loop on a fake clock; `stopAtSleep` = the index of the sleep during which it is stopped. */
+function loopHarness(
   renew: Answer<GrantResponse>[],
   stopAtSleep = Number.POSITIVE_INFINITY,
-  config: RenewerConfig = CONFIG,
+  leaseToKeep: typeof LEASE = LEASE,
   lossMarginMs?: number,
 ) {
   let t = T0;
   const sleeps: number[] = [];
-  const reports: RenewerStatus[] = [];
+  const reports: RenewStatus[] = [];
   const controller = new AbortController();
   const client = new FakeClient([], { renew }, () => t);
-  const deps: RenewerDeps = {
-    config,
+  const opts: RenewLoopOptions = {
     client,
-    report: (status) => reports.push(status),
+    ...leaseToKeep,
+    onRenewed: (status) => reports.push(status),
+    onLost: (status) => reports.push(status),
     sleep: async (ms, signal) => {
       if (signal?.aborted) throw signal.reason;
-      if (sleeps.length >= 10_000) throw new Error("the renewer never stopped");
+      if (sleeps.length >= 10_000) throw new Error("the loop never stopped");
       if (sleeps.length === stopAtSleep) {
         controller.abort(new Error("received SIGTERM"));
         throw controller.signal.reason;
@@ -53,12 +43,12 @@ function renewerHarness(
     now: () => t,
     lossMarginMs,
   };
-  return { sleeps, reports, client, controller, now: () => t, run: () => runRenewer(deps) };
+  return { sleeps, reports, client, controller, now: () => t, run: () => renewLoop(opts) };
 }
 
-describe("runRenewer", () => {
+describe("renewLoop", () => {
   it("renews every third of the ttl and reports held with a renewal count", async () => {
-    const r = renewerHarness([lease({ expires_at: "server-time" })], 3);
+    const r = loopHarness([lease({ expires_at: "server-time" })], 3);
     await expect(r.run()).resolves.toBe("stopped");
     expect(r.sleeps).toEqual([20_000, 20_000, 20_000]);
     expect(r.client.renewCalls.map(({ key, token, ttlMs, at }) => ({ key, token, ttlMs, at }))).toEqual([
@@ -66,7 +56,7 @@ describe("runRenewer", () => {
       { key: "qa-env", token: "tok-1", ttlMs: 60_000, at: T0 + 40_000 },
       { key: "qa-env", token: "tok-1", ttlMs: 60_000, at: T0 + 60_000 },
     ]);
-    // Each renew call is cut off when the renewer is stopped (and when the lease would expire).
+    // Each renew call is cut off when the loop is stopped (and when the lease would expire).
     const signal = r.client.renewCalls[0]!.signal!;
     expect(signal.aborted).toBe(r.controller.signal.aborted);
     expect(r.reports).toEqual([
@@ -77,14 +67,14 @@ describe("runRenewer", () => {
   });
 
   it("a short ttl is renewed at most every second", async () => {
-    const r = renewerHarness([lease()], 2, { ...CONFIG, ttlMs: 2000, expiresInMs: 2000 });
+    const r = loopHarness([lease()], 2, { ...LEASE, ttlMs: 2000, expiresInMs: 2000 });
     await expect(r.run()).resolves.toBe("stopped");
     expect(r.sleeps).toEqual([1000, 1000]);
     expect(r.client.renewCalls.map((c) => c.ttlMs)).toEqual([2000, 2000]);
   });
 
   it("not_held: reports lost with the server's reason and resolves 'lost'", async () => {
-    const r = renewerHarness([lease(), new LssError("not_held", "renew qa-env: the lease is not held", 409)]);
+    const r = loopHarness([lease(), new LssError("not_held", "renew qa-env: the lease is not held", 409)]);
     await expect(r.run()).resolves.toBe("lost");
     expect(r.sleeps).toEqual([20_000, 20_000]);
     expect(r.reports).toEqual([
@@ -94,7 +84,7 @@ describe("runRenewer", () => {
   });
 
   it("unreachable: retries sooner and sooner, then reports lost once past the lease's expiry", async () => {
-    const r = renewerHarness([unreachable()]);
+    const r = loopHarness([unreachable()]);
     await expect(r.run()).resolves.toBe("lost");
 
     // First attempt on schedule, then each retry a quarter of the time left (at least 0.2 s),
@@ -116,14 +106,14 @@ describe("runRenewer", () => {
   });
 
   it("with a loss margin (lss run's grace), reports lost that long before the expiry", async () => {
-    const r = renewerHarness([unreachable()], Number.POSITIVE_INFINITY, CONFIG, 10_000);
+    const r = loopHarness([unreachable()], Number.POSITIVE_INFINITY, LEASE, 10_000);
     await expect(r.run()).resolves.toBe("lost");
     expect(r.client.renewCalls.every((c) => c.at < T0 + 50_000)).toBe(true);
     expect(r.reports).toEqual([expect.objectContaining({ state: "lost", at: iso(T0 + 50_000) })]);
   });
 
   it("unreachable for a while, then reachable again: back to renewing every third of the ttl", async () => {
-    const r = renewerHarness([unreachable(), unreachable(), lease()], 5);
+    const r = loopHarness([unreachable(), unreachable(), lease()], 5);
     await expect(r.run()).resolves.toBe("stopped");
     expect(r.sleeps).toEqual([20_000, 10_000, 7500, 20_000, 20_000]);
     expect(r.reports.map((s) => s.state)).toEqual(["held", "held", "held"]);
@@ -131,14 +121,14 @@ describe("runRenewer", () => {
   });
 
   it("stopped during its sleep: resolves 'stopped' and never reports lost", async () => {
-    const r = renewerHarness([lease()], 0);
+    const r = loopHarness([lease()], 0);
     await expect(r.run()).resolves.toBe("stopped");
     expect(r.client.renewCalls).toEqual([]);
     expect(r.reports).toEqual([]);
   });
 
   it("stopped while retrying an unreachable server: 'stopped', not lost", async () => {
-    const r = renewerHarness([unreachable()], 2);
+    const r = loopHarness([unreachable()], 2);
     await expect(r.run()).resolves.toBe("stopped");
     expect(r.client.renewCalls).toHaveLength(2);
     expect(r.reports).toEqual([]);
@@ -153,11 +143,12 @@ describe("runRenewer", () => {
       () => t,
       () => controller.abort(new Error("received SIGTERM")),
     );
-    const reports: RenewerStatus[] = [];
-    const result = await runRenewer({
-      config: CONFIG,
+    const reports: RenewStatus[] = [];
+    const result = await renewLoop({
       client,
-      report: (s) => reports.push(s),
+      ...LEASE,
+      onRenewed: (s) => reports.push(s),
+      onLost: (s) => reports.push(s),
       sleep: async (ms) => {
         t += ms;
       },
