@@ -15,6 +15,7 @@ import {
 } from "../src/action/id-token.js";
 import { createClient, type TokenProvider } from "../src/client/client.js";
 import { LssError } from "../src/client/errors.js";
+import { FREE } from "./support/fakes.js";
 import { githubClaims, type OidcIssuer, startOidcIssuer } from "./support/oidc-issuer.js";
 
 let issuer: OidcIssuer;
@@ -198,18 +199,7 @@ describe("idTokenProvider: one token until shortly before it expires", () => {
 
 describe("createClient with a token provider", () => {
   /** A free key's status, as the server answers it. */
-  const OK = {
-    status: "ok",
-    key: "k",
-    locked: false,
-    holder_id: null,
-    reason: null,
-    fencing_token: null,
-    acquired_at: null,
-    expires_at: null,
-    expires_in_ms: null,
-    waiting: 0,
-  };
+  const OK = { ...FREE, key: "k" };
   function server(statuses: number[]) {
     const seen: string[] = [];
     const fake = (async (_url: string, init: RequestInit) => {

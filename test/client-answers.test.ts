@@ -4,22 +4,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { createClient } from "../src/client/client.js";
+import { FREE } from "./support/fakes.js";
 
 const answering = (body: unknown, status = 200) =>
   createClient({ url: "http://lss", fetch: (async () => Response.json(body, { status })) as typeof fetch });
-
-const FREE = {
-  status: "ok",
-  key: "qa-env",
-  locked: false,
-  holder_id: null,
-  reason: null,
-  fencing_token: null,
-  acquired_at: null,
-  expires_at: null,
-  expires_in_ms: null,
-  waiting: 0,
-};
 
 describe("answers read with the protocol's schemas", () => {
   it("a status as the protocol describes it comes through", async () => {
