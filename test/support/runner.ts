@@ -16,6 +16,7 @@
  * Unlike the real runner, the post step does not get the main step's inputs by itself: pass them again.
  * Linux only (reads /proc).
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import {
@@ -31,6 +32,7 @@ import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
+import { alive } from "./processes.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -276,16 +278,8 @@ function procPids(): number[] {
     .map(Number);
 }
 
-/** Live (not zombie) process? */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
-}
+/** Live (not zombie) process? (the one check, from processes.ts) */
+export { alive as isAlive };
 
 /** `pid` and all its descendants, parents first. */
 function processTree(pid: number): number[] {
@@ -500,12 +494,12 @@ export class Job {
       } catch {
         continue; // gone, or not ours to read
       }
-      if (!environ.split("\0").includes(marker) || !isAlive(pid)) continue;
+      if (!environ.split("\0").includes(marker) || !alive(pid)) continue;
       if (trySignal(pid, "SIGKILL")) killed.push(pid);
     }
     const deadline = Date.now() + 5000;
-    while (killed.some(isAlive)) {
-      if (Date.now() > deadline) throw new Error(`processes survived SIGKILL: ${killed.filter(isAlive)}`);
+    while (killed.some(alive)) {
+      if (Date.now() > deadline) throw new Error(`processes survived SIGKILL: ${killed.filter(alive)}`);
       await new Promise((r) => setTimeout(r, 20));
     }
     rmSync(this.dir, { recursive: true, force: true });
