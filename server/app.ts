@@ -162,7 +162,14 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.get("/", (c) =>
-    c.json({ status: "ok", service: "lss", docs: "/docs", openapi: "/openapi.json", health: "/health" }),
+    c.json({
+      status: "ok",
+      service: "lss",
+      docs: "/docs",
+      openapi: "/openapi.json",
+      health: "/health",
+      dashboard: "/ui",
+    }),
   );
 
   app.notFound(noRoute);

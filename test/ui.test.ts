@@ -53,6 +53,11 @@ const externalAssets = (html: string) =>
     ),
   ].map((m) => m[1]);
 
+it("the service's root names the dashboard beside the docs", async () => {
+  const root = (await (await app.request("/")).json()) as Record<string, string>;
+  expect(root).toMatchObject({ service: "lss", docs: "/docs", dashboard: "/ui" });
+});
+
 describe("a body that is no form", () => {
   it.each([
     ["/ui/login", false],
