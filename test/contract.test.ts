@@ -4,6 +4,7 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sha256Hex } from "../server/crypto.js";
 import { DEFAULT_LIMITS, GC_SLACK_MS, type StoreLimits } from "../server/stores/types.js";
 import { appOn } from "./support/app.js";
 import { sleep } from "./support/processes.js";
@@ -407,12 +408,87 @@ describe("on Redis", () => {
     const client = new Redis(backends.redis!.url);
     try {
       const dump = JSON.stringify([
-        await client.hgetall(`${prefix}:lock:default:h`),
-        await client.hgetall(`${prefix}:lock:default:locks/${lock.body.id}`),
+        await client.get(`${prefix}:lock:default:h`),
+        await client.get(`${prefix}:lock:default:locks/${lock.body.id}`),
       ]);
       expect(dump).not.toContain(lease.body.token);
       expect(dump).not.toContain("plain-secret");
       expect(dump).toMatch(/[0-9a-f]{64}/);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("reads a record written before records were packed (a hash), honours its lease, and writes it back packed", async () => {
+    const prefix = "legacy";
+    const { call } = appOn(backends.open("redis", { prefix }));
+    const client = new Redis(backends.redis!.url);
+    try {
+      const [sec] = await client.time();
+      const now = Number(sec) * 1000;
+      const holder = `${"h".repeat(64)}olds it`;
+      // As the store wrote a held lease before: holder ids cut in parts of at most 64 bytes.
+      for (const key of ["by-status", "by-acquire"]) {
+        await client.hset(`${prefix}:lock:default:${key}`, {
+          token: sha256Hex("old-token"),
+          exp: now + 60_000,
+          gc: now + 60_000 + GC_SLACK_MS,
+          fence: 41,
+          since: now - 1000,
+          w: "",
+          holder: holder.slice(0, 64),
+          holder2: holder.slice(64),
+          holder3: "",
+          holder4: "",
+          reason: "deploy",
+          reason2: "",
+          reason3: "",
+          reason4: "",
+        });
+      }
+      // A plain read (no script) finds a hash where it expects a string: it still reads the lease.
+      const status = await call("GET", "/infra/locks/by-status");
+      expect(status.status).toBe(200);
+      expect(status.body).toMatchObject({
+        locked: true,
+        holder_id: holder,
+        reason: "deploy",
+        fencing_token: 41,
+      });
+      expect(await client.type(`${prefix}:lock:default:by-status`)).toBe("string");
+      // A script meets it first: the lease still excludes others, and its holder's token releases it.
+      expect((await call(...acquire("by-acquire", { ttl_ms: 60_000 }))).status).toBe(409);
+      expect(await client.type(`${prefix}:lock:default:by-acquire`)).toBe("string");
+      for (const key of ["by-status", "by-acquire"]) {
+        expect((await call(...release(key, "old-token"))).status).toBe(200);
+        const next = await call(...acquire(key, { ttl_ms: 60_000 }));
+        expect(next.status).toBe(200);
+        expect(next.body.fencing_token).toBeGreaterThan(41);
+      }
+      expect(await client.pttl(`${prefix}:lock:default:by-acquire`)).toBeGreaterThan(60_000);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("forgets the names of records Redis dropped as new keys come, whether or not anyone lists them", async () => {
+    const prefix = "dropped";
+    const { call } = appOn(backends.open("redis", { prefix }));
+    const client = new Redis(backends.redis!.url);
+    const names = `${prefix}:names:default`;
+    try {
+      for (let i = 0; i < 20; i++)
+        expect((await call(...acquire(`one-off-${i}`, { ttl_ms: 60_000 }))).status).toBe(200);
+      expect(await client.zcard(names)).toBe(20);
+      // As Redis drops records at their time (gc): the record goes, its index entry's time is past.
+      for (let i = 0; i < 20; i++) {
+        await client.del(`${prefix}:lock:default:one-off-${i}`);
+        await client.zadd(`${prefix}:ns:default`, Date.now() - 1000, `one-off-${i}`);
+      }
+      expect((await call(...acquire("next", { ttl_ms: 60_000 }))).status).toBe(200);
+      expect((await call(...acquire("after-next", { ttl_ms: 60_000 }))).status).toBe(200);
+      expect(await client.zrange(names, 0, -1)).toEqual(["after-next", "next"]);
+      expect(await client.zrange(`${prefix}:ns:default`, 0, -1)).toEqual(["next", "after-next"]);
     } finally {
       client.disconnect();
     }

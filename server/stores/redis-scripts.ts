@@ -4,12 +4,13 @@
  * operations; the contract suite keeps them equal. On Upstash every command a script runs is billed,
  * so the scripts spend as few as they can (see the README's Costs).
  *
- * One Redis hash per key, its record: token (sha256 of the exclusive holder's lease token; '' after
- * a forced release), exp (ms; 0 = no expiry, -1 = released), fence, since, holder, reason, cred
- * (registered locks of the /locks API only), rel (when it was released), gc (the key's Redis
- * expiry), w ('1': someone may be waiting or watching, so changes are PUBLISHed), qx (the Redis
- * expiry of the key's queue), sh (no shared holder's lease ends later than this; 0: none) and lim
- * (how many shared holders the key admits while it has any).
+ * One Redis string per key, its record (packed: RECORD_FIELDS), read once by a script and written
+ * back once as it ends: token (sha256 of the exclusive holder's lease token; unset after a forced
+ * release), exp (ms; 0 = no expiry, -1 = released), fence, since, holder, reason, cred (registered
+ * locks of the /locks API only), rel (when it was released), gc (the key's Redis expiry, set with
+ * each write), hx (its history's), w ('1': someone may be waiting or watching, so changes are
+ * PUBLISHed), qx (the Redis expiry of the key's queue), sh (no shared holder's lease ends later than
+ * this; 0: none) and lim (how many shared holders the key admits while it has any).
  * Shared holders live in a second hash per key, one field per holder's token hash:
  * "exp<US>fence<US>since<US>holder<US>reason" (US: the unit separator, which no field may contain).
  * A lease is live by its exp against Redis's clock. Records also carry a Redis expiry so that they
@@ -40,22 +41,38 @@ export interface LuaScript {
   sha1: string;
 }
 
-/** The record's fields, in the order of every HMGET of it (redis.ts reads a status in this order). */
+/**
+ * The record's fields, in the order they are packed: one string per key, the fields' values joined
+ * by UNIT_SEPARATOR, an empty value for a field that is not set, trailing empty values left out.
+ * (A hash of these fields takes twice the memory: a listpack's per-entry overhead and its 64-byte
+ * value limit, past which it becomes a hash table, plus the field names.)
+ */
 export const RECORD_FIELDS = [
   "token",
   "exp",
+  "gc",
   "fence",
   "since",
   "holder",
   "reason",
-  "cred",
-  "gc",
-  "rel",
+  "hx",
   "w",
-  "qx",
   "sh",
   "lim",
-  "hx",
+  "qx",
+  "rel",
+  "cred",
+] as const;
+
+export type RecordField = (typeof RECORD_FIELDS)[number];
+
+/**
+ * Records written before they were packed strings were hashes of these fields (holder and reason
+ * in parts of at most 64 bytes; ix: its name is in the namespace's names). A script that meets one
+ * reads it and writes it back packed.
+ */
+const LEGACY_RECORD_FIELDS = [
+  ...RECORD_FIELDS,
   "ix",
   "holder2",
   "holder3",
@@ -65,69 +82,103 @@ export const RECORD_FIELDS = [
   "reason4",
 ] as const;
 
-/**
- * Holder ids and reasons are kept in parts of at most TEXT_PART bytes, cut between characters
- * (holder, holder2, holder3, holder4; the last takes the rest), so that every value of a record stays within Redis's default
- * hash-max-listpack-value (64) and the record keeps the compact encoding: half the memory of a
- * hash with one long value.
- */
-export const TEXT_PART = 64;
-
-/** A record's holder or reason, joined from its parts (`value(name)` reads one field). */
-export const joinText = (
-  name: "holder" | "reason",
-  value: (field: (typeof RECORD_FIELDS)[number]) => string | null | undefined,
-) => ([name, `${name}2`, `${name}3`, `${name}4`] as const).map((f) => value(f) ?? "").join("");
-
-/** What separates the parts of a shared holder's entry (no holder id or reason may contain it). */
+/** What separates the parts of a record, of a shared holder's entry, of a history event (no holder id or reason may contain it). */
 export const UNIT_SEPARATOR = "\u001f";
+
+/** A packed record's fields (null: not set); a key with no record gives every field null. */
+export function unpackRecord(packed: string | null): Record<RecordField, string | null> {
+  const parts = packed == null ? [] : packed.split(UNIT_SEPARATOR);
+  return Object.fromEntries(RECORD_FIELDS.map((f, i) => [f, parts[i] || null])) as Record<
+    RecordField,
+    string | null
+  >;
+}
 
 const PRELUDE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local US = '\\31'
 -- Every script that writes records ends its KEYS with the namespace's index (a sorted set of its
--- records by when Redis drops them) and its ARGV with the namespace's cap on records, how long a
--- /locks lock outlives its last write, and how many events (and how long) a key's history keeps.
+-- key names by when Redis drops their records) and its ARGV with the prefix of the namespace's
+-- record keys, its cap on records, how long a /locks lock outlives its last write, and how many
+-- events (and how long) a key's history keeps.
 local INDEX = KEYS[#KEYS]
+-- The namespace's records' keys start with this; the index and the names hold what follows.
+local RECORD_PREFIX = ARGV[#ARGV - 4] or ''
 local MAX_RECORDS = tonumber(ARGV[#ARGV - 3])
 local RETENTION = tonumber(ARGV[#ARGV - 2])
 local HMAX = tonumber(ARGV[#ARGV - 1])
 local HRET = tonumber(ARGV[#ARGV])
 local FIELDS = {${RECORD_FIELDS.map((f) => `'${f}'`).join(", ")}}
+local LEGACY_FIELDS = {${LEGACY_RECORD_FIELDS.map((f) => `'${f}'`).join(", ")}}
 
-local function load(key)
-  local v = redis.call('HMGET', key, unpack(FIELDS))
-  local r = {key = key}
-  for i, f in ipairs(FIELDS) do
-    if v[i] then r[f] = v[i] end
+local function split(s)
+  local out, from = {}, 1
+  while true do
+    local i = string.find(s, US, from, true)
+    if not i then
+      out[#out + 1] = string.sub(s, from)
+      return out
+    end
+    out[#out + 1] = string.sub(s, from, i - 1)
+    from = i + 1
   end
-  r.holder = (r.holder or '') .. (r.holder2 or '') .. (r.holder3 or '') .. (r.holder4 or '')
-  r.reason = (r.reason or '') .. (r.reason2 or '') .. (r.reason3 or '') .. (r.reason4 or '')
+end
+-- Every record a script reads; those it changed (dirty) are written back, packed, as it ends.
+local records = {}
+local function load(key)
+  local r = {key = key}
+  local packed = redis.pcall('GET', key)
+  if type(packed) == 'table' and packed.err then
+    -- A record from before records were packed (a hash): read, and written back packed.
+    local v = redis.call('HMGET', key, unpack(LEGACY_FIELDS))
+    for i, f in ipairs(LEGACY_FIELDS) do
+      if v[i] and v[i] ~= '' then r[f] = v[i] end
+    end
+    r.holder = (r.holder or '') .. (r.holder2 or '') .. (r.holder3 or '') .. (r.holder4 or '')
+    r.reason = (r.reason or '') .. (r.reason2 or '') .. (r.reason3 or '') .. (r.reason4 or '')
+    r.legacy, r.dirty = true, true
+  elseif packed then
+    local v = split(packed)
+    for i, f in ipairs(FIELDS) do
+      if v[i] and v[i] ~= '' then r[f] = v[i] end
+    end
+  end
+  records[#records + 1] = r
   return r
 end
--- Append to \`fields\` the parts of a holder id or reason (see TEXT_PART), every part written (a
--- shorter text than the last one leaves no part of it behind).
-local function text_parts(fields, name, text)
-  local from = 1
-  for i = 1, 4 do
-    local to = #text
-    if i < 4 then
-      to = math.min(#text, from + ${TEXT_PART} - 1)
-      -- Never between the bytes of one character: clients read each part as text of its own.
-      while to >= from and to < #text do
-        local b = string.byte(text, to + 1)
-        if b < 128 or b >= 192 then break end
-        to = to - 1
-      end
-    end
-    local field = name
-    if i > 1 then field = name .. i end
-    fields[#fields + 1] = field
-    fields[#fields + 1] = string.sub(text, from, to)
-    from = to + 1
+-- Set fields of a record (name, value, name, value…; '' or nil unsets one): written as the script ends.
+local function set(r, ...)
+  local n = select('#', ...)
+  local a = {...}
+  for i = 1, n, 2 do
+    local v = a[i + 1]
+    if v ~= nil then v = tostring(v) end
+    if v == '' then v = nil end
+    r[a[i]] = v
   end
-  return fields
+  r.dirty = true
+end
+-- Write back the records that changed, with their Redis expiry (gc; '0': none). Every written
+-- record has an exp.
+local function save()
+  for _, r in ipairs(records) do
+    if r.dirty and r.exp then
+      local parts, last = {}, 0
+      for i, f in ipairs(FIELDS) do
+        parts[i] = r[f] or ''
+        if parts[i] ~= '' then last = i end
+      end
+      local packed = table.concat(parts, US, 1, last)
+      local gc = tonumber(r.gc) or 0
+      if gc > 0 then
+        redis.call('SET', r.key, packed, 'PXAT', r.gc)
+      else
+        redis.call('SET', r.key, packed)
+      end
+      r.dirty = false
+    end
+  end
 end
 local function append(to, from)
   for _, v in ipairs(from) do to[#to + 1] = v end
@@ -140,18 +191,6 @@ local function live(r)
 end
 local function lease_of(r)
   return {r.fence, r.since, r.exp, r.holder or '', r.reason or '', 'x'}
-end
-local function split(s)
-  local out, from = {}, 1
-  while true do
-    local i = string.find(s, US, from, true)
-    if not i then
-      out[#out + 1] = string.sub(s, from)
-      return out
-    end
-    out[#out + 1] = string.sub(s, from, i - 1)
-    from = i + 1
-  end
 end
 -- The live shared holders, and the fields of the others (ended or released); none are read when
 -- sh says every shared lease has ended.
@@ -193,14 +232,28 @@ local function next_fence(counter)
   end
   return string.format('%d', fence)
 end
--- Room for one more record in the namespace? Records Redis dropped already are forgotten first.
-local function room()
-  if redis.call('ZCARD', INDEX) < MAX_RECORDS then return true end
-  redis.call('ZREMRANGEBYSCORE', INDEX, '-inf', now)
-  return redis.call('ZCARD', INDEX) < MAX_RECORDS
+local function name_of(r)
+  return string.sub(r.key, #RECORD_PREFIX + 1)
 end
--- The gc value to write with a lease ending at exp, and whether the key's Redis expiry must move
--- (after the write: an expiry on a key that does not exist yet is lost). A lease's record outlives
+-- Room for one more record in the namespace (asked before each new record)? Records Redis dropped
+-- are forgotten first, from the index and from the names: a few each time, so that neither grows
+-- past the records that exist, and all of them when the namespace looks full.
+local function room(names)
+  local batch = 16
+  while true do
+    local gone = redis.call('ZRANGEBYSCORE', INDEX, '-inf', now, 'LIMIT', 0, batch)
+    if #gone > 0 then
+      redis.call('ZREM', INDEX, unpack(gone))
+      redis.call('ZREM', names, unpack(gone))
+    end
+    local count = redis.call('ZCARD', INDEX)
+    if count < MAX_RECORDS then return true end
+    if #gone < batch then return false end
+    batch = 1000
+  end
+end
+-- The gc value to write with a lease ending at exp (the record's Redis expiry, written with it), and
+-- whether it moves (the namespace's index and the shared holders' hash follow). A lease's record outlives
 -- the lease by GC_SLACK_MS; a /locks lock outlives its last write by RETENTION (moved at most every
 -- 30th of it: once a day for 30 days).
 local function plan_gc(r, exp)
@@ -211,24 +264,21 @@ local function plan_gc(r, exp)
   if gc and gc ~= 0 and gc >= need then return r.gc, false end
   return tostring(need + slack), true
 end
--- Move the Redis expiry of the record (and of its shared holders' hash) to gc.
+-- The record's Redis expiry moved to gc: so do its place in the namespace's index and (when it has
+-- shared holders) their hash's expiry.
 local function apply_gc(r, gc, holders_key)
   if gc == '0' then
-    redis.call('PERSIST', r.key)
-    redis.call('ZADD', INDEX, '+inf', r.key)
+    redis.call('ZADD', INDEX, '+inf', name_of(r))
   else
-    redis.call('PEXPIREAT', r.key, gc)
     if holders_key then redis.call('PEXPIREAT', holders_key, gc) end
-    redis.call('ZADD', INDEX, gc, r.key)
+    redis.call('ZADD', INDEX, gc, name_of(r))
   end
-  r.gc = gc
 end
--- Write the exclusive lease's exp (and fields) and keep the record's Redis expiry beyond it.
+-- Set the exclusive lease's exp (and fields), and the record's Redis expiry beyond it.
 local function set_lease(r, exp, ...)
   local gc, move = plan_gc(r, exp)
-  redis.call('HSET', r.key, 'exp', exp, 'gc', gc, ...)
+  set(r, 'exp', exp, 'gc', gc, ...)
   if move then apply_gc(r, gc) end
-  r.exp = tostring(exp)
 end
 -- Write a shared holder's entry, raise sh to cover it, and keep both hashes' expiry beyond it.
 local function set_shared(r, holders_key, th, entry, exp, new_hash, ...)
@@ -236,14 +286,12 @@ local function set_shared(r, holders_key, th, entry, exp, new_hash, ...)
   local sh = math.max(tonumber(r.sh) or 0, exp)
   local gc, move = plan_gc(r, sh)
   -- Every record has an exp (a key held only shared: -1, no exclusive lease).
-  redis.call('HSET', r.key, 'sh', sh, 'gc', gc, 'exp', r.exp or -1, ...)
-  r.exp = r.exp or '-1'
+  set(r, 'sh', sh, 'gc', gc, 'exp', r.exp or -1, ...)
   if move then
     apply_gc(r, gc, holders_key)
   elseif new_hash then
     redis.call('PEXPIREAT', holders_key, gc)
   end
-  r.sh = tostring(sh)
 end
 -- A key's history: a list of events, newest first, each "kind<US>at<US>holder<US>reason<US>mode<US>
 -- fence<US>held ms<US>actor id<US>actor name". Events are collected while a script runs (note) and
@@ -280,7 +328,7 @@ local function flush()
       if not hx and n == #p.values then hx = tonumber(r.hx) end
       if hx then
         redis.call('PEXPIREAT', hkey, hx)
-        if r and r.exp then redis.call('HSET', r.key, 'hx', hx) end
+        if r and r.exp then set(r, 'hx', hx) end
       end
     end
   end
@@ -303,8 +351,9 @@ local function publish(channel, kind, detail)
 end
 `;
 
+/** A script: its body runs as a function; then its history events are appended and its changed records written. */
 const script = (name: string, body: string, prelude = PRELUDE): LuaScript => {
-  const source = `${prelude}\n${body.trim()}\n`;
+  const source = `${prelude}\nlocal function main()\n${body.trim()}\nend\nlocal out = main()\nflush()\nsave()\nreturn out\n`;
   return { name, source, sha1: sha1Hex(source) };
 };
 
@@ -358,7 +407,7 @@ local function queue_me(k)
     created = rank == 0
     -- From now on the holders' changes are published. (A key with no record yet is being handed
     -- to the first waiter, whose grant marks it.)
-    if r.exp and not k.watched then redis.call('HSET', r.key, 'w', '1') end
+    if r.exp and not k.watched then set(r, 'w', '1') end
   end
   local until_ms = now + tonumber(ARGV[6]) + ${QUEUE_GRACE_MS}
   redis.call('HSET', k.U, member, until_ms)
@@ -368,10 +417,7 @@ local function queue_me(k)
     local qx = until_ms + ${GC_SLACK_MS}
     redis.call('PEXPIREAT', k.Q, qx)
     redis.call('PEXPIREAT', k.U, qx)
-    if r.exp then
-      redis.call('HSET', r.key, 'qx', qx)
-      r.qx = tostring(qx)
-    end
+    if r.exp then set(r, 'qx', qx) end
   end
   return rank + 1
 end
@@ -517,7 +563,7 @@ end
 
 -- 4. Granted the chosen key; the caller leaves the other keys' queues.
 local k, r = chosen, chosen.r
-if not r.exp and not room() then return {'quota', now, 'locks', MAX_RECORDS, k.i} end
+if not r.exp and not room(NAMES) then return {'quota', now, 'locks', MAX_RECORDS, k.i} end
 local fence = next_fence(KEYS[1])
 local queued = k.turn == 'mine'
 -- A grant to a waiter keeps the key watched while others wait behind it.
@@ -543,13 +589,10 @@ for _, h in ipairs(gone) do
 end
 table.sort(lapsed, function(a, b) return a.at < b.at end)
 for _, e in ipairs(lapsed) do note(k.H, r, 'expired', e.at, e.lease, e.at - (e.since or e.at)) end
--- Fields written with the grant: the key's place in the namespace's names (listing) and when its
--- history's Redis expiry moves.
+-- A new record's name joins the namespace's names (the listing), as does an old hash record's
+-- that predates them; then the fields written with the grant: when its history's Redis expiry moves.
+if not r.exp or (r.legacy and r.ix ~= '1') then redis.call('ZADD', NAMES, 0, k.name) end
 local more = {}
-if r.ix ~= '1' then
-  redis.call('ZADD', NAMES, 0, k.name)
-  more = {'ix', '1'}
-end
 local hx = history_expiry(r)
 if hx then
   more[#more + 1] = 'hx'
@@ -573,9 +616,7 @@ else
     more[#more + 1] = 'sh'
     more[#more + 1] = 0
   end
-  local fields = {'token', me, 'fence', fence, 'since', now, 'w', w}
-  text_parts(fields, 'holder', ARGV[2])
-  text_parts(fields, 'reason', ARGV[4])
+  local fields = {'token', me, 'fence', fence, 'since', now, 'w', w, 'holder', ARGV[2], 'reason', ARGV[4]}
   set_lease(r, exp, unpack(append(fields, more)))
   granted = {fence, now, exp, ARGV[2], ARGV[4], 'x'}
 end
@@ -598,9 +639,7 @@ end
 return reply('granted', granted, expired, k.i)
 end
 
-local out = acquire()
-flush()
-return out
+return acquire()
 `,
 );
 
@@ -618,7 +657,6 @@ for _, mode in ipairs({'x', 's'}) do
   local rank = redis.call('ZRANK', KEYS[1], member)
   if rank then
     note(KEYS[3], nil, 'queue_timeout', now, {'', '', '', ARGV[3], '', mode}, nil, {ARGV[4], ARGV[5]})
-    flush()
     redis.call('ZREM', KEYS[1], member)
     redis.call('HDEL', KEYS[2], member)
     -- Only when the first waiter leaves does the next one become first (and may find the key free).
@@ -727,10 +765,10 @@ if mine then others = #alive - 1 end
 if mine then
   -- Its entry stays a while as "released", for a retried release.
   redis.call('HSET', HK, me, table.concat({-1, mine.fence, mine.since, mine.holder, mine.reason, now}, US))
-  if others == 0 then redis.call('HSET', r.key, 'sh', 0) end
+  if others == 0 then set(r, 'sh', 0) end
 elseif force and #alive > 0 then
   redis.call('DEL', HK)
-  redis.call('HSET', r.key, 'sh', 0)
+  set(r, 'sh', 0)
 end
 -- Wake the first waiter only (the others learn the new holder's expiry when it takes the lock),
 -- and say until when it keeps its place, so that the others look again then if it never comes.
@@ -748,15 +786,13 @@ if excl and (force or r.token == me) then
   if watched and next ~= '-' then still = '1' end
   set_lease(r, -1, 'rel', now, 'token', token, 'w', still)
 elseif watched and next == '-' and others == 0 then
-  redis.call('HSET', r.key, 'w', '')
+  set(r, 'w', '')
 end
 if watched then publish(ARGV[3], 'r', next .. ' ' .. next_until) end
 return {'released', now, #lapsed}
 end
 
-local out = release()
-flush()
-return out
+return release()
 `,
 );
 
@@ -781,7 +817,7 @@ else
   if #alive > 0 then held = shared_lease(pick(alive, 'last')) end
 end
 if not held then return reply('free', nil, registered, waiting) end
-if r.w ~= '1' then redis.call('HSET', r.key, 'w', '1') end
+if r.w ~= '1' then set(r, 'w', '1') end
 return reply('held', held, registered, waiting)
 `,
 );
@@ -797,11 +833,11 @@ export const REGISTER = script(
 local r = load(KEYS[1])
 -- every write sets exp, so a record without it does not exist
 if r.exp then return {'exists', now} end
-if not room() then return {'quota', now, 'locks', MAX_RECORDS} end
+if not room(KEYS[4]) then return {'quota', now, 'locks', MAX_RECORDS} end
 redis.call('ZADD', KEYS[4], 0, ARGV[5])
 r.cred = ARGV[1]
 if ARGV[2] ~= '1' then
-  set_lease(r, -1, 'cred', r.cred, 'since', now, 'ix', '1')
+  set_lease(r, -1, 'cred', r.cred, 'since', now)
   return {'created', now}
 end
 local exp = 0
@@ -809,13 +845,9 @@ if ARGV[3] ~= '' then exp = now + tonumber(ARGV[3]) end
 local fence = next_fence(KEYS[2])
 local hx = history_expiry(r)
 r.hx_set = hx
-local fields = {'cred', r.cred, 'token', r.cred, 'fence', fence, 'since', now, 'ix', '1', 'hx', hx}
-text_parts(fields, 'holder', ARGV[4])
-text_parts(fields, 'reason', '')
-set_lease(r, exp, unpack(fields))
+set_lease(r, exp, 'cred', r.cred, 'token', r.cred, 'fence', fence, 'since', now, 'hx', hx, 'holder', ARGV[4], 'reason', '')
 local l = {fence, now, exp, ARGV[4], '', 'x'}
 note(KEYS[3], r, 'granted', now, l, nil, {ARGV[6], ARGV[7]})
-flush()
 return reply('created', l)
 `,
 );
@@ -898,3 +930,9 @@ if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end
 return out
 `,
 );
+
+/**
+ * KEYS: lock. Writes a record from before records were packed back packed (load reads it, and the
+ * script's end writes it), for the plain reads that GET it.
+ */
+export const UPGRADE = script("upgrade", "load(KEYS[1])\nreturn 1");

@@ -8,15 +8,15 @@ import {
   ACQUIRE,
   HISTORY,
   INSPECT,
-  joinText,
   LEAVE,
   LIST,
   type LuaScript,
-  RECORD_FIELDS,
   REGISTER,
   RELEASE,
   RENEW,
   UNIT_SEPARATOR,
+  UPGRADE,
+  unpackRecord,
 } from "./redis-scripts.js";
 import {
   type AcquireOutcome,
@@ -50,17 +50,17 @@ export interface RedisTransport {
   eval(source: string, keys: string[], args: string[]): Promise<unknown>;
   hset(key: string, field: string, value: string): Promise<unknown>;
   hget(key: string, field: string): Promise<string | null>;
-  hmget(key: string, fields: string[]): Promise<Array<string | null>>;
+  get(key: string): Promise<string | null>;
   hvals(key: string): Promise<string[]>;
   hdel(key: string, field: string): Promise<number>;
   ping(): Promise<unknown>;
   /** Redis's maxmemory-policy, or null where it cannot be read (Upstash, a CONFIG-less managed Redis). */
   evictionPolicy(): Promise<string | null>;
   /**
-   * TIME, HMGET of a lock's fields and (with a queue key) ZCARD, in one round trip (a pipeline, not
+   * TIME, GET of a lock's record and (with a queue key) ZCARD, in one round trip (a pipeline, not
    * a script: read-only, so it spares the EVALSHA). Raw replies, strings as Redis sent them.
    */
-  snapshot(lockKey: string, fields: readonly string[], queueKey: string | null): Promise<Snapshot>;
+  snapshot(lockKey: string, queueKey: string | null): Promise<Snapshot>;
   /**
    * The first members of a queue and/or every shared holder (HGETALL, flat), in one round trip: read
    * by a status only when the snapshot says there are any, so a plain lock's status stays 3 commands.
@@ -75,7 +75,8 @@ export interface RedisTransport {
 
 export interface Snapshot {
   time: [string | number, string | number];
-  values: Array<string | null>;
+  /** The packed record (redis-scripts.ts), or null. */
+  record: string | null;
   /** ZCARD of the queue, when asked for. */
   waiting: number | null;
 }
@@ -96,6 +97,7 @@ const lastToEnd = (holders: Lease[]): Lease | null =>
   );
 
 const isNoScript = (err: unknown) => err instanceof Error && /NOSCRIPT/i.test(err.message);
+const isWrongType = (err: unknown) => err instanceof Error && /WRONGTYPE/.test(err.message);
 
 type Reply = Array<string | number | null>;
 
@@ -210,7 +212,8 @@ export function createRedisStore(
   const limits = opts.limits ?? DEFAULT_LIMITS;
   // The namespace's index of records: every script's last key and ARGV.
   const indexKey = (ref: LockRef) => index(ref.namespace);
-  const indexArgs = [
+  const indexArgs = (namespace: string) => [
+    lockKey({ namespace, key: "" }),
     String(limits.locksPerNamespace),
     String(limits.lockRetentionMs),
     String(limits.historyPerKey),
@@ -288,6 +291,20 @@ export function createRedisStore(
 
   const outcomeOf = (r: Reply) => ({ outcome: String(r[0]), now: Number(r[1]) });
 
+  /**
+   * A plain read of a record: a record from before records were packed (a hash, which GET refuses
+   * with WRONGTYPE) is written back packed by a script first, and read again.
+   */
+  const readRecord = async <T>(ref: LockRef, read: () => Promise<T>): Promise<T> => {
+    try {
+      return await guard(read);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError && isWrongType(err.cause))) throw err;
+      await run(UPGRADE, [lockKey(ref)], []);
+      return guard(read);
+    }
+  };
+
   return {
     kind: transport.kind,
 
@@ -322,7 +339,7 @@ export function createRedisStore(
           ...actorArgs(p.actor),
           ...refs.map(channelOf),
           ...refs.map((ref) => ref.key),
-          ...indexArgs,
+          ...indexArgs((refs[0] as LockRef).namespace),
         ],
       );
       const { outcome, now } = outcomeOf(r);
@@ -348,21 +365,31 @@ export function createRedisStore(
 
     // The exclusive lease's exp, and while shared holders hold it, how late their leases run.
     peek: (ref) =>
-      guard(async () => {
-        const [exp, sh] = await transport.hmget(lockKey(ref), ["exp", "sh"]);
-        return Number(sh) > 0 ? `${exp}|${sh}` : (exp ?? null);
+      readRecord(ref, async () => {
+        const { exp, sh } = unpackRecord(await transport.get(lockKey(ref)));
+        return Number(sh) > 0 ? `${exp}|${sh}` : exp;
       }),
 
     async leave(ref, tokenHash, who) {
       await run(
         LEAVE,
         [queueKey(ref), queueUntilKey(ref), historyKey(ref), indexKey(ref)],
-        [tokenHash, channelOf(ref), who?.holderId ?? "", ...actorArgs(who?.actor ?? null), ...indexArgs],
+        [
+          tokenHash,
+          channelOf(ref),
+          who?.holderId ?? "",
+          ...actorArgs(who?.actor ?? null),
+          ...indexArgs(ref.namespace),
+        ],
       );
     },
 
     async history(ref) {
-      const r = await run(HISTORY, [historyKey(ref), lockKey(ref), holdersKey(ref)], indexArgs);
+      const r = await run(
+        HISTORY,
+        [historyKey(ref), lockKey(ref), holdersKey(ref)],
+        indexArgs(ref.namespace),
+      );
       const entries = r
         .slice(1)
         .map((raw) => historyEntry(String(raw)))
@@ -396,7 +423,7 @@ export function createRedisStore(
       const r = await run(
         RENEW,
         [lockKey(ref), holdersKey(ref), indexKey(ref)],
-        [p.tokenHash, String(p.ttlMs), channelOf(ref), ...indexArgs],
+        [p.tokenHash, String(p.ttlMs), channelOf(ref), ...indexArgs(ref.namespace)],
       );
       const { outcome, now } = outcomeOf(r);
       if (outcome === "renewed" || outcome === "held") return { outcome, now, lease: leaseFrom(r) };
@@ -407,7 +434,13 @@ export function createRedisStore(
       const r = await run(
         RELEASE,
         [lockKey(ref), queueKey(ref), queueUntilKey(ref), holdersKey(ref), historyKey(ref), indexKey(ref)],
-        [p.tokenHash ?? "", p.registeredOnly ? "1" : "", channelOf(ref), ...actorArgs(p.actor), ...indexArgs],
+        [
+          p.tokenHash ?? "",
+          p.registeredOnly ? "1" : "",
+          channelOf(ref),
+          ...actorArgs(p.actor),
+          ...indexArgs(ref.namespace),
+        ],
       );
       const { outcome, now } = outcomeOf(r);
       if (outcome === "held") return { outcome, now, lease: leaseFrom(r) };
@@ -420,32 +453,30 @@ export function createRedisStore(
         // A plain read: judged here by the same rule as the scripts' live(), against Redis's TIME
         // read first; a lease that ends between TIME and the reads reads as held a moment longer.
         const full = opts?.waiting !== false;
-        const snap = await guard(async () => {
+        const snap = await readRecord(ref, async () => {
           const checking = ensureSafe();
           if (checking) await checking;
-          return transport.snapshot(lockKey(ref), RECORD_FIELDS, full ? queueKey(ref) : null);
+          return transport.snapshot(lockKey(ref), full ? queueKey(ref) : null);
         });
         const now = Number(snap.time[0]) * 1000 + Math.floor(Number(snap.time[1]) / 1000);
-        const field = (name: (typeof RECORD_FIELDS)[number]) =>
-          snap.values[RECORD_FIELDS.indexOf(name)] ?? null;
-        const exp = field("exp");
-        const expiry = Number(exp);
+        const record = unpackRecord(snap.record);
+        const expiry = Number(record.exp);
         const exclusive =
-          field("token") && exp != null && (expiry === 0 || expiry > now)
+          record.token && record.exp != null && (expiry === 0 || expiry > now)
             ? leaseFrom([
                 "held",
                 now,
-                field("fence") ?? 0,
-                field("since") ?? 0,
+                record.fence ?? 0,
+                record.since ?? 0,
                 expiry,
-                joinText("holder", field),
-                joinText("reason", field),
+                record.holder ?? "",
+                record.reason ?? "",
                 "x",
               ])
             : null;
         const waiting = Number(snap.waiting) || 0;
         // Only a queue or live shared holders cost a second read (a lease that is neither needs none).
-        const sharedLive = full && !exclusive && Number(field("sh")) > now;
+        const sharedLive = full && !exclusive && Number(record.sh) > now;
         const listed =
           waiting > 0 || sharedLive
             ? await guard(() =>
@@ -461,8 +492,8 @@ export function createRedisStore(
           now,
           lease: exclusive ?? lastToEnd(shared),
           holders,
-          limit: shared.length > 0 ? Number(field("lim")) || null : null,
-          registered: field("cred") != null,
+          limit: shared.length > 0 ? Number(record.lim) || null : null,
+          registered: record.cred != null,
           waiting,
           queue: listed.queueHead.map((m) => (m.startsWith("s:") ? "shared" : "exclusive")),
         };
@@ -492,7 +523,7 @@ export function createRedisStore(
           p.lock?.holderId ?? "",
           ref.key,
           ...actorArgs(p.actor),
-          ...indexArgs,
+          ...indexArgs(ref.namespace),
         ],
       );
       const { outcome, now } = outcomeOf(r);

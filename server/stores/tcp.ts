@@ -26,7 +26,7 @@ type TcpClient = Pick<
   | "eval"
   | "hset"
   | "hget"
-  | "hmget"
+  | "get"
   | "hvals"
   | "hdel"
   | "ping"
@@ -76,7 +76,7 @@ export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTranspor
     eval: (source, keys, args) => when(() => client.eval(source, keys.length, ...keys, ...args)),
     hset: (key, field, value) => when(() => client.hset(key, field, value)),
     hget: (key, field) => when(() => client.hget(key, field)),
-    hmget: (key, fields) => when(() => client.hmget(key, ...fields)),
+    get: (key) => when(() => client.get(key)),
     hvals: (key) => when(() => client.hvals(key)),
     hdel: (key, field) => when(() => client.hdel(key, field)),
     ping: () => when(() => client.ping()),
@@ -91,14 +91,14 @@ export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTranspor
           throw err;
         }
       }),
-    snapshot: (lockKey, fields, queueKey) =>
+    snapshot: (lockKey, queueKey) =>
       when(async () => {
-        const commands: string[][] = [["time"], ["hmget", lockKey, ...fields]];
+        const commands: string[][] = [["time"], ["get", lockKey]];
         if (queueKey) commands.push(["zcard", queueKey]);
-        const [time, values, waiting] = await pipelined(client, commands);
+        const [time, record, waiting] = await pipelined(client, commands);
         return {
           time: time as [string, string],
-          values: values as Array<string | null>,
+          record: (record as string | null) ?? null,
           waiting: queueKey ? Number(waiting) : null,
         };
       }),

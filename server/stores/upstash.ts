@@ -46,7 +46,7 @@ export function upstashOptions(url: string, token: string, timeoutMs: number) {
 
 type UpstashClient = Pick<
   Redis,
-  "evalsha" | "eval" | "hset" | "hget" | "hmget" | "hvals" | "hdel" | "ping" | "pipeline"
+  "evalsha" | "eval" | "get" | "hset" | "hget" | "hvals" | "hdel" | "ping" | "pipeline"
 >;
 
 export function upstashTransport(client: UpstashClient, url = ""): RedisTransport {
@@ -62,24 +62,20 @@ export function upstashTransport(client: UpstashClient, url = ""): RedisTranspor
     eval: (source, keys, args) => client.eval(source, keys, args),
     hset: (key, field, value) => client.hset(key, { [field]: value }),
     hget: (key, field) => client.hget<string>(key, field),
-    // automaticDeserialization is off: Redis's list, not an object.
-    hmget: async (key, fields) => (await client.hmget(key, ...fields)) as unknown as Array<string | null>,
+    get: (key) => client.get<string>(key),
     hvals: (key) => client.hvals(key) as Promise<string[]>,
     hdel: (key, field) => client.hdel(key, field),
     ping: () => client.ping(),
     // Upstash does not serve CONFIG; its eviction setting is the database's (see the README).
     evictionPolicy: async () => null,
     // One POST /pipeline (automaticDeserialization is off: replies stay as Redis sent them).
-    snapshot: async (lockKey, fields, queueKey) => {
-      let pipeline = client
-        .pipeline()
-        .time()
-        .hmget(lockKey, ...fields);
+    snapshot: async (lockKey, queueKey) => {
+      let pipeline = client.pipeline().time().get(lockKey);
       if (queueKey) pipeline = pipeline.zcard(queueKey);
       const replies = (await pipeline.exec()) as unknown[];
       return {
         time: replies[0] as [string, string],
-        values: replies[1] as Array<string | null>,
+        record: (replies[1] as string | null) ?? null,
         waiting: queueKey ? Number(replies[2]) : null,
       };
     },
