@@ -614,7 +614,7 @@ describe("the lease steps apart", () => {
     const waited = await runCli(["wait", key, "--timeout", "2s", "--poll", "1s"], opts);
     expect(waited.code).toBe(75);
     expect(waited.ms).toBeGreaterThanOrEqual(1900);
-    expect(waited.stderr).toMatch(/timed out after 2s: steps is held by cli-test-holder/);
+    expect(waited.stderr).toMatch(/lss: timed out after 2s waiting for steps: held by cli-test-holder/);
 
     const released = await runCli(["release", key, "--lease-token", token], opts);
     expect(released.code, released.stderr).toBe(0);

@@ -7,7 +7,7 @@ import { hostname, userInfo } from "node:os";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { version } from "../../package.json" with { type: "json" };
 import { createClient, type LockTarget, type LssClient, newToken, targetName } from "../client/client.js";
-import { describeHolder, waitingText } from "../client/describe.js";
+import { describeHolder, timedOutText, waitingText } from "../client/describe.js";
 import { LssError } from "../client/errors.js";
 import { LONG_POLL_MS, waitFor } from "../client/wait.js";
 import { formatDuration, parseDuration } from "../protocol/durations.js";
@@ -281,9 +281,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
       term.progress(null);
       if (r.outcome === "free")
         return print(cmd, { free: true, key: k, waited_ms: r.waitedMs }, `${k} is free`);
-      term.err(
-        `lss: timed out after ${formatDuration(o.timeout)}: ${k} is ${describeHolder(r.outcome === "timeout" ? r.holder : null)}`,
-      );
+      term.err(`lss: ${timedOutText(k, o.timeout, r.outcome === "timeout" ? r.holder : null)}`);
       exitCode = Exit.timeout;
     });
 
