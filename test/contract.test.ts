@@ -468,6 +468,16 @@ describe("on Redis", () => {
           expect(next.body.fencing_token).toBeGreaterThan(41);
         }
         expect(await client.pttl(`${prefix}:lock:default:by-acquire`)).toBeGreaterThan(60_000);
+        // A record that never said when Redis drops it keeps the Redis expiry it had.
+        const bare = `${prefix}:lock:default:no-gc`;
+        await client.hset(bare, { token: sha256Hex("bare"), exp: now + 30_000, fence: 7, since: now });
+        await client.pexpire(bare, 45_000);
+        expect((await call("GET", "/infra/locks/no-gc")).body).toMatchObject({
+          locked: true,
+          fencing_token: 7,
+        });
+        expect(await client.type(bare)).toBe("string");
+        expect(await client.pttl(bare)).toBeGreaterThan(40_000);
       } finally {
         client.disconnect();
       }

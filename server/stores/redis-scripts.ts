@@ -170,11 +170,14 @@ local function save()
         if parts[i] ~= '' then last = i end
       end
       local packed = table.concat(parts, US, 1, last)
-      local gc = tonumber(r.gc) or 0
-      if gc > 0 then
+      local gc = tonumber(r.gc)
+      if gc and gc > 0 then
         redis.call('SET', r.key, packed, 'PXAT', r.gc)
-      else
+      elseif gc == 0 then
         redis.call('SET', r.key, packed)
+      else
+        -- An old record that never said when Redis drops it: as it was.
+        redis.call('SET', r.key, packed, 'KEEPTTL')
       end
       r.dirty = false
     end
