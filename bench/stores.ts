@@ -17,25 +17,25 @@
  * Prints a report and writes bench/stores-results.json. Talks to 127.0.0.1 only; takes ~6 minutes.
  */
 import { writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { startRedisServer } from "../test/support/redis-server.js";
 import { actionInputDefaults, Job } from "../test/support/runner.js";
 import { startUpstashBridge } from "../test/support/upstash-bridge.js";
 import {
   Cleanup,
-  type CommandCounters,
   commandCounters,
+  commandsBetween,
   percentile,
+  rootDir,
+  round,
   runBench,
   type Service,
   sleep,
   startService,
 } from "./lib.js";
 
-const rootDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 const ADMIN = "bench-admin-token-0123456789";
 const OPS_REPEATS = 20;
 const CHAIN_SIZES = [1, 10, 100] as const;
@@ -50,7 +50,6 @@ const RENEW_EVERY_MS = 20_000;
 
 type StoreKind = "redis" | "upstash";
 const now = () => performance.now();
-const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 interface Reply {
   status: number;
@@ -71,27 +70,17 @@ async function call(base: string, method: string, path: string, payload?: unknow
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
-/** Commands Redis ran between two readings, minus the reading's own INFO. */
-function delta(before: CommandCounters, after: CommandCounters) {
-  const byCommand: Record<string, number> = {};
-  for (const [name, calls] of Object.entries(after.calls)) {
-    const grown = calls - (before.calls[name] ?? 0) - (name === "info" ? 1 : 0);
-    if (grown > 0) byCommand[name] = grown;
-  }
-  return { total: after.total - before.total - 1, byCommand };
-}
-
 /** Average commands per call of `op` over OPS_REPEATS calls (each on its own key unless it says). */
 async function perOperation(redis: Redis, op: (i: number) => Promise<void>) {
   await op(-1); // loads the scripts (EVALSHA → NOSCRIPT → EVAL) outside the measurement
   const before = await commandCounters(redis);
   for (let i = 0; i < OPS_REPEATS; i++) await op(i);
   const after = await commandCounters(redis);
-  const d = delta(before, after);
+  const d = commandsBetween(before, after);
   const byCommand = Object.fromEntries(
     Object.entries(d.byCommand).map(([name, n]) => [name, round(n / OPS_REPEATS)]),
   );
-  return { commands: round(d.total / OPS_REPEATS), byCommand };
+  return { commands: round(d.executed / OPS_REPEATS), byCommand };
 }
 
 async function commandsPerOperation(kind: StoreKind, redis: Redis, base: string, limited: string) {
@@ -287,10 +276,10 @@ async function shapeThroughput(kind: StoreKind, redis: Redis, servers: Service[]
   deadline = started + SHAPE_MS;
   await Promise.all(Array.from({ length: SHAPE_CLIENTS }, (_, i) => client(i)));
   const elapsed = now() - started;
-  const d = delta(before, await commandCounters(redis));
+  const d = commandsBetween(before, await commandCounters(redis));
   const result = {
     cyclesPerSecond: round((cycles / elapsed) * 1000, 0),
-    commandsPerCycle: round(d.total / cycles, 1),
+    commandsPerCycle: round(d.executed / cycles, 1),
     acquireMs: { p50: round(percentile(latencies, 50), 1), p99: round(percentile(latencies, 99), 1) },
   };
   console.log(
@@ -372,8 +361,8 @@ async function throughTheAction(kind: StoreKind, redis: Redis, servers: Service[
   const aloneBefore = await commandCounters(redis);
   const aloneRenewals = renewals;
   await sleep(RENEW_EVERY_MS * 2 + 1000);
-  const alone = delta(aloneBefore, await commandCounters(redis));
-  const perRenewal = alone.total / Math.max(1, renewals - aloneRenewals);
+  const alone = commandsBetween(aloneBefore, await commandCounters(redis));
+  const perRenewal = alone.executed / Math.max(1, renewals - aloneRenewals);
 
   const inputDefaults = actionInputDefaults(join(rootDir, "action.yml"));
   const jobs = Array.from({ length: ACTION_WAITERS }, (_, i) => ({
@@ -391,10 +380,10 @@ async function throughTheAction(kind: StoreKind, redis: Redis, servers: Service[
   const renewalsBefore = renewals;
   const started = now();
   await sleep(WINDOW_MS);
-  const window = delta(windowBefore, await commandCounters(redis));
+  const window = commandsBetween(windowBefore, await commandCounters(redis));
   const elapsed = now() - started;
   const holderShare = (renewals - renewalsBefore) * perRenewal;
-  const perWaiterMinute = ((window.total - holderShare) / ACTION_WAITERS) * (60_000 / elapsed);
+  const perWaiterMinute = ((window.executed - holderShare) / ACTION_WAITERS) * (60_000 / elapsed);
 
   // The chain: release, and each job, once granted (its main step ends), runs its post step.
   stop.abort();
@@ -417,7 +406,7 @@ async function throughTheAction(kind: StoreKind, redis: Redis, servers: Service[
   const result = {
     waiters: ACTION_WAITERS,
     windowMs: Math.round(elapsed),
-    commandsInWindow: window.total,
+    commandsInWindow: window.executed,
     byCommand: window.byCommand,
     holderRenewalsInWindow: renewals - renewalsBefore,
     commandsPerRenewal: round(perRenewal),
