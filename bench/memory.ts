@@ -5,6 +5,9 @@
  *   held              10,000 keys acquired (exclusive, ttl 10 min) and held, as an action holds them:
  *                     its default holder id, a reason, an actor; one namespace.
  *   held + released   the same keys acquired and released once (a history of 2 events each).
+ *   held, 100 keys to a namespace
+ *                     the same 10,000 held locks in 100 namespaces (teams): each namespace's sorted
+ *                     sets stay within zset-max-listpack-entries and keep the compact encoding.
  *
  * For each: bytes per lock from `INFO memory` (used_memory after − before, ÷ 10,000), the same
  * broken down by the kind of Redis key the store writes (MEMORY USAGE of every key of the kind,
@@ -38,7 +41,13 @@ const TIMEOUT_MS = 10_000;
 const resultsFile = join(benchDir, "memory-results.json");
 
 const keys = redisKeys(PREFIX);
-const refOf = (i: number): LockRef => ({ namespace: NAMESPACE, key: `webapp-staging-${i}` });
+/** Keys per namespace in the "many namespaces" scenario: within zset-max-listpack-entries (128). */
+const TEAM_SIZE = 100;
+/** The i-th lock: all in one namespace, or TEAM_SIZE to a namespace. */
+const refOf = (i: number, perNamespace?: number): LockRef => ({
+  namespace: perNamespace ? `team-${Math.floor(i / perNamespace)}` : NAMESPACE,
+  key: `webapp-staging-${i}`,
+});
 const sha256 = (value: string) => createHash("sha256").update(value).digest("hex");
 
 /** The kinds of Redis key the store writes for held locks (redis-scripts.ts), by the name's second part. */
@@ -139,7 +148,12 @@ function openStore(url: string): LockStore {
   return createRedisStore(tcpTransport(client, TIMEOUT_MS), PREFIX, tcpEvents(client));
 }
 
-async function scenario(name: string, release: boolean, cleanup: Cleanup): Promise<ScenarioResult> {
+async function scenario(
+  name: string,
+  release: boolean,
+  cleanup: Cleanup,
+  perNamespace?: number,
+): Promise<ScenarioResult> {
   console.log(`${name}: ${LOCKS} locks…`);
   const { server, client: redis } = await startBenchRedis(cleanup);
   const store = openStore(server.url);
@@ -172,8 +186,8 @@ async function scenario(name: string, release: boolean, cleanup: Cleanup): Promi
     await redis.del(keys.lock(warm), keys.history(warm), keys.index("warmup"), keys.names("warmup"));
     const before = await usedMemory(redis);
 
-    await each(LOCKS, (i) => acquire(refOf(i), tokens[i] as string));
-    if (release) await each(LOCKS, (i) => releaseOf(refOf(i), tokens[i] as string));
+    await each(LOCKS, (i) => acquire(refOf(i, perNamespace), tokens[i] as string));
+    if (release) await each(LOCKS, (i) => releaseOf(refOf(i, perNamespace), tokens[i] as string));
     const after = await usedMemory(redis);
 
     const names = await allKeys(redis);
@@ -208,7 +222,9 @@ async function scenario(name: string, release: boolean, cleanup: Cleanup): Promi
       historyEventsPerKey[n] = (historyEventsPerKey[n] ?? 0) + 1;
     }
     const sampleRecord = Object.fromEntries(
-      Object.entries(unpackRecord(await redis.get(keys.lock(refOf(0))))).filter(([, v]) => v != null),
+      Object.entries(unpackRecord(await redis.get(keys.lock(refOf(0, perNamespace))))).filter(
+        ([, v]) => v != null,
+      ),
     ) as Record<string, string>;
 
     const delta = after - before;
@@ -272,6 +288,7 @@ function render(r: ScenarioResult): string[] {
 benchMain("redis-server", async (cleanup) => {
   const held = await scenario("held", false, cleanup);
   const released = await scenario("held + released", true, cleanup);
+  const teams = await scenario(`held, ${TEAM_SIZE} keys to a namespace`, false, cleanup, TEAM_SIZE);
   // The settings that decide the encodings, from a redis-server like the ones measured.
   const { server, client, version } = await startBenchRedis(cleanup);
   const config = Object.fromEntries(
@@ -299,7 +316,7 @@ benchMain("redis-server", async (cleanup) => {
       actor: ACTOR,
       key: refOf(0).key,
     },
-    scenarios: [held, released],
+    scenarios: [held, released, teams],
   };
   writeFileSync(resultsFile, `${JSON.stringify(report, null, 2)}\n`);
   console.log(
@@ -316,6 +333,8 @@ benchMain("redis-server", async (cleanup) => {
       ...render(held),
       "",
       ...render(released),
+      "",
+      ...render(teams),
       "",
       `written to ${resultsFile}`,
       "",
