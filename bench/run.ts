@@ -12,7 +12,8 @@
  *
  * Knobs (env): BENCH_CONNECTIONS (50), BENCH_DURATION s (10), BENCH_WARMUP s (2), BENCH_OPS (200),
  * BENCH_CPU_PROF=1 (server runs with --cpu-prof, profiles in bench/profiles/),
- * BENCH_SERVER_ENTRY (server/node.ts; point it at a modified copy of the server to compare).
+ * BENCH_SERVER_ENTRY (server/node.ts; point it at a modified copy of the server to compare, or at
+ * bench/ceiling/node-http.ts or bench/ceiling/hono.ts: the lock engine without the app around it).
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";

@@ -1,0 +1,22 @@
+/**
+ * The ceilings of `npm run bench`: the same lock engine (server/locks over the Redis store, one Lua
+ * script per operation) served without the app around it, to measure what the app's layers cost
+ * per request against what the engine itself does. Run one as the server under test:
+ *
+ *   BENCH_SERVER_ENTRY=bench/ceiling/node-http.ts npm run bench   bare node:http + the engine
+ *   BENCH_SERVER_ENTRY=bench/ceiling/hono.ts npm run bench        bare Hono on @hono/node-server + the engine
+ *
+ * Not lock servers: no auth, no validation, no metrics, one namespace. Env: PORT, REDIS_URL.
+ */
+import { createLeases } from "../../server/locks/leases.js";
+import { createRedisStore } from "../../server/stores/redis.js";
+import { connectTcpRedis, tcpEvents, tcpTransport } from "../../server/stores/tcp.js";
+import type { LockRef } from "../../server/stores/types.js";
+
+const TIMEOUT_MS = 2000;
+const client = connectTcpRedis(String(process.env.REDIS_URL), TIMEOUT_MS);
+export const store = createRedisStore(tcpTransport(client, TIMEOUT_MS), "lss", tcpEvents(client));
+export const leases = createLeases(store);
+export const actor = { id: "bench", name: "bench" };
+export const port = Number(process.env.PORT);
+export const refOf = (key: string): LockRef => ({ namespace: "default", key });
