@@ -9,6 +9,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FALLBACK_PEEK_MS } from "../server/locks/waiting.js";
 import { ADMIN_TOKEN } from "./support/app.js";
 import { type OidcIssuer, startOidcIssuer } from "./support/oidc-issuer.js";
 import { sleep } from "./support/processes.js";
@@ -301,6 +302,13 @@ describe.each(RUNTIMES)("on %s", (kind) => {
     expect(slashed.body.key).toBe("team/qa");
   });
 
+  /**
+   * "At once": woken by the release's event. Without it a waiter would answer only at its next peek
+   * (FALLBACK_PEEK_MS) or at the lease's end (30 s); the margin below that is for a busy machine,
+   * where the event's round trip through the runtime's bridge has been seen to take 800 ms.
+   */
+  const AT_ONCE_MS = FALLBACK_PEEK_MS * 0.75;
+
   it("hands a released lock to the waiting request at once, first come first served", async () => {
     const key = "handoff";
     const holder = await call("POST", acquirePath(key), { body: { ttl_ms: 30_000, holder_id: "first" } });
@@ -320,13 +328,13 @@ describe.each(RUNTIMES)("on %s", (kind) => {
     expect(got.reply.status).toBe(200);
     expect(got.reply.body.holder_id).toBe("second");
     expect(got.reply.body.fencing_token).toBeGreaterThan(holder.body.fencing_token);
-    expect(got.at - releasedAt).toBeLessThan(500);
+    expect(got.at - releasedAt).toBeLessThan(AT_ONCE_MS);
 
     const handedAt = Date.now();
     await call("POST", releasePath(key), { body: { token: `second-${kind}` } });
     const last = await third;
     expect(last.reply.body.holder_id).toBe("third");
-    expect(last.at - handedAt).toBeLessThan(500);
+    expect(last.at - handedAt).toBeLessThan(AT_ONCE_MS);
     await call("POST", releasePath(key), { body: { token: `third-${kind}` } });
   });
 
@@ -346,7 +354,7 @@ describe.each(RUNTIMES)("on %s", (kind) => {
     await call("POST", releasePath(key), { body: { token: holder.body.token } });
     const seen = await free;
     expect(seen.reply.body.locked).toBe(false);
-    expect(seen.at - releasedAt).toBeLessThan(500);
+    expect(seen.at - releasedAt).toBeLessThan(AT_ONCE_MS);
   });
 });
 
