@@ -13,6 +13,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { Redis } from "ioredis";
+import { readBody, send } from "./bare-http.js";
 
 const port = Number(process.env.PORT);
 const redisUrl = process.env.REDIS_URL;
@@ -22,24 +23,6 @@ const redis = new Redis(redisUrl, { maxRetriesPerRequest: 0 });
 redis.on("error", () => {}); // surfaces per command as a 503
 
 const ROUTE = /^\/infra\/locks\/([^/]+)\/(acquire|release)$/;
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let body = "";
-    req.setEncoding("utf8");
-    req.on("data", (chunk: string) => {
-      body += chunk;
-    });
-    req.on("end", () => resolve(body));
-    req.on("error", reject);
-  });
-}
-
-function send(res: ServerResponse, status: number, body: unknown) {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(json) });
-  res.end(json);
-}
 
 async function handle(req: IncomingMessage, res: ServerResponse) {
   const url = req.url ?? "/";

@@ -1,27 +1,10 @@
 /** Bare node:http around the lock engine: see common.ts. */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { readBody, send } from "../bare-http.js";
 import { actor, leases, port, refOf, store } from "./common.js";
 
 const STATUS = /^\/infra\/locks\/([^/]+)$/;
 const CHANGE = /^\/infra\/locks\/([^/]+)\/(acquire|release)$/;
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let body = "";
-    req.setEncoding("utf8");
-    req.on("data", (chunk: string) => {
-      body += chunk;
-    });
-    req.on("end", () => resolve(body));
-    req.on("error", reject);
-  });
-}
-
-function send(res: ServerResponse, status: number, body: unknown) {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(json) });
-  res.end(json);
-}
 
 async function handle(req: IncomingMessage, res: ServerResponse) {
   const url = req.url ?? "/";
