@@ -213,6 +213,8 @@ export const machineInfo = () => ({
   cores: availableParallelism(),
 });
 
+export type MachineInfo = ReturnType<typeof machineInfo>;
+
 /** User + system CPU seconds a process has used so far (Linux /proc), or null where unavailable. */
 export function cpuSeconds(pid: number | undefined): number | null {
   if (pid === undefined) return null;

@@ -29,6 +29,7 @@ import {
   commandsBetween,
   cpuSeconds,
   interrupted,
+  type MachineInfo,
   machineBusySeconds,
   machineInfo,
   ownCpuSeconds,
@@ -410,11 +411,7 @@ const startFloor = (redisUrl: string, cleanup: Cleanup) =>
 // ---------------------------------------------------------------------------------------------
 
 interface Report {
-  machine: {
-    node: string;
-    platform: string;
-    cpuModel: string;
-    cores: number;
+  machine: MachineInfo & {
     redis: string;
     connections: number;
     durationS: number;

@@ -1,6 +1,6 @@
 /** The handoff benchmark's report: what bench/handoff-results.json holds, and the text printed. */
 import { join } from "node:path";
-import { benchDir, SERVER_ENTRY } from "../lib.js";
+import { benchDir, type MachineInfo, SERVER_ENTRY } from "../lib.js";
 import type { Series } from "./chains.js";
 import type { CommandResult, Window } from "./commands.js";
 import { HOLDER_TTL_MS, MAX_WAIT_MS, type Mode, PROBE_ASKS } from "./settings.js";
@@ -8,11 +8,7 @@ import { HOLDER_TTL_MS, MAX_WAIT_MS, type Mode, PROBE_ASKS } from "./settings.js
 export const resultsFile = join(benchDir, "handoff-results.json");
 
 export interface Report {
-  machine: {
-    node: string;
-    platform: string;
-    cpuModel: string;
-    cores: number;
+  machine: MachineInfo & {
     redis: string;
     servers: number;
     coresBusyBefore: number | null;
