@@ -46,7 +46,7 @@ export interface AppDeps {
     "maxTtlMs" | "adminToken" | "locksApiAuth" | "tokenCacheMs" | "trustProxy" | "maxBodyBytes"
   > &
     Partial<Pick<Config, "maxWaitMs" | "maxWaitsPerCaller" | "rateLimitPerMinute">> &
-    Partial<Pick<Config, "metricsEnabled" | "metricsToken" | "oidc">>;
+    Partial<Pick<Config, "metricsEnabled" | "metricsToken" | "oidc" | "publicOrigin">>;
 }
 
 /**
@@ -69,6 +69,18 @@ function limitBody(maxBytes: number): MiddlewareHandler {
     if (!chunked && length === undefined && BODYLESS.has(c.req.method)) return next();
     if (!chunked && /^\d+$/.test(length ?? "")) return Number(length) > maxBytes ? tooLarge() : next();
     return streamed(c, next);
+  };
+}
+
+/** A request line naming another server's origin is not ours to answer (see Runtime.foreignTarget). */
+function refuseForeignTargets(runtime: Runtime, publicOrigin: string | null): MiddlewareHandler {
+  return async (c, next) => {
+    const foreign = runtime.foreignTarget(c, publicOrigin);
+    if (foreign === null) return next();
+    throw new ApiError(
+      "bad_request",
+      `the request target names ${foreign}, which is not this server${publicOrigin ? ` (${publicOrigin})` : ""}: send the path only`,
+    );
   };
 }
 
@@ -96,6 +108,7 @@ export function createApp(deps: AppDeps) {
   const app = newRouter();
 
   if (metrics) app.use("*", metricsMiddleware(metrics));
+  app.use("*", refuseForeignTargets(runtime, config.publicOrigin ?? null));
   app.use("*", limitBody(config.maxBodyBytes));
 
   const limited = rateLimiter ? [rateLimit(rateLimiter)] : [];

@@ -49,6 +49,12 @@ export interface Config {
   metricsToken: string | null;
   /** GitHub Actions OIDC tokens as bearer tokens, by the operator's policy; null: not accepted. */
   oidc: OidcConfig | null;
+  /**
+   * The origin clients reach this server at (LSS_PUBLIC_URL; on a Vercel production deployment, its
+   * production domain by default); null: not known. An OIDC token's default audience, and the only
+   * origin an absolute-form request target may name.
+   */
+  publicOrigin: string | null;
 }
 
 export class ConfigError extends Error {
@@ -115,6 +121,13 @@ const schema = z.object({
     })
     .default(GITHUB_ISSUER),
   LSS_OIDC_AUDIENCE: z.string().min(1).max(512).optional(),
+  LSS_PUBLIC_URL: z
+    .url({
+      protocol: /^https?$/,
+      error:
+        "LSS_PUBLIC_URL must be the http(s) URL clients reach this server at, e.g. https://lss.example.com",
+    })
+    .optional(),
   LSS_TRUST_PROXY: z
     .union(
       [
@@ -180,7 +193,8 @@ export function loadConfig(
     );
   }
 
-  const oidc = oidcConfig(e, readFile);
+  const publicOrigin = publicOriginOf(e.LSS_PUBLIC_URL, runtime, present);
+  const oidc = oidcConfig(e, publicOrigin, readFile);
 
   return {
     port: e.PORT,
@@ -207,12 +221,30 @@ export function loadConfig(
     metricsEnabled: e.LSS_METRICS,
     metricsToken: e.LSS_METRICS_TOKEN ?? null,
     oidc,
+    publicOrigin,
   };
+}
+
+/**
+ * Where clients reach the server: LSS_PUBLIC_URL; else, on a Vercel production deployment, the
+ * production domain Vercel itself sets (VERCEL_PROJECT_PRODUCTION_URL, never a request's Host).
+ */
+function publicOriginOf(
+  publicUrl: string | undefined,
+  runtime: RuntimeName,
+  env: Record<string, string | undefined>,
+): string | null {
+  if (publicUrl) return new URL(publicUrl).origin;
+  const domain = env.VERCEL_PROJECT_PRODUCTION_URL;
+  if (runtime === "vercel" && env.VERCEL_ENV === "production" && domain && /^[a-z0-9.-]+$/i.test(domain))
+    return `https://${domain.toLowerCase()}`;
+  return null;
 }
 
 /** The OIDC policy, from LSS_OIDC_POLICY (JSON) or LSS_OIDC_POLICY_FILE; null when neither is set. */
 function oidcConfig(
   e: z.infer<typeof schema>,
+  publicOrigin: string | null,
   readFile: ((path: string) => string) | undefined,
 ): OidcConfig | null {
   if (e.LSS_OIDC_POLICY && e.LSS_OIDC_POLICY_FILE) {
@@ -237,12 +269,17 @@ function oidcConfig(
       throw new ConfigError("LSS_OIDC_AUDIENCE is set but no OIDC policy: set LSS_OIDC_POLICY too");
     return null;
   }
+  // A token names the service it was minted for: never guess it from the request, whose Host and
+  // target the caller writes (a token minted for another service would be replayed here).
+  const audience = e.LSS_OIDC_AUDIENCE ?? publicOrigin;
+  if (!audience) {
+    throw new ConfigError(
+      `${source.split(" ")[0]} is set, so set LSS_PUBLIC_URL (the URL workflows reach this server at, ` +
+        "e.g. https://lss.example.com; its origin is the audience ID tokens must name) or LSS_OIDC_AUDIENCE",
+    );
+  }
   try {
-    return {
-      issuer: e.LSS_OIDC_ISSUER,
-      audience: e.LSS_OIDC_AUDIENCE ?? null,
-      rules: parsePolicy(text, source),
-    };
+    return { issuer: e.LSS_OIDC_ISSUER, audience, rules: parsePolicy(text, source) };
   } catch (err) {
     if (err instanceof PolicyError) throw new ConfigError(err.message);
     throw err;

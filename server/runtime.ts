@@ -14,6 +14,13 @@ export interface Runtime {
   readonly stores: readonly StoreConfig["kind"][];
   /** The caller's address, for rate-limiting anonymous calls. `proxies`: see Config.trustProxy. */
   clientAddress(c: Context, proxies: number): string;
+  /**
+   * The origin an absolute-form request target (`GET https://other.example/… HTTP/1.1`) names when
+   * it is not this server's (`publicOrigin`, else the Host the request names), or null. Only Node
+   * takes such targets from the client; Vercel's and Cloudflare's edges route by the host they
+   * serve and hand the function a URL of their own making.
+   */
+  foreignTarget(c: Context, publicOrigin: string | null): string | null;
 }
 
 /**
@@ -25,6 +32,21 @@ function forwardedBy(c: Context, proxies: number): string | undefined {
   return entries[entries.length - proxies]?.trim() || undefined;
 }
 
+/** On Node: the request line's target as the client wrote it, when it is in absolute form. */
+function nodeForeignTarget(c: Context, publicOrigin: string | null): string | null {
+  const target = (c.env as { incoming?: { url?: string } } | undefined)?.incoming?.url ?? "";
+  if (!/^https?:\/\//i.test(target)) return null;
+  let named: string;
+  try {
+    named = new URL(target).origin;
+  } catch {
+    return target.slice(0, 100);
+  }
+  const host = c.req.header("Host");
+  const ours = publicOrigin ?? (host ? `${new URL(target).protocol}//${host.toLowerCase()}` : null);
+  return named === ours ? null : named;
+}
+
 export const RUNTIMES: Record<RuntimeName, Runtime> = {
   node: {
     name: "node",
@@ -34,6 +56,7 @@ export const RUNTIMES: Record<RuntimeName, Runtime> = {
       const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
       return forwarded ?? env?.incoming?.socket?.remoteAddress ?? "unknown";
     },
+    foreignTarget: nodeForeignTarget,
   },
   vercel: {
     name: "vercel",
@@ -41,6 +64,7 @@ export const RUNTIMES: Record<RuntimeName, Runtime> = {
     stores: ["upstash", "redis"],
     // Vercel overwrites X-Forwarded-For with the address of the client that reached its edge.
     clientAddress: (c) => forwardedBy(c, 1) ?? "unknown",
+    foreignTarget: () => null,
   },
   workers: {
     name: "workers",
@@ -48,5 +72,6 @@ export const RUNTIMES: Record<RuntimeName, Runtime> = {
     stores: ["upstash"],
     // Cloudflare's edge sets CF-Connecting-IP to the client's address.
     clientAddress: (c) => c.req.header("CF-Connecting-IP") ?? "unknown",
+    foreignTarget: () => null,
   },
 };

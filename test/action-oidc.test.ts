@@ -31,13 +31,15 @@ let server: ServerProcess;
 
 beforeAll(async () => {
   issuer = await startOidcIssuer();
-  // The audience is left to the server's default (its own origin), as the action's default is.
-  server = await startServerProcess({
+  // The audience is left to the defaults on both sides: the server's is LSS_PUBLIC_URL's origin,
+  // the action's the origin of its url input.
+  server = await startServerProcess((url) => ({
     LSS_ADMIN_TOKEN: ADMIN_TOKEN,
+    LSS_PUBLIC_URL: url,
     LSS_OIDC_ISSUER: issuer.url,
     LSS_OIDC_POLICY: JSON.stringify(POLICY),
     LSS_RATE_LIMIT: "off",
-  });
+  }));
 }, 60_000);
 afterAll(async () => {
   await server?.kill();

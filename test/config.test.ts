@@ -46,6 +46,7 @@ describe("loadConfig defaults", () => {
         historyRetentionMs: 30 * 86_400_000,
       },
       oidc: null,
+      publicOrigin: null,
     } satisfies Config);
   });
 

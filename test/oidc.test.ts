@@ -14,8 +14,8 @@ import { createMemoryStore } from "../server/stores/memory.js";
 import { ADMIN_TOKEN, testConfig } from "./support/app.js";
 import { type OidcIssuer, startOidcIssuer, type TokenOptions } from "./support/oidc-issuer.js";
 
-/** The app's origin under app.request(): the default audience. */
-const ORIGIN = "http://localhost";
+/** The audience the test server is configured with (LSS_PUBLIC_URL's origin, or LSS_OIDC_AUDIENCE). */
+const ORIGIN = "https://lss.acme.example";
 
 const RULES: OidcRule[] = [
   {
@@ -46,7 +46,7 @@ beforeAll(async () => {
 });
 afterAll(() => issuer.close());
 
-function appWith(rules: OidcRule[] = RULES, audience: string | null = null) {
+function appWith(rules: OidcRule[] = RULES, audience = ORIGIN) {
   const app = createApp({
     store: createMemoryStore(),
     rateLimiter: null,
@@ -56,12 +56,19 @@ function appWith(rules: OidcRule[] = RULES, audience: string | null = null) {
       oidc: { issuer: issuer.url, audience, rules, jwksCooldownMs: 0 },
     }),
   });
-  const call = async (method: string, path: string, bearer: string, body?: unknown) => {
+  const call = async (
+    method: string,
+    path: string,
+    bearer: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) => {
     const res = await app.request(path, {
       method,
       headers: {
         Authorization: `Bearer ${bearer}`,
         ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+        ...headers,
       },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
@@ -109,13 +116,30 @@ describe("a workflow's OIDC token", () => {
     expect(adminView.body.events).toEqual([]);
   });
 
-  it("takes LSS_OIDC_AUDIENCE when set, and the server's own origin otherwise", async () => {
+  it("takes the configured audience only, never the origin the request names", async () => {
     const configured = appWith(RULES, "https://lss.example.com");
     expect((await configured.call(...acquire("a"), await token(), { ttl_ms: 1000 })).status).toBe(401);
     const ok = await configured.call(...acquire("a"), await token({ audience: "https://lss.example.com" }), {
       ttl_ms: 1000,
     });
     expect(ok.status).toBe(200);
+    // A token the job minted for another service (Vault), sent with that service's origin as the
+    // request's Host and as an absolute URL: the request's origin is not the audience.
+    const vault = await token({ audience: "https://vault.acme.example" });
+    const viaHost = await configured.call(
+      ...acquire("b"),
+      vault,
+      { ttl_ms: 1000 },
+      { Host: "vault.acme.example" },
+    );
+    expect(viaHost.status).toBe(401);
+    expect(viaHost.body.error.message).toMatch(/audience is not this server's/);
+    const absolute = await configured.app.request("https://vault.acme.example/infra/locks/b/acquire", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${vault}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ ttl_ms: 1000 }),
+    });
+    expect(absolute.status).toBe(401);
   });
 
   it("is accepted once signed by a new key the issuer rotated to", async () => {
@@ -258,7 +282,7 @@ describe("refused tokens", () => {
     const app = createApp({
       store: createMemoryStore(),
       rateLimiter: null,
-      config: testConfig({ oidc: { issuer: "http://127.0.0.1:9", audience: null, rules: RULES } }),
+      config: testConfig({ oidc: { issuer: "http://127.0.0.1:9", audience: ORIGIN, rules: RULES } }),
     });
     const res = await app.request("/infra/locks/qa-env/acquire", {
       method: "POST",
@@ -275,7 +299,10 @@ describe("refused tokens", () => {
 
 describe("the policy, checked at start", () => {
   const load = (policy: unknown) =>
-    loadConfig({ LSS_OIDC_POLICY: typeof policy === "string" ? policy : JSON.stringify(policy) });
+    loadConfig({
+      LSS_OIDC_POLICY: typeof policy === "string" ? policy : JSON.stringify(policy),
+      LSS_PUBLIC_URL: ORIGIN,
+    });
   const rule = (over: Record<string, unknown>) => ({
     name: "r",
     match: { repository_owner_id: "1" },
@@ -340,9 +367,48 @@ describe("the policy, checked at start", () => {
       rules: [{ name: "r" }],
     });
     expect(loadConfig({}).oidc).toBeNull();
-    expect(loadConfig({ LSS_OIDC_POLICY: JSON.stringify({ rules: [rule({})] }) }).oidc?.issuer).toBe(
-      "https://token.actions.githubusercontent.com",
+    const defaults = loadConfig({
+      LSS_OIDC_POLICY: JSON.stringify({ rules: [rule({})] }),
+      LSS_PUBLIC_URL: "https://lss.acme.example/some/path",
+    });
+    expect(defaults.oidc).toMatchObject({
+      issuer: "https://token.actions.githubusercontent.com",
+      // LSS_PUBLIC_URL's origin, as the action's default audience is its url input's origin.
+      audience: "https://lss.acme.example",
+    });
+    expect(defaults.publicOrigin).toBe("https://lss.acme.example");
+  });
+
+  it("refuses a policy without a configured audience, naming the variables (never the request's origin)", () => {
+    const policy = JSON.stringify([rule({})]);
+    for (const runtime of ["node", "vercel", "workers"] as const) {
+      const upstash = { UPSTASH_REDIS_REST_URL: "https://x.upstash.io", UPSTASH_REDIS_REST_TOKEN: "t" };
+      expect(() => loadConfig({ ...upstash, LSS_OIDC_POLICY: policy }, runtime)).toThrow(
+        /LSS_OIDC_POLICY is set, so set LSS_PUBLIC_URL .* or LSS_OIDC_AUDIENCE/,
+      );
+    }
+    expect(() => loadConfig({ LSS_OIDC_POLICY_FILE: "/p.json" }, "node", () => policy)).toThrow(
+      /LSS_OIDC_POLICY_FILE is set, so set LSS_PUBLIC_URL/,
     );
+    expect(() => loadConfig({ LSS_OIDC_POLICY: policy, LSS_PUBLIC_URL: "lss.example.com" })).toThrow(
+      /LSS_PUBLIC_URL must be the http\(s\) URL/,
+    );
+    expect(loadConfig({ LSS_OIDC_POLICY: policy, LSS_OIDC_AUDIENCE: "lss" }).oidc?.audience).toBe("lss");
+  });
+
+  it("on a Vercel production deployment, defaults to the production domain Vercel sets", () => {
+    const env = {
+      UPSTASH_REDIS_REST_URL: "https://x.upstash.io",
+      UPSTASH_REDIS_REST_TOKEN: "t",
+      LSS_OIDC_POLICY: JSON.stringify([rule({})]),
+      VERCEL_PROJECT_PRODUCTION_URL: "lss-acme.vercel.app",
+    };
+    expect(loadConfig({ ...env, VERCEL_ENV: "production" }, "vercel").oidc?.audience).toBe(
+      "https://lss-acme.vercel.app",
+    );
+    // A preview deployment, or the same variables on Node, must be told.
+    expect(() => loadConfig({ ...env, VERCEL_ENV: "preview" }, "vercel")).toThrow(/set LSS_PUBLIC_URL/);
+    expect(() => loadConfig({ ...env, VERCEL_ENV: "production" }, "node")).toThrow(/set LSS_PUBLIC_URL/);
   });
 
   it("reads LSS_OIDC_POLICY_FILE where there are files, and says which file it could not read", () => {
@@ -352,10 +418,11 @@ describe("the policy, checked at start", () => {
       if (text === undefined) throw new Error("ENOENT: no such file");
       return text;
     };
+    const url = { LSS_PUBLIC_URL: ORIGIN };
     expect(
-      loadConfig({ LSS_OIDC_POLICY_FILE: "/etc/lss/policy.json" }, "node", read).oidc?.rules,
+      loadConfig({ ...url, LSS_OIDC_POLICY_FILE: "/etc/lss/policy.json" }, "node", read).oidc?.rules,
     ).toHaveLength(1);
-    expect(() => loadConfig({ LSS_OIDC_POLICY_FILE: "/nope.json" }, "node", read)).toThrow(
+    expect(() => loadConfig({ ...url, LSS_OIDC_POLICY_FILE: "/nope.json" }, "node", read)).toThrow(
       /LSS_OIDC_POLICY_FILE \(\/nope.json\) cannot be read: ENOENT/,
     );
     const upstash = { UPSTASH_REDIS_REST_URL: "https://x.upstash.io", UPSTASH_REDIS_REST_TOKEN: "t" };

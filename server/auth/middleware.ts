@@ -84,8 +84,7 @@ export const authenticate = (
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     let principal: Principal | null = null;
     try {
-      // The origin is an OIDC token's default audience: worked out only for one.
-      principal = match?.[1] ? await verifier.verify(match[1], () => new URL(c.req.url).origin) : null;
+      principal = match?.[1] ? await verifier.verify(match[1]) : null;
     } catch (err) {
       // An OIDC token refused (401, with the reason) counts as a failed authentication too.
       if (err instanceof ApiError && err.status === 401) opts.failures?.failed(address);

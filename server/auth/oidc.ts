@@ -16,8 +16,11 @@ export const GITHUB_ISSUER = "https://token.actions.githubusercontent.com";
 
 export interface OidcConfig {
   issuer: string;
-  /** The audience tokens must name; null: the server's own origin (the URL the request came to). */
-  audience: string | null;
+  /**
+   * The audience tokens must name: LSS_OIDC_AUDIENCE, else the origin of LSS_PUBLIC_URL. Never taken
+   * from a request (its Host header or target), which the caller chooses.
+   */
+  audience: string;
   rules: OidcRule[];
   /** How soon a token with an unknown key may make the JWKS be read again (jose's cooldown). */
   jwksCooldownMs?: number;
@@ -76,7 +79,7 @@ export interface OidcVerifier {
   /** Whether a bearer token is one for this verifier (a JWT: LSS's own tokens never look like one). */
   accepts(bearer: string): boolean;
   /** The principal of a verified token; throws ApiError 401 (bad token), 403 (no rule), 503 (issuer down). */
-  verify(jwt: string, origin: string): Promise<Principal>;
+  verify(jwt: string): Promise<Principal>;
 }
 
 export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch = fetch): OidcVerifier {
@@ -120,13 +123,13 @@ export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch =
 
   return {
     accepts: looksLikeJwt,
-    async verify(jwt, origin) {
+    async verify(jwt) {
       const jwks = await keySet();
       let claims: Claims;
       try {
         const verified = await jwtVerify(jwt, jwks, {
           issuer,
-          audience: config.audience ?? origin,
+          audience: config.audience,
           algorithms: ["RS256"],
           clockTolerance: CLOCK_SKEW_S,
           maxTokenAge: MAX_TOKEN_AGE_S,

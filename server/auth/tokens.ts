@@ -61,10 +61,10 @@ export function mintToken(
 export interface TokenVerifier {
   /**
    * The principal of a bearer token, or null when it is unknown or revoked. An OIDC token (a JWT,
-   * when a policy is configured) is verified against `origin` as its default audience, and a
-   * refusal throws an ApiError that says why. `origin` may be a function, called for OIDC tokens only.
+   * when a policy is configured) is verified against the configured audience, and a refusal throws
+   * an ApiError that says why.
    */
-  verify(bearer: string, origin?: string | (() => string)): Promise<Principal | null>;
+  verify(bearer: string): Promise<Principal | null>;
   /** Forget a token at once on this instance (others forget it within the cache time). */
   forget(id: string): void;
 }
@@ -87,9 +87,9 @@ export function createTokenVerifier(
   const cache = new Map<string, { record: TokenRecord | null; until: number }>();
 
   return {
-    async verify(bearer, origin = "") {
+    async verify(bearer) {
       if (adminHash && constantTimeEqual(sha256Hex(bearer), adminHash)) return admin;
-      if (oidc?.accepts(bearer)) return oidc.verify(bearer, typeof origin === "function" ? origin() : origin);
+      if (oidc?.accepts(bearer)) return oidc.verify(bearer);
       const match = TOKEN_FORMAT.exec(bearer);
       if (!match) return null;
       const [, id = "", secretPart = ""] = match;

@@ -132,8 +132,8 @@ export function uiRoutes(deps: UiDeps) {
    * A signed-in person's principal: an LSS API token, verified as the API does. A workflow's OIDC
    * token (verified claims, minutes long) is not for people: it reads as no session.
    */
-  const personOf = async (c: Context, token: string) => {
-    const principal = await verifier.verify(token, new URL(c.req.url).origin).catch(() => null);
+  const personOf = async (token: string) => {
+    const principal = await verifier.verify(token).catch(() => null);
     return principal && !principal.holder ? principal : null;
   };
 
@@ -144,7 +144,7 @@ export function uiRoutes(deps: UiDeps) {
   const signedIn = (kind: "page" | "fragment" | "action") =>
     createMiddleware<UiEnv>(async (c, next) => {
       const token = readToken(c);
-      const principal = token ? await personOf(c, token) : null;
+      const principal = token ? await personOf(token) : null;
       if (!token || !principal) {
         if (token) endSession(c, secure(c));
         if (kind === "fragment") return c.text("signed out", 401);
@@ -197,7 +197,7 @@ export function uiRoutes(deps: UiDeps) {
   // Sign in and out.
   ui.get("/ui/login", async (c) => {
     const token = readToken(c);
-    if (token && (await personOf(c, token))) return c.redirect(safeNext(c.req.query("next")), 303);
+    if (token && (await personOf(token))) return c.redirect(safeNext(c.req.query("next")), 303);
     const next = c.req.query("next");
     return c.html(<LoginPage next={next ? safeNext(next) : undefined} />);
   });
@@ -219,7 +219,7 @@ export function uiRoutes(deps: UiDeps) {
       );
     }
     const token = field(body, "token").trim();
-    const principal = token ? await personOf(c, token) : null;
+    const principal = token ? await personOf(token) : null;
     if (!principal) {
       if (token) deps.failures?.failed(address);
       return c.html(

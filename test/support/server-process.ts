@@ -71,11 +71,14 @@ function environment(kind: RuntimeKind, port: number, env: Record<string, string
   }
 }
 
+/** `env` may be made from the URL the server will serve at (e.g. for LSS_PUBLIC_URL). */
 export async function startServerProcess(
-  env: Record<string, string>,
+  envOrMake: Record<string, string> | ((url: string) => Record<string, string>),
   kind: RuntimeKind = "node",
 ): Promise<ServerProcess> {
   const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const env = typeof envOrMake === "function" ? envOrMake(url) : envOrMake;
   const [file, args] = command(kind, port, env);
   const child = spawn(file, args, {
     cwd: ROOT,
@@ -99,7 +102,6 @@ export async function startServerProcess(
     }
   };
 
-  const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${kind} server exited early:\n${output}`);
