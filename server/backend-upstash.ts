@@ -14,7 +14,15 @@ export function upstashBackend(
   client: Redis,
   /** The database (UPSTASH_REDIS_REST_URL and _TOKEN), for event streams and to name it in errors. */
   database: { url: string; token: string },
-  config: Pick<Config, "keyPrefix" | "rateLimitPerMinute" | "storeTimeoutMs" | "allowEviction" | "limits">,
+  config: Pick<
+    Config,
+    | "keyPrefix"
+    | "rateLimitPerMinute"
+    | "storeTimeoutMs"
+    | "allowEviction"
+    | "declaredEvictionPolicy"
+    | "limits"
+  >,
 ): Backend {
   const perMinute = config.rateLimitPerMinute;
   return {
@@ -22,7 +30,11 @@ export function upstashBackend(
       upstashTransport(client, database.url),
       config.keyPrefix,
       upstashEvents({ ...database, timeoutMs: config.storeTimeoutMs }),
-      { allowEviction: config.allowEviction, limits: config.limits },
+      {
+        allowEviction: config.allowEviction,
+        declaredEvictionPolicy: config.declaredEvictionPolicy,
+        limits: config.limits,
+      },
     ),
     rateLimiter: perMinute ? upstashRateLimiter(client, perMinute, config.keyPrefix) : null,
   };

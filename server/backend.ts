@@ -34,7 +34,11 @@ export function openBackend(config: Config): Backend {
           tcpTransport(client, config.storeTimeoutMs),
           config.keyPrefix,
           tcpEvents(client),
-          { allowEviction: config.allowEviction, limits: config.limits },
+          {
+            allowEviction: config.allowEviction,
+            declaredEvictionPolicy: config.declaredEvictionPolicy,
+            limits: config.limits,
+          },
         ),
         rateLimiter: perMinute
           ? redisRateLimiter(client, perMinute, config.keyPrefix, config.storeTimeoutMs)

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { GITHUB_ISSUER, type OidcConfig } from "./auth/oidc.js";
 import { PolicyError, parsePolicy } from "./auth/oidc-policy.js";
+import { OPEN_NAMESPACE } from "./auth/tokens.js";
 import { RUNTIMES, type RuntimeName } from "./runtime.js";
 import { DEFAULT_LIMITS, type StoreLimits } from "./stores/types.js";
 
@@ -38,6 +39,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Serve lock operations even on a Redis whose maxmemory-policy may evict lock records. */
   allowEviction: boolean;
+  /** The maxmemory-policy the operator checked, for a Redis that does not say it (LSS_EVICTION_POLICY). */
+  declaredEvictionPolicy: string | null;
   /**
    * What bounds the store's records: LSS_MAX_LOCKS, LSS_MAX_WAITERS, LSS_LOCK_RETENTION_DAYS,
    * LSS_HISTORY_EVENTS, LSS_HISTORY_DAYS.
@@ -60,6 +63,18 @@ export interface Config {
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
+
+/** Redis's maxmemory-policy values. */
+const EVICTION_POLICIES = [
+  "noeviction",
+  "allkeys-lru",
+  "allkeys-lfu",
+  "allkeys-random",
+  "volatile-lru",
+  "volatile-lfu",
+  "volatile-random",
+  "volatile-ttl",
+] as const;
 
 const int = (name: string, min: number, max: number) =>
   z
@@ -96,6 +111,7 @@ const schema = z.object({
     .default("open"),
   LSS_TOKEN_CACHE_MS: int("LSS_TOKEN_CACHE_MS", 0, 300_000).default(10_000),
   LSS_MAX_LOCKS: int("LSS_MAX_LOCKS", 1, 10_000_000).default(DEFAULT_LIMITS.locksPerNamespace),
+  LSS_OPEN_MAX_LOCKS: int("LSS_OPEN_MAX_LOCKS", 1, 10_000_000).default(DEFAULT_LIMITS.locksPerNamespace),
   LSS_MAX_WAITERS: int("LSS_MAX_WAITERS", 1, 100_000).default(DEFAULT_LIMITS.waitersPerKey),
   LSS_LOCK_RETENTION_DAYS: int("LSS_LOCK_RETENTION_DAYS", 1, 3650).default(
     DEFAULT_LIMITS.lockRetentionMs / 86_400_000,
@@ -106,6 +122,11 @@ const schema = z.object({
     .enum(["true", "false"], { error: "LSS_ALLOW_EVICTION must be true or false" })
     .transform((v) => v === "true")
     .default(false),
+  LSS_EVICTION_POLICY: z
+    .enum(EVICTION_POLICIES, {
+      error: `LSS_EVICTION_POLICY must be a Redis maxmemory-policy: ${EVICTION_POLICIES.join(", ")}`,
+    })
+    .optional(),
   LSS_METRICS: z
     .enum(["on", "off"], { error: "LSS_METRICS must be on or off" })
     .transform((v) => v === "on")
@@ -211,8 +232,10 @@ export function loadConfig(
     trustProxy: e.LSS_TRUST_PROXY,
     maxBodyBytes: 16 * 1024,
     allowEviction: e.LSS_ALLOW_EVICTION,
+    declaredEvictionPolicy: e.LSS_EVICTION_POLICY ?? null,
     limits: {
       locksPerNamespace: e.LSS_MAX_LOCKS,
+      locksByNamespace: { [OPEN_NAMESPACE]: e.LSS_OPEN_MAX_LOCKS },
       waitersPerKey: e.LSS_MAX_WAITERS,
       lockRetentionMs: e.LSS_LOCK_RETENTION_DAYS * 86_400_000,
       historyPerKey: e.LSS_HISTORY_EVENTS,

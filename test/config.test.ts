@@ -36,10 +36,12 @@ describe("loadConfig defaults", () => {
       trustProxy: 0,
       maxBodyBytes: 16 * 1024,
       allowEviction: false,
+      declaredEvictionPolicy: null,
       metricsEnabled: true,
       metricsToken: null,
       limits: {
         locksPerNamespace: 10_000,
+        locksByNamespace: { open: 10_000 },
         waitersPerKey: 1_000,
         lockRetentionMs: 30 * 86_400_000,
         historyPerKey: 100,
@@ -201,6 +203,7 @@ describe("numbers and switches", () => {
       "the store's limits",
       {
         LSS_MAX_LOCKS: "50",
+        LSS_OPEN_MAX_LOCKS: "20",
         LSS_MAX_WAITERS: "5",
         LSS_LOCK_RETENTION_DAYS: "2",
         LSS_HISTORY_EVENTS: "10",
@@ -209,6 +212,7 @@ describe("numbers and switches", () => {
       {
         limits: {
           locksPerNamespace: 50,
+          locksByNamespace: { open: 20 },
           waitersPerKey: 5,
           lockRetentionMs: 2 * 86_400_000,
           historyPerKey: 10,
@@ -217,6 +221,16 @@ describe("numbers and switches", () => {
       },
     ],
     ["LSS_TOKEN_CACHE_MS=0", { LSS_TOKEN_CACHE_MS: "0" }, { tokenCacheMs: 0 }],
+    [
+      "LSS_EVICTION_POLICY=noeviction",
+      { LSS_EVICTION_POLICY: "noeviction" },
+      { declaredEvictionPolicy: "noeviction" },
+    ],
+    [
+      "LSS_PUBLIC_URL (its origin)",
+      { LSS_PUBLIC_URL: "https://LSS.example.com:8443/base/" },
+      { publicOrigin: "https://lss.example.com:8443", oidc: null },
+    ],
     ["LSS_KEY_PREFIX=prod.eu-1", { LSS_KEY_PREFIX: "prod.eu-1" }, { keyPrefix: "prod.eu-1" }],
     ["LSS_STORE_TIMEOUT_MS=500", { LSS_STORE_TIMEOUT_MS: "500" }, { storeTimeoutMs: 500 }],
   ])("%s is accepted", (_label, env, expected) => {
@@ -249,7 +263,16 @@ describe("numbers and switches", () => {
     ["LSS_TRUST_PROXY=yes", { LSS_TRUST_PROXY: "yes" }, /LSS_TRUST_PROXY must be true, false, or the number/],
     ["LSS_TRUST_PROXY=11", { LSS_TRUST_PROXY: "11" }, /LSS_TRUST_PROXY must be true, false, or the number/],
     ["LSS_ALLOW_EVICTION=yes", { LSS_ALLOW_EVICTION: "yes" }, /LSS_ALLOW_EVICTION must be true or false/],
+    [
+      "LSS_EVICTION_POLICY=none",
+      { LSS_EVICTION_POLICY: "none" },
+      /LSS_EVICTION_POLICY must be a Redis maxmemory-policy: noeviction/,
+    ],
     ["LSS_MAX_LOCKS=0", { LSS_MAX_LOCKS: "0" }, /LSS_MAX_LOCKS must be at least 1/],
+    ["LSS_OPEN_MAX_LOCKS=0", { LSS_OPEN_MAX_LOCKS: "0" }, /LSS_OPEN_MAX_LOCKS must be at least 1/],
+    ["LSS_OPEN_MAX_LOCKS=lots", { LSS_OPEN_MAX_LOCKS: "lots" }, /LSS_OPEN_MAX_LOCKS must be a whole number/],
+    ["LSS_PUBLIC_URL without a scheme", { LSS_PUBLIC_URL: "lss.example.com" }, /LSS_PUBLIC_URL must be/],
+    ["LSS_PUBLIC_URL=ftp://…", { LSS_PUBLIC_URL: "ftp://lss.example.com" }, /LSS_PUBLIC_URL must be/],
     ["LSS_MAX_WAITS=0", { LSS_MAX_WAITS: "0" }, /LSS_MAX_WAITS must be at least 1/],
     ["LSS_MAX_LOCKS=many", { LSS_MAX_LOCKS: "many" }, /LSS_MAX_LOCKS must be a whole number/],
     ["LSS_MAX_WAITERS=100001", { LSS_MAX_WAITERS: "100001" }, /LSS_MAX_WAITERS must be at most 100000/],

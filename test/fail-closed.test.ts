@@ -112,6 +112,79 @@ describe("on a Redis that may evict keys (maxmemory-policy)", () => {
     }
   });
 
+  /** A user of the test's redis-server that may not run `denied` (as managed services refuse CONFIG). */
+  const restrictedUser = async (name: string, denied: string[]) => {
+    const admin = new Redis(backends.redis!.url);
+    await admin.call(
+      "ACL",
+      "SETUSER",
+      name,
+      "reset",
+      "on",
+      ">pw",
+      "~*",
+      "&*",
+      "+@all",
+      ...denied.map((c) => `-${c}`),
+    );
+    admin.disconnect();
+    return `redis://${name}:pw@127.0.0.1:${backends.redis!.port}`;
+  };
+
+  it("reads the policy from INFO when CONFIG is refused, and refuses to serve on an evicting one", async () => {
+    const url = await restrictedUser("noconfig", ["config"]);
+    const admin = new Redis(backends.redis!.url);
+    await admin.config("SET", "maxmemory-policy", "volatile-lru");
+    try {
+      const { call } = appOn(backends.open("redis", { url }));
+      const refused = await call("POST", "/infra/locks/hidden-config/acquire", { ttl_ms: 10_000 });
+      expect(refused.status).toBe(503);
+      expect(refused.body.error.message).toMatch(/maxmemory-policy volatile-lru/);
+      const health = await call("GET", "/health", undefined, null);
+      expect(health.body).toMatchObject({ eviction_policy: "volatile-lru" });
+    } finally {
+      await admin.config("SET", "maxmemory-policy", "noeviction");
+      admin.disconnect();
+    }
+    const { call } = appOn(backends.open("redis", { url }));
+    expect((await call("POST", "/infra/locks/hidden-config/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+  });
+
+  it("treats a policy it cannot read (CONFIG and INFO refused) as unsafe, until the operator names it", async () => {
+    const url = await restrictedUser("blind", ["config", "info"]);
+    const { call } = appOn(backends.open("redis", { url }));
+    const refused = await call("POST", "/infra/locks/blind/acquire", { ttl_ms: 10_000 });
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.message).toMatch(/does not say its maxmemory-policy/);
+    expect(refused.body.error.message).toMatch(/LSS_EVICTION_POLICY/);
+    expect((await call("GET", "/infra/locks/blind")).status).toBe(503);
+    const health = await call("GET", "/health", undefined, null);
+    expect(health.status).toBe(503);
+    expect(health.body).toMatchObject({ store_reachable: true, eviction_policy: null });
+
+    const declared = appOn(backends.open("redis", { url, evictionPolicy: "noeviction" })).call;
+    expect((await declared("POST", "/infra/locks/blind/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+    expect((await declared("GET", "/health", undefined, null)).body).toMatchObject({
+      eviction_policy: "noeviction",
+      problem: null,
+    });
+    const evicting = appOn(backends.open("redis", { url, evictionPolicy: "allkeys-lru" })).call;
+    const still = await evicting("POST", "/infra/locks/blind-2/acquire", { ttl_ms: 10_000 });
+    expect(still.status).toBe(503);
+    expect(still.body.error.message).toMatch(/maxmemory-policy allkeys-lru/);
+    const accepted = appOn(backends.open("redis", { url, allowEviction: true })).call;
+    expect((await accepted("POST", "/infra/locks/blind-3/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+  });
+
+  it("takes Upstash's documented default (eviction off) for a database whose policy it cannot read", async () => {
+    const { call } = appOn(backends.open("upstash"));
+    expect((await call("POST", "/infra/locks/upstash-kept/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+    expect((await call("GET", "/health", undefined, null)).body).toMatchObject({
+      eviction_policy: null,
+      problem: null,
+    });
+  });
+
   it("serves as usual with noeviction, and says so in /health", async () => {
     const { call } = appOn(backends.open("redis"));
     expect((await call("POST", "/infra/locks/kept/acquire", { ttl_ms: 10_000 })).status).toBe(200);

@@ -206,7 +206,11 @@ describe.each(STORE_KINDS)("a key's history on %s", (kind) => {
         )
       ).status,
     ).toBe(204);
-    const h = await history(`locks/${lockId}`);
+    // The open API's locks live in the namespace "open": a token of that namespace reads them.
+    const reader = (
+      await call("POST", "/admin/tokens", { namespace: "open", scopes: ["locks:read"], name: "ops" })
+    ).body.token;
+    const h = await history(`locks/${lockId}`, "", reader);
     expect(h.body.events.map((e: { event: string }) => e.event)).toEqual(["released", "granted"]);
     // The /locks API is open here (LSS_LOCKS_API_AUTH=open): its callers are nobody in particular.
     expect(h.body.events[1].actor).toBeNull();
@@ -298,9 +302,13 @@ describe.each(STORE_KINDS)("the namespace's listing on %s", (kind) => {
       waiting: 0,
     });
     expect(byKey["qa-3"]).toMatchObject({ locked: false, holder_id: null, holders: 0, expires_at: null });
-    // The admin token's namespace is "default" too: the /locks lock is there, under locks/.
-    const mine = await call("GET", "/infra/locks?prefix=locks/");
-    expect(mine.body.locks).toEqual([
+    // The open /locks API has a namespace of its own ("open"): its lock is listed there, under
+    // locks/, and not in the admin's.
+    expect((await call("GET", "/infra/locks?prefix=locks/")).body.locks).toEqual([]);
+    const reader = (await call("POST", "/admin/tokens", { namespace: "open", scopes: ["locks:read"] })).body
+      .token;
+    const theirs = await call("GET", "/infra/locks?prefix=locks/", undefined, reader);
+    expect(theirs.body.locks).toEqual([
       expect.objectContaining({ key: `locks/${created.body.id}`, locked: true, registered: true }),
     ]);
   });

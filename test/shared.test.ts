@@ -183,11 +183,15 @@ describe.each(STORE_KINDS)("shared holds and limits on %s", (kind) => {
   it("refuses a shared hold of a /locks lock, and a limit with mode exclusive", async () => {
     const c = call();
     const lock = (await c("POST", "/locks", undefined, null)).body;
-    const sharedLock = await c("POST", `/infra/locks/${encodeURIComponent(`locks/${lock.id}`)}/acquire`, {
-      ttl_ms: 1000,
-      token: lock.key,
-      mode: "shared",
-    });
+    // The open API's locks are in the namespace "open".
+    const opener = (await c("POST", "/admin/tokens", { namespace: "open", scopes: ["locks:write"] })).body
+      .token;
+    const sharedLock = await c(
+      "POST",
+      `/infra/locks/${encodeURIComponent(`locks/${lock.id}`)}/acquire`,
+      { ttl_ms: 1000, token: lock.key, mode: "shared" },
+      opener,
+    );
     expect(sharedLock.status).toBe(409);
     expect(sharedLock.body.error.code).toBe("mode_conflict");
     const contradiction = await take(c, "x", "t", { mode: "exclusive", limit: 2 });

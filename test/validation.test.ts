@@ -777,7 +777,14 @@ describe("/locks API", () => {
   it("a state lock cannot be taken through the lease API without its key", async () => {
     const app = newApp();
     const { id } = await createLock(app, "k=only-me");
-    const res = await call(app, "POST", leasePath(enc(`locks/${id}`), "acquire"), { json: { ttl_ms: 1000 } });
+    // In the open API's namespace, with a token of it.
+    const minted = await call(app, "POST", "/admin/tokens", {
+      json: { namespace: "open", scopes: ["locks:write"] },
+    });
+    const res = await call(app, "POST", leasePath(enc(`locks/${id}`), "acquire"), {
+      json: { ttl_ms: 1000 },
+      auth: `Bearer ${minted.body.token}`,
+    });
     expectError(res, 403, "forbidden", /\(k\)/);
     expect((await get(app, id)).status).toBe(204);
   });

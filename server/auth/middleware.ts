@@ -3,7 +3,7 @@ import { createMiddleware } from "hono/factory";
 import { ApiError } from "../errors.js";
 import type { Actor, Scope } from "../stores/types.js";
 import type { RateLimiter } from "./rate-limit.js";
-import { DEFAULT_NAMESPACE, type Principal, type TokenVerifier } from "./tokens.js";
+import { OPEN_NAMESPACE, type Principal, type TokenVerifier } from "./tokens.js";
 
 export type AppEnv = { Variables: { principal: Principal } };
 
@@ -11,11 +11,11 @@ export type AppEnv = { Variables: { principal: Principal } };
 export const actorOf = (principal: Principal): Actor | null =>
   principal.id.startsWith("addr:") ? null : { id: principal.id, name: principal.name };
 
-/** Who an unauthenticated caller of an open route is: the default namespace, limited by address. */
+/** Who an unauthenticated caller of an open route is: the open API's namespace, limited by address. */
 const anonymous = (address: string): Principal => ({
   id: `addr:${address}`,
   name: null,
-  namespace: DEFAULT_NAMESPACE,
+  namespace: OPEN_NAMESPACE,
   scopes: new Set<Scope>(["locks:read", "locks:write"]),
 });
 

@@ -13,8 +13,13 @@ export const SCOPES = [
   "admin",
 ] as const satisfies readonly Scope[];
 export const NAMESPACE_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-/** Where the admin token and the open /locks API act. */
+/** Where the admin token acts (and tokens minted without a namespace). */
 export const DEFAULT_NAMESPACE = "default";
+/**
+ * Where the open /locks API's anonymous callers act: a namespace of their own, with a cap of its
+ * own (LSS_OPEN_MAX_LOCKS), so that anyone filling it leaves every other namespace untouched.
+ */
+export const OPEN_NAMESPACE = "open";
 
 export interface Principal {
   /** "admin" for LSS_ADMIN_TOKEN, else the token record's id. */

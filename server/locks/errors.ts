@@ -1,4 +1,5 @@
 /** The errors both APIs answer lock outcomes with: held, queued, not held, credentials, quotas, unconfirmed writes. */
+import { OPEN_NAMESPACE } from "../auth/tokens.js";
 import { ApiError } from "../errors.js";
 import { type Lease, type QuotaOutcome, StoreUnavailableError } from "../stores/types.js";
 import { leaseView } from "./views.js";
@@ -58,7 +59,8 @@ export const quotaError = (namespace: string, key: string, quota: QuotaOutcome) 
   new ApiError(
     "quota_exceeded",
     quota.limit === "locks"
-      ? `namespace "${namespace}" already has ${quota.max} locks, the most LSS_MAX_LOCKS allows: ` +
+      ? `namespace "${namespace}" already has ${quota.max} live locks, the most ` +
+          `${namespace === OPEN_NAMESPACE ? "LSS_OPEN_MAX_LOCKS" : "LSS_MAX_LOCKS"} allows: ` +
           "release some (or let them expire), or ask the operator to raise it"
       : `${quota.max} waiters already queue for "${key}", the most LSS_MAX_WAITERS allows`,
     { extra: { limit: quota.limit, max: quota.max } },

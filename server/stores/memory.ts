@@ -18,9 +18,11 @@ import {
   type LockMode,
   type LockRef,
   type LockStore,
+  locksIn,
   type PoolOutcome,
   QUEUE_GRACE_MS,
   queueMember,
+  RECLAIM_PER_CALL,
   RELEASED_GRACE_MS,
   type RegisterOutcome,
   type RegisterParams,
@@ -153,13 +155,34 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
     indexes.set(namespace, index);
     return index;
   };
-  /** Room for one more record in the namespace? Records already gone are forgotten first. */
-  const room = (namespace: string, now: number) => {
+  /**
+   * Room for one more record in the namespace? Records already gone are forgotten first; at the
+   * cap, the oldest record that holds nothing (of the RECLAIM_PER_CALL Redis drops first) is
+   * dropped, its lapsed lease written to the history: as the scripts' room and reclaim.
+   */
+  const room = (namespace: string, now: number, busy: LockRef[] = []) => {
     const index = indexOf(namespace);
-    if (index.size < limits.locksPerNamespace) return true;
+    const cap = locksIn(limits, namespace);
+    if (index.size < cap) return true;
     for (const [member, until] of index) if (until <= now) index.delete(member);
-    return index.size < limits.locksPerNamespace;
+    if (index.size < cap) return true;
+    const oldest = [...index]
+      .sort((a, b) => a[1] - b[1])
+      .slice(0, RECLAIM_PER_CALL)
+      .map(([key]) => ({ namespace, key }));
+    for (const ref of oldest) {
+      const rec = read(ref, now);
+      if (busy.some((b) => b.key === ref.key) || !rec || !holdsNothing(ref, rec, now)) continue;
+      remember(ref, now, ...lapsedOf(rec, now).map((l) => l.entry));
+      records.delete(id(ref));
+      index.delete(ref.key);
+      return true;
+    }
+    return false;
   };
+  /** No live lease, exclusive or shared, nobody queued, and not a /locks lock. */
+  const holdsNothing = (ref: LockRef, rec: LockRecord, now: number) =>
+    rec.cred == null && !live(rec, now) && liveShared(rec, now).length === 0 && !queues.get(id(ref))?.length;
   let fencingCounter = 0;
   /** As in Redis: a new counter starts at the clock in microseconds, above an old process's tokens. */
   const nextFence = (now: number) => {
@@ -204,7 +227,8 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
   const setExpiry = (ref: LockRef, rec: LockRecord, exp: number, now: number) => {
     rec.exp = exp;
     let gc = Number.POSITIVE_INFINITY;
-    if (exp !== 0) {
+    // Only a /locks lock is held without end, and even it goes lockRetentionMs after its last write.
+    if (exp !== 0 || rec.cred != null) {
       const [need, slack] = rec.cred
         ? [Math.max(exp, now + limits.lockRetentionMs), Math.floor(limits.lockRetentionMs / 30)]
         : [exp, GC_SLACK_MS];
@@ -272,12 +296,19 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
     (queue[index] as { until: number }).until = now + windowMs + QUEUE_GRACE_MS;
     return index + 1;
   };
+  /** Leave the key's queue; true when the member was first in it. */
   const leaveQueue = (ref: LockRef, member: string) => {
     const queue = queues.get(id(ref));
-    if (!queue) return;
+    if (!queue) return false;
     const index = queue.findIndex((w) => w.member === member);
     if (index >= 0) queue.splice(index, 1);
     if (queue.length === 0) queues.delete(id(ref));
+    return index === 0;
+  };
+  /** Only when the first waiter leaves does the next one become first (and may find the key free). */
+  const wakeFirst = (ref: LockRef) => {
+    const next = queues.get(id(ref))?.[0];
+    if (next) hub.emit(id(ref), { kind: "released", next: next.member, nextUntil: next.until });
   };
 
   /**
@@ -424,8 +455,8 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
 
       // 4. Granted the chosen key; the caller leaves the other keys' queues.
       const { ref, index, rec, turn, free } = chosen;
-      if (!rec && !room(ref.namespace, now)) {
-        return { outcome: "quota", now, limit: "locks", max: limits.locksPerNamespace, index };
+      if (!rec && !room(ref.namespace, now, refs)) {
+        return { outcome: "quota", now, limit: "locks", max: locksIn(limits, ref.namespace), index };
       }
       const fence = nextFence(now);
       const record = rec ?? newRecord(now, null);
@@ -468,7 +499,7 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
           hub.emit(id(ref), { kind: "released", next: after.member, nextUntil: after.until });
         }
       }
-      for (const other of refs) if (other !== ref) leaveQueue(other, member);
+      for (const other of refs) if (other !== ref && leaveQueue(other, member)) wakeFirst(other);
       return { outcome: "granted", lease, now, index, expired };
     },
 
@@ -523,9 +554,12 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
       if (!force && !mine && excl && excl.token !== p.tokenHash)
         return { outcome: "held", lease: leaseOf(excl), now };
       if (!rec || (!excl && alive.length === 0)) return { outcome: "not_held", now };
-      // Shared leases that ran out meanwhile go into the history now.
+      // Shared leases that ran out meanwhile go into the history now; released entries past their
+      // grace period go too (as in the release script).
       const lapsed = lapsedOf(rec, now).filter((l) => l.th != null);
       for (const { th } of lapsed) rec.shared.delete(th as string);
+      for (const [th, h] of rec.shared)
+        if (h.exp === -1 && now >= (h.rel ?? 0) + RELEASED_GRACE_MS) rec.shared.delete(th);
       remember(ref, now, ...lapsed.map((l) => l.entry));
       // Into the history: the holder's own release, or every holder a forced release ends.
       const kind = force ? "forced_release" : "released";
@@ -535,9 +569,11 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
       ];
       remember(ref, now, ...ended.map((l) => event(kind, now, l, p.actor, now - l.acquiredAt)));
       if (mine) {
-        // Its entry stays a while as "released", for a retried release.
+        // Its entry stays a while as "released", for a retried release; the last holder to leave
+        // takes every other entry with it.
         mine.exp = -1;
         mine.rel = now;
+        if (alive.length === 1) rec.shared = new Map([[p.tokenHash as string, mine]]);
       } else if (force && alive.length > 0) {
         rec.shared.clear();
       }
@@ -581,7 +617,7 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
       const now = clock();
       if (read(ref, now)) return { outcome: "exists", now };
       if (!room(ref.namespace, now))
-        return { outcome: "quota", now, limit: "locks", max: limits.locksPerNamespace };
+        return { outcome: "quota", now, limit: "locks", max: locksIn(limits, ref.namespace) };
       const rec = newRecord(now, p.credentialHash);
       let exp = -1;
       if (p.lock) {
@@ -598,9 +634,6 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
 
     async leave(ref, tokenHash, who) {
       const queue = queues.get(id(ref)) ?? [];
-      const first = queue[0]?.member;
-      const wasFirst =
-        first === queueMember("exclusive", tokenHash) || first === queueMember("shared", tokenHash);
       for (const mode of ["exclusive", "shared"] as const) {
         if (queue.some((w) => w.member === queueMember(mode, tokenHash))) {
           const now = clock();
@@ -611,11 +644,10 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
           });
         }
       }
-      leaveQueue(ref, queueMember("exclusive", tokenHash));
-      leaveQueue(ref, queueMember("shared", tokenHash));
-      // Only when the first waiter leaves does the next one become first (and may find the key free).
-      const next = queues.get(id(ref))?.[0];
-      if (wasFirst && next) hub.emit(id(ref), { kind: "released", next: next.member, nextUntil: next.until });
+      const wasFirst = [queueMember("exclusive", tokenHash), queueMember("shared", tokenHash)]
+        .map((member) => leaveQueue(ref, member))
+        .some(Boolean);
+      if (wasFirst) wakeFirst(ref);
     },
 
     async history(ref) {

@@ -33,7 +33,13 @@
  * PUBLISHed on the key's channel so that waiting requests need not ask Redis again.
  */
 import { sha1Hex } from "../crypto.js";
-import { GC_SLACK_MS, QUEUE_GRACE_MS, RELEASED_GRACE_MS, STALE_WAITERS_PER_CALL } from "./types.js";
+import {
+  GC_SLACK_MS,
+  QUEUE_GRACE_MS,
+  RECLAIM_PER_CALL,
+  RELEASED_GRACE_MS,
+  STALE_WAITERS_PER_CALL,
+} from "./types.js";
 
 export interface LuaScript {
   name: string;
@@ -99,12 +105,18 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local US = '\\31'
 -- Every script that writes records ends its KEYS with the namespace's index (a sorted set of its
--- key names by when Redis drops their records) and its ARGV with the prefix of the namespace's
--- record keys, its cap on records, how long a /locks lock outlives its last write, and how many
+-- key names by when Redis drops their records) and its ARGV with the store's key prefix, the
+-- namespace, its cap on records, how long a /locks lock outlives its last write, and how many
 -- events (and how long) a key's history keeps.
 local INDEX = KEYS[#KEYS]
+local BASE, NS = ARGV[#ARGV - 5], ARGV[#ARGV - 4]
+-- A Redis key of the namespace's (kind: lock, queue, holders, history…; see redisKeys).
+local function key_of(kind, name)
+  return BASE .. ':' .. kind .. ':' .. NS .. ':' .. name
+end
 -- The namespace's records' keys start with this; the index and the names hold what follows.
-local RECORD_PREFIX = ARGV[#ARGV - 4] or ''
+local RECORD_PREFIX = ''
+if BASE and NS then RECORD_PREFIX = key_of('lock', '') end
 local MAX_RECORDS = tonumber(ARGV[#ARGV - 3])
 local RETENTION = tonumber(ARGV[#ARGV - 2])
 local HMAX = tonumber(ARGV[#ARGV - 1])
@@ -187,6 +199,16 @@ local function append(to, from)
   for _, v in ipairs(from) do to[#to + 1] = v end
   return to
 end
+-- A command over many members (HDEL, ZREM, LPUSH) in chunks: Lua's unpack takes a few thousand
+-- values at most, and a script that fails part-way has already made its changes. The last reply.
+local CHUNK = 500
+local function chunked(command, key, values)
+  local out = 0
+  for i = 1, #values, CHUNK do
+    out = redis.call(command, key, unpack(values, i, math.min(i + CHUNK - 1, #values)))
+  end
+  return out
+end
 -- The exclusive lease, when it is live.
 local function live(r)
   local exp = tonumber(r.exp)
@@ -204,7 +226,7 @@ local function sharers(r, holders_key)
   for i = 1, #flat, 2 do
     local p = split(flat[i + 1])
     local exp = tonumber(p[1])
-    local h = {th = flat[i], exp = exp, fence = p[2], since = p[3], holder = p[4], reason = p[5]}
+    local h = {th = flat[i], exp = exp, fence = p[2], since = p[3], holder = p[4], reason = p[5], raw = flat[i + 1]}
     if exp and exp > now then alive[#alive + 1] = h else ended[#ended + 1] = h end
   end
   return alive, ended
@@ -238,9 +260,89 @@ end
 local function name_of(r)
   return string.sub(r.key, #RECORD_PREFIX + 1)
 end
+-- A key's history: a list of events, newest first, each "kind<US>at<US>holder<US>reason<US>mode<US>
+-- fence<US>held ms<US>actor id<US>actor name". Events are collected while a script runs (note) and
+-- appended as it ends (flush): one LPUSH per key, trimmed to HMAX in batches (HMAX/10 over), and
+-- the list's Redis expiry kept HRET past its last event, moved at most every 30th of HRET (the
+-- record remembers it as hx).
+local pending, pending_order = {}, {}
+local function note(hkey, r, kind, at, l, held, actor)
+  local p = pending[hkey]
+  if not p then
+    p = {r = r, values = {}}
+    pending[hkey] = p
+    pending_order[#pending_order + 1] = hkey
+  end
+  local a = actor or {'', ''}
+  p.values[#p.values + 1] = table.concat({kind, at, l[4] or '', l[5] or '', l[6] or '', l[1] or '', held or '', a[1], a[2]}, US)
+end
+-- The history's new Redis expiry, or nil when the one the record remembers is far enough.
+local function history_expiry(r)
+  if r and r.exp and (tonumber(r.hx) or 0) >= now + HRET then return nil end
+  return now + HRET + math.floor(HRET / 30)
+end
+local function flush()
+  for _, hkey in ipairs(pending_order) do
+    local p = pending[hkey]
+    local n = chunked('LPUSH', hkey, p.values)
+    if n > HMAX + math.ceil(HMAX / 10) then redis.call('LTRIM', hkey, 0, HMAX - 1) end
+    local r = p.r
+    if r and r.hx_set then
+      -- Written with the record's fields already.
+      redis.call('PEXPIREAT', hkey, r.hx_set)
+    else
+      local hx = history_expiry(r)
+      if not hx and n == #p.values then hx = tonumber(r.hx) end
+      if hx then
+        redis.call('PEXPIREAT', hkey, hx)
+        if r and r.exp then set(r, 'hx', hx) end
+      end
+    end
+  end
+end
+-- A record of another key, read as it is (nil: none, or one from before records were packed).
+local function peek_record(key)
+  local packed = redis.pcall('GET', key)
+  if type(packed) ~= 'string' then return packed == false and {} or nil end
+  local r, v = {}, split(packed)
+  for i, f in ipairs(FIELDS) do
+    if v[i] and v[i] ~= '' then r[f] = v[i] end
+  end
+  return r
+end
+-- Whether a record holds nothing: no live lease, exclusive or shared, nobody queued, and not a
+-- /locks lock (whose record is the lock itself).
+local function ended(r, name)
+  if r.cred or live(r) or (tonumber(r.sh) or 0) > now then return false end
+  return redis.call('ZCARD', key_of('queue', name)) == 0
+end
+-- A namespace at its cap drops its oldest records that hold nothing (a lease that ended keeps its
+-- record an hour): up to ${RECLAIM_PER_CALL} of them are looked at, those a script already works on skipped. A
+-- lease that ran out goes into the history first. Whether one was dropped.
+local function reclaim(names)
+  local busy = {}
+  for _, r in ipairs(records) do busy[r.key] = true end
+  local oldest = redis.call('ZRANGEBYSCORE', INDEX, '(' .. now, '+inf', 'LIMIT', 0, ${RECLAIM_PER_CALL})
+  for _, name in ipairs(oldest) do
+    local key = RECORD_PREFIX .. name
+    local r = not busy[key] and peek_record(key)
+    if r and ended(r, name) then
+      local exp = tonumber(r.exp) or -1
+      if r.token and exp > 0 then
+        note(key_of('history', name), nil, 'expired', exp, lease_of(r), exp - (tonumber(r.since) or exp))
+      end
+      redis.call('DEL', key, key_of('holders', name))
+      redis.call('ZREM', INDEX, name)
+      redis.call('ZREM', names, name)
+      return true
+    end
+  end
+  return false
+end
 -- Room for one more record in the namespace (asked before each new record)? Records Redis dropped
 -- are forgotten first, from the index and from the names: a few each time, so that neither grows
--- past the records that exist, and all of them when the namespace looks full.
+-- past the records that exist, and all of them when the namespace looks full. At the cap, records
+-- that hold nothing make room (reclaim): the cap counts what is live.
 local function room(names)
   local batch = 16
   while true do
@@ -251,7 +353,7 @@ local function room(names)
     end
     local count = redis.call('ZCARD', INDEX)
     if count < MAX_RECORDS then return true end
-    if #gone < batch then return false end
+    if #gone < batch then return reclaim(names) end
     batch = 1000
   end
 end
@@ -261,7 +363,8 @@ end
 -- 30th of it: once a day for 30 days).
 local function plan_gc(r, exp)
   local gc = tonumber(r.gc)
-  if exp == 0 then return '0', gc ~= 0 end
+  -- Only a /locks lock is held without end, and even it goes RETENTION after its last write.
+  if exp == 0 and not r.cred then return '0', gc ~= 0 end
   local need, slack = exp, ${GC_SLACK_MS}
   if r.cred then need, slack = math.max(exp, now + RETENTION), math.floor(RETENTION / 30) end
   if gc and gc ~= 0 and gc >= need then return r.gc, false end
@@ -294,46 +397,6 @@ local function set_shared(r, holders_key, th, entry, exp, new_hash, ...)
     apply_gc(r, gc, holders_key)
   elseif new_hash then
     redis.call('PEXPIREAT', holders_key, gc)
-  end
-end
--- A key's history: a list of events, newest first, each "kind<US>at<US>holder<US>reason<US>mode<US>
--- fence<US>held ms<US>actor id<US>actor name". Events are collected while a script runs (note) and
--- appended as it ends (flush): one LPUSH per key, trimmed to HMAX in batches (HMAX/10 over), and
--- the list's Redis expiry kept HRET past its last event, moved at most every 30th of HRET (the
--- record remembers it as hx).
-local pending, pending_order = {}, {}
-local function note(hkey, r, kind, at, l, held, actor)
-  local p = pending[hkey]
-  if not p then
-    p = {r = r, values = {}}
-    pending[hkey] = p
-    pending_order[#pending_order + 1] = hkey
-  end
-  local a = actor or {'', ''}
-  p.values[#p.values + 1] = table.concat({kind, at, l[4] or '', l[5] or '', l[6] or '', l[1] or '', held or '', a[1], a[2]}, US)
-end
--- The history's new Redis expiry, or nil when the one the record remembers is far enough.
-local function history_expiry(r)
-  if r and r.exp and (tonumber(r.hx) or 0) >= now + HRET then return nil end
-  return now + HRET + math.floor(HRET / 30)
-end
-local function flush()
-  for _, hkey in ipairs(pending_order) do
-    local p = pending[hkey]
-    local n = redis.call('LPUSH', hkey, unpack(p.values))
-    if n > HMAX + math.ceil(HMAX / 10) then redis.call('LTRIM', hkey, 0, HMAX - 1) end
-    local r = p.r
-    if r and r.hx_set then
-      -- Written with the record's fields already.
-      redis.call('PEXPIREAT', hkey, r.hx_set)
-    else
-      local hx = history_expiry(r)
-      if not hx and n == #p.values then hx = tonumber(r.hx) end
-      if hx then
-        redis.call('PEXPIREAT', hkey, hx)
-        if r and r.exp then set(r, 'hx', hx) end
-      end
-    end
   end
 end
 local function mode_of(member)
@@ -608,14 +671,14 @@ if shared then
   local th = {}
   for _, h in ipairs(k.ended) do th[#th + 1] = h.th end
   for _, t in ipairs(gone_th) do th[#th + 1] = t end
-  if #th > 0 then redis.call('HDEL', k.HK, unpack(th)) end
+  chunked('HDEL', k.HK, th)
   local entry = table.concat({exp, fence, now, ARGV[2], ARGV[4]}, US)
   if #k.alive == 0 then r.sh = '0' end
   set_shared(r, k.HK, me, entry, exp, #k.alive == 0, 'lim', limit, 'w', w, unpack(more))
   granted = {fence, now, exp, ARGV[2], ARGV[4], 's'}
 else
   if #gone_th > 0 then
-    redis.call('HDEL', k.HK, unpack(gone_th))
+    chunked('HDEL', k.HK, gone_th)
     more[#more + 1] = 'sh'
     more[#more + 1] = 0
   end
@@ -637,7 +700,14 @@ if queued then
   end
 end
 for _, other in ipairs(keys) do
-  if other ~= k and redis.call('ZREM', other.Q, member) > 0 then redis.call('HDEL', other.U, member) end
+  local rank = other ~= k and redis.call('ZRANK', other.Q, member)
+  if rank then
+    redis.call('ZREM', other.Q, member)
+    redis.call('HDEL', other.U, member)
+    -- It was first there: the next waiter is first now and may find that key free (as after a leave).
+    local next = rank == 0 and redis.call('ZRANGE', other.Q, 0, 0)[1]
+    if next then publish(other.channel, 'r', next .. ' ' .. (redis.call('HGET', other.U, next) or '0')) end
+  end
 end
 return reply('granted', granted, expired, k.i)
 end
@@ -747,14 +817,19 @@ end
 if not excl and #alive == 0 then return {'not_held', now} end
 -- Shared leases that ran out meanwhile go into the history now (once this release clears sh, no
 -- later call would read them).
-local lapsed = {}
+-- Released entries past their grace period go too, so that the hash holds live holders and the
+-- few just released, never a key's whole past.
+local lapsed, dropped = {}, {}
 for _, h in ipairs(ended) do
   if h.exp and h.exp > 0 then
     note(H, r, 'expired', h.exp, shared_lease(h), h.exp - tonumber(h.since))
     lapsed[#lapsed + 1] = h.th
+    dropped[#dropped + 1] = h.th
+  elseif now >= (tonumber(split(h.raw)[6]) or 0) + ${RELEASED_GRACE_MS} then
+    dropped[#dropped + 1] = h.th
   end
 end
-if #lapsed > 0 then redis.call('HDEL', HK, unpack(lapsed)) end
+chunked('HDEL', HK, dropped)
 -- Into the history: the holder's own release, or every holder a forced release ends.
 local kind = 'released'
 if force then kind = 'forced_release' end
@@ -766,9 +841,14 @@ end
 local others = 0
 if mine then others = #alive - 1 end
 if mine then
-  -- Its entry stays a while as "released", for a retried release.
+  -- Its entry stays a while as "released", for a retried release. The last holder to leave takes
+  -- every other entry with it: then the entry alone is left, and only for the grace period.
+  if others == 0 then redis.call('DEL', HK) end
   redis.call('HSET', HK, me, table.concat({-1, mine.fence, mine.since, mine.holder, mine.reason, now}, US))
-  if others == 0 then set(r, 'sh', 0) end
+  if others == 0 then
+    redis.call('PEXPIREAT', HK, now + ${RELEASED_GRACE_MS})
+    set(r, 'sh', 0)
+  end
 elseif force and #alive > 0 then
   redis.call('DEL', HK)
   set(r, 'sh', 0)

@@ -31,6 +31,7 @@ import {
   type LockEvents,
   type LockRef,
   type LockStore,
+  locksIn,
   type PoolOutcome,
   type QuotaOutcome,
   type RegisterOutcome,
@@ -54,8 +55,13 @@ export interface RedisTransport {
   hvals(key: string): Promise<string[]>;
   hdel(key: string, field: string): Promise<number>;
   ping(): Promise<unknown>;
-  /** Redis's maxmemory-policy, or null where it cannot be read (Upstash, a CONFIG-less managed Redis). */
+  /** Redis's maxmemory-policy, or null where it cannot be read (Upstash, a managed Redis that hides it). */
   evictionPolicy(): Promise<string | null>;
+  /**
+   * The policy a provider documents for a database whose policy cannot be read (Upstash: eviction
+   * is a database option, off unless enabled). Without one, an unreadable policy is unsafe.
+   */
+  readonly documentedEvictionPolicy?: string;
   /**
    * TIME, GET of a lock's record and (with a queue key) ZCARD, in one round trip (a pipeline, not
    * a script: read-only, so it spares the EVALSHA). Raw replies, strings as Redis sent them.
@@ -166,6 +172,8 @@ const POLICY_CHECK_MS = 60_000;
 export interface RedisStoreOptions {
   /** LSS_ALLOW_EVICTION: the operator accepts that an evicting Redis may grant a held lock again. */
   allowEviction?: boolean;
+  /** LSS_EVICTION_POLICY: the policy the operator checked, for a Redis that does not say it. */
+  declaredEvictionPolicy?: string | null;
   limits?: StoreLimits;
 }
 
@@ -213,8 +221,9 @@ export function createRedisStore(
   // The namespace's index of records: every script's last key and ARGV.
   const indexKey = (ref: LockRef) => index(ref.namespace);
   const indexArgs = (namespace: string) => [
-    lockKey({ namespace, key: "" }),
-    String(limits.locksPerNamespace),
+    prefix,
+    namespace,
+    String(locksIn(limits, namespace)),
     String(limits.lockRetentionMs),
     String(limits.historyPerKey),
     String(limits.historyRetentionMs),
@@ -245,13 +254,18 @@ export function createRedisStore(
   let checked: { at: number; safety: StoreSafety } | null = null;
   const safety = async (): Promise<StoreSafety> => {
     if (checked && Date.now() - checked.at < POLICY_CHECK_MS) return checked.safety;
-    const policy = await transport.evictionPolicy();
-    const evicting = policy != null && !KEEPS_EVERY_KEY.has(policy);
-    const problem = evicting
-      ? `Redis may evict lock records (maxmemory-policy ${policy}), which could let two jobs hold one lock: ` +
-        "set maxmemory-policy noeviction, or LSS_ALLOW_EVICTION=true to accept the risk"
-      : null;
-    const result = { evictionPolicy: policy, safe: !evicting || !!opts.allowEviction, problem };
+    const policy = (await transport.evictionPolicy()) ?? opts.declaredEvictionPolicy ?? null;
+    const judged = policy ?? transport.documentedEvictionPolicy ?? null;
+    const problem =
+      judged == null
+        ? "Redis does not say its maxmemory-policy (CONFIG and INFO refused), and one that evicts keys could " +
+          "let two jobs hold one lock: check your provider's setting, then set LSS_EVICTION_POLICY to it " +
+          "(noeviction), or LSS_ALLOW_EVICTION=true to accept the risk"
+        : !KEEPS_EVERY_KEY.has(judged)
+          ? `Redis may evict lock records (maxmemory-policy ${judged}), which could let two jobs hold one lock: ` +
+            "set maxmemory-policy noeviction, or LSS_ALLOW_EVICTION=true to accept the risk"
+          : null;
+    const result = { evictionPolicy: policy, safe: problem == null || !!opts.allowEviction, problem };
     checked = { at: Date.now(), safety: result };
     return result;
   };

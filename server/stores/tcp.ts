@@ -29,6 +29,7 @@ type TcpClient = Pick<
   | "get"
   | "hvals"
   | "hdel"
+  | "info"
   | "ping"
   | "config"
   | "pipeline"
@@ -80,16 +81,18 @@ export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTranspor
     hvals: (key) => when(() => client.hvals(key)),
     hdel: (key, field) => when(() => client.hdel(key, field)),
     ping: () => when(() => client.ping()),
+    // CONFIG GET, else INFO memory (managed Redis services often refuse CONFIG, not INFO); a refusal
+    // of both makes the policy unknown, not a failure.
     evictionPolicy: () =>
       when(async () => {
-        try {
-          const reply = (await client.config("GET", "maxmemory-policy")) as string[];
-          return reply[1] ?? null;
-        } catch (err) {
-          // A managed Redis may refuse CONFIG: the policy is then unknown, not a failure.
+        const refused = (err: unknown) => {
           if (err instanceof ReplyError) return null;
           throw err;
-        }
+        };
+        const config = (await client.config("GET", "maxmemory-policy").catch(refused)) as string[] | null;
+        if (config?.[1]) return config[1];
+        const info = await client.info("memory").catch(refused);
+        return (info && /^maxmemory_policy:(\S+)/m.exec(info)?.[1]) || null;
       }),
     snapshot: (lockKey, queueKey) =>
       when(async () => {

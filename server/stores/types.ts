@@ -96,6 +96,8 @@ export type QuotaOutcome = { outcome: "quota"; limit: "locks" | "waiters"; max: 
 export interface StoreLimits {
   /** Records (leases and /locks locks) one namespace may have at once. */
   locksPerNamespace: number;
+  /** Namespaces with a cap of their own (the open /locks API's: LSS_OPEN_MAX_LOCKS). */
+  locksByNamespace?: Readonly<Record<string, number>>;
   /** Waiters one key's queue may have at once. */
   waitersPerKey: number;
   /** How long a /locks lock outlives its last write (create, lock, unlock) before it is deleted. */
@@ -104,6 +106,10 @@ export interface StoreLimits {
   historyPerKey: number;
   historyRetentionMs: number;
 }
+
+/** The cap on one namespace's records. */
+export const locksIn = (limits: StoreLimits, namespace: string) =>
+  limits.locksByNamespace?.[namespace] ?? limits.locksPerNamespace;
 
 export const DEFAULT_LIMITS: StoreLimits = {
   locksPerNamespace: 10_000,
@@ -321,6 +327,12 @@ export const QUEUE_GRACE_MS = 5_000;
  * call, and nobody jumps the queue.
  */
 export const STALE_WAITERS_PER_CALL = 32;
+
+/**
+ * How many of the records Redis drops first a namespace at its cap looks at for one that holds
+ * nothing (a lease that ended, nobody queued), to make room for a new one: bounded work per call.
+ */
+export const RECLAIM_PER_CALL = 64;
 
 /**
  * released: the key is free; `next` names the first waiter (only it need look, the others wait for

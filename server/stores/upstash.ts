@@ -66,8 +66,10 @@ export function upstashTransport(client: UpstashClient, url = ""): RedisTranspor
     hvals: (key) => client.hvals(key) as Promise<string[]>,
     hdel: (key, field) => client.hdel(key, field),
     ping: () => client.ping(),
-    // Upstash does not serve CONFIG; its eviction setting is the database's (see the README).
+    // Upstash does not serve CONFIG; eviction is a database option, off unless enabled (the README
+    // says to leave it off). Reading INFO every minute would be billed on every instance.
     evictionPolicy: async () => null,
+    documentedEvictionPolicy: "noeviction",
     // One POST /pipeline (automaticDeserialization is off: replies stay as Redis sent them).
     snapshot: async (lockKey, queueKey) => {
       let pipeline = client.pipeline().time().get(lockKey);

@@ -23,6 +23,10 @@ export interface OpenOptions {
   limits?: StoreLimits;
   /** LSS_ALLOW_EVICTION. */
   allowEviction?: boolean;
+  /** LSS_EVICTION_POLICY. */
+  evictionPolicy?: string;
+  /** The redis store's REDIS_URL, for one of another user of the same redis-server. */
+  url?: string;
 }
 
 /** One redis-server (and bridge) per test file; each store gets its own key prefix. */
@@ -50,13 +54,15 @@ export async function startBackends(kinds: readonly StoreKind[]): Promise<StoreB
     redis,
     bridge,
     open(kind, opts = {}) {
+      const named = storeConfig(kind);
       const config: Config = {
         ...defaults,
-        store: storeConfig(kind),
+        store: opts.url && named.kind === "redis" ? { ...named, url: opts.url } : named,
         keyPrefix: opts.prefix ?? `t${randomBytes(4).toString("hex")}`,
         storeTimeoutMs: opts.timeoutMs ?? 2000,
         limits: opts.limits ?? DEFAULT_LIMITS,
         allowEviction: opts.allowEviction ?? false,
+        declaredEvictionPolicy: opts.evictionPolicy ?? null,
         rateLimitPerMinute: null,
       };
       const { store } = openBackend(config);
