@@ -166,6 +166,9 @@ export function createApp(deps: AppDeps) {
     "/",
     uiRoutes({
       verifier,
+      sessions: store.sessions,
+      adminToken: config.adminToken,
+      cacheMs: config.tokenCacheMs,
       leases,
       maxTtlMs: config.maxTtlMs,
       trustProxy: config.trustProxy,

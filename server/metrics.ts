@@ -340,6 +340,7 @@ export function instrumentStore(store: LockStore, metrics: Metrics): LockStore {
   const overrides: Partial<LockStore> = {
     events,
     tokens: forward(store.tokens, {}, (name, fn) => counted(metrics, `tokens.${name}`, fn)),
+    sessions: forward(store.sessions, {}, (name, fn) => counted(metrics, `sessions.${name}`, fn)),
     acquire: wrap("acquire", async (ref: LockRef, params: Parameters<LockStore["acquire"]>[1]) => {
       const outcome = await store.acquire(ref, params);
       answered(ref, outcome, params.queueWindowMs !== null);

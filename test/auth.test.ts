@@ -587,6 +587,31 @@ describe("rate limiting", () => {
 });
 
 describe("forced release (an operator, deliberately)", () => {
+  it("is what a locks:force token is for, and all it may do", async () => {
+    const { app } = testApp();
+    const writer = await mint(app, "default", ["locks:write"]);
+    const operator = await mint(app, "default", ["locks:force"]);
+    expect(
+      (await call(app, "POST", "/infra/locks/stuck/acquire", writer.token, { ttl_ms: 600_000 })).status,
+    ).toBe(200);
+    // Before: 403 "lacks the locks:write scope", although forcing is what locks:force is for.
+    const forced = await call(app, "POST", "/infra/locks/stuck/release", operator.token, { force: true });
+    expect(forced.status, JSON.stringify(forced.body)).toBe(200);
+    // Its own release with a token, and taking a lock, still need locks:write.
+    expectError(
+      await call(app, "POST", "/infra/locks/stuck/release", operator.token, { token: "any" }),
+      403,
+      "forbidden",
+      /lacks the locks:write scope/,
+    );
+    expectError(
+      await call(app, "POST", "/infra/locks/stuck/acquire", operator.token, { ttl_ms: 1000 }),
+      403,
+      "forbidden",
+      /locks:write/,
+    );
+  });
+
   it("frees a lease held with someone else's token for admin tokens only", async () => {
     const { app } = testApp();
     const writer = await mint(app, "default", ["locks:read", "locks:write"]);

@@ -203,3 +203,34 @@ describe.each(STORE_KINDS)("a pool waiter granted one key on %s", (kind) => {
     expect(Date.now() - started).toBeLessThan(3000);
   });
 });
+
+describe("the memory store's histories", () => {
+  it("are dropped once past their retention, as Redis drops its lists", async () => {
+    let now = Date.now();
+    const limits = { ...DEFAULT_LIMITS, historyRetentionMs: 86_400_000 };
+    const store = createMemoryStore({ clock: () => now, limits });
+    const params = (token: string) => ({
+      tokenHash: sha256Hex(token),
+      holderId: null,
+      reason: null,
+      ttlMs: 1000,
+      registeredOnly: false,
+      queueWindowMs: null,
+      mode: "exclusive" as const,
+      limit: 1,
+      actor: null,
+    });
+    const hold = async (key: string, token: string) => {
+      const ref = { namespace: "default", key };
+      expect((await store.acquire(ref, params(token))).outcome).toBe("granted");
+      await store.release(ref, { tokenHash: sha256Hex(token), registeredOnly: false, actor: null });
+    };
+    for (let i = 0; i < 20; i++) await hold(`once-${i}`, `t${i}`);
+    expect(store.footprint().histories).toBe(20);
+    now += 2 * 86_400_000;
+    // The store sweeps now and then (every 1,024 grants).
+    for (let i = 0; i < 1024; i++) await hold("busy", `b${i}`);
+    // Before: every key's history stayed in memory for good.
+    expect(store.footprint().histories).toBe(1);
+  });
+});

@@ -70,8 +70,27 @@ export interface TokenVerifier {
    * an ApiError that says why.
    */
   verify(bearer: string): Promise<Principal | null>;
+  /**
+   * The principal of a credential kept without its secret (a dashboard session): its token id and
+   * secret hash, as `credentialOf` gave them; null once the token is revoked or replaced.
+   */
+  verifyStored(credential: StoredCredential): Promise<Principal | null>;
   /** Forget a token at once on this instance (others forget it within the cache time). */
   forget(id: string): void;
+}
+
+/** A token as a session keeps it: its id, and the sha256 of its secret. */
+export interface StoredCredential {
+  tokenId: string;
+  secretHash: string;
+}
+
+/** The stored form of an API token (LSS_ADMIN_TOKEN or lss_…); null for any other bearer. */
+export function credentialOf(bearer: string, adminToken: string | null): StoredCredential | null {
+  if (adminToken && constantTimeEqual(sha256Hex(bearer), sha256Hex(adminToken)))
+    return { tokenId: "admin", secretHash: sha256Hex(bearer) };
+  const match = TOKEN_FORMAT.exec(bearer);
+  return match ? { tokenId: match[1] as string, secretHash: sha256Hex(match[2] as string) } : null;
 }
 
 export function createTokenVerifier(
@@ -91,6 +110,25 @@ export function createTokenVerifier(
   // made-up token, costs no extra store round trip; bounded by cacheMs.
   const cache = new Map<string, { record: TokenRecord | null; until: number }>();
 
+  /** The token record of an id, looked up at most once per cacheMs. */
+  const recordOf = async (id: string) => {
+    const now = Date.now();
+    const cached = cache.get(id);
+    if (cached && cached.until > now) return cached.record;
+    const record = await tokens.get(id);
+    if (cacheMs > 0) {
+      if (cache.size > 10_000) cache.clear();
+      cache.set(id, { record, until: now + cacheMs });
+    }
+    return record;
+  };
+  const principalOf = (record: TokenRecord): Principal => ({
+    id: record.id,
+    name: record.name,
+    namespace: record.namespace,
+    scopes: new Set(record.scopes),
+  });
+
   return {
     async verify(bearer) {
       if (adminHash && constantTimeEqual(sha256Hex(bearer), adminHash)) return admin;
@@ -98,23 +136,14 @@ export function createTokenVerifier(
       const match = TOKEN_FORMAT.exec(bearer);
       if (!match) return null;
       const [, id = "", secretPart = ""] = match;
-      const now = Date.now();
-      const cached = cache.get(id);
-      let record = cached && cached.until > now ? cached.record : undefined;
-      if (record === undefined) {
-        record = await tokens.get(id);
-        if (cacheMs > 0) {
-          if (cache.size > 10_000) cache.clear();
-          cache.set(id, { record, until: now + cacheMs });
-        }
-      }
+      const record = await recordOf(id);
       if (!record || !constantTimeEqual(sha256Hex(secretPart), record.secretHash)) return null;
-      return {
-        id: record.id,
-        name: record.name,
-        namespace: record.namespace,
-        scopes: new Set(record.scopes),
-      };
+      return principalOf(record);
+    },
+    async verifyStored({ tokenId, secretHash }) {
+      if (tokenId === "admin") return adminHash && constantTimeEqual(secretHash, adminHash) ? admin : null;
+      const record = await recordOf(tokenId);
+      return record && constantTimeEqual(secretHash, record.secretHash) ? principalOf(record) : null;
     },
     forget(id) {
       cache.delete(id);

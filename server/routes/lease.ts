@@ -121,8 +121,9 @@ export function leaseRoutes(
     method: "post",
     path: "/infra/locks/{key}/release",
     tags: ["Leases"],
-    summary: "Release a lease with its token, or (admin) force: true",
-    middleware: write,
+    summary: "Release a lease with its token (locks:write), or force: true (admin or locks:force)",
+    // The scope depends on the body: locks:write for one's own lease, locks:force to force one.
+    middleware: [jsonBody],
     request: { params, body: body(ReleaseRequest) },
     responses: {
       200: {
@@ -321,6 +322,9 @@ export function leaseRoutes(
           "forbidden",
           `force releases whoever holds the key: it needs the admin or locks:force scope (for "${key}")`,
         );
+      }
+      if (!body.force && !c.var.principal.scopes.has("locks:write")) {
+        throw new ApiError("forbidden", "this token lacks the locks:write scope");
       }
       const lock = body.force ? { namespace: c.var.principal.namespace, key } : ref(c, key, "locks:write");
       return c.json(await leases.release(lock, body, actorOf(c.var.principal)), 200);

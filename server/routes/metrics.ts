@@ -22,6 +22,7 @@ function metricsVerifier(verifier: TokenVerifier, metricsToken: string | null): 
       if (hash && constantTimeEqual(sha256Hex(bearer), hash)) return SCRAPER;
       return verifier.verify(bearer);
     },
+    verifyStored: (credential) => verifier.verifyStored(credential),
     forget: (id) => verifier.forget(id),
   };
 }

@@ -28,11 +28,13 @@ import {
   type RegisterParams,
   type ReleaseOutcome,
   type RenewOutcome,
+  type SessionStore,
   STALE_WAITERS_PER_CALL,
   type StoreAcquireParams,
   type StoreLimits,
   type TokenRecord,
   type TokenStore,
+  type UiSession,
 } from "./types.js";
 
 /** Mirrors the Redis hash of one key. `exp`: 0 = no expiry, -1 = released, else ms. */
@@ -144,7 +146,23 @@ const lapsedOf = (
   return out.sort((a, b) => a.entry.at - b.entry.at);
 };
 
-export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLimits } = {}): LockStore {
+/** What the memory store keeps, counted (for tests of its bounds). */
+export interface MemoryFootprint {
+  records: number;
+  histories: number;
+  queues: number;
+  sessions: number;
+  /** Per namespace, its index (the records it counts against its cap). */
+  indexed: Record<string, number>;
+  /** Per key ("<namespace> <key>"), its shared holders' entries (live or kept as released). */
+  sharedEntries: Record<string, number>;
+  /** Per key, its queue's length. */
+  queueLengths: Record<string, number>;
+}
+
+export function createMemoryStore(
+  opts: { clock?: () => number; limits?: StoreLimits } = {},
+): LockStore & { footprint(): MemoryFootprint } {
   const clock = opts.clock ?? Date.now;
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const records = new Map<string, LockRecord>();
@@ -248,11 +266,16 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
     rec.exp = kept;
   };
 
-  /** Expired records of keys never touched again would pile up; sweep them now and then. */
+  /**
+   * Expired records, histories and sessions of keys never touched again would pile up (Redis drops
+   * them at their expiry); sweep them now and then.
+   */
   let writes = 0;
   const sweep = (now: number) => {
     if (++writes % 1024 !== 0) return;
     for (const [k, rec] of records) if (rec.gc <= now) records.delete(k);
+    for (const [k, h] of histories) if (h.until <= now) histories.delete(k);
+    for (const [k, kept] of sessionRecords) if (kept.until <= now) sessionRecords.delete(k);
     // Queues of keys nobody asks for again: their waiters stopped asking long ago.
     for (const [k, queue] of queues) {
       const kept = queue.filter((w) => w.until + GC_SLACK_MS > now);
@@ -274,6 +297,21 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
     },
     async delete(tokenId) {
       return tokenRecords.delete(tokenId);
+    },
+  };
+
+  const sessionRecords = new Map<string, { session: UiSession; until: number }>();
+  const sessions: SessionStore = {
+    async put(idHash, session, ttlMs) {
+      sessionRecords.set(idHash, { session: { ...session }, until: clock() + ttlMs });
+    },
+    async get(idHash) {
+      const kept = sessionRecords.get(idHash);
+      if (kept && kept.until <= clock()) sessionRecords.delete(idHash);
+      return kept && kept.until > clock() ? { ...kept.session } : null;
+    },
+    async delete(idHash) {
+      sessionRecords.delete(idHash);
     },
   };
 
@@ -364,6 +402,7 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
   return {
     kind: "memory",
     tokens,
+    sessions,
     events: hub,
 
     async acquire(ref, p: StoreAcquireParams): Promise<AcquireOutcome> {
@@ -698,6 +737,19 @@ export function createMemoryStore(opts: { clock?: () => number; limits?: StoreLi
     },
     async close() {
       records.clear();
+    },
+
+    footprint() {
+      const named = (k: string) => k.replace("\u0000", " ");
+      return {
+        records: records.size,
+        histories: histories.size,
+        queues: queues.size,
+        sessions: sessionRecords.size,
+        indexed: Object.fromEntries([...indexes].map(([ns, index]) => [ns, index.size])),
+        sharedEntries: Object.fromEntries([...records].map(([k, rec]) => [named(k), rec.shared.size])),
+        queueLengths: Object.fromEntries([...queues].map(([k, queue]) => [named(k), queue.length])),
+      };
     },
   };
 }

@@ -42,6 +42,7 @@ import {
   type StoreSafety,
   StoreUnavailableError,
   type TokenRecord,
+  type UiSession,
 } from "./types.js";
 
 /** The few commands the store needs; each transport adapts its client to this. */
@@ -52,6 +53,9 @@ export interface RedisTransport {
   hset(key: string, field: string, value: string): Promise<unknown>;
   hget(key: string, field: string): Promise<string | null>;
   get(key: string): Promise<string | null>;
+  /** SET key value PX ms. */
+  setPx(key: string, value: string, ms: number): Promise<unknown>;
+  del(key: string): Promise<unknown>;
   hvals(key: string): Promise<string[]>;
   hdel(key: string, field: string): Promise<number>;
   ping(): Promise<unknown>;
@@ -194,6 +198,8 @@ export function redisKeys(prefix: string) {
     names: (namespace: string) => `${prefix}:names:${namespace}`,
     // The namespace's index of records (see redis-scripts.ts).
     index: (namespace: string) => `${prefix}:ns:${namespace}`,
+    // A dashboard session, by the sha256 of its id.
+    session: (idHash: string) => `${prefix}:session:${idHash}`,
   };
 }
 
@@ -214,6 +220,7 @@ export function createRedisStore(
     history: historyKey,
     names: namesKey,
     index,
+    session: sessionKey,
   } = redisKeys(prefix);
   // One channel per key, named by a hash: keys may hold any character, Upstash puts the channel in a URL.
   const channelOf = (ref: LockRef) => `${prefix}:ev:${sha256Hex(lockKey(ref)).slice(0, 32)}`;
@@ -556,6 +563,16 @@ export function createRedisStore(
       list: async () =>
         (await guard(() => transport.hvals(tokensKey))).map((raw) => JSON.parse(raw) as TokenRecord),
       delete: async (id) => (await guard(() => transport.hdel(tokensKey, id))) > 0,
+    },
+
+    sessions: {
+      put: (idHash, session, ttlMs) =>
+        guard(() => transport.setPx(sessionKey(idHash), JSON.stringify(session), ttlMs)).then(() => {}),
+      get: async (idHash) => {
+        const raw = await guard(() => transport.get(sessionKey(idHash)));
+        return raw == null ? null : (JSON.parse(raw) as UiSession);
+      },
+      delete: (idHash) => guard(() => transport.del(sessionKey(idHash))).then(() => {}),
     },
 
     ping: () => guard(() => transport.ping()).then(() => {}),

@@ -30,6 +30,8 @@ type TcpClient = Pick<
   | "hvals"
   | "hdel"
   | "info"
+  | "set"
+  | "del"
   | "ping"
   | "config"
   | "pipeline"
@@ -78,6 +80,8 @@ export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTranspor
     hset: (key, field, value) => when(() => client.hset(key, field, value)),
     hget: (key, field) => when(() => client.hget(key, field)),
     get: (key) => when(() => client.get(key)),
+    setPx: (key, value, ms) => when(() => client.set(key, value, "PX", ms)),
+    del: (key) => when(() => client.del(key)),
     hvals: (key) => when(() => client.hvals(key)),
     hdel: (key, field) => when(() => client.hdel(key, field)),
     ping: () => when(() => client.ping()),

@@ -248,6 +248,7 @@ export interface LockStore {
    */
   peek(ref: LockRef): Promise<string | null>;
   readonly tokens: TokenStore;
+  readonly sessions: SessionStore;
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>;
   /**
@@ -277,6 +278,28 @@ export interface TokenStore {
   list(): Promise<TokenRecord[]>;
   /** false when there was no such token. */
   delete(id: string): Promise<boolean>;
+}
+
+/**
+ * A dashboard session, kept by the store under the sha256 of its id (the cookie holds the id only):
+ * which credential signed in, as its record's id and secret hash (so that revoking the token ends
+ * the session), and the secret its holds' lease tokens are derived from. Never the token itself.
+ */
+export interface UiSession {
+  /** "admin" for LSS_ADMIN_TOKEN, else the token record's id. */
+  tokenId: string;
+  /** sha256 of the token's secret (of LSS_ADMIN_TOKEN for admin), as at sign-in. */
+  secretHash: string;
+  /** Derived from the API token at sign-in: the same for every session of that token. */
+  holdSecret: string;
+}
+
+export interface SessionStore {
+  /** Kept for ttlMs (the cookie's lifetime), then gone by itself. */
+  put(idHash: string, session: UiSession, ttlMs: number): Promise<void>;
+  get(idHash: string): Promise<UiSession | null>;
+  /** Sign-out: the cookie, wherever it was copied, opens nothing any more. */
+  delete(idHash: string): Promise<void>;
 }
 
 /** The store did not answer (in time): every caller must fail closed on it. */

@@ -46,7 +46,7 @@ export function upstashOptions(url: string, token: string, timeoutMs: number) {
 
 type UpstashClient = Pick<
   Redis,
-  "evalsha" | "eval" | "get" | "hset" | "hget" | "hvals" | "hdel" | "ping" | "pipeline"
+  "evalsha" | "eval" | "get" | "set" | "del" | "hset" | "hget" | "hvals" | "hdel" | "ping" | "pipeline"
 >;
 
 export function upstashTransport(client: UpstashClient, url = ""): RedisTransport {
@@ -63,6 +63,8 @@ export function upstashTransport(client: UpstashClient, url = ""): RedisTranspor
     hset: (key, field, value) => client.hset(key, { [field]: value }),
     hget: (key, field) => client.hget<string>(key, field),
     get: (key) => client.get<string>(key),
+    setPx: (key, value, ms) => client.set(key, value, { px: ms }),
+    del: (key) => client.del(key),
     hvals: (key) => client.hvals(key) as Promise<string[]>,
     hdel: (key, field) => client.hdel(key, field),
     ping: () => client.ping(),

@@ -14,10 +14,10 @@ import { createMiddleware } from "hono/factory";
 import { LockKey, Reason } from "../../src/protocol/lease.js";
 import type { FailedAuthGuard } from "../auth/middleware.js";
 import type { RateLimiter } from "../auth/rate-limit.js";
-import type { Principal, TokenVerifier } from "../auth/tokens.js";
+import { credentialOf, mayForce, type Principal, type TokenVerifier } from "../auth/tokens.js";
 import { ApiError } from "../errors.js";
 import type { Leases } from "../locks/leases.js";
-import { StoreUnavailableError } from "../stores/types.js";
+import { type SessionStore, StoreUnavailableError, type UiSession } from "../stores/types.js";
 import { CSS, CSS_PATH, JS, JS_PATH } from "./assets.js";
 import { keyHref, leftText, type Session } from "./layout.js";
 import { ErrorPage, KeyNow, KeyPage, type KeyPageProps, ListPage, LockRows, LoginPage } from "./pages.js";
@@ -30,12 +30,20 @@ import {
   holderOf,
   holdToken,
   isHttps,
-  readToken,
+  newSession,
+  readSessionId,
+  SESSION_TTL_MS,
+  sessionKey,
   startSession,
 } from "./session.js";
 
 export interface UiDeps {
   verifier: TokenVerifier;
+  /** Where sessions are kept (the store's), and the admin token they may have signed in with. */
+  sessions: SessionStore;
+  adminToken: string | null;
+  /** How long a session read is trusted on this instance (LSS_TOKEN_CACHE_MS, as tokens). */
+  cacheMs: number;
   leases: Leases;
   maxTtlMs: number;
   trustProxy: number;
@@ -45,7 +53,9 @@ export interface UiDeps {
   rateLimiter?: RateLimiter | null;
 }
 
-type UiEnv = { Variables: { principal: Principal; apiToken: string; session: Session } };
+type UiEnv = {
+  Variables: { principal: Principal; sessionId: string; holdSecret: string; session: Session };
+};
 type Ctx = Context<UiEnv>;
 
 /** A form's fields, or null when the body is no readable form (a broken multipart body, say). */
@@ -129,24 +139,46 @@ export function uiRoutes(deps: UiDeps) {
   ui.use("/ui/fragment/*", pageHeaders);
 
   /**
-   * A signed-in person's principal: an LSS API token, verified as the API does. A workflow's OIDC
-   * token (verified claims, minutes long) is not for people: it reads as no session.
+   * A person's principal at sign-in: an LSS API token (LSS_ADMIN_TOKEN or lss_…), verified as the
+   * API does. A workflow's OIDC token (verified claims, minutes long) is not for people.
    */
   const personOf = async (token: string) => {
-    const principal = await verifier.verify(token).catch(() => null);
-    return principal && !principal.holder ? principal : null;
+    const credential = credentialOf(token, deps.adminToken);
+    const principal = credential ? await verifier.verify(token).catch(() => null) : null;
+    return credential && principal && !principal.holder ? { principal, credential } : null;
   };
 
   /**
-   * The session of a request: the cookie's token, verified as the API verifies a bearer token.
-   * Without one, a page sends the browser to sign in, a live update answers 401.
+   * The session behind a cookie, and whose it is: null once signed out, expired or revoked. Read
+   * at most once per cacheMs per instance (a tab's live update asks every 3 s), as tokens are.
+   */
+  const recent = new Map<string, { session: UiSession | null; until: number }>();
+  const sessionOf = async (sessionId: string) => {
+    const key = sessionKey(sessionId);
+    const cached = recent.get(key);
+    let session = cached && cached.until > Date.now() ? cached.session : undefined;
+    if (session === undefined) {
+      session = await deps.sessions.get(key);
+      if (deps.cacheMs > 0) {
+        // The oldest entry goes first: a Map keeps insertion order.
+        if (recent.size >= 10_000) recent.delete(recent.keys().next().value as string);
+        recent.set(key, { session, until: Date.now() + deps.cacheMs });
+      }
+    }
+    const principal = session ? await verifier.verifyStored(session) : null;
+    return session && principal ? { session, principal } : null;
+  };
+
+  /**
+   * The session of a request: the cookie's session, whose token is verified as the API verifies
+   * it. Without one, a page sends the browser to sign in, a live update answers 401.
    */
   const signedIn = (kind: "page" | "fragment" | "action") =>
     createMiddleware<UiEnv>(async (c, next) => {
-      const token = readToken(c);
-      const principal = token ? await personOf(token) : null;
-      if (!token || !principal) {
-        if (token) endSession(c, secure(c));
+      const sessionId = readSessionId(c, secure(c));
+      const found = sessionId ? await sessionOf(sessionId) : null;
+      if (!sessionId || !found) {
+        if (sessionId) endSession(c, secure(c));
         if (kind === "fragment") return c.text("signed out", 401);
         if (kind === "page") {
           const url = new URL(c.req.url);
@@ -164,6 +196,7 @@ export function uiRoutes(deps: UiDeps) {
           401,
         );
       }
+      const { principal, session } = found;
       if (deps.rateLimiter) {
         const decision = await deps.rateLimiter.limit(principal.id);
         if (!decision.allowed) {
@@ -180,15 +213,30 @@ export function uiRoutes(deps: UiDeps) {
         }
       }
       c.set("principal", principal);
-      c.set("apiToken", token);
-      c.set("session", { principal, csrf: csrfToken(token) });
+      c.set("sessionId", sessionId);
+      c.set("holdSecret", session.holdSecret);
+      c.set("session", { principal, csrf: csrfToken(sessionId) });
+      // Listings, holders and histories are what locks:read reads; a page shows nothing else.
+      if (kind !== "action" && !principal.scopes.has("locks:read")) return noReadScope(c, kind);
       return next();
     });
+
+  const noReadScope = (c: Ctx, kind: "page" | "fragment") =>
+    kind === "fragment"
+      ? c.text("this token lacks the locks:read scope", 403)
+      : c.html(
+          <ErrorPage
+            title="Cannot show this"
+            message="This token lacks the locks:read scope: it may not see the locks, their holders or their history."
+            session={c.var.session}
+          />,
+          403,
+        );
 
   /** A form's POST: from this site's pages (Origin), with this session's form token. */
   const checkForm = (c: Ctx, body: Record<string, unknown>): string | null => {
     if (crossSite(c)) return "This form was sent from another site: refused. Nothing was changed.";
-    if (!csrfMatches(c.var.apiToken, body.csrf)) {
+    if (!csrfMatches(c.var.sessionId, body.csrf)) {
       return "This form lacks this session's form token (CSRF): reload the page and try again. Nothing was changed.";
     }
     return null;
@@ -196,8 +244,8 @@ export function uiRoutes(deps: UiDeps) {
 
   // Sign in and out.
   ui.get("/ui/login", async (c) => {
-    const token = readToken(c);
-    if (token && (await personOf(token))) return c.redirect(safeNext(c.req.query("next")), 303);
+    const sessionId = readSessionId(c, secure(c));
+    if (sessionId && (await sessionOf(sessionId))) return c.redirect(safeNext(c.req.query("next")), 303);
     const next = c.req.query("next");
     return c.html(<LoginPage next={next ? safeNext(next) : undefined} />);
   });
@@ -219,8 +267,8 @@ export function uiRoutes(deps: UiDeps) {
       );
     }
     const token = field(body, "token").trim();
-    const principal = token ? await personOf(token) : null;
-    if (!principal) {
+    const person = token ? await personOf(token) : null;
+    if (!person) {
       if (token) deps.failures?.failed(address);
       return c.html(
         <LoginPage
@@ -234,16 +282,18 @@ export function uiRoutes(deps: UiDeps) {
         401,
       );
     }
-    startSession(c, token, secure(c));
+    const { id, session } = newSession(token, person.credential);
+    await deps.sessions.put(sessionKey(id), session, SESSION_TTL_MS);
+    startSession(c, id, secure(c));
     return c.redirect(next ?? "/ui", 303);
   });
 
   ui.post("/ui/logout", async (c) => {
-    const token = readToken(c);
-    if (token) {
+    const sessionId = readSessionId(c, secure(c));
+    if (sessionId) {
       const body = await readForm(c);
       if (!body) return c.html(<ErrorPage title="Not signed out" message={NOT_A_FORM} />, 400);
-      if (crossSite(c) || !csrfMatches(token, body.csrf)) {
+      if (crossSite(c) || !csrfMatches(sessionId, body.csrf)) {
         return c.html(
           <ErrorPage
             title="Not signed out"
@@ -252,6 +302,11 @@ export function uiRoutes(deps: UiDeps) {
           403,
         );
       }
+    }
+    // Deleted in the store: the cookie, wherever it was copied, opens nothing any more.
+    if (sessionId) {
+      recent.delete(sessionKey(sessionId));
+      await deps.sessions.delete(sessionKey(sessionId));
     }
     endSession(c, secure(c));
     return c.redirect("/ui/login", 303);
@@ -308,8 +363,15 @@ export function uiRoutes(deps: UiDeps) {
       leases.status(ref),
       leases.history(ref, { cursor: historyCursor, limit: HISTORY_PAGE_SIZE }),
     ]);
+    // A form's refusal comes back as the key page: not to a token that may not read it.
+    if (!p.scopes.has("locks:read")) {
+      return c.html(
+        <ErrorPage title="Refused" message={extra.error ?? "Done."} session={c.var.session} />,
+        httpStatus,
+      );
+    }
     const holder = holderOf(p);
-    const canForce = p.scopes.has("admin");
+    const canForce = mayForce(p, key);
     return c.html(
       <KeyPage
         session={c.var.session}
@@ -368,7 +430,7 @@ export function uiRoutes(deps: UiDeps) {
             [ref],
             {
               ttl_ms: ttl,
-              token: holdToken(c.var.apiToken, p.namespace, key),
+              token: holdToken(c.var.holdSecret, p.namespace, key),
               holder_id: holderOf(p),
               reason: reason.data || undefined,
             },
@@ -383,12 +445,15 @@ export function uiRoutes(deps: UiDeps) {
               403,
             );
           }
-          await leases.release(ref, { token: holdToken(c.var.apiToken, p.namespace, key) }, actor);
+          await leases.release(ref, { token: holdToken(c.var.holdSecret, p.namespace, key) }, actor);
           return done("released");
         }
         case "force": {
-          if (!p.scopes.has("admin")) {
-            return fail("Force release needs a token with the admin scope. Nothing was changed.", 403);
+          if (!mayForce(p, key)) {
+            return fail(
+              "Force release needs a token with the admin or locks:force scope. Nothing was changed.",
+              403,
+            );
           }
           if (field(body, "confirm") !== "yes") return renderKey(c, key, { confirmForce: true });
           await leases.release(ref, { force: true }, actor);

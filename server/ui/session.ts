@@ -1,22 +1,27 @@
 /**
- * The dashboard's session: the API token itself, in a cookie the page's scripts cannot read
- * (HttpOnly), sent only to /ui and only from this site's own pages (SameSite=Strict). Nothing is
- * stored server-side: every request verifies the token as the API does. Everything else a session
- * needs is derived from the token, so that any browser signed in with it gets the same values:
- * - the CSRF token of every form (a hash of the API token with a fixed label);
- * - the lease token of a hold taken from the dashboard (a hash of the API token, namespace and key),
- *   which the server never stores and which releases that hold from any browser.
+ * The dashboard's session. The cookie holds a random session id and nothing else; the store keeps
+ * the session under the id's sha256 for as long as the cookie lives (12 h): which token signed in
+ * (its id and secret hash, so that revoking the token ends the session) and the secret the
+ * session's holds are derived from. Sign-out deletes it, so a copied cookie opens nothing after.
+ * Over https the cookie is `__Host-lss_ui` (Secure, Path=/, no Domain: no other host or path can
+ * set or shadow it); over plain http (trying it out locally) `lss_ui` for /ui. It is HttpOnly and
+ * SameSite=Strict either way. Derived, never stored:
+ * - the CSRF token of every form (a hash of the session id with a fixed label);
+ * - the lease token of a hold taken from the dashboard (a hash of the hold secret, namespace and
+ *   key): the same in every session of one API token, so any browser signed in with it releases it.
  */
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { INVISIBLE_FORMATTING } from "../../src/protocol/lease.js";
-import type { Principal } from "../auth/tokens.js";
-import { constantTimeEqual, sha256Hex } from "../crypto.js";
+import type { Principal, StoredCredential } from "../auth/tokens.js";
+import { constantTimeEqual, randomBase64Url, sha256Hex } from "../crypto.js";
+import type { UiSession } from "../stores/types.js";
 
+/** The cookie's name (over https with the __Host- prefix) and its path over plain http. */
 export const COOKIE = "lss_ui";
 export const COOKIE_PATH = "/ui";
-/** How long a browser keeps the cookie (the token's own revocation ends a session sooner). */
-const MAX_AGE_S = 12 * 3600;
+/** How long a browser keeps the cookie, and the store the session (the token's revocation ends it sooner). */
+export const SESSION_TTL_MS = 12 * 3600 * 1000;
 
 /** A request over https: by its URL, or by the header a trusted proxy sets. */
 export function isHttps(c: Context, trustProxy: number): boolean {
@@ -24,27 +29,46 @@ export function isHttps(c: Context, trustProxy: number): boolean {
   return trustProxy > 0 && c.req.header("X-Forwarded-Proto")?.split(",")[0]?.trim() === "https";
 }
 
-export const readToken = (c: Context): string | undefined => getCookie(c, COOKIE) || undefined;
+/** Over https a __Host- cookie (Secure, Path=/, no Domain); over plain http one for /ui. */
+const cookieOptions = (secure: boolean) =>
+  secure ? { prefix: "host" as const } : { path: COOKIE_PATH, secure: false };
 
-export function startSession(c: Context, apiToken: string, secure: boolean) {
-  setCookie(c, COOKIE, apiToken, {
-    path: COOKIE_PATH,
+/** The session id the browser sent (the cookie of this kind of connection), if any. */
+export const readSessionId = (c: Context, secure: boolean): string | undefined =>
+  getCookie(c, COOKIE, secure ? "host" : undefined) || undefined;
+
+/** The store's name for a session: the sha256 of its id, so that a store dump opens nothing. */
+export const sessionKey = (sessionId: string) => sha256Hex(`lss-ui-session\0${sessionId}`);
+
+/** A new session for an API token that has just been verified, and its id for the cookie. */
+export function newSession(
+  apiToken: string,
+  credential: StoredCredential,
+): { id: string; session: UiSession } {
+  return {
+    id: randomBase64Url(32),
+    session: { ...credential, holdSecret: sha256Hex(`lss-ui-hold\0${apiToken}`) },
+  };
+}
+
+export function startSession(c: Context, sessionId: string, secure: boolean) {
+  setCookie(c, COOKIE, sessionId, {
+    ...cookieOptions(secure),
     httpOnly: true,
     sameSite: "Strict",
-    secure,
-    maxAge: MAX_AGE_S,
+    maxAge: SESSION_TTL_MS / 1000,
   });
 }
 
 export function endSession(c: Context, secure: boolean) {
-  deleteCookie(c, COOKIE, { path: COOKIE_PATH, httpOnly: true, sameSite: "Strict", secure });
+  deleteCookie(c, COOKIE, { ...cookieOptions(secure), httpOnly: true, sameSite: "Strict" });
 }
 
-/** The form token of a session: fixed for an API token, useless without it. */
-export const csrfToken = (apiToken: string) => sha256Hex(`lss-ui-csrf\0${apiToken}`);
+/** The form token of a session: fixed for a session, useless without its cookie. */
+export const csrfToken = (sessionId: string) => sha256Hex(`lss-ui-csrf\0${sessionId}`);
 
-export const csrfMatches = (apiToken: string, sent: unknown) =>
-  typeof sent === "string" && constantTimeEqual(sent, csrfToken(apiToken));
+export const csrfMatches = (sessionId: string, sent: unknown) =>
+  typeof sent === "string" && constantTimeEqual(sent, csrfToken(sessionId));
 
 /**
  * A POST from another site: its Origin (browsers send one with every form POST) names another
@@ -64,8 +88,8 @@ export function crossSite(c: Context): boolean {
 }
 
 /** The lease token of the dashboard's hold of a key: the same for the same API token, never stored. */
-export const holdToken = (apiToken: string, namespace: string, key: string) =>
-  `ui-${sha256Hex(`${apiToken}\0${namespace}\0${key}`)}`;
+export const holdToken = (holdSecret: string, namespace: string, key: string) =>
+  `ui-${sha256Hex(`${holdSecret}\0${namespace}\0${key}`)}`;
 
 /** Who holds a key through the dashboard: the token's name (its id when unnamed). */
 export const holderOf = (p: Principal) =>
