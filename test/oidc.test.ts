@@ -8,7 +8,7 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../server/app.js";
 import type { OidcRule } from "../server/auth/oidc-policy.js";
-import { keyMatches } from "../server/auth/oidc-policy.js";
+import { keyMatches, literalRanges } from "../server/auth/oidc-policy.js";
 import { ConfigError, loadConfig } from "../server/config.js";
 import { createMemoryStore } from "../server/stores/memory.js";
 import { ADMIN_TOKEN, testConfig } from "./support/app.js";
@@ -174,6 +174,47 @@ describe("a workflow's OIDC token", () => {
     // Only the keys its rule covers are listed.
     const listed = await call("GET", "/infra/locks", mobile);
     expect(listed.body.locks.map((l: { key: string }) => l.key)).toEqual(["mobile/ios"]);
+  });
+
+  it("pages a restricted listing without naming, even in a cursor, a key outside its rule", async () => {
+    const rules: OidcRule[] = [
+      {
+        name: "deploys and the shared key",
+        match: { repository_id: "700001" },
+        namespace: "acme",
+        scopes: ["locks:read", "locks:write"],
+        keys: ["team/*/deploy", "shared"],
+      },
+    ];
+    const { call } = appWith(rules);
+    // Keys of the namespace that the rule does not cover, made by a token of the namespace.
+    const ops = (
+      await call("POST", "/admin/tokens", ADMIN_TOKEN, { namespace: "acme", scopes: ["locks:write"] })
+    ).body.token;
+    const hidden = ["a-secret", "shared-2", "team/a/secret", "team/a/secret2", "team/b/x", "zz-top"];
+    const shown = ["shared", "team/a/deploy", "team/b/deploy"];
+    for (const key of [...hidden, ...shown])
+      expect((await call(...acquire(key), ops, { ttl_ms: 60_000 })).status).toBe(200);
+    const jwt = await token();
+    const pages: string[] = [];
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query = `?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+      const page = await call("GET", `/infra/locks${query}`, jwt);
+      expect(page.status).toBe(200);
+      pages.push(JSON.stringify(page.body));
+      seen.push(...page.body.locks.map((l: { key: string }) => l.key));
+      cursor = page.body.next_cursor;
+    } while (cursor && pages.length < 20);
+    expect(seen).toEqual(shown);
+    // Before: next_cursor was the last key read, whoever's it was (team/a/secret, say).
+    for (const key of hidden) for (const text of pages) expect(text).not.toContain(`"${key}"`);
+    const prefixed = await call("GET", "/infra/locks?prefix=team/a", jwt);
+    expect(prefixed.body).toMatchObject({
+      locks: [expect.objectContaining({ key: "team/a/deploy" })],
+      next_cursor: null,
+    });
   });
 
   it("force-releases only where a rule gives locks:force (the deploy environment, qa-* keys)", async () => {
@@ -435,6 +476,20 @@ describe("the policy, checked at start", () => {
     expect(() => loadConfig({ LSS_OIDC_ISSUER: "ftp://x" })).toThrow(
       /LSS_OIDC_ISSUER must be an http\(s\) URL/,
     );
+  });
+});
+
+describe("the key ranges a restricted listing reads", () => {
+  it.each([
+    [["qa-*"], "", ["qa-"]],
+    [["team/*/deploy", "shared"], "", ["shared", "team/"]],
+    [["team/*/deploy"], "team/a", ["team/a"]],
+    [["team/*/deploy"], "other", []],
+    [["qa-*", "qa-1"], "", ["qa-"]],
+    [["*-env"], "x", ["x"]],
+    [["a", "ab", "b*"], "", ["a", "b"]],
+  ])("%j with prefix %j: %j", (patterns, prefix, ranges) => {
+    expect(literalRanges(patterns, prefix)).toEqual(ranges);
   });
 });
 

@@ -135,3 +135,20 @@ export function keyMatches(pattern: string, key: string): boolean {
   }
   return true;
 }
+
+/**
+ * The key ranges a listing must look at for keys matching one of `patterns` that start with
+ * `prefix`: the prefixes the patterns' keys all start with (what comes before their first `*`),
+ * narrowed to `prefix`, none inside another, in order. A listing of these ranges never reads a
+ * key outside them, so it can page by the last key it shows.
+ */
+export function literalRanges(patterns: readonly string[], prefix: string): string[] {
+  const ranges = new Set<string>();
+  for (const pattern of patterns) {
+    const literal = pattern.split("*")[0] ?? "";
+    if (literal.startsWith(prefix)) ranges.add(literal);
+    else if (prefix.startsWith(literal)) ranges.add(prefix);
+  }
+  const sorted = [...ranges].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return sorted.filter((r, i) => !sorted.slice(0, i).some((shorter) => r.startsWith(shorter)));
+}

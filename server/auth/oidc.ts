@@ -178,6 +178,10 @@ export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch =
                   r.scopes.includes(scope as never) && (!r.keys || r.keys.some((p) => keyMatches(p, key))),
               )
           : undefined,
+        patterns: restricted
+          ? (scope: Scope) =>
+              grants.filter((r) => r.scopes.includes(scope as never)).flatMap((r) => r.keys ?? ["*"])
+          : undefined,
       };
     },
   };

@@ -32,6 +32,8 @@ export interface Principal {
   holder?: string;
   /** Whether a scope holds for a key; absent: for every key of the namespace. */
   allows?: (scope: Scope, key: string) => boolean;
+  /** With `allows`: the key patterns a scope holds for ("*": every key). */
+  patterns?: (scope: Scope) => string[];
 }
 
 /** Force releases: admin tokens, and tokens with locks:force for the key. */

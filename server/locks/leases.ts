@@ -22,6 +22,12 @@ import { acquireWaiting, inspectWaiting } from "./waiting.js";
 /** 122 random bits; randomUUID draws from a pooled buffer, unlike a getRandomValues call per token. */
 export const newLeaseToken = randomId;
 
+/**
+ * How many store pages one listing of a key-restricted caller reads at most: past a run of that
+ * many pages of keys it may not see, the listing ends there (the README's Limits say so).
+ */
+export const LISTING_READS = 10;
+
 export function createLeases(store: LockStore) {
   return {
     /**
@@ -174,6 +180,39 @@ export function createLeases(store: LockStore) {
         locks: page.keys.map((k) => lockSummary(k, page.now)),
         next_cursor: page.more ? page.last : null,
       };
+    },
+
+    /**
+     * A listing of the keys `visible` shows, for a caller that may see only some (an OIDC rule's
+     * key patterns): it reads only the ranges those patterns' keys start with (`ranges`, from
+     * literalRanges), at most LISTING_READS pages of the store, and pages by the last key it
+     * shows, so that a cursor never names a key the caller may not see.
+     */
+    async listVisible(
+      namespace: string,
+      opts: { ranges: string[]; cursor: string | null; limit: number },
+      visible: (key: string) => boolean,
+    ): Promise<ListResponse> {
+      const shown: ListResponse["locks"] = [];
+      let reads = 0;
+      let after = opts.cursor;
+      for (const range of opts.ranges) {
+        // A range wholly before the cursor has been listed already.
+        if (after !== null && after > range && !after.startsWith(range)) continue;
+        for (let more = true; more; ) {
+          if (reads++ === LISTING_READS)
+            return { status: "ok", locks: shown, next_cursor: shown.at(-1)?.key ?? null };
+          const page = await store.list(namespace, { prefix: range, after, limit: opts.limit });
+          for (const k of page.keys) {
+            if (!visible(k.key)) continue;
+            shown.push(lockSummary(k, page.now));
+            if (shown.length === opts.limit) return { status: "ok", locks: shown, next_cursor: k.key };
+          }
+          more = page.more;
+          after = page.last ?? after;
+        }
+      }
+      return { status: "ok", locks: shown, next_cursor: null };
     },
 
     /** The key's history, newest first, a page at a time. */

@@ -16,6 +16,7 @@ import {
   WaitMs,
 } from "../../src/protocol/lease.js";
 import { type AppEnv, actorOf, requireScope } from "../auth/middleware.js";
+import { literalRanges } from "../auth/oidc-policy.js";
 import { may, mayForce } from "../auth/tokens.js";
 import { createWaitSlots } from "../auth/wait-slots.js";
 import { ApiError, badRequest } from "../errors.js";
@@ -331,17 +332,18 @@ export function leaseRoutes(
     })
     .openapi(list, async (c) => {
       const q = c.req.valid("query");
-      const page = await leases.list(c.var.principal.namespace, {
-        prefix: q.prefix ?? "",
-        cursor: q.cursor ?? null,
-        limit: q.limit ?? 50,
-      });
-      // Keys the token's scope does not cover are not its to see.
       const p = c.var.principal;
-      return c.json(
-        p.allows ? { ...page, locks: page.locks.filter((l) => may(p, "locks:read", l.key)) } : page,
-        200,
-      );
+      const prefix = q.prefix ?? "";
+      const cursor = q.cursor ?? null;
+      const limit = q.limit ?? 50;
+      const patterns = p.patterns?.("locks:read") ?? ["*"];
+      if (patterns.includes("*")) {
+        return c.json(await leases.list(p.namespace, { prefix, cursor, limit }), 200);
+      }
+      // Keys the token's rule does not cover are not its to see, nor their names in a cursor.
+      const ranges = literalRanges(patterns, prefix);
+      const visible = (key: string) => key.startsWith(prefix) && may(p, "locks:read", key);
+      return c.json(await leases.listVisible(p.namespace, { ranges, cursor, limit }, visible), 200);
     })
     .openapi(history, async (c) => {
       const q = c.req.valid("query");
