@@ -5,6 +5,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appOn, testConfig } from "./support/app.js";
+import { startCuttingProxy } from "./support/cutting-proxy.js";
 import { sleep } from "./support/processes.js";
 import { type StoreBackends, startBackends } from "./support/stores.js";
 
@@ -224,6 +225,26 @@ describe.each(["redis", "upstash"] as const)("a write the store did not confirm,
     expect((await call("POST", "/infra/locks/hung/release", { token })).status).toBe(200);
     expect((await call("GET", "/infra/locks/hung")).body.locked).toBe(false);
   }, 30_000);
+
+  it.runIf(kind === "upstash")(
+    "never says nothing changed when an earlier attempt may have run the script (its answer lost, the retry refused)",
+    async () => {
+      // In front of the bridge: the first request goes through and its answer is cut off; then
+      // the proxy stops listening, so the retry's connection is refused.
+      const proxy = await startCuttingProxy(backends.bridge!.url, { cut: 1, thenRefuse: true });
+      const prefix = `lost-answer-${Date.now()}`;
+      const cut = appOn(backends.open(kind, { url: proxy.url, prefix })).call;
+      const answer = await cut("POST", "/infra/locks/lost/acquire", { ttl_ms: 60_000, token: "my-token" });
+      expect(answer.status).toBe(503);
+      // Before: store_unavailable "nothing was changed or granted", from the refused retry alone.
+      expect(answer.body.error.code).toBe("outcome_unknown");
+      expect(answer.body.token).toBe("my-token");
+      // It had been granted: the same token settles it.
+      const direct = appOn(backends.open(kind, { prefix })).call;
+      expect((await direct("GET", "/infra/locks/lost")).body.locked).toBe(true);
+      expect((await direct("POST", "/infra/locks/lost/release", { token: "my-token" })).status).toBe(200);
+    },
+  );
 
   it("still says store_unavailable, nothing changed, when no connection took the command", async () => {
     const { call } = appOn(backends.open(kind, { timeoutMs: 500 }));

@@ -2,6 +2,7 @@
 import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis as UpstashRedis } from "@upstash/redis";
 import { StoreUnavailableError } from "../stores/types.js";
+import { withRetries } from "../stores/upstash.js";
 import type { RateLimiter } from "./rate-limit.js";
 
 export function upstashRateLimiter(client: UpstashRedis, perMinute: number, prefix: string): RateLimiter {
@@ -19,7 +20,9 @@ export function upstashRateLimiter(client: UpstashRedis, perMinute: number, pref
   return {
     async limit(callerId) {
       try {
-        const res = await limiter.limit(callerId);
+        // Retried as the store's commands are (the client itself does not retry): counting a
+        // request twice after a lost answer costs the caller one request, never a grant.
+        const res = await withRetries(() => limiter.limit(callerId));
         return {
           allowed: res.success,
           limit: res.limit,

@@ -39,7 +39,10 @@ export function upstashOptions(url: string, token: string, timeoutMs: number) {
     // Each attempt is bounded, and few: a request must answer 503 within a few seconds, not hang.
     // Retries are safe because every lock operation is idempotent for the same token.
     signal: () => AbortSignal.timeout(timeoutMs),
-    retry: { retries: 2, backoff: (attempt: number) => 50 * 2 ** attempt },
+    // The transport retries itself (withRetries): the client's own retries end with the last
+    // attempt's error alone, and would say "never sent" of a command an earlier attempt may have
+    // run. (retries: 0 is one attempt; its `retry: false` still makes two.)
+    retry: { retries: 0 },
     enableTelemetry: false,
   };
 }
@@ -49,34 +52,73 @@ type UpstashClient = Pick<
   "evalsha" | "eval" | "get" | "set" | "del" | "hset" | "hget" | "hvals" | "hdel" | "ping" | "pipeline"
 >;
 
+/** An error answer (UpstashError) or no connection at all: the command did not run. */
+const certainlyNotRun = (err: unknown) =>
+  (err instanceof Error && err.name === "UpstashError") ||
+  /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|getaddrinfo/i.test(message(err));
+
+/** A failure another attempt may cure: no answer came (not an error answer, not the time running out). */
+const retryable = (err: unknown) =>
+  !(
+    err instanceof Error &&
+    (err.name === "UpstashError" || err.name === "TimeoutError" || err.name === "AbortError")
+  );
+
+const RETRIES = 2;
+
+/** Errors after which some attempt may have run the command, though the last one never left. */
+const mayHaveRun = new WeakSet<object>();
+
+/**
+ * A command with up to RETRIES more attempts after a network failure (50, then 100 ms apart). The
+ * error it ends with is marked (mayHaveRun) when any attempt may have reached Upstash, so that the
+ * store never answers "nothing was changed" for a lease an earlier attempt granted.
+ */
+export async function withRetries<T>(command: () => Promise<T>): Promise<T> {
+  let reached = false;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await command();
+    } catch (err) {
+      reached ||= !certainlyNotRun(err);
+      if (attempt >= RETRIES || !retryable(err)) {
+        if (reached && typeof err === "object" && err !== null) mayHaveRun.add(err);
+        throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+    }
+  }
+}
+
 export function upstashTransport(client: UpstashClient, url = ""): RedisTransport {
+  const run = withRetries;
   return {
     kind: "upstash",
     explain: (err) => explainUpstashFailure(url, err),
-    // An error answer (UpstashError) or no connection at all: the script did not run. A timeout or
-    // a reset may come after Upstash ran it.
+    // A timeout or a reset may come after Upstash ran it; so may any failure after one of those.
     notApplied: (err) =>
-      (err instanceof Error && err.name === "UpstashError") ||
-      /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|getaddrinfo/i.test(message(err)),
-    evalsha: (sha1, keys, args) => client.evalsha(sha1, keys, args),
-    eval: (source, keys, args) => client.eval(source, keys, args),
-    hset: (key, field, value) => client.hset(key, { [field]: value }),
-    hget: (key, field) => client.hget<string>(key, field),
-    get: (key) => client.get<string>(key),
-    setPx: (key, value, ms) => client.set(key, value, { px: ms }),
-    del: (key) => client.del(key),
-    hvals: (key) => client.hvals(key) as Promise<string[]>,
-    hdel: (key, field) => client.hdel(key, field),
-    ping: () => client.ping(),
+      certainlyNotRun(err) && !(typeof err === "object" && err !== null && mayHaveRun.has(err)),
+    evalsha: (sha1, keys, args) => run(() => client.evalsha(sha1, keys, args)),
+    eval: (source, keys, args) => run(() => client.eval(source, keys, args)),
+    hset: (key, field, value) => run(() => client.hset(key, { [field]: value })),
+    hget: (key, field) => run(() => client.hget<string>(key, field)),
+    get: (key) => run(() => client.get<string>(key)),
+    setPx: (key, value, ms) => run(() => client.set(key, value, { px: ms })),
+    del: (key) => run(() => client.del(key)),
+    hvals: (key) => run(() => client.hvals(key) as Promise<string[]>),
+    hdel: (key, field) => run(() => client.hdel(key, field)),
+    ping: () => run(() => client.ping()),
     // Upstash does not serve CONFIG; eviction is a database option, off unless enabled (the README
     // says to leave it off). Reading INFO every minute would be billed on every instance.
     evictionPolicy: async () => null,
     documentedEvictionPolicy: "noeviction",
     // One POST /pipeline (automaticDeserialization is off: replies stay as Redis sent them).
     snapshot: async (lockKey, queueKey) => {
-      let pipeline = client.pipeline().time().get(lockKey);
-      if (queueKey) pipeline = pipeline.zcard(queueKey);
-      const replies = (await pipeline.exec()) as unknown[];
+      const replies = (await run(() => {
+        let pipeline = client.pipeline().time().get(lockKey);
+        if (queueKey) pipeline = pipeline.zcard(queueKey);
+        return pipeline.exec();
+      })) as unknown[];
       return {
         time: replies[0] as [string, string],
         record: (replies[1] as string | null) ?? null,
@@ -84,10 +126,12 @@ export function upstashTransport(client: UpstashClient, url = ""): RedisTranspor
       };
     },
     listing: async (queue, holdersKey) => {
-      const pipeline = client.pipeline();
-      if (queue) pipeline.zrange(queue.key, 0, queue.head - 1);
-      if (holdersKey) pipeline.hgetall(holdersKey);
-      const replies = (await pipeline.exec()) as unknown[];
+      const replies = (await run(() => {
+        const pipeline = client.pipeline();
+        if (queue) pipeline.zrange(queue.key, 0, queue.head - 1);
+        if (holdersKey) pipeline.hgetall(holdersKey);
+        return pipeline.exec();
+      })) as unknown[];
       // automaticDeserialization is off: HGETALL stays Redis's flat field, value list.
       return {
         queueHead: queue ? ((replies[0] as string[] | null) ?? []) : [],

@@ -73,6 +73,17 @@ export const newToken = () => randomUUID().replaceAll("-", "");
 
 const RETRYABLE = new Set([429, 500, 502, 503, 504]);
 
+/** Network failures before anything was sent (no connection was made). */
+const NEVER_SENT = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN/;
+
+/**
+ * A retryable answer after which the server certainly did nothing: rate limited, or the store
+ * unreachable before anything was written (store_unavailable says "nothing was changed"). Not a
+ * 500 or a proxy's 502/504, and not 503 outcome_unknown (the write may have been made).
+ */
+const answeredUndone = (status: number, body: Record<string, unknown> | null) =>
+  status === 429 || (status === 503 && codeOf(body, "unavailable") === "store_unavailable");
+
 /** The response schemas, loaded (with zod) when first needed: see `parsed`. */
 const protocol = async () => {
   const [lease, stateLocks] = await Promise.all([
@@ -155,6 +166,12 @@ export function createClient(opts: ClientOptions) {
     signal?: AbortSignal,
     /** For requests the server holds (long-polls): added to the per-attempt timeout. */
     holdMs = 0,
+    /**
+     * Whether asking again may repeat what an earlier attempt did: false for a request that is
+     * not idempotent (POST /locks makes a new lock each time), retried only when the server
+     * certainly did nothing (see certainlyUndone).
+     */
+    idempotent = true,
   ): Promise<{ status: number; body: Record<string, unknown> | null; headers: Headers }> {
     const headers: Record<string, string> = { "User-Agent": opts.userAgent ?? "lss-client" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -201,7 +218,7 @@ export function createClient(opts: ClientOptions) {
         lastReason = `server answered ${res.status}${message ? ` (${message})` : ""}`;
         const retryAfter = Number(res.headers.get("Retry-After"));
         if (Number.isFinite(retryAfter) && retryAfter > 0) retryAfterMs = retryAfter * 1000;
-        if (attempt >= retries) {
+        if (attempt >= retries || (!idempotent && !answeredUndone(res.status, parsed))) {
           throw new LssError(
             codeOf(parsed, "unavailable"),
             `${method} ${path}: ${lastReason}`,
@@ -215,6 +232,12 @@ export function createClient(opts: ClientOptions) {
         lastReason = describeNetworkError(err);
         if (attempt >= retries) {
           throw new LssError("unreachable", `cannot reach LSS at ${base}: ${lastReason}`);
+        }
+        if (!idempotent && !NEVER_SENT.test(lastReason)) {
+          throw new LssError(
+            "unreachable",
+            `${method} ${path}: ${lastReason}; it may have reached the server, so it is not sent again`,
+          );
         }
       }
       const backoff = Math.min(maxDelay, baseDelay * 2 ** attempt) * (0.5 + Math.random() / 2);
@@ -374,7 +397,15 @@ export function createClient(opts: ClientOptions) {
       if (p.locked) query.set("l", "true");
       if (p.e !== undefined) query.set("e", p.e);
       if (p.k !== undefined) query.set("k", p.k);
-      const r = await request("POST", `/locks${query.size ? `?${query}` : ""}`, undefined, p.signal);
+      // Not idempotent: each POST makes a lock, so a retry after a lost answer would make two.
+      const r = await request(
+        "POST",
+        `/locks${query.size ? `?${query}` : ""}`,
+        undefined,
+        p.signal,
+        0,
+        false,
+      );
       return r.status === 200 ? parsed(r, (s) => s.CreatedResponse, "create lock") : fail(r, "create lock");
     },
 

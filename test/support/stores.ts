@@ -25,7 +25,10 @@ export interface OpenOptions {
   allowEviction?: boolean;
   /** LSS_EVICTION_POLICY. */
   evictionPolicy?: string;
-  /** The redis store's REDIS_URL, for one of another user of the same redis-server. */
+  /**
+   * The store's URL instead of the shared one: REDIS_URL (another user of the same redis-server),
+   * or UPSTASH_REDIS_REST_URL (a proxy in front of the bridge).
+   */
   url?: string;
 }
 
@@ -57,7 +60,7 @@ export async function startBackends(kinds: readonly StoreKind[]): Promise<StoreB
       const named = storeConfig(kind);
       const config: Config = {
         ...defaults,
-        store: opts.url && named.kind === "redis" ? { ...named, url: opts.url } : named,
+        store: opts.url && named.kind !== "memory" ? { ...named, url: opts.url } : named,
         keyPrefix: opts.prefix ?? `t${randomBytes(4).toString("hex")}`,
         storeTimeoutMs: opts.timeoutMs ?? 2000,
         limits: opts.limits ?? DEFAULT_LIMITS,
