@@ -8,12 +8,12 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { authenticate, failedAuthGuard, rateLimit } from "./auth/middleware.js";
-import { createOidcVerifier } from "./auth/oidc.js";
+import { createOidcVerifier, githubServerOf } from "./auth/oidc.js";
 import type { RateLimiter } from "./auth/rate-limit.js";
 import { createTokenVerifier } from "./auth/tokens.js";
 import type { Config } from "./config.js";
 import { ApiError, codeOfStatus, errorBody } from "./errors.js";
-import { createLeases } from "./locks/leases.js";
+import { createLeases, GITHUB_URL } from "./locks/leases.js";
 import { createStateLocks } from "./locks/state-locks.js";
 import {
   createMetrics,
@@ -46,7 +46,7 @@ export interface AppDeps {
     "maxTtlMs" | "adminToken" | "locksApiAuth" | "tokenCacheMs" | "trustProxy" | "maxBodyBytes"
   > &
     Partial<Pick<Config, "maxWaitMs" | "maxWaitsPerCaller" | "rateLimitPerMinute">> &
-    Partial<Pick<Config, "metricsEnabled" | "metricsToken" | "oidc" | "publicOrigin">>;
+    Partial<Pick<Config, "metricsEnabled" | "metricsToken" | "oidc" | "publicOrigin" | "githubServerUrl">>;
 }
 
 /**
@@ -132,7 +132,8 @@ export function createApp(deps: AppDeps) {
       metricsRoutes(metrics, { verifier, metricsToken, clientAddress: address, failures, limited }),
     );
   }
-  const leases = createLeases(store);
+  const githubUrl = config.githubServerUrl ?? (config.oidc ? githubServerOf(config.oidc.issuer) : GITHUB_URL);
+  const leases = createLeases(store, githubUrl);
   app.route(
     "/",
     leaseRoutes(leases, {

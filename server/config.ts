@@ -1,6 +1,6 @@
 /** Environment → typed, validated configuration. Every mistake is reported by variable name. */
 import { z } from "zod";
-import { GITHUB_ISSUER, type OidcConfig } from "./auth/oidc.js";
+import { GITHUB_ISSUER, githubServerOf, type OidcConfig } from "./auth/oidc.js";
 import { PolicyError, parsePolicy } from "./auth/oidc-policy.js";
 import { OPEN_NAMESPACE } from "./auth/tokens.js";
 import { RUNTIMES, type RuntimeName } from "./runtime.js";
@@ -52,6 +52,11 @@ export interface Config {
   metricsToken: string | null;
   /** GitHub Actions OIDC tokens as bearer tokens, by the operator's policy; null: not accepted. */
   oidc: OidcConfig | null;
+  /**
+   * The origin of the GitHub whose workflow runs a holder id may link to (LSS_GITHUB_SERVER_URL;
+   * by default github.com, or the GitHub Enterprise Server LSS_OIDC_ISSUER names).
+   */
+  githubServerUrl: string;
   /**
    * The origin clients reach this server at (LSS_PUBLIC_URL; on a Vercel production deployment, its
    * production domain by default); null: not known. An OIDC token's default audience, and the only
@@ -142,6 +147,13 @@ const schema = z.object({
     })
     .default(GITHUB_ISSUER),
   LSS_OIDC_AUDIENCE: z.string().min(1).max(512).optional(),
+  LSS_GITHUB_SERVER_URL: z
+    .url({
+      protocol: /^https?$/,
+      error:
+        "LSS_GITHUB_SERVER_URL must be the http(s) URL of GitHub (https://github.com or your GitHub Enterprise Server)",
+    })
+    .optional(),
   LSS_PUBLIC_URL: z
     .url({
       protocol: /^https?$/,
@@ -245,6 +257,9 @@ export function loadConfig(
     metricsToken: e.LSS_METRICS_TOKEN ?? null,
     oidc,
     publicOrigin,
+    githubServerUrl: e.LSS_GITHUB_SERVER_URL
+      ? new URL(e.LSS_GITHUB_SERVER_URL).origin
+      : githubServerOf(e.LSS_OIDC_ISSUER),
   };
 }
 

@@ -49,6 +49,7 @@ describe("loadConfig defaults", () => {
       },
       oidc: null,
       publicOrigin: null,
+      githubServerUrl: "https://github.com",
     } satisfies Config);
   });
 
@@ -227,6 +228,16 @@ describe("numbers and switches", () => {
       { declaredEvictionPolicy: "noeviction" },
     ],
     [
+      "LSS_GITHUB_SERVER_URL (its origin)",
+      { LSS_GITHUB_SERVER_URL: "https://ghes.acme.example/" },
+      { githubServerUrl: "https://ghes.acme.example" },
+    ],
+    [
+      "a GitHub Enterprise Server issuer: its host is the GitHub run links point to",
+      { LSS_OIDC_ISSUER: "https://ghes.acme.example/_services/token" },
+      { githubServerUrl: "https://ghes.acme.example" },
+    ],
+    [
       "LSS_PUBLIC_URL (its origin)",
       { LSS_PUBLIC_URL: "https://LSS.example.com:8443/base/" },
       { publicOrigin: "https://lss.example.com:8443", oidc: null },
@@ -271,6 +282,11 @@ describe("numbers and switches", () => {
     ["LSS_MAX_LOCKS=0", { LSS_MAX_LOCKS: "0" }, /LSS_MAX_LOCKS must be at least 1/],
     ["LSS_OPEN_MAX_LOCKS=0", { LSS_OPEN_MAX_LOCKS: "0" }, /LSS_OPEN_MAX_LOCKS must be at least 1/],
     ["LSS_OPEN_MAX_LOCKS=lots", { LSS_OPEN_MAX_LOCKS: "lots" }, /LSS_OPEN_MAX_LOCKS must be a whole number/],
+    [
+      "LSS_GITHUB_SERVER_URL without a scheme",
+      { LSS_GITHUB_SERVER_URL: "github.com" },
+      /LSS_GITHUB_SERVER_URL must be/,
+    ],
     ["LSS_PUBLIC_URL without a scheme", { LSS_PUBLIC_URL: "lss.example.com" }, /LSS_PUBLIC_URL must be/],
     ["LSS_PUBLIC_URL=ftp://…", { LSS_PUBLIC_URL: "ftp://lss.example.com" }, /LSS_PUBLIC_URL must be/],
     ["LSS_MAX_WAITS=0", { LSS_MAX_WAITS: "0" }, /LSS_MAX_WAITS must be at least 1/],

@@ -4,8 +4,9 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMemoryStore } from "../server/stores/memory.js";
 import { DEFAULT_LIMITS, type StoreLimits } from "../server/stores/types.js";
-import { appOn } from "./support/app.js";
+import { type AppConfig, appOn, testConfig } from "./support/app.js";
 import { sleep } from "./support/processes.js";
 import { STORE_KINDS, type StoreBackends, startBackends } from "./support/stores.js";
 
@@ -262,6 +263,38 @@ describe.each(STORE_KINDS)("a key's history on %s", (kind) => {
 const setUpToken = async (call: ReturnType<typeof appOn>["call"]) =>
   (await call("POST", "/admin/tokens", { namespace: "default", scopes: ["locks:write"], name: "other" }))
     .body;
+
+describe("run links", () => {
+  const holders = [
+    "acme/web · E2E · https://github.com/acme/web/actions/runs/42",
+    "phish · https://github.com.evil.example/acme/web/actions/runs/42",
+    "phish · https://evil.example/acme/web/actions/runs/42 · https://ghes.acme.example/acme/web/actions/runs/9/attempts/2",
+  ];
+  const runUrls = async (config: Partial<AppConfig>) => {
+    const { call } = appOn(createMemoryStore(), testConfig(config));
+    for (const [i, holder_id] of holders.entries())
+      expect(
+        (await call("POST", `/infra/locks/run-${i}/acquire`, { ttl_ms: 60_000, holder_id })).status,
+      ).toBe(200);
+    const listed = (await call("GET", "/infra/locks?prefix=run-")).body.locks.map(
+      (l: { run_url: string | null }) => l.run_url,
+    );
+    const history = (await call("GET", "/infra/locks/run-2/history")).body.events[0].run_url;
+    return { listed, history };
+  };
+
+  it("link only to the configured GitHub's runs: another host's address in a holder id is no run", async () => {
+    // Before: any host's …/actions/runs/N became a run link.
+    expect(await runUrls({})).toEqual({
+      listed: ["https://github.com/acme/web/actions/runs/42", null, null],
+      history: null,
+    });
+    expect(await runUrls({ githubServerUrl: "https://ghes.acme.example" })).toEqual({
+      listed: [null, null, "https://ghes.acme.example/acme/web/actions/runs/9/attempts/2"],
+      history: "https://ghes.acme.example/acme/web/actions/runs/9/attempts/2",
+    });
+  });
+});
 
 describe.each(STORE_KINDS)("the namespace's listing on %s", (kind) => {
   it("lists every key in order with its state: holder, reason, expiry, holders, waiters, run link", async () => {

@@ -44,16 +44,16 @@ const INVISIBLE = new RegExp(INVISIBLE_FORMATTING, "g");
 /** Readable and safe to show: no control or invisible characters, bounded. */
 const shown = (v: string, max: number) => v.replace(CONTROL, "").replace(INVISIBLE, "").slice(0, max);
 
-/** The web address of a run: github.com for GitHub's issuer, the GHES host for its own. */
-const serverOf = (issuer: string) =>
-  issuer === GITHUB_ISSUER ? "https://github.com" : new URL(issuer).origin;
+/** Where an issuer's workflow runs are: github.com for GitHub's issuer, the GHES host for its own. */
+export const githubServerOf = (issuer: string) =>
+  issuer.replace(/\/+$/, "") === GITHUB_ISSUER ? "https://github.com" : new URL(issuer).origin;
 
 /** "acme/webapp · deploy.yml · <run url> · octocat": the holder id of a workflow, from its claims. */
 export function holderOf(claims: Claims, issuer: string): string {
   const repository = text(claims.repository);
   const workflow = text(claims.workflow_ref).split("@")[0]?.split("/").pop() ?? "";
   const attempt = text(claims.run_attempt);
-  const run = `${serverOf(issuer)}/${repository}/actions/runs/${text(claims.run_id)}${attempt ? `/attempts/${attempt}` : ""}`;
+  const run = `${githubServerOf(issuer)}/${repository}/actions/runs/${text(claims.run_id)}${attempt ? `/attempts/${attempt}` : ""}`;
   const parts = [shown(repository, 100), shown(workflow, 60), shown(run, 200), shown(text(claims.actor), 40)];
   return parts.filter(Boolean).join(" · ").slice(0, 256);
 }

@@ -28,7 +28,11 @@ export const newLeaseToken = randomId;
  */
 export const LISTING_READS = 10;
 
-export function createLeases(store: LockStore) {
+/** The GitHub whose workflow runs a holder id may link to, when none is configured. */
+export const GITHUB_URL = "https://github.com";
+
+/** `githubUrl`: the origin of the GitHub whose runs holder ids may link to (LSS_GITHUB_SERVER_URL). */
+export function createLeases(store: LockStore, githubUrl = GITHUB_URL) {
   return {
     /**
      * With wait_ms the request waits in the key's FIFO queue (and answers the moment it is
@@ -177,7 +181,7 @@ export function createLeases(store: LockStore) {
       });
       return {
         status: "ok",
-        locks: page.keys.map((k) => lockSummary(k, page.now)),
+        locks: page.keys.map((k) => lockSummary(k, page.now, githubUrl)),
         next_cursor: page.more ? page.last : null,
       };
     },
@@ -205,7 +209,7 @@ export function createLeases(store: LockStore) {
           const page = await store.list(namespace, { prefix: range, after, limit: opts.limit });
           for (const k of page.keys) {
             if (!visible(k.key)) continue;
-            shown.push(lockSummary(k, page.now));
+            shown.push(lockSummary(k, page.now, githubUrl));
             if (shown.length === opts.limit) return { status: "ok", locks: shown, next_cursor: k.key };
           }
           more = page.more;
@@ -217,8 +221,8 @@ export function createLeases(store: LockStore) {
 
     /** The key's history, newest first, a page at a time. */
     async history(ref: LockRef, opts: { cursor: string | null; limit: number }): Promise<HistoryResponse> {
-      const { now, entries } = await store.history(ref);
-      return { status: "ok", key: ref.key, ...historyPage(entries, now, opts) };
+      const { entries } = await store.history(ref);
+      return { status: "ok", key: ref.key, ...historyPage(entries, { ...opts, githubUrl }) };
     },
 
     /** With waitMs, answers the moment the key reads free (or when the window ends). */

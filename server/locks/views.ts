@@ -14,11 +14,19 @@ export const leaseView = (lease: Lease, now: number): LeaseView => ({
   expires_in_ms: lease.expiresAt == null ? null : Math.max(0, lease.expiresAt - now),
 });
 
-/** A workflow run's address in a holder id (the action's default holder ends with one). */
-const RUN_URL = /https?:\/\/[^\s]+\/actions\/runs\/\d+(?:\/attempts\/\d+)?/;
-export const runUrlOf = (holderId: string | null) => (holderId && RUN_URL.exec(holderId)?.[0]) || null;
+/** Addresses in a holder id that look like a workflow run's (the action's default holder ends with one). */
+const RUN_URL = /https?:\/\/[^\s/]+\/[^\s/]+\/[^\s/]+\/actions\/runs\/\d+(?:\/attempts\/\d+)?(?![\w/])/g;
 
-export const lockSummary = (k: KeySummary, now: number): LockSummary => ({
+/**
+ * The workflow run a holder id names, when it is one of the configured GitHub's (`githubUrl`, an
+ * origin): whoever takes a lock writes its holder id, and another host's address would become a
+ * "run" link on the dashboard and in the API.
+ */
+export const runUrlOf = (holderId: string | null, githubUrl: string) =>
+  [...(holderId ?? "").matchAll(RUN_URL)].map((m) => m[0]).find((url) => new URL(url).origin === githubUrl) ??
+  null;
+
+export const lockSummary = (k: KeySummary, now: number, githubUrl: string): LockSummary => ({
   key: k.key,
   locked: k.lease != null,
   mode: k.lease?.mode ?? null,
@@ -31,10 +39,10 @@ export const lockSummary = (k: KeySummary, now: number): LockSummary => ({
   holders: k.holders,
   waiting: k.waiting,
   registered: k.registered,
-  run_url: runUrlOf(k.lease?.holderId ?? null),
+  run_url: runUrlOf(k.lease?.holderId ?? null, githubUrl),
 });
 
-const historyEvent = (e: HistoryEntry): HistoryEvent => ({
+const historyEvent = (e: HistoryEntry, githubUrl: string): HistoryEvent => ({
   event: e.kind,
   at: iso(e.at),
   holder_id: e.holderId,
@@ -43,7 +51,7 @@ const historyEvent = (e: HistoryEntry): HistoryEvent => ({
   fencing_token: e.fencingToken,
   held_ms: e.heldMs,
   actor: e.actor ? { token_id: e.actor.id, token_name: e.actor.name } : null,
-  run_url: runUrlOf(e.holderId),
+  run_url: runUrlOf(e.holderId, githubUrl),
 });
 
 /** A history cursor: "<at ms>.<how many events at that time were on earlier pages>". */
@@ -56,8 +64,7 @@ export const HISTORY_CURSOR = /^(\d{1,15})\.(\d{1,6})$/;
  */
 export function historyPage(
   entries: HistoryEntry[],
-  _now: number,
-  opts: { cursor: string | null; limit: number },
+  opts: { cursor: string | null; limit: number; githubUrl: string },
 ): { events: HistoryEvent[]; next_cursor: string | null } {
   const sorted = entries
     .map((e, i) => ({ e, i }))
@@ -83,5 +90,5 @@ export function historyPage(
     for (let i = end - 1; i >= 0 && (sorted[i] as HistoryEntry).at === last.at; i--) same++;
     next = `${last.at}.${same}`;
   }
-  return { events: page.map(historyEvent), next_cursor: next };
+  return { events: page.map((e) => historyEvent(e, opts.githubUrl)), next_cursor: next };
 }
