@@ -1,7 +1,12 @@
 /** The job summary shows other jobs' words as text: no links, images, HTML or formatting from them. */
+import { micromark } from "micromark";
+import { gfm, gfmHtml } from "micromark-extension-gfm";
 import { describe, expect, it } from "vitest";
 import { mdCode, mdText, recentHolders, summaryMarkdown } from "../src/action/summary.js";
 import type { HistoryEvent } from "../src/protocol/lease.js";
+
+/** Markdown as GitHub renders it: CommonMark with the GFM extensions (tables, autolink literals…). */
+const render = (md: string) => micromark(md, { extensions: [gfm()], htmlExtensions: [gfmHtml()] }).trim();
 
 const hostile = {
   holder_id: "[CI bot](https://evil.example/phish) ![pixel](https://evil.example/p.png)",
@@ -42,10 +47,33 @@ describe("summaryMarkdown with a hostile holder", () => {
     expect(mdCode("`x`")).toBe("`` `x` ``");
   });
 
-  it("plain text reads as it was", () => {
-    expect(mdText("octo/app · E2E · https://github.com/octo/app/actions/runs/1")).toBe(
-      "octo/app · E2E · https://github.com/octo/app/actions/runs/1",
-    );
+  it("plain text reads as it was, rendered as GitHub renders Markdown (GFM)", () => {
+    const text = "octo/app · E2E · https://github.com/octo/app/actions/runs/1 · 10:00:00 · me@x.io";
+    expect(render(mdText(text))).toBe(`<p>${text}</p>`);
+  });
+
+  it("makes no link of a bare address, www. name or e-mail of theirs", () => {
+    for (const text of [
+      "see https://evil.example/login",
+      "HTTP://EVIL.EXAMPLE",
+      "www.evil.example/x",
+      "WWW.evil.example",
+      "mail ceo@evil.example",
+      "(https://evil.example)",
+    ]) {
+      // Before: GitHub (GFM's autolink literals) made each of these a link.
+      expect(render(text)).toContain("<a ");
+      expect(render(mdText(text))).not.toContain("<a ");
+    }
+    const md = summaryMarkdown({
+      title: "t",
+      lock: "qa",
+      server: "https://lss.example.com",
+      holder: "https://evil.example/phish www.evil.example a@evil.example",
+      recentHolders: ["https://evil.example/x: released 2026-12-01T10:00:00.000Z"],
+    });
+    expect(render(md)).not.toContain("<a ");
+    expect(render(md)).toContain("https://evil.example/phish www.evil.example a@evil.example");
   });
 });
 
@@ -97,8 +125,8 @@ describe("the key's recent holders (from its history)", () => {
       recentHolders: recentHolders([event({ holder_id: "[x](https://evil)" }), event({ holder_id: "b" })]),
     });
     const row = md.split("\n").find((l) => l.startsWith("| Held before |")) ?? "";
-    expect(row).toContain("\\[x\\]\\(https://evil\\): released");
-    expect(row).toContain("<br>b: released");
+    expect(row).toContain("\\[x\\]\\(https\\://evil\\)\\: released");
+    expect(row).toContain("<br>b\\: released");
     expect(summaryMarkdown({ title: "t", lock: "qa", server: "s", recentHolders: [] })).not.toContain(
       "Held before",
     );

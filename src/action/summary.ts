@@ -24,12 +24,15 @@ const HTML_ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": 
 
 /**
  * Text shown as itself: another job's holder id and reason are written by whoever took the lock,
- * and must not become links, images, HTML or formatting in this job's summary.
+ * and must not become links, images, HTML or formatting in this job's summary. GitHub links bare
+ * addresses too (https://…, www.…, a@b.c): an escaped ':' or '@', or the dot after "www",
+ * breaks each without changing what is shown.
  */
 export const mdText = (text: string) =>
   text
     .replace(/[&<>]/g, (c) => HTML_ENTITIES[c] ?? c)
-    .replace(/[\\`*_{}[\]()#+!|~]/g, "\\$&")
+    .replace(/[\\`*_{}[\]()#+!|~:@]/g, "\\$&")
+    .replace(/(www)\./gi, "$1\\.")
     .replace(/\s+/g, " ");
 
 /** A code span its content cannot end: a fence longer than any run of backticks inside. */
