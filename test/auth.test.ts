@@ -3,6 +3,7 @@
  */
 import { describe, expect, it, vi } from "vitest";
 import { createApp } from "../server/app.js";
+import { failedAuthGuard } from "../server/auth/middleware.js";
 import { memoryRateLimiter } from "../server/auth/rate-limit.js";
 import { createMemoryStore } from "../server/stores/memory.js";
 import type { LockStore, Scope } from "../server/stores/types.js";
@@ -686,7 +687,41 @@ describe("what unauthenticated traffic costs the store", () => {
     }
     expect(statuses).toEqual([401, 401, 401, 429, 429]);
     expect(counts.lookups).toBe(3);
-    // The admin's token is not counted against it (it is never looked up in the store).
+  });
+
+  it("an address past its failed authentications still takes the valid tokens it can verify without a lookup", async () => {
+    const { store, counts } = counted();
+    const app = createApp({
+      store,
+      rateLimiter: memoryRateLimiter(50),
+      config: { ...config, rateLimitPerMinute: 3 },
+    });
+    // A colleague behind the same NAT (every in-process request has the same address) uses a token.
+    const colleague = await mint(app, "default", ["locks:read"]);
+    const as = (token: string) =>
+      app.request("/infra/locks/k", { headers: { Authorization: `Bearer ${token}` } });
+    expect((await as(colleague.token)).status).toBe(200);
+    for (let i = 0; i < 4; i++) await as(madeUp(100 + i));
+    const lookups = counts.lookups;
+    // Before: 429 for every token from the address, the colleague's and the admin's too.
+    expect((await as(colleague.token)).status).toBe(200);
+    expect((await as(ADMIN)).status).toBe(200);
+    // Made-up tokens are still refused before any lookup.
+    expect((await as(madeUp(200))).status).toBe(429);
+    expect(counts.lookups).toBe(lookups);
+  });
+
+  it("remembers at most 10,000 addresses, and an address it blocks stays blocked as others come", () => {
+    const guard = failedAuthGuard(2);
+    const now = Date.now();
+    guard.failed("10.0.0.1", now);
+    guard.failed("10.0.0.1", now);
+    expect(guard.blockedFor("10.0.0.1", now)).toBe(60);
+    // Before: the 10,001st address cleared every counter, the blocked ones too.
+    for (let i = 0; i < 12_000; i++) guard.failed(`192.168.${i >> 8}.${i & 255}`, now + 1);
+    expect(guard.size()).toBe(10_000);
+    expect(guard.blockedFor("10.0.0.1", now + 2)).toBeGreaterThan(0);
+    expect(guard.blockedFor("10.0.0.1", now + 60_000)).toBe(0);
   });
 
   it("/health asks the store at most once a second, however often it is asked", async () => {

@@ -4,6 +4,8 @@
  * every way a token can be wrong is refused, each with a test; the policy's mistakes are refused
  * at start, naming the rule.
  */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../server/app.js";
@@ -319,6 +321,39 @@ describe("refused tokens", () => {
     const changed = Buffer.from(JSON.stringify({ ...claims, repository_id: "700777" })).toString("base64url");
     await refused(`${h}.${changed}.${s}`, 401, /signature does not verify/);
   });
+  it("when the issuer fails: one outbound request, not one per JWT-shaped bearer", async () => {
+    let asked = 0;
+    const failing = createServer((_req, res) => {
+      asked++;
+      res.statusCode = 500;
+      res.end();
+    });
+    await new Promise<void>((resolve) => failing.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(failing.address() as AddressInfo).port}`;
+    try {
+      const app = createApp({
+        store: createMemoryStore(),
+        rateLimiter: null,
+        config: testConfig({ oidc: { issuer: url, audience: ORIGIN, rules: RULES } }),
+      });
+      const jwt = await token();
+      const answers = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          app.request("/infra/locks/k", { headers: { Authorization: `Bearer ${jwt}` } }),
+        ),
+      );
+      for (let i = 0; i < 5; i++) {
+        const again = await app.request("/infra/locks/k", { headers: { Authorization: `Bearer ${jwt}` } });
+        answers.push(again);
+      }
+      expect(answers.map((a) => a.status)).toEqual(Array(10).fill(503));
+      // Before: every one of them asked the issuer.
+      expect(asked).toBe(1);
+    } finally {
+      failing.close();
+    }
+  });
+
   it("when the issuer cannot be reached: 503, nothing granted", async () => {
     const app = createApp({
       store: createMemoryStore(),

@@ -19,29 +19,54 @@ const anonymous = (address: string): Principal => ({
   scopes: new Set<Scope>(["locks:read", "locks:write"]),
 });
 
+/** How many addresses the guard remembers; past it, the one whose window began first is forgotten. */
+const GUARDED_ADDRESSES = 10_000;
+
 /**
  * Failed authentications per address, counted in this instance's memory (fixed one-minute
- * windows): past the limit an address's next tokens are not even looked up, so made-up tokens cannot
- * make the store work for free.
+ * windows): past the limit an address's next tokens are not looked up in the store, so made-up
+ * tokens cannot make the store work for free. Tokens verified without a lookup (the admin token,
+ * a workflow's OIDC token, a token whose record this instance holds) still pass: an address is
+ * often shared (a NAT, a CI provider's egress), and one client's failures must not lock out the
+ * others' valid tokens.
  */
 export function failedAuthGuard(perMinute: number) {
+  // Insertion order is window order: a new window re-inserts its address at the end.
   const windows = new Map<string, { start: number; failures: number }>();
   const current = (address: string, now: number) => {
     const w = windows.get(address);
     return w && now - w.start < 60_000 ? w : undefined;
   };
+  /**
+   * Full: forget one address, never all. Of the 16 whose windows began first, the first that is
+   * not blocked now (its window over, or under the limit); else the very first.
+   */
+  const forgetOne = (now: number) => {
+    let seen = 0;
+    for (const [address, w] of windows) {
+      if (now - w.start >= 60_000 || w.failures < perMinute) return windows.delete(address);
+      if (++seen === 16) break;
+    }
+    return windows.delete(windows.keys().next().value as string);
+  };
   return {
-    /** Seconds until the address may try again, or 0. */
+    /** Seconds until the address may have unknown tokens looked up again, or 0. */
     blockedFor(address: string, now = Date.now()): number {
       const w = current(address, now);
       return w && w.failures >= perMinute ? Math.ceil((w.start + 60_000 - now) / 1000) : 0;
     },
     failed(address: string, now = Date.now()) {
-      if (windows.size > 10_000) windows.clear();
-      const w = current(address, now) ?? { start: now, failures: 0 };
+      let w = current(address, now);
+      if (!w) {
+        w = { start: now, failures: 0 };
+        windows.delete(address);
+        if (windows.size >= GUARDED_ADDRESSES) forgetOne(now);
+        windows.set(address, w);
+      }
       w.failures++;
-      windows.set(address, w);
     },
+    /** How many addresses it remembers (for tests of its bound). */
+    size: () => windows.size,
   };
 }
 
@@ -62,13 +87,6 @@ export const authenticate = (
     }
     const address = opts.failures ? opts.clientAddress(c) : "";
     const wait = opts.failures?.blockedFor(address) ?? 0;
-    if (wait > 0) {
-      throw new ApiError(
-        "rate_limited",
-        `too many failed authentications from this address; retry in ${wait} s`,
-        { extra: { retry_after_seconds: wait }, headers: { "Retry-After": String(wait) } },
-      );
-    }
     const header = c.req.header("Authorization");
     if (!header) {
       throw new ApiError(
@@ -84,11 +102,19 @@ export const authenticate = (
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     let principal: Principal | null = null;
     try {
-      principal = match?.[1] ? await verifier.verify(match[1]) : null;
+      // Past its failed authentications, an address gets no lookup in the store.
+      principal = match?.[1] ? await verifier.verify(match[1], { lookup: wait === 0 }) : null;
     } catch (err) {
       // An OIDC token refused (401, with the reason) counts as a failed authentication too.
       if (err instanceof ApiError && err.status === 401) opts.failures?.failed(address);
       throw err;
+    }
+    if (!principal && wait > 0) {
+      throw new ApiError(
+        "rate_limited",
+        `too many failed authentications from this address; retry in ${wait} s`,
+        { extra: { retry_after_seconds: wait }, headers: { "Retry-After": String(wait) } },
+      );
     }
     if (!principal) {
       opts.failures?.failed(address);

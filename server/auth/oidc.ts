@@ -24,6 +24,8 @@ export interface OidcConfig {
   rules: OidcRule[];
   /** How soon a token with an unknown key may make the JWKS be read again (jose's cooldown). */
   jwksCooldownMs?: number;
+  /** How long a failed discovery (the issuer's OpenID configuration) is answered from memory. */
+  discoveryRetryMs?: number;
 }
 
 /** A GitHub ID token: JWT-shaped (three base64url parts, the first a JSON header). */
@@ -85,10 +87,33 @@ export interface OidcVerifier {
 export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch = fetch): OidcVerifier {
   const issuer = config.issuer.replace(/\/+$/, "");
   let keys: ReturnType<typeof createRemoteJWKSet> | null = null;
+  /** The discovery under way (one for every request that waits on it), and the last failure's. */
+  let discovering: Promise<ReturnType<typeof createRemoteJWKSet>> | null = null;
+  let failed: { until: number; error: ApiError } | null = null;
 
-  /** The issuer's key set, found through its OpenID configuration (read once, again after a failure). */
+  /**
+   * The issuer's key set, found through its OpenID configuration: read once, by one request for
+   * all that wait on it. A failure is answered from memory for discoveryRetryMs, so that a stream
+   * of JWT-shaped bearers does not cost an outbound request each.
+   */
   const keySet = async () => {
     if (keys) return keys;
+    if (failed && Date.now() < failed.until) throw failed.error;
+    discovering ??= discover().then(
+      (found) => {
+        keys = found;
+        return found;
+      },
+      (err: ApiError) => {
+        failed = { until: Date.now() + (config.discoveryRetryMs ?? 10_000), error: err };
+        discovering = null;
+        throw err;
+      },
+    );
+    return discovering;
+  };
+
+  const discover = async () => {
     let jwksUri: string;
     try {
       const res = await fetchImpl(`${issuer}/.well-known/openid-configuration`, {
@@ -107,11 +132,10 @@ export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch =
         { headers: { "Retry-After": "5" } },
       );
     }
-    keys = createRemoteJWKSet(new URL(jwksUri), {
+    return createRemoteJWKSet(new URL(jwksUri), {
       cooldownDuration: config.jwksCooldownMs ?? 30_000,
       timeoutDuration: 5000,
     });
-    return keys;
   };
 
   const unauthorized = (why: string) =>

@@ -69,9 +69,10 @@ export interface TokenVerifier {
   /**
    * The principal of a bearer token, or null when it is unknown or revoked. An OIDC token (a JWT,
    * when a policy is configured) is verified against the configured audience, and a refusal throws
-   * an ApiError that says why.
+   * an ApiError that says why. `lookup: false`: null for a token whose record is not cached here,
+   * rather than reading the store (for an address past its failed authentications).
    */
-  verify(bearer: string): Promise<Principal | null>;
+  verify(bearer: string, opts?: { lookup?: boolean }): Promise<Principal | null>;
   /**
    * The principal of a credential kept without its secret (a dashboard session): its token id and
    * secret hash, as `credentialOf` gave them; null once the token is revoked or replaced.
@@ -112,11 +113,12 @@ export function createTokenVerifier(
   // made-up token, costs no extra store round trip; bounded by cacheMs.
   const cache = new Map<string, { record: TokenRecord | null; until: number }>();
 
-  /** The token record of an id, looked up at most once per cacheMs. */
-  const recordOf = async (id: string) => {
+  /** The token record of an id, looked up at most once per cacheMs (`lookup: false`: not at all). */
+  const recordOf = async (id: string, lookup = true) => {
     const now = Date.now();
     const cached = cache.get(id);
     if (cached && cached.until > now) return cached.record;
+    if (!lookup) return null;
     const record = await tokens.get(id);
     if (cacheMs > 0) {
       if (cache.size > 10_000) cache.clear();
@@ -132,13 +134,13 @@ export function createTokenVerifier(
   });
 
   return {
-    async verify(bearer) {
+    async verify(bearer, opts) {
       if (adminHash && constantTimeEqual(sha256Hex(bearer), adminHash)) return admin;
       if (oidc?.accepts(bearer)) return oidc.verify(bearer);
       const match = TOKEN_FORMAT.exec(bearer);
       if (!match) return null;
       const [, id = "", secretPart = ""] = match;
-      const record = await recordOf(id);
+      const record = await recordOf(id, opts?.lookup ?? true);
       if (!record || !constantTimeEqual(sha256Hex(secretPart), record.secretHash)) return null;
       return principalOf(record);
     },

@@ -18,9 +18,9 @@ const SCRAPER: Principal = { id: "metrics", name: "metrics", namespace: "", scop
 function metricsVerifier(verifier: TokenVerifier, metricsToken: string | null): TokenVerifier {
   const hash = metricsToken ? sha256Hex(metricsToken) : null;
   return {
-    async verify(bearer) {
+    async verify(bearer, opts) {
       if (hash && constantTimeEqual(sha256Hex(bearer), hash)) return SCRAPER;
-      return verifier.verify(bearer);
+      return verifier.verify(bearer, opts);
     },
     verifyStored: (credential) => verifier.verifyStored(credential),
     forget: (id) => verifier.forget(id),

@@ -142,9 +142,9 @@ export function uiRoutes(deps: UiDeps) {
    * A person's principal at sign-in: an LSS API token (LSS_ADMIN_TOKEN or lss_…), verified as the
    * API does. A workflow's OIDC token (verified claims, minutes long) is not for people.
    */
-  const personOf = async (token: string) => {
+  const personOf = async (token: string, lookup = true) => {
     const credential = credentialOf(token, deps.adminToken);
-    const principal = credential ? await verifier.verify(token).catch(() => null) : null;
+    const principal = credential ? await verifier.verify(token, { lookup }).catch(() => null) : null;
     return credential && principal && !principal.holder ? { principal, credential } : null;
   };
 
@@ -259,15 +259,16 @@ export function uiRoutes(deps: UiDeps) {
     }
     const address = deps.failures ? deps.clientAddress(c) : "";
     const wait = deps.failures?.blockedFor(address) ?? 0;
-    if (wait > 0) {
+    const token = field(body, "token").trim();
+    // Past its failed sign-ins, an address gets no lookup in the store (as the API's guard).
+    const person = token ? await personOf(token, wait === 0) : null;
+    if (!person && wait > 0) {
       c.header("Retry-After", String(wait));
       return c.html(
         <LoginPage error={`Too many failed sign-ins from this address; retry in ${wait} s.`} next={next} />,
         429,
       );
     }
-    const token = field(body, "token").trim();
-    const person = token ? await personOf(token) : null;
     if (!person) {
       if (token) deps.failures?.failed(address);
       return c.html(
