@@ -1,0 +1,180 @@
+/**
+ * Randomized histories of shared, limited, exclusive and pooled acquires, releases and leaves, on
+ * every store, checked after every step against the bounds the README promises:
+ * - a key's shared-holder entries (its holders hash on Redis): at most twice its limit;
+ * - a key's queue: at most LSS_MAX_WAITERS, and its deadlines hash the same size;
+ * - a namespace's records (its index, its names, the records themselves): at most LSS_MAX_LOCKS,
+ *   and a new key is refused for the cap only when every record holds something live.
+ * The seed is printed; BOUNDS_SEED=<seed> replays a run, BOUNDS_RUNS=<n> sets how many.
+ */
+import fc from "fast-check";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sha256Hex } from "../server/crypto.js";
+import { createMemoryStore } from "../server/stores/memory.js";
+import { redisKeys } from "../server/stores/redis.js";
+import {
+  DEFAULT_LIMITS,
+  type LockMode,
+  type LockRef,
+  type LockStore,
+  type StoreAcquireParams,
+} from "../server/stores/types.js";
+import { STORE_KINDS, type StoreBackends, type StoreKind, startBackends } from "./support/stores.js";
+
+const SEED = Number(process.env.BOUNDS_SEED ?? Date.now() % 2 ** 31);
+const RUNS = Number(process.env.BOUNDS_RUNS ?? 20);
+const NAMESPACE = "bounds";
+const KEYS = ["k0", "k1", "k2", "k3", "k4", "k5"];
+const MAX_LOCKS = 4;
+const MAX_WAITERS = 3;
+const LIMITS = [2, 3];
+const limits = { ...DEFAULT_LIMITS, locksPerNamespace: MAX_LOCKS, waitersPerKey: MAX_WAITERS };
+
+let backends: StoreBackends;
+let redis: Redis;
+beforeAll(async () => {
+  backends = await startBackends(STORE_KINDS);
+  redis = new Redis(backends.redis!.url);
+  console.log(`bounds: seed ${SEED}, ${RUNS} histories per store (BOUNDS_SEED=${SEED} replays them)`);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await backends.close();
+});
+
+type Op =
+  | { op: "acquire"; keys: string[]; token: string; mode: LockMode; limit: number; queue: boolean }
+  | { op: "release"; key: string; token: string }
+  | { op: "leave"; key: string; token: string };
+
+/** Tokens: a few that come back (retries, releases), and many fresh ones (one hold each). */
+const token = fc.oneof(
+  fc.integer({ min: 0, max: 5 }).map((i) => `t${i}`),
+  fc.integer({ min: 0, max: 1_000_000 }).map((i) => `fresh-${i}`),
+);
+const key = fc.constantFrom(...KEYS);
+const op: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      op: fc.constant("acquire" as const),
+      keys: key.map((k) => [k]),
+      token,
+      mode: fc.constantFrom<LockMode>("shared", "exclusive"),
+      limit: fc.constantFrom(...LIMITS),
+      queue: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("acquire" as const),
+      keys: fc.uniqueArray(key, { minLength: 2, maxLength: 3 }),
+      token,
+      mode: fc.constant<LockMode>("exclusive"),
+      limit: fc.constant(1),
+      queue: fc.boolean(),
+    }),
+  },
+  { weight: 4, arbitrary: fc.record({ op: fc.constant("release" as const), key, token }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("leave" as const), key, token }) },
+);
+
+const ref = (key: string): LockRef => ({ namespace: NAMESPACE, key });
+// A key's limit is fixed per key, so that shared holds of it agree (a mismatch is its own refusal).
+const limitOf = (key: string, asked: number) => (KEYS.indexOf(key) % 2 === 0 ? asked : LIMITS[0]!);
+
+async function apply(store: LockStore, o: Op) {
+  if (o.op === "release") {
+    return store.release(ref(o.key), { tokenHash: sha256Hex(o.token), registeredOnly: false, actor: null });
+  }
+  if (o.op === "leave") return store.leave(ref(o.key), sha256Hex(o.token));
+  const params: StoreAcquireParams = {
+    tokenHash: sha256Hex(o.token),
+    holderId: o.token,
+    reason: null,
+    // Long leases and waits: what ends does so by a release or a leave, within the history.
+    ttlMs: 60_000,
+    registeredOnly: false,
+    queueWindowMs: o.queue ? 60_000 : null,
+    mode: o.mode,
+    limit: o.mode === "shared" ? limitOf(o.keys[0]!, o.limit) : 1,
+    actor: null,
+  };
+  return o.keys.length === 1
+    ? store.acquire(ref(o.keys[0]!), params)
+    : store.acquireAny(o.keys.map(ref), params);
+}
+
+/** What the store keeps for the namespace, read from Redis itself or the memory store's own count. */
+async function footprint(kind: StoreKind, store: LockStore, prefix: string) {
+  if (kind === "memory") {
+    const f = (store as ReturnType<typeof createMemoryStore>).footprint();
+    const at = (k: string) => `${NAMESPACE} ${k}`;
+    return {
+      records: f.records,
+      indexed: f.indexed[NAMESPACE] ?? 0,
+      names: f.indexed[NAMESPACE] ?? 0,
+      holders: KEYS.map((k) => f.sharedEntries[at(k)] ?? 0),
+      queues: KEYS.map((k) => f.queueLengths[at(k)] ?? 0),
+      deadlines: KEYS.map((k) => f.queueLengths[at(k)] ?? 0),
+    };
+  }
+  const keys = redisKeys(prefix);
+  const p = redis.pipeline();
+  p.zcard(keys.index(NAMESPACE));
+  p.zcard(keys.names(NAMESPACE));
+  for (const k of KEYS) p.exists(keys.lock(ref(k)));
+  for (const k of KEYS) p.hlen(keys.holders(ref(k)));
+  for (const k of KEYS) p.zcard(keys.queue(ref(k)));
+  for (const k of KEYS) p.hlen(keys.queueUntil(ref(k)));
+  const r = ((await p.exec()) ?? []).map(([, v]) => Number(v));
+  const n = KEYS.length;
+  return {
+    indexed: r[0]!,
+    names: r[1]!,
+    records: r.slice(2, 2 + n).reduce((a, b) => a + b, 0),
+    holders: r.slice(2 + n, 2 + 2 * n),
+    queues: r.slice(2 + 2 * n, 2 + 3 * n),
+    deadlines: r.slice(2 + 3 * n, 2 + 4 * n),
+  };
+}
+
+/** Keys that hold something live now: a lease, or someone in their queue. */
+async function liveKeys(store: LockStore) {
+  const states = await Promise.all(KEYS.map((k) => store.inspect(ref(k))));
+  return states.filter((s) => s.lease !== null || s.waiting > 0).length;
+}
+
+let opened = 0;
+describe.each(STORE_KINDS)("the bounds on %s", (kind) => {
+  it(`hold after every step of ${RUNS} random histories`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 45 }), async (ops) => {
+        const prefix = `bp${opened++}`;
+        const store =
+          kind === "memory" ? createMemoryStore({ limits }) : backends.open(kind, { prefix, limits });
+        for (const [step, o] of ops.entries()) {
+          const outcome = await apply(store, o);
+          const f = await footprint(kind, store, prefix);
+          const where = `step ${step} (${JSON.stringify(o)}): ${JSON.stringify(f)}`;
+          expect(f.indexed, where).toBeLessThanOrEqual(MAX_LOCKS);
+          expect(f.names, where).toBeLessThanOrEqual(MAX_LOCKS);
+          expect(f.records, where).toBeLessThanOrEqual(MAX_LOCKS);
+          for (const [i, size] of f.holders.entries())
+            expect(size, `${where} holders of ${KEYS[i]}`).toBeLessThanOrEqual(2 * Math.max(...LIMITS));
+          for (const [i, size] of f.queues.entries()) {
+            expect(size, `${where} queue of ${KEYS[i]}`).toBeLessThanOrEqual(MAX_WAITERS);
+            expect(f.deadlines[i], `${where} deadlines of ${KEYS[i]}`).toBe(size);
+          }
+          // The cap counts what is live: a new key is refused only when every record holds something.
+          if (outcome && "outcome" in outcome && outcome.outcome === "quota" && outcome.limit === "locks") {
+            expect(await liveKeys(store), where).toBeGreaterThanOrEqual(MAX_LOCKS);
+          }
+        }
+      }),
+      { seed: SEED, numRuns: RUNS, endOnFailure: true },
+    );
+  }, 120_000);
+});
