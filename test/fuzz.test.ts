@@ -11,6 +11,7 @@ import { request } from "node:http";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN } from "./support/app.js";
+import { type OidcIssuer, startOidcIssuer } from "./support/oidc-issuer.js";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
 import { type ServerProcess, startServerProcess } from "./support/server-process.js";
 import { startUpstashBridge, type UpstashBridge } from "./support/upstash-bridge.js";
@@ -23,14 +24,17 @@ const HEAP_MB = 64;
 
 let redis: RedisServerHandle;
 let bridge: UpstashBridge;
+let issuer: OidcIssuer;
 beforeAll(async () => {
   redis = await startRedisServer();
   bridge = await startUpstashBridge({ redisUrl: redis.url });
+  issuer = await startOidcIssuer();
   console.log(`fuzz: seed ${SEED}, ${RUNS} requests per store (FUZZ_SEED=${SEED} replays it)`);
 });
 afterAll(async () => {
   await bridge?.close();
   await redis?.stop();
+  await issuer?.close();
 });
 
 interface FuzzRequest {
@@ -59,6 +63,8 @@ const query = fc.oneof(
   fc.constantFrom("?prefix=qa", "?cursor=%ff", "?cursor=1.1", "?limit=0", "?limit=1000", "?prefix=&limit=1"),
   fc.tuple(fc.string({ maxLength: 8 }), fc.string({ maxLength: 12 })).map(([k, v]) => `?${pct(k)}=${pct(v)}`),
 );
+/** Origins a request line may name in absolute form (`GET https://vault.example/… HTTP/1.1`). */
+const FOREIGN_ORIGINS = ["https://vault.acme.example", "http://evil.example", "http://127.0.0.1:1"];
 const path = fc
   .oneof(
     fc
@@ -80,14 +86,27 @@ const path = fc
     ),
     fc.string({ maxLength: 30 }).map((s) => `/${pct(s)}`),
   )
-  .chain((p) => query.map((q) => `${p}${q}`));
+  .chain((p) => query.map((q) => `${p}${q}`))
+  .chain((p) =>
+    fc.oneof(
+      { weight: 9, arbitrary: fc.constant(p) },
+      // Absolute form, naming another server's origin: refused with 400 whatever the path.
+      { weight: 1, arbitrary: fc.constantFrom(...FOREIGN_ORIGINS).map((origin) => `${origin}${p}`) },
+    ),
+  );
 
 const latin1 = fc.string({
   unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
   maxLength: 60,
 });
+/** ID tokens of the test's issuer, minted for this server and for other services (filled in beforeAll). */
+const idTokens: string[] = [];
 const token = fc.oneof(
   fc.constant(ADMIN_TOKEN),
+  fc
+    .nat()
+    .map((i) => idTokens[i % Math.max(1, idTokens.length)] ?? "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"),
+  fc.constant("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"),
   fc.constant(`lss_0123456789abcdef_${"a".repeat(43)}`),
   fc.constantFrom("lss_", "lss_x_y", "Bearer", "", "null", "admin-token-for-tests-012345678"),
   latin1,
@@ -112,6 +131,15 @@ const headers = fc.record(
     ),
     accept: fc.constantFrom("*/*", "text/event-stream", "application/json", "x"),
     "x-forwarded-for": fc.constantFrom("1.2.3.4", "::1", "garbage", ", ,", "1.1.1.1, 2.2.2.2"),
+    // Another service's host, as a forged Host header says it.
+    host: fc.constantFrom(
+      "vault.acme.example",
+      "evil.example:443",
+      "127.0.0.1",
+      "[::1]:80",
+      "a..b",
+      "x".repeat(300),
+    ),
     // The dashboard's session cookie, good and bad, and origins for its forms.
     cookie: fc.oneof(
       token.map((t) => `lss_ui=${encodeURIComponent(t)}`),
@@ -262,7 +290,7 @@ const rssKb = (pid: number) =>
 describe.each(["memory", "redis", "upstash"] as const)("fuzzing the server on %s", (kind) => {
   let server: ServerProcess;
   beforeAll(async () => {
-    server = await startServerProcess({
+    server = await startServerProcess((url) => ({
       ...(kind === "redis" ? { REDIS_URL: redis.url } : {}),
       ...(kind === "upstash"
         ? { UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: bridge.token }
@@ -275,7 +303,21 @@ describe.each(["memory", "redis", "upstash"] as const)("fuzzing the server on %s
       // A heap this small fails the run (the process dies) if requests leave memory behind; garbage
       // is collected within it. RSS alone would only show how lazily V8 gives memory back.
       NODE_OPTIONS: `--max-old-space-size=${HEAP_MB}`,
-    });
+      // Workflows' ID tokens too: for this server, and for other services (which must never pass).
+      LSS_PUBLIC_URL: url,
+      LSS_OIDC_ISSUER: issuer.url,
+      LSS_OIDC_POLICY: JSON.stringify([
+        {
+          name: "acme",
+          match: { repository_owner_id: "900001" },
+          namespace: "acme",
+          scopes: ["locks:read", "locks:write", "locks:force"],
+        },
+      ]),
+    }));
+    idTokens.length = 0;
+    for (const audience of [server.url, ...FOREIGN_ORIGINS, "sigstore"])
+      idTokens.push(await issuer.token({ audience }));
   });
   afterAll(() => server?.kill());
 
@@ -298,6 +340,12 @@ describe.each(["memory", "redis", "upstash"] as const)("fuzzing the server on %s
         statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
         if (answer.status === 0 || answer.status >= 500) {
           failures.push(`#${i} ${r.method} ${r.path} → ${answer.status} ${answer.code ?? ""}`);
+        }
+        // Whatever else it carries, a request line naming another origin is not served.
+        // (A reset is the server closing on a body it did not read, after its answer.)
+        const foreign = FOREIGN_ORIGINS.some((o) => r.path.startsWith(o));
+        if (foreign && answer.status !== 400 && answer.code !== "reset") {
+          failures.push(`#${i} ${r.method} ${r.path} (absolute form) → ${answer.status}, not 400`);
         }
         if (i === Math.floor(requests.length / 2)) rssAtHalf = rssKb(pid);
       }
