@@ -40,19 +40,52 @@ describe.each(STORE_KINDS)("a key's shared holders on %s", (kind) => {
     kind === "memory" ? null : redis.hlen(keys.holders({ namespace: "default", key }));
 
   it("stay few after many shared holds one after another, and a retried release still says released", async () => {
-    const { call, keys } = open(kind);
+    const { call, keys, store } = open(kind);
+    const entriesOf = async (key: string) =>
+      kind === "memory"
+        ? (store as ReturnType<typeof createMemoryStore>).footprint().sharedEntries[`default ${key}`]
+        : holdersOf(keys, key);
     for (let i = 0; i < 40; i++) {
       expect((await call("POST", "/infra/locks/e2e/acquire", shared(`run-${i}`))).status).toBe(200);
       expect((await call("POST", "/infra/locks/e2e/release", { token: `run-${i}` })).status).toBe(200);
     }
     // Before: one entry per hold, for as long as holds kept coming (8,000 broke the key for good).
-    if (kind !== "memory") expect(await holdersOf(keys, "e2e")).toBeLessThanOrEqual(1);
+    expect(await entriesOf("e2e")).toBeLessThanOrEqual(1);
     const again = await call("POST", "/infra/locks/e2e/release", { token: "run-39" });
     expect(again.status, again.text).toBe(200);
     // Next to a live holder, a shared acquire takes its slot.
     expect((await call("POST", "/infra/locks/e2e/acquire", shared("live-1"))).status).toBe(200);
     expect((await call("POST", "/infra/locks/e2e/acquire", shared("live-2"))).status).toBe(200);
-    if (kind !== "memory") expect(await holdersOf(keys, "e2e")).toBe(2);
+    expect(await entriesOf("e2e")).toBe(2);
+  });
+
+  it("stay within twice the limit when the limit changes: a grant drops the entries kept as released", async () => {
+    const { call, keys, store } = open(kind);
+    // The last holder outlives the 19 releases (and every lease the others had), then runs out
+    // unreleased: the key's shared leases have all ended when the next one comes.
+    const last = await call("POST", "/infra/locks/slots/acquire", {
+      ...shared("h19"),
+      limit: 20,
+      ttl_ms: 1500,
+    });
+    expect(last.status).toBe(200);
+    for (let i = 0; i < 19; i++)
+      expect(
+        (await call("POST", "/infra/locks/slots/acquire", { ...shared(`h${i}`), limit: 20, ttl_ms: 1000 }))
+          .status,
+      ).toBe(200);
+    for (let i = 0; i < 19; i++)
+      expect((await call("POST", "/infra/locks/slots/release", { token: `h${i}` })).status).toBe(200);
+    await sleep(Math.max(0, Date.parse(last.body.expires_at) - Date.now() + 100));
+    expect((await call("POST", "/infra/locks/slots/acquire", { ...shared("solo"), limit: 1 })).status).toBe(
+      200,
+    );
+    const entries =
+      kind === "memory"
+        ? (store as ReturnType<typeof createMemoryStore>).footprint().sharedEntries["default slots"]
+        : await holdersOf(keys, "slots");
+    // Before (Redis): 20, the 19 released entries and the new one.
+    expect(entries).toBeLessThanOrEqual(2);
   });
 
   it.skipIf(kind === "memory")(
@@ -124,6 +157,45 @@ describe.each(STORE_KINDS)("a namespace's records on %s", (kind) => {
     const history = await call("GET", "/infra/locks/old/history");
     expect(history.body.events.map((e: { event: string }) => e.event)).toEqual(["expired", "granted"]);
     expect(history.body.events[0]).toMatchObject({ holder_id: "job-1" });
+  });
+
+  it("finds room among leases released early, though their records would outlive younger live ones", async () => {
+    const { call } = open(kind, { locksPerNamespace: 100 });
+    // Released early, their records keep the expiry of a 6-hour lease; 70 live leases of a minute
+    // expire sooner and are what Redis would drop first.
+    for (let i = 0; i < 30; i++) {
+      const key = `long-${i}`;
+      expect(
+        (await call("POST", `/infra/locks/${key}/acquire`, { ttl_ms: 6 * 3_600_000, token: key })).status,
+      ).toBe(200);
+      expect((await call("POST", `/infra/locks/${key}/release`, { token: key })).status).toBe(200);
+    }
+    for (let i = 0; i < 70; i++)
+      expect((await call("POST", `/infra/locks/short-${i}/acquire`, { ttl_ms: 60_000 })).status).toBe(200);
+    // Before: 403, the 64 records looked at being the live ones.
+    const next = await call("POST", "/infra/locks/one-more/acquire", { ttl_ms: 60_000 });
+    expect(next.status, next.text).toBe(200);
+  });
+
+  it("writes every lapsed lease of a dropped record to its history, shared ones too", async () => {
+    const { call } = open(kind, { locksPerNamespace: 2 });
+    for (const holder of ["a", "b"]) {
+      const got = await call("POST", "/infra/locks/readers/acquire", {
+        ttl_ms: 100,
+        token: holder,
+        holder_id: holder,
+        mode: "shared",
+      });
+      expect(got.status).toBe(200);
+    }
+    await sleep(150);
+    expect((await call("POST", "/infra/locks/new-1/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+    expect((await call("POST", "/infra/locks/new-2/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+    const history = await call("GET", "/infra/locks/readers/history");
+    // Before (Redis): only the grants; the expiries went with the record.
+    expect(
+      history.body.events.map((e: { event: string; holder_id: string }) => `${e.event} ${e.holder_id}`),
+    ).toEqual(["expired b", "expired a", "granted b", "granted a"]);
   });
 
   it.skipIf(kind === "memory")(

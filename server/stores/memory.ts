@@ -173,28 +173,56 @@ export function createMemoryStore(
     indexes.set(namespace, index);
     return index;
   };
+  /** Per namespace, the keys whose last holder released them, by when (the scripts' ended set). */
+  const endedSets = new Map<string, Map<string, number>>();
+  const endedOf = (namespace: string) => {
+    const ended = endedSets.get(namespace) ?? new Map<string, number>();
+    endedSets.set(namespace, ended);
+    return ended;
+  };
+  const forget = (ref: LockRef) => {
+    indexOf(ref.namespace).delete(ref.key);
+    endedOf(ref.namespace).delete(ref.key);
+  };
+  /** As the scripts' drop_if_ended: drop a record that holds nothing, its lapsed leases written first. */
+  const dropIfEnded = (ref: LockRef, busy: LockRef[], now: number) => {
+    if (busy.some((b) => b.key === ref.key)) return "busy";
+    const rec = read(ref, now);
+    if (!rec) {
+      forget(ref);
+      return "gone";
+    }
+    if (!holdsNothing(ref, rec, now)) return "live";
+    remember(ref, now, ...lapsedOf(rec, now).map((l) => l.entry));
+    records.delete(id(ref));
+    forget(ref);
+    return "dropped";
+  };
+  /** The first `n` keys of a map of key → time, by time (then by key, as a sorted set orders them). */
+  const firstBy = (entries: Map<string, number>, n: number) =>
+    [...entries].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1)).slice(0, n);
   /**
    * Room for one more record in the namespace? Records already gone are forgotten first; at the
-   * cap, the oldest record that holds nothing (of the RECLAIM_PER_CALL Redis drops first) is
-   * dropped, its lapsed lease written to the history: as the scripts' room and reclaim.
+   * cap, a record that holds nothing is dropped: of the keys released longest ago, then of the
+   * records that disappear first, RECLAIM_PER_CALL of each looked at: as the scripts' room and
+   * reclaim.
    */
   const room = (namespace: string, now: number, busy: LockRef[] = []) => {
     const index = indexOf(namespace);
     const cap = locksIn(limits, namespace);
     if (index.size < cap) return true;
-    for (const [member, until] of index) if (until <= now) index.delete(member);
+    for (const [key, until] of index) if (until <= now) forget({ namespace, key });
     if (index.size < cap) return true;
-    const oldest = [...index]
-      .sort((a, b) => a[1] - b[1])
-      .slice(0, RECLAIM_PER_CALL)
-      .map(([key]) => ({ namespace, key }));
-    for (const ref of oldest) {
-      const rec = read(ref, now);
-      if (busy.some((b) => b.key === ref.key) || !rec || !holdsNothing(ref, rec, now)) continue;
-      remember(ref, now, ...lapsedOf(rec, now).map((l) => l.entry));
-      records.delete(id(ref));
-      index.delete(ref.key);
-      return true;
+    const ended = endedOf(namespace);
+    for (const [key] of firstBy(ended, RECLAIM_PER_CALL)) {
+      const outcome = dropIfEnded({ namespace, key }, busy, now);
+      if (outcome === "dropped") return true;
+      // Taken again since: it leaves the ended set until its next release.
+      if (outcome === "live") ended.delete(key);
+    }
+    const live = new Map([...index].filter(([, until]) => until > now));
+    for (const [key] of firstBy(live, RECLAIM_PER_CALL)) {
+      if (dropIfEnded({ namespace, key }, busy, now) === "dropped") return true;
     }
     return false;
   };
@@ -502,14 +530,15 @@ export function createMemoryStore(
       records.set(id(ref), record);
       // Leases that ran out since the key was last granted: into the history now, at their end.
       const lapsed = lapsedOf(record, now);
-      for (const { th } of lapsed) {
-        if (th) record.shared.delete(th);
-        // Recorded once: a shared grant leaves the exclusive fields in place.
-        else record.exp = -1;
+      // Recorded once: a shared grant leaves the exclusive fields in place.
+      if (lapsed.some((l) => l.th === null)) record.exp = -1;
+      // Every ended shared entry goes with a grant (those kept as released too), as in the script:
+      // unless the last holder released the key, which left its own entry alone.
+      if ([...record.shared.values()].some((h) => h.exp > 0)) {
+        for (const [th, h] of record.shared) if (h.exp <= now) record.shared.delete(th);
       }
       let lease: Lease;
       if (shared) {
-        for (const [th, h] of record.shared) if (h.exp <= now) record.shared.delete(th);
         const holder = { exp, fence, since: now, holder: p.holderId, reason: p.reason, rel: null };
         record.shared.set(p.tokenHash, holder);
         record.lim = p.limit;
@@ -622,6 +651,8 @@ export function createMemoryStore(
         // A forced release forgets the token: its holder's own release must say it lost the lease.
         if (force) rec.token = null;
       }
+      // Nobody holds it now: into the namespace's ended set.
+      if (!mine || alive.length === 1) endedOf(ref.namespace).set(ref.key, now);
       const first = queues.get(id(ref))?.[0];
       hub.emit(id(ref), { kind: "released", next: first?.member ?? null, nextUntil: first?.until ?? null });
       return { outcome: "released", now, again: false, expired: lapsed.length };

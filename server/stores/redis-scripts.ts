@@ -316,46 +316,86 @@ local function ended(r, name)
   if r.cred or live(r) or (tonumber(r.sh) or 0) > now then return false end
   return redis.call('ZCARD', key_of('queue', name)) == 0
 end
--- A namespace at its cap drops its oldest records that hold nothing (a lease that ended keeps its
--- record an hour): up to ${RECLAIM_PER_CALL} of them are looked at, those a script already works on skipped. A
--- lease that ran out goes into the history first. Whether one was dropped.
+-- The namespace's keys whose last holder released them, by when: where reclaim looks first.
+local ENDED = ''
+if BASE and NS then ENDED = BASE .. ':ended:' .. NS end
+-- A key whose record Redis dropped, or that reclaim dropped, leaves the namespace's sets.
+local function forget(names, list)
+  chunked('ZREM', INDEX, list)
+  chunked('ZREM', names, list)
+  chunked('ZREM', ENDED, list)
+end
+-- Drop the record of a key that holds nothing, its leases that ran out written to its history
+-- first (in the order they ended); 'dropped', or 'gone' (no record), 'live', or 'busy' (this script
+-- works on it).
+local function drop_if_ended(names, name, busy)
+  local key = RECORD_PREFIX .. name
+  if busy[key] then return 'busy' end
+  local r = peek_record(key)
+  if not r then return 'live' end
+  if not r.exp then
+    forget(names, {name})
+    return 'gone'
+  end
+  if not ended(r, name) then return 'live' end
+  local lapsed = {}
+  local exp = tonumber(r.exp) or -1
+  if r.token and exp > 0 then lapsed[#lapsed + 1] = {at = exp, lease = lease_of(r), since = tonumber(r.since)} end
+  if (tonumber(r.sh) or 0) > 0 then
+    local _, gone = sharers({sh = now + 1}, key_of('holders', name))
+    for _, h in ipairs(gone) do
+      if h.exp and h.exp > 0 then lapsed[#lapsed + 1] = {at = h.exp, lease = shared_lease(h), since = tonumber(h.since)} end
+    end
+  end
+  table.sort(lapsed, function(a, b) return a.at < b.at end)
+  for _, e in ipairs(lapsed) do
+    note(key_of('history', name), nil, 'expired', e.at, e.lease, e.at - (e.since or e.at))
+  end
+  redis.call('DEL', key, key_of('holders', name))
+  forget(names, {name})
+  return 'dropped'
+end
+-- A namespace at its cap drops a record that holds nothing: first of the keys released longest
+-- ago (the ended set), then of the records Redis drops first (a lease that ran out without a
+-- release), ${RECLAIM_PER_CALL} of each looked at at most, those this script works on skipped. Whether one was dropped.
 local function reclaim(names)
   local busy = {}
   for _, r in ipairs(records) do busy[r.key] = true end
-  local oldest = redis.call('ZRANGEBYSCORE', INDEX, '(' .. now, '+inf', 'LIMIT', 0, ${RECLAIM_PER_CALL})
-  for _, name in ipairs(oldest) do
-    local key = RECORD_PREFIX .. name
-    local r = not busy[key] and peek_record(key)
-    if r and ended(r, name) then
-      local exp = tonumber(r.exp) or -1
-      if r.token and exp > 0 then
-        note(key_of('history', name), nil, 'expired', exp, lease_of(r), exp - (tonumber(r.since) or exp))
-      end
-      redis.call('DEL', key, key_of('holders', name))
-      redis.call('ZREM', INDEX, name)
-      redis.call('ZREM', names, name)
+  local stale = {}
+  for _, name in ipairs(redis.call('ZRANGE', ENDED, 0, ${RECLAIM_PER_CALL} - 1)) do
+    local outcome = drop_if_ended(names, name, busy)
+    if outcome == 'dropped' then
+      chunked('ZREM', ENDED, stale)
       return true
     end
+    -- Taken again since: it leaves the ended set until its next release.
+    if outcome == 'live' then stale[#stale + 1] = name end
+  end
+  chunked('ZREM', ENDED, stale)
+  local oldest = redis.call('ZRANGEBYSCORE', INDEX, '(' .. now, '+inf', 'LIMIT', 0, ${RECLAIM_PER_CALL})
+  for _, name in ipairs(oldest) do
+    if drop_if_ended(names, name, busy) == 'dropped' then return true end
   end
   return false
 end
 -- Room for one more record in the namespace (asked before each new record)? Records Redis dropped
--- are forgotten first, from the index and from the names: a few each time, so that neither grows
--- past the records that exist, and all of them when the namespace looks full. At the cap, records
--- that hold nothing make room (reclaim): the cap counts what is live.
+-- are forgotten first, from the index, the names and the ended set: a few each time, so that none
+-- grows past the records that exist, and all of them when the namespace looks full. At the cap,
+-- records that hold nothing make room (reclaim): the cap counts what is live.
 local function room(names)
   local batch = 16
   while true do
     local gone = redis.call('ZRANGEBYSCORE', INDEX, '-inf', now, 'LIMIT', 0, batch)
-    if #gone > 0 then
-      redis.call('ZREM', INDEX, unpack(gone))
-      redis.call('ZREM', names, unpack(gone))
-    end
+    forget(names, gone)
     local count = redis.call('ZCARD', INDEX)
     if count < MAX_RECORDS then return true end
     if #gone < batch then return reclaim(names) end
     batch = 1000
   end
+end
+-- The key's last holder released it: it joins the namespace's ended set (reclaim looks there first).
+local function released(r)
+  redis.call('ZADD', ENDED, now, name_of(r))
 end
 -- The gc value to write with a lease ending at exp (the record's Redis expiry, written with it), and
 -- whether it moves (the namespace's index and the shared holders' hash follow). A lease's record outlives
@@ -645,13 +685,15 @@ if r.token and r.token ~= '' and old_exp > 0 and old_exp <= now then
   -- Recorded once: a shared grant leaves the exclusive fields in place.
   r.exp = '-1'
 end
+-- Every ended entry goes with a grant: those that ran out (into the history), and those kept as
+-- released (a retried release past a new grant is not a retry).
 local gone, gone_th = k.ended, {}
 if #gone == 0 and #k.alive == 0 then gone = lapsed_sharers(r, k.HK) end
 for _, h in ipairs(gone) do
   if h.exp and h.exp > 0 then
     lapsed[#lapsed + 1] = {at = h.exp, lease = shared_lease(h), since = tonumber(h.since)}
-    gone_th[#gone_th + 1] = h.th
   end
+  gone_th[#gone_th + 1] = h.th
 end
 table.sort(lapsed, function(a, b) return a.at < b.at end)
 for _, e in ipairs(lapsed) do note(k.H, r, 'expired', e.at, e.lease, e.at - (e.since or e.at)) end
@@ -667,11 +709,7 @@ if hx then
 end
 local granted
 if shared then
-  -- Ended entries go (released ones too: a retried release past a new grant is not a retry).
-  local th = {}
-  for _, h in ipairs(k.ended) do th[#th + 1] = h.th end
-  for _, t in ipairs(gone_th) do th[#th + 1] = t end
-  chunked('HDEL', k.HK, th)
+  chunked('HDEL', k.HK, gone_th)
   local entry = table.concat({exp, fence, now, ARGV[2], ARGV[4]}, US)
   if #k.alive == 0 then r.sh = '0' end
   set_shared(r, k.HK, me, entry, exp, #k.alive == 0, 'lim', limit, 'w', w, unpack(more))
@@ -872,6 +910,8 @@ elseif watched and next == '-' and others == 0 then
   set(r, 'w', '')
 end
 if watched then publish(ARGV[3], 'r', next .. ' ' .. next_until) end
+-- Nobody holds it now: into the namespace's ended set.
+if others == 0 then released(r) end
 return {'released', now, #lapsed}
 end
 

@@ -198,6 +198,8 @@ export function redisKeys(prefix: string) {
     names: (namespace: string) => `${prefix}:names:${namespace}`,
     // The namespace's index of records (see redis-scripts.ts).
     index: (namespace: string) => `${prefix}:ns:${namespace}`,
+    // The namespace's keys whose last holder released them, by when (where reclaim looks first).
+    ended: (namespace: string) => `${prefix}:ended:${namespace}`,
     // A dashboard session, by the sha256 of its id.
     session: (idHash: string) => `${prefix}:session:${idHash}`,
   };
