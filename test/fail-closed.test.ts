@@ -233,6 +233,9 @@ describe.each(["redis", "upstash"] as const)("a write the store did not confirm,
       // the proxy stops listening, so the retry's connection is refused.
       const proxy = await startCuttingProxy(backends.bridge!.url, { cut: 1, thenRefuse: true });
       const prefix = `lost-answer-${Date.now()}`;
+      const direct = appOn(backends.open(kind, { prefix })).call;
+      // The script loaded (EVALSHA finds it): the lost answer is the one of the script that ran.
+      expect((await direct("POST", "/infra/locks/warm/acquire", { ttl_ms: 1000 })).status).toBe(200);
       const cut = appOn(backends.open(kind, { url: proxy.url, prefix })).call;
       const answer = await cut("POST", "/infra/locks/lost/acquire", { ttl_ms: 60_000, token: "my-token" });
       expect(answer.status).toBe(503);
@@ -240,11 +243,48 @@ describe.each(["redis", "upstash"] as const)("a write the store did not confirm,
       expect(answer.body.error.code).toBe("outcome_unknown");
       expect(answer.body.token).toBe("my-token");
       // It had been granted: the same token settles it.
-      const direct = appOn(backends.open(kind, { prefix })).call;
       expect((await direct("GET", "/infra/locks/lost")).body.locked).toBe(true);
       expect((await direct("POST", "/infra/locks/lost/release", { token: "my-token" })).status).toBe(200);
     },
   );
+
+  it.runIf(kind === "upstash")(
+    "a create whose answer is lost and whose retry goes through answers the lock it made, not a collision",
+    async () => {
+      const proxy = await startCuttingProxy(backends.bridge!.url, { cut: 1 });
+      try {
+        const prefix = `lost-create-${Date.now()}`;
+        const direct = appOn(backends.open(kind, { prefix })).call;
+        // The script loaded (EVALSHA finds it): the lost answer is the one of the script that ran.
+        expect((await direct("POST", "/locks", undefined, null)).status).toBe(200);
+        const cut = appOn(backends.open(kind, { url: proxy.url, prefix })).call;
+        // Before: the retried script found the lock it had made, and the answer was 500 "collision".
+        const created = await cut("POST", "/locks?l=true", undefined, null);
+        expect(created.status, created.text).toBe(200);
+        expect(proxy.connections()).toBeGreaterThanOrEqual(2);
+        expect((await direct("GET", `/locks/${created.body.id}`, undefined, null)).status).toBe(423);
+        const unlock = `/locks/${created.body.id}/unlock?k=${encodeURIComponent(created.body.key)}`;
+        expect((await direct("PATCH", unlock, undefined, null)).status).toBe(204);
+      } finally {
+        await proxy.close();
+      }
+    },
+  );
+
+  it("calls a script that failed part-way outcome_unknown, as on TCP Redis", async () => {
+    const prefix = `half-${kind}-${Date.now()}`;
+    const { call } = appOn(backends.open(kind, { prefix }));
+    const shared = { ttl_ms: 60_000, mode: "shared" };
+    expect((await call("POST", "/infra/locks/broken/acquire", { ...shared, token: "a" })).status).toBe(200);
+    // The holders hash replaced by a string: the script's HGETALL fails after it began.
+    const client = new Redis(backends.redis!.url);
+    await client.set(`${prefix}:holders:default:broken`, "not a hash");
+    client.disconnect();
+    const answer = await call("POST", "/infra/locks/broken/acquire", { ...shared, token: "b" });
+    expect(answer.status).toBe(503);
+    // Before (Upstash): store_unavailable, "nothing was changed or granted".
+    expect(answer.body.error.code).toBe("outcome_unknown");
+  });
 
   it("still says store_unavailable, nothing changed, when no connection took the command", async () => {
     const { call } = appOn(backends.open(kind, { timeoutMs: 500 }));

@@ -685,7 +685,13 @@ export function createMemoryStore(
 
     async register(ref, p: RegisterParams): Promise<RegisterOutcome> {
       const now = clock();
-      if (read(ref, now)) return { outcome: "exists", now };
+      const found = read(ref, now);
+      // This very lock (its credential): a retried create gets it back, as it is now.
+      if (found && found.cred === p.credentialHash) {
+        const held = live(found, now);
+        return { outcome: "created", now, lease: held ? leaseOf(held) : null };
+      }
+      if (found) return { outcome: "exists", now };
       if (!room(ref.namespace, now))
         return { outcome: "quota", now, limit: "locks", max: locksIn(limits, ref.namespace) };
       const rec = newRecord(now, p.credentialHash);

@@ -954,7 +954,12 @@ export const REGISTER = script(
   "register",
   `
 local r = load(KEYS[1])
--- every write sets exp, so a record without it does not exist
+-- Every write sets exp, so a record without it does not exist. One with this credential is this
+-- very lock: a retried create (its answer was lost) gets it back, as it is now.
+if r.exp and r.cred == ARGV[1] then
+  if live(r) then return reply('created', lease_of(r)) end
+  return {'created', now}
+end
 if r.exp then return {'exists', now} end
 if not room(KEYS[4]) then return {'quota', now, 'locks', MAX_RECORDS} end
 redis.call('ZADD', KEYS[4], 0, ARGV[5])

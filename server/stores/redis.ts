@@ -552,7 +552,7 @@ export function createRedisStore(
       const { outcome, now } = outcomeOf(r);
       if (outcome === "exists") return { outcome, now };
       if (outcome === "quota") return quotaOf(r, now);
-      return { outcome: "created", now, lease: p.lock ? leaseFrom(r) : null };
+      return { outcome: "created", now, lease: r.length > 2 ? leaseFrom(r) : null };
     },
 
     tokens: {

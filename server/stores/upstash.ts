@@ -52,10 +52,16 @@ type UpstashClient = Pick<
   "evalsha" | "eval" | "get" | "set" | "del" | "hset" | "hget" | "hvals" | "hdel" | "ping" | "pipeline"
 >;
 
-/** An error answer (UpstashError) or no connection at all: the command did not run. */
+/**
+ * The command did not run: no connection was made, or Upstash refused it before running anything
+ * (a script it does not have, our token). Any other error answer may come after a script's first
+ * writes (a Lua error part-way) or from a gateway that passed it on, as on TCP Redis.
+ */
 const certainlyNotRun = (err: unknown) =>
-  (err instanceof Error && err.name === "UpstashError") ||
-  /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|getaddrinfo/i.test(message(err));
+  /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|getaddrinfo/i.test(message(err)) ||
+  (err instanceof Error &&
+    err.name === "UpstashError" &&
+    /NOSCRIPT|unauthori[sz]ed|WRONGPASS|NOAUTH/i.test(err.message));
 
 /** A failure another attempt may cure: no answer came (not an error answer, not the time running out). */
 const retryable = (err: unknown) =>

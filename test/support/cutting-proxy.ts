@@ -4,7 +4,7 @@
  * never hears of it). After that it forwards as it is, or, with `thenRefuse`, stops listening so
  * that every later connection is refused.
  */
-import { type AddressInfo, connect, createServer } from "node:net";
+import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 
 export interface CuttingProxy {
   url: string;
@@ -20,8 +20,11 @@ export async function startCuttingProxy(
   const target = new URL(targetUrl);
   let cutLeft = opts.cut ?? 1;
   let connections = 0;
+  const open = new Set<Socket>();
   const proxy = createServer((client) => {
     connections++;
+    open.add(client);
+    client.on("close", () => open.delete(client));
     const cutting = cutLeft-- > 0;
     const upstream = connect(Number(target.port), target.hostname);
     client.pipe(upstream);
@@ -42,6 +45,11 @@ export async function startCuttingProxy(
   return {
     url: `http://127.0.0.1:${port}`,
     connections: () => connections,
-    close: () => new Promise((resolve) => proxy.close(() => resolve())),
+    // Kept-alive connections would hold close() up for seconds.
+    close: () =>
+      new Promise((resolve) => {
+        proxy.close(() => resolve());
+        for (const socket of open) socket.destroy();
+      }),
   };
 }
