@@ -5,9 +5,14 @@
  * the token ends its sessions; a token without locks:read sees no listing, holder or history; a
  * locks:force token force-releases.
  */
-import { describe, expect, it } from "vitest";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../server/app.js";
+import { memoryRateLimiter } from "../server/auth/rate-limit.js";
 import { createMemoryStore } from "../server/stores/memory.js";
+import { redisKeys } from "../server/stores/redis.js";
 import { ADMIN_TOKEN, appOn, testConfig } from "./support/app.js";
+import { type StoreBackends, startBackends } from "./support/stores.js";
 
 const setUp = (config = testConfig({ tokenCacheMs: 0 })) => {
   const store = createMemoryStore();
@@ -39,7 +44,9 @@ describe("the session cookie", () => {
   it("holds a session id, never the API token", async () => {
     const { signIn, page } = setUp();
     const { cookie, setCookie } = await signIn(ADMIN_TOKEN);
-    expect(setCookie).toMatch(/^lss_ui=[\w-]{43}; Max-Age=43200; Path=\/ui; HttpOnly; SameSite=Strict$/);
+    expect(setCookie).toMatch(
+      /^lss_ui=admin\.[\w-]{43}; Max-Age=43200; Path=\/ui; HttpOnly; SameSite=Strict$/,
+    );
     expect(setCookie).not.toContain(ADMIN_TOKEN);
     expect((await page("/ui", cookie)).status).toBe(200);
     // The API token itself as the cookie opens nothing (before: that was the cookie).
@@ -50,7 +57,7 @@ describe("the session cookie", () => {
     const { signIn, page } = setUp();
     const { cookie, setCookie } = await signIn(ADMIN_TOKEN, "https://lss.example.com");
     expect(setCookie).toMatch(
-      /^__Host-lss_ui=[\w-]{43}; Max-Age=43200; Path=\/; HttpOnly; Secure; SameSite=Strict$/,
+      /^__Host-lss_ui=admin\.[\w-]{43}; Max-Age=43200; Path=\/; HttpOnly; Secure; SameSite=Strict$/,
     );
     expect((await page("https://lss.example.com/ui", cookie)).status).toBe(200);
     // The same id without the prefix (a cookie any subdomain or plain-http page could plant).
@@ -78,6 +85,37 @@ describe("the session cookie", () => {
     expect((await page("/ui", cookie)).status).toBe(200);
     expect((await call("DELETE", `/admin/tokens/${minted.id}`)).status).toBe(200);
     expect((await page("/ui", cookie)).status).toBe(303);
+  });
+
+  it("are at most 20 a token, however often it signs in: the oldest end first", async () => {
+    const { signIn, page, mint, store } = setUp();
+    const minted = await mint(["locks:read"]);
+    const first = await signIn(minted.token);
+    const cookies = [first.cookie];
+    for (let i = 0; i < 59; i++) cookies.push((await signIn(minted.token)).cookie);
+    // Before: every sign-in kept a session for 12 h.
+    expect(store.footprint().sessions).toBe(20);
+    expect((await page("/ui", first.cookie)).status).toBe(303);
+    expect((await page("/ui", cookies.at(-1) as string)).status).toBe(200);
+  });
+
+  it("count sign-ins against the token's rate limit", async () => {
+    const store = createMemoryStore();
+    const app = createApp({
+      store,
+      rateLimiter: memoryRateLimiter(3),
+      config: testConfig({ rateLimitPerMinute: 3 }),
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await app.request("/ui/login", {
+        method: "POST",
+        body: new URLSearchParams({ token: ADMIN_TOKEN }),
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([303, 303, 303, 429, 429]);
+    expect(store.footprint().sessions).toBe(3);
   });
 
   it("is refused to a workflow's OIDC token or any other bearer", async () => {
@@ -108,24 +146,39 @@ describe("what a token's scopes show on the dashboard", () => {
     }
   });
 
-  it("a refused form does not show the key to a token that may not read it", async () => {
+  it("refuses a form of a token that may not read, showing nothing of the key", async () => {
     const { signIn, page, mint, call, csrfOf } = setUp();
     expect(
       (await call("POST", "/infra/locks/secret-env/acquire", { ttl_ms: 60_000, holder_id: "hidden-job" }))
         .status,
     ).toBe(200);
-    const { cookie } = await signIn((await mint(["locks:write"])).token);
-    // Its form token, from a page it may see (the 403 page carries the sign-out form).
-    const csrf = await csrfOf("/ui", cookie);
-    expect(csrf).toMatch(/^[0-9a-f]{64}$/);
-    const res = await page("/ui/locks/secret-env", cookie, {
-      method: "POST",
-      body: new URLSearchParams({ csrf, action: "hold", duration: "nonsense" }),
+    for (const scopes of [["locks:write"], ["locks:force"]]) {
+      const { cookie } = await signIn((await mint(scopes)).token);
+      // Its form token, from the page it may see (the 403 page carries the sign-out form).
+      const csrf = await csrfOf("/ui", cookie);
+      expect(csrf).toMatch(/^[0-9a-f]{64}$/);
+      const forms: Array<Record<string, string>> = [
+        { action: "hold", duration: "nonsense" },
+        { action: "force", confirm: "yes" },
+      ];
+      for (const form of forms) {
+        const res = await page("/ui/locks/secret-env", cookie, {
+          method: "POST",
+          body: new URLSearchParams({ csrf, ...form }),
+        });
+        expect(res.status, `${scopes} ${form.action}`).toBe(403);
+        const text = await res.text();
+        expect(text).toContain("locks:read");
+        // Before: a refused form came back as the key page, holder and history included; a
+        // force-only token's force read "Done." while the key stayed held.
+        expect(text).not.toContain("hidden-job");
+        expect(text).not.toContain("Done.");
+      }
+    }
+    expect((await call("GET", "/infra/locks/secret-env")).body).toMatchObject({
+      locked: true,
+      holder_id: "hidden-job",
     });
-    expect(res.status).toBe(400);
-    const text = await res.text();
-    expect(text).toContain("Duration must be");
-    expect(text).not.toContain("hidden-job");
   });
 
   it("with locks:force (and locks:read): the force release, which it may do", async () => {
@@ -144,5 +197,51 @@ describe("what a token's scopes show on the dashboard", () => {
     // Before: "needs a token with the admin scope".
     expect(res.status).toBe(303);
     expect((await call("GET", "/infra/locks/stuck")).body.locked).toBe(false);
+  });
+});
+
+describe.each(["redis", "upstash"] as const)("sessions kept on %s", (kind) => {
+  let backends: StoreBackends;
+  let redis: Redis;
+  beforeAll(async () => {
+    backends = await startBackends([kind]);
+    redis = new Redis(backends.redis!.url);
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await backends.close();
+  });
+
+  it("the newest 20 a token, gone at sign-out, a hash of the id as their name and no token in them", async () => {
+    const prefix = `sessions-${kind}`;
+    const { app } = appOn(backends.open(kind, { prefix }), testConfig({ tokenCacheMs: 0 }));
+    const signIn = async () => {
+      const res = await app.request("/ui/login", {
+        method: "POST",
+        body: new URLSearchParams({ token: ADMIN_TOKEN }),
+      });
+      return res.headers.get("set-cookie")?.split(";")[0] ?? "";
+    };
+    const cookies: string[] = [];
+    for (let i = 0; i < 25; i++) cookies.push(await signIn());
+    const hash = redisKeys(prefix).session("admin");
+    expect(await redis.hlen(hash)).toBe(20);
+    expect(JSON.stringify(await redis.hgetall(hash))).not.toContain(ADMIN_TOKEN);
+    expect(await redis.pttl(hash)).toBeGreaterThan(11 * 3600 * 1000);
+    const open = (cookie: string) => app.request("/ui", { headers: { cookie }, redirect: "manual" });
+    expect((await open(cookies[0] as string)).status).toBe(303);
+    const last = cookies.at(-1) as string;
+    expect((await open(last)).status).toBe(200);
+    const page = await (await open(last)).text();
+    const csrf = /name="csrf" value="([0-9a-f]{64})"/.exec(page)?.[1] ?? "";
+    const out = await app.request("/ui/logout", {
+      method: "POST",
+      headers: { cookie: last },
+      body: new URLSearchParams({ csrf }),
+      redirect: "manual",
+    });
+    expect(out.status).toBe(303);
+    expect(await redis.hlen(hash)).toBe(19);
+    expect((await open(last)).status).toBe(303);
   });
 });

@@ -28,6 +28,7 @@ import {
   type RegisterParams,
   type ReleaseOutcome,
   type RenewOutcome,
+  SESSIONS_PER_TOKEN,
   type SessionStore,
   STALE_WAITERS_PER_CALL,
   type StoreAcquireParams,
@@ -303,7 +304,10 @@ export function createMemoryStore(
     if (++writes % 1024 !== 0) return;
     for (const [k, rec] of records) if (rec.gc <= now) records.delete(k);
     for (const [k, h] of histories) if (h.until <= now) histories.delete(k);
-    for (const [k, kept] of sessionRecords) if (kept.until <= now) sessionRecords.delete(k);
+    for (const [tokenId, mine] of sessionRecords) {
+      for (const [k, kept] of mine) if (kept.until <= now) mine.delete(k);
+      if (mine.size === 0) sessionRecords.delete(tokenId);
+    }
     // Queues of keys nobody asks for again: their waiters stopped asking long ago.
     for (const [k, queue] of queues) {
       const kept = queue.filter((w) => w.until + GC_SLACK_MS > now);
@@ -328,18 +332,21 @@ export function createMemoryStore(
     },
   };
 
-  const sessionRecords = new Map<string, { session: UiSession; until: number }>();
+  /** Per token, its sessions by id hash, in the order they began. */
+  const sessionRecords = new Map<string, Map<string, { session: UiSession; until: number }>>();
   const sessions: SessionStore = {
-    async put(idHash, session, ttlMs) {
-      sessionRecords.set(idHash, { session: { ...session }, until: clock() + ttlMs });
+    async put(tokenId, idHash, session, ttlMs) {
+      const mine = sessionRecords.get(tokenId) ?? new Map();
+      mine.set(idHash, { session: { ...session }, until: clock() + ttlMs });
+      while (mine.size > SESSIONS_PER_TOKEN) mine.delete(mine.keys().next().value as string);
+      sessionRecords.set(tokenId, mine);
     },
-    async get(idHash) {
-      const kept = sessionRecords.get(idHash);
-      if (kept && kept.until <= clock()) sessionRecords.delete(idHash);
+    async get(tokenId, idHash) {
+      const kept = sessionRecords.get(tokenId)?.get(idHash);
       return kept && kept.until > clock() ? { ...kept.session } : null;
     },
-    async delete(idHash) {
-      sessionRecords.delete(idHash);
+    async delete(tokenId, idHash) {
+      sessionRecords.get(tokenId)?.delete(idHash);
     },
   };
 
@@ -782,7 +789,7 @@ export function createMemoryStore(
         records: records.size,
         histories: histories.size,
         queues: queues.size,
-        sessions: sessionRecords.size,
+        sessions: [...sessionRecords.values()].reduce((n, mine) => n + mine.size, 0),
         indexed: Object.fromEntries([...indexes].map(([ns, index]) => [ns, index.size])),
         sharedEntries: Object.fromEntries([...records].map(([k, rec]) => [named(k), rec.shared.size])),
         queueLengths: Object.fromEntries([...queues].map(([k, queue]) => [named(k), queue.length])),

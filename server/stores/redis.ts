@@ -37,6 +37,7 @@ import {
   type RegisterOutcome,
   type ReleaseOutcome,
   type RenewOutcome,
+  SESSIONS_PER_TOKEN,
   type StoreFailureHint,
   type StoreLimits,
   type StoreSafety,
@@ -53,9 +54,8 @@ export interface RedisTransport {
   hset(key: string, field: string, value: string): Promise<unknown>;
   hget(key: string, field: string): Promise<string | null>;
   get(key: string): Promise<string | null>;
-  /** SET key value PX ms. */
-  setPx(key: string, value: string, ms: number): Promise<unknown>;
-  del(key: string): Promise<unknown>;
+  hgetall(key: string): Promise<Record<string, string> | null>;
+  pexpire(key: string, ms: number): Promise<unknown>;
   hvals(key: string): Promise<string[]>;
   hdel(key: string, field: string): Promise<number>;
   ping(): Promise<unknown>;
@@ -200,8 +200,8 @@ export function redisKeys(prefix: string) {
     index: (namespace: string) => `${prefix}:ns:${namespace}`,
     // The namespace's keys whose last holder released them, by when (where reclaim looks first).
     ended: (namespace: string) => `${prefix}:ended:${namespace}`,
-    // A dashboard session, by the sha256 of its id.
-    session: (idHash: string) => `${prefix}:session:${idHash}`,
+    // A token's dashboard sessions (a hash by the sha256 of each session's id).
+    session: (tokenId: string) => `${prefix}:sessions:${tokenId}`,
   };
 }
 
@@ -568,13 +568,31 @@ export function createRedisStore(
     },
 
     sessions: {
-      put: (idHash, session, ttlMs) =>
-        guard(() => transport.setPx(sessionKey(idHash), JSON.stringify(session), ttlMs)).then(() => {}),
-      get: async (idHash) => {
-        const raw = await guard(() => transport.get(sessionKey(idHash)));
-        return raw == null ? null : (JSON.parse(raw) as UiSession);
+      // One hash per token (field: the id's hash; value: the session and when it began and ends),
+      // trimmed to its newest SESSIONS_PER_TOKEN, and kept as long as its newest session lives.
+      put: (tokenId, idHash, session, ttlMs) =>
+        guard(async () => {
+          const key = sessionKey(tokenId);
+          const now = Date.now();
+          await transport.hset(key, idHash, JSON.stringify({ ...session, since: now, until: now + ttlMs }));
+          const kept = (await transport.hgetall(key)) as Record<string, string>;
+          const oldest = Object.entries(kept)
+            .map(([field, raw]) => ({
+              field,
+              since: Number((JSON.parse(raw) as { since?: number }).since) || 0,
+            }))
+            .sort((a, b) => b.since - a.since)
+            .slice(SESSIONS_PER_TOKEN);
+          for (const { field } of oldest) await transport.hdel(key, field);
+          await transport.pexpire(key, ttlMs);
+        }),
+      get: async (tokenId, idHash) => {
+        const raw = await guard(() => transport.hget(sessionKey(tokenId), idHash));
+        const kept = raw == null ? null : (JSON.parse(raw) as UiSession & { until: number });
+        if (!kept || kept.until <= Date.now()) return null;
+        return { tokenId: kept.tokenId, secretHash: kept.secretHash, holdSecret: kept.holdSecret };
       },
-      delete: (idHash) => guard(() => transport.del(sessionKey(idHash))).then(() => {}),
+      delete: (tokenId, idHash) => guard(() => transport.hdel(sessionKey(tokenId), idHash)).then(() => {}),
     },
 
     ping: () => guard(() => transport.ping()).then(() => {}),

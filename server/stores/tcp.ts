@@ -30,8 +30,8 @@ type TcpClient = Pick<
   | "hvals"
   | "hdel"
   | "info"
-  | "set"
-  | "del"
+  | "hgetall"
+  | "pexpire"
   | "ping"
   | "config"
   | "pipeline"
@@ -80,8 +80,8 @@ export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTranspor
     hset: (key, field, value) => when(() => client.hset(key, field, value)),
     hget: (key, field) => when(() => client.hget(key, field)),
     get: (key) => when(() => client.get(key)),
-    setPx: (key, value, ms) => when(() => client.set(key, value, "PX", ms)),
-    del: (key) => when(() => client.del(key)),
+    hgetall: (key) => when(() => client.hgetall(key)),
+    pexpire: (key, ms) => when(() => client.pexpire(key, ms)),
     hvals: (key) => when(() => client.hvals(key)),
     hdel: (key, field) => when(() => client.hdel(key, field)),
     ping: () => when(() => client.ping()),

@@ -294,12 +294,19 @@ export interface UiSession {
   holdSecret: string;
 }
 
+/** Sessions one token may have at once; a sign-in past it ends that token's oldest session. */
+export const SESSIONS_PER_TOKEN = 20;
+
+/**
+ * Dashboard sessions, kept per token (at most SESSIONS_PER_TOKEN each, the oldest going first), so
+ * that signing in over and over cannot fill the store.
+ */
 export interface SessionStore {
   /** Kept for ttlMs (the cookie's lifetime), then gone by itself. */
-  put(idHash: string, session: UiSession, ttlMs: number): Promise<void>;
-  get(idHash: string): Promise<UiSession | null>;
+  put(tokenId: string, idHash: string, session: UiSession, ttlMs: number): Promise<void>;
+  get(tokenId: string, idHash: string): Promise<UiSession | null>;
   /** Sign-out: the cookie, wherever it was copied, opens nothing any more. */
-  delete(idHash: string): Promise<void>;
+  delete(tokenId: string, idHash: string): Promise<void>;
 }
 
 /** The store did not answer (in time): every caller must fail closed on it. */

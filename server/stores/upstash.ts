@@ -49,7 +49,17 @@ export function upstashOptions(url: string, token: string, timeoutMs: number) {
 
 type UpstashClient = Pick<
   Redis,
-  "evalsha" | "eval" | "get" | "set" | "del" | "hset" | "hget" | "hvals" | "hdel" | "ping" | "pipeline"
+  | "evalsha"
+  | "eval"
+  | "get"
+  | "hset"
+  | "hget"
+  | "hgetall"
+  | "hvals"
+  | "hdel"
+  | "pexpire"
+  | "ping"
+  | "pipeline"
 >;
 
 /**
@@ -109,8 +119,14 @@ export function upstashTransport(client: UpstashClient, url = ""): RedisTranspor
     hset: (key, field, value) => run(() => client.hset(key, { [field]: value })),
     hget: (key, field) => run(() => client.hget<string>(key, field)),
     get: (key) => run(() => client.get<string>(key)),
-    setPx: (key, value, ms) => run(() => client.set(key, value, { px: ms })),
-    del: (key) => run(() => client.del(key)),
+    // automaticDeserialization is off: HGETALL stays Redis's flat field, value list.
+    hgetall: async (key) => {
+      const flat = ((await run(() => client.hgetall(key))) as unknown as string[] | null) ?? [];
+      const out: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1]);
+      return out;
+    },
+    pexpire: (key, ms) => run(() => client.pexpire(key, ms)),
     hvals: (key) => run(() => client.hvals(key) as Promise<string[]>),
     hdel: (key, field) => run(() => client.hdel(key, field)),
     ping: () => run(() => client.ping()),

@@ -35,6 +35,7 @@ import {
   SESSION_TTL_MS,
   sessionKey,
   startSession,
+  tokenIdOf,
 } from "./session.js";
 
 export interface UiDeps {
@@ -154,11 +155,13 @@ export function uiRoutes(deps: UiDeps) {
    */
   const recent = new Map<string, { session: UiSession | null; until: number }>();
   const sessionOf = async (sessionId: string) => {
+    const tokenId = tokenIdOf(sessionId);
+    if (!tokenId) return null;
     const key = sessionKey(sessionId);
     const cached = recent.get(key);
     let session = cached && cached.until > Date.now() ? cached.session : undefined;
     if (session === undefined) {
-      session = await deps.sessions.get(key);
+      session = await deps.sessions.get(tokenId, key);
       if (deps.cacheMs > 0) {
         // The oldest entry goes first: a Map keeps insertion order.
         if (recent.size >= 10_000) recent.delete(recent.keys().next().value as string);
@@ -216,8 +219,10 @@ export function uiRoutes(deps: UiDeps) {
       c.set("sessionId", sessionId);
       c.set("holdSecret", session.holdSecret);
       c.set("session", { principal, csrf: csrfToken(sessionId) });
-      // Listings, holders and histories are what locks:read reads; a page shows nothing else.
-      if (kind !== "action" && !principal.scopes.has("locks:read")) return noReadScope(c, kind);
+      // Listings, holders and histories are what locks:read reads, and what every page (and a
+      // form's answer) shows: the dashboard is for tokens that may read.
+      if (!principal.scopes.has("locks:read"))
+        return noReadScope(c, kind === "fragment" ? "fragment" : "page");
       return next();
     });
 
@@ -227,7 +232,7 @@ export function uiRoutes(deps: UiDeps) {
       : c.html(
           <ErrorPage
             title="Cannot show this"
-            message="This token lacks the locks:read scope: it may not see the locks, their holders or their history."
+            message="This token lacks the locks:read scope: it may not see the locks, their holders or their history, and the dashboard needs it for everything (a token with locks:force alone force-releases through the API). Nothing was changed."
             session={c.var.session}
           />,
           403,
@@ -283,8 +288,21 @@ export function uiRoutes(deps: UiDeps) {
         401,
       );
     }
+    // Sign-ins count against the token's rate limit, and the store keeps a token's newest
+    // SESSIONS_PER_TOKEN sessions only: signing in over and over cannot fill it.
+    if (deps.rateLimiter) {
+      const decision = await deps.rateLimiter.limit(person.principal.id);
+      if (!decision.allowed) {
+        const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+        c.header("Retry-After", String(seconds));
+        return c.html(
+          <LoginPage error={`Too many requests with this token; retry in ${seconds} s.`} next={next} />,
+          429,
+        );
+      }
+    }
     const { id, session } = newSession(token, person.credential);
-    await deps.sessions.put(sessionKey(id), session, SESSION_TTL_MS);
+    await deps.sessions.put(person.credential.tokenId, sessionKey(id), session, SESSION_TTL_MS);
     startSession(c, id, secure(c));
     return c.redirect(next ?? "/ui", 303);
   });
@@ -305,9 +323,10 @@ export function uiRoutes(deps: UiDeps) {
       }
     }
     // Deleted in the store: the cookie, wherever it was copied, opens nothing any more.
-    if (sessionId) {
+    const tokenId = sessionId ? tokenIdOf(sessionId) : null;
+    if (sessionId && tokenId) {
       recent.delete(sessionKey(sessionId));
-      await deps.sessions.delete(sessionKey(sessionId));
+      await deps.sessions.delete(tokenId, sessionKey(sessionId));
     }
     endSession(c, secure(c));
     return c.redirect("/ui/login", 303);
@@ -364,13 +383,6 @@ export function uiRoutes(deps: UiDeps) {
       leases.status(ref),
       leases.history(ref, { cursor: historyCursor, limit: HISTORY_PAGE_SIZE }),
     ]);
-    // A form's refusal comes back as the key page: not to a token that may not read it.
-    if (!p.scopes.has("locks:read")) {
-      return c.html(
-        <ErrorPage title="Refused" message={extra.error ?? "Done."} session={c.var.session} />,
-        httpStatus,
-      );
-    }
     const holder = holderOf(p);
     const canForce = mayForce(p, key);
     return c.html(

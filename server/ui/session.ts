@@ -40,13 +40,19 @@ export const readSessionId = (c: Context, secure: boolean): string | undefined =
 /** The store's name for a session: the sha256 of its id, so that a store dump opens nothing. */
 export const sessionKey = (sessionId: string) => sha256Hex(`lss-ui-session\0${sessionId}`);
 
+/** A session id: "<token id>.<43 random characters>" (the token id says where the store keeps it). */
+const SESSION_ID = /^(admin|[0-9a-f]{16})\.[\w-]{43}$/;
+
+/** The token a session id belongs to, or null for what is no session id. */
+export const tokenIdOf = (sessionId: string) => SESSION_ID.exec(sessionId)?.[1] ?? null;
+
 /** A new session for an API token that has just been verified, and its id for the cookie. */
 export function newSession(
   apiToken: string,
   credential: StoredCredential,
 ): { id: string; session: UiSession } {
   return {
-    id: randomBase64Url(32),
+    id: `${credential.tokenId}.${randomBase64Url(32)}`,
     session: { ...credential, holdSecret: sha256Hex(`lss-ui-hold\0${apiToken}`) },
   };
 }
