@@ -711,6 +711,19 @@ describe("what unauthenticated traffic costs the store", () => {
     expect(counts.lookups).toBe(lookups);
   });
 
+  it("keeps a real token's record however many made-up ids come (before: 10,001 emptied the cache)", async () => {
+    const { store, counts } = counted();
+    const app = createApp({ store, rateLimiter: null, config });
+    const real = await mint(app, "default", ["locks:read"]);
+    const as = (token: string) =>
+      app.request("/infra/locks/k", { headers: { Authorization: `Bearer ${token}` } });
+    expect((await as(real.token)).status).toBe(200);
+    for (let i = 0; i < 10_050; i++) await as(madeUp(1000 + i));
+    const lookups = counts.lookups;
+    expect((await as(real.token)).status).toBe(200);
+    expect(counts.lookups).toBe(lookups);
+  });
+
   it("remembers at most 10,000 addresses, and an address it blocks stays blocked as others come", () => {
     const guard = failedAuthGuard(2);
     const now = Date.now();

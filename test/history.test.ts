@@ -269,6 +269,9 @@ describe("run links", () => {
     "acme/web · E2E · https://github.com/acme/web/actions/runs/42",
     "phish · https://github.com.evil.example/acme/web/actions/runs/42",
     "phish · https://evil.example/acme/web/actions/runs/42 · https://ghes.acme.example/acme/web/actions/runs/9/attempts/2",
+    // Hosts that parsers read differently: WHATWG's github.com, RFC 3986's evil.example.
+    "phish · https://github.com\\@evil.example/acme/web/actions/runs/42",
+    "phish · https://someone@github.com/acme/web/actions/runs/42",
   ];
   const runUrls = async (config: Partial<AppConfig>) => {
     const { call } = appOn(createMemoryStore(), testConfig(config));
@@ -286,11 +289,11 @@ describe("run links", () => {
   it("link only to the configured GitHub's runs: another host's address in a holder id is no run", async () => {
     // Before: any host's …/actions/runs/N became a run link.
     expect(await runUrls({})).toEqual({
-      listed: ["https://github.com/acme/web/actions/runs/42", null, null],
+      listed: ["https://github.com/acme/web/actions/runs/42", null, null, null, null],
       history: null,
     });
     expect(await runUrls({ githubServerUrl: "https://ghes.acme.example" })).toEqual({
-      listed: [null, null, "https://ghes.acme.example/acme/web/actions/runs/9/attempts/2"],
+      listed: [null, null, "https://ghes.acme.example/acme/web/actions/runs/9/attempts/2", null, null],
       history: "https://ghes.acme.example/acme/web/actions/runs/9/attempts/2",
     });
   });

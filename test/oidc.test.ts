@@ -193,7 +193,10 @@ describe("a workflow's OIDC token", () => {
     const ops = (
       await call("POST", "/admin/tokens", ADMIN_TOKEN, { namespace: "acme", scopes: ["locks:write"] })
     ).body.token;
-    const hidden = ["a-secret", "shared-2", "team/a/secret", "team/a/secret2", "team/b/x", "zz-top"];
+    // Fifteen in a row between two it may see: more than ten pages of one key (before, the listing
+    // read at most ten store pages of the caller's page size, and ended there).
+    const run = Array.from({ length: 15 }, (_, i) => `team/a/x-${String(i).padStart(2, "0")}`);
+    const hidden = ["a-secret", "shared-2", "team/a/secret", "team/a/secret2", ...run, "team/b/x", "zz-top"];
     const shown = ["shared", "team/a/deploy", "team/b/deploy"];
     for (const key of [...hidden, ...shown])
       expect((await call(...acquire(key), ops, { ttl_ms: 60_000 })).status).toBe(200);

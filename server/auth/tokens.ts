@@ -109,20 +109,31 @@ export function createTokenVerifier(
     namespace: DEFAULT_NAMESPACE,
     scopes: new Set(SCOPES),
   };
-  // Looked-up records (null: no such token), so that a request, or a stream of requests with a
-  // made-up token, costs no extra store round trip; bounded by cacheMs.
-  const cache = new Map<string, { record: TokenRecord | null; until: number }>();
+  // Looked-up records, so that a request costs no extra store round trip (bounded by cacheMs), and
+  // ids found to be no token's, so that a stream of made-up tokens costs none either. Apart, so
+  // that made-up ids never push out a real token's record (which an address past its failed
+  // authentications still accepts from here); each forgets its oldest entry when full.
+  const found = new Map<string, { record: TokenRecord; until: number }>();
+  const unknown = new Map<string, { record: null; until: number }>();
+  const remember = <T>(map: Map<string, T>, id: string, entry: T) => {
+    map.delete(id);
+    if (map.size >= 10_000) map.delete(map.keys().next().value as string);
+    map.set(id, entry);
+  };
 
   /** The token record of an id, looked up at most once per cacheMs (`lookup: false`: not at all). */
   const recordOf = async (id: string, lookup = true) => {
     const now = Date.now();
-    const cached = cache.get(id);
+    const cached = found.get(id) ?? unknown.get(id);
     if (cached && cached.until > now) return cached.record;
     if (!lookup) return null;
     const record = await tokens.get(id);
     if (cacheMs > 0) {
-      if (cache.size > 10_000) cache.clear();
-      cache.set(id, { record, until: now + cacheMs });
+      // An id is in one of the two at most: a revoked token's record goes as it is found missing.
+      found.delete(id);
+      unknown.delete(id);
+      if (record) remember(found, id, { record, until: now + cacheMs });
+      else remember(unknown, id, { record: null, until: now + cacheMs });
     }
     return record;
   };
@@ -150,7 +161,8 @@ export function createTokenVerifier(
       return record && constantTimeEqual(secretHash, record.secretHash) ? principalOf(record) : null;
     },
     forget(id) {
-      cache.delete(id);
+      found.delete(id);
+      unknown.delete(id);
     },
   };
 }

@@ -23,10 +23,12 @@ import { acquireWaiting, inspectWaiting } from "./waiting.js";
 export const newLeaseToken = randomId;
 
 /**
- * How many store pages one listing of a key-restricted caller reads at most: past a run of that
- * many pages of keys it may not see, the listing ends there (the README's Limits say so).
+ * How many store pages (of LISTING_PAGE keys) one listing of a key-restricted caller reads at
+ * most, whatever its page size: past a run of 1,000 keys it may not see, the listing ends there
+ * (the README's Limits say so).
  */
 export const LISTING_READS = 10;
+const LISTING_PAGE = 100;
 
 /** The GitHub whose workflow runs a holder id may link to, when none is configured. */
 export const GITHUB_URL = "https://github.com";
@@ -206,7 +208,7 @@ export function createLeases(store: LockStore, githubUrl = GITHUB_URL) {
         for (let more = true; more; ) {
           if (reads++ === LISTING_READS)
             return { status: "ok", locks: shown, next_cursor: shown.at(-1)?.key ?? null };
-          const page = await store.list(namespace, { prefix: range, after, limit: opts.limit });
+          const page = await store.list(namespace, { prefix: range, after, limit: LISTING_PAGE });
           for (const k of page.keys) {
             if (!visible(k.key)) continue;
             shown.push(lockSummary(k, page.now, githubUrl));

@@ -22,9 +22,16 @@ const RUN_URL = /https?:\/\/[^\s/]+\/[^\s/]+\/[^\s/]+\/actions\/runs\/\d+(?:\/at
  * origin): whoever takes a lock writes its holder id, and another host's address would become a
  * "run" link on the dashboard and in the API.
  */
-export const runUrlOf = (holderId: string | null, githubUrl: string) =>
-  [...(holderId ?? "").matchAll(RUN_URL)].map((m) => m[0]).find((url) => new URL(url).origin === githubUrl) ??
-  null;
+export const runUrlOf = (holderId: string | null, githubUrl: string): string | null => {
+  for (const [text] of (holderId ?? "").matchAll(RUN_URL)) {
+    const url = URL.canParse(text) ? new URL(text) : null;
+    // As every parser reads it: no user part or backslash that hosts differ on, then the host.
+    if (!url || url.username || url.password || text.includes("\\") || url.origin !== githubUrl) continue;
+    if (RUN_PATH.test(url.pathname)) return url.href;
+  }
+  return null;
+};
+const RUN_PATH = /^\/[^/]+\/[^/]+\/actions\/runs\/\d+(?:\/attempts\/\d+)?$/;
 
 export const lockSummary = (k: KeySummary, now: number, githubUrl: string): LockSummary => ({
   key: k.key,
