@@ -177,6 +177,24 @@ describe.each(STORE_KINDS)("a namespace's records on %s", (kind) => {
     expect(next.status, next.text).toBe(200);
   });
 
+  it("a pool at the cap takes its free key that has a record, rather than refusing for a new one", async () => {
+    const { call } = open(kind, { locksPerNamespace: 3 });
+    expect((await call("POST", "/infra/locks/held-1/acquire", { ttl_ms: 60_000 })).status).toBe(200);
+    expect((await call("POST", "/infra/locks/held-2/acquire", { ttl_ms: 60_000 })).status).toBe(200);
+    expect((await call("POST", "/infra/locks/free/acquire", { ttl_ms: 60_000, token: "f" })).status).toBe(
+      200,
+    );
+    expect((await call("POST", "/infra/locks/free/release", { token: "f" })).status).toBe(200);
+    // Found by the randomized bounds test: the pool's first key, new, found no room (the free
+    // key's record, this very pool's, was not to be dropped), and the answer was 403.
+    const got = await call("POST", "/infra/pools/acquire", {
+      keys: ["brand-new", "held-1", "free"],
+      ttl_ms: 60_000,
+    });
+    expect(got.status, got.text).toBe(200);
+    expect(got.body.key).toBe("free");
+  });
+
   it("writes every lapsed lease of a dropped record to its history, shared ones too", async () => {
     const { call } = open(kind, { locksPerNamespace: 2 });
     for (const holder of ["a", "b"]) {

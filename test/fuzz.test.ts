@@ -101,6 +101,8 @@ const latin1 = fc.string({
 });
 /** ID tokens of the test's issuer, minted for this server and for other services (filled in beforeAll). */
 const idTokens: string[] = [];
+/** Those minted for other services: none of them may ever be let through. */
+const foreignTokens = new Set<string>();
 const token = fc.oneof(
   fc.constant(ADMIN_TOKEN),
   fc
@@ -316,8 +318,15 @@ describe.each(["memory", "redis", "upstash"] as const)("fuzzing the server on %s
       ]),
     }));
     idTokens.length = 0;
-    for (const audience of [server.url, ...FOREIGN_ORIGINS, "sigstore"])
-      idTokens.push(await issuer.token({ audience }));
+    foreignTokens.clear();
+    // Other services' audiences, as their origin (or a forged Host of theirs) would name them.
+    const foreign = [...FOREIGN_ORIGINS, "http://vault.acme.example", "http://evil.example:443", "sigstore"];
+    idTokens.push(await issuer.token({ audience: server.url }));
+    for (const audience of foreign) {
+      const jwt = await issuer.token({ audience });
+      idTokens.push(jwt);
+      foreignTokens.add(jwt);
+    }
   });
   afterAll(() => server?.kill());
 
@@ -342,6 +351,11 @@ describe.each(["memory", "redis", "upstash"] as const)("fuzzing the server on %s
           failures.push(`#${i} ${r.method} ${r.path} → ${answer.status} ${answer.code ?? ""}`);
         }
         // Whatever else it carries, a request line naming another origin is not served.
+        // An ID token minted for another service never opens the lease or admin API.
+        const bearer = /^Bearer (\S+)$/.exec(r.headers.authorization ?? "")?.[1];
+        if (bearer && foreignTokens.has(bearer) && /^\/(infra|admin)/.test(r.path) && answer.status < 300) {
+          failures.push(`#${i} ${r.method} ${r.path} with another service's ID token → ${answer.status}`);
+        }
         // (A reset is the server closing on a body it did not read, after its answer.)
         const foreign = FOREIGN_ORIGINS.some((o) => r.path.startsWith(o));
         if (foreign && answer.status !== 400 && answer.code !== "reset") {

@@ -485,7 +485,9 @@ export function createMemoryStore(
 
       // 2. Whose turn it is, key by key (see turnOf).
       const turns = [];
-      let chosen: ((typeof views)[number] & { free: number; turn: ReturnType<typeof turnOf> }) | undefined;
+      type Turn = (typeof views)[number] & { free: number; turn: ReturnType<typeof turnOf> };
+      let chosen: Turn | undefined;
+      let full: Turn | undefined;
       for (const v of views) {
         // Room for the caller: an exclusive hold needs the key empty; a shared one, no exclusive
         // holder and fewer shared ones than the limit.
@@ -497,9 +499,22 @@ export function createMemoryStore(
         const t = { ...v, free, turn };
         turns.push(t);
         if (free > 0 && (turn.turn === "empty" || turn.turn === "mine")) {
-          chosen = t;
-          break;
+          // A key with no record yet needs room: at the cap, a later key that has one is taken.
+          if (v.rec || room(v.ref.namespace, now, refs)) {
+            chosen = t;
+            break;
+          }
+          full ??= t;
         }
+      }
+      if (!chosen && full) {
+        return {
+          outcome: "quota",
+          now,
+          limit: "locks",
+          max: locksIn(limits, full.ref.namespace),
+          index: full.index,
+        };
       }
 
       // 3. None is the caller's: wait in every queue. Held: say by whom.
@@ -529,9 +544,6 @@ export function createMemoryStore(
 
       // 4. Granted the chosen key; the caller leaves the other keys' queues.
       const { ref, index, rec, turn, free } = chosen;
-      if (!rec && !room(ref.namespace, now, refs)) {
-        return { outcome: "quota", now, limit: "locks", max: locksIn(limits, ref.namespace), index };
-      }
       const fence = nextFence(now);
       const record = rec ?? newRecord(now, null);
       records.set(id(ref), record);

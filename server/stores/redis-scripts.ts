@@ -622,14 +622,20 @@ local function turn_of(k)
   end
 end
 
-local chosen = nil
+-- A key with no record yet needs room in the namespace: at its cap, a later key of the pool that
+-- has one is taken instead, and only when none has is the caller told the namespace is full.
+local chosen, full = nil, nil
 for _, k in ipairs(keys) do
   turn_of(k)
   if k.free > 0 and (k.turn == 'empty' or k.turn == 'mine') then
-    chosen = k
-    break
+    if k.r.exp or room(NAMES) then
+      chosen = k
+      break
+    end
+    full = full or k
   end
 end
+if not chosen and full then return {'quota', now, 'locks', MAX_RECORDS, full.i} end
 
 -- 3. None is the caller's: wait in every queue. Held (no slot anywhere): say by whom — an
 -- exclusive waiter waits for the last shared lease, a shared one for the first.
@@ -669,7 +675,6 @@ end
 
 -- 4. Granted the chosen key; the caller leaves the other keys' queues.
 local k, r = chosen, chosen.r
-if not r.exp and not room(NAMES) then return {'quota', now, 'locks', MAX_RECORDS, k.i} end
 local fence = next_fence(KEYS[1])
 local queued = k.turn == 'mine'
 -- A grant to a waiter keeps the key watched while others wait behind it.
