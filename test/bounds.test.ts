@@ -294,8 +294,8 @@ describe.each(STORE_KINDS)("a pool waiter granted one key on %s", (kind) => {
   });
 });
 
-describe("the memory store's histories", () => {
-  it("are dropped once past their retention, as Redis drops its lists", async () => {
+describe("the memory store's histories and index", () => {
+  it("are dropped once past their retention, as Redis drops its lists and forgets the names", async () => {
     let now = Date.now();
     const limits = { ...DEFAULT_LIMITS, historyRetentionMs: 86_400_000 };
     const store = createMemoryStore({ clock: () => now, limits });
@@ -320,7 +320,8 @@ describe("the memory store's histories", () => {
     now += 2 * 86_400_000;
     // The store sweeps now and then (every 1,024 grants).
     for (let i = 0; i < 1024; i++) await hold("busy", `b${i}`);
-    // Before: every key's history stayed in memory for good.
+    // Before: every key's history stayed in memory for good, and its name in the namespace's index.
     expect(store.footprint().histories).toBe(1);
+    expect(store.footprint().indexed.default).toBe(1);
   });
 });

@@ -303,6 +303,13 @@ export function createMemoryStore(
   const sweep = (now: number) => {
     if (++writes % 1024 !== 0) return;
     for (const [k, rec] of records) if (rec.gc <= now) records.delete(k);
+    // The namespaces' index and ended set forget the records that went (as the scripts' room does).
+    for (const [namespace, index] of indexes) {
+      for (const [key, until] of index) if (until <= now) forget({ namespace, key });
+    }
+    for (const [namespace, ended] of endedSets) {
+      for (const key of ended.keys()) if (!records.has(id({ namespace, key }))) ended.delete(key);
+    }
     for (const [k, h] of histories) if (h.until <= now) histories.delete(k);
     for (const [tokenId, mine] of sessionRecords) {
       for (const [k, kept] of mine) if (kept.until <= now) mine.delete(k);
