@@ -4,7 +4,6 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sha256Hex } from "../server/crypto.js";
 import { DEFAULT_LIMITS, GC_SLACK_MS, type StoreLimits } from "../server/stores/types.js";
 import { appOn, testConfig } from "./support/app.js";
 import { sleep } from "./support/processes.js";
@@ -429,71 +428,6 @@ describe("on Redis", () => {
       client.disconnect();
     }
   });
-
-  it.each(["redis", "upstash"] as const)(
-    "%s: reads a record written before records were packed (a hash), honours its lease, and writes it back packed",
-    async (kind) => {
-      const prefix = `legacy-${kind}`;
-      const { call } = appOn(backends.open(kind, { prefix }));
-      const client = new Redis(backends.redis!.url);
-      try {
-        const [sec] = await client.time();
-        const now = Number(sec) * 1000;
-        const holder = `${"h".repeat(64)}olds it`;
-        // As the store wrote a held lease before: holder ids cut in parts of at most 64 bytes.
-        for (const key of ["by-status", "by-acquire"]) {
-          await client.hset(`${prefix}:lock:default:${key}`, {
-            token: sha256Hex("old-token"),
-            exp: now + 60_000,
-            gc: now + 60_000 + GC_SLACK_MS,
-            fence: 41,
-            since: now - 1000,
-            w: "",
-            holder: holder.slice(0, 64),
-            holder2: holder.slice(64),
-            holder3: "",
-            holder4: "",
-            reason: "deploy",
-            reason2: "",
-            reason3: "",
-            reason4: "",
-          });
-        }
-        // A plain read (no script) finds a hash where it expects a string: it still reads the lease.
-        const status = await call("GET", "/infra/locks/by-status");
-        expect(status.status).toBe(200);
-        expect(status.body).toMatchObject({
-          locked: true,
-          holder_id: holder,
-          reason: "deploy",
-          fencing_token: 41,
-        });
-        expect(await client.type(`${prefix}:lock:default:by-status`)).toBe("string");
-        // A script meets it first: the lease still excludes others, and its holder's token releases it.
-        expect((await call(...acquire("by-acquire", { ttl_ms: 60_000 }))).status).toBe(409);
-        expect(await client.type(`${prefix}:lock:default:by-acquire`)).toBe("string");
-        for (const key of ["by-status", "by-acquire"]) {
-          expect((await call(...release(key, "old-token"))).status).toBe(200);
-          const next = await call(...acquire(key, { ttl_ms: 60_000 }));
-          expect(next.status).toBe(200);
-          expect(next.body.fencing_token).toBeGreaterThan(41);
-        }
-        expect(await client.pttl(`${prefix}:lock:default:by-acquire`)).toBeGreaterThan(60_000);
-        // A record that never said when Redis drops it keeps the Redis expiry it had.
-        const bare = `${prefix}:lock:default:no-gc`;
-        await client.hset(bare, { token: sha256Hex("bare"), exp: now + 30_000, fence: 7, since: now });
-        await client.pexpire(bare, 45_000);
-        expect((await call("GET", "/infra/locks/no-gc")).body).toMatchObject({
-          locked: true,
-          fencing_token: 7,
-        });
-        expect(await client.type(bare)).toBe("string");
-        expect(await client.pttl(bare)).toBeGreaterThan(40_000);
-      } finally {
-        client.disconnect();
-      }
-    },
-  );
 
   it("forgets the names of records Redis dropped as new keys come, whether or not anyone lists them", async () => {
     const prefix = "dropped";

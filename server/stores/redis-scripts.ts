@@ -72,22 +72,6 @@ export const RECORD_FIELDS = [
 
 export type RecordField = (typeof RECORD_FIELDS)[number];
 
-/**
- * Records written before they were packed strings were hashes of these fields (holder and reason
- * in parts of at most 64 bytes; ix: its name is in the namespace's names). A script that meets one
- * reads it and writes it back packed.
- */
-const LEGACY_RECORD_FIELDS = [
-  ...RECORD_FIELDS,
-  "ix",
-  "holder2",
-  "holder3",
-  "holder4",
-  "reason2",
-  "reason3",
-  "reason4",
-] as const;
-
 /** What separates the parts of a record, of a shared holder's entry, of a history event (no holder id or reason may contain it). */
 export const UNIT_SEPARATOR = "\u001f";
 
@@ -122,7 +106,6 @@ local RETENTION = tonumber(ARGV[#ARGV - 2])
 local HMAX = tonumber(ARGV[#ARGV - 1])
 local HRET = tonumber(ARGV[#ARGV])
 local FIELDS = {${RECORD_FIELDS.map((f) => `'${f}'`).join(", ")}}
-local LEGACY_FIELDS = {${LEGACY_RECORD_FIELDS.map((f) => `'${f}'`).join(", ")}}
 
 local function split(s)
   local out, from = {}, 1
@@ -140,17 +123,8 @@ end
 local records = {}
 local function load(key)
   local r = {key = key}
-  local packed = redis.pcall('GET', key)
-  if type(packed) == 'table' and packed.err then
-    -- A record from before records were packed (a hash): read, and written back packed.
-    local v = redis.call('HMGET', key, unpack(LEGACY_FIELDS))
-    for i, f in ipairs(LEGACY_FIELDS) do
-      if v[i] and v[i] ~= '' then r[f] = v[i] end
-    end
-    r.holder = (r.holder or '') .. (r.holder2 or '') .. (r.holder3 or '') .. (r.holder4 or '')
-    r.reason = (r.reason or '') .. (r.reason2 or '') .. (r.reason3 or '') .. (r.reason4 or '')
-    r.legacy, r.dirty = true, true
-  elseif packed then
+  local packed = redis.call('GET', key)
+  if packed then
     local v = split(packed)
     for i, f in ipairs(FIELDS) do
       if v[i] and v[i] ~= '' then r[f] = v[i] end
@@ -185,11 +159,8 @@ local function save()
       local gc = tonumber(r.gc)
       if gc and gc > 0 then
         redis.call('SET', r.key, packed, 'PXAT', r.gc)
-      elseif gc == 0 then
-        redis.call('SET', r.key, packed)
       else
-        -- An old record that never said when Redis drops it: as it was.
-        redis.call('SET', r.key, packed, 'KEEPTTL')
+        redis.call('SET', r.key, packed)
       end
       r.dirty = false
     end
@@ -300,13 +271,13 @@ local function flush()
     end
   end
 end
--- A record of another key, read as it is (nil: none, or one from before records were packed).
+-- A record of another key, read as it is ({} when there is none).
 local function peek_record(key)
-  local packed = redis.pcall('GET', key)
-  if type(packed) ~= 'string' then return packed == false and {} or nil end
-  local r, v = {}, split(packed)
-  for i, f in ipairs(FIELDS) do
-    if v[i] and v[i] ~= '' then r[f] = v[i] end
+  local packed = redis.call('GET', key)
+  local r = {}
+  if not packed then return r end
+  for i, v in ipairs(split(packed)) do
+    if v ~= '' and FIELDS[i] then r[FIELDS[i]] = v end
   end
   return r
 end
@@ -332,7 +303,6 @@ local function drop_if_ended(names, name, busy)
   local key = RECORD_PREFIX .. name
   if busy[key] then return 'busy' end
   local r = peek_record(key)
-  if not r then return 'live' end
   if not r.exp then
     forget(names, {name})
     return 'gone'
@@ -704,7 +674,7 @@ table.sort(lapsed, function(a, b) return a.at < b.at end)
 for _, e in ipairs(lapsed) do note(k.H, r, 'expired', e.at, e.lease, e.at - (e.since or e.at)) end
 -- A new record's name joins the namespace's names (the listing), as does an old hash record's
 -- that predates them; then the fields written with the grant: when its history's Redis expiry moves.
-if not r.exp or (r.legacy and r.ix ~= '1') then redis.call('ZADD', NAMES, 0, k.name) end
+if not r.exp then redis.call('ZADD', NAMES, 0, k.name) end
 local more = {}
 local hx = history_expiry(r)
 if hx then
@@ -1063,9 +1033,3 @@ if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end
 return out
 `,
 );
-
-/**
- * KEYS: lock. Writes a record from before records were packed back packed (load reads it, and the
- * script's end writes it), for the plain reads that GET it.
- */
-export const UPGRADE = script("upgrade", "load(KEYS[1])\nreturn 1");

@@ -15,7 +15,6 @@ import {
   RELEASE,
   RENEW,
   UNIT_SEPARATOR,
-  UPGRADE,
   unpackRecord,
 } from "./redis-scripts.js";
 import {
@@ -107,7 +106,6 @@ const lastToEnd = (holders: Lease[]): Lease | null =>
   );
 
 const isNoScript = (err: unknown) => err instanceof Error && /NOSCRIPT/i.test(err.message);
-const isWrongType = (err: unknown) => err instanceof Error && /WRONGTYPE/.test(err.message);
 
 type Reply = Array<string | number | null>;
 
@@ -314,20 +312,6 @@ export function createRedisStore(
 
   const outcomeOf = (r: Reply) => ({ outcome: String(r[0]), now: Number(r[1]) });
 
-  /**
-   * A plain read of a record: a record from before records were packed (a hash, which GET refuses
-   * with WRONGTYPE) is written back packed by a script first, and read again.
-   */
-  const readRecord = async <T>(ref: LockRef, read: () => Promise<T>): Promise<T> => {
-    try {
-      return await guard(read);
-    } catch (err) {
-      if (!(err instanceof StoreUnavailableError && isWrongType(err.cause))) throw err;
-      await run(UPGRADE, [lockKey(ref)], []);
-      return guard(read);
-    }
-  };
-
   return {
     kind: transport.kind,
 
@@ -388,7 +372,7 @@ export function createRedisStore(
 
     // The exclusive lease's exp, and while shared holders hold it, how late their leases run.
     peek: (ref) =>
-      readRecord(ref, async () => {
+      guard(async () => {
         const { exp, sh } = unpackRecord(await transport.get(lockKey(ref)));
         return Number(sh) > 0 ? `${exp}|${sh}` : exp;
       }),
@@ -476,7 +460,7 @@ export function createRedisStore(
         // A plain read: judged here by the same rule as the scripts' live(), against Redis's TIME
         // read first; a lease that ends between TIME and the reads reads as held a moment longer.
         const full = opts?.waiting !== false;
-        const snap = await readRecord(ref, async () => {
+        const snap = await guard(async () => {
           const checking = ensureSafe();
           if (checking) await checking;
           return transport.snapshot(lockKey(ref), full ? queueKey(ref) : null);
