@@ -6,7 +6,7 @@ import type { Redis } from "@upstash/redis";
 import { upstashRateLimiter } from "./auth/rate-limit-upstash.js";
 import type { Backend } from "./backend.js";
 import type { Config } from "./config.js";
-import { createRedisStore } from "./stores/redis.js";
+import { createRedisStore } from "./stores/redis/store.js";
 import { upstashTransport } from "./stores/upstash.js";
 import { upstashEvents } from "./stores/upstash-events.js";
 

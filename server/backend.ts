@@ -4,7 +4,7 @@ import { memoryRateLimiter, type RateLimiter, redisRateLimiter } from "./auth/ra
 import { upstashBackend } from "./backend-upstash.js";
 import type { Config } from "./config.js";
 import { createMemoryStore } from "./stores/memory.js";
-import { createRedisStore } from "./stores/redis.js";
+import { createRedisStore } from "./stores/redis/store.js";
 import { connectTcpRedis, tcpEvents, tcpTransport } from "./stores/tcp.js";
 import type { LockStore } from "./stores/types.js";
 import { upstashOptions } from "./stores/upstash.js";

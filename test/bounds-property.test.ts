@@ -14,7 +14,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../server/crypto.js";
 import { createMemoryStore } from "../server/stores/memory.js";
-import { redisKeys } from "../server/stores/redis.js";
+import { redisKeys } from "../server/stores/redis/keys.js";
 import {
   DEFAULT_LIMITS,
   type LockMode,

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../server/app.js";
 import { memoryRateLimiter } from "../server/auth/rate-limit.js";
 import { createMemoryStore } from "../server/stores/memory.js";
-import { redisKeys } from "../server/stores/redis.js";
+import { redisKeys } from "../server/stores/redis/keys.js";
 import { ADMIN_TOKEN, appOn, testConfig } from "./support/app.js";
 import { type StoreBackends, startBackends } from "./support/stores.js";
 

@@ -9,7 +9,7 @@
  * Not lock servers: no auth, no validation, no metrics, one namespace. Env: PORT, REDIS_URL.
  */
 import { createLeases } from "../../server/locks/leases.js";
-import { createRedisStore } from "../../server/stores/redis.js";
+import { createRedisStore } from "../../server/stores/redis/store.js";
 import { connectTcpRedis, tcpEvents, tcpTransport } from "../../server/stores/tcp.js";
 import type { LockRef } from "../../server/stores/types.js";
 

@@ -1,5 +1,5 @@
 /** The handoff benchmark's settings, shared by its parts. */
-import { redisKeys } from "../../server/stores/redis.js";
+import { redisKeys } from "../../server/stores/redis/keys.js";
 
 export const SERVERS = 2;
 const KEY_PREFIX = "lss"; // the server's default LSS_KEY_PREFIX (startService strips LSS_* from our env)

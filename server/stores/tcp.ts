@@ -1,7 +1,7 @@
 /** RedisTransport over TCP (Redis, Valkey, any managed Redis) with ioredis. */
 import { Redis, ReplyError } from "ioredis";
 import { createEventHub, parseLockEvent } from "./events.js";
-import type { EventSource, RedisTransport } from "./redis.js";
+import type { EventSource, RedisTransport } from "./redis/transport.js";
 
 export function connectTcpRedis(url: string, timeoutMs: number): Redis {
   const client = new Redis(url, {

@@ -10,7 +10,7 @@
  * must know: it then peeks at the store while this reconnects, and asks again once it is back.
  */
 import { Mailbox, parseLockEvent } from "./events.js";
-import type { EventSource } from "./redis.js";
+import type { EventSource } from "./redis/transport.js";
 import type { LockEvents } from "./types.js";
 
 export interface UpstashEventsOptions {

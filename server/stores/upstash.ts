@@ -4,7 +4,7 @@
  * Worker) from the same options.
  */
 import type { Redis } from "@upstash/redis";
-import type { RedisTransport } from "./redis.js";
+import type { RedisTransport } from "./redis/transport.js";
 import type { StoreFailureHint } from "./types.js";
 
 const message = (err: unknown) =>

@@ -1,0 +1,192 @@
+/**
+ * The Redis store: each lock operation is one script (scripts/), run over a transport (TCP,
+ * Upstash REST, or the in-process one of the memory store). This module only names what each
+ * script gets; the scripts decide.
+ */
+
+import { ACQUIRE } from "../scripts/acquire.js";
+import type { NamespaceContext } from "../scripts/define.js";
+import { HISTORY } from "../scripts/history.js";
+import { INSPECT } from "../scripts/inspect.js";
+import { LEAVE } from "../scripts/leave.js";
+import { LIST } from "../scripts/list.js";
+import { REGISTER } from "../scripts/register.js";
+import { RELEASE } from "../scripts/release.js";
+import { RENEW } from "../scripts/renew.js";
+import {
+  DEFAULT_LIMITS,
+  keptHistory,
+  type LockRef,
+  type LockStore,
+  locksIn,
+  type StoreLimits,
+} from "../types.js";
+import { sessionRecords, tokenRecords } from "./accounts.js";
+import { redisKeys } from "./keys.js";
+import { scriptRunner } from "./run.js";
+import { type SafetyOptions, safetyCheck } from "./safety.js";
+import { peekRecord, readStatus } from "./status.js";
+import type { EventSource, RedisTransport } from "./transport.js";
+
+export interface RedisStoreOptions extends SafetyOptions {
+  limits?: StoreLimits;
+}
+
+const actorOf = (actor: { id: string; name: string | null } | null) => ({
+  actorId: actor?.id ?? "",
+  actorName: actor?.name ?? "",
+});
+
+export function createRedisStore(
+  transport: RedisTransport,
+  prefix: string,
+  events: EventSource,
+  opts: RedisStoreOptions = {},
+): LockStore {
+  const keys = redisKeys(prefix);
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  const { safety, ensureSafe } = safetyCheck(transport, opts);
+  const { run, guard } = scriptRunner(transport, ensureSafe);
+  const source = events({ of: keys.channel, pattern: keys.channels });
+
+  /** What every script gets first: its namespace's sets and settings. */
+  const namespaceOf = (namespace: string): NamespaceContext => ({
+    keys: { index: keys.index(namespace), names: keys.names(namespace), ended: keys.ended(namespace) },
+    args: {
+      prefix,
+      namespace,
+      maxRecords: String(locksIn(limits, namespace)),
+      retention: String(limits.lockRetentionMs),
+      historyMax: String(limits.historyPerKey),
+      historyRetention: String(limits.historyRetentionMs),
+    },
+  });
+  const lockKeys = (ref: LockRef) => ({
+    lock: keys.lock(ref),
+    queue: keys.queue(ref),
+    queueUntil: keys.queueUntil(ref),
+    holders: keys.holders(ref),
+    history: keys.history(ref),
+  });
+
+  const store: LockStore = {
+    kind: transport.kind,
+    events: source,
+    tokens: tokenRecords(transport, keys, guard),
+    sessions: sessionRecords(transport, keys, guard),
+
+    acquireAny: (refs, p) =>
+      run(ACQUIRE, {
+        namespace: namespaceOf((refs[0] as LockRef).namespace),
+        keys: { fence: keys.fence, queueSeq: keys.queueSeq },
+        args: {
+          token: p.tokenHash,
+          holder: p.holderId ?? "",
+          ttlMs: p.ttlMs == null ? "" : String(p.ttlMs),
+          reason: p.reason ?? "",
+          registeredOnly: p.registeredOnly ? "1" : "",
+          queueWindowMs: p.queueWindowMs == null ? "" : String(p.queueWindowMs),
+          maxWaiters: String(limits.waitersPerKey),
+          mode: p.mode === "shared" ? "s" : "x",
+          limit: String(p.limit),
+          ...actorOf(p.actor),
+        },
+        each: refs.map((ref) => ({ ...lockKeys(ref), channel: keys.channel(ref), name: ref.key })),
+      }),
+
+    async acquire(ref, p) {
+      const { index: _index, ...outcome } = await store.acquireAny([ref], p);
+      return outcome;
+    },
+
+    renew: (ref, p) =>
+      run(RENEW, {
+        namespace: namespaceOf(ref.namespace),
+        keys: { lock: keys.lock(ref), holders: keys.holders(ref) },
+        args: { token: p.tokenHash, ttlMs: String(p.ttlMs), channel: keys.channel(ref) },
+      }),
+
+    release: (ref, p) => {
+      const { lock, queue, queueUntil, holders, history } = lockKeys(ref);
+      return run(RELEASE, {
+        namespace: namespaceOf(ref.namespace),
+        keys: { lock, queue, queueUntil, holders, history },
+        args: {
+          token: p.tokenHash ?? "",
+          registeredOnly: p.registeredOnly ? "1" : "",
+          channel: keys.channel(ref),
+          ...actorOf(p.actor),
+        },
+      });
+    },
+
+    async leave(ref, tokenHash, who) {
+      await run(LEAVE, {
+        namespace: namespaceOf(ref.namespace),
+        keys: { queue: keys.queue(ref), queueUntil: keys.queueUntil(ref), history: keys.history(ref) },
+        args: {
+          token: tokenHash,
+          channel: keys.channel(ref),
+          holder: who?.holderId ?? "",
+          ...actorOf(who?.actor ?? null),
+        },
+      });
+    },
+
+    async inspect(ref, opts) {
+      // A status needs no script: a caller that waits for the key to be free does (it marks the
+      // key watched, so that its release is published).
+      if (!opts?.watch) {
+        return guard(async () => {
+          const checking = ensureSafe();
+          if (checking) await checking;
+          return readStatus(transport, keys, ref, opts?.waiting !== false);
+        });
+      }
+      return run(INSPECT, {
+        namespace: namespaceOf(ref.namespace),
+        keys: { lock: keys.lock(ref), queue: keys.queue(ref), holders: keys.holders(ref) },
+        args: {},
+      });
+    },
+
+    register: (ref, p) =>
+      run(REGISTER, {
+        namespace: namespaceOf(ref.namespace),
+        keys: { lock: keys.lock(ref), fence: keys.fence, history: keys.history(ref) },
+        args: {
+          credential: p.credentialHash,
+          lock: p.lock ? "1" : "",
+          ttlMs: p.lock?.ttlMs == null ? "" : String(p.lock.ttlMs),
+          holder: p.lock?.holderId ?? "",
+          name: ref.key,
+          ...actorOf(p.actor),
+        },
+      }),
+
+    async history(ref) {
+      const { now, entries } = await run(HISTORY, {
+        namespace: namespaceOf(ref.namespace),
+        keys: { history: keys.history(ref), lock: keys.lock(ref), holders: keys.holders(ref) },
+        args: {},
+      });
+      return { now, entries: keptHistory(entries, now, limits) };
+    },
+
+    list: (namespace, opts) =>
+      run(LIST, {
+        namespace: namespaceOf(namespace),
+        keys: {},
+        args: { listPrefix: opts.prefix, after: opts.after ?? "", limit: String(opts.limit) },
+      }),
+
+    peek: (ref) => guard(() => peekRecord(transport, keys, ref)),
+    ping: () => guard(() => transport.ping()).then(() => {}),
+    safety: () => guard(safety),
+    close: async () => {
+      await source.close();
+      await transport.close();
+    },
+  };
+  return store;
+}
