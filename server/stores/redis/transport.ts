@@ -3,7 +3,7 @@ import type { LockEvents, LockRef, StoreFailureHint } from "../types.js";
 
 /** The few commands the store needs; each transport adapts its client to this. */
 export interface RedisTransport {
-  readonly kind: "redis" | "upstash";
+  readonly kind: "memory" | "redis" | "upstash";
   evalsha(sha1: string, keys: string[], args: string[]): Promise<unknown>;
   eval(source: string, keys: string[], args: string[]): Promise<unknown>;
   hset(key: string, field: string, value: string): Promise<unknown>;

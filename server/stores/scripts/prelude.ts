@@ -239,7 +239,10 @@ end
 -- Whether a record holds nothing: no live lease, exclusive or shared, nobody queued, and not a
 -- /locks lock (whose record is the lock itself).
 local function ended(r, name)
-  if r.cred or live(r) or (tonumber(r.sh) or 0) > now then return false end
+  if r.cred or live(r) then return false end
+  -- sh says when the last shared lease granted ends, not whether its holder is still there (one
+  -- that released leaves it as it was): the holders themselves say.
+  if (tonumber(r.sh) or 0) > now and #sharers(r, key_of('holders', name)) > 0 then return false end
   return redis.call('ZCARD', key_of('queue', name)) == 0
 end
 -- A key whose record Redis dropped, or that reclaim dropped, leaves the namespace's sets.
