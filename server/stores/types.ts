@@ -152,6 +152,9 @@ export type InspectOutcome = At & {
   queue: LockMode[];
 };
 
+/** left: it was queued, and is not any more. */
+export type LeaveOutcome = At & { left: boolean };
+
 export type RegisterOutcome = At &
   ({ outcome: "created"; lease: Lease | null } | { outcome: "exists" } | QuotaOutcome);
 
@@ -221,7 +224,7 @@ export interface LockStore {
     ref: LockRef,
     tokenHash: string,
     who?: { holderId: string | null; actor: Actor | null },
-  ): Promise<void>;
+  ): Promise<LeaveOutcome>;
   /**
    * The key's history, newest first: at most StoreLimits.historyPerKey events, none older than
    * historyRetentionMs. One read.

@@ -120,8 +120,8 @@ export function createRedisStore(
       });
     },
 
-    async leave(ref, tokenHash, who) {
-      await run(LEAVE, {
+    leave: (ref, tokenHash, who) =>
+      run(LEAVE, {
         namespace: namespaceOf(ref.namespace),
         keys: { queue: keys.queue(ref), queueUntil: keys.queueUntil(ref), history: keys.history(ref) },
         args: {
@@ -130,8 +130,7 @@ export function createRedisStore(
           holder: who?.holderId ?? "",
           ...actorOf(who?.actor ?? null),
         },
-      });
-    },
+      }),
 
     async inspect(ref, opts) {
       // A status needs no script: a caller that waits for the key to be free does (it marks the

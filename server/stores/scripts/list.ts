@@ -17,10 +17,16 @@ export const LIST = defineScript({
   lists: ["row"],
   body: `
 local prefix, after, limit = A.listPrefix, A.after, tonumber(A.limit)
-local min, max = '-', '+'
-if prefix ~= '' then min, max = '[' .. prefix, '[' .. prefix .. '\\255' end
+-- From the prefix on, and no further than its names: a name that does not start with it ends the
+-- page (no upper bound is written, which would need a byte that is no UTF-8).
+local min = '-'
+if prefix ~= '' then min = '[' .. prefix end
 if after ~= '' and after >= prefix then min = '(' .. after end
-local names = redis.call('ZRANGEBYLEX', K.names, min, max, 'LIMIT', 0, limit + 1)
+local names = {}
+for _, name in ipairs(redis.call('ZRANGEBYLEX', K.names, min, '+', 'LIMIT', 0, limit + 1)) do
+  if string.sub(name, 1, #prefix) ~= prefix then break end
+  names[#names + 1] = name
+end
 local more = ''
 if #names > limit then more = '1' end
 local last = ''
