@@ -4,7 +4,7 @@
  */
 import type { Redis } from "@upstash/redis";
 import { upstashRateLimiter } from "./auth/rate-limit-upstash.js";
-import type { Backend } from "./backend.js";
+import type { Backend } from "./backend-types.js";
 import type { Config } from "./config.js";
 import { createRedisStore } from "./stores/redis/store.js";
 import { upstashTransport } from "./stores/upstash.js";

@@ -1,18 +1,13 @@
 /** Config → the store and the rate limiter, on the same backend. The only place that picks one. */
 import { Redis as UpstashRedis } from "@upstash/redis";
-import { memoryRateLimiter, type RateLimiter, redisRateLimiter } from "./auth/rate-limit.js";
+import { memoryRateLimiter, redisRateLimiter } from "./auth/rate-limit.js";
+import type { Backend } from "./backend-types.js";
 import { upstashBackend } from "./backend-upstash.js";
 import type { Config } from "./config.js";
 import { createMemoryStore } from "./stores/memory.js";
 import { createRedisStore } from "./stores/redis/store.js";
 import { connectTcpRedis, tcpEvents, tcpTransport } from "./stores/tcp.js";
-import type { LockStore } from "./stores/types.js";
 import { upstashOptions } from "./stores/upstash.js";
-
-export interface Backend {
-  store: LockStore;
-  rateLimiter: RateLimiter | null;
-}
 
 export const connectUpstash = (url: string, token: string, timeoutMs: number) =>
   new UpstashRedis(upstashOptions(url, token, timeoutMs));

@@ -2,14 +2,10 @@
 import { z } from "zod";
 import { GITHUB_ISSUER, githubServerOf, type OidcConfig } from "./auth/oidc.js";
 import { PolicyError, parsePolicy } from "./auth/oidc-policy.js";
-import { OPEN_NAMESPACE } from "./auth/tokens.js";
+import { OPEN_NAMESPACE } from "./auth/types.js";
+import type { StoreConfig } from "./backend-types.js";
 import { RUNTIMES, type RuntimeName } from "./runtime.js";
 import { DEFAULT_LIMITS, type StoreLimits } from "./stores/types.js";
-
-export type StoreConfig =
-  | { kind: "memory" }
-  | { kind: "redis"; url: string }
-  | { kind: "upstash"; url: string; token: string };
 
 export interface Config {
   port: number;

@@ -4,7 +4,7 @@
  * workers.ts) pick one; routes never ask which runtime they run on.
  */
 import type { Context } from "hono";
-import type { StoreConfig } from "./config.js";
+import type { StoreConfig } from "./backend-types.js";
 
 export type RuntimeName = "node" | "vercel" | "workers";
 

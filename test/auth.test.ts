@@ -5,8 +5,9 @@ import { describe, expect, it, vi } from "vitest";
 import { createApp } from "../server/app.js";
 import { failedAuthGuard } from "../server/auth/middleware.js";
 import { memoryRateLimiter } from "../server/auth/rate-limit.js";
+import type { Scope } from "../server/auth/types.js";
 import { createMemoryStore } from "../server/stores/memory.js";
-import type { LockStore, Scope } from "../server/stores/types.js";
+import type { LockStore } from "../server/stores/types.js";
 import {
   ADMIN_TOKEN as ADMIN,
   type App,

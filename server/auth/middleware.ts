@@ -1,9 +1,9 @@
 /** Who is calling (authenticate), may they (requireScope), and how often (rateLimit). */
 import { createMiddleware } from "hono/factory";
 import { ApiError } from "../errors.js";
-import type { Actor, Scope } from "../stores/types.js";
+import type { Actor } from "../stores/types.js";
 import type { RateLimiter } from "./rate-limit.js";
-import { OPEN_NAMESPACE, type Principal, type TokenVerifier } from "./tokens.js";
+import { OPEN_NAMESPACE, type Principal, type Scope, type TokenVerifier } from "./types.js";
 
 export type AppEnv = { Variables: { principal: Principal } };
 

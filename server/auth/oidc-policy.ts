@@ -3,8 +3,7 @@
  * which namespace, scopes and keys. Validated once, at start; every mistake names its rule.
  */
 import { z } from "zod";
-import type { Scope } from "../stores/types.js";
-import { NAMESPACE_PATTERN } from "./tokens.js";
+import { NAMESPACE_PATTERN, type Scope } from "./types.js";
 
 /** The claims a rule may match on (GitHub's names). */
 export const MATCHABLE_CLAIMS = [

@@ -8,9 +8,8 @@
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from "jose";
 import { INVISIBLE_FORMATTING } from "../../src/protocol/lease.js";
 import { ApiError } from "../errors.js";
-import type { Scope } from "../stores/types.js";
 import { keyMatches, type OidcRule } from "./oidc-policy.js";
-import type { Principal } from "./tokens.js";
+import type { OidcVerifier, Scope } from "./types.js";
 
 export const GITHUB_ISSUER = "https://token.actions.githubusercontent.com";
 
@@ -75,13 +74,6 @@ function refusal(err: unknown): string {
   if (err instanceof errors.JWSSignatureVerificationFailed) return "its signature does not verify";
   if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return "it is malformed";
   return "it cannot be verified";
-}
-
-export interface OidcVerifier {
-  /** Whether a bearer token is one for this verifier (a JWT: LSS's own tokens never look like one). */
-  accepts(bearer: string): boolean;
-  /** The principal of a verified token; throws ApiError 401 (bad token), 403 (no rule), 503 (issuer down). */
-  verify(jwt: string): Promise<Principal>;
 }
 
 export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch = fetch): OidcVerifier {

@@ -3,38 +3,14 @@
  * and compared in constant time. LSS_ADMIN_TOKEN bootstraps an operator without any record.
  */
 import { constantTimeEqual, randomBase64Url, randomHex, sha256Hex } from "../crypto.js";
-import type { Scope, TokenRecord, TokenStore } from "../stores/types.js";
-import type { OidcVerifier } from "./oidc.js";
-
-export const SCOPES = [
-  "locks:read",
-  "locks:write",
-  "locks:force",
-  "admin",
-] as const satisfies readonly Scope[];
-export const NAMESPACE_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-/** Where the admin token acts (and tokens minted without a namespace). */
-export const DEFAULT_NAMESPACE = "default";
-/**
- * Where the open /locks API's anonymous callers act: a namespace of their own, with a cap of its
- * own (LSS_OPEN_MAX_LOCKS), so that anyone filling it leaves every other namespace untouched.
- */
-export const OPEN_NAMESPACE = "open";
-
-export interface Principal {
-  /** "admin" for LSS_ADMIN_TOKEN, else the token record's id. */
-  id: string;
-  /** The token record's name (for history and the dashboard); "admin" for LSS_ADMIN_TOKEN. */
-  name: string | null;
-  namespace: string;
-  scopes: ReadonlySet<Scope>;
-  /** Who holds what this principal takes, as verified (an OIDC token's workflow); the client's holder_id is ignored. */
-  holder?: string;
-  /** Whether a scope holds for a key; absent: for every key of the namespace. */
-  allows?: (scope: Scope, key: string) => boolean;
-  /** With `allows`: the key patterns a scope holds for ("*": every key). */
-  patterns?: (scope: Scope) => string[];
-}
+import type { OidcVerifier, Scope, TokenRecord, TokenStore } from "./types.js";
+import {
+  DEFAULT_NAMESPACE,
+  type Principal,
+  SCOPES,
+  type StoredCredential,
+  type TokenVerifier,
+} from "./types.js";
 
 /** Force releases: admin tokens, and tokens with locks:force for the key. */
 export const mayForce = (p: Principal, key: string) => p.scopes.has("admin") || may(p, "locks:force", key);
@@ -63,29 +39,6 @@ export function mintToken(
       createdAt: new Date().toISOString(),
     },
   };
-}
-
-export interface TokenVerifier {
-  /**
-   * The principal of a bearer token, or null when it is unknown or revoked. An OIDC token (a JWT,
-   * when a policy is configured) is verified against the configured audience, and a refusal throws
-   * an ApiError that says why. `lookup: false`: null for a token whose record is not cached here,
-   * rather than reading the store (for an address past its failed authentications).
-   */
-  verify(bearer: string, opts?: { lookup?: boolean }): Promise<Principal | null>;
-  /**
-   * The principal of a credential kept without its secret (a dashboard session): its token id and
-   * secret hash, as `credentialOf` gave them; null once the token is revoked or replaced.
-   */
-  verifyStored(credential: StoredCredential): Promise<Principal | null>;
-  /** Forget a token at once on this instance (others forget it within the cache time). */
-  forget(id: string): void;
-}
-
-/** A token as a session keeps it: its id, and the sha256 of its secret. */
-export interface StoredCredential {
-  tokenId: string;
-  secretHash: string;
 }
 
 /** The stored form of an API token (LSS_ADMIN_TOKEN or lss_…); null for any other bearer. */

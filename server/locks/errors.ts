@@ -1,5 +1,6 @@
 /** The errors both APIs answer lock outcomes with: held, queued, not held, credentials, quotas, unconfirmed writes. */
-import { OPEN_NAMESPACE } from "../auth/tokens.js";
+
+import { OPEN_NAMESPACE } from "../auth/types.js";
 import { ApiError } from "../errors.js";
 import { type Lease, type QuotaOutcome, StoreUnavailableError } from "../stores/types.js";
 import { leaseView } from "./views.js";

@@ -2,9 +2,15 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { printable, strictBody } from "../../src/protocol/common.js";
 import { requireScope } from "../auth/middleware.js";
-import { mintToken, NAMESPACE_PATTERN, SCOPES, type TokenVerifier } from "../auth/tokens.js";
+import { mintToken } from "../auth/tokens.js";
+import {
+  NAMESPACE_PATTERN,
+  SCOPES,
+  type TokenRecord,
+  type TokenStore,
+  type TokenVerifier,
+} from "../auth/types.js";
 import { ApiError } from "../errors.js";
-import type { TokenRecord, TokenStore } from "../stores/types.js";
 import { errorResponse, jsonBody, newRouter } from "./router.js";
 
 const MintRequest = strictBody({

@@ -18,11 +18,11 @@ import {
 import { type AppEnv, actorOf, requireScope } from "../auth/middleware.js";
 import { literalRanges } from "../auth/oidc-policy.js";
 import { may, mayForce } from "../auth/tokens.js";
+import type { Scope } from "../auth/types.js";
 import { createWaitSlots } from "../auth/wait-slots.js";
 import { ApiError, badRequest } from "../errors.js";
 import type { Leases } from "../locks/leases.js";
 import { HISTORY_CURSOR } from "../locks/views.js";
-import type { Scope } from "../stores/types.js";
 import { errorResponses as errors, jsonBody, newRouter } from "./router.js";
 
 const params = z.object({ key: LockKey });

@@ -5,7 +5,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { authenticate, type FailedAuthGuard } from "../auth/middleware.js";
-import type { Principal, TokenVerifier } from "../auth/tokens.js";
+import type { Principal, TokenVerifier } from "../auth/types.js";
 import { constantTimeEqual, sha256Hex } from "../crypto.js";
 import { ApiError } from "../errors.js";
 import type { Metrics } from "../metrics.js";

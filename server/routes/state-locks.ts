@@ -13,11 +13,11 @@ import {
 } from "../../src/protocol/state-locks.js";
 import { type AppEnv, actorOf, requireScope } from "../auth/middleware.js";
 import { may } from "../auth/tokens.js";
-import type { Scope } from "../stores/types.js";
 
 /** Any lock not made yet: a rule covers new /locks locks when it covers every locks/<id>. */
 const NEW_LOCK_ID = "00000000-0000-4000-8000-000000000000";
 
+import type { Scope } from "../auth/types.js";
 import { ApiError } from "../errors.js";
 import type { StateLocks } from "../locks/state-locks.js";
 import { leaseView } from "../locks/views.js";

@@ -3,6 +3,7 @@
  * trip each), plus the token records of auth. Stores decide only what must be decided atomically
  * against the store's clock; everything else (validation, hashing, HTTP) lives in `locks/`.
  */
+import type { SessionStore, TokenStore } from "../auth/types.js";
 
 /** Which lock: keys of different namespaces never meet. */
 export interface LockRef {
@@ -260,56 +261,6 @@ export interface LockStore {
    */
   safety(): Promise<StoreSafety>;
   close(): Promise<void>;
-}
-
-/** locks:force: force releases (admin may too); admin: also minting and revoking tokens. */
-export type Scope = "locks:read" | "locks:write" | "locks:force" | "admin";
-
-/** An API token as stored: the secret itself is never stored, only its sha256. */
-export interface TokenRecord {
-  id: string;
-  secretHash: string;
-  namespace: string;
-  scopes: Scope[];
-  name: string | null;
-  createdAt: string;
-}
-
-export interface TokenStore {
-  put(record: TokenRecord): Promise<void>;
-  get(id: string): Promise<TokenRecord | null>;
-  list(): Promise<TokenRecord[]>;
-  /** false when there was no such token. */
-  delete(id: string): Promise<boolean>;
-}
-
-/**
- * A dashboard session, kept by the store under the sha256 of its id (the cookie holds the id only):
- * which credential signed in, as its record's id and secret hash (so that revoking the token ends
- * the session), and the secret its holds' lease tokens are derived from. Never the token itself.
- */
-export interface UiSession {
-  /** "admin" for LSS_ADMIN_TOKEN, else the token record's id. */
-  tokenId: string;
-  /** sha256 of the token's secret (of LSS_ADMIN_TOKEN for admin), as at sign-in. */
-  secretHash: string;
-  /** Derived from the API token at sign-in: the same for every session of that token. */
-  holdSecret: string;
-}
-
-/** Sessions one token may have at once; a sign-in past it ends that token's oldest session. */
-export const SESSIONS_PER_TOKEN = 20;
-
-/**
- * Dashboard sessions, kept per token (at most SESSIONS_PER_TOKEN each, the oldest going first), so
- * that signing in over and over cannot fill the store.
- */
-export interface SessionStore {
-  /** Kept for ttlMs (the cookie's lifetime), then gone by itself. */
-  put(tokenId: string, idHash: string, session: UiSession, ttlMs: number): Promise<void>;
-  get(tokenId: string, idHash: string): Promise<UiSession | null>;
-  /** Sign-out: the cookie, wherever it was copied, opens nothing any more. */
-  delete(tokenId: string, idHash: string): Promise<void>;
 }
 
 /** The store did not answer (in time): every caller must fail closed on it. */

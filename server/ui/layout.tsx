@@ -2,7 +2,7 @@
 
 import { raw } from "hono/html";
 import type { Child } from "hono/jsx";
-import type { Principal } from "../auth/tokens.js";
+import type { Principal } from "../auth/types.js";
 import { CSS_PATH, JS_PATH } from "./assets.js";
 
 /** A key's page; the key percent-encoded as one path segment (a key may contain "/"). */

@@ -13,9 +13,8 @@
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { INVISIBLE_FORMATTING } from "../../src/protocol/lease.js";
-import type { Principal, StoredCredential } from "../auth/tokens.js";
+import type { Principal, StoredCredential, UiSession } from "../auth/types.js";
 import { constantTimeEqual, randomBase64Url, sha256Hex } from "../crypto.js";
-import type { UiSession } from "../stores/types.js";
 
 /** The cookie's name (over https with the __Host- prefix) and its path over plain http. */
 export const COOKIE = "lss_ui";

@@ -5,7 +5,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { openBackend } from "../../server/backend.js";
-import { type Config, loadConfig, type StoreConfig } from "../../server/config.js";
+import type { StoreConfig } from "../../server/backend-types.js";
+import { type Config, loadConfig } from "../../server/config.js";
 import { DEFAULT_LIMITS, type LockStore, type StoreLimits } from "../../server/stores/types.js";
 import { type RedisServerHandle, startRedisServer } from "./redis-server.js";
 import { startUpstashBridge, type UpstashBridge } from "./upstash-bridge.js";

@@ -3,13 +3,14 @@
  * (one hash per token: the id's hash → the session and when it began and ends, trimmed to the
  * newest SESSIONS_PER_TOKEN and kept as long as its newest session lives).
  */
+
 import {
   SESSIONS_PER_TOKEN,
   type SessionStore,
   type TokenRecord,
   type TokenStore,
   type UiSession,
-} from "../types.js";
+} from "../../auth/types.js";
 import type { RedisKeys } from "./keys.js";
 import type { RedisTransport } from "./transport.js";
 
