@@ -245,3 +245,56 @@ describe.each(["redis", "upstash"] as const)("sessions kept on %s", (kind) => {
     expect((await open(last)).status).toBe(303);
   });
 });
+
+describe("the hold form's duration", () => {
+  /** Holds `key` for `duration` through the form; the answer and the lease's time left. */
+  const hold = async (key: string, duration: string, maxTtlMs = 86_400_000) => {
+    const { signIn, page, csrfOf, call } = setUp(testConfig({ tokenCacheMs: 0, maxTtlMs }));
+    const { cookie } = await signIn(ADMIN_TOKEN);
+    const csrf = await csrfOf(`/ui/locks/${key}`, cookie);
+    const res = await page(`/ui/locks/${key}`, cookie, {
+      method: "POST",
+      body: new URLSearchParams({ csrf, action: "hold", duration }),
+    });
+    const status = (await call("GET", `/infra/locks/${key}`)).body as { expires_at: string | null };
+    const leftMs = status.expires_at ? Date.parse(status.expires_at) - Date.now() : null;
+    return { status: res.status, text: res.status === 303 ? "" : await res.text(), leftMs };
+  };
+
+  it("reads a plain number as seconds, as the protocol and the CLI do (it read minutes)", async () => {
+    const held = await hold("plain", "90");
+    expect(held.status).toBe(303);
+    expect(held.leftMs).toBeGreaterThan(80_000);
+    expect(held.leftMs).toBeLessThanOrEqual(90_000);
+  });
+
+  it("takes s, m, h and d", async () => {
+    for (const [duration, ms] of [
+      ["45s", 45_000],
+      ["30m", 1_800_000],
+      ["4h", 14_400_000],
+      ["1d", 86_400_000],
+    ] as const) {
+      const held = await hold(`unit-${duration}`, duration);
+      expect(held.status, duration).toBe(303);
+      expect(held.leftMs, duration).toBeGreaterThan(ms - 10_000);
+      expect(held.leftMs, duration).toBeLessThanOrEqual(ms);
+    }
+  });
+
+  it("refuses what is not a duration, under a second, or past LSS_MAX_TTL_MS, and holds nothing", async () => {
+    const cases = [
+      ["nonsense", "Duration must be a number of seconds, or a number with s, m, h or d"],
+      ["1.5h", "Duration must be a number of seconds, or a number with s, m, h or d"],
+      ["10 minutes", "Duration must be a number of seconds, or a number with s, m, h or d"],
+      ["0", "Duration must be at least 1 second."],
+      ["2h", "Duration must be at most 1h (the server&#39;s LSS_MAX_TTL_MS)."],
+    ] as const;
+    for (const [duration, message] of cases) {
+      const refused = await hold("refused", duration, 3_600_000);
+      expect(refused.status, duration).toBe(400);
+      expect(refused.text, duration).toContain(message);
+      expect(refused.leftMs, duration).toBeNull();
+    }
+  });
+});

@@ -357,7 +357,7 @@ export function KeyPage(p: KeyPageProps) {
                   aria-describedby="duration-hint"
                 />
                 <p class="hint" id="duration-hint">
-                  A number with s, m, h or d: 30m, 4h, 1d.
+                  30m, 4h, 1d; a plain number is seconds.
                 </p>
                 <label for="reason">Reason</label>
                 <input type="text" id="reason" name="reason" value={p.form?.reason ?? ""} maxlength={512} />

@@ -11,6 +11,7 @@
  */
 import { type Context, Hono } from "hono";
 import { createMiddleware } from "hono/factory";
+import { formatDuration, parseDuration } from "../../src/protocol/durations.js";
 import { LockKey, Reason } from "../../src/protocol/lease.js";
 import type { FailedAuthGuard } from "../auth/middleware.js";
 import type { RateLimiter } from "../auth/rate-limit.js";
@@ -20,7 +21,7 @@ import { ApiError } from "../errors.js";
 import type { Leases } from "../locks/leases.js";
 import { StoreUnavailableError } from "../stores/types.js";
 import { CSS, CSS_PATH, JS, JS_PATH } from "./assets.js";
-import { keyHref, leftText, type Session } from "./layout.js";
+import { keyHref, type Session } from "./layout.js";
 import { ErrorPage, KeyNow, KeyPage, type KeyPageProps, ListPage, LockRows, LoginPage } from "./pages.js";
 import {
   actorOf,
@@ -96,14 +97,13 @@ const pageHeaders = createMiddleware(async (c, next) => {
 const safeNext = (next: unknown) =>
   typeof next === "string" && /^\/ui(\/[^/\\]|\/?$|\?)/.test(next) && !next.includes("\\") ? next : "/ui";
 
-/** "30m", "4h", "1d", "90s"; a bare number is minutes. */
-function parseDuration(text: string, maxMs: number): number | string {
-  const m = /^\s*(\d{1,9})\s*([smhd]?)\s*$/i.exec(text);
-  if (!m) return "Duration must be a number with s, m, h or d, such as 30m, 4h or 1d.";
-  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] || "m").toLowerCase() as "s"];
-  const ms = Number(m[1]) * unit;
+/** The protocol's durations ("30m", "4h", "1d", a bare number of seconds), within the server's bounds. */
+function holdDuration(text: string, maxMs: number): number | string {
+  const ms = parseDuration(text);
+  if (ms === null)
+    return "Duration must be a number of seconds, or a number with s, m, h or d, such as 30m, 4h or 1d.";
   if (ms < 1000) return "Duration must be at least 1 second.";
-  if (ms > maxMs) return `Duration must be at most ${leftText(maxMs)} (the server's LSS_MAX_TTL_MS).`;
+  if (ms > maxMs) return `Duration must be at most ${formatDuration(maxMs)} (the server's LSS_MAX_TTL_MS).`;
   return ms;
 }
 
@@ -436,7 +436,7 @@ export function uiRoutes(deps: UiDeps) {
               403,
             );
           }
-          const ttl = parseDuration(form.duration, deps.maxTtlMs);
+          const ttl = holdDuration(form.duration, deps.maxTtlMs);
           if (typeof ttl === "string") return fail(ttl, 400);
           const reason = Reason.safeParse(form.reason.trim());
           if (!reason.success) return fail(reason.error.issues[0]?.message ?? "invalid reason", 400);
