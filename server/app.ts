@@ -11,9 +11,9 @@ import { authenticate, failedAuthGuard, rateLimit } from "./auth/middleware.js";
 import { createOidcVerifier, githubServerOf } from "./auth/oidc.js";
 import type { RateLimiter } from "./auth/rate-limit.js";
 import { createTokenVerifier } from "./auth/tokens.js";
-import type { Config } from "./config.js";
+import { type Config, DEFAULT_CONFIG } from "./config.js";
 import { ApiError, codeOfStatus, errorBody } from "./errors.js";
-import { createLeases, GITHUB_URL } from "./locks/leases.js";
+import { createLeases } from "./locks/leases.js";
 import { createStateLocks } from "./locks/state-locks.js";
 import {
   createMetrics,
@@ -34,6 +34,22 @@ import { RUNTIMES, type Runtime } from "./runtime.js";
 import { type LockStore, StoreUnavailableError } from "./stores/types.js";
 import { uiRoutes } from "./ui/routes.js";
 
+type AppSetting =
+  | "maxTtlMs"
+  | "maxWaitMs"
+  | "maxWaitsPerCaller"
+  | "adminToken"
+  | "locksApiAuth"
+  | "tokenCacheMs"
+  | "trustProxy"
+  | "maxBodyBytes"
+  | "rateLimitPerMinute"
+  | "metricsEnabled"
+  | "metricsToken"
+  | "oidc"
+  | "publicOrigin"
+  | "githubServerUrl";
+
 export interface AppDeps {
   store: LockStore;
   rateLimiter: RateLimiter | null;
@@ -41,12 +57,8 @@ export interface AppDeps {
   runtime?: Runtime;
   /** The metrics /metrics serves (default: a registry of this app's own, without process metrics). */
   metrics?: Metrics;
-  config: Pick<
-    Config,
-    "maxTtlMs" | "adminToken" | "locksApiAuth" | "tokenCacheMs" | "trustProxy" | "maxBodyBytes"
-  > &
-    Partial<Pick<Config, "maxWaitMs" | "maxWaitsPerCaller" | "rateLimitPerMinute">> &
-    Partial<Pick<Config, "metricsEnabled" | "metricsToken" | "oidc" | "publicOrigin" | "githubServerUrl">>;
+  /** What the app reads of the configuration; what is left out is DEFAULT_CONFIG's. */
+  config: Partial<Pick<Config, AppSetting>>;
 }
 
 /**
@@ -92,7 +104,8 @@ export const noRoute: NotFoundHandler = (c) =>
   );
 
 export function createApp(deps: AppDeps) {
-  const { config, runtime = RUNTIMES.node } = deps;
+  const { runtime = RUNTIMES.node } = deps;
+  const config = { ...DEFAULT_CONFIG, ...deps.config };
   // Metrics count from outside: the store and the rate limiter wrapped, a middleware, onError.
   const metrics = config.metricsEnabled === false ? null : (deps.metrics ?? createMetrics());
   const store = metrics ? instrumentStore(deps.store, metrics) : deps.store;
@@ -132,14 +145,17 @@ export function createApp(deps: AppDeps) {
       metricsRoutes(metrics, { verifier, metricsToken, clientAddress: address, failures, limited }),
     );
   }
-  const githubUrl = config.githubServerUrl ?? (config.oidc ? githubServerOf(config.oidc.issuer) : GITHUB_URL);
+  // Run links go to the GitHub the OIDC tokens come from, unless told otherwise.
+  const githubUrl =
+    deps.config.githubServerUrl ??
+    (config.oidc ? githubServerOf(config.oidc.issuer) : config.githubServerUrl);
   const leases = createLeases(store, githubUrl);
   app.route(
     "/",
     leaseRoutes(leases, {
       maxTtlMs: config.maxTtlMs,
-      maxWaitMs: config.maxWaitMs ?? 55_000,
-      maxWaitsPerCaller: config.maxWaitsPerCaller ?? 100,
+      maxWaitMs: config.maxWaitMs,
+      maxWaitsPerCaller: config.maxWaitsPerCaller,
     }),
   );
   app.route("/", stateLockRoutes(createStateLocks(store)));

@@ -259,6 +259,9 @@ export function loadConfig(
   };
 }
 
+/** The configuration of an empty environment: every default, in one place (the schema above). */
+export const DEFAULT_CONFIG: Config = loadConfig({});
+
 /**
  * Where clients reach the server: LSS_PUBLIC_URL; else, on a Vercel production deployment, the
  * production domain Vercel itself sets (VERCEL_PROJECT_PRODUCTION_URL, never a request's Host).

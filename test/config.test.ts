@@ -1,8 +1,10 @@
 /** loadConfig(env): defaults, store selection, and every mistake reported by its variable name. */
 import { describe, expect, it } from "vitest";
-import { type Config, ConfigError, loadConfig } from "../server/config.js";
+import { createApp } from "../server/app.js";
+import { type Config, ConfigError, DEFAULT_CONFIG, loadConfig } from "../server/config.js";
 import type { RuntimeName } from "../server/runtime.js";
 import { withTryOutAdminToken } from "../server/startup.js";
+import { createMemoryStore } from "../server/stores/memory.js";
 
 type Env = Record<string, string | undefined>;
 
@@ -79,6 +81,22 @@ describe("loadConfig defaults", () => {
 
   it("unrelated variables are ignored", () => {
     expect(loadConfig({ HOME: "/root", PATH: "/usr/bin", NODE_ENV: "production" })).toEqual(loadConfig({}));
+  });
+
+  it("an app not given a setting takes the environment's default (there is no second copy in app.ts)", async () => {
+    expect(DEFAULT_CONFIG).toEqual(loadConfig({}));
+    const adminToken = "defaults-admin-token-0123456789";
+    const app = createApp({ store: createMemoryStore(), rateLimiter: null, config: { adminToken } });
+    const acquire = (ttl_ms: number) =>
+      app.request("/infra/locks/defaults/acquire", {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
+        body: JSON.stringify({ ttl_ms }),
+      });
+    const over = await acquire(DEFAULT_CONFIG.maxTtlMs + 1);
+    expect(over.status).toBe(400);
+    expect(await over.text()).toContain(`at most ${DEFAULT_CONFIG.maxTtlMs} (LSS_MAX_TTL_MS)`);
+    expect((await acquire(DEFAULT_CONFIG.maxTtlMs)).status).toBe(200);
   });
 
   it("an empty Upstash token with a URL still counts as a missing token", () => {

@@ -8,6 +8,7 @@
  *
  * Not lock servers: no auth, no validation, no metrics, one namespace. Env: PORT, REDIS_URL.
  */
+import { DEFAULT_CONFIG } from "../../server/config.js";
 import { createLeases } from "../../server/locks/leases.js";
 import { createRedisStore } from "../../server/stores/redis/store.js";
 import { connectTcpRedis, tcpEvents, tcpTransport } from "../../server/stores/tcp.js";
@@ -16,7 +17,7 @@ import type { LockRef } from "../../server/stores/types.js";
 const TIMEOUT_MS = 2000;
 const client = connectTcpRedis(String(process.env.REDIS_URL), TIMEOUT_MS);
 export const store = createRedisStore(tcpTransport(client, TIMEOUT_MS), "lss", tcpEvents(client));
-export const leases = createLeases(store);
+export const leases = createLeases(store, DEFAULT_CONFIG.githubServerUrl);
 export const actor = { id: "bench", name: "bench" };
 export const port = Number(process.env.PORT);
 export const refOf = (key: string): LockRef => ({ namespace: "default", key });

@@ -30,11 +30,8 @@ export const newLeaseToken = randomId;
 export const LISTING_READS = 10;
 const LISTING_PAGE = 100;
 
-/** The GitHub whose workflow runs a holder id may link to, when none is configured. */
-export const GITHUB_URL = "https://github.com";
-
 /** `githubUrl`: the origin of the GitHub whose runs holder ids may link to (LSS_GITHUB_SERVER_URL). */
-export function createLeases(store: LockStore, githubUrl = GITHUB_URL) {
+export function createLeases(store: LockStore, githubUrl: string) {
   return {
     /**
      * With wait_ms the request waits in the key's FIFO queue (and answers the moment it is

@@ -13,15 +13,16 @@ export const ADMIN_TOKEN = "admin-token-for-tests-0123456789";
 export type AppConfig = AppDeps["config"];
 export type App = ReturnType<typeof createApp>;
 
-export const testConfig = (overrides: Partial<AppConfig> = {}): AppConfig => ({
+const TEST_CONFIG = {
   maxTtlMs: 86_400_000,
   adminToken: ADMIN_TOKEN,
   locksApiAuth: "open",
   tokenCacheMs: 10_000,
   trustProxy: 0,
   maxBodyBytes: 16 * 1024,
-  ...overrides,
-});
+} satisfies AppConfig;
+
+export const testConfig = (overrides: Partial<AppConfig> = {}) => ({ ...TEST_CONFIG, ...overrides });
 
 /** An app on `store` (a new memory store when none is given), with no rate limiter unless given one. */
 export function testApp(
