@@ -17,7 +17,7 @@ import {
   textProblem,
 } from "../protocol/fields.js";
 import { type IdTokenSource, idTokenRequestFrom } from "./id-token.js";
-import { Input } from "./names.js";
+import { Input, InputDefault } from "./names.js";
 
 export type KeyTarget = { kind: "key"; key: string };
 /** Several keys, comma-separated in the key input: acquire whichever is free first. */
@@ -120,35 +120,48 @@ export function defaultHolder(run: RunContext): string {
   return shortened.length <= 256 ? shortened : run.runUrl.slice(0, 256);
 }
 
-export function parseInputs(
-  env: Record<string, string | undefined>,
-  run: RunContext = runContextFromEnv(env),
-): Inputs {
-  // As @actions/core's getInput: INPUT_<NAME upper-cased, spaces as underscores>, trimmed.
-  const get = (name: string) => (env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] ?? "").trim();
+type Env = Record<string, string | undefined>;
 
-  const duration = (name: string, fallback: string, min: number, max: number) => {
-    const text = get(name) || fallback;
-    const ms = parseDuration(text);
+/** What each duration input may be: [least, most] milliseconds. */
+const DURATION_RANGE = {
+  ttl: [5000, 86_400_000],
+  timeout: [0, 7 * 86_400_000],
+  hold: [1000, 7 * 86_400_000],
+  pollInterval: [1000, 600_000],
+} as const;
+
+/** The inputs as text, durations, switches and checked fields, each read with its own error. */
+function inputReader(env: Env) {
+  // As @actions/core's getInput: INPUT_<NAME upper-cased, spaces as underscores>, trimmed.
+  const text = (name: string) => (env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] ?? "").trim();
+  const fallback = (input: keyof typeof Input) =>
+    text(Input[input]) || (InputDefault as Partial<Record<string, string>>)[input] || "";
+
+  const duration = (input: keyof typeof DURATION_RANGE) => {
+    const name = Input[input];
+    const given = fallback(input);
+    const ms = parseDuration(given);
     if (ms === null) {
       throw new InputError(
-        `Input '${name}' must be a duration such as 30s, 10m, 1h or a number of seconds (got '${text}')`,
+        `Input '${name}' must be a duration such as 30s, 10m, 1h or a number of seconds (got '${given}')`,
       );
     }
+    const [min, max] = DURATION_RANGE[input];
     if (ms < min || ms > max) {
       throw new InputError(
-        `Input '${name}' must be between ${min / 1000}s and ${max / 1000}s (got '${text}')`,
+        `Input '${name}' must be between ${min / 1000}s and ${max / 1000}s (got '${given}')`,
       );
     }
     return ms;
   };
 
-  const boolean = (name: string, fallback: boolean) => {
-    const text = get(name);
-    if (text === "") return fallback;
-    if (/^(true|yes)$/i.test(text)) return true;
-    if (/^(false|no)$/i.test(text)) return false;
-    throw new InputError(`Input '${name}' must be true or false (got '${text}')`);
+  /** A switch; `otherwise` when it is not given and has no default. */
+  const boolean = (input: keyof typeof Input, otherwise = false) => {
+    const given = fallback(input);
+    if (given === "") return otherwise;
+    if (/^(true|yes)$/i.test(given)) return true;
+    if (/^(false|no)$/i.test(given)) return false;
+    throw new InputError(`Input '${Input[input]}' must be true or false (got '${given}')`);
   };
 
   /** The value, or an InputError with the protocol's first problem of it (fields.ts). */
@@ -159,15 +172,27 @@ export function parseInputs(
     }
     return value;
   };
+  /** The text input, checked against a protocol rule when given; null when it is not. */
+  const field = (name: string, rule: Parameters<typeof textProblem>[0]) => {
+    const given = text(name);
+    return given ? checked(name, textProblem(rule, given), given) : null;
+  };
+  return { text, duration, boolean, checked, field };
+}
 
-  const modeText = get(Input.mode);
-  if (!modeText) throw new InputError(`Input '${Input.mode}' is required: acquire, wait or release`);
-  if (modeText !== "acquire" && modeText !== "wait" && modeText !== "release") {
-    throw new InputError(`Input '${Input.mode}' must be acquire, wait or release (got '${modeText}')`);
+type Reader = ReturnType<typeof inputReader>;
+
+function modeOf(read: Reader): Mode {
+  const mode = read.text(Input.mode);
+  if (!mode) throw new InputError(`Input '${Input.mode}' is required: acquire, wait or release`);
+  if (mode !== "acquire" && mode !== "wait" && mode !== "release") {
+    throw new InputError(`Input '${Input.mode}' must be acquire, wait or release (got '${mode}')`);
   }
-  const mode: Mode = modeText;
+  return mode;
+}
 
-  const url = get(Input.url);
+function urlOf(read: Reader): string {
+  const url = read.text(Input.url);
   if (!url)
     throw new InputError(`Input '${Input.url}' is required: the LSS server, e.g. https://lss.example.com`);
   if (!/^https?:\/\/[^\s/]+/i.test(url) || !URL.canParse(url)) {
@@ -175,48 +200,44 @@ export function parseInputs(
       `Input '${Input.url}' must be an http(s) URL such as https://lss.example.com (got '${url}')`,
     );
   }
+  return url;
+}
 
-  const key = get(Input.key);
-  const lockId = get(Input.lockId);
-  let target: Target;
+/** The key, the pool (keys separated by commas) or the /locks lock (lock-id): exactly one. */
+function targetOf(read: Reader): Target {
+  const key = read.text(Input.key);
+  const lockId = read.text(Input.lockId);
   if (key && lockId)
     throw new InputError(`Inputs '${Input.key}' and '${Input.lockId}' exclude each other: give one`);
   if (lockId) {
-    target = {
+    return {
       kind: "state-lock",
-      id: checked(Input.lockId, textProblem(STATE_LOCK_ID_RULE, lockId), lockId),
+      id: read.checked(Input.lockId, textProblem(STATE_LOCK_ID_RULE, lockId), lockId),
     };
-  } else if (key.includes(",")) {
-    const keys = keysOf(key);
-    checked(Input.key, poolProblem(keys), keys);
-    target = { kind: "pool", keys };
-  } else if (key) {
-    target = { kind: "key", key: checked(Input.key, textProblem(KEY_RULE, key), key) };
-  } else {
-    throw new InputError(`Input '${Input.key}' is required: the name of the lock, e.g. qa-env`);
   }
+  if (key.includes(",")) {
+    const keys = keysOf(key);
+    return { kind: "pool", keys: read.checked(Input.key, poolProblem(keys), keys) };
+  }
+  if (key) return { kind: "key", key: read.checked(Input.key, textProblem(KEY_RULE, key), key) };
+  throw new InputError(`Input '${Input.key}' is required: the name of the lock, e.g. qa-env`);
+}
 
-  // The target as the mode takes it: a pool only to acquire, a /locks lock only to wait for.
-  const asked =
-    mode === "acquire"
-      ? { mode, target: only(target, ["key", "pool"], mode) }
-      : mode === "wait"
-        ? { mode, target: only(target, ["key", "state-lock"], mode) }
-        : { mode, target: only(target, ["key"], mode) };
+/** The target as the mode takes it: a pool only to acquire, a /locks lock only to wait for. */
+function askedOf(mode: Mode, target: Target) {
+  if (mode === "acquire") return { mode, target: only(target, ["key", "pool"], mode) };
+  if (mode === "wait") return { mode, target: only(target, ["key", "state-lock"], mode) };
+  return { mode, target: only(target, ["key"], mode) };
+}
 
-  const auth = authOf(get(Input.token), get(Input.audience), url, target, env);
-
-  const holdText = get(Input.hold);
-  const holdMs = holdText ? duration(Input.hold, holdText, 1000, 7 * 86_400_000) : null;
+/** hold, lease-token and force: which mode each works with, and what a release needs. */
+function leaseOptionsOf(read: Reader, mode: Mode) {
+  const holdMs = read.text(Input.hold) ? read.duration("hold") : null;
   if (holdMs !== null && mode !== "acquire") {
     throw new InputError(`Input '${Input.hold}' works with mode: acquire only`);
   }
-
-  const leaseTokenText = get(Input.leaseToken);
-  const leaseToken = leaseTokenText
-    ? checked(Input.leaseToken, textProblem(LEASE_TOKEN_RULE, leaseTokenText), leaseTokenText)
-    : null;
-  const force = boolean(Input.force, false);
+  const leaseToken = read.field(Input.leaseToken, LEASE_TOKEN_RULE);
+  const force = read.boolean("force");
   if (force && mode !== "release")
     throw new InputError(`Input '${Input.force}' works with mode: release only`);
   if (mode === "release" && !leaseToken && !force) {
@@ -227,28 +248,38 @@ export function parseInputs(
   if (mode === "release" && leaseToken && force) {
     throw new InputError(`Inputs '${Input.leaseToken}' and '${Input.force}' exclude each other: give one`);
   }
+  return { holdMs, leaseToken, force };
+}
 
-  const limitText = get(Input.limit);
+/** shared and limit (a limit implies shared): acquire only. */
+function sharingOf(read: Reader, mode: Mode) {
+  const limitText = read.text(Input.limit);
   const limit = limitText
-    ? checked(Input.limit, limitTextProblem(limitText), Number(limitText), ` (got '${limitText}')`)
+    ? read.checked(Input.limit, limitTextProblem(limitText), Number(limitText), ` (got '${limitText}')`)
     : null;
-  const shared = boolean(Input.shared, false) || limit !== null;
+  const shared = read.boolean("shared") || limit !== null;
   if (shared && mode !== "acquire") {
     throw new InputError(`Inputs '${Input.shared}' and '${Input.limit}' work with mode: acquire only`);
   }
+  return { shared, limit };
+}
 
-  const holderText = get(Input.holder);
-  const holder = holderText
-    ? checked(Input.holder, textProblem(HOLDER_ID_RULE, holderText), holderText)
-    : defaultHolder(run);
-  const reasonText = get(Input.reason);
-  const reason = reasonText ? checked(Input.reason, textProblem(REASON_RULE, reasonText), reasonText) : null;
-
-  const server = { url, auth };
-  const ttlMs = duration(Input.ttl, "60s", 5000, 86_400_000);
-  const timeoutMs = duration(Input.timeout, "10m", 0, 7 * 86_400_000);
-  const releaseAtEnd = boolean(Input.releaseAtEnd, holdMs === null);
-  const waiting = { timeoutMs, pollMs: duration(Input.pollInterval, "5s", 1000, 600_000) };
+export function parseInputs(env: Env, run: RunContext = runContextFromEnv(env)): Inputs {
+  const read = inputReader(env);
+  const mode = modeOf(read);
+  const url = urlOf(read);
+  const asked = askedOf(mode, targetOf(read));
+  const server = {
+    url,
+    auth: authOf(read.text(Input.token), read.text(Input.audience), url, asked.target, env),
+  };
+  const { holdMs, leaseToken } = leaseOptionsOf(read, mode);
+  const sharing = sharingOf(read, mode);
+  const holder = read.field(Input.holder, HOLDER_ID_RULE) ?? defaultHolder(run);
+  const reason = read.field(Input.reason, REASON_RULE);
+  const ttlMs = read.duration("ttl");
+  const waiting = { timeoutMs: read.duration("timeout"), pollMs: read.duration("pollInterval") };
+  const releaseAtEnd = read.boolean("releaseAtEnd", holdMs === null);
   switch (asked.mode) {
     case "acquire":
       return {
@@ -261,8 +292,7 @@ export function parseInputs(
         holder,
         reason,
         releaseAtEnd,
-        shared,
-        limit,
+        ...sharing,
       };
     case "wait":
       return { ...asked, ...server, ...waiting };
@@ -292,13 +322,7 @@ export const defaultAudience = (url: string) => new URL(url).origin;
  * The token input, else the job's OIDC ID tokens when the runner offers them (the job has
  * `permissions: id-token: write`), else nothing for a /locks lock (an open server needs none).
  */
-function authOf(
-  token: string,
-  audienceText: string,
-  url: string,
-  target: Target,
-  env: Record<string, string | undefined>,
-): Auth {
+function authOf(token: string, audienceText: string, url: string, target: Target, env: Env): Auth {
   if (token) {
     if (audienceText) {
       throw new InputError(

@@ -19,6 +19,21 @@ export const Input = {
   limit: "limit",
 } as const;
 
+/**
+ * The inputs' defaults, as action.yml declares them (the runner passes them when a workflow leaves
+ * an input out; parseInputs falls back on the same ones for a runner that does not).
+ */
+export const InputDefault = {
+  ttl: "60s",
+  timeout: "10m",
+  force: "false",
+  shared: "false",
+  pollInterval: "5s",
+} as const satisfies Partial<Record<keyof typeof Input, string>>;
+
+/** The inputs every workflow must give. */
+export const REQUIRED_INPUTS = [Input.mode, Input.url] as const;
+
 export const Output = {
   acquired: "acquired",
   token: "token",
