@@ -1,15 +1,10 @@
 /** Who is calling (authenticate), may they (requireScope), and how often (rateLimit). */
 import { createMiddleware } from "hono/factory";
 import { ApiError } from "../errors.js";
-import type { Actor } from "../stores/types.js";
 import type { RateLimiter } from "./rate-limit.js";
 import { OPEN_NAMESPACE, type Principal, type Scope, type TokenVerifier } from "./types.js";
 
 export type AppEnv = { Variables: { principal: Principal } };
-
-/** Who acts, for a key's history: the token's id and name; nobody for an open route's anonymous caller. */
-export const actorOf = (principal: Principal): Actor | null =>
-  principal.id.startsWith("addr:") ? null : { id: principal.id, name: principal.name };
 
 /** Who an unauthenticated caller of an open route is: the open API's namespace, limited by address. */
 const anonymous = (address: string): Principal => ({

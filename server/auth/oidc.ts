@@ -50,7 +50,7 @@ export const githubServerOf = (issuer: string) =>
   issuer.replace(/\/+$/, "") === GITHUB_ISSUER ? "https://github.com" : new URL(issuer).origin;
 
 /** "acme/webapp · deploy.yml · <run url> · octocat": the holder id of a workflow, from its claims. */
-export function holderOf(claims: Claims, issuer: string): string {
+export function workflowHolder(claims: Claims, issuer: string): string {
   const repository = text(claims.repository);
   const workflow = text(claims.workflow_ref).split("@")[0]?.split("/").pop() ?? "";
   const attempt = text(claims.run_attempt);
@@ -186,7 +186,7 @@ export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch =
         name: text(claims.repository),
         namespace: first.namespace,
         scopes,
-        holder: holderOf(claims, issuer),
+        holder: workflowHolder(claims, issuer),
         allows: restricted
           ? (scope: Scope, key: string) =>
               grants.some(

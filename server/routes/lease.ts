@@ -15,8 +15,9 @@ import {
   TtlMs,
   WaitMs,
 } from "../../src/protocol/lease.js";
-import { type AppEnv, actorOf, requireScope } from "../auth/middleware.js";
+import { type AppEnv, requireScope } from "../auth/middleware.js";
 import { literalRanges } from "../auth/oidc-policy.js";
+import { actorOf, holderOf } from "../auth/principal.js";
 import { may, mayForce } from "../auth/tokens.js";
 import type { Scope } from "../auth/types.js";
 import { createWaitSlots } from "../auth/wait-slots.js";
@@ -257,10 +258,6 @@ export function leaseRoutes(
     if (!may(c.var.principal, scope, key)) throw notCovered(scope, key);
     return { namespace: c.var.principal.namespace, key };
   };
-  /** A verified holder (an OIDC token's workflow) replaces the one the client names. */
-  const holderOf = (c: { var: AppEnv["Variables"] }, holder: string | undefined) =>
-    c.var.principal.holder ?? holder;
-
   /**
    * The signal of the client going away, for a request that waits (only a wait listens to it). Not
    * asked for otherwise: the Node adapter makes an AbortController for each request that asks.
@@ -286,7 +283,7 @@ export function leaseRoutes(
         await waiting(c, body.wait_ms ?? 0, () =>
           leases.acquire(
             [ref(c, c.req.valid("param").key, "locks:write")],
-            { ...body, holder_id: holderOf(c, body.holder_id) },
+            { ...body, holder_id: holderOf(c.var.principal, body.holder_id) },
             { actor: actorOf(c.var.principal), signal: leaving(c, body.wait_ms) },
           ),
         ),
@@ -300,7 +297,7 @@ export function leaseRoutes(
         await waiting(c, body.wait_ms ?? 0, () =>
           leases.acquire(
             keys.map((key) => ref(c, key, "locks:write")),
-            { ...body, holder_id: holderOf(c, body.holder_id) },
+            { ...body, holder_id: holderOf(c.var.principal, body.holder_id) },
             { actor: actorOf(c.var.principal), signal: leaving(c, body.wait_ms) },
           ),
         ),
@@ -309,7 +306,7 @@ export function leaseRoutes(
     })
     .openapi(leave, async (c) => {
       const { token, holder_id } = c.req.valid("json");
-      const who = { holderId: holderOf(c, holder_id) ?? null, actor: actorOf(c.var.principal) };
+      const who = { holderId: holderOf(c.var.principal, holder_id) ?? null, actor: actorOf(c.var.principal) };
       return c.json(await leases.leave(ref(c, c.req.valid("param").key, "locks:write"), token, who), 200);
     })
     .openapi(renew, async (c) =>

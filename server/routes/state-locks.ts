@@ -11,7 +11,8 @@ import {
   StateLockId,
   UnlockQuery,
 } from "../../src/protocol/state-locks.js";
-import { type AppEnv, actorOf, requireScope } from "../auth/middleware.js";
+import { type AppEnv, requireScope } from "../auth/middleware.js";
+import { actorOf } from "../auth/principal.js";
 import { may } from "../auth/tokens.js";
 
 /** Any lock not made yet: a rule covers new /locks locks when it covers every locks/<id>. */

@@ -14,6 +14,7 @@ import { createMiddleware } from "hono/factory";
 import { formatDuration, parseDuration } from "../../src/protocol/durations.js";
 import { LockKey, Reason } from "../../src/protocol/lease.js";
 import type { FailedAuthGuard } from "../auth/middleware.js";
+import { actorOf } from "../auth/principal.js";
 import type { RateLimiter } from "../auth/rate-limit.js";
 import { credentialOf, mayForce } from "../auth/tokens.js";
 import type { Principal, SessionStore, TokenVerifier, UiSession } from "../auth/types.js";
@@ -24,12 +25,11 @@ import { CSS, CSS_PATH, JS, JS_PATH } from "./assets.js";
 import { keyHref, type Session } from "./layout.js";
 import { ErrorPage, KeyNow, KeyPage, type KeyPageProps, ListPage, LockRows, LoginPage } from "./pages.js";
 import {
-  actorOf,
   crossSite,
   csrfMatches,
   csrfToken,
+  dashboardHolder,
   endSession,
-  holderOf,
   holdToken,
   isHttps,
   newSession,
@@ -384,7 +384,7 @@ export function uiRoutes(deps: UiDeps) {
       leases.status(ref),
       leases.history(ref, { cursor: historyCursor, limit: HISTORY_PAGE_SIZE }),
     ]);
-    const holder = holderOf(p);
+    const holder = dashboardHolder(p);
     const canForce = mayForce(p, key);
     return c.html(
       <KeyPage
@@ -445,7 +445,7 @@ export function uiRoutes(deps: UiDeps) {
             {
               ttl_ms: ttl,
               token: holdToken(c.var.holdSecret, p.namespace, key),
-              holder_id: holderOf(p),
+              holder_id: dashboardHolder(p),
               reason: reason.data || undefined,
             },
             { actor },

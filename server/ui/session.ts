@@ -97,7 +97,5 @@ export const holdToken = (holdSecret: string, namespace: string, key: string) =>
   `ui-${sha256Hex(`${holdSecret}\0${namespace}\0${key}`)}`;
 
 /** Who holds a key through the dashboard: the token's name (its id when unnamed). */
-export const holderOf = (p: Principal) =>
+export const dashboardHolder = (p: Principal) =>
   `dashboard:${(p.name ?? p.id).replace(new RegExp(INVISIBLE_FORMATTING, "g"), "")}`.slice(0, 256);
-
-export const actorOf = (p: Principal) => ({ id: p.id, name: p.name });

@@ -32,7 +32,7 @@ export interface RedisStoreOptions extends SafetyOptions {
   limits?: StoreLimits;
 }
 
-const actorOf = (actor: { id: string; name: string | null } | null) => ({
+const actorArgs = (actor: { id: string; name: string | null } | null) => ({
   actorId: actor?.id ?? "",
   actorName: actor?.name ?? "",
 });
@@ -89,7 +89,7 @@ export function createRedisStore(
           maxWaiters: String(limits.waitersPerKey),
           mode: p.mode === "shared" ? "s" : "x",
           limit: String(p.limit),
-          ...actorOf(p.actor),
+          ...actorArgs(p.actor),
         },
         each: refs.map((ref) => ({ ...lockKeys(ref), channel: keys.channel(ref), name: ref.key })),
       }),
@@ -115,7 +115,7 @@ export function createRedisStore(
           token: p.tokenHash ?? "",
           registeredOnly: p.registeredOnly ? "1" : "",
           channel: keys.channel(ref),
-          ...actorOf(p.actor),
+          ...actorArgs(p.actor),
         },
       });
     },
@@ -128,7 +128,7 @@ export function createRedisStore(
           token: tokenHash,
           channel: keys.channel(ref),
           holder: who?.holderId ?? "",
-          ...actorOf(who?.actor ?? null),
+          ...actorArgs(who?.actor ?? null),
         },
       }),
 
@@ -159,7 +159,7 @@ export function createRedisStore(
           ttlMs: p.lock?.ttlMs == null ? "" : String(p.lock.ttlMs),
           holder: p.lock?.holderId ?? "",
           name: ref.key,
-          ...actorOf(p.actor),
+          ...actorArgs(p.actor),
         },
       }),
 
