@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pathTo } from "../src/protocol/paths.js";
 import { MAIN, newJob, POST, sleep, until } from "./support/action-e2e.js";
 import { type OidcIssuer, startOidcIssuer } from "./support/oidc-issuer.js";
 import { isAlive, type StepResult } from "./support/runner.js";
@@ -48,7 +49,7 @@ afterAll(async () => {
 
 /** The key's lease as the admin sees it. */
 async function status(key: string) {
-  const res = await fetch(`${server.url}/infra/locks/${encodeURIComponent(key)}`, {
+  const res = await fetch(`${server.url}${pathTo("status", { key })}`, {
     headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
   });
   return (await res.json()) as { locked: boolean; holder_id: string | null; fencing_token: number | null };

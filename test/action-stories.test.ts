@@ -1,5 +1,6 @@
 /** The README's CI stories, end to end: the action's dist/ as the runner runs it, on a real server. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pathTo } from "../src/protocol/paths.js";
 import {
   base,
   type LiveServer,
@@ -194,7 +195,7 @@ describe("a lost lease", () => {
       const main = await job.step(MAIN, { inputs: base(server, "stolen", { mode: "acquire", ttl: "6s" }) });
       expect(main.exitCode).toBe(0);
       // An operator frees it while the job runs; the next renewal finds it gone.
-      const forced = await fetch(`${server.url}/infra/locks/stolen/release`, {
+      const forced = await fetch(`${server.url}${pathTo("release", { key: "stolen" })}`, {
         method: "POST",
         headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
         body: JSON.stringify({ force: true }),

@@ -8,6 +8,7 @@ import { memoryRateLimiter } from "../server/auth/rate-limit.js";
 import type { Scope } from "../server/auth/types.js";
 import { createMemoryStore } from "../server/stores/memory.js";
 import type { LockStore } from "../server/stores/types.js";
+import { pathTo } from "../src/protocol/paths.js";
 import {
   ADMIN_TOKEN as ADMIN,
   type App,
@@ -41,7 +42,7 @@ interface Minted {
 }
 
 async function mint(app: App, namespace: string, scopes: Scope[], name?: string): Promise<Minted> {
-  const res = await call(app, "POST", "/admin/tokens", ADMIN, {
+  const res = await call(app, "POST", pathTo("tokens"), ADMIN, {
     namespace,
     scopes,
     ...(name ? { name } : {}),
@@ -51,9 +52,9 @@ async function mint(app: App, namespace: string, scopes: Scope[], name?: string)
 }
 
 const acquire = (app: App, token: string | null, key: string, body: unknown = { ttl_ms: 30_000 }) =>
-  call(app, "POST", `/infra/locks/${encodeURIComponent(key)}/acquire`, token, body);
+  call(app, "POST", pathTo("acquire", { key }), token, body);
 const leaseStatus = (app: App, token: string | null, key: string) =>
-  call(app, "GET", `/infra/locks/${encodeURIComponent(key)}`, token);
+  call(app, "GET", pathTo("status", { key }), token);
 
 /** The part of a minted token after its id: the actual secret. */
 const secretOf = (token: string) => token.split("_").slice(2).join("_");
@@ -61,13 +62,13 @@ const secretOf = (token: string) => token.split("_").slice(2).join("_");
 // ---------------------------------------------------------------------------------------------
 describe("bearer authentication", () => {
   const protectedRoutes: Array<[string, string, unknown]> = [
-    ["GET", "/infra/locks/k", undefined],
-    ["POST", "/infra/locks/k/acquire", { ttl_ms: 1000 }],
-    ["POST", "/infra/locks/k/renew", { token: "t", ttl_ms: 1000 }],
-    ["POST", "/infra/locks/k/release", { token: "t" }],
-    ["GET", "/admin/tokens", undefined],
-    ["POST", "/admin/tokens", { namespace: "a", scopes: ["locks:read"] }],
-    ["DELETE", "/admin/tokens/0123456789abcdef", undefined],
+    ["GET", pathTo("status", { key: "k" }), undefined],
+    ["POST", pathTo("acquire", { key: "k" }), { ttl_ms: 1000 }],
+    ["POST", pathTo("renew", { key: "k" }), { token: "t", ttl_ms: 1000 }],
+    ["POST", pathTo("release", { key: "k" }), { token: "t" }],
+    ["GET", pathTo("tokens"), undefined],
+    ["POST", pathTo("tokens"), { namespace: "a", scopes: ["locks:read"] }],
+    ["DELETE", pathTo("token", { id: "0123456789abcdef" }), undefined],
   ];
 
   it.each(protectedRoutes)(
@@ -100,20 +101,20 @@ describe("bearer authentication", () => {
 
   it("an empty Authorization header counts as missing", async () => {
     const { app } = testApp();
-    const res = await call(app, "GET", "/infra/locks/k", { header: "" });
+    const res = await call(app, "GET", pathTo("status", { key: "k" }), { header: "" });
     expectError(res, 401, "unauthorized", /Authorization/);
   });
 
   it("the scheme is case-insensitive and surrounding spaces are tolerated", async () => {
     const { app } = testApp();
-    const res = await call(app, "GET", "/infra/locks/k", { header: `bearer   ${ADMIN}  ` });
+    const res = await call(app, "GET", pathTo("status", { key: "k" }), { header: `bearer   ${ADMIN}  ` });
     expect(res.status).toBe(200);
   });
 
   it("no admin token configured: the admin token string is not accepted, nothing is open", async () => {
     const { app } = testApp({ config: { adminToken: null } });
     expectError(await leaseStatus(app, ADMIN, "k"), 401, "unauthorized");
-    expectError(await call(app, "GET", "/admin/tokens", ADMIN), 401, "unauthorized");
+    expectError(await call(app, "GET", pathTo("tokens"), ADMIN), 401, "unauthorized");
   });
 
   it("the admin token works on every route", async () => {
@@ -121,19 +122,19 @@ describe("bearer authentication", () => {
     const got = await acquire(app, ADMIN, "adm", { ttl_ms: 30_000, token: "adm-tok" });
     expect(got.status).toBe(200);
     expect((await leaseStatus(app, ADMIN, "adm")).body.locked).toBe(true);
-    const renewed = await call(app, "POST", "/infra/locks/adm/renew", ADMIN, {
+    const renewed = await call(app, "POST", pathTo("renew", { key: "adm" }), ADMIN, {
       token: "adm-tok",
       ttl_ms: 5000,
     });
     expect(renewed.status).toBe(200);
-    const released = await call(app, "POST", "/infra/locks/adm/release", ADMIN, { token: "adm-tok" });
+    const released = await call(app, "POST", pathTo("release", { key: "adm" }), ADMIN, { token: "adm-tok" });
     expect(released.status).toBe(200);
-    expect((await call(app, "GET", "/admin/tokens", ADMIN)).status).toBe(200);
+    expect((await call(app, "GET", pathTo("tokens"), ADMIN)).status).toBe(200);
     const minted = await mint(app, "team-a", ["locks:read"]);
-    expect((await call(app, "DELETE", `/admin/tokens/${minted.id}`, ADMIN)).status).toBe(200);
-    const created = await call(app, "POST", "/locks", ADMIN);
+    expect((await call(app, "DELETE", pathTo("token", { id: minted.id }), ADMIN)).status).toBe(200);
+    const created = await call(app, "POST", pathTo("createStateLock"), ADMIN);
     expect(created.status).toBe(200);
-    expect((await call(app, "GET", `/locks/${created.body.id}`, ADMIN)).status).toBe(204);
+    expect((await call(app, "GET", pathTo("stateLock", { id: created.body.id }), ADMIN)).status).toBe(204);
   });
 
   it("public routes need no token", async () => {
@@ -148,7 +149,7 @@ describe("bearer authentication", () => {
 describe("admin tokens", () => {
   it("POST /admin/tokens mints {token, id, namespace, scopes}", async () => {
     const { app } = testApp();
-    const res = await call(app, "POST", "/admin/tokens", ADMIN, {
+    const res = await call(app, "POST", pathTo("tokens"), ADMIN, {
       namespace: "team-a",
       scopes: ["locks:read", "locks:write", "locks:read"],
       name: "ci runner",
@@ -202,7 +203,7 @@ describe("admin tokens", () => {
     ["an array body", [{ namespace: "a", scopes: ["locks:read"] }], "", /JSON object/],
   ])("mint rejects %s: 400 naming the field", async (_label, json, field, message) => {
     const { app, store } = testApp();
-    const res = await call(app, "POST", "/admin/tokens", ADMIN, json);
+    const res = await call(app, "POST", pathTo("tokens"), ADMIN, json);
     expectError(res, 400, "bad_request", message);
     expect(res.body.details).toContainEqual(expect.objectContaining({ in: "body", field }));
     expect(await store.tokens.list()).toEqual([]);
@@ -210,7 +211,7 @@ describe("admin tokens", () => {
 
   it("mint with malformed JSON is 400", async () => {
     const { app } = testApp();
-    const bad = await app.request("/admin/tokens", {
+    const bad = await app.request(pathTo("tokens"), {
       method: "POST",
       headers: { Authorization: `Bearer ${ADMIN}`, "Content-Type": "application/json" },
       body: "{nope",
@@ -228,7 +229,7 @@ describe("admin tokens", () => {
     const { app, store } = testApp();
     const headers: Record<string, string> = { Authorization: `Bearer ${ADMIN}` };
     if (type) headers["Content-Type"] = type;
-    const res = await app.request("/admin/tokens", {
+    const res = await app.request(pathTo("tokens"), {
       method: "POST",
       headers,
       body: JSON.stringify({ namespace: "a", scopes: ["locks:read"] }),
@@ -244,7 +245,7 @@ describe("admin tokens", () => {
     const { app } = testApp();
     const a = await mint(app, "team-a", ["locks:read"], "reader");
     const b = await mint(app, "team-b", ["locks:write", "admin"]);
-    const res = await call(app, "GET", "/admin/tokens", ADMIN);
+    const res = await call(app, "GET", pathTo("tokens"), ADMIN);
     expect(res.status).toBe(200);
     expect(res.body.status).toBe("ok");
     expect(res.body.tokens).toEqual([
@@ -292,14 +293,19 @@ describe("admin tokens", () => {
     const { app } = testApp();
     const minted = await mint(app, "team-a", ["locks:read"]);
     expect((await leaseStatus(app, minted.token, "k")).status).toBe(200);
-    const res = await call(app, "DELETE", `/admin/tokens/${minted.id}`, ADMIN);
+    const res = await call(app, "DELETE", pathTo("token", { id: minted.id }), ADMIN);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: "ok", id: minted.id, revoked: true });
     const after = await leaseStatus(app, minted.token, "k");
     expectError(after, 401, "unauthorized", /revoked|unknown/);
     expect(after.headers.get("WWW-Authenticate")).toMatch(/invalid_token/);
-    expectError(await call(app, "DELETE", `/admin/tokens/${minted.id}`, ADMIN), 404, "not_found", minted.id);
-    const list = await call(app, "GET", "/admin/tokens", ADMIN);
+    expectError(
+      await call(app, "DELETE", pathTo("token", { id: minted.id }), ADMIN),
+      404,
+      "not_found",
+      minted.id,
+    );
+    const list = await call(app, "GET", pathTo("tokens"), ADMIN);
     expect(list.body.tokens).toEqual([]);
   });
 
@@ -307,7 +313,7 @@ describe("admin tokens", () => {
     const { app } = testApp();
     const a = await mint(app, "team-a", ["locks:read"]);
     const b = await mint(app, "team-a", ["locks:read"]);
-    expect((await call(app, "DELETE", `/admin/tokens/${a.id}`, ADMIN)).status).toBe(200);
+    expect((await call(app, "DELETE", pathTo("token", { id: a.id }), ADMIN)).status).toBe(200);
     expect((await leaseStatus(app, a.token, "k")).status).toBe(401);
     expect((await leaseStatus(app, b.token, "k")).status).toBe(200);
   });
@@ -315,7 +321,7 @@ describe("admin tokens", () => {
   it("DELETE of an unknown id is 404 naming it", async () => {
     const { app } = testApp();
     expectError(
-      await call(app, "DELETE", "/admin/tokens/0123456789abcdef", ADMIN),
+      await call(app, "DELETE", pathTo("token", { id: "0123456789abcdef" }), ADMIN),
       404,
       "not_found",
       "0123456789abcdef",
@@ -326,7 +332,7 @@ describe("admin tokens", () => {
     "DELETE of a malformed id %j is 400 naming the id",
     async (id) => {
       const { app } = testApp();
-      const res = await call(app, "DELETE", `/admin/tokens/${id}`, ADMIN);
+      const res = await call(app, "DELETE", pathTo("token", { id }), ADMIN);
       expectError(res, 400, "bad_request", /token id/);
       expect(res.body.details).toContainEqual(expect.objectContaining({ in: "path parameter", field: "id" }));
     },
@@ -363,9 +369,12 @@ describe("scopes", () => {
     const { token } = await mint(app, "team-a", ["locks:write"]);
     expect((await acquire(app, token, "w", { ttl_ms: 1000, token: "lease" })).status).toBe(200);
     expect(
-      (await call(app, "POST", "/infra/locks/w/renew", token, { token: "lease", ttl_ms: 1000 })).status,
+      (await call(app, "POST", pathTo("renew", { key: "w" }), token, { token: "lease", ttl_ms: 1000 }))
+        .status,
     ).toBe(200);
-    expect((await call(app, "POST", "/infra/locks/w/release", token, { token: "lease" })).status).toBe(200);
+    expect((await call(app, "POST", pathTo("release", { key: "w" }), token, { token: "lease" })).status).toBe(
+      200,
+    );
   });
 
   it("a locks:write token without locks:read cannot read status (403 naming locks:read)", async () => {
@@ -381,9 +390,9 @@ describe("scopes", () => {
   });
 
   it.each<[string, string, unknown]>([
-    ["GET", "/admin/tokens", undefined],
-    ["POST", "/admin/tokens", { namespace: "team-a", scopes: ["admin"] }],
-    ["DELETE", "/admin/tokens/0123456789abcdef", undefined],
+    ["GET", pathTo("tokens"), undefined],
+    ["POST", pathTo("tokens"), { namespace: "team-a", scopes: ["admin"] }],
+    ["DELETE", pathTo("token", { id: "0123456789abcdef" }), undefined],
   ])("a non-admin token gets 403 naming admin on %s %s", async (method, path, json) => {
     const { app, store } = testApp();
     const { token } = await mint(app, "team-a", ["locks:read", "locks:write"]);
@@ -395,12 +404,12 @@ describe("scopes", () => {
   it("a minted admin token can mint and revoke", async () => {
     const { app } = testApp();
     const { token } = await mint(app, "ops", ["admin"]);
-    const res = await call(app, "POST", "/admin/tokens", token, {
+    const res = await call(app, "POST", pathTo("tokens"), token, {
       namespace: "team-c",
       scopes: ["locks:read"],
     });
     expect(res.status).toBe(201);
-    expect((await call(app, "DELETE", `/admin/tokens/${res.body.id}`, token)).status).toBe(200);
+    expect((await call(app, "DELETE", pathTo("token", { id: res.body.id }), token)).status).toBe(200);
   });
 });
 
@@ -428,7 +437,7 @@ describe("namespaces", () => {
     expect((await leaseStatus(app, b.token, "deploy")).body.holder_id).toBe("b-worker");
 
     // team-b cannot release team-a's lease even with its token.
-    const cross = await call(app, "POST", "/infra/locks/deploy/release", b.token, {
+    const cross = await call(app, "POST", pathTo("release", { key: "deploy" }), b.token, {
       token: heldA.body.token,
     });
     expect(cross.status).toBe(409);
@@ -456,10 +465,10 @@ describe("/locks API in bearer mode", () => {
   const bearer = { config: { locksApiAuth: "bearer" as const } };
 
   it.each<[string, string]>([
-    ["POST", "/locks"],
-    ["GET", "/locks/abc"],
-    ["PATCH", "/locks/abc/lock?k=x"],
-    ["PATCH", "/locks/abc/unlock?k=x"],
+    ["POST", pathTo("createStateLock")],
+    ["GET", pathTo("stateLock", { id: "abc" })],
+    ["PATCH", pathTo("lockStateLock", { id: "abc" }, { k: "x" })],
+    ["PATCH", pathTo("unlockStateLock", { id: "abc" }, { k: "x" })],
   ])("%s %s without a token is 401 with WWW-Authenticate", async (method, path) => {
     const { app } = testApp(bearer);
     const res = await call(app, method, path, null);
@@ -471,44 +480,62 @@ describe("/locks API in bearer mode", () => {
     const { app } = testApp(bearer);
     const writer = await mint(app, "team-a", ["locks:write"]);
     const reader = await mint(app, "team-a", ["locks:read"]);
-    const created = await call(app, "POST", "/locks?k=key1", writer.token);
+    const created = await call(app, "POST", pathTo("createStateLock", {}, { k: "key1" }), writer.token);
     expect(created.status).toBe(200);
     const { id } = created.body;
-    expect((await call(app, "GET", `/locks/${id}`, reader.token)).status).toBe(204);
-    expectError(await call(app, "POST", "/locks", reader.token), 403, "forbidden", /locks:write/);
+    expect((await call(app, "GET", pathTo("stateLock", { id }), reader.token)).status).toBe(204);
     expectError(
-      await call(app, "PATCH", `/locks/${id}/lock?k=key1`, reader.token),
+      await call(app, "POST", pathTo("createStateLock"), reader.token),
       403,
       "forbidden",
       /locks:write/,
     );
     expectError(
-      await call(app, "PATCH", `/locks/${id}/unlock?k=key1`, reader.token),
+      await call(app, "PATCH", pathTo("lockStateLock", { id }, { k: "key1" }), reader.token),
       403,
       "forbidden",
       /locks:write/,
     );
-    expect((await call(app, "GET", `/locks/${id}`, reader.token)).status).toBe(204);
-    expectError(await call(app, "GET", `/locks/${id}`, writer.token), 403, "forbidden", /locks:read/);
+    expectError(
+      await call(app, "PATCH", pathTo("unlockStateLock", { id }, { k: "key1" }), reader.token),
+      403,
+      "forbidden",
+      /locks:write/,
+    );
+    expect((await call(app, "GET", pathTo("stateLock", { id }), reader.token)).status).toBe(204);
+    expectError(
+      await call(app, "GET", pathTo("stateLock", { id }), writer.token),
+      403,
+      "forbidden",
+      /locks:read/,
+    );
   });
 
   it("locks of one namespace are unknown (404) to another", async () => {
     const { app } = testApp(bearer);
     const a = await mint(app, "team-a", ["locks:read", "locks:write"]);
     const b = await mint(app, "team-b", ["locks:read", "locks:write"]);
-    const created = await call(app, "POST", "/locks?l=1&k=ka", a.token);
+    const created = await call(app, "POST", pathTo("createStateLock", {}, { l: "1", k: "ka" }), a.token);
     expect(created.status).toBe(200);
-    expect((await call(app, "GET", `/locks/${created.body.id}`, a.token)).status).toBe(423);
-    expectError(await call(app, "GET", `/locks/${created.body.id}`, b.token), 404, "not_found");
-    expectError(await call(app, "PATCH", `/locks/${created.body.id}/unlock?k=ka`, b.token), 404, "not_found");
-    expect((await call(app, "GET", `/locks/${created.body.id}`, a.token)).status).toBe(423);
+    expect((await call(app, "GET", pathTo("stateLock", { id: created.body.id }), a.token)).status).toBe(423);
+    expectError(
+      await call(app, "GET", pathTo("stateLock", { id: created.body.id }), b.token),
+      404,
+      "not_found",
+    );
+    expectError(
+      await call(app, "PATCH", pathTo("unlockStateLock", { id: created.body.id }, { k: "ka" }), b.token),
+      404,
+      "not_found",
+    );
+    expect((await call(app, "GET", pathTo("stateLock", { id: created.body.id }), a.token)).status).toBe(423);
   });
 
   it("in open mode the /locks API needs no token", async () => {
     const { app } = testApp();
-    const created = await call(app, "POST", "/locks", null);
+    const created = await call(app, "POST", pathTo("createStateLock"), null);
     expect(created.status).toBe(200);
-    expect((await call(app, "GET", `/locks/${created.body.id}`, null)).status).toBe(204);
+    expect((await call(app, "GET", pathTo("stateLock", { id: created.body.id }), null)).status).toBe(204);
   });
 });
 
@@ -536,8 +563,8 @@ describe("rate limiting", () => {
     expectLimited(await leaseStatus(app, a.token, "k"));
     expectLimited(await acquire(app, a.token, "k"));
     expect((await leaseStatus(app, b.token, "k")).status).toBe(200);
-    expect((await call(app, "GET", "/admin/tokens", ADMIN)).status).toBe(200); // the admin's 3rd
-    expectLimited(await call(app, "GET", "/admin/tokens", ADMIN));
+    expect((await call(app, "GET", pathTo("tokens"), ADMIN)).status).toBe(200); // the admin's 3rd
+    expectLimited(await call(app, "GET", pathTo("tokens"), ADMIN));
   });
 
   it("a limited acquire takes nothing", async () => {
@@ -551,20 +578,21 @@ describe("rate limiting", () => {
 
   it("anonymous /locks calls are limited too (same address in-process)", async () => {
     const { app } = testApp({ rateLimiter: memoryRateLimiter(3) });
-    for (let i = 0; i < 3; i++) expectError(await call(app, "GET", "/locks/abc", null), 404, "not_found");
-    expectLimited(await call(app, "GET", "/locks/abc", null));
-    expectLimited(await call(app, "POST", "/locks", null));
-    expectLimited(await call(app, "PATCH", "/locks/abc/lock?k=x", null));
+    for (let i = 0; i < 3; i++)
+      expectError(await call(app, "GET", pathTo("stateLock", { id: "abc" }), null), 404, "not_found");
+    expectLimited(await call(app, "GET", pathTo("stateLock", { id: "abc" }), null));
+    expectLimited(await call(app, "POST", pathTo("createStateLock"), null));
+    expectLimited(await call(app, "PATCH", pathTo("lockStateLock", { id: "abc" }, { k: "x" }), null));
     // A token-holder on the lease API is counted apart from the anonymous address.
     expect((await leaseStatus(app, ADMIN, "k")).status).toBe(200);
   });
 
   it.each<[string, string, string | null]>([
-    ["POST", "/locks", null],
-    ["GET", "/locks/abc", null],
-    ["PATCH", "/locks/abc/lock?k=x", null],
-    ["GET", "/infra/locks/k", ADMIN],
-    ["GET", "/admin/tokens", ADMIN],
+    ["POST", pathTo("createStateLock"), null],
+    ["GET", pathTo("stateLock", { id: "abc" }), null],
+    ["PATCH", pathTo("lockStateLock", { id: "abc" }, { k: "x" }), null],
+    ["GET", pathTo("status", { key: "k" }), ADMIN],
+    ["GET", pathTo("tokens"), ADMIN],
   ])("%s %s counts as exactly one request", async (method, path, token) => {
     const { app } = testApp({ rateLimiter: memoryRateLimiter(5) });
     const res = await call(app, method, path, token);
@@ -574,12 +602,17 @@ describe("rate limiting", () => {
 
   it("a create, a check and a lock on /locks are three requests, not four", async () => {
     const { app } = testApp({ rateLimiter: memoryRateLimiter(3) });
-    const created = await call(app, "POST", "/locks", null);
+    const created = await call(app, "POST", pathTo("createStateLock"), null);
     expect(created.status).toBe(200);
-    expect((await call(app, "GET", `/locks/${created.body.id}`, null)).status).toBe(204);
-    const locked = await call(app, "PATCH", `/locks/${created.body.id}/lock?k=${created.body.key}`, null);
+    expect((await call(app, "GET", pathTo("stateLock", { id: created.body.id }), null)).status).toBe(204);
+    const locked = await call(
+      app,
+      "PATCH",
+      pathTo("lockStateLock", { id: created.body.id }, { k: created.body.key }),
+      null,
+    );
     expect(locked.status, locked.text).toBe(204);
-    expectLimited(await call(app, "GET", `/locks/${created.body.id}`, null));
+    expectLimited(await call(app, "GET", pathTo("stateLock", { id: created.body.id }), null));
   });
 
   it("without a rate limiter nothing is limited", async () => {
@@ -594,20 +627,23 @@ describe("forced release (an operator, deliberately)", () => {
     const writer = await mint(app, "default", ["locks:write"]);
     const operator = await mint(app, "default", ["locks:force"]);
     expect(
-      (await call(app, "POST", "/infra/locks/stuck/acquire", writer.token, { ttl_ms: 600_000 })).status,
+      (await call(app, "POST", pathTo("acquire", { key: "stuck" }), writer.token, { ttl_ms: 600_000 }))
+        .status,
     ).toBe(200);
     // Before: 403 "lacks the locks:write scope", although forcing is what locks:force is for.
-    const forced = await call(app, "POST", "/infra/locks/stuck/release", operator.token, { force: true });
+    const forced = await call(app, "POST", pathTo("release", { key: "stuck" }), operator.token, {
+      force: true,
+    });
     expect(forced.status, JSON.stringify(forced.body)).toBe(200);
     // Its own release with a token, and taking a lock, still need locks:write.
     expectError(
-      await call(app, "POST", "/infra/locks/stuck/release", operator.token, { token: "any" }),
+      await call(app, "POST", pathTo("release", { key: "stuck" }), operator.token, { token: "any" }),
       403,
       "forbidden",
       /lacks the locks:write scope/,
     );
     expectError(
-      await call(app, "POST", "/infra/locks/stuck/acquire", operator.token, { ttl_ms: 1000 }),
+      await call(app, "POST", pathTo("acquire", { key: "stuck" }), operator.token, { ttl_ms: 1000 }),
       403,
       "forbidden",
       /locks:write/,
@@ -617,23 +653,29 @@ describe("forced release (an operator, deliberately)", () => {
   it("frees a lease held with someone else's token for admin tokens only", async () => {
     const { app } = testApp();
     const writer = await mint(app, "default", ["locks:read", "locks:write"]);
-    const held = await call(app, "POST", "/infra/locks/qa-env/acquire", writer.token, {
+    const held = await call(app, "POST", pathTo("acquire", { key: "qa-env" }), writer.token, {
       ttl_ms: 600_000,
       token: "qa-team-secret",
       holder_id: "qa-team",
     });
     expect(held.status).toBe(200);
 
-    const denied = await call(app, "POST", "/infra/locks/qa-env/release", writer.token, { force: true });
+    const denied = await call(app, "POST", pathTo("release", { key: "qa-env" }), writer.token, {
+      force: true,
+    });
     expectError(denied, 403, "forbidden", /admin/);
-    expect((await call(app, "GET", "/infra/locks/qa-env", writer.token)).body.locked).toBe(true);
+    expect((await call(app, "GET", pathTo("status", { key: "qa-env" }), writer.token)).body.locked).toBe(
+      true,
+    );
 
-    const forced = await call(app, "POST", "/infra/locks/qa-env/release", ADMIN, { force: true });
+    const forced = await call(app, "POST", pathTo("release", { key: "qa-env" }), ADMIN, { force: true });
     expect(forced.status).toBe(200);
-    expect((await call(app, "GET", "/infra/locks/qa-env", writer.token)).body.locked).toBe(false);
+    expect((await call(app, "GET", pathTo("status", { key: "qa-env" }), writer.token)).body.locked).toBe(
+      false,
+    );
     // Nothing left to force: 409 not_held, not a silent success.
     expectError(
-      await call(app, "POST", "/infra/locks/qa-env/release", ADMIN, { force: true }),
+      await call(app, "POST", pathTo("release", { key: "qa-env" }), ADMIN, { force: true }),
       409,
       "not_held",
     );
@@ -668,7 +710,9 @@ describe("what unauthenticated traffic costs the store", () => {
     const { store, counts } = counted();
     const app = createApp({ store, rateLimiter: null, config });
     for (let i = 0; i < 5; i++) {
-      const res = await app.request("/infra/locks/k", { headers: { Authorization: `Bearer ${madeUp(1)}` } });
+      const res = await app.request(pathTo("status", { key: "k" }), {
+        headers: { Authorization: `Bearer ${madeUp(1)}` },
+      });
       expect(res.status).toBe(401);
     }
     expect(counts.lookups).toBe(1);
@@ -683,7 +727,9 @@ describe("what unauthenticated traffic costs the store", () => {
     });
     const statuses = [];
     for (let i = 0; i < 5; i++) {
-      const res = await app.request("/infra/locks/k", { headers: { Authorization: `Bearer ${madeUp(i)}` } });
+      const res = await app.request(pathTo("status", { key: "k" }), {
+        headers: { Authorization: `Bearer ${madeUp(i)}` },
+      });
       statuses.push(res.status);
     }
     expect(statuses).toEqual([401, 401, 401, 429, 429]);
@@ -700,7 +746,7 @@ describe("what unauthenticated traffic costs the store", () => {
     // A colleague behind the same NAT (every in-process request has the same address) uses a token.
     const colleague = await mint(app, "default", ["locks:read"]);
     const as = (token: string) =>
-      app.request("/infra/locks/k", { headers: { Authorization: `Bearer ${token}` } });
+      app.request(pathTo("status", { key: "k" }), { headers: { Authorization: `Bearer ${token}` } });
     expect((await as(colleague.token)).status).toBe(200);
     for (let i = 0; i < 4; i++) await as(madeUp(100 + i));
     const lookups = counts.lookups;
@@ -717,7 +763,7 @@ describe("what unauthenticated traffic costs the store", () => {
     const app = createApp({ store, rateLimiter: null, config });
     const real = await mint(app, "default", ["locks:read"]);
     const as = (token: string) =>
-      app.request("/infra/locks/k", { headers: { Authorization: `Bearer ${token}` } });
+      app.request(pathTo("status", { key: "k" }), { headers: { Authorization: `Bearer ${token}` } });
     expect((await as(real.token)).status).toBe(200);
     for (let i = 0; i < 10_050; i++) await as(madeUp(1000 + i));
     const lookups = counts.lookups;

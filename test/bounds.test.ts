@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../server/crypto.js";
 import { createMemoryStore } from "../server/stores/memory.js";
 import { DEFAULT_LIMITS, type LockStore, type StoreLimits } from "../server/stores/types.js";
+import { pathTo } from "../src/protocol/paths.js";
 import { appOn, testConfig } from "./support/app.js";
 import { keyspaceOf, type StoreKeyspace } from "./support/keyspace.js";
 import { sleep } from "./support/processes.js";
@@ -44,16 +45,16 @@ describe.each(STORE_KINDS)("a key's shared holders on %s", (kind) => {
     const { call, space } = open(kind);
     const entriesOf = (key: string) => holdersOf(space, key);
     for (let i = 0; i < 40; i++) {
-      expect((await call("POST", "/infra/locks/e2e/acquire", shared(`run-${i}`))).status).toBe(200);
-      expect((await call("POST", "/infra/locks/e2e/release", { token: `run-${i}` })).status).toBe(200);
+      expect((await call("POST", pathTo("acquire", { key: "e2e" }), shared(`run-${i}`))).status).toBe(200);
+      expect((await call("POST", pathTo("release", { key: "e2e" }), { token: `run-${i}` })).status).toBe(200);
     }
     // Before: one entry per hold, for as long as holds kept coming (8,000 broke the key for good).
     expect(await entriesOf("e2e")).toBeLessThanOrEqual(1);
-    const again = await call("POST", "/infra/locks/e2e/release", { token: "run-39" });
+    const again = await call("POST", pathTo("release", { key: "e2e" }), { token: "run-39" });
     expect(again.status, again.text).toBe(200);
     // Next to a live holder, a shared acquire takes its slot.
-    expect((await call("POST", "/infra/locks/e2e/acquire", shared("live-1"))).status).toBe(200);
-    expect((await call("POST", "/infra/locks/e2e/acquire", shared("live-2"))).status).toBe(200);
+    expect((await call("POST", pathTo("acquire", { key: "e2e" }), shared("live-1"))).status).toBe(200);
+    expect((await call("POST", pathTo("acquire", { key: "e2e" }), shared("live-2"))).status).toBe(200);
     expect(await entriesOf("e2e")).toBe(2);
   });
 
@@ -61,7 +62,7 @@ describe.each(STORE_KINDS)("a key's shared holders on %s", (kind) => {
     const { call, space } = open(kind);
     // The last holder outlives the 19 releases (and every lease the others had), then runs out
     // unreleased: the key's shared leases have all ended when the next one comes.
-    const last = await call("POST", "/infra/locks/slots/acquire", {
+    const last = await call("POST", pathTo("acquire", { key: "slots" }), {
       ...shared("h19"),
       limit: 20,
       ttl_ms: 1500,
@@ -69,15 +70,20 @@ describe.each(STORE_KINDS)("a key's shared holders on %s", (kind) => {
     expect(last.status).toBe(200);
     for (let i = 0; i < 19; i++)
       expect(
-        (await call("POST", "/infra/locks/slots/acquire", { ...shared(`h${i}`), limit: 20, ttl_ms: 1000 }))
-          .status,
+        (
+          await call("POST", pathTo("acquire", { key: "slots" }), {
+            ...shared(`h${i}`),
+            limit: 20,
+            ttl_ms: 1000,
+          })
+        ).status,
       ).toBe(200);
     for (let i = 0; i < 19; i++)
-      expect((await call("POST", "/infra/locks/slots/release", { token: `h${i}` })).status).toBe(200);
+      expect((await call("POST", pathTo("release", { key: "slots" }), { token: `h${i}` })).status).toBe(200);
     await sleep(Math.max(0, Date.parse(last.body.expires_at) - Date.now() + 100));
-    expect((await call("POST", "/infra/locks/slots/acquire", { ...shared("solo"), limit: 1 })).status).toBe(
-      200,
-    );
+    expect(
+      (await call("POST", pathTo("acquire", { key: "slots" }), { ...shared("solo"), limit: 1 })).status,
+    ).toBe(200);
     const entries = await holdersOf(space, "slots");
     // Before (Redis): 20, the 19 released entries and the new one.
     expect(entries).toBeLessThanOrEqual(2);
@@ -85,7 +91,7 @@ describe.each(STORE_KINDS)("a key's shared holders on %s", (kind) => {
 
   it("heal a key an earlier version filled with 9,000 released entries: the next shared grant clears them", async () => {
     const { call, keys, space } = open(kind);
-    expect((await call("POST", "/infra/locks/broken/acquire", shared("alive"))).status).toBe(200);
+    expect((await call("POST", pathTo("acquire", { key: "broken" }), shared("alive"))).status).toBe(200);
     const hash = keys.holders({ namespace: "default", key: "broken" });
     const long = Date.now() - 3_600_000;
     const entries = Array.from({ length: 9000 }, (_, i) => [
@@ -94,7 +100,7 @@ describe.each(STORE_KINDS)("a key's shared holders on %s", (kind) => {
     ]);
     await space.command("HSET", hash, ...entries.flat());
     // Before: "too many results to unpack" inside the script, after the fencing counter moved.
-    const next = await call("POST", "/infra/locks/broken/acquire", shared("next"));
+    const next = await call("POST", pathTo("acquire", { key: "broken" }), shared("next"));
     expect(next.status, next.text).toBe(200);
     expect(await space.count("HLEN", hash)).toBe(2);
   });
@@ -104,45 +110,47 @@ describe.each(STORE_KINDS)("a namespace's records on %s", (kind) => {
   it("the open /locks API fills its own namespace, never the admin's", async () => {
     const { call } = open(kind, { locksPerNamespace: 3, locksByNamespace: { open: 3 } });
     for (let i = 0; i < 3; i++)
-      expect((await call("POST", "/locks?l=true", undefined, null)).status).toBe(200);
-    const full = await call("POST", "/locks?l=true", undefined, null);
+      expect((await call("POST", pathTo("createStateLock", {}, { l: "true" }), undefined, null)).status).toBe(
+        200,
+      );
+    const full = await call("POST", pathTo("createStateLock", {}, { l: "true" }), undefined, null);
     expect(full.status).toBe(403);
     expect(full.body.error).toMatchObject({
       code: "quota_exceeded",
       message: expect.stringMatching(/"open" .*LSS_OPEN_MAX_LOCKS/),
     });
     // Before: the admin's namespace was the one the anonymous locks filled.
-    const admin = await call("POST", "/infra/locks/deploy/acquire", { ttl_ms: 10_000 });
+    const admin = await call("POST", pathTo("acquire", { key: "deploy" }), { ttl_ms: 10_000 });
     expect(admin.status, admin.text).toBe(200);
   });
 
   it("counts what is live: records of leases that ended make room for new keys", async () => {
     const { call } = open(kind, { locksPerNamespace: 3 });
     for (const key of ["pr-1", "pr-2", "pr-3"]) {
-      const got = await call("POST", `/infra/locks/${key}/acquire`, { ttl_ms: 10_000, token: key });
+      const got = await call("POST", pathTo("acquire", { key }), { ttl_ms: 10_000, token: key });
       expect(got.status).toBe(200);
-      expect((await call("POST", `/infra/locks/${key}/release`, { token: key })).status).toBe(200);
+      expect((await call("POST", pathTo("release", { key }), { token: key })).status).toBe(200);
     }
     // Before: 403 for an hour (the ended leases' records), although nothing was held.
     for (const key of ["pr-4", "pr-5", "pr-6"]) {
-      const got = await call("POST", `/infra/locks/${key}/acquire`, { ttl_ms: 10_000 });
+      const got = await call("POST", pathTo("acquire", { key }), { ttl_ms: 10_000 });
       expect(got.status, got.text).toBe(200);
     }
     // Three held: now it is full.
-    const full = await call("POST", "/infra/locks/pr-7/acquire", { ttl_ms: 10_000 });
+    const full = await call("POST", pathTo("acquire", { key: "pr-7" }), { ttl_ms: 10_000 });
     expect(full.status).toBe(403);
     expect(full.body.error.code).toBe("quota_exceeded");
   });
 
   it("writes a dropped record's lapsed lease to its history first", async () => {
     const { call } = open(kind, { locksPerNamespace: 2 });
-    expect((await call("POST", "/infra/locks/old/acquire", { ttl_ms: 100, holder_id: "job-1" })).status).toBe(
-      200,
-    );
+    expect(
+      (await call("POST", pathTo("acquire", { key: "old" }), { ttl_ms: 100, holder_id: "job-1" })).status,
+    ).toBe(200);
     await sleep(150);
-    expect((await call("POST", "/infra/locks/mid/acquire", { ttl_ms: 10_000 })).status).toBe(200);
-    expect((await call("POST", "/infra/locks/new/acquire", { ttl_ms: 10_000 })).status).toBe(200);
-    const history = await call("GET", "/infra/locks/old/history");
+    expect((await call("POST", pathTo("acquire", { key: "mid" }), { ttl_ms: 10_000 })).status).toBe(200);
+    expect((await call("POST", pathTo("acquire", { key: "new" }), { ttl_ms: 10_000 })).status).toBe(200);
+    const history = await call("GET", pathTo("history", { key: "old" }));
     expect(history.body.events.map((e: { event: string }) => e.event)).toEqual(["expired", "granted"]);
     expect(history.body.events[0]).toMatchObject({ holder_id: "job-1" });
   });
@@ -154,28 +162,30 @@ describe.each(STORE_KINDS)("a namespace's records on %s", (kind) => {
     for (let i = 0; i < 30; i++) {
       const key = `long-${i}`;
       expect(
-        (await call("POST", `/infra/locks/${key}/acquire`, { ttl_ms: 6 * 3_600_000, token: key })).status,
+        (await call("POST", pathTo("acquire", { key }), { ttl_ms: 6 * 3_600_000, token: key })).status,
       ).toBe(200);
-      expect((await call("POST", `/infra/locks/${key}/release`, { token: key })).status).toBe(200);
+      expect((await call("POST", pathTo("release", { key }), { token: key })).status).toBe(200);
     }
     for (let i = 0; i < 70; i++)
-      expect((await call("POST", `/infra/locks/short-${i}/acquire`, { ttl_ms: 60_000 })).status).toBe(200);
+      expect((await call("POST", pathTo("acquire", { key: `short-${i}` }), { ttl_ms: 60_000 })).status).toBe(
+        200,
+      );
     // Before: 403, the 64 records looked at being the live ones.
-    const next = await call("POST", "/infra/locks/one-more/acquire", { ttl_ms: 60_000 });
+    const next = await call("POST", pathTo("acquire", { key: "one-more" }), { ttl_ms: 60_000 });
     expect(next.status, next.text).toBe(200);
   });
 
   it("a pool at the cap takes its free key that has a record, rather than refusing for a new one", async () => {
     const { call } = open(kind, { locksPerNamespace: 3 });
-    expect((await call("POST", "/infra/locks/held-1/acquire", { ttl_ms: 60_000 })).status).toBe(200);
-    expect((await call("POST", "/infra/locks/held-2/acquire", { ttl_ms: 60_000 })).status).toBe(200);
-    expect((await call("POST", "/infra/locks/free/acquire", { ttl_ms: 60_000, token: "f" })).status).toBe(
-      200,
-    );
-    expect((await call("POST", "/infra/locks/free/release", { token: "f" })).status).toBe(200);
+    expect((await call("POST", pathTo("acquire", { key: "held-1" }), { ttl_ms: 60_000 })).status).toBe(200);
+    expect((await call("POST", pathTo("acquire", { key: "held-2" }), { ttl_ms: 60_000 })).status).toBe(200);
+    expect(
+      (await call("POST", pathTo("acquire", { key: "free" }), { ttl_ms: 60_000, token: "f" })).status,
+    ).toBe(200);
+    expect((await call("POST", pathTo("release", { key: "free" }), { token: "f" })).status).toBe(200);
     // Found by the randomized bounds test: the pool's first key, new, found no room (the free
     // key's record, this very pool's, was not to be dropped), and the answer was 403.
-    const got = await call("POST", "/infra/pools/acquire", {
+    const got = await call("POST", pathTo("acquirePool"), {
       keys: ["brand-new", "held-1", "free"],
       ttl_ms: 60_000,
     });
@@ -186,22 +196,22 @@ describe.each(STORE_KINDS)("a namespace's records on %s", (kind) => {
   it("finds room in a key whose shared holders all left, though the longest of their leases had not ended", async () => {
     const { call } = open(kind, { locksPerNamespace: 2 });
     const take = (token: string, ttl_ms: number) =>
-      call("POST", "/infra/locks/readers/acquire", { ttl_ms, token, mode: "shared" });
+      call("POST", pathTo("acquire", { key: "readers" }), { ttl_ms, token, mode: "shared" });
     expect((await take("long", 60_000)).status).toBe(200);
     expect((await take("short", 200)).status).toBe(200);
     // The long lease's holder leaves while the short one holds on; then the short one runs out.
-    expect((await call("POST", "/infra/locks/readers/release", { token: "long" })).status).toBe(200);
+    expect((await call("POST", pathTo("release", { key: "readers" }), { token: "long" })).status).toBe(200);
     await sleep(250);
-    expect((await call("POST", "/infra/locks/held/acquire", { ttl_ms: 60_000 })).status).toBe(200);
+    expect((await call("POST", pathTo("acquire", { key: "held" }), { ttl_ms: 60_000 })).status).toBe(200);
     // Found by the randomized bounds test: the record said a shared lease ran for another minute.
-    const next = await call("POST", "/infra/locks/next/acquire", { ttl_ms: 60_000 });
+    const next = await call("POST", pathTo("acquire", { key: "next" }), { ttl_ms: 60_000 });
     expect(next.status, next.text).toBe(200);
   });
 
   it("writes every lapsed lease of a dropped record to its history, shared ones too", async () => {
     const { call } = open(kind, { locksPerNamespace: 2 });
     for (const holder of ["a", "b"]) {
-      const got = await call("POST", "/infra/locks/readers/acquire", {
+      const got = await call("POST", pathTo("acquire", { key: "readers" }), {
         ttl_ms: 100,
         token: holder,
         holder_id: holder,
@@ -210,9 +220,9 @@ describe.each(STORE_KINDS)("a namespace's records on %s", (kind) => {
       expect(got.status).toBe(200);
     }
     await sleep(150);
-    expect((await call("POST", "/infra/locks/new-1/acquire", { ttl_ms: 10_000 })).status).toBe(200);
-    expect((await call("POST", "/infra/locks/new-2/acquire", { ttl_ms: 10_000 })).status).toBe(200);
-    const history = await call("GET", "/infra/locks/readers/history");
+    expect((await call("POST", pathTo("acquire", { key: "new-1" }), { ttl_ms: 10_000 })).status).toBe(200);
+    expect((await call("POST", pathTo("acquire", { key: "new-2" }), { ttl_ms: 10_000 })).status).toBe(200);
+    const history = await call("GET", pathTo("history", { key: "readers" }));
     // Before (Redis): only the grants; the expiries went with the record.
     expect(
       history.body.events.map((e: { event: string; holder_id: string }) => `${e.event} ${e.holder_id}`),
@@ -222,13 +232,13 @@ describe.each(STORE_KINDS)("a namespace's records on %s", (kind) => {
   it("keeps a /locks lock held without end no longer than its retention", async () => {
     const retention = 86_400_000;
     const { call, keys, space } = open(kind, { lockRetentionMs: retention });
-    const made = await call("POST", "/locks?l=true", undefined, null);
+    const made = await call("POST", pathTo("createStateLock", {}, { l: "true" }), undefined, null);
     const record = keys.lock({ namespace: "open", key: `locks/${made.body.id}` });
     // Before: no expiry at all.
     const ttl = await space.count("PTTL", record);
     expect(ttl).toBeGreaterThan(retention - 60_000);
     expect(ttl).toBeLessThanOrEqual(retention + retention / 30);
-    expect((await call("GET", `/locks/${made.body.id}`, undefined, null)).status).toBe(423);
+    expect((await call("GET", pathTo("stateLock", { id: made.body.id }), undefined, null)).status).toBe(423);
   });
 });
 
@@ -240,11 +250,11 @@ describe("a /locks lock held without end on the memory store", () => {
       limits: { ...DEFAULT_LIMITS, lockRetentionMs: 86_400_000 },
     });
     const { call } = appOn(store, testConfig());
-    const made = await call("POST", "/locks?l=true", undefined, null);
+    const made = await call("POST", pathTo("createStateLock", {}, { l: "true" }), undefined, null);
     now += 86_400_000;
-    expect((await call("GET", `/locks/${made.body.id}`, undefined, null)).status).toBe(423);
+    expect((await call("GET", pathTo("stateLock", { id: made.body.id }), undefined, null)).status).toBe(423);
     now += 86_400_000 / 30 + 1;
-    expect((await call("GET", `/locks/${made.body.id}`, undefined, null)).status).toBe(404);
+    expect((await call("GET", pathTo("stateLock", { id: made.body.id }), undefined, null)).status).toBe(404);
   });
 });
 
@@ -253,8 +263,7 @@ describe.each(STORE_KINDS)("a pool waiter granted one key on %s", (kind) => {
     const { call, store } = open(kind);
     for (const key of ["env-a", "env-b"]) {
       expect(
-        (await call("POST", `/infra/locks/${key}/acquire`, { ttl_ms: 30_000, token: `holder-${key}` }))
-          .status,
+        (await call("POST", pathTo("acquire", { key }), { ttl_ms: 30_000, token: `holder-${key}` })).status,
       ).toBe(200);
     }
     // The pool waiter, first in both queues: one ask of a waiting request (it asks again when told).
@@ -276,15 +285,19 @@ describe.each(STORE_KINDS)("a pool waiter granted one key on %s", (kind) => {
     expect((await pool(store)).outcome).toBe("held");
     // A single-key waiter behind it on env-b.
     const started = Date.now();
-    const waiter = call("POST", "/infra/locks/env-b/acquire", {
+    const waiter = call("POST", pathTo("acquire", { key: "env-b" }), {
       ttl_ms: 30_000,
       token: "single",
       wait_ms: 8000,
     });
     await sleep(200);
     // Both free at about the same time; the pool takes env-a, its first key, and leaves env-b's queue.
-    expect((await call("POST", "/infra/locks/env-b/release", { token: "holder-env-b" })).status).toBe(200);
-    expect((await call("POST", "/infra/locks/env-a/release", { token: "holder-env-a" })).status).toBe(200);
+    expect((await call("POST", pathTo("release", { key: "env-b" }), { token: "holder-env-b" })).status).toBe(
+      200,
+    );
+    expect((await call("POST", pathTo("release", { key: "env-a" }), { token: "holder-env-a" })).status).toBe(
+      200,
+    );
     const taken = await pool(store);
     expect(taken).toMatchObject({ outcome: "granted", index: 0 });
     // Before: the single waiter slept on a free key until its window ended (409 queued).

@@ -7,6 +7,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pathTo } from "../src/protocol/paths.js";
 import { ADMIN_TOKEN } from "./support/app.js";
 import { sleep } from "./support/processes.js";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
@@ -89,7 +90,7 @@ describe("chaos: a server killed and Redis paused during contended load", () => 
         let fence = 0;
         for (let attempt = 0; !stop; attempt++) {
           const r = await call(
-            `/infra/locks/${key}/acquire`,
+            pathTo("acquire", { key }),
             { ttl_ms: TTL_MS, token, wait_ms: 2000 },
             client,
             attempt,
@@ -108,7 +109,7 @@ describe("chaos: a server killed and Redis paused during contended load", () => 
         if (grants.length >= GRANTS) stop = true;
         // Release; a failure is retried with the same token until the server answers.
         for (let attempt = 0; ; attempt++) {
-          const r = await call(`/infra/locks/${key}/release`, { token }, client, attempt);
+          const r = await call(pathTo("release", { key }), { token }, client, attempt);
           if ("status" in r && (r.status === 200 || r.status === 409)) break;
           await sleep(20);
         }

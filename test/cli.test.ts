@@ -10,6 +10,7 @@ import { connect, createServer as createNetServer, type Socket } from "node:net"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { pathTo } from "../src/protocol/paths.js";
 import { type LiveServer, startLiveServer, until } from "./support/action-e2e.js";
 import { ADMIN_TOKEN } from "./support/app.js";
 import { type CliOptions, catches, killGroups, problemLines, runCli, startCli } from "./support/cli.js";
@@ -45,7 +46,7 @@ const file = (name: string) => join(dir, name);
 const q = JSON.stringify;
 
 const forceRelease = async (key: string) => {
-  const res = await fetch(`${server.url}/infra/locks/${encodeURIComponent(key)}/release`, {
+  const res = await fetch(`${server.url}${pathTo("release", { key })}`, {
     method: "POST",
     headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
     body: JSON.stringify({ force: true }),

@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createMemoryStore } from "../server/stores/memory.js";
 import { createClient } from "../src/client/client.js";
+import { pathTo } from "../src/protocol/paths.js";
 import { ADMIN_TOKEN, appOn } from "./support/app.js";
 import { type Served, serveApp } from "./support/browser.js";
 import { type CuttingProxy, startCuttingProxy } from "./support/cutting-proxy.js";
@@ -24,10 +25,10 @@ async function behindProxy() {
   proxy = await startCuttingProxy(served.url, { cut: 1 });
   const client = createClient({ url: proxy.url, token: ADMIN_TOKEN, baseDelayMs: 1, retries: 3 });
   // The open API's locks, as a token of its namespace lists them.
-  const reader = (await call("POST", "/admin/tokens", { namespace: "open", scopes: ["locks:read"] })).body
+  const reader = (await call("POST", pathTo("tokens"), { namespace: "open", scopes: ["locks:read"] })).body
     .token;
   const stateLocks = async () =>
-    (await call("GET", "/infra/locks?prefix=locks/", undefined, reader)).body.locks as unknown[];
+    (await call("GET", pathTo("list", {}, { prefix: "locks/" }), undefined, reader)).body.locks as unknown[];
   return { client, stateLocks, call };
 }
 
@@ -47,7 +48,7 @@ describe("a lost answer", () => {
     const got = await client.acquire("qa-env", { ttlMs: 60_000, token: "my-token" });
     expect(got.acquired).toBe(true);
     expect(proxy?.connections()).toBe(2);
-    const status = (await call("GET", "/infra/locks/qa-env")).body;
+    const status = (await call("GET", pathTo("status", { key: "qa-env" }))).body;
     expect(status).toMatchObject({ locked: true });
     if (got.acquired) expect(status.fencing_token).toBe(got.lease.fencing_token);
   });

@@ -4,6 +4,7 @@
  * Also: a lease outlives the server process that granted it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pathTo } from "../src/protocol/paths.js";
 import { ADMIN_TOKEN } from "./support/app.js";
 import { sleep } from "./support/processes.js";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
@@ -60,7 +61,7 @@ describe("many clients, several servers, one Redis", () => {
     const worker = async (i: number) => {
       const base = servers[i % servers.length]!.url;
       while (Date.now() < deadline) {
-        const got = await post(base, `/infra/locks/${key}/acquire`, { ttl_ms: 5000, holder_id: `w${i}` });
+        const got = await post(base, pathTo("acquire", { key }), { ttl_ms: 5000, holder_id: `w${i}` });
         statuses.set(got.status, (statuses.get(got.status) ?? 0) + 1);
         if (got.status !== 200) {
           await sleep(Math.random() * 5);
@@ -72,7 +73,7 @@ describe("many clients, several servers, one Redis", () => {
         await sleep(Math.random() * 3);
         // Leave the critical section before releasing: the next grant can only follow the release.
         inside--;
-        const released = await post(base, `/infra/locks/${key}/release`, { token: got.body.token });
+        const released = await post(base, pathTo("release", { key }), { token: got.body.token });
         expect(released.status).toBe(200);
       }
     };
@@ -88,13 +89,15 @@ describe("many clients, several servers, one Redis", () => {
 
   it("agrees across servers and transports on who holds a key", async () => {
     const [a, b, c] = servers.map((s) => s.url) as [string, string, string];
-    const granted = await post(a, "/infra/locks/agree/acquire", { ttl_ms: 10_000, holder_id: "on-a" });
+    const granted = await post(a, pathTo("acquire", { key: "agree" }), { ttl_ms: 10_000, holder_id: "on-a" });
     expect(granted.status).toBe(200);
-    const conflict = await post(c, "/infra/locks/agree/acquire", { ttl_ms: 10_000 });
+    const conflict = await post(c, pathTo("acquire", { key: "agree" }), { ttl_ms: 10_000 });
     expect(conflict.status).toBe(409);
     expect(conflict.body.holder_id).toBe("on-a");
-    expect((await post(b, "/infra/locks/agree/release", { token: granted.body.token })).status).toBe(200);
-    expect((await post(c, "/infra/locks/agree/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+    expect((await post(b, pathTo("release", { key: "agree" }), { token: granted.body.token })).status).toBe(
+      200,
+    );
+    expect((await post(c, pathTo("acquire", { key: "agree" }), { ttl_ms: 10_000 })).status).toBe(200);
   });
 });
 
@@ -145,7 +148,7 @@ describe("shared holds and pools, several servers, one Redis", () => {
       // A waiter keeps its token (its place in the queue) until it is granted, as clients do.
       let token = crypto.randomUUID();
       while (Date.now() < deadline) {
-        const got = await post(base, `/infra/locks/${key}/acquire`, {
+        const got = await post(base, pathTo("acquire", { key }), {
           ttl_ms: 5000,
           holder_id: `w${i}`,
           wait_ms: 300,
@@ -160,7 +163,7 @@ describe("shared holds and pools, several servers, one Redis", () => {
         fences.push(got.body.fencing_token);
         await sleep(Math.random() * 4);
         ledger.leave(mode);
-        const released = await post(base, `/infra/locks/${key}/release`, { token: got.body.token });
+        const released = await post(base, pathTo("release", { key }), { token: got.body.token });
         expect(released.status).toBe(200);
       }
     };
@@ -188,7 +191,7 @@ describe("shared holds and pools, several servers, one Redis", () => {
       let grants = 0;
       let token = crypto.randomUUID();
       while (Date.now() < deadline) {
-        const got = await post(base, "/infra/pools/acquire", {
+        const got = await post(base, pathTo("acquirePool"), {
           keys,
           ttl_ms: 5000,
           holder_id: `w${i}`,
@@ -204,7 +207,7 @@ describe("shared holds and pools, several servers, one Redis", () => {
         grants++;
         await sleep(Math.random() * 4);
         holders.delete(key);
-        const released = await post(base, `/infra/locks/${key}/release`, { token: got.body.token });
+        const released = await post(base, pathTo("release", { key }), { token: got.body.token });
         expect(released.status).toBe(200);
       }
       return grants;
@@ -220,7 +223,7 @@ describe("shared holds and pools, several servers, one Redis", () => {
 describe("restart", () => {
   it("keeps a lease and a state lock across a server restart", async () => {
     const first = await startServerProcess({ ...common, REDIS_URL: redis.url, LSS_KEY_PREFIX: "restart" });
-    const lease = await post(first.url, "/infra/locks/long-job/acquire", {
+    const lease = await post(first.url, pathTo("acquire", { key: "long-job" }), {
       ttl_ms: 60_000,
       holder_id: "nightly",
     });
@@ -231,7 +234,7 @@ describe("restart", () => {
 
     const second = await startServerProcess({ ...common, REDIS_URL: redis.url, LSS_KEY_PREFIX: "restart" });
     try {
-      const seen = await fetch(`${second.url}/infra/locks/long-job`, {
+      const seen = await fetch(`${second.url}${pathTo("status", { key: "long-job" })}`, {
         headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
       }).then((r) => r.json());
       expect(seen).toMatchObject({
@@ -240,11 +243,13 @@ describe("restart", () => {
         fencing_token: lease.body.fencing_token,
       });
       expect((await fetch(`${second.url}/locks/${stateLock.id}`)).status).toBe(423);
-      expect((await post(second.url, "/infra/locks/long-job/acquire", { ttl_ms: 1000 })).status).toBe(409);
+      expect((await post(second.url, pathTo("acquire", { key: "long-job" }), { ttl_ms: 1000 })).status).toBe(
+        409,
+      );
       expect(
-        (await post(second.url, "/infra/locks/long-job/release", { token: lease.body.token })).status,
+        (await post(second.url, pathTo("release", { key: "long-job" }), { token: lease.body.token })).status,
       ).toBe(200);
-      const next = await post(second.url, "/infra/locks/long-job/acquire", { ttl_ms: 1000 });
+      const next = await post(second.url, pathTo("acquire", { key: "long-job" }), { ttl_ms: 1000 });
       expect(next.body.fencing_token).toBeGreaterThan(lease.body.fencing_token);
     } finally {
       await second.kill();

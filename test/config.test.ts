@@ -5,6 +5,7 @@ import { type Config, ConfigError, DEFAULT_CONFIG, loadConfig } from "../server/
 import type { RuntimeName } from "../server/runtime.js";
 import { withTryOutAdminToken } from "../server/startup.js";
 import { createMemoryStore } from "../server/stores/memory.js";
+import { pathTo } from "../src/protocol/paths.js";
 
 type Env = Record<string, string | undefined>;
 
@@ -88,7 +89,7 @@ describe("loadConfig defaults", () => {
     const adminToken = "defaults-admin-token-0123456789";
     const app = createApp({ store: createMemoryStore(), rateLimiter: null, config: { adminToken } });
     const acquire = (ttl_ms: number) =>
-      app.request("/infra/locks/defaults/acquire", {
+      app.request(pathTo("acquire", { key: "defaults" }), {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
         body: JSON.stringify({ ttl_ms }),

@@ -3,6 +3,7 @@
  * included): the figures of the README's Costs table, on both Redis transports.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pathTo } from "../src/protocol/paths.js";
 import { appOn } from "./support/app.js";
 import { commandCount } from "./support/redis-server.js";
 import { type StoreBackends, startBackends } from "./support/stores.js";
@@ -17,12 +18,12 @@ describe.each(["redis", "upstash"] as const)("commands per operation on %s", (ki
   const setup = async () => {
     const { call } = appOn(backends.open(kind));
     // Scripts loaded, the eviction policy read: what every later call finds done.
-    await call("POST", "/infra/locks/warm-up/acquire", { ttl_ms: 60_000, token: "warm" });
-    await call("POST", "/infra/locks/warm-up/renew", { ttl_ms: 60_000, token: "warm" });
-    await call("POST", "/infra/locks/warm-up/release", { token: "warm" });
-    await call("GET", "/infra/locks/warm-up");
-    await call("GET", "/infra/locks/warm-up/history");
-    await call("GET", "/infra/locks?prefix=warm-up");
+    await call("POST", pathTo("acquire", { key: "warm-up" }), { ttl_ms: 60_000, token: "warm" });
+    await call("POST", pathTo("renew", { key: "warm-up" }), { ttl_ms: 60_000, token: "warm" });
+    await call("POST", pathTo("release", { key: "warm-up" }), { token: "warm" });
+    await call("GET", pathTo("status", { key: "warm-up" }));
+    await call("GET", pathTo("history", { key: "warm-up" }));
+    await call("GET", pathTo("list", {}, { prefix: "warm-up" }));
     const url = backends.redis!.url;
     /** Commands Redis ran for `op` (minus the count's own INFO). */
     const cost = async (op: () => Promise<{ status: number }>, expected = 200) => {
@@ -35,7 +36,7 @@ describe.each(["redis", "upstash"] as const)("commands per operation on %s", (ki
     return { call, cost };
   };
   const acquire = (key: string, token: string, extra: Record<string, unknown> = {}) => ({
-    path: `/infra/locks/${key}/acquire`,
+    path: pathTo("acquire", { key }),
     body: { ttl_ms: 60_000, token, ...extra },
   });
 
@@ -43,10 +44,10 @@ describe.each(["redis", "upstash"] as const)("commands per operation on %s", (ki
     const { call, cost } = await setup();
     const a = acquire("plain", "t1");
     expect(await cost(() => call("POST", a.path, a.body))).toBe(12);
-    expect(await cost(() => call("POST", "/infra/locks/plain/renew", { token: "t1", ttl_ms: 60_000 }))).toBe(
-      4,
-    );
-    expect(await cost(() => call("POST", "/infra/locks/plain/release", { token: "t1" }))).toBe(6);
+    expect(
+      await cost(() => call("POST", pathTo("renew", { key: "plain" }), { token: "t1", ttl_ms: 60_000 })),
+    ).toBe(4);
+    expect(await cost(() => call("POST", pathTo("release", { key: "plain" }), { token: "t1" }))).toBe(6);
     const again = acquire("plain", "t2");
     expect(await cost(() => call("POST", again.path, again.body))).toBe(6);
   });
@@ -55,8 +56,8 @@ describe.each(["redis", "upstash"] as const)("commands per operation on %s", (ki
     const { call, cost } = await setup();
     const a = acquire("looked-at", "t1");
     await call("POST", a.path, a.body);
-    expect(await cost(() => call("GET", "/infra/locks/looked-at"))).toBe(3);
-    expect(await cost(() => call("GET", "/infra/locks/never-used"))).toBe(3);
+    expect(await cost(() => call("GET", pathTo("status", { key: "looked-at" })))).toBe(3);
+    expect(await cost(() => call("GET", pathTo("status", { key: "never-used" })))).toBe(3);
 
     // Shared holders (HGETALL) and a waiter (ZRANGE): one more round trip, two more commands.
     for (const t of ["r1", "r2"]) {
@@ -65,8 +66,8 @@ describe.each(["redis", "upstash"] as const)("commands per operation on %s", (ki
     }
     const writer = acquire("read-often", "w", { wait_ms: 1 });
     expect((await call("POST", writer.path, writer.body)).status).toBe(409);
-    expect(await cost(() => call("GET", "/infra/locks/read-often"))).toBe(5);
-    const shown = (await call("GET", "/infra/locks/read-often")).body;
+    expect(await cost(() => call("GET", pathTo("status", { key: "read-often" })))).toBe(5);
+    const shown = (await call("GET", pathTo("status", { key: "read-often" }))).body;
     expect(shown.holders).toHaveLength(2);
     expect(shown.queue).toEqual([{ position: 1, mode: "exclusive" }]);
   });
@@ -77,12 +78,14 @@ describe.each(["redis", "upstash"] as const)("commands per operation on %s", (ki
     await call("POST", first.path, first.body);
     const second = acquire("shared-costs", "r2", { mode: "shared" });
     expect(await cost(() => call("POST", second.path, second.body))).toBe(8);
-    expect(await cost(() => call("POST", "/infra/locks/shared-costs/release", { token: "r2" }))).toBe(6);
+    expect(await cost(() => call("POST", pathTo("release", { key: "shared-costs" }), { token: "r2" }))).toBe(
+      6,
+    );
 
     const held = acquire("pool-a", "h");
     await call("POST", held.path, held.body);
     const pool = { keys: ["pool-a", "pool-b", "pool-c"], ttl_ms: 60_000, token: "p" };
-    expect(await cost(() => call("POST", "/infra/pools/acquire", pool))).toBe(16);
+    expect(await cost(() => call("POST", pathTo("acquirePool"), pool))).toBe(16);
   });
 
   it("a history page 4 commands; a listing page 3 plus 2 per key, one round trip however many keys", async () => {
@@ -91,8 +94,8 @@ describe.each(["redis", "upstash"] as const)("commands per operation on %s", (ki
       const a = acquire(key, `t-${key}`);
       await call("POST", a.path, a.body);
     }
-    expect(await cost(() => call("GET", "/infra/locks/list-a/history"))).toBe(4);
-    expect(await cost(() => call("GET", "/infra/locks?prefix=list-"))).toBe(3 + 2 * 3);
-    expect(await cost(() => call("GET", "/infra/locks?prefix=list-&limit=1"))).toBe(3 + 2);
+    expect(await cost(() => call("GET", pathTo("history", { key: "list-a" })))).toBe(4);
+    expect(await cost(() => call("GET", pathTo("list", {}, { prefix: "list-" })))).toBe(3 + 2 * 3);
+    expect(await cost(() => call("GET", pathTo("list", {}, { prefix: "list-", limit: "1" })))).toBe(3 + 2);
   });
 });

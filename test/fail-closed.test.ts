@@ -4,6 +4,7 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pathTo } from "../src/protocol/paths.js";
 import { appOn, testConfig } from "./support/app.js";
 import { startCuttingProxy } from "./support/cutting-proxy.js";
 import { sleep } from "./support/processes.js";
@@ -20,11 +21,11 @@ describe.each(["redis", "upstash"] as const)("with Redis down, on %s", (kind) =>
     const store = backends.open(kind, { timeoutMs: 1000 });
     // No token cache: a minted token must be looked up in the store, which is down.
     const { call } = appOn(store, testConfig({ tokenCacheMs: 0 }));
-    const lease = await call("POST", "/infra/locks/held/acquire", { ttl_ms: 600_000 });
+    const lease = await call("POST", pathTo("acquire", { key: "held" }), { ttl_ms: 600_000 });
     expect(lease.status).toBe(200);
-    const lock = (await call("POST", "/locks?l=true", undefined, null)).body;
-    const unlocked = (await call("POST", "/locks", undefined, null)).body;
-    const minted = (await call("POST", "/admin/tokens", { namespace: "ops", scopes: ["locks:read"] })).body
+    const lock = (await call("POST", pathTo("createStateLock", {}, { l: "true" }), undefined, null)).body;
+    const unlocked = (await call("POST", pathTo("createStateLock"), undefined, null)).body;
+    const minted = (await call("POST", pathTo("tokens"), { namespace: "ops", scopes: ["locks:read"] })).body
       .token;
 
     // Poll the held key while Redis dies: it reads locked, then 503; never unlocked.
@@ -32,9 +33,9 @@ describe.each(["redis", "upstash"] as const)("with Redis down, on %s", (kind) =>
     let polling = true;
     const poller = (async () => {
       while (polling) {
-        const r = await call("GET", "/infra/locks/held");
+        const r = await call("GET", pathTo("status", { key: "held" }));
         seen.add(r.status === 200 ? `200 locked:${r.body.locked}` : String(r.status));
-        const g = await call("GET", `/locks/${lock.id}`, undefined, null);
+        const g = await call("GET", pathTo("stateLock", { id: lock.id }), undefined, null);
         seen.add(`locks ${g.status}`);
       }
     })();
@@ -43,19 +44,19 @@ describe.each(["redis", "upstash"] as const)("with Redis down, on %s", (kind) =>
     await sleep(1500);
 
     const requests: Array<[string, string, unknown?, (string | null)?]> = [
-      ["POST", "/infra/locks/held/acquire", { ttl_ms: 1000 }],
-      ["POST", "/infra/locks/free/acquire", { ttl_ms: 1000 }],
-      ["POST", "/infra/locks/held/renew", { token: lease.body.token, ttl_ms: 1000 }],
-      ["POST", "/infra/locks/held/release", { token: lease.body.token }],
-      ["GET", "/infra/locks/held"],
-      ["GET", "/infra/locks/free"],
-      ["GET", `/locks/${lock.id}`, undefined, null],
-      ["GET", `/locks/${unlocked.id}`, undefined, null],
-      ["POST", "/locks?l=true", undefined, null],
-      ["PATCH", `/locks/${lock.id}/unlock?k=${lock.key}`, undefined, null],
-      ["PATCH", `/locks/${unlocked.id}/lock?k=${unlocked.key}`, undefined, null],
-      ["GET", "/infra/locks/held", undefined, minted],
-      ["GET", "/admin/tokens"],
+      ["POST", pathTo("acquire", { key: "held" }), { ttl_ms: 1000 }],
+      ["POST", pathTo("acquire", { key: "free" }), { ttl_ms: 1000 }],
+      ["POST", pathTo("renew", { key: "held" }), { token: lease.body.token, ttl_ms: 1000 }],
+      ["POST", pathTo("release", { key: "held" }), { token: lease.body.token }],
+      ["GET", pathTo("status", { key: "held" })],
+      ["GET", pathTo("status", { key: "free" })],
+      ["GET", pathTo("stateLock", { id: lock.id }), undefined, null],
+      ["GET", pathTo("stateLock", { id: unlocked.id }), undefined, null],
+      ["POST", pathTo("createStateLock", {}, { l: "true" }), undefined, null],
+      ["PATCH", pathTo("unlockStateLock", { id: lock.id }, { k: lock.key }), undefined, null],
+      ["PATCH", pathTo("lockStateLock", { id: unlocked.id }, { k: unlocked.key }), undefined, null],
+      ["GET", pathTo("status", { key: "held" }), undefined, minted],
+      ["GET", pathTo("tokens")],
       ["GET", "/health"],
     ];
     for (const [method, path, body, token] of requests) {
@@ -94,22 +95,24 @@ describe("on a Redis that may evict keys (maxmemory-policy)", () => {
     await admin.config("SET", "maxmemory-policy", "volatile-lru");
     try {
       const { call } = appOn(backends.open("redis"));
-      const refused = await call("POST", "/infra/locks/evictable/acquire", { ttl_ms: 10_000 });
+      const refused = await call("POST", pathTo("acquire", { key: "evictable" }), { ttl_ms: 10_000 });
       expect(refused.status).toBe(503);
       expect(refused.body.error.code).toBe("store_unavailable");
       expect(refused.body.error.message).toMatch(/maxmemory-policy volatile-lru/);
       expect(refused.body.error.message).toMatch(/noeviction/);
       expect(refused.body.error.message).toMatch(/LSS_ALLOW_EVICTION=true/);
       // Reads are refused too: a lease Redis may have dropped must not read as free.
-      expect((await call("GET", "/infra/locks/evictable")).status).toBe(503);
-      expect((await call("GET", "/locks/some-id", undefined, null)).status).toBe(503);
+      expect((await call("GET", pathTo("status", { key: "evictable" }))).status).toBe(503);
+      expect((await call("GET", pathTo("stateLock", { id: "some-id" }), undefined, null)).status).toBe(503);
       const health = await call("GET", "/health", undefined, null);
       expect(health.status).toBe(503);
       expect(health.body).toMatchObject({ store_reachable: true, eviction_policy: "volatile-lru" });
       expect(health.body.problem).toMatch(/noeviction/);
 
       const accepted = appOn(backends.open("redis", { allowEviction: true }), testConfig()).call;
-      expect((await accepted("POST", "/infra/locks/evictable/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+      expect(
+        (await accepted("POST", pathTo("acquire", { key: "evictable" }), { ttl_ms: 10_000 })).status,
+      ).toBe(200);
       const acceptedHealth = await accepted("GET", "/health", undefined, null);
       expect(acceptedHealth.status).toBe(200);
       expect(acceptedHealth.body.eviction_policy).toBe("volatile-lru");
@@ -144,7 +147,7 @@ describe("on a Redis that may evict keys (maxmemory-policy)", () => {
     await admin.config("SET", "maxmemory-policy", "volatile-lru");
     try {
       const { call } = appOn(backends.open("redis", { url }));
-      const refused = await call("POST", "/infra/locks/hidden-config/acquire", { ttl_ms: 10_000 });
+      const refused = await call("POST", pathTo("acquire", { key: "hidden-config" }), { ttl_ms: 10_000 });
       expect(refused.status).toBe(503);
       expect(refused.body.error.message).toMatch(/maxmemory-policy volatile-lru/);
       const health = await call("GET", "/health", undefined, null);
@@ -154,38 +157,46 @@ describe("on a Redis that may evict keys (maxmemory-policy)", () => {
       admin.disconnect();
     }
     const { call } = appOn(backends.open("redis", { url }));
-    expect((await call("POST", "/infra/locks/hidden-config/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+    expect((await call("POST", pathTo("acquire", { key: "hidden-config" }), { ttl_ms: 10_000 })).status).toBe(
+      200,
+    );
   });
 
   it("treats a policy it cannot read (CONFIG and INFO refused) as unsafe, until the operator names it", async () => {
     const url = await restrictedUser("blind", ["config", "info"]);
     const { call } = appOn(backends.open("redis", { url }));
-    const refused = await call("POST", "/infra/locks/blind/acquire", { ttl_ms: 10_000 });
+    const refused = await call("POST", pathTo("acquire", { key: "blind" }), { ttl_ms: 10_000 });
     expect(refused.status).toBe(503);
     expect(refused.body.error.message).toMatch(/does not say its maxmemory-policy/);
     expect(refused.body.error.message).toMatch(/LSS_EVICTION_POLICY/);
-    expect((await call("GET", "/infra/locks/blind")).status).toBe(503);
+    expect((await call("GET", pathTo("status", { key: "blind" }))).status).toBe(503);
     const health = await call("GET", "/health", undefined, null);
     expect(health.status).toBe(503);
     expect(health.body).toMatchObject({ store_reachable: true, eviction_policy: null });
 
     const declared = appOn(backends.open("redis", { url, evictionPolicy: "noeviction" })).call;
-    expect((await declared("POST", "/infra/locks/blind/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+    expect((await declared("POST", pathTo("acquire", { key: "blind" }), { ttl_ms: 10_000 })).status).toBe(
+      200,
+    );
     expect((await declared("GET", "/health", undefined, null)).body).toMatchObject({
       eviction_policy: "noeviction",
       problem: null,
     });
     const evicting = appOn(backends.open("redis", { url, evictionPolicy: "allkeys-lru" })).call;
-    const still = await evicting("POST", "/infra/locks/blind-2/acquire", { ttl_ms: 10_000 });
+    const still = await evicting("POST", pathTo("acquire", { key: "blind-2" }), { ttl_ms: 10_000 });
     expect(still.status).toBe(503);
     expect(still.body.error.message).toMatch(/maxmemory-policy allkeys-lru/);
     const accepted = appOn(backends.open("redis", { url, allowEviction: true })).call;
-    expect((await accepted("POST", "/infra/locks/blind-3/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+    expect((await accepted("POST", pathTo("acquire", { key: "blind-3" }), { ttl_ms: 10_000 })).status).toBe(
+      200,
+    );
   });
 
   it("takes Upstash's documented default (eviction off) for a database whose policy it cannot read", async () => {
     const { call } = appOn(backends.open("upstash"));
-    expect((await call("POST", "/infra/locks/upstash-kept/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+    expect((await call("POST", pathTo("acquire", { key: "upstash-kept" }), { ttl_ms: 10_000 })).status).toBe(
+      200,
+    );
     expect((await call("GET", "/health", undefined, null)).body).toMatchObject({
       eviction_policy: null,
       problem: null,
@@ -194,7 +205,7 @@ describe("on a Redis that may evict keys (maxmemory-policy)", () => {
 
   it("serves as usual with noeviction, and says so in /health", async () => {
     const { call } = appOn(backends.open("redis"));
-    expect((await call("POST", "/infra/locks/kept/acquire", { ttl_ms: 10_000 })).status).toBe(200);
+    expect((await call("POST", pathTo("acquire", { key: "kept" }), { ttl_ms: 10_000 })).status).toBe(200);
     const health = await call("GET", "/health", undefined, null);
     expect(health.status).toBe(200);
     expect(health.body).toMatchObject({ eviction_policy: "noeviction", problem: null });
@@ -206,12 +217,15 @@ describe.each(["redis", "upstash"] as const)("a write the store did not confirm,
     // Redis hangs (SIGSTOP) with the script already sent: the server cannot know whether it ran.
     const { call } = appOn(backends.open(kind, { timeoutMs: 500 }));
     // Connected, and the scripts loaded (else the hung EVALSHA would end in NOSCRIPT, not a grant).
-    const warm = await call("POST", "/infra/locks/warm/acquire", { ttl_ms: 1000 });
+    const warm = await call("POST", pathTo("acquire", { key: "warm" }), { ttl_ms: 1000 });
     expect(warm.status).toBe(200);
     backends.redis!.pause();
     let answer: Awaited<ReturnType<typeof call>>;
     try {
-      answer = await call("POST", "/infra/locks/hung/acquire", { ttl_ms: 600_000, holder_id: "no-token" });
+      answer = await call("POST", pathTo("acquire", { key: "hung" }), {
+        ttl_ms: 600_000,
+        holder_id: "no-token",
+      });
     } finally {
       backends.redis!.resume();
     }
@@ -223,13 +237,13 @@ describe.each(["redis", "upstash"] as const)("a write the store did not confirm,
     expect(token).toMatch(/^[0-9a-f]{32}$/);
     // Once Redis runs again, the script it had read did grant the lease: the token settles it.
     await sleep(200);
-    const seen = (await call("GET", "/infra/locks/hung")).body;
+    const seen = (await call("GET", pathTo("status", { key: "hung" }))).body;
     expect(seen).toMatchObject({ locked: true, holder_id: "no-token" });
-    const retried = await call("POST", "/infra/locks/hung/acquire", { ttl_ms: 600_000, token });
+    const retried = await call("POST", pathTo("acquire", { key: "hung" }), { ttl_ms: 600_000, token });
     expect(retried.status).toBe(200);
     expect(retried.body.fencing_token).toBe(seen.fencing_token);
-    expect((await call("POST", "/infra/locks/hung/release", { token })).status).toBe(200);
-    expect((await call("GET", "/infra/locks/hung")).body.locked).toBe(false);
+    expect((await call("POST", pathTo("release", { key: "hung" }), { token })).status).toBe(200);
+    expect((await call("GET", pathTo("status", { key: "hung" }))).body.locked).toBe(false);
   }, 30_000);
 
   it.runIf(kind === "upstash")(
@@ -241,16 +255,21 @@ describe.each(["redis", "upstash"] as const)("a write the store did not confirm,
       const prefix = `lost-answer-${Date.now()}`;
       const direct = appOn(backends.open(kind, { prefix })).call;
       // The script loaded (EVALSHA finds it): the lost answer is the one of the script that ran.
-      expect((await direct("POST", "/infra/locks/warm/acquire", { ttl_ms: 1000 })).status).toBe(200);
+      expect((await direct("POST", pathTo("acquire", { key: "warm" }), { ttl_ms: 1000 })).status).toBe(200);
       const cut = appOn(backends.open(kind, { url: proxy.url, prefix })).call;
-      const answer = await cut("POST", "/infra/locks/lost/acquire", { ttl_ms: 60_000, token: "my-token" });
+      const answer = await cut("POST", pathTo("acquire", { key: "lost" }), {
+        ttl_ms: 60_000,
+        token: "my-token",
+      });
       expect(answer.status).toBe(503);
       // Before: store_unavailable "nothing was changed or granted", from the refused retry alone.
       expect(answer.body.error.code).toBe("outcome_unknown");
       expect(answer.body.token).toBe("my-token");
       // It had been granted: the same token settles it.
-      expect((await direct("GET", "/infra/locks/lost")).body.locked).toBe(true);
-      expect((await direct("POST", "/infra/locks/lost/release", { token: "my-token" })).status).toBe(200);
+      expect((await direct("GET", pathTo("status", { key: "lost" }))).body.locked).toBe(true);
+      expect((await direct("POST", pathTo("release", { key: "lost" }), { token: "my-token" })).status).toBe(
+        200,
+      );
     },
   );
 
@@ -262,14 +281,20 @@ describe.each(["redis", "upstash"] as const)("a write the store did not confirm,
         const prefix = `lost-create-${Date.now()}`;
         const direct = appOn(backends.open(kind, { prefix })).call;
         // The script loaded (EVALSHA finds it): the lost answer is the one of the script that ran.
-        expect((await direct("POST", "/locks", undefined, null)).status).toBe(200);
+        expect((await direct("POST", pathTo("createStateLock"), undefined, null)).status).toBe(200);
         const cut = appOn(backends.open(kind, { url: proxy.url, prefix })).call;
         // Before: the retried script found the lock it had made, and the answer was 500 "collision".
-        const created = await cut("POST", "/locks?l=true", undefined, null);
+        const created = await cut("POST", pathTo("createStateLock", {}, { l: "true" }), undefined, null);
         expect(created.status, created.text).toBe(200);
         expect(proxy.connections()).toBeGreaterThanOrEqual(2);
-        expect((await direct("GET", `/locks/${created.body.id}`, undefined, null)).status).toBe(423);
-        const unlock = `/locks/${created.body.id}/unlock?k=${encodeURIComponent(created.body.key)}`;
+        expect(
+          (await direct("GET", pathTo("stateLock", { id: created.body.id }), undefined, null)).status,
+        ).toBe(423);
+        const unlock = pathTo(
+          "unlockStateLock",
+          { id: created.body.id },
+          { k: encodeURIComponent(created.body.key) },
+        );
         expect((await direct("PATCH", unlock, undefined, null)).status).toBe(204);
       } finally {
         await proxy.close();
@@ -281,12 +306,14 @@ describe.each(["redis", "upstash"] as const)("a write the store did not confirm,
     const prefix = `half-${kind}-${Date.now()}`;
     const { call } = appOn(backends.open(kind, { prefix }));
     const shared = { ttl_ms: 60_000, mode: "shared" };
-    expect((await call("POST", "/infra/locks/broken/acquire", { ...shared, token: "a" })).status).toBe(200);
+    expect((await call("POST", pathTo("acquire", { key: "broken" }), { ...shared, token: "a" })).status).toBe(
+      200,
+    );
     // The holders hash replaced by a string: the script's HGETALL fails after it began.
     const client = new Redis(backends.redis!.url);
     await client.set(`${prefix}:holders:default:broken`, "not a hash");
     client.disconnect();
-    const answer = await call("POST", "/infra/locks/broken/acquire", { ...shared, token: "b" });
+    const answer = await call("POST", pathTo("acquire", { key: "broken" }), { ...shared, token: "b" });
     expect(answer.status).toBe(503);
     // Before (Upstash): store_unavailable, "nothing was changed or granted".
     expect(answer.body.error.code).toBe("outcome_unknown");
@@ -294,10 +321,10 @@ describe.each(["redis", "upstash"] as const)("a write the store did not confirm,
 
   it("still says store_unavailable, nothing changed, when no connection took the command", async () => {
     const { call } = appOn(backends.open(kind, { timeoutMs: 500 }));
-    expect((await call("GET", "/infra/locks/down")).status).toBe(200);
+    expect((await call("GET", pathTo("status", { key: "down" }))).status).toBe(200);
     await backends.redis!.kill();
     try {
-      const answer = await call("POST", "/infra/locks/down/acquire", { ttl_ms: 1000 });
+      const answer = await call("POST", pathTo("acquire", { key: "down" }), { ttl_ms: 1000 });
       expect(answer.status).toBe(503);
       expect(["store_unavailable", "outcome_unknown"]).toContain(answer.body.error.code);
       if (kind === "redis") expect(answer.body.error.code).toBe("store_unavailable");

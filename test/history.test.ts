@@ -6,6 +6,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryStore } from "../server/stores/memory.js";
 import { DEFAULT_LIMITS, type StoreLimits } from "../server/stores/types.js";
+import { pathTo } from "../src/protocol/paths.js";
 import { type AppConfig, appOn, testConfig } from "./support/app.js";
 import { sleep } from "./support/processes.js";
 import { STORE_KINDS, type StoreBackends, startBackends } from "./support/stores.js";
@@ -16,13 +17,13 @@ beforeAll(async () => {
 });
 afterAll(() => backends.close());
 
-const path = (key: string) => `/infra/locks/${encodeURIComponent(key)}`;
+const path = (key: string) => pathTo("status", { key });
 const limits = (overrides: Partial<StoreLimits>): StoreLimits => ({ ...DEFAULT_LIMITS, ...overrides });
 
 /** An app on a fresh store of the kind, and a token of the default namespace with a name. */
 async function setUp(kind: (typeof STORE_KINDS)[number], storeLimits?: StoreLimits) {
   const { call } = appOn(backends.open(kind, storeLimits ? { limits: storeLimits } : {}));
-  const minted = await call("POST", "/admin/tokens", {
+  const minted = await call("POST", pathTo("tokens"), {
     namespace: "default",
     scopes: ["locks:read", "locks:write"],
     name: "e2e-pipeline",
@@ -194,14 +195,14 @@ describe.each(STORE_KINDS)("a key's history on %s", (kind) => {
 
   it("records the /locks API's lock and unlock", async () => {
     const { call, history, token } = await setUp(kind);
-    const created = await call("POST", "/locks?l=true", undefined, token);
+    const created = await call("POST", pathTo("createStateLock", {}, { l: "true" }), undefined, token);
     expect(created.status).toBe(200);
     const lockId = created.body.id;
     expect(
       (
         await call(
           "PATCH",
-          `/locks/${lockId}/unlock?k=${encodeURIComponent(created.body.key)}`,
+          pathTo("unlockStateLock", { id: lockId }, { k: encodeURIComponent(created.body.key) }),
           undefined,
           token,
         )
@@ -209,7 +210,7 @@ describe.each(STORE_KINDS)("a key's history on %s", (kind) => {
     ).toBe(204);
     // The open API's locks live in the namespace "open": a token of that namespace reads them.
     const reader = (
-      await call("POST", "/admin/tokens", { namespace: "open", scopes: ["locks:read"], name: "ops" })
+      await call("POST", pathTo("tokens"), { namespace: "open", scopes: ["locks:read"], name: "ops" })
     ).body.token;
     const h = await history(`locks/${lockId}`, "", reader);
     expect(h.body.events.map((e: { event: string }) => e.event)).toEqual(["released", "granted"]);
@@ -247,13 +248,14 @@ describe.each(STORE_KINDS)("a key's history on %s", (kind) => {
   it("is the caller's namespace's alone, and needs the read scope", async () => {
     const { acquire, call, history } = await setUp(kind);
     await acquire("private", { ttl_ms: 60_000, holder_id: "ours" });
-    const other = (await call("POST", "/admin/tokens", { namespace: "elsewhere", scopes: ["locks:read"] }))
+    const other = (await call("POST", pathTo("tokens"), { namespace: "elsewhere", scopes: ["locks:read"] }))
       .body.token;
     const theirs = await history("private", "", other);
     expect(theirs.status).toBe(200);
     expect(theirs.body.events).toEqual([]);
-    const writeOnly = (await call("POST", "/admin/tokens", { namespace: "default", scopes: ["locks:write"] }))
-      .body.token;
+    const writeOnly = (
+      await call("POST", pathTo("tokens"), { namespace: "default", scopes: ["locks:write"] })
+    ).body.token;
     expect((await history("private", "", writeOnly)).status).toBe(403);
     expect((await history("private", "", null)).status).toBe(401);
   });
@@ -261,7 +263,7 @@ describe.each(STORE_KINDS)("a key's history on %s", (kind) => {
 
 /** Another token of the default namespace (a different actor). */
 const setUpToken = async (call: ReturnType<typeof appOn>["call"]) =>
-  (await call("POST", "/admin/tokens", { namespace: "default", scopes: ["locks:write"], name: "other" }))
+  (await call("POST", pathTo("tokens"), { namespace: "default", scopes: ["locks:write"], name: "other" }))
     .body;
 
 describe("run links", () => {
@@ -277,12 +279,12 @@ describe("run links", () => {
     const { call } = appOn(createMemoryStore(), testConfig(config));
     for (const [i, holder_id] of holders.entries())
       expect(
-        (await call("POST", `/infra/locks/run-${i}/acquire`, { ttl_ms: 60_000, holder_id })).status,
+        (await call("POST", pathTo("acquire", { key: `run-${i}` }), { ttl_ms: 60_000, holder_id })).status,
       ).toBe(200);
-    const listed = (await call("GET", "/infra/locks?prefix=run-")).body.locks.map(
+    const listed = (await call("GET", pathTo("list", {}, { prefix: "run-" }))).body.locks.map(
       (l: { run_url: string | null }) => l.run_url,
     );
-    const history = (await call("GET", "/infra/locks/run-2/history")).body.events[0].run_url;
+    const history = (await call("GET", pathTo("history", { key: "run-2" }))).body.events[0].run_url;
     return { listed, history };
   };
 
@@ -313,7 +315,7 @@ describe.each(STORE_KINDS)("the namespace's listing on %s", (kind) => {
     await release("qa-3", { token: freed.body.token });
     await acquire("qa-1", { ttl_ms: 1000, token: "w1", wait_ms: 1 });
     await acquire("qa-1", { ttl_ms: 1000, token: "w2", wait_ms: 1 });
-    const created = await call("POST", "/locks?l=true");
+    const created = await call("POST", pathTo("createStateLock", {}, { l: "true" }));
     const r = await list("?prefix=qa-");
     expect(r.status).toBe(200);
     expect(r.body.next_cursor).toBeNull();
@@ -340,10 +342,10 @@ describe.each(STORE_KINDS)("the namespace's listing on %s", (kind) => {
     expect(byKey["qa-3"]).toMatchObject({ locked: false, holder_id: null, holders: 0, expires_at: null });
     // The open /locks API has a namespace of its own ("open"): its lock is listed there, under
     // locks/, and not in the admin's.
-    expect((await call("GET", "/infra/locks?prefix=locks/")).body.locks).toEqual([]);
-    const reader = (await call("POST", "/admin/tokens", { namespace: "open", scopes: ["locks:read"] })).body
+    expect((await call("GET", pathTo("list", {}, { prefix: "locks/" }))).body.locks).toEqual([]);
+    const reader = (await call("POST", pathTo("tokens"), { namespace: "open", scopes: ["locks:read"] })).body
       .token;
-    const theirs = await call("GET", "/infra/locks?prefix=locks/", undefined, reader);
+    const theirs = await call("GET", pathTo("list", {}, { prefix: "locks/" }), undefined, reader);
     expect(theirs.body.locks).toEqual([
       expect.objectContaining({ key: `locks/${created.body.id}`, locked: true, registered: true }),
     ]);
@@ -379,10 +381,10 @@ describe.each(STORE_KINDS)("the namespace's listing on %s", (kind) => {
     const { acquire, call } = await setUp(kind);
     await acquire("ours-only", { ttl_ms: 60_000 });
     const other = (
-      await call("POST", "/admin/tokens", { namespace: "team-z", scopes: ["locks:write", "locks:read"] })
+      await call("POST", pathTo("tokens"), { namespace: "team-z", scopes: ["locks:write", "locks:read"] })
     ).body.token;
     await call("POST", `${path("theirs")}/acquire`, { ttl_ms: 60_000 }, other);
-    const theirs = await call("GET", "/infra/locks", undefined, other);
+    const theirs = await call("GET", pathTo("list"), undefined, other);
     expect(theirs.body.locks.map((l: { key: string }) => l.key)).toEqual(["theirs"]);
   });
 

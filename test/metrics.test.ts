@@ -9,6 +9,7 @@ import { memoryRateLimiter } from "../server/auth/rate-limit.js";
 import { createMetrics, instrumentStore, rateLimitReason } from "../server/metrics.js";
 import { createMemoryStore } from "../server/stores/memory.js";
 import { type LockStore, StoreUnavailableError } from "../server/stores/types.js";
+import { pathTo } from "../src/protocol/paths.js";
 import { ADMIN_TOKEN, appOn, testConfig } from "./support/app.js";
 import { sleep } from "./support/processes.js";
 
@@ -81,7 +82,7 @@ describe("who may read /metrics", () => {
   });
 
   it("refuses a token without the admin scope with 403", async () => {
-    const minted = await call("POST", "/admin/tokens", {
+    const minted = await call("POST", pathTo("tokens"), {
       namespace: "team",
       scopes: ["locks:read", "locks:write"],
     });
@@ -103,11 +104,11 @@ describe("who may read /metrics", () => {
 
   it("LSS_METRICS_TOKEN reads /metrics and nothing else", async () => {
     const acquire = await app.request(
-      "/infra/locks/k/acquire",
+      pathTo("acquire", { key: "k" }),
       json("POST", { ttl_ms: 1000 }, METRICS_TOKEN),
     );
     expect(acquire.status).toBe(401);
-    const tokens = await app.request("/admin/tokens", json("GET", undefined, METRICS_TOKEN));
+    const tokens = await app.request(pathTo("tokens"), json("GET", undefined, METRICS_TOKEN));
     expect(tokens.status).toBe(401);
   });
 
@@ -138,7 +139,7 @@ describe("what /metrics counts", () => {
       config: testConfig({ metricsToken: METRICS_TOKEN, rateLimitPerMinute: 6 }),
     });
     const key = "billing-db-7f3a";
-    const path = `/infra/locks/${key}`;
+    const path = pathTo("status", { key });
     const granted = await app.request(
       `${path}/acquire`,
       json("POST", { ttl_ms: 60_000, holder_id: "runner-42" }),
@@ -195,7 +196,7 @@ describe("what /metrics counts", () => {
       rateLimiter: null,
       config: testConfig({ metricsToken: METRICS_TOKEN }),
     });
-    const path = "/infra/locks/short-lived";
+    const path = pathTo("status", { key: "short-lived" });
     expect((await app.request(`${path}/acquire`, json("POST", { ttl_ms: 50 }))).status).toBe(200);
     await sleep(120);
     expect(value((await scrape(app)).text, "lss_lock_expiries_total")).toBe(0);
@@ -223,7 +224,7 @@ describe("what /metrics counts", () => {
     const bad = `lss_0123456789abcdef_${"x".repeat(43)}`;
     const statuses = [];
     for (let i = 0; i < 3; i++)
-      statuses.push((await app.request("/infra/locks/k", json("GET", undefined, bad))).status);
+      statuses.push((await app.request(pathTo("status", { key: "k" }), json("GET", undefined, bad))).status);
     expect(statuses).toEqual([401, 401, 429]);
     const text = await metrics.render();
     expect(value(text, "lss_http_requests_total", { route: "unmatched", method: "GET", status: "404" })).toBe(
@@ -242,7 +243,7 @@ describe("what /metrics counts", () => {
     const app = createApp({ metrics, store: createMemoryStore(), rateLimiter: null, config: testConfig() });
     const vercel = new Hono().route("/api", app).route("/", app);
     expect((await vercel.request("/api/infra/locks/k", json("GET"))).status).toBe(200);
-    expect((await vercel.request("/infra/locks/k", json("GET"))).status).toBe(200);
+    expect((await vercel.request(pathTo("status", { key: "k" }), json("GET"))).status).toBe(200);
     // No route: both mounts' middleware match it.
     expect((await vercel.request("/api/nothing", json("GET"))).status).toBe(404);
     const text = await metrics.render();
@@ -257,7 +258,7 @@ describe("what /metrics counts", () => {
 
   it("a waiter is a waiting request until a release hands it the key: one handoff observation", async () => {
     const { app } = appOn(createMemoryStore(), testConfig({ metricsToken: METRICS_TOKEN }));
-    const path = "/infra/locks/handoff";
+    const path = pathTo("status", { key: "handoff" });
     const holder = (await (
       await app.request(`${path}/acquire`, json("POST", { ttl_ms: 60_000 }))
     ).json()) as {
@@ -286,7 +287,7 @@ describe("what /metrics counts", () => {
 
   it("two waiters: each release hands the key to the next, one observation each", async () => {
     const { app } = appOn(createMemoryStore(), testConfig({ metricsToken: METRICS_TOKEN }));
-    const path = "/infra/locks/two";
+    const path = pathTo("status", { key: "two" });
     const wait = (token: string) =>
       app.request(`${path}/acquire`, json("POST", { ttl_ms: 60_000, wait_ms: 10_000, token }));
     const holder = await app.request(
@@ -312,7 +313,7 @@ describe("what /metrics counts", () => {
 
   it("a waiter whose window ends, or who is granted a key nobody released, makes no handoff", async () => {
     const { app } = appOn(createMemoryStore(), testConfig({ metricsToken: METRICS_TOKEN }));
-    const path = "/infra/locks/patience";
+    const path = pathTo("status", { key: "patience" });
     expect((await app.request(`${path}/acquire`, json("POST", { ttl_ms: 400 }))).status).toBe(200);
     // Held past the window: 409; then the holder's lease expires while a second waiter waits.
     const short = await app.request(
@@ -336,7 +337,7 @@ describe("what /metrics counts", () => {
 describe("handoff is only a release that frees the key", () => {
   it("a waiter that leaves the queue (its client gone) tells the next one it is first: no handoff", async () => {
     const { app } = appOn(createMemoryStore(), testConfig({ metricsToken: METRICS_TOKEN }));
-    const path = "/infra/locks/leaving";
+    const path = pathTo("status", { key: "leaving" });
     expect((await app.request(`${path}/acquire`, json("POST", { ttl_ms: 700 }))).status).toBe(200);
     const gone = new AbortController();
     const first = Promise.resolve(
@@ -395,7 +396,7 @@ describe("store failures", () => {
       },
     });
     const { app } = appOn(store, testConfig({ metricsToken: METRICS_TOKEN }));
-    const path = "/infra/locks/k";
+    const path = pathTo("status", { key: "k" });
     expect((await app.request(`${path}/acquire`, json("POST", { ttl_ms: 1000 }))).status).toBe(503);
     expect((await app.request(`${path}/acquire`, json("POST", { ttl_ms: 1000 }))).status).toBe(503);
     expect((await app.request(`${path}/release`, json("POST", { token: "t-0123456789abcdef" }))).status).toBe(
@@ -441,7 +442,9 @@ describe("store failures", () => {
     });
     const { app } = appOn(broken, testConfig({ metricsToken: METRICS_TOKEN }));
     const token = `lss_0123456789abcdef_${"y".repeat(43)}`;
-    expect((await app.request("/infra/locks/k", json("GET", undefined, token))).status).toBe(503);
+    expect((await app.request(pathTo("status", { key: "k" }), json("GET", undefined, token))).status).toBe(
+      503,
+    );
     const { text } = await scrape(app);
     expect(value(text, "lss_store_errors_total", { operation: "tokens.get", kind: "unavailable" })).toBe(1);
   });

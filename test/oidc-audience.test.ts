@@ -6,6 +6,7 @@
  * wrote them, with the audience left to its default (LSS_PUBLIC_URL's origin).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pathTo } from "../src/protocol/paths.js";
 import { ADMIN_TOKEN } from "./support/app.js";
 import { type OidcIssuer, startOidcIssuer } from "./support/oidc-issuer.js";
 import { rawRequest } from "./support/raw-http.js";
@@ -52,7 +53,7 @@ describe("an ID token minted for another service", () => {
   it("is refused when the request's Host names that service", async () => {
     // Node builds a request's URL from its Host: http://vault.acme.example, a service's origin too.
     const jwt = await issuer.token({ audience: "http://vault.acme.example" });
-    const res = await send("/infra/locks/deploy/acquire", jwt, "vault.acme.example");
+    const res = await send(pathTo("acquire", { key: "deploy" }), jwt, "vault.acme.example");
     expect(res.status, res.body).toBe(401);
     expect(JSON.parse(res.body).error.message).toMatch(/audience is not this server's/);
   });
@@ -60,7 +61,7 @@ describe("an ID token minted for another service", () => {
   it("is refused when the request line names that service in absolute form", async () => {
     const jwt = await issuer.token({ audience: VAULT });
     for (const host of ["vault.acme.example", ourHost()]) {
-      const res = await send(`${VAULT}/infra/locks/deploy/acquire`, jwt, host);
+      const res = await send(`${VAULT}${pathTo("acquire", { key: "deploy" })}`, jwt, host);
       expect(res.status, res.body).toBe(400);
       expect(JSON.parse(res.body).error).toMatchObject({
         code: "bad_request",
@@ -70,7 +71,7 @@ describe("an ID token minted for another service", () => {
   });
 
   it("left the key free (as a token minted for this server, in the rule's namespace, sees it)", async () => {
-    const res = await fetch(`${server.url}/infra/locks/deploy`, {
+    const res = await fetch(`${server.url}${pathTo("status", { key: "deploy" })}`, {
       headers: { Authorization: `Bearer ${await issuer.token({ audience: server.url })}` },
     });
     expect(await res.json()).toMatchObject({ status: "ok", locked: false });
@@ -80,9 +81,9 @@ describe("an ID token minted for another service", () => {
 describe("a token minted for this server", () => {
   it("is accepted, with a path or an absolute-form target naming this server", async () => {
     const jwt = await issuer.token({ audience: server.url });
-    const byPath = await send("/infra/locks/ours-1/acquire", jwt, ourHost());
+    const byPath = await send(pathTo("acquire", { key: "ours-1" }), jwt, ourHost());
     expect(byPath.status, byPath.body).toBe(200);
-    const absolute = await send(`${server.url}/infra/locks/ours-2/acquire`, jwt, ourHost());
+    const absolute = await send(`${server.url}${pathTo("acquire", { key: "ours-2" })}`, jwt, ourHost());
     expect(absolute.status, absolute.body).toBe(200);
   });
 });

@@ -13,6 +13,7 @@ import type { OidcRule } from "../server/auth/oidc-policy.js";
 import { keyMatches, literalRanges } from "../server/auth/oidc-policy.js";
 import { ConfigError, loadConfig } from "../server/config.js";
 import { createMemoryStore } from "../server/stores/memory.js";
+import { pathTo } from "../src/protocol/paths.js";
 import { ADMIN_TOKEN, testConfig } from "./support/app.js";
 import { type OidcIssuer, startOidcIssuer, type TokenOptions } from "./support/oidc-issuer.js";
 
@@ -82,7 +83,7 @@ function appWith(rules: OidcRule[] = RULES, audience = ORIGIN) {
 }
 
 const token = (opts: TokenOptions = {}) => issuer.token({ audience: ORIGIN, ...opts });
-const acquire = (key: string) => ["POST", `/infra/locks/${encodeURIComponent(key)}/acquire`] as const;
+const acquire = (key: string) => ["POST", pathTo("acquire", { key })] as const;
 
 describe("a workflow's OIDC token", () => {
   it("acquires, renews and releases in the namespace its rule names, held by the verified workflow", async () => {
@@ -99,22 +100,22 @@ describe("a workflow's OIDC token", () => {
       `acme/webapp · deploy.yml · ${issuer.url}/acme/webapp/actions/runs/4242/attempts/1 · octocat`,
     );
     expect(got.body.reason).toBe("deploy");
-    const renewed = await call("POST", "/infra/locks/qa-env/renew", jwt, {
+    const renewed = await call("POST", pathTo("renew", { key: "qa-env" }), jwt, {
       token: got.body.token,
       ttl_ms: 60_000,
     });
     expect(renewed.status).toBe(200);
-    const history = await call("GET", "/infra/locks/qa-env/history", jwt);
+    const history = await call("GET", pathTo("history", { key: "qa-env" }), jwt);
     expect(history.body.events[0]).toMatchObject({
       event: "granted",
       actor: { token_id: "oidc:700001", token_name: "acme/webapp" },
       run_url: `${issuer.url}/acme/webapp/actions/runs/4242/attempts/1`,
     });
-    expect((await call("POST", "/infra/locks/qa-env/release", jwt, { token: got.body.token })).status).toBe(
-      200,
-    );
+    expect(
+      (await call("POST", pathTo("release", { key: "qa-env" }), jwt, { token: got.body.token })).status,
+    ).toBe(200);
     // In its namespace: the admin (namespace default) does not see it there.
-    const adminView = await call("GET", "/infra/locks/qa-env/history", ADMIN_TOKEN);
+    const adminView = await call("GET", pathTo("history", { key: "qa-env" }), ADMIN_TOKEN);
     expect(adminView.body.events).toEqual([]);
   });
 
@@ -171,10 +172,10 @@ describe("a workflow's OIDC token", () => {
     const outside = await call(...acquire("qa-env"), mobile, { ttl_ms: 60_000 });
     expect(outside.status).toBe(403);
     expect(outside.body.error.message).toMatch(/locks:write scope does not cover "qa-env"/);
-    expect((await call("GET", "/infra/locks/qa-env", mobile)).status).toBe(403);
-    expect((await call("POST", "/locks?l=true", mobile)).status).toBe(403);
+    expect((await call("GET", pathTo("status", { key: "qa-env" }), mobile)).status).toBe(403);
+    expect((await call("POST", pathTo("createStateLock", {}, { l: "true" }), mobile)).status).toBe(403);
     // Only the keys its rule covers are listed.
-    const listed = await call("GET", "/infra/locks", mobile);
+    const listed = await call("GET", pathTo("list"), mobile);
     expect(listed.body.locks.map((l: { key: string }) => l.key)).toEqual(["mobile/ios"]);
   });
 
@@ -191,7 +192,7 @@ describe("a workflow's OIDC token", () => {
     const { call } = appWith(rules);
     // Keys of the namespace that the rule does not cover, made by a token of the namespace.
     const ops = (
-      await call("POST", "/admin/tokens", ADMIN_TOKEN, { namespace: "acme", scopes: ["locks:write"] })
+      await call("POST", pathTo("tokens"), ADMIN_TOKEN, { namespace: "acme", scopes: ["locks:write"] })
     ).body.token;
     // Fifteen in a row between two it may see: more than ten pages of one key (before, the listing
     // read at most ten store pages of the caller's page size, and ended there).
@@ -215,7 +216,7 @@ describe("a workflow's OIDC token", () => {
     expect(seen).toEqual(shown);
     // Before: next_cursor was the last key read, whoever's it was (team/a/secret, say).
     for (const key of hidden) for (const text of pages) expect(text).not.toContain(`"${key}"`);
-    const prefixed = await call("GET", "/infra/locks?prefix=team/a", jwt);
+    const prefixed = await call("GET", pathTo("list", {}, { prefix: "team/a" }), jwt);
     expect(prefixed.body).toMatchObject({
       locks: [expect.objectContaining({ key: "team/a/deploy" })],
       next_cursor: null,
@@ -228,18 +229,22 @@ describe("a workflow's OIDC token", () => {
     const deploy = await token({ claims: { environment: "deploy" } });
     for (const key of ["qa-1", "prod"])
       expect((await call(...acquire(key), ci, { ttl_ms: 60_000 })).status).toBe(200);
-    const notDeploy = await call("POST", "/infra/locks/qa-1/release", ci, { force: true });
+    const notDeploy = await call("POST", pathTo("release", { key: "qa-1" }), ci, { force: true });
     expect(notDeploy.status).toBe(403);
     expect(notDeploy.body.error.message).toMatch(/admin or locks:force/);
-    expect((await call("POST", "/infra/locks/prod/release", deploy, { force: true })).status).toBe(403);
-    expect((await call("POST", "/infra/locks/qa-1/release", deploy, { force: true })).status).toBe(200);
-    expect((await call("GET", "/infra/locks/qa-1", ci)).body.locked).toBe(false);
-    expect((await call("GET", "/infra/locks/prod", ci)).body.locked).toBe(true);
+    expect((await call("POST", pathTo("release", { key: "prod" }), deploy, { force: true })).status).toBe(
+      403,
+    );
+    expect((await call("POST", pathTo("release", { key: "qa-1" }), deploy, { force: true })).status).toBe(
+      200,
+    );
+    expect((await call("GET", pathTo("status", { key: "qa-1" }), ci)).body.locked).toBe(false);
+    expect((await call("GET", pathTo("status", { key: "prod" }), ci)).body.locked).toBe(true);
   });
 
   it("is never an admin: it cannot mint tokens", async () => {
     const { call } = appWith();
-    const minted = await call("POST", "/admin/tokens", await token(), {
+    const minted = await call("POST", pathTo("tokens"), await token(), {
       namespace: "acme",
       scopes: ["admin"],
     });
@@ -342,11 +347,13 @@ describe("refused tokens", () => {
       const jwt = await token();
       const answers = await Promise.all(
         Array.from({ length: 5 }, () =>
-          app.request("/infra/locks/k", { headers: { Authorization: `Bearer ${jwt}` } }),
+          app.request(pathTo("status", { key: "k" }), { headers: { Authorization: `Bearer ${jwt}` } }),
         ),
       );
       for (let i = 0; i < 5; i++) {
-        const again = await app.request("/infra/locks/k", { headers: { Authorization: `Bearer ${jwt}` } });
+        const again = await app.request(pathTo("status", { key: "k" }), {
+          headers: { Authorization: `Bearer ${jwt}` },
+        });
         answers.push(again);
       }
       expect(answers.map((a) => a.status)).toEqual(Array(10).fill(503));
@@ -363,13 +370,13 @@ describe("refused tokens", () => {
       rateLimiter: null,
       config: testConfig({ oidc: { issuer: "http://127.0.0.1:9", audience: ORIGIN, rules: RULES } }),
     });
-    const res = await app.request("/infra/locks/qa-env/acquire", {
+    const res = await app.request(pathTo("acquire", { key: "qa-env" }), {
       method: "POST",
       headers: { Authorization: `Bearer ${await token()}`, "Content-Type": "application/json" },
       body: JSON.stringify({ ttl_ms: 60_000 }),
     });
     expect(res.status).toBe(503);
-    const status = await app.request("/infra/locks/qa-env", {
+    const status = await app.request(pathTo("status", { key: "qa-env" }), {
       headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
     });
     expect(((await status.json()) as { locked: boolean }).locked).toBe(false);

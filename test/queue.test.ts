@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../server/crypto.js";
 import { FALLBACK_PEEK_MS } from "../server/locks/waiting.js";
 import { GC_SLACK_MS, type LockStore, QUEUE_GRACE_MS } from "../server/stores/types.js";
+import { pathTo } from "../src/protocol/paths.js";
 import { ADMIN_TOKEN, appOn, testConfig } from "./support/app.js";
 import { sleep } from "./support/processes.js";
 import { startServerProcess } from "./support/server-process.js";
@@ -35,9 +36,9 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
     return [a.call, b.call, a];
   };
   const acquire = (call: Call, key: string, token: string, wait_ms?: number, ttl_ms = 10_000) =>
-    call("POST", `/infra/locks/${key}/acquire`, { ttl_ms, token, ...(wait_ms ? { wait_ms } : {}) });
+    call("POST", pathTo("acquire", { key }), { ttl_ms, token, ...(wait_ms ? { wait_ms } : {}) });
   const release = (call: Call, key: string, token: string) =>
-    call("POST", `/infra/locks/${key}/release`, { token });
+    call("POST", pathTo("release", { key }), { token });
   // Every store pushes releases: in process, by PSUBSCRIBE on TCP Redis, by SSE on Upstash.
   const handoffMs = 500;
 
@@ -59,7 +60,7 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
     });
     await sleep(400);
     // While waiting, a status says how many wait.
-    expect((await a("GET", "/infra/locks/fifo")).body.waiting).toBe(4);
+    expect((await a("GET", pathTo("status", { key: "fifo" }))).body.waiting).toBe(4);
     const releasedAt = Date.now();
     await release(a, "fifo", "holder");
     const released = await Promise.all(waiters);
@@ -69,7 +70,10 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
     for (let i = 1; i < 4; i++) expect(grants[`w${i + 1}`]!.at - released[i - 1]!).toBeLessThan(handoffMs);
     const fences = ["w1", "w2", "w3", "w4"].map((n) => grants[n]!.fence);
     for (let i = 1; i < fences.length; i++) expect(fences[i]).toBeGreaterThan(fences[i - 1]!);
-    expect((await a("GET", "/infra/locks/fifo")).body).toMatchObject({ locked: false, waiting: 0 });
+    expect((await a("GET", pathTo("status", { key: "fifo" }))).body).toMatchObject({
+      locked: false,
+      waiting: 0,
+    });
   }, 30_000);
 
   it("answers a waiter whose window ends with 409, its place in the queue and the holder", async () => {
@@ -83,7 +87,7 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
     expect(second.body).toMatchObject({ error: { code: "lock_held" }, holder_id: "holder-409", position: 2 });
     async function call(c: Call, holder: string) {
       expect(
-        (await c("POST", "/infra/locks/place/acquire", { ttl_ms: 10_000, holder_id: holder })).status,
+        (await c("POST", pathTo("acquire", { key: "place" }), { ttl_ms: 10_000, holder_id: holder })).status,
       ).toBe(200);
     }
   });
@@ -106,7 +110,7 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
     await acquire(a, "cancel", "holder");
     const controller = new AbortController();
     const cancelled = Promise.resolve(
-      one.app.request("/infra/locks/cancel/acquire", {
+      one.app.request(pathTo("acquire", { key: "cancel" }), {
         method: "POST",
         headers: {
           Authorization: "Bearer admin-token-for-tests-0123456789",
@@ -119,13 +123,13 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
     await sleep(200);
     const next = acquire(b, "cancel", "next", 20_000);
     await sleep(200);
-    expect((await a("GET", "/infra/locks/cancel")).body.waiting).toBe(2);
+    expect((await a("GET", pathTo("status", { key: "cancel" }))).body.waiting).toBe(2);
     controller.abort();
     await cancelled;
     // An explicit leave (a client that gave up) is also fine to repeat.
-    expect((await a("POST", "/infra/locks/cancel/leave", { token: "cancelled" })).status).toBe(200);
+    expect((await a("POST", pathTo("leave", { key: "cancel" }), { token: "cancelled" })).status).toBe(200);
     await sleep(100);
-    expect((await a("GET", "/infra/locks/cancel")).body.waiting).toBe(1);
+    expect((await a("GET", pathTo("status", { key: "cancel" }))).body.waiting).toBe(1);
     const releasedAt = Date.now();
     await release(a, "cancel", "holder");
     const granted = await next;
@@ -157,7 +161,7 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
     const [a, b] = instances();
     await acquire(a, "watch", "holder");
     const started = Date.now();
-    const watching = b("GET", "/infra/locks/watch?wait_ms=10000");
+    const watching = b("GET", pathTo("status", { key: "watch" }, { wait_ms: "10000" }));
     await sleep(300);
     const releasedAt = Date.now();
     await release(a, "watch", "holder");
@@ -208,7 +212,10 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
       expect(jumper.status).toBe(409);
       const got = await live;
       expect(got.status).toBe(200);
-      expect((await a("GET", "/infra/locks/stale")).body).toMatchObject({ locked: true, waiting: 0 });
+      expect((await a("GET", pathTo("status", { key: "stale" }))).body).toMatchObject({
+        locked: true,
+        waiting: 0,
+      });
       await release(b, "stale", "live");
       expect((await acquire(a, "stale", "jumper")).status).toBe(200);
     },
@@ -217,19 +224,27 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
 
   it("refuses wait_ms without a token, cuts it to the server's bound, refuses nonsense", async () => {
     const [a] = instances();
-    const noToken = await a("POST", "/infra/locks/w/acquire", { ttl_ms: 1000, wait_ms: 1000 });
+    const noToken = await a("POST", pathTo("acquire", { key: "w" }), { ttl_ms: 1000, wait_ms: 1000 });
     expect(noToken.status).toBe(400);
     expect(noToken.body.error.message).toMatch(/wait_ms needs your own token/);
     const short = appOn(backends.open(kind), testConfig({ maxWaitMs: 300 })).call;
-    await short("POST", "/infra/locks/w/acquire", { ttl_ms: 10_000, token: "holder" });
+    await short("POST", pathTo("acquire", { key: "w" }), { ttl_ms: 10_000, token: "holder" });
     const started = Date.now();
-    const cut = await short("POST", "/infra/locks/w/acquire", { ttl_ms: 1000, wait_ms: 50_000, token: "t" });
+    const cut = await short("POST", pathTo("acquire", { key: "w" }), {
+      ttl_ms: 1000,
+      wait_ms: 50_000,
+      token: "t",
+    });
     expect(cut.status).toBe(409);
     expect(Date.now() - started).toBeLessThan(2000);
-    const tooLong = await a("POST", "/infra/locks/w/acquire", { ttl_ms: 1000, wait_ms: 300_001, token: "t" });
+    const tooLong = await a("POST", pathTo("acquire", { key: "w" }), {
+      ttl_ms: 1000,
+      wait_ms: 300_001,
+      token: "t",
+    });
     expect(tooLong.status).toBe(400);
     expect(tooLong.body.error.message).toMatch(/wait_ms must be at most 300000/);
-    const badQuery = await a("GET", "/infra/locks/w?wait_ms=soon");
+    const badQuery = await a("GET", pathTo("status", { key: "w" }, { wait_ms: "soon" }));
     expect(badQuery.status).toBe(400);
     expect(badQuery.body.error.message).toMatch(/wait_ms/);
   });
@@ -237,7 +252,7 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
 
 describe("when the events source drops", () => {
   const acquire = (call: Call, key: string, token: string, wait_ms?: number) =>
-    call("POST", `/infra/locks/${key}/acquire`, {
+    call("POST", pathTo("acquire", { key }), {
       ttl_ms: 30_000,
       token,
       holder_id: token,
@@ -258,21 +273,24 @@ describe("when the events source drops", () => {
     bridge.refuseSubscriptions(true);
     expect(bridge.dropSubscriptions()).toBeGreaterThanOrEqual(2);
     const releasedAt = Date.now();
-    expect((await call("POST", "/infra/locks/outage/release", { token: "holder" })).status).toBe(200);
+    expect((await call("POST", pathTo("release", { key: "outage" }), { token: "holder" })).status).toBe(200);
     const got = await first;
     // Found by a peek (every FALLBACK_PEEK_MS), not at the end of the window.
     expect(got.status).toBe(200);
     expect(got.body.holder_id).toBe("first");
     expect(Date.now() - releasedAt).toBeLessThan(FALLBACK_PEEK_MS + 1000);
     // The second is not woken into a grant it is not due.
-    expect((await call("GET", "/infra/locks/outage")).body).toMatchObject({ holder_id: "first", waiting: 1 });
+    expect((await call("GET", pathTo("status", { key: "outage" }))).body).toMatchObject({
+      holder_id: "first",
+      waiting: 1,
+    });
 
     bridge.refuseSubscriptions(false);
     // The stream is back within the retry delays; the next handoff is pushed again.
     for (let i = 0; i < 60 && bridge.subscriptions() === 0; i++) await sleep(100);
     expect(bridge.subscriptions()).toBeGreaterThanOrEqual(1);
     const handedAt = Date.now();
-    await call("POST", "/infra/locks/outage/release", { token: "first" });
+    await call("POST", pathTo("release", { key: "outage" }), { token: "first" });
     expect((await second).body.holder_id).toBe("second");
     expect(Date.now() - handedAt).toBeLessThan(500);
   }, 30_000);
@@ -290,7 +308,7 @@ describe("when the events source drops", () => {
       admin.disconnect();
     }
     const releasedAt = Date.now();
-    await call("POST", "/infra/locks/outage/release", { token: "holder" });
+    await call("POST", pathTo("release", { key: "outage" }), { token: "holder" });
     const got = await waiter;
     expect(got.status).toBe(200);
     expect(Date.now() - releasedAt).toBeLessThan(FALLBACK_PEEK_MS + 1000);
@@ -320,19 +338,19 @@ describe("a waiter whose server instance dies", () => {
           token,
           ...(wait_ms ? { wait_ms } : {}),
         });
-        expect((await survivor("POST", "/infra/locks/dies/acquire", body("holder"))).status).toBe(200);
+        expect((await survivor("POST", pathTo("acquire", { key: "dies" }), body("holder"))).status).toBe(200);
         // The doomed instance's waiter asks to wait 2 s; its instance is killed while it waits.
         const joinedAt = Date.now();
-        void fetch(`${doomed.url}/infra/locks/dies/acquire`, {
+        void fetch(`${doomed.url}${pathTo("acquire", { key: "dies" })}`, {
           method: "POST",
           headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
           body: JSON.stringify(body("doomed", 2000)),
         }).catch(() => {});
         await sleep(200);
-        const next = survivor("POST", "/infra/locks/dies/acquire", body("next", 30_000));
+        const next = survivor("POST", pathTo("acquire", { key: "dies" }), body("next", 30_000));
         await sleep(200);
         await doomed.kill("SIGKILL");
-        await survivor("POST", "/infra/locks/dies/release", { token: "holder" });
+        await survivor("POST", pathTo("release", { key: "dies" }), { token: "holder" });
         const got = await next;
         expect(got.status).toBe(200);
         // It waited for the dead waiter's place to lapse (its 2 s window plus the grace period).
@@ -350,10 +368,11 @@ describe("queue keys on Redis", () => {
   it("expire by themselves: a queue nobody waits in is gone within GC_SLACK_MS of its last place", async () => {
     const prefix = `qttl${Math.random().toString(16).slice(2, 8)}`;
     const { call } = appOn(backends.open("redis", { prefix }));
-    await call("POST", "/infra/locks/ttl/acquire", { ttl_ms: 30_000, token: "holder" });
+    await call("POST", pathTo("acquire", { key: "ttl" }), { ttl_ms: 30_000, token: "holder" });
     const before = Date.now();
     expect(
-      (await call("POST", "/infra/locks/ttl/acquire", { ttl_ms: 1000, token: "w", wait_ms: 200 })).status,
+      (await call("POST", pathTo("acquire", { key: "ttl" }), { ttl_ms: 1000, token: "w", wait_ms: 200 }))
+        .status,
     ).toBe(409);
     const admin = new Redis(backends.redis!.url);
     try {
@@ -371,9 +390,9 @@ describe("queue keys on Redis", () => {
 describe("waiting requests per caller (LSS_MAX_WAITS)", () => {
   it("answers 429 past the cap, counts per caller, and frees a slot when a wait ends", async () => {
     const { call } = appOn(backends.open("memory"), testConfig({ maxWaitsPerCaller: 2 }));
-    await call("POST", "/infra/locks/busy/acquire", { ttl_ms: 30_000, token: "holder" });
+    await call("POST", pathTo("acquire", { key: "busy" }), { ttl_ms: 30_000, token: "holder" });
     const wait = (token: string, wait_ms = 2000, bearer?: string) =>
-      call("POST", "/infra/locks/busy/acquire", { ttl_ms: 1000, token, wait_ms }, bearer);
+      call("POST", pathTo("acquire", { key: "busy" }), { ttl_ms: 1000, token, wait_ms }, bearer);
     const first = wait("w1");
     const second = wait("w2", 400);
     await sleep(100);
@@ -383,12 +402,12 @@ describe("waiting requests per caller (LSS_MAX_WAITS)", () => {
     expect(third.body.error.message).toMatch(/2 waiting requests open.*LSS_MAX_WAITS/);
     expect(third.headers.get("retry-after")).toBe("1");
     // A status wait counts too; a plain acquire does not wait, so it is not counted.
-    expect((await call("GET", "/infra/locks/busy?wait_ms=1000")).status).toBe(429);
-    expect((await call("POST", "/infra/locks/busy/acquire", { ttl_ms: 1000, token: "plain" })).status).toBe(
-      409,
-    );
+    expect((await call("GET", pathTo("status", { key: "busy" }, { wait_ms: "1000" }))).status).toBe(429);
+    expect(
+      (await call("POST", pathTo("acquire", { key: "busy" }), { ttl_ms: 1000, token: "plain" })).status,
+    ).toBe(409);
     // Another caller has its own slots.
-    const other = (await call("POST", "/admin/tokens", { namespace: "default", scopes: ["locks:write"] }))
+    const other = (await call("POST", pathTo("tokens"), { namespace: "default", scopes: ["locks:write"] }))
       .body.token;
     expect((await wait("o1", 100, other)).status).toBe(409);
     // When a wait ends, its slot is free again.

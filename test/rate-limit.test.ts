@@ -9,6 +9,7 @@ import { memoryRateLimiter, type RateLimiter, redisRateLimiter } from "../server
 import { upstashRateLimiter } from "../server/auth/rate-limit-upstash.js";
 import { connectUpstash } from "../server/backend.js";
 import { connectTcpRedis } from "../server/stores/tcp.js";
+import { pathTo } from "../src/protocol/paths.js";
 import { testConfig } from "./support/app.js";
 import { type StoreBackends, startBackends } from "./support/stores.js";
 
@@ -38,7 +39,7 @@ describe.each(Object.keys(limiters))("rate limiting on %s", (kind) => {
     // Two instances share the limit when the limiter lives in Redis (memory: each its own).
     const a = make();
     const b = kind === "memory" ? a : make();
-    const post = (app: ReturnType<typeof make>) => app.request("/locks", { method: "POST" });
+    const post = (app: ReturnType<typeof make>) => app.request(pathTo("createStateLock"), { method: "POST" });
     const statuses = [await post(a), await post(b), await post(a)].map((r) => r.status);
     expect(statuses).toEqual([200, 200, 200]);
     const limited = await post(b);
@@ -48,7 +49,7 @@ describe.each(Object.keys(limiters))("rate limiting on %s", (kind) => {
     expect(body.error.code).toBe("rate_limited");
     expect(body.error.message).toMatch(/3 requests per minute/);
     // Another caller (a bearer token, here the admin's) has its own budget.
-    const admin = await a.request("/infra/locks/k", {
+    const admin = await a.request(pathTo("status", { key: "k" }), {
       headers: { Authorization: "Bearer admin-token-for-tests-0123456789" },
     });
     expect(admin.status).toBe(200);
@@ -63,10 +64,10 @@ describe.each(["redis", "upstash"])("rate limiting on %s with Redis down", (kind
       rateLimiter: limiters[kind]!(`rl-down-${kind}`, 100),
       config: testConfig(),
     });
-    expect((await app.request("/locks", { method: "POST" })).status).toBe(200);
+    expect((await app.request(pathTo("createStateLock"), { method: "POST" })).status).toBe(200);
     await backends.redis!.kill();
     try {
-      const res = await app.request("/locks", { method: "POST" });
+      const res = await app.request(pathTo("createStateLock"), { method: "POST" });
       expect(res.status).toBe(503);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("store_unavailable");
     } finally {
@@ -83,7 +84,7 @@ describe("the client address behind trusted proxies (LSS_TRUST_PROXY)", () => {
       config: testConfig({ trustProxy: proxies }),
     });
   const post = (app: ReturnType<typeof appBehind>, forwardedFor: string) =>
-    app.request("/locks", { method: "POST", headers: { "X-Forwarded-For": forwardedFor } });
+    app.request(pathTo("createStateLock"), { method: "POST", headers: { "X-Forwarded-For": forwardedFor } });
 
   it("one proxy: the rightmost entry; rotating the entries a client writes does not escape the limit", async () => {
     const app = appBehind(1);

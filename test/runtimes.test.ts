@@ -10,6 +10,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FALLBACK_PEEK_MS } from "../server/locks/waiting.js";
+import { pathTo } from "../src/protocol/paths.js";
 import { ADMIN_TOKEN } from "./support/app.js";
 import { type OidcIssuer, startOidcIssuer } from "./support/oidc-issuer.js";
 import { sleep } from "./support/processes.js";
@@ -94,10 +95,10 @@ function client(base: string) {
   };
 }
 
-const acquirePath = (key: string) => `/infra/locks/${encodeURIComponent(key)}/acquire`;
-const releasePath = (key: string) => `/infra/locks/${encodeURIComponent(key)}/release`;
-const renewPath = (key: string) => `/infra/locks/${encodeURIComponent(key)}/renew`;
-const statusPath = (key: string) => `/infra/locks/${encodeURIComponent(key)}`;
+const acquirePath = (key: string) => pathTo("acquire", { key });
+const releasePath = (key: string) => pathTo("release", { key });
+const renewPath = (key: string) => pathTo("renew", { key });
+const statusPath = (key: string) => pathTo("status", { key });
 
 describe.each(RUNTIMES)("on %s", (kind) => {
   const call = (...args: Parameters<ReturnType<typeof client>>) => client(servers.get(kind)!.url)(...args);
@@ -219,25 +220,33 @@ describe.each(RUNTIMES)("on %s", (kind) => {
   });
 
   it("serves the Lock State Service API: 423 locked, 204 unlocked, 404 unknown, 401/403 on k", async () => {
-    const created = await call("POST", "/locks?l=true", { token: null });
+    const created = await call("POST", pathTo("createStateLock", {}, { l: "true" }), { token: null });
     expect(created.status).toBe(200);
     const { id, key } = created.body;
     expect(created.body).toMatchObject({ locked: true, lockId: id, lockKey: key, isLocked: true });
-    expect((await call("GET", `/locks/${id}`, { token: null })).status).toBe(423);
-    expect((await call("HEAD", `/locks/${id}`, { token: null })).status).toBe(423);
-    expect((await call("PATCH", `/locks/${id}/unlock`, { token: null })).status).toBe(401);
-    expect((await call("PATCH", `/locks/${id}/unlock?k=wrong`, { token: null })).status).toBe(403);
-    expect((await call("PATCH", `/locks/${id}/unlock?k=${key}`, { token: null })).status).toBe(204);
-    expect((await call("GET", `/locks/${id}`, { token: null })).status).toBe(204);
-    expect((await call("PATCH", `/locks/${id}/lock?k=${key}&e=60`, { token: null })).status).toBe(204);
+    expect((await call("GET", pathTo("stateLock", { id }), { token: null })).status).toBe(423);
+    expect((await call("HEAD", pathTo("stateLock", { id }), { token: null })).status).toBe(423);
+    expect((await call("PATCH", pathTo("unlockStateLock", { id }), { token: null })).status).toBe(401);
+    expect(
+      (await call("PATCH", pathTo("unlockStateLock", { id }, { k: "wrong" }), { token: null })).status,
+    ).toBe(403);
+    expect((await call("PATCH", pathTo("unlockStateLock", { id }, { k: key }), { token: null })).status).toBe(
+      204,
+    );
+    expect((await call("GET", pathTo("stateLock", { id }), { token: null })).status).toBe(204);
+    expect(
+      (await call("PATCH", pathTo("lockStateLock", { id }, { k: key, e: "60" }), { token: null })).status,
+    ).toBe(204);
     // The same lock through the lease API, without its token, by a token of the open API's namespace.
     const reader = (
-      await call("POST", "/admin/tokens", { body: { namespace: "open", scopes: ["locks:read"] } })
+      await call("POST", pathTo("tokens"), { body: { namespace: "open", scopes: ["locks:read"] } })
     ).body.token;
     const asLease = await call("GET", statusPath(`locks/${id}`), { token: reader });
     expect(asLease.body).toMatchObject({ locked: true });
     expect(asLease.body.expires_in_ms).toBeGreaterThan(50_000);
-    expect((await call("GET", "/locks/no-such-lock", { token: null })).status).toBe(404);
+    expect((await call("GET", pathTo("stateLock", { id: "no-such-lock" }), { token: null })).status).toBe(
+      404,
+    );
   });
 
   it("authenticates: 401 without or with an unknown token, 403 without the scope, namespaces apart", async () => {
@@ -250,7 +259,7 @@ describe.each(RUNTIMES)("on %s", (kind) => {
     });
     expect(unknown.status).toBe(401);
 
-    const minted = await call("POST", "/admin/tokens", {
+    const minted = await call("POST", pathTo("tokens"), {
       body: { namespace: `team-${kind}`, scopes: ["locks:read"], name: "reader" },
     });
     expect(minted.status).toBe(201);
@@ -349,7 +358,7 @@ describe.each(RUNTIMES)("on %s", (kind) => {
     });
     expect(waited.status).toBe(409);
     expect(waited.body.position).toBe(1);
-    await call("POST", `/infra/locks/${key}/leave`, { body: { token: `patient-${kind}` } });
+    await call("POST", pathTo("leave", { key }), { body: { token: `patient-${kind}` } });
 
     const free = call("GET", `${statusPath(key)}?wait_ms=10000`).then((reply) => ({ reply, at: Date.now() }));
     await sleep(300);
@@ -372,7 +381,10 @@ describe("the client address serverless runtimes give, for limiting anonymous ca
     );
     try {
       const create = (address: string) =>
-        client(server.url)("POST", "/locks", { token: null, headers: { [header]: address } });
+        client(server.url)("POST", pathTo("createStateLock"), {
+          token: null,
+          headers: { [header]: address },
+        });
       for (let i = 0; i < 3; i++) expect((await create("203.0.113.7")).status).toBe(200);
       const limited = await create("203.0.113.7");
       expect(limited.status).toBe(429);
@@ -442,7 +454,7 @@ describe("configuration mistakes", () => {
       "workers",
     );
     try {
-      const res = await client(server.url)("POST", "/locks", { token: null });
+      const res = await client(server.url)("POST", pathTo("createStateLock"), { token: null });
       expect(res.status).toBe(500);
       expect(res.body.error.message).toMatch(/REDIS_URL cannot be used on Cloudflare Workers/);
     } finally {

@@ -4,6 +4,7 @@
  * consecutive shared waiters at the head share the key, fencing tokens rise across modes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pathTo } from "../src/protocol/paths.js";
 import { appOn } from "./support/app.js";
 import { sleep } from "./support/processes.js";
 import { STORE_KINDS, type StoreBackends, startBackends } from "./support/stores.js";
@@ -19,12 +20,11 @@ type Call = ReturnType<typeof appOn>["call"];
 describe.each(STORE_KINDS)("shared holds and limits on %s", (kind) => {
   const call = (): Call => appOn(backends.open(kind)).call;
   const take = (c: Call, key: string, token: string, extra: Record<string, unknown> = {}) =>
-    c("POST", `/infra/locks/${key}/acquire`, { ttl_ms: 30_000, token, holder_id: token, ...extra });
+    c("POST", pathTo("acquire", { key }), { ttl_ms: 30_000, token, holder_id: token, ...extra });
   const shared = (c: Call, key: string, token: string, extra: Record<string, unknown> = {}) =>
     take(c, key, token, { mode: "shared", ...extra });
-  const release = (c: Call, key: string, token: string) =>
-    c("POST", `/infra/locks/${key}/release`, { token });
-  const status = async (c: Call, key: string) => (await c("GET", `/infra/locks/${key}`)).body;
+  const release = (c: Call, key: string, token: string) => c("POST", pathTo("release", { key }), { token });
+  const status = async (c: Call, key: string) => (await c("GET", pathTo("status", { key }))).body;
 
   it("admits many shared holders at once, shows every one (never a token), and keeps exclusive out", async () => {
     const c = call();
@@ -63,7 +63,7 @@ describe.each(STORE_KINDS)("shared holds and limits on %s", (kind) => {
     expect(seen.locked).toBe(true);
     expect(seen.holders.map((h: { holder_id: string }) => h.holder_id)).toEqual(["b"]);
     expect((await release(c, "rel", "nobody")).status).toBe(409);
-    const renewed = await c("POST", "/infra/locks/rel/renew", { token: "b", ttl_ms: 60_000 });
+    const renewed = await c("POST", pathTo("renew", { key: "rel" }), { token: "b", ttl_ms: 60_000 });
     expect(renewed.status).toBe(200);
     expect(renewed.body).toMatchObject({ mode: "shared", expires_in_ms: 60_000 });
     expect((await release(c, "rel", "b")).status).toBe(200);
@@ -142,7 +142,7 @@ describe.each(STORE_KINDS)("shared holds and limits on %s", (kind) => {
     const waiting = take(c, "renewed", "c", { limit: 2, wait_ms: 8000 });
     await sleep(150);
     // "late" renews to 5 s: the waiter must still wake when "soon" ends, not when "late" does.
-    const renewed = await c("POST", "/infra/locks/renewed/renew", { token: "late", ttl_ms: 5000 });
+    const renewed = await c("POST", pathTo("renew", { key: "renewed" }), { token: "late", ttl_ms: 5000 });
     expect(renewed.status).toBe(200);
     const got = await waiting;
     expect(got.status).toBe(200);
@@ -182,13 +182,13 @@ describe.each(STORE_KINDS)("shared holds and limits on %s", (kind) => {
 
   it("refuses a shared hold of a /locks lock, and a limit with mode exclusive", async () => {
     const c = call();
-    const lock = (await c("POST", "/locks", undefined, null)).body;
+    const lock = (await c("POST", pathTo("createStateLock"), undefined, null)).body;
     // The open API's locks are in the namespace "open".
-    const opener = (await c("POST", "/admin/tokens", { namespace: "open", scopes: ["locks:write"] })).body
+    const opener = (await c("POST", pathTo("tokens"), { namespace: "open", scopes: ["locks:write"] })).body
       .token;
     const sharedLock = await c(
       "POST",
-      `/infra/locks/${encodeURIComponent(`locks/${lock.id}`)}/acquire`,
+      pathTo("acquire", { key: `locks/${lock.id}` }),
       { ttl_ms: 1000, token: lock.key, mode: "shared" },
       opener,
     );
@@ -221,7 +221,7 @@ describe.each(STORE_KINDS)("shared holds and limits on %s", (kind) => {
     const c = call();
     await shared(c, "force", "a");
     await shared(c, "force", "b");
-    expect((await c("POST", "/infra/locks/force/release", { force: true })).status).toBe(200);
+    expect((await c("POST", pathTo("release", { key: "force" }), { force: true })).status).toBe(200);
     expect((await status(c, "force")).locked).toBe(false);
     expect((await release(c, "force", "a")).status).toBe(409);
     expect((await take(c, "force", "writer")).status).toBe(200);
@@ -234,7 +234,7 @@ describe.each(STORE_KINDS)("shared holds and limits on %s", (kind) => {
     ["limit", 2.5, /limit must be a whole number/],
     ["limit", "3", /limit must be a whole number/],
   ])("refuses %s = %j with a 400 naming it", async (field, value, message) => {
-    const res = await call()("POST", "/infra/locks/bad/acquire", { ttl_ms: 1000, [field]: value });
+    const res = await call()("POST", pathTo("acquire", { key: "bad" }), { ttl_ms: 1000, [field]: value });
     expect(res.status).toBe(400);
     expect(res.body.error.message).toMatch(message);
   });
@@ -243,15 +243,14 @@ describe.each(STORE_KINDS)("shared holds and limits on %s", (kind) => {
 describe.each(STORE_KINDS)("pools on %s", (kind) => {
   const call = (): Call => appOn(backends.open(kind)).call;
   const pool = (c: Call, token: string, extra: Record<string, unknown> = {}) =>
-    c("POST", "/infra/pools/acquire", {
+    c("POST", pathTo("acquirePool"), {
       keys: ["qa-1", "qa-2", "qa-3"],
       ttl_ms: 30_000,
       token,
       holder_id: token,
       ...extra,
     });
-  const release = (c: Call, key: string, token: string) =>
-    c("POST", `/infra/locks/${key}/release`, { token });
+  const release = (c: Call, key: string, token: string) => c("POST", pathTo("release", { key }), { token });
 
   it("hands five contenders three keys: never two on a key, one key each, in arrival order", async () => {
     const c = call();
@@ -269,13 +268,13 @@ describe.each(STORE_KINDS)("pools on %s", (kind) => {
     // The first three have a key each; no key twice.
     expect(Object.keys(got).sort()).toEqual(["c1", "c2", "c3"]);
     expect(new Set(Object.values(got)).size).toBe(3);
-    expect((await c("GET", `/infra/locks/${got.c1}`)).body.waiting).toBe(2); // c4 and c5 wait in every queue
+    expect((await c("GET", pathTo("status", { key: got.c1 as string }))).body.waiting).toBe(2); // c4 and c5 wait in every queue
     await release(c, got.c2 as string, "c2");
     await sleep(300);
     expect(got.c4).toBe(got.c2); // c4 came first
     expect(got.c5).toBeUndefined();
     // c4 no longer waits for the other keys.
-    expect((await c("GET", `/infra/locks/${got.c1}`)).body.waiting).toBe(1);
+    expect((await c("GET", pathTo("status", { key: got.c1 as string }))).body.waiting).toBe(1);
     await release(c, got.c3 as string, "c3");
     await Promise.all(contenders);
     expect(got.c5).toBe(got.c3);
@@ -284,9 +283,9 @@ describe.each(STORE_KINDS)("pools on %s", (kind) => {
 
   it("gets the key whose lease ends first, though the first key's lease ends later", async () => {
     const c = call();
-    const later = await c("POST", "/infra/locks/qa-1/acquire", { ttl_ms: 4000, token: "h1" });
-    const sooner = await c("POST", "/infra/locks/qa-2/acquire", { ttl_ms: 300, token: "h2" });
-    await c("POST", "/infra/locks/qa-3/acquire", { ttl_ms: 30_000, token: "h3" });
+    const later = await c("POST", pathTo("acquire", { key: "qa-1" }), { ttl_ms: 4000, token: "h1" });
+    const sooner = await c("POST", pathTo("acquire", { key: "qa-2" }), { ttl_ms: 300, token: "h2" });
+    await c("POST", pathTo("acquire", { key: "qa-3" }), { ttl_ms: 30_000, token: "h3" });
     const got = await pool(c, "p", { wait_ms: 8000 });
     expect(got.status).toBe(200);
     expect(got.body.key).toBe("qa-2");
@@ -297,24 +296,30 @@ describe.each(STORE_KINDS)("pools on %s", (kind) => {
 
   it("says which key it got, and a retried pool acquire gets the same key and lease back", async () => {
     const c = call();
-    await c("POST", "/infra/locks/qa-1/acquire", { ttl_ms: 30_000, token: "someone" });
+    await c("POST", pathTo("acquire", { key: "qa-1" }), { ttl_ms: 30_000, token: "someone" });
     const first = await pool(c, "mine");
     expect(first.status).toBe(200);
     expect(first.body.key).toBe("qa-2");
     const again = await pool(c, "mine");
     expect(again.body).toMatchObject({ key: "qa-2", fencing_token: first.body.fencing_token });
     // Renewed and released by its key, as any lease.
-    expect((await c("POST", "/infra/locks/qa-2/renew", { token: "mine", ttl_ms: 1000 })).status).toBe(200);
+    expect((await c("POST", pathTo("renew", { key: "qa-2" }), { token: "mine", ttl_ms: 1000 })).status).toBe(
+      200,
+    );
     expect((await release(c, "qa-2", "mine")).status).toBe(200);
   });
 
   it("shares its keys' queues with single-key waiters, first come first served", async () => {
     const c = call();
-    await c("POST", "/infra/pools/acquire", { keys: ["a", "b"], ttl_ms: 30_000, token: "h1" });
-    await c("POST", "/infra/pools/acquire", { keys: ["a", "b"], ttl_ms: 30_000, token: "h2" });
-    const single = c("POST", "/infra/locks/b/acquire", { ttl_ms: 30_000, token: "single", wait_ms: 10_000 });
+    await c("POST", pathTo("acquirePool"), { keys: ["a", "b"], ttl_ms: 30_000, token: "h1" });
+    await c("POST", pathTo("acquirePool"), { keys: ["a", "b"], ttl_ms: 30_000, token: "h2" });
+    const single = c("POST", pathTo("acquire", { key: "b" }), {
+      ttl_ms: 30_000,
+      token: "single",
+      wait_ms: 10_000,
+    });
     await sleep(100);
-    const pooled = c("POST", "/infra/pools/acquire", {
+    const pooled = c("POST", pathTo("acquirePool"), {
       keys: ["a", "b"],
       ttl_ms: 30_000,
       token: "pooled",
@@ -336,14 +341,14 @@ describe.each(STORE_KINDS)("pools on %s", (kind) => {
     ["not a list", "qa-1,qa-2", /keys must be a list/],
     ["a bad key", ["qa-1", "a..b"], /key/],
   ])("refuses a pool with %s: 400 naming the problem", async (_what, keys, message) => {
-    const res = await call()("POST", "/infra/pools/acquire", { keys, ttl_ms: 1000 });
+    const res = await call()("POST", pathTo("acquirePool"), { keys, ttl_ms: 1000 });
     expect(res.status).toBe(400);
     expect(res.body.error.message).toMatch(message);
   });
 
   it("takes every key of a pool from the caller's own namespace: another team's qa-1 is another lock", async () => {
     const c = call();
-    const minted = await c("POST", "/admin/tokens", {
+    const minted = await c("POST", pathTo("tokens"), {
       namespace: "team-b",
       scopes: ["locks:read", "locks:write"],
     });
@@ -353,17 +358,17 @@ describe.each(STORE_KINDS)("pools on %s", (kind) => {
     await pool(c, "ops-2");
     const teamB = await c(
       "POST",
-      "/infra/pools/acquire",
+      pathTo("acquirePool"),
       { keys: ["qa-1", "qa-2", "qa-3"], ttl_ms: 30_000, token: "b-1" },
       minted.body.token,
     );
     expect(teamB.status).toBe(200);
     expect(teamB.body.key).toBe("qa-1"); // team-b's qa-1 was free
-    expect((await c("GET", "/infra/locks/qa-1")).body.holder_id).toBe("ops-1");
+    expect((await c("GET", pathTo("status", { key: "qa-1" }))).body.holder_id).toBe("ops-1");
   });
 
   it("refuses wait_ms without the caller's own token", async () => {
-    const res = await call()("POST", "/infra/pools/acquire", {
+    const res = await call()("POST", pathTo("acquirePool"), {
       keys: ["x", "y"],
       ttl_ms: 1000,
       wait_ms: 100,

@@ -11,6 +11,7 @@ import { createApp } from "../server/app.js";
 import { memoryRateLimiter } from "../server/auth/rate-limit.js";
 import { createMemoryStore } from "../server/stores/memory.js";
 import { redisKeys } from "../server/stores/redis/keys.js";
+import { pathTo } from "../src/protocol/paths.js";
 import { ADMIN_TOKEN, appOn, testConfig } from "./support/app.js";
 import { type StoreBackends, startBackends } from "./support/stores.js";
 
@@ -30,7 +31,11 @@ const setUp = (config = testConfig({ tokenCacheMs: 0 })) => {
     return { cookie: setCookie.split(";")[0] ?? "", setCookie };
   };
   const mint = async (scopes: string[]) => {
-    const res = await call("POST", "/admin/tokens", { namespace: "default", scopes, name: scopes.join("+") });
+    const res = await call("POST", pathTo("tokens"), {
+      namespace: "default",
+      scopes,
+      name: scopes.join("+"),
+    });
     expect(res.status).toBe(201);
     return res.body as { token: string; id: string };
   };
@@ -83,7 +88,7 @@ describe("the session cookie", () => {
     const minted = await mint(["locks:read"]);
     const { cookie } = await signIn(minted.token);
     expect((await page("/ui", cookie)).status).toBe(200);
-    expect((await call("DELETE", `/admin/tokens/${minted.id}`)).status).toBe(200);
+    expect((await call("DELETE", pathTo("token", { id: minted.id }))).status).toBe(200);
     expect((await page("/ui", cookie)).status).toBe(303);
   });
 
@@ -133,8 +138,12 @@ describe("what a token's scopes show on the dashboard", () => {
   it("without locks:read: no listing, holder or history, as a page or a live update", async () => {
     const { signIn, page, mint, call } = setUp();
     expect(
-      (await call("POST", "/infra/locks/secret-env/acquire", { ttl_ms: 60_000, holder_id: "hidden-job" }))
-        .status,
+      (
+        await call("POST", pathTo("acquire", { key: "secret-env" }), {
+          ttl_ms: 60_000,
+          holder_id: "hidden-job",
+        })
+      ).status,
     ).toBe(200);
     const { cookie } = await signIn((await mint(["locks:write"])).token);
     for (const path of ["/ui", "/ui/fragment/locks", "/ui/locks/secret-env", "/ui/fragment/key/secret-env"]) {
@@ -149,8 +158,12 @@ describe("what a token's scopes show on the dashboard", () => {
   it("refuses a form of a token that may not read, showing nothing of the key", async () => {
     const { signIn, page, mint, call, csrfOf } = setUp();
     expect(
-      (await call("POST", "/infra/locks/secret-env/acquire", { ttl_ms: 60_000, holder_id: "hidden-job" }))
-        .status,
+      (
+        await call("POST", pathTo("acquire", { key: "secret-env" }), {
+          ttl_ms: 60_000,
+          holder_id: "hidden-job",
+        })
+      ).status,
     ).toBe(200);
     for (const scopes of [["locks:write"], ["locks:force"]]) {
       const { cookie } = await signIn((await mint(scopes)).token);
@@ -175,7 +188,7 @@ describe("what a token's scopes show on the dashboard", () => {
         expect(text).not.toContain("Done.");
       }
     }
-    expect((await call("GET", "/infra/locks/secret-env")).body).toMatchObject({
+    expect((await call("GET", pathTo("status", { key: "secret-env" }))).body).toMatchObject({
       locked: true,
       holder_id: "hidden-job",
     });
@@ -184,7 +197,8 @@ describe("what a token's scopes show on the dashboard", () => {
   it("with locks:force (and locks:read): the force release, which it may do", async () => {
     const { signIn, page, mint, call, csrfOf } = setUp();
     expect(
-      (await call("POST", "/infra/locks/stuck/acquire", { ttl_ms: 60_000, holder_id: "dead-job" })).status,
+      (await call("POST", pathTo("acquire", { key: "stuck" }), { ttl_ms: 60_000, holder_id: "dead-job" }))
+        .status,
     ).toBe(200);
     const { cookie } = await signIn((await mint(["locks:read", "locks:force"])).token);
     const keyPage = await (await page("/ui/locks/stuck?confirm=force", cookie)).text();
@@ -196,7 +210,7 @@ describe("what a token's scopes show on the dashboard", () => {
     });
     // Before: "needs a token with the admin scope".
     expect(res.status).toBe(303);
-    expect((await call("GET", "/infra/locks/stuck")).body.locked).toBe(false);
+    expect((await call("GET", pathTo("status", { key: "stuck" }))).body.locked).toBe(false);
   });
 });
 
@@ -256,7 +270,7 @@ describe("the hold form's duration", () => {
       method: "POST",
       body: new URLSearchParams({ csrf, action: "hold", duration }),
     });
-    const status = (await call("GET", `/infra/locks/${key}`)).body as { expires_at: string | null };
+    const status = (await call("GET", pathTo("status", { key }))).body as { expires_at: string | null };
     const leftMs = status.expires_at ? Date.parse(status.expires_at) - Date.now() : null;
     return { status: res.status, text: res.status === 303 ? "" : await res.text(), leftMs };
   };

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryStore } from "../server/stores/memory.js";
+import { pathTo } from "../src/protocol/paths.js";
 import { ADMIN_TOKEN, appOn } from "./support/app.js";
 import { hasChromium, launchBrowser, type Served, serveApp } from "./support/browser.js";
 import { sleep } from "./support/processes.js";
@@ -37,9 +38,9 @@ const RUN = "https://github.com/acme/web/actions/runs/9912345678";
 
 const { app, call } = appOn(createMemoryStore());
 const statusOf = async (key: string, token = ADMIN_TOKEN) =>
-  (await call("GET", `/infra/locks/${encodeURIComponent(key)}`, undefined, token)).body;
+  (await call("GET", pathTo("status", { key }), undefined, token)).body;
 const acquire = async (key: string, body: Record<string, unknown>) => {
-  const res = await call("POST", `/infra/locks/${encodeURIComponent(key)}/acquire`, body);
+  const res = await call("POST", pathTo("acquire", { key }), body);
   expect(res.status).toBe(200);
   return res.body;
 };
@@ -162,7 +163,7 @@ describe.skipIf(skipBrowser || !hasChromium())("the dashboard in a browser", () 
 
   /** Mint a token of the default namespace through the admin API. */
   const mint = async (scopes: string[], name: string) => {
-    const res = await call("POST", "/admin/tokens", { namespace: "default", scopes, name });
+    const res = await call("POST", pathTo("tokens"), { namespace: "default", scopes, name });
     expect(res.status).toBe(201);
     secrets.push(res.body.token);
     return res.body.token as string;
@@ -254,7 +255,7 @@ describe.skipIf(skipBrowser || !hasChromium())("the dashboard in a browser", () 
     expect(status.expires_in_ms).toBeLessThanOrEqual(7_200_000);
     await expect(page.locator("#now").textContent()).resolves.toContain("dashboard:admin");
     // Someone else's lease is refused with the holder named, and nothing changes.
-    const other = await call("POST", `/infra/locks/${encodeURIComponent("qa-env/eu")}/acquire`, {
+    const other = await call("POST", pathTo("acquire", { key: "qa-env/eu" }), {
       ttl_ms: 1000,
     });
     expect(other.status).toBe(409);
@@ -489,7 +490,7 @@ describe.skipIf(skipBrowser || !hasChromium())("the dashboard in a browser", () 
   it("photographs the list and a key's page for the README", async () => {
     // A namespace of its own with some life in it: shared E2E suites, a deploy waiting for them,
     // a production deploy, a hold by the QA team.
-    const team = await call("POST", "/admin/tokens", {
+    const team = await call("POST", pathTo("tokens"), {
       namespace: "acme",
       scopes: ["locks:read", "locks:write"],
       name: "qa-team",
@@ -497,9 +498,7 @@ describe.skipIf(skipBrowser || !hasChromium())("the dashboard in a browser", () 
     const token = team.body.token as string;
     secrets.push(token);
     const take = async (key: string, body: Record<string, unknown>) =>
-      expect(
-        (await call("POST", `/infra/locks/${encodeURIComponent(key)}/acquire`, body, token)).status,
-      ).toBe(200);
+      expect((await call("POST", pathTo("acquire", { key }), body, token)).status).toBe(200);
     const run = (repo: string, id: number) => `https://github.com/acme/${repo}/actions/runs/${id}`;
     await take("qa-env", {
       ttl_ms: 1_800_000,
@@ -524,10 +523,10 @@ describe.skipIf(skipBrowser || !hasChromium())("the dashboard in a browser", () 
       reason: "QA manual testing",
     });
     await take("nightly-db", { ttl_ms: 1000, token: "nightly", holder_id: "nightly backup" });
-    await call("POST", "/infra/locks/nightly-db/release", { token: "nightly" }, token);
+    await call("POST", pathTo("release", { key: "nightly-db" }), { token: "nightly" }, token);
     const waiting = new AbortController();
     const deploy = Promise.resolve(
-      app.request("/infra/locks/qa-env/acquire", {
+      app.request(pathTo("acquire", { key: "qa-env" }), {
         method: "POST",
         headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
         body: JSON.stringify({

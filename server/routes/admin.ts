@@ -1,6 +1,7 @@
 /** Operators mint and revoke scoped API tokens; each token belongs to one namespace. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { printable, strictBody } from "../../src/protocol/common.js";
+import { PATHS } from "../../src/protocol/paths.js";
 import { requireScope } from "../auth/middleware.js";
 import { mintToken } from "../auth/tokens.js";
 import {
@@ -53,7 +54,7 @@ export function adminRoutes(tokens: TokenStore, verifier: TokenVerifier) {
 
   const mint = createRoute({
     method: "post",
-    path: "/admin/tokens",
+    path: PATHS.tokens,
     tags: ["Admin"],
     summary: "Mint a token for a namespace (the secret is shown once)",
     middleware: [...admin, jsonBody],
@@ -67,7 +68,7 @@ export function adminRoutes(tokens: TokenStore, verifier: TokenVerifier) {
 
   const list = createRoute({
     method: "get",
-    path: "/admin/tokens",
+    path: PATHS.tokens,
     tags: ["Admin"],
     summary: "List tokens (never their secrets)",
     middleware: admin,
@@ -76,7 +77,7 @@ export function adminRoutes(tokens: TokenStore, verifier: TokenVerifier) {
 
   const revoke = createRoute({
     method: "delete",
-    path: "/admin/tokens/{id}",
+    path: PATHS.token,
     tags: ["Admin"],
     summary: "Revoke a token (other server instances stop accepting it within LSS_TOKEN_CACHE_MS)",
     middleware: admin,

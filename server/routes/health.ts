@@ -1,5 +1,6 @@
 /** For load balancers and deploy checks: 200 only when the store answers. */
 import { createRoute, z } from "@hono/zod-openapi";
+import { PATHS } from "../../src/protocol/paths.js";
 import type { RuntimeName } from "../runtime.js";
 import type { LockStore } from "../stores/types.js";
 import { newRouter } from "./router.js";
@@ -23,7 +24,7 @@ export const HEALTH_CACHE_MS = 1000;
 export function healthRoutes(store: LockStore, runtime: RuntimeName) {
   const health = createRoute({
     method: "get",
-    path: "/health",
+    path: PATHS.health,
     tags: ["Health"],
     summary: "Which runtime and store serve, whether the store is reachable, and whether it is safe",
     responses: {

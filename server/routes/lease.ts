@@ -15,6 +15,7 @@ import {
   TtlMs,
   WaitMs,
 } from "../../src/protocol/lease.js";
+import { PATHS } from "../../src/protocol/paths.js";
 import { type AppEnv, requireScope } from "../auth/middleware.js";
 import { literalRanges } from "../auth/oidc-policy.js";
 import { actorOf, holderOf } from "../auth/principal.js";
@@ -64,7 +65,7 @@ export function leaseRoutes(
 
   const acquire = createRoute({
     method: "post",
-    path: "/infra/locks/{key}/acquire",
+    path: PATHS.acquire,
     tags: ["Leases"],
     summary: "Acquire a lease on a key",
     description:
@@ -84,7 +85,7 @@ export function leaseRoutes(
 
   const acquirePool = createRoute({
     method: "post",
-    path: "/infra/pools/acquire",
+    path: PATHS.acquirePool,
     tags: ["Leases"],
     summary: "Acquire whichever of several keys frees first (a pool)",
     description:
@@ -107,7 +108,7 @@ export function leaseRoutes(
 
   const renew = createRoute({
     method: "post",
-    path: "/infra/locks/{key}/renew",
+    path: PATHS.renew,
     tags: ["Leases"],
     summary: "Extend a held lease to ttl_ms from now",
     middleware: write,
@@ -121,7 +122,7 @@ export function leaseRoutes(
 
   const release = createRoute({
     method: "post",
-    path: "/infra/locks/{key}/release",
+    path: PATHS.release,
     tags: ["Leases"],
     summary: "Release a lease with its token (locks:write), or force: true (admin or locks:force)",
     // The scope depends on the body: locks:write for one's own lease, locks:force to force one.
@@ -139,7 +140,7 @@ export function leaseRoutes(
 
   const leave = createRoute({
     method: "post",
-    path: "/infra/locks/{key}/leave",
+    path: PATHS.leave,
     tags: ["Leases"],
     summary: "Leave the key's queue (a cancelled waiter)",
     middleware: write,
@@ -155,7 +156,7 @@ export function leaseRoutes(
 
   const status = createRoute({
     method: "get",
-    path: "/infra/locks/{key}",
+    path: PATHS.status,
     tags: ["Leases"],
     summary:
       "Whether a key is held, by whom and until when (never the token); wait_ms waits until it is free",
@@ -187,7 +188,7 @@ export function leaseRoutes(
 
   const list = createRoute({
     method: "get",
-    path: "/infra/locks",
+    path: PATHS.list,
     tags: ["Leases"],
     summary: "The namespace's keys with their state (held or free, holder, expiry, waiters)",
     description:
@@ -210,7 +211,7 @@ export function leaseRoutes(
 
   const history = createRoute({
     method: "get",
-    path: "/infra/locks/{key}/history",
+    path: PATHS.history,
     tags: ["Leases"],
     summary: "Who held a key and when: its grants, releases, expiries, forced releases, queue timeouts",
     description:

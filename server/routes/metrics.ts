@@ -4,6 +4,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
+import { PATHS } from "../../src/protocol/paths.js";
 import { authenticate, type FailedAuthGuard } from "../auth/middleware.js";
 import type { Principal, TokenVerifier } from "../auth/types.js";
 import { constantTimeEqual, sha256Hex } from "../crypto.js";
@@ -52,7 +53,7 @@ export function metricsRoutes(
 
   const route = createRoute({
     method: "get",
-    path: "/metrics",
+    path: PATHS.metrics,
     tags: ["Health"],
     summary: "This instance's Prometheus metrics (admin scope or LSS_METRICS_TOKEN)",
     middleware: [auth, ...opts.limited, allowed] as const,

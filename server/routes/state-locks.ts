@@ -3,6 +3,7 @@
  * (204 unlocked, 423 locked, 404 unknown), the per-lock key `k` as its credential.
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import { PATHS } from "../../src/protocol/paths.js";
 import {
   CreatedResponse,
   CreateQuery,
@@ -33,7 +34,7 @@ const missingKey = () =>
 export function stateLockRoutes(locks: StateLocks) {
   const create = createRoute({
     method: "post",
-    path: "/locks",
+    path: PATHS.createStateLock,
     tags: ["Lock State Service"],
     summary: "Create a lock (l=true to create it locked, e=seconds, k=your own key)",
     middleware: [requireScope("locks:write")],
@@ -46,7 +47,7 @@ export function stateLockRoutes(locks: StateLocks) {
 
   const check = createRoute({
     method: "get",
-    path: "/locks/{id}",
+    path: PATHS.stateLock,
     tags: ["Lock State Service"],
     summary: "The lock's state as a status code: 204 unlocked, 423 locked, 404 unknown",
     middleware: [requireScope("locks:read")],
@@ -79,7 +80,7 @@ export function stateLockRoutes(locks: StateLocks) {
 
   const lock = createRoute({
     method: "patch",
-    path: "/locks/{id}/lock",
+    path: PATHS.lockStateLock,
     tags: ["Lock State Service"],
     summary: "Lock (e=seconds, else until unlocked); locking a locked lock sets its new expiry",
     middleware: [requireScope("locks:write")],
@@ -89,7 +90,7 @@ export function stateLockRoutes(locks: StateLocks) {
 
   const unlock = createRoute({
     method: "patch",
-    path: "/locks/{id}/unlock",
+    path: PATHS.unlockStateLock,
     tags: ["Lock State Service"],
     summary: "Unlock (unlocking an unlocked lock is a no-op)",
     middleware: [requireScope("locks:write")],

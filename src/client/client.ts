@@ -1,35 +1,18 @@
 /**
- * Typed client for both LSS APIs, used by the GitHub Action and the CLI. Transient failures
- * (network errors, 429, 5xx) are retried with exponential backoff and jitter. Every acquire
- * carries a client-chosen token, so a retried acquire returns the same lease instead of 409.
+ * Typed client for both LSS APIs, used by the GitHub Action and the CLI: one method per
+ * operation, over the transport (transport.ts: bearer, retries, backoff). Every acquire carries a
+ * client-chosen token, so a retried acquire returns the same lease instead of 409.
  */
 import { randomUUID } from "node:crypto";
 import type { GrantResponse, HistoryResponse, ListResponse, StatusResponse } from "../protocol/lease.js";
+import { pathTo } from "../protocol/paths.js";
 import type { CreatedResponse } from "../protocol/state-locks.js";
 import { codeOf, LssError } from "./errors.js";
+import { type Answer, createTransport, type Transport, type TransportOptions } from "./transport.js";
 
-/**
- * A bearer token that may change: asked before every request (so it can hand out a fresh one when
- * the last is about to expire), and once more with `refresh: true` when the server answers 401.
- */
-export type TokenProvider = (ask: { refresh: boolean; signal?: AbortSignal }) => Promise<string>;
+export { abortableSleep, isHeaderToken, type TokenProvider } from "./transport.js";
 
-export interface ClientOptions {
-  url: string;
-  /** Bearer token, or a provider of one (e.g. a CI job's OIDC ID token); the /locks API may not need one. */
-  token?: string | TokenProvider;
-  /** Attempts after the first for transient failures. */
-  retries?: number;
-  baseDelayMs?: number;
-  maxDelayMs?: number;
-  /** Per attempt. */
-  timeoutMs?: number;
-  fetch?: typeof fetch;
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  /** Told before each retry, e.g. to log "server answered 503, retrying in 1.2 s". */
-  onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
-  userAgent?: string;
-}
+export type ClientOptions = TransportOptions;
 
 /** A lease as others see it: who holds it, why, until when (never its token); and our place in its queue. */
 export type HeldLease = Pick<
@@ -71,19 +54,6 @@ export type StateLockState = "unlocked" | "locked" | "unknown";
 
 export const newToken = () => randomUUID().replaceAll("-", "");
 
-const RETRYABLE = new Set([429, 500, 502, 503, 504]);
-
-/** Network failures before anything was sent (no connection was made). */
-const NEVER_SENT = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN/;
-
-/**
- * A retryable answer after which the server certainly did nothing: rate limited, or the store
- * unreachable before anything was written (store_unavailable says "nothing was changed"). Not a
- * 500 or a proxy's 502/504, and not 503 outcome_unknown (the write may have been made).
- */
-const answeredUndone = (status: number, body: Record<string, unknown> | null) =>
-  status === 429 || (status === 503 && codeOf(body, "unavailable") === "store_unavailable");
-
 /** The response schemas, loaded (with zod) when first needed: see `parsed`. */
 const protocol = async () => {
   const [lease, stateLocks] = await Promise.all([
@@ -97,20 +67,6 @@ type ZodSafeParse<T> =
   | { success: true; data: T }
   | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } };
 
-export const abortableSleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-
 const heldFrom = (body: Record<string, unknown>): HeldLease => ({
   holder_id: (body.holder_id as string | null) ?? null,
   reason: (body.reason as string | null) ?? null,
@@ -121,166 +77,46 @@ const heldFrom = (body: Record<string, unknown>): HeldLease => ({
   position: (body.position as number | null) ?? null,
 });
 
-/** Whether a bearer token can go in a header as it is: visible ASCII, no spaces. */
-export const isHeaderToken = (token: string) => /^[\x21-\x7e]+$/.test(token);
+/** An answer that is not the one asked for, as the LssError it means. */
+const fail = (r: Answer, what: string): never => {
+  const error = r.body?.error as { message?: string } | undefined;
+  throw new LssError(
+    codeOf(r.body, "http_error"),
+    `${what}: ${error?.message ?? `HTTP ${r.status}`}`,
+    r.status,
+    r.body,
+  );
+};
 
-const badToken = () =>
-  new LssError("bad_token", "token is not a valid header value (a line break or space in it?)");
+/**
+ * The body as the protocol's schema reads it, or LssError("bad_response"). The schemas (and zod)
+ * are loaded on first use: the action's uncontended acquire never needs them, and loading them
+ * costs a step's start-up tens of milliseconds.
+ */
+async function parsed<T>(
+  r: Answer,
+  schema: (p: Protocol) => { safeParse(v: unknown): ZodSafeParse<T> },
+  what: string,
+): Promise<T> {
+  const result = schema(await protocol()).safeParse(r.body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw new LssError(
+    "bad_response",
+    `${what}: ${r.status} with an answer the protocol does not know (${issue?.path.map(String).join(".") || "body"}: ${issue?.message})`,
+    r.status,
+    r.body,
+  );
+}
 
 export function createClient(opts: ClientOptions) {
-  // fetch would reject it with a message that quotes the whole header, secret included.
-  if (typeof opts.token === "string" && opts.token && !isHeaderToken(opts.token)) throw badToken();
-  const provider = typeof opts.token === "function" ? opts.token : null;
-  const base = opts.url.replace(/\/+$/, "");
-  const retries = opts.retries ?? 4;
-  const baseDelay = opts.baseDelayMs ?? 250;
-  const maxDelay = opts.maxDelayMs ?? 5000;
-  const timeoutMs = opts.timeoutMs ?? 10_000;
-  const doFetch = opts.fetch ?? fetch;
-  const sleep = opts.sleep ?? abortableSleep;
-  const lockPath = (key: string) => `/infra/locks/${encodeURIComponent(key)}`;
+  const transport = createTransport(opts);
+  return { url: transport.url, ...leaseMethods(transport), ...stateLockMethods(transport) };
+}
 
-  /** The bearer for one attempt: the fixed token, or the provider's (checked as the fixed one is). */
-  async function bearer(refresh: boolean, signal?: AbortSignal): Promise<string | undefined> {
-    if (!provider) return (opts.token as string | undefined) || undefined;
-    let token: string;
-    try {
-      token = await provider({ refresh, signal });
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason ?? err;
-      if (err instanceof LssError) throw err;
-      throw new LssError(
-        "token_unavailable",
-        `could not get a token: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    }
-    if (!isHeaderToken(token)) throw badToken();
-    return token;
-  }
-
-  /** One request with retries; returns status and parsed body, or throws LssError("unreachable"). */
-  async function request(
-    method: string,
-    path: string,
-    body?: unknown,
-    signal?: AbortSignal,
-    /** For requests the server holds (long-polls): added to the per-attempt timeout. */
-    holdMs = 0,
-    /**
-     * Whether asking again may repeat what an earlier attempt did: false for a request that is
-     * not idempotent (POST /locks makes a new lock each time), retried only when the server
-     * certainly did nothing (see certainlyUndone).
-     */
-    idempotent = true,
-  ): Promise<{ status: number; body: Record<string, unknown> | null; headers: Headers }> {
-    const headers: Record<string, string> = { "User-Agent": opts.userAgent ?? "lss-client" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    let lastReason = "";
-    /** A provided token is refreshed once when the server refuses it (it may have just expired). */
-    let refresh = false;
-    let refreshed = false;
-    for (let attempt = 0; ; attempt++) {
-      let retryAfterMs: number | null = null;
-      const token = await bearer(refresh, signal);
-      if (token) headers.Authorization = `Bearer ${token}`;
-      try {
-        const res = await doFetch(`${base}${path}`, {
-          method,
-          headers,
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: signal
-            ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs + holdMs)])
-            : AbortSignal.timeout(timeoutMs + holdMs),
-        });
-        const text = await res.text();
-        if (res.status === 401 && provider && !refreshed) {
-          refresh = refreshed = true;
-          attempt--; // not a retry of a transient failure: no backoff, no count
-          continue;
-        }
-        refresh = false;
-        let parsed: Record<string, unknown> | null = null;
-        if (text) {
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            if (!RETRYABLE.has(res.status)) {
-              throw new LssError(
-                "bad_response",
-                `${method} ${path}: ${res.status} with a body that is not JSON`,
-                res.status,
-              );
-            }
-          }
-        }
-        if (!RETRYABLE.has(res.status)) return { status: res.status, body: parsed, headers: res.headers };
-        const message = (parsed?.error as { message?: string } | undefined)?.message;
-        lastReason = `server answered ${res.status}${message ? ` (${message})` : ""}`;
-        const retryAfter = Number(res.headers.get("Retry-After"));
-        if (Number.isFinite(retryAfter) && retryAfter > 0) retryAfterMs = retryAfter * 1000;
-        if (attempt >= retries || (!idempotent && !answeredUndone(res.status, parsed))) {
-          throw new LssError(
-            codeOf(parsed, "unavailable"),
-            `${method} ${path}: ${lastReason}`,
-            res.status,
-            parsed,
-          );
-        }
-      } catch (err) {
-        if (err instanceof LssError) throw err;
-        if (signal?.aborted) throw signal.reason ?? err;
-        lastReason = describeNetworkError(err);
-        if (attempt >= retries) {
-          throw new LssError("unreachable", `cannot reach LSS at ${base}: ${lastReason}`);
-        }
-        if (!idempotent && !NEVER_SENT.test(lastReason)) {
-          throw new LssError(
-            "unreachable",
-            `${method} ${path}: ${lastReason}; it may have reached the server, so it is not sent again`,
-          );
-        }
-      }
-      const backoff = Math.min(maxDelay, baseDelay * 2 ** attempt) * (0.5 + Math.random() / 2);
-      const delayMs = Math.min(maxDelay, Math.max(backoff, retryAfterMs ?? 0));
-      opts.onRetry?.({ attempt: attempt + 1, delayMs, reason: lastReason });
-      await sleep(delayMs, signal);
-    }
-  }
-
-  const fail = (r: { status: number; body: Record<string, unknown> | null }, what: string): never => {
-    const error = r.body?.error as { message?: string } | undefined;
-    throw new LssError(
-      codeOf(r.body, "http_error"),
-      `${what}: ${error?.message ?? `HTTP ${r.status}`}`,
-      r.status,
-      r.body,
-    );
-  };
-
-  /**
-   * The body as the protocol's schema reads it, or LssError("bad_response"). The schemas (and zod)
-   * are loaded on first use: the action's uncontended acquire never needs them, and loading them
-   * costs a step's start-up tens of milliseconds.
-   */
-  async function parsed<T>(
-    r: { status: number; body: Record<string, unknown> | null },
-    schema: (p: Protocol) => { safeParse(v: unknown): ZodSafeParse<T> },
-    what: string,
-  ): Promise<T> {
-    const result = schema(await protocol()).safeParse(r.body);
-    if (result.success) return result.data;
-    const issue = result.error.issues[0];
-    throw new LssError(
-      "bad_response",
-      `${what}: ${r.status} with an answer the protocol does not know (${issue?.path.map(String).join(".") || "body"}: ${issue?.message})`,
-      r.status,
-      r.body,
-    );
-  }
-
+/** The lease API: acquire (one key or a pool), leave, renew, release, status, history, list. */
+function leaseMethods({ request }: Transport) {
   return {
-    url: base,
-
     /**
      * One try; with waitMs the server holds the request in the key's queue until it is granted or
      * the wait ends (then: not acquired, with our place in the queue).
@@ -290,22 +126,18 @@ export function createClient(opts: ClientOptions) {
       const pool = typeof target !== "string";
       const shared = opts.shared || opts.limit !== undefined;
       const waitMs = opts.waitMs ?? 0;
-      const r = await request(
-        "POST",
-        pool ? "/infra/pools/acquire" : `${lockPath(target)}/acquire`,
-        {
-          ...(pool ? { keys: target } : {}),
-          ttl_ms: opts.ttlMs,
-          holder_id: opts.holderId,
-          reason: opts.reason,
-          token,
-          ...(shared ? { mode: "shared" } : {}),
-          ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
-          ...(waitMs > 0 ? { wait_ms: waitMs } : {}),
-        },
-        opts.signal,
-        waitMs,
-      );
+      const body = {
+        ...(pool ? { keys: target } : {}),
+        ttl_ms: opts.ttlMs,
+        holder_id: opts.holderId,
+        reason: opts.reason,
+        token,
+        ...(shared ? { mode: "shared" } : {}),
+        ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+        ...(waitMs > 0 ? { wait_ms: waitMs } : {}),
+      };
+      const path = pool ? pathTo("acquirePool") : pathTo("acquire", { key: target });
+      const r = await request("POST", path, { body, signal: opts.signal, holdMs: waitMs });
       // A grant is not parsed with the schemas: it is the action's fast path (see parsed).
       if (r.status === 200) return { acquired: true, lease: r.body as GrantResponse, token };
       const code = (r.body?.error as { code?: string })?.code;
@@ -326,7 +158,7 @@ export function createClient(opts: ClientOptions) {
       const answers = await Promise.allSettled(
         keys.map(async (key) => {
           const body = { token, ...(holderId ? { holder_id: holderId } : {}) };
-          const r = await request("POST", `${lockPath(key)}/leave`, body, signal);
+          const r = await request("POST", pathTo("leave", { key }), { body, signal });
           if (r.status !== 200) fail(r, `leave the queue of ${key}`);
         }),
       );
@@ -337,22 +169,22 @@ export function createClient(opts: ClientOptions) {
     /** Like a grant, a renewal is the renewer's every call: not parsed with the schemas. */
     async renew(key: string, opts: { token: string; ttlMs: number } & CallOptions): Promise<GrantResponse> {
       const body = { token: opts.token, ttl_ms: opts.ttlMs };
-      const r = await request("POST", `${lockPath(key)}/renew`, body, opts.signal);
+      const r = await request("POST", pathTo("renew", { key }), { body, signal: opts.signal });
       return r.status === 200 ? (r.body as GrantResponse) : fail(r, `renew ${key}`);
     },
 
     /** Release with the lease's token, or (admin tokens only) whatever lease holds the key. */
     async release(key: string, how: ({ token: string } | { force: true }) & CallOptions): Promise<void> {
       const body = "token" in how ? { token: how.token } : { force: true };
-      const r = await request("POST", `${lockPath(key)}/release`, body, how.signal);
+      const r = await request("POST", pathTo("release", { key }), { body, signal: how.signal });
       if (r.status !== 200) fail(r, `release ${key}`);
     },
 
     /** With waitMs the server answers when the key reads free, or when the wait ends. */
     async status(key: string, opts: { waitMs?: number } & CallOptions = {}): Promise<StatusResponse> {
       const waitMs = opts.waitMs ?? 0;
-      const query = waitMs > 0 ? `?wait_ms=${waitMs}` : "";
-      const r = await request("GET", `${lockPath(key)}${query}`, undefined, opts.signal, waitMs);
+      const path = pathTo("status", { key }, { wait_ms: waitMs > 0 ? waitMs : undefined });
+      const r = await request("GET", path, { signal: opts.signal, holdMs: waitMs });
       return r.status === 200
         ? parsed(r, (p) => p.StatusResponse, `status of ${key}`)
         : fail(r, `status of ${key}`);
@@ -363,15 +195,8 @@ export function createClient(opts: ClientOptions) {
       key: string,
       page: { limit?: number; cursor?: string } & CallOptions = {},
     ): Promise<HistoryResponse> {
-      const query = new URLSearchParams();
-      if (page.limit !== undefined) query.set("limit", String(page.limit));
-      if (page.cursor !== undefined) query.set("cursor", page.cursor);
-      const r = await request(
-        "GET",
-        `${lockPath(key)}/history${query.size ? `?${query}` : ""}`,
-        undefined,
-        page.signal,
-      );
+      const path = pathTo("history", { key }, { limit: page.limit, cursor: page.cursor });
+      const r = await request("GET", path, { signal: page.signal });
       return r.status === 200
         ? parsed(r, (p) => p.HistoryResponse, `history of ${key}`)
         : fail(r, `history of ${key}`);
@@ -381,31 +206,23 @@ export function createClient(opts: ClientOptions) {
     async list(
       page: { prefix?: string; limit?: number; cursor?: string } & CallOptions = {},
     ): Promise<ListResponse> {
-      const query = new URLSearchParams();
-      if (page.prefix) query.set("prefix", page.prefix);
-      if (page.limit !== undefined) query.set("limit", String(page.limit));
-      if (page.cursor !== undefined) query.set("cursor", page.cursor);
-      const r = await request("GET", `/infra/locks${query.size ? `?${query}` : ""}`, undefined, page.signal);
+      const query = { prefix: page.prefix || undefined, limit: page.limit, cursor: page.cursor };
+      const r = await request("GET", pathTo("list", {}, query), { signal: page.signal });
       return r.status === 200 ? parsed(r, (p) => p.ListResponse, "list locks") : fail(r, "list locks");
     },
+  };
+}
 
+/** The Lock State Service API: create, lock and unlock, and read a /locks lock. */
+function stateLockMethods({ request }: Transport) {
+  return {
     /** POST /locks: a new /locks lock (`e` seconds locked; `k` your own key). */
     async createStateLock(
       p: { locked: boolean; e?: string; k?: string } & CallOptions,
     ): Promise<CreatedResponse> {
-      const query = new URLSearchParams();
-      if (p.locked) query.set("l", "true");
-      if (p.e !== undefined) query.set("e", p.e);
-      if (p.k !== undefined) query.set("k", p.k);
+      const path = pathTo("createStateLock", {}, { l: p.locked ? "true" : undefined, e: p.e, k: p.k });
       // Not idempotent: each POST makes a lock, so a retry after a lost answer would make two.
-      const r = await request(
-        "POST",
-        `/locks${query.size ? `?${query}` : ""}`,
-        undefined,
-        p.signal,
-        0,
-        false,
-      );
+      const r = await request("POST", path, { signal: p.signal, idempotent: false });
       return r.status === 200 ? parsed(r, (s) => s.CreatedResponse, "create lock") : fail(r, "create lock");
     },
 
@@ -414,14 +231,10 @@ export function createClient(opts: ClientOptions) {
       id: string,
       change: { action: "lock" | "unlock"; k: string; e?: string } & CallOptions,
     ): Promise<void> {
-      const query = new URLSearchParams({ k: change.k });
-      if (change.e !== undefined) query.set("e", change.e);
-      const r = await request(
-        "PATCH",
-        `/locks/${encodeURIComponent(id)}/${change.action}?${query}`,
-        undefined,
-        change.signal,
-      );
+      const name = change.action === "lock" ? "lockStateLock" : "unlockStateLock";
+      const r = await request("PATCH", pathTo(name, { id }, { k: change.k, e: change.e }), {
+        signal: change.signal,
+      });
       if (r.status !== 204) fail(r, `${change.action} ${id}`);
     },
 
@@ -430,7 +243,7 @@ export function createClient(opts: ClientOptions) {
       id: string,
       opts: CallOptions = {},
     ): Promise<{ state: StateLockState; expires_at: string | null }> {
-      const r = await request("GET", `/locks/${encodeURIComponent(id)}`, undefined, opts.signal);
+      const r = await request("GET", pathTo("stateLock", { id }), { signal: opts.signal });
       if (r.status === 204) return { state: "unlocked", expires_at: null };
       if (r.status === 423)
         return { state: "locked", expires_at: (r.body?.expires_at as string | null) ?? null };
@@ -441,13 +254,6 @@ export function createClient(opts: ClientOptions) {
 }
 
 export type LssClient = ReturnType<typeof createClient>;
-
-function describeNetworkError(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  if (err.name === "TimeoutError") return "no answer in time";
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? err.message;
-}
 
 /**
  * Release with the token whatever of the target it may hold (of a pool: any one key); true when

@@ -1,6 +1,7 @@
 /** A real LSS server (in-process, on a real redis-server) and helpers to run the action's dist/ against it. */
 import { serve } from "@hono/node-server";
 import { createApp } from "../../server/app.js";
+import { pathTo } from "../../src/protocol/paths.js";
 import { actionInputDefaults, Job } from "./runner.js";
 import { freePort } from "./server-process.js";
 import { ADMIN_TOKEN, type StoreBackends, startBackends, testConfig } from "./stores.js";
@@ -26,7 +27,7 @@ export async function startLiveServer(): Promise<LiveServer> {
     url,
     backends,
     async status(key) {
-      const res = await fetch(`${url}/infra/locks/${encodeURIComponent(key)}`, {
+      const res = await fetch(`${url}${pathTo("status", { key })}`, {
         headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
       });
       return (await res.json()) as {
