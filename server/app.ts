@@ -3,14 +3,15 @@
  * auth → rate limit → schema validation (src/protocol) → scope → one function of locks/ → one store
  * operation. One onError turns every failure into the one JSON error shape.
  */
-import type { Context, MiddlewareHandler, NotFoundHandler } from "hono";
+import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { authenticate, failedAuthGuard, rateLimit } from "./auth/middleware.js";
+import { type AppEnv, authenticate, failedAuthGuard, rateLimit } from "./auth/middleware.js";
 import { createOidcVerifier, githubServerOf } from "./auth/oidc.js";
 import type { RateLimiter } from "./auth/rate-limit.js";
 import { createTokenVerifier } from "./auth/tokens.js";
+import type { TokenVerifier } from "./auth/types.js";
 import { type Config, DEFAULT_CONFIG } from "./config.js";
 import { ApiError, codeOfStatus, errorBody } from "./errors.js";
 import { createLeases } from "./locks/leases.js";
@@ -23,13 +24,13 @@ import {
   metricsMiddleware,
   rateLimitReason,
 } from "./metrics.js";
-import { adminRoutes } from "./routes/admin.js";
+import { registerAdminRoutes } from "./routes/admin.js";
 import { docsRoutes } from "./routes/docs.js";
-import { healthRoutes } from "./routes/health.js";
-import { leaseRoutes } from "./routes/lease.js";
-import { metricsRoutes } from "./routes/metrics.js";
-import { newRouter } from "./routes/router.js";
-import { stateLockRoutes } from "./routes/state-locks.js";
+import { registerHealth } from "./routes/health.js";
+import { registerLeaseRoutes } from "./routes/leases/index.js";
+import { registerMetrics } from "./routes/metrics.js";
+import { newRouter, type Router, type Validation } from "./routes/router.js";
+import { registerStateLockRoutes } from "./routes/state-locks.js";
 import { RUNTIMES, type Runtime } from "./runtime.js";
 import { type LockStore, StoreUnavailableError } from "./stores/types.js";
 import { uiRoutes } from "./ui/routes.js";
@@ -57,6 +58,8 @@ export interface AppDeps {
   runtime?: Runtime;
   /** The metrics /metrics serves (default: a registry of this app's own, without process metrics). */
   metrics?: Metrics;
+  /** How routes validate requests (default "merged"; see routes/router.ts). */
+  validation?: Validation;
   /** What the app reads of the configuration; what is left out is DEFAULT_CONFIG's. */
   config: Partial<Pick<Config, AppSetting>>;
 }
@@ -103,111 +106,9 @@ export const noRoute: NotFoundHandler = (c) =>
     404,
   );
 
-export function createApp(deps: AppDeps) {
-  const { runtime = RUNTIMES.node } = deps;
-  const config = { ...DEFAULT_CONFIG, ...deps.config };
-  // Metrics count from outside: the store and the rate limiter wrapped, a middleware, onError.
-  const metrics = config.metricsEnabled === false ? null : (deps.metrics ?? createMetrics());
-  const store = metrics ? instrumentStore(deps.store, metrics) : deps.store;
-  const rateLimiter =
-    metrics && deps.rateLimiter ? instrumentRateLimiter(deps.rateLimiter, metrics) : deps.rateLimiter;
-  const verifier = createTokenVerifier(
-    store.tokens,
-    config.adminToken,
-    config.tokenCacheMs,
-    config.oidc ? createOidcVerifier(config.oidc) : null,
-  );
-  const address = (c: Context) => runtime.clientAddress(c, config.trustProxy);
-  const app = newRouter();
-
-  if (metrics) app.use("*", metricsMiddleware(metrics));
-  app.use("*", refuseForeignTargets(runtime, config.publicOrigin ?? null));
-  app.use("*", limitBody(config.maxBodyBytes));
-
-  const limited = rateLimiter ? [rateLimit(rateLimiter)] : [];
-  // With rate limiting on, an address gets as many failed authentications a minute as requests.
-  const failures =
-    rateLimiter && config.rateLimitPerMinute ? failedAuthGuard(config.rateLimitPerMinute) : undefined;
-  const authed = [authenticate(verifier, { optional: false, clientAddress: address, failures }), ...limited];
-  const locksAuth = [
-    authenticate(verifier, { optional: config.locksApiAuth === "open", clientAddress: address, failures }),
-    ...limited,
-  ];
-  app.use("/infra/*", ...authed);
-  app.use("/admin/*", ...authed);
-  app.use("/locks/*", ...locksAuth); // also matches "/locks" itself
-
-  app.route("/", healthRoutes(store, runtime.name));
-  if (metrics) {
-    const metricsToken = config.metricsToken ?? null;
-    app.route(
-      "/",
-      metricsRoutes(metrics, { verifier, metricsToken, clientAddress: address, failures, limited }),
-    );
-  }
-  // Run links go to the GitHub the OIDC tokens come from, unless told otherwise.
-  const githubUrl =
-    deps.config.githubServerUrl ??
-    (config.oidc ? githubServerOf(config.oidc.issuer) : config.githubServerUrl);
-  const leases = createLeases(store, githubUrl);
-  app.route(
-    "/",
-    leaseRoutes(leases, {
-      maxTtlMs: config.maxTtlMs,
-      maxWaitMs: config.maxWaitMs,
-      maxWaitsPerCaller: config.maxWaitsPerCaller,
-    }),
-  );
-  app.route("/", stateLockRoutes(createStateLocks(store)));
-  app.route("/", adminRoutes(store.tokens, verifier));
-
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
-  // Built once, on first use: generating it takes milliseconds of CPU, and anyone may ask for it.
-  let openApiDocument: ReturnType<typeof app.getOpenAPIDocument> | undefined;
-  const openApi = () =>
-    (openApiDocument ??= app.getOpenAPIDocument({
-      openapi: "3.0.3",
-      info: {
-        title: "LSS — Lock State Service",
-        version: "1",
-        description:
-          "Leases with fencing tokens (/infra/locks) and status locks (/locks) on one lock engine. " +
-          "A status lock `abc` is the lease key `locks/abc`.",
-      },
-      security: [{ bearer: [] }],
-    }));
-  app.get("/openapi.json", (c) => c.json(openApi()));
-  // The reference as a page of its own (no script, no CDN), and the dashboard.
-  app.route("/", docsRoutes(openApi));
-  app.route(
-    "/",
-    uiRoutes({
-      verifier,
-      sessions: store.sessions,
-      adminToken: config.adminToken,
-      cacheMs: config.tokenCacheMs,
-      leases,
-      maxTtlMs: config.maxTtlMs,
-      trustProxy: config.trustProxy,
-      clientAddress: address,
-      failures,
-      rateLimiter,
-    }),
-  );
-  app.get("/", (c) =>
-    c.json({
-      status: "ok",
-      service: "lss",
-      docs: "/docs",
-      openapi: "/openapi.json",
-      health: "/health",
-      dashboard: "/ui",
-    }),
-  );
-
-  app.notFound(noRoute);
-
-  app.onError((err, c) => {
+/** The one error shape for whatever a route throws; a store that cannot answer fails closed. */
+function errorHandler(metrics: Metrics | null): ErrorHandler<AppEnv> {
+  return (err, c) => {
     if (err instanceof ApiError) {
       if (err.code === "rate_limited") metrics?.rateLimited(rateLimitReason(err.message));
       for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
@@ -231,7 +132,111 @@ export function createApp(deps: AppDeps) {
     }
     console.error("unexpected error", err);
     return c.json(errorBody("internal", "internal error"), 500);
-  });
+  };
+}
 
+type Settings = typeof DEFAULT_CONFIG;
+
+/** Who may call what: authentication per route group, the rate limit, the failed-auth guard. */
+function guards(
+  config: Settings,
+  runtime: Runtime,
+  verifier: TokenVerifier,
+  rateLimiter: RateLimiter | null,
+) {
+  const clientAddress = (c: Context) => runtime.clientAddress(c, config.trustProxy);
+  const limited = rateLimiter ? [rateLimit(rateLimiter)] : [];
+  // With rate limiting on, an address gets as many failed authentications a minute as requests.
+  const failures =
+    rateLimiter && config.rateLimitPerMinute ? failedAuthGuard(config.rateLimitPerMinute) : undefined;
+  const as = (optional: boolean) => [
+    authenticate(verifier, { optional, clientAddress, failures }),
+    ...limited,
+  ];
+  return {
+    clientAddress,
+    limited,
+    failures,
+    authed: as(false),
+    locksAuth: as(config.locksApiAuth === "open"),
+  };
+}
+
+/** The OpenAPI document of the app's routes, built once, on first use (it takes milliseconds of CPU). */
+function openApiOf(app: Router) {
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  let document: ReturnType<typeof app.getOpenAPIDocument> | undefined;
+  return () =>
+    (document ??= app.getOpenAPIDocument({
+      openapi: "3.0.3",
+      info: {
+        title: "LSS — Lock State Service",
+        version: "1",
+        description:
+          "Leases with fencing tokens (/infra/locks) and status locks (/locks) on one lock engine. " +
+          "A status lock `abc` is the lease key `locks/abc`.",
+      },
+      security: [{ bearer: [] }],
+    }));
+}
+
+const INDEX = {
+  status: "ok",
+  service: "lss",
+  docs: "/docs",
+  openapi: "/openapi.json",
+  health: "/health",
+  dashboard: "/ui",
+};
+
+export function createApp(deps: AppDeps) {
+  const { runtime = RUNTIMES.node } = deps;
+  const config = { ...DEFAULT_CONFIG, ...deps.config };
+  // Metrics count from outside: the store and the rate limiter wrapped, a middleware, onError.
+  const metrics = config.metricsEnabled === false ? null : (deps.metrics ?? createMetrics());
+  const store = metrics ? instrumentStore(deps.store, metrics) : deps.store;
+  const rateLimiter =
+    metrics && deps.rateLimiter ? instrumentRateLimiter(deps.rateLimiter, metrics) : deps.rateLimiter;
+  const oidc = config.oidc ? createOidcVerifier(config.oidc) : null;
+  const verifier = createTokenVerifier(store.tokens, config.adminToken, config.tokenCacheMs, oidc);
+  const { clientAddress, limited, failures, authed, locksAuth } = guards(
+    config,
+    runtime,
+    verifier,
+    rateLimiter,
+  );
+  // Run links go to the GitHub the OIDC tokens come from, unless told otherwise.
+  const githubUrl =
+    deps.config.githubServerUrl ??
+    (config.oidc ? githubServerOf(config.oidc.issuer) : config.githubServerUrl);
+  const leases = createLeases(store, githubUrl);
+  const app = newRouter(deps.validation);
+
+  if (metrics) app.use("*", metricsMiddleware(metrics));
+  app.use("*", refuseForeignTargets(runtime, config.publicOrigin ?? null));
+  app.use("*", limitBody(config.maxBodyBytes));
+  app.use("/infra/*", ...authed);
+  app.use("/admin/*", ...authed);
+  app.use("/locks/*", ...locksAuth); // also matches "/locks" itself
+
+  registerHealth(app, store, runtime.name);
+  if (metrics) {
+    const metricsToken = config.metricsToken ?? null;
+    registerMetrics(app, metrics, { verifier, metricsToken, clientAddress, failures, limited });
+  }
+  registerLeaseRoutes(app, leases, config);
+  registerStateLockRoutes(app, createStateLocks(store));
+  registerAdminRoutes(app, store.tokens, verifier);
+
+  const openApi = openApiOf(app);
+  app.get("/openapi.json", (c) => c.json(openApi()));
+  // The reference as a page of its own (no script, no CDN), and the dashboard.
+  app.route("/", docsRoutes(openApi));
+  const { adminToken, tokenCacheMs: cacheMs, maxTtlMs, trustProxy } = config;
+  const ui = { verifier, sessions: store.sessions, adminToken, cacheMs, leases, maxTtlMs, trustProxy };
+  app.route("/", uiRoutes({ ...ui, clientAddress, failures, rateLimiter }));
+  app.get("/", (c) => c.json(INDEX));
+  app.notFound(noRoute);
+  app.onError(errorHandler(metrics));
   return app;
 }

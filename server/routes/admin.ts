@@ -12,7 +12,7 @@ import {
   type TokenVerifier,
 } from "../auth/types.js";
 import { ApiError } from "../errors.js";
-import { errorResponse, jsonBody, newRouter } from "./router.js";
+import { errorResponse, jsonBody, type Router } from "./router.js";
 
 const MintRequest = strictBody({
   namespace: z
@@ -49,7 +49,7 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
   content: { "application/json": { schema } },
 });
 
-export function adminRoutes(tokens: TokenStore, verifier: TokenVerifier) {
+export function registerAdminRoutes(app: Router, tokens: TokenStore, verifier: TokenVerifier) {
   const admin = [requireScope("admin")];
 
   const mint = createRoute({
@@ -90,7 +90,7 @@ export function adminRoutes(tokens: TokenStore, verifier: TokenVerifier) {
     },
   });
 
-  return newRouter()
+  return app
     .openapi(mint, async (c) => {
       const req = c.req.valid("json");
       const { secret, record } = mintToken(req.namespace, req.scopes, req.name ?? null);

@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { PATHS } from "../../src/protocol/paths.js";
 import type { RuntimeName } from "../runtime.js";
 import type { LockStore } from "../stores/types.js";
-import { newRouter } from "./router.js";
+import type { Router } from "./router.js";
 
 const Health = z.object({
   status: z.enum(["ok", "error"]),
@@ -21,7 +21,7 @@ const Health = z.object({
 /** How long one look at the store answers /health. */
 export const HEALTH_CACHE_MS = 1000;
 
-export function healthRoutes(store: LockStore, runtime: RuntimeName) {
+export function registerHealth(app: Router, store: LockStore, runtime: RuntimeName) {
   const health = createRoute({
     method: "get",
     path: PATHS.health,
@@ -58,7 +58,7 @@ export function healthRoutes(store: LockStore, runtime: RuntimeName) {
     return { ok, body };
   };
 
-  return newRouter().openapi(health, async (c) => {
+  return app.openapi(health, async (c) => {
     if (!last || Date.now() - last.at >= HEALTH_CACHE_MS) last = { at: Date.now(), answer: check() };
     const { ok, body } = await last.answer;
     return ok ? c.json(body, 200) : c.json(body, 503);

@@ -10,7 +10,7 @@ import type { Principal, TokenVerifier } from "../auth/types.js";
 import { constantTimeEqual, sha256Hex } from "../crypto.js";
 import { ApiError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
-import { errorResponses, newRouter } from "./router.js";
+import { errorResponses, type Router } from "./router.js";
 
 /** Who LSS_METRICS_TOKEN is: nobody's namespace, no scope: it may read /metrics and nothing else. */
 const SCRAPER: Principal = { id: "metrics", name: "metrics", namespace: "", scopes: new Set() };
@@ -28,7 +28,8 @@ function metricsVerifier(verifier: TokenVerifier, metricsToken: string | null): 
   };
 }
 
-export function metricsRoutes(
+export function registerMetrics(
+  app: Router,
   metrics: Metrics,
   opts: {
     verifier: TokenVerifier;
@@ -66,7 +67,7 @@ export function metricsRoutes(
     },
   });
 
-  return newRouter().openapi(route, async (c) =>
+  return app.openapi(route, async (c) =>
     c.text(await metrics.render(), 200, { "Content-Type": metrics.contentType, "Cache-Control": "no-store" }),
   );
 }

@@ -23,7 +23,7 @@ import type { Scope } from "../auth/types.js";
 import { ApiError } from "../errors.js";
 import type { StateLocks } from "../locks/state-locks.js";
 import { leaseView } from "../locks/views.js";
-import { errorResponse as error, newRouter } from "./router.js";
+import { errorResponse as error, type Router } from "./router.js";
 
 const params = z.object({ id: StateLockId });
 const missingKey = () =>
@@ -31,7 +31,7 @@ const missingKey = () =>
     headers: { "WWW-Authenticate": "k" },
   });
 
-export function stateLockRoutes(locks: StateLocks) {
+export function registerStateLockRoutes(app: Router, locks: StateLocks) {
   const create = createRoute({
     method: "post",
     path: PATHS.createStateLock,
@@ -108,7 +108,7 @@ export function stateLockRoutes(locks: StateLocks) {
     }
   };
 
-  return newRouter()
+  return app
     .openapi(create, async (c) => {
       covered(c, "locks:write", NEW_LOCK_ID);
       const q = c.req.valid("query");

@@ -1,0 +1,43 @@
+/** `lss run <key> -- <command>`: a command run while holding a lock, released when it exits. */
+import type { Command } from "commander";
+import type { LockTarget } from "../../client/client.js";
+import { defaultHolder, duration, limitArg, targetArg } from "../args.js";
+import type { CliContext } from "../context.js";
+import { runLocked } from "../run-command.js";
+
+export function registerRun(program: Command, ctx: CliContext) {
+  program
+    .command("run")
+    .description(
+      "run a command while holding a lock; release it when the command exits, and exit with its code",
+    )
+    .argument(
+      "<key>",
+      "the lock (or a pool: keys separated by commas, for whichever is free first)",
+      targetArg,
+    )
+    .argument("<command...>", "the command, after --")
+    .option("--shared", "hold it shared: others may hold it shared at the same time")
+    .option("--limit <n>", "hold one of n slots (implies --shared)", limitArg)
+    .option("--ttl <duration>", "lease length, renewed every third of it", duration, 30_000)
+    .option("--timeout <duration>", "how long to wait for the lock (0: try once)", duration, 600_000)
+    .option("--grace <duration>", "after a lost lease: SIGTERM, then SIGKILL after this", duration, 10_000)
+    .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
+    .option("--holder <name>", "who holds it, as others see it", defaultHolder(true))
+    .option("--reason <text>", "why, as others see it")
+    .action(async (key: LockTarget, command: string[], o, cmd: Command) => {
+      const run = {
+        key,
+        shared: o.shared,
+        limit: o.limit,
+        command,
+        ttlMs: o.ttl,
+        timeoutMs: o.timeout,
+        graceMs: o.grace,
+        pollMs: o.poll,
+        holder: o.holder,
+        reason: o.reason,
+      };
+      ctx.exit(await runLocked(ctx.clientOf(cmd), run, ctx.term));
+    });
+}
