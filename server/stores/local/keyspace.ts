@@ -117,13 +117,12 @@ export interface Keyspace {
   keys(): string[];
 }
 
-export function createKeyspace(
-  clock: () => number,
-  onPublish: (channel: string, message: string) => void,
-): Keyspace {
+type Commands = Record<string, (args: string[]) => Reply>;
+
+/** The entries, read as Redis reads them (an expired key does not exist), and made when written. */
+function entries(clock: () => number) {
   const data = new Map<string, Entry>();
   let sinceSweep = 0;
-
   /** The entry of a key, as Redis sees it: an expired key does not exist. */
   const read = (key: string): Entry | undefined => {
     const e = data.get(key);
@@ -169,7 +168,13 @@ export function createKeyspace(
     for (const key of [...data.keys()]) read(key);
   };
 
-  const commands: Record<string, (a: string[]) => Reply> = {
+  return { data, clock, read, typed, ensure, dropIfEmpty, sweep };
+}
+
+type Entries = ReturnType<typeof entries>;
+
+function stringCommands({ data, clock, read, typed }: Entries): Commands {
+  return {
     PING: () => "PONG",
     TIME: () => {
       const ms = clock();
@@ -211,6 +216,11 @@ export function createKeyspace(
       const e = read(key);
       return !e ? -2 : e.expiresAt === null ? -1 : e.expiresAt - clock();
     },
+  };
+}
+
+function hashCommands({ typed, ensure, dropIfEmpty }: Entries): Commands {
+  return {
     HSET: ([key = "", ...pairs]) => {
       const e = ensure(key, "hash", () => new Map());
       let added = 0;
@@ -235,6 +245,11 @@ export function createKeyspace(
       dropIfEmpty(key, e);
       return removed;
     },
+  };
+}
+
+function sortedSetCommands({ typed, ensure, dropIfEmpty }: Entries): Commands {
+  return {
     ZADD: ([key = "", ...pairs]) => {
       const e = ensure(key, "zset", () => new SortedSet());
       let added = 0;
@@ -275,6 +290,11 @@ export function createKeyspace(
       const items = (typed(key, "zset")?.value.order ?? []).filter((i) => low(i.member) && high(i.member));
       return limited(items, args, 3).map((i) => i.member);
     },
+  };
+}
+
+function listCommands({ typed, ensure, dropIfEmpty }: Entries): Commands {
+  return {
     LPUSH: ([key = "", ...values]) => {
       const e = ensure(key, "list", () => []);
       for (const v of values) e.value.unshift(v);
@@ -289,19 +309,31 @@ export function createKeyspace(
     },
     LRANGE: ([key = "", start, stop]) =>
       ranks(typed(key, "list")?.value ?? [], integer(start), integer(stop)),
+  };
+}
+
+export function createKeyspace(
+  clock: () => number,
+  onPublish: (channel: string, message: string) => void,
+): Keyspace {
+  const kept = entries(clock);
+  const commands: Commands = {
+    ...stringCommands(kept),
+    ...hashCommands(kept),
+    ...sortedSetCommands(kept),
+    ...listCommands(kept),
     PUBLISH: ([channel = "", message = ""]) => {
       onPublish(channel, message);
       return 0;
     },
   };
-
   return {
     command(name, args) {
       const run = commands[name.toUpperCase()];
       if (!run) throw new ReplyError(`ERR unknown command '${name}'`);
-      sweep();
+      kept.sweep();
       return run(args.map(String));
     },
-    keys: () => [...data.keys()].filter((key) => read(key)),
+    keys: () => [...kept.data.keys()].filter((key) => kept.read(key)),
   };
 }

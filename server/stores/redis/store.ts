@@ -37,19 +37,9 @@ const actorArgs = (actor: { id: string; name: string | null } | null) => ({
   actorName: actor?.name ?? "",
 });
 
-export function createRedisStore(
-  transport: RedisTransport,
-  prefix: string,
-  events: EventSource,
-  opts: RedisStoreOptions = {},
-): LockStore {
+/** The names of what a script gets: its namespace's sets and settings, and a key's own records. */
+function scriptInputs(prefix: string, limits: StoreLimits) {
   const keys = redisKeys(prefix);
-  const limits = opts.limits ?? DEFAULT_LIMITS;
-  const { safety, ensureSafe } = safetyCheck(transport, opts);
-  const { run, guard } = scriptRunner(transport, ensureSafe);
-  const source = events({ of: keys.channel, pattern: keys.channels });
-
-  /** What every script gets first: its namespace's sets and settings. */
   const namespaceOf = (namespace: string): NamespaceContext => ({
     keys: { index: keys.index(namespace), names: keys.names(namespace), ended: keys.ended(namespace) },
     args: {
@@ -68,58 +58,55 @@ export function createRedisStore(
     holders: keys.holders(ref),
     history: keys.history(ref),
   });
+  return { keys, namespaceOf, lockKeys };
+}
 
-  const store: LockStore = {
-    kind: transport.kind,
-    events: source,
-    tokens: tokenRecords(transport, keys, guard),
-    sessions: sessionRecords(transport, keys, guard),
+type Run = ReturnType<typeof scriptRunner>["run"];
+type Inputs = ReturnType<typeof scriptInputs>;
 
-    acquireAny: (refs, p) =>
-      run(ACQUIRE, {
-        namespace: namespaceOf((refs[0] as LockRef).namespace),
-        keys: { fence: keys.fence, queueSeq: keys.queueSeq },
-        args: {
-          token: p.tokenHash,
-          holder: p.holderId ?? "",
-          ttlMs: p.ttlMs == null ? "" : String(p.ttlMs),
-          reason: p.reason ?? "",
-          registeredOnly: p.registeredOnly ? "1" : "",
-          queueWindowMs: p.queueWindowMs == null ? "" : String(p.queueWindowMs),
-          maxWaiters: String(limits.waitersPerKey),
-          mode: p.mode === "shared" ? "s" : "x",
-          limit: String(p.limit),
-          ...actorArgs(p.actor),
-        },
-        each: refs.map((ref) => ({ ...lockKeys(ref), channel: keys.channel(ref), name: ref.key })),
-      }),
-
+/** The writes: acquire (one key or any of a pool), renew, release, leave a queue, register. */
+function writeOperations(run: Run, { keys, namespaceOf, lockKeys }: Inputs, limits: StoreLimits) {
+  const acquireAny: LockStore["acquireAny"] = (refs, p) =>
+    run(ACQUIRE, {
+      namespace: namespaceOf((refs[0] as LockRef).namespace),
+      keys: { fence: keys.fence, queueSeq: keys.queueSeq },
+      args: {
+        token: p.tokenHash,
+        holder: p.holderId ?? "",
+        ttlMs: p.ttlMs == null ? "" : String(p.ttlMs),
+        reason: p.reason ?? "",
+        registeredOnly: p.registeredOnly ? "1" : "",
+        queueWindowMs: p.queueWindowMs == null ? "" : String(p.queueWindowMs),
+        maxWaiters: String(limits.waitersPerKey),
+        mode: p.mode === "shared" ? "s" : "x",
+        limit: String(p.limit),
+        ...actorArgs(p.actor),
+      },
+      each: refs.map((ref) => ({ ...lockKeys(ref), channel: keys.channel(ref), name: ref.key })),
+    });
+  const operations: Pick<LockStore, "acquireAny" | "acquire" | "renew" | "release" | "leave" | "register"> = {
+    acquireAny,
     async acquire(ref, p) {
-      const { index: _index, ...outcome } = await store.acquireAny([ref], p);
+      const { index: _index, ...outcome } = await acquireAny([ref], p);
       return outcome;
     },
-
     renew: (ref, p) =>
       run(RENEW, {
         namespace: namespaceOf(ref.namespace),
         keys: { lock: keys.lock(ref), holders: keys.holders(ref) },
         args: { token: p.tokenHash, ttlMs: String(p.ttlMs), channel: keys.channel(ref) },
       }),
-
-    release: (ref, p) => {
-      const { lock, queue, queueUntil, holders, history } = lockKeys(ref);
-      return run(RELEASE, {
+    release: (ref, p) =>
+      run(RELEASE, {
         namespace: namespaceOf(ref.namespace),
-        keys: { lock, queue, queueUntil, holders, history },
+        keys: lockKeys(ref),
         args: {
           token: p.tokenHash ?? "",
           registeredOnly: p.registeredOnly ? "1" : "",
           channel: keys.channel(ref),
           ...actorArgs(p.actor),
         },
-      });
-    },
-
+      }),
     leave: (ref, tokenHash, who) =>
       run(LEAVE, {
         namespace: namespaceOf(ref.namespace),
@@ -131,24 +118,6 @@ export function createRedisStore(
           ...actorArgs(who?.actor ?? null),
         },
       }),
-
-    async inspect(ref, opts) {
-      // A status needs no script: a caller that waits for the key to be free does (it marks the
-      // key watched, so that its release is published).
-      if (!opts?.watch) {
-        return guard(async () => {
-          const checking = ensureSafe();
-          if (checking) await checking;
-          return readStatus(transport, keys, ref, opts?.waiting !== false);
-        });
-      }
-      return run(INSPECT, {
-        namespace: namespaceOf(ref.namespace),
-        keys: { lock: keys.lock(ref), queue: keys.queue(ref), holders: keys.holders(ref) },
-        args: {},
-      });
-    },
-
     register: (ref, p) =>
       run(REGISTER, {
         namespace: namespaceOf(ref.namespace),
@@ -162,7 +131,19 @@ export function createRedisStore(
           ...actorArgs(p.actor),
         },
       }),
+  };
+  return operations;
+}
 
+/** The reads that need a script: a watched status, a history (which settles lapsed leases), a listing. */
+function readOperations(run: Run, { keys, namespaceOf }: Inputs, limits: StoreLimits) {
+  return {
+    watch: (ref: LockRef) =>
+      run(INSPECT, {
+        namespace: namespaceOf(ref.namespace),
+        keys: { lock: keys.lock(ref), queue: keys.queue(ref), holders: keys.holders(ref) },
+        args: {},
+      }),
     async history(ref) {
       const { now, entries } = await run(HISTORY, {
         namespace: namespaceOf(ref.namespace),
@@ -171,14 +152,45 @@ export function createRedisStore(
       });
       return { now, entries: keptHistory(entries, now, limits) };
     },
-
     list: (namespace, opts) =>
       run(LIST, {
         namespace: namespaceOf(namespace),
         keys: {},
         args: { listPrefix: opts.prefix, after: opts.after ?? "", limit: String(opts.limit) },
       }),
+  } satisfies Pick<LockStore, "history" | "list"> & { watch: unknown };
+}
 
+export function createRedisStore(
+  transport: RedisTransport,
+  prefix: string,
+  events: EventSource,
+  opts: RedisStoreOptions = {},
+): LockStore {
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  const inputs = scriptInputs(prefix, limits);
+  const { keys } = inputs;
+  const { safety, ensureSafe } = safetyCheck(transport, opts);
+  const { run, guard } = scriptRunner(transport, ensureSafe);
+  const source = events({ of: keys.channel, pattern: keys.channels });
+  const { watch, ...reads } = readOperations(run, inputs, limits);
+  return {
+    kind: transport.kind,
+    events: source,
+    tokens: tokenRecords(transport, keys, guard),
+    sessions: sessionRecords(transport, keys, guard),
+    ...writeOperations(run, inputs, limits),
+    ...reads,
+    async inspect(ref, opts) {
+      // A status needs no script: a caller that waits for the key to be free does (it marks the
+      // key watched, so that its release is published).
+      if (opts?.watch) return watch(ref);
+      return guard(async () => {
+        const checking = ensureSafe();
+        if (checking) await checking;
+        return readStatus(transport, keys, ref, opts?.waiting !== false);
+      });
+    },
     peek: (ref) => guard(() => peekRecord(transport, keys, ref)),
     ping: () => guard(() => transport.ping()).then(() => {}),
     safety: () => guard(safety),
@@ -187,5 +199,4 @@ export function createRedisStore(
       await transport.close();
     },
   };
-  return store;
 }
