@@ -76,22 +76,48 @@ function refusal(err: unknown): string {
   return "it cannot be verified";
 }
 
-export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch = fetch): OidcVerifier {
-  const issuer = config.issuer.replace(/\/+$/, "");
-  let keys: ReturnType<typeof createRemoteJWKSet> | null = null;
-  /** The discovery under way (one for every request that waits on it), and the last failure's. */
-  let discovering: Promise<ReturnType<typeof createRemoteJWKSet>> | null = null;
-  let failed: { until: number; error: ApiError } | null = null;
+type KeySet = ReturnType<typeof createRemoteJWKSet>;
 
-  /**
-   * The issuer's key set, found through its OpenID configuration: read once, by one request for
-   * all that wait on it. A failure is answered from memory for discoveryRetryMs, so that a stream
-   * of JWT-shaped bearers does not cost an outbound request each.
-   */
-  const keySet = async () => {
+/** The issuer's key set through its OpenID configuration; a failure as issuer_unavailable. */
+async function discover(issuer: string, config: OidcConfig, fetchImpl: typeof fetch): Promise<KeySet> {
+  let jwksUri: string;
+  try {
+    const res = await fetchImpl(`${issuer}/.well-known/openid-configuration`, {
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const doc = (await res.json()) as { issuer?: string; jwks_uri?: string };
+    if (!doc.jwks_uri) throw new Error("no jwks_uri in its OpenID configuration");
+    if (doc.issuer && doc.issuer.replace(/\/+$/, "") !== issuer)
+      throw new Error(`its OpenID configuration names another issuer (${doc.issuer})`);
+    jwksUri = doc.jwks_uri;
+  } catch (err) {
+    throw new ApiError(
+      "issuer_unavailable",
+      `cannot verify the OIDC token now: the issuer ${issuer} did not answer (${(err as Error).message}); nothing was changed`,
+      { headers: { "Retry-After": "5" } },
+    );
+  }
+  return createRemoteJWKSet(new URL(jwksUri), {
+    cooldownDuration: config.jwksCooldownMs ?? 30_000,
+    timeoutDuration: 5000,
+  });
+}
+
+/**
+ * The issuer's key set, found through its OpenID configuration: read once, by one request for all
+ * that wait on it. A failure is answered from memory for discoveryRetryMs, so that a stream of
+ * JWT-shaped bearers does not cost an outbound request each.
+ */
+function issuerKeys(issuer: string, config: OidcConfig, fetchImpl: typeof fetch) {
+  let keys: KeySet | null = null;
+  /** The discovery under way (one for every request that waits on it), and the last failure's. */
+  let discovering: Promise<KeySet> | null = null;
+  let failed: { until: number; error: ApiError } | null = null;
+  return async () => {
     if (keys) return keys;
     if (failed && Date.now() < failed.until) throw failed.error;
-    discovering ??= discover().then(
+    discovering ??= discover(issuer, config, fetchImpl).then(
       (found) => {
         keys = found;
         return found;
@@ -104,101 +130,78 @@ export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch =
     );
     return discovering;
   };
+}
 
-  const discover = async () => {
-    let jwksUri: string;
-    try {
-      const res = await fetchImpl(`${issuer}/.well-known/openid-configuration`, {
-        signal: AbortSignal.timeout(5000),
-      });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const doc = (await res.json()) as { issuer?: string; jwks_uri?: string };
-      if (!doc.jwks_uri) throw new Error("no jwks_uri in its OpenID configuration");
-      if (doc.issuer && doc.issuer.replace(/\/+$/, "") !== issuer)
-        throw new Error(`its OpenID configuration names another issuer (${doc.issuer})`);
-      jwksUri = doc.jwks_uri;
-    } catch (err) {
+const unauthorized = (why: string) =>
+  new ApiError("unauthorized", `invalid OIDC token: ${why}`, {
+    headers: { "WWW-Authenticate": 'Bearer realm="lss", error="invalid_token"' },
+  });
+
+/** The token's claims, verified: signature, issuer, audience, times and the claims a rule needs. */
+async function verifiedClaims(jwt: string, jwks: KeySet, issuer: string, audience: string): Promise<Claims> {
+  try {
+    const verified = await jwtVerify(jwt, jwks, {
+      issuer,
+      audience,
+      algorithms: ["RS256"],
+      clockTolerance: CLOCK_SKEW_S,
+      maxTokenAge: MAX_TOKEN_AGE_S,
+      requiredClaims: ["exp", "iat", "repository", "repository_id", "repository_owner_id", "run_id"],
+    });
+    return verified.payload as Claims;
+  } catch (err) {
+    if (err instanceof errors.JWKSTimeout || (err instanceof TypeError && /fetch/i.test(err.message))) {
       throw new ApiError(
         "issuer_unavailable",
-        `cannot verify the OIDC token now: the issuer ${issuer} did not answer (${(err as Error).message}); nothing was changed`,
-        { headers: { "Retry-After": "5" } },
+        "cannot verify the OIDC token now: the issuer's keys did not load",
+        {
+          headers: { "Retry-After": "5" },
+        },
       );
     }
-    return createRemoteJWKSet(new URL(jwksUri), {
-      cooldownDuration: config.jwksCooldownMs ?? 30_000,
-      timeoutDuration: 5000,
-    });
+    throw unauthorized(refusal(err));
+  }
+}
+
+/** Who verified claims are by the operator's rules: the first matching rule's namespace, and what the rules for it grant. */
+function principalOf(claims: Claims, rules: OidcConfig["rules"], issuer: string) {
+  const matching = rules.filter((rule) =>
+    Object.entries(rule.match).every(([claim, value]) => text(claims[claim]) === value),
+  );
+  const first = matching[0];
+  if (!first) {
+    throw new ApiError(
+      "forbidden",
+      `no OIDC rule of this server admits repository ${text(claims.repository)} (id ${text(claims.repository_id)})` +
+        `${claims.environment ? `, environment ${text(claims.environment)}` : ""}: ask the operator to add one`,
+    );
+  }
+  // The first matching rule names the namespace; the rules for it that match add up.
+  const grants = matching.filter((r) => r.namespace === first.namespace);
+  const restricted = grants.some((r) => r.keys);
+  const covers = (scope: Scope) => grants.filter((r) => r.scopes.includes(scope as never));
+  return {
+    id: `oidc:${text(claims.repository_id)}`,
+    name: text(claims.repository),
+    namespace: first.namespace,
+    scopes: new Set<Scope>(grants.flatMap((r) => r.scopes)),
+    holder: workflowHolder(claims, issuer),
+    allows: restricted
+      ? (scope: Scope, key: string) =>
+          covers(scope).some((r) => !r.keys || r.keys.some((p) => keyMatches(p, key)))
+      : undefined,
+    patterns: restricted ? (scope: Scope) => covers(scope).flatMap((r) => r.keys ?? ["*"]) : undefined,
   };
+}
 
-  const unauthorized = (why: string) =>
-    new ApiError("unauthorized", `invalid OIDC token: ${why}`, {
-      headers: {
-        "WWW-Authenticate": 'Bearer realm="lss", error="invalid_token"',
-      },
-    });
-
+export function createOidcVerifier(config: OidcConfig, fetchImpl: typeof fetch = fetch): OidcVerifier {
+  const issuer = config.issuer.replace(/\/+$/, "");
+  const keySet = issuerKeys(issuer, config, fetchImpl);
   return {
     accepts: looksLikeJwt,
     async verify(jwt) {
-      const jwks = await keySet();
-      let claims: Claims;
-      try {
-        const verified = await jwtVerify(jwt, jwks, {
-          issuer,
-          audience: config.audience,
-          algorithms: ["RS256"],
-          clockTolerance: CLOCK_SKEW_S,
-          maxTokenAge: MAX_TOKEN_AGE_S,
-          requiredClaims: ["exp", "iat", "repository", "repository_id", "repository_owner_id", "run_id"],
-        });
-        claims = verified.payload as Claims;
-      } catch (err) {
-        if (err instanceof errors.JWKSTimeout || (err instanceof TypeError && /fetch/i.test(err.message))) {
-          throw new ApiError(
-            "issuer_unavailable",
-            "cannot verify the OIDC token now: the issuer's keys did not load",
-            {
-              headers: {
-                "Retry-After": "5",
-              },
-            },
-          );
-        }
-        throw unauthorized(refusal(err));
-      }
-      const matching = config.rules.filter((rule) =>
-        Object.entries(rule.match).every(([claim, value]) => text(claims[claim]) === value),
-      );
-      const first = matching[0];
-      if (!first) {
-        throw new ApiError(
-          "forbidden",
-          `no OIDC rule of this server admits repository ${text(claims.repository)} (id ${text(claims.repository_id)})` +
-            `${claims.environment ? `, environment ${text(claims.environment)}` : ""}: ask the operator to add one`,
-        );
-      }
-      // The first matching rule names the namespace; the rules for it that match add up.
-      const grants = matching.filter((r) => r.namespace === first.namespace);
-      const scopes = new Set<Scope>(grants.flatMap((r) => r.scopes));
-      const restricted = grants.some((r) => r.keys);
-      return {
-        id: `oidc:${text(claims.repository_id)}`,
-        name: text(claims.repository),
-        namespace: first.namespace,
-        scopes,
-        holder: workflowHolder(claims, issuer),
-        allows: restricted
-          ? (scope: Scope, key: string) =>
-              grants.some(
-                (r) =>
-                  r.scopes.includes(scope as never) && (!r.keys || r.keys.some((p) => keyMatches(p, key))),
-              )
-          : undefined,
-        patterns: restricted
-          ? (scope: Scope) =>
-              grants.filter((r) => r.scopes.includes(scope as never)).flatMap((r) => r.keys ?? ["*"])
-          : undefined,
-      };
+      const claims = await verifiedClaims(jwt, await keySet(), issuer, config.audience);
+      return principalOf(claims, config.rules, issuer);
     },
   };
 }

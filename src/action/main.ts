@@ -139,6 +139,12 @@ function waiting(inputs: AcquireInputs | WaitInputs, deps: MainDeps) {
   };
 }
 
+type Acquired = Extract<Awaited<ReturnType<typeof waitFor>>, { outcome: "acquired" }>;
+type NotAcquired = Exclude<
+  Awaited<ReturnType<typeof waitFor>>,
+  { outcome: "acquired" } | { outcome: "free" }
+>;
+
 async function acquire(inputs: AcquireInputs, client: LssClient, deps: MainDeps) {
   const { io } = deps;
   const target = inputs.target.kind === "key" ? inputs.target.key : inputs.target.keys;
@@ -150,108 +156,33 @@ async function acquire(inputs: AcquireInputs, client: LssClient, deps: MainDeps)
   io.saveState(State.ownToken, inputs.leaseToken ? "false" : "true");
   io.saveState(State.phase, "pending");
 
-  const ttlMs = inputs.holdMs ?? inputs.ttlMs;
   const how = inputs.limit ? ` shared (limit ${inputs.limit})` : inputs.shared ? " shared" : "";
-  const oidc = inputs.auth.kind === "oidc";
   io.info(
-    oidc
+    inputs.auth.kind === "oidc"
       ? `Acquiring ${name}${how} on ${client.url} with the job's GitHub OIDC token (the server names the holder from it)`
       : `Acquiring ${name}${how} on ${client.url} as ${inputs.holder}`,
   );
   const waiter = waiting(inputs, deps);
+  const params = {
+    ttlMs: inputs.holdMs ?? inputs.ttlMs,
+    holderId: inputs.holder,
+    reason: inputs.reason ?? undefined,
+    token,
+    shared: inputs.shared,
+    limit: inputs.limit ?? undefined,
+  };
   const result = await waiter.run(() =>
-    waitFor(
-      client,
-      {
-        kind: "acquire",
-        key: target,
-        params: {
-          ttlMs,
-          holderId: inputs.holder,
-          reason: inputs.reason ?? undefined,
-          token,
-          shared: inputs.shared,
-          limit: inputs.limit ?? undefined,
-        },
-      },
-      waiter.options,
-    ),
+    waitFor(client, { kind: "acquire", key: target, params }, waiter.options),
   );
-
   io.setOutput(Output.waitedSeconds, String(Math.round(result.waitedMs / 1000)));
-  if (result.outcome !== "acquired") {
-    const held = result.outcome === "timeout" ? result.holder : null;
-    io.setOutput(Output.acquired, "false");
-    if (held?.holder_id) io.setOutput(Output.holder, held.holder_id);
-    await io.summary(
-      summaryMarkdown({
-        title: `LSS: could not acquire ${mdCode(name)}`,
-        lock: name,
-        server: client.url,
-        waitedMs: result.waitedMs,
-        heldBefore: held,
-        recentHolders: typeof target === "string" ? await lastHolders(client, target, deps) : undefined,
-      }),
-    );
-    io.setFailed(timedOut(name, inputs.timeoutMs, held));
-    return;
-  }
+  if (result.outcome !== "acquired") return notAcquired(inputs, client, deps, result as NotAcquired);
 
-  const lease = result.lease;
-  // With OIDC the server names the holder from the token's verified claims, whatever we sent.
-  const holder = oidc ? (lease.holder_id ?? inputs.holder) : inputs.holder;
-  if (oidc) io.saveState(State.holder, holder);
-  // The key it got: of a pool, which one.
-  const key = lease.key;
-  io.saveState(State.key, key);
-  io.setOutput(Output.key, key);
-  io.saveState(State.phase, "held");
-  io.saveState(State.acquiredAt, String(deps.now?.() ?? Date.now()));
-  io.setOutput(Output.acquired, "true");
-  io.setOutput(Output.token, token);
-  io.setOutput(Output.fencingToken, String(lease.fencing_token));
-  io.setOutput(Output.expiresAt, lease.expires_at ?? "");
-  io.setOutput(Output.holder, holder);
-
-  let expiry: string;
-  if (inputs.holdMs !== null) {
-    expiry = `held until ${lease.expires_at}, after the job ends; release it with mode: release and the same lease-token`;
-  } else {
-    const statusFile = join(deps.env.RUNNER_TEMP || tmpdir(), `lss-renewal-${newToken()}.json`);
-    const { auth } = inputs;
-    const pid = deps.startRenewer({
-      url: inputs.url,
-      apiToken: auth.kind === "token" ? auth.token : null,
-      // What it needs to fetch fresh ID tokens for the rest of the job.
-      ...(auth.kind === "oidc"
-        ? {
-            idToken: {
-              requestUrl: auth.requestUrl,
-              requestToken: auth.requestToken,
-              audience: auth.audience,
-            },
-          }
-        : {}),
-      key,
-      leaseToken: token,
-      ttlMs: inputs.ttlMs,
-      expiresInMs: lease.expires_in_ms ?? inputs.ttlMs,
-      statusFile,
-    });
-    io.saveState(State.renewerPid, String(pid));
-    io.saveState(State.renewerStatusFile, statusFile);
-    expiry = `${formatDuration(inputs.ttlMs)}, renewed every ${formatDuration(inputs.ttlMs / 3)} while the job runs`;
-  }
+  const holder = recordHeld(inputs, deps, result, token);
+  const key = result.lease.key;
+  const expiry = inputs.holdMs !== null ? holdExpiry(result) : startRenewal(inputs, deps, key, token, result);
   io.info(
-    `Acquired ${key} (fencing token ${lease.fencing_token}) after ${formatDuration(result.waitedMs)}; lease ${expiry}.`,
+    `Acquired ${key} (fencing token ${result.lease.fencing_token}) after ${formatDuration(result.waitedMs)}; lease ${expiry}.`,
   );
-  // Held shared: who else holds it (the summary's readers want to know whom they share it with).
-  const others = inputs.shared
-    ? await client
-        .status(key, { signal: deps.signal })
-        .then((s) => (s.holders ?? []).filter((h) => h.fencing_token !== lease.fencing_token))
-        .catch(() => [])
-    : [];
   await io.summary(
     summaryMarkdown({
       title: `LSS: acquired ${mdCode(key)}${how}`,
@@ -260,14 +191,94 @@ async function acquire(inputs: AcquireInputs, client: LssClient, deps: MainDeps)
       holder,
       waitedMs: result.waitedMs,
       heldBefore: waiter.lastHolder(),
-      fencingToken: lease.fencing_token,
+      fencingToken: result.lease.fencing_token,
       expiry,
-      sharedWith: inputs.shared ? others.map((h) => describeHolder(h)) : undefined,
+      sharedWith: inputs.shared ? await sharedWith(client, key, result, deps) : undefined,
       // It waited: who had the key before it (the history needs a token with locks:read).
       recentHolders: waiter.lastHolder() ? await lastHolders(client, key, deps) : undefined,
     }),
   );
 }
+
+/** A wait that ran out: the outputs, a summary of who held it, and the failed step. */
+async function notAcquired(inputs: AcquireInputs, client: LssClient, deps: MainDeps, result: NotAcquired) {
+  const { io } = deps;
+  const name = lockName(inputs.target);
+  const target = inputs.target.kind === "key" ? inputs.target.key : null;
+  const held = result.outcome === "timeout" ? result.holder : null;
+  io.setOutput(Output.acquired, "false");
+  if (held?.holder_id) io.setOutput(Output.holder, held.holder_id);
+  await io.summary(
+    summaryMarkdown({
+      title: `LSS: could not acquire ${mdCode(name)}`,
+      lock: name,
+      server: client.url,
+      waitedMs: result.waitedMs,
+      heldBefore: held,
+      recentHolders: target ? await lastHolders(client, target, deps) : undefined,
+    }),
+  );
+  io.setFailed(timedOut(name, inputs.timeoutMs, held));
+}
+
+/** The state post needs and the step's outputs of a granted lease; the holder as the server named it. */
+function recordHeld(inputs: AcquireInputs, { io, now }: MainDeps, { lease }: Acquired, token: string) {
+  const oidc = inputs.auth.kind === "oidc";
+  // With OIDC the server names the holder from the token's verified claims, whatever we sent.
+  const holder = oidc ? (lease.holder_id ?? inputs.holder) : inputs.holder;
+  if (oidc) io.saveState(State.holder, holder);
+  // The key it got: of a pool, which one.
+  io.saveState(State.key, lease.key);
+  io.setOutput(Output.key, lease.key);
+  io.saveState(State.phase, "held");
+  io.saveState(State.acquiredAt, String(now?.() ?? Date.now()));
+  io.setOutput(Output.acquired, "true");
+  io.setOutput(Output.token, token);
+  io.setOutput(Output.fencingToken, String(lease.fencing_token));
+  io.setOutput(Output.expiresAt, lease.expires_at ?? "");
+  io.setOutput(Output.holder, holder);
+  return holder;
+}
+
+const holdExpiry = ({ lease }: Acquired) =>
+  `held until ${lease.expires_at}, after the job ends; release it with mode: release and the same lease-token`;
+
+/** The renewer, in a process of its own that outlives this step; what the lease's expiry reads as. */
+function startRenewal(
+  inputs: AcquireInputs,
+  deps: MainDeps,
+  key: string,
+  token: string,
+  { lease }: Acquired,
+) {
+  const statusFile = join(deps.env.RUNNER_TEMP || tmpdir(), `lss-renewal-${newToken()}.json`);
+  const { auth } = inputs;
+  const pid = deps.startRenewer({
+    url: inputs.url,
+    apiToken: auth.kind === "token" ? auth.token : null,
+    // What it needs to fetch fresh ID tokens for the rest of the job.
+    ...(auth.kind === "oidc"
+      ? { idToken: { requestUrl: auth.requestUrl, requestToken: auth.requestToken, audience: auth.audience } }
+      : {}),
+    key,
+    leaseToken: token,
+    ttlMs: inputs.ttlMs,
+    expiresInMs: lease.expires_in_ms ?? inputs.ttlMs,
+    statusFile,
+  });
+  deps.io.saveState(State.renewerPid, String(pid));
+  deps.io.saveState(State.renewerStatusFile, statusFile);
+  return `${formatDuration(inputs.ttlMs)}, renewed every ${formatDuration(inputs.ttlMs / 3)} while the job runs`;
+}
+
+/** Held shared: who else holds it (the summary's readers want to know whom they share it with). */
+const sharedWith = (client: LssClient, key: string, { lease }: Acquired, deps: MainDeps) =>
+  client
+    .status(key, { signal: deps.signal })
+    .then((s) =>
+      (s.holders ?? []).filter((h) => h.fencing_token !== lease.fencing_token).map((h) => describeHolder(h)),
+    )
+    .catch(() => []);
 
 /** The key's last holders for the summary; nothing when the history cannot be read. */
 const lastHolders = (client: LssClient, key: string, deps: MainDeps) =>
