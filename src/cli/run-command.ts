@@ -34,130 +34,160 @@ const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2
 /** As a shell reports a process ended by a signal. */
 const signalExit = (signal: NodeJS.Signals) => 128 + (constants.signals[signal] ?? 0);
 
-export async function runLocked(client: LssClient, opts: RunOptions, term: Terminal): Promise<number> {
-  const token = newToken();
-  const waiting = new AbortController();
-  let child: ChildProcess | null = null;
-  let interruptedBy: NodeJS.Signals | null = null;
-  // One set of handlers from the first request to the end: while waiting a signal stops the wait;
-  // once the command runs it is forwarded. No moment in between where a signal kills lss
-  // with the lock held.
+/** What the signal handlers and the steps share: the command once it runs, the signal that interrupted. */
+interface RunState {
+  child: ChildProcess | null;
+  interruptedBy: NodeJS.Signals | null;
+  waiting: AbortController;
+}
+
+/**
+ * One set of handlers from the first request to the end: while waiting a signal stops the wait;
+ * once the command runs it is forwarded. No moment in between where a signal kills lss with the
+ * lock held. Returns their removal.
+ */
+function forwardSignals(state: RunState): () => void {
   const handlers = FORWARDED.map((signal) => {
     const handler = () => {
-      if (child) child.kill(signal);
+      if (state.child) state.child.kill(signal);
       else {
-        interruptedBy ??= signal;
-        waiting.abort(new Error(`received ${signal}`));
+        state.interruptedBy ??= signal;
+        state.waiting.abort(new Error(`received ${signal}`));
       }
     };
     process.on(signal, handler);
     return [signal, handler] as const;
   });
-  try {
-    return await acquireAndRun();
-  } finally {
+  return () => {
     for (const [signal, handler] of handlers) process.off(signal, handler);
-  }
+  };
+}
 
-  async function acquireAndRun(): Promise<number> {
-    let result: Awaited<ReturnType<typeof waitFor>>;
-    try {
-      result = await waitFor(
-        client,
-        {
-          kind: "acquire",
-          key: opts.key,
-          params: {
-            ttlMs: opts.ttlMs,
-            holderId: opts.holder,
-            reason: opts.reason,
-            token,
-            shared: opts.shared,
-            limit: opts.limit,
-          },
-        },
-        {
-          timeoutMs: opts.timeoutMs,
-          pollMs: opts.pollMs,
-          signal: waiting.signal,
-          longPollMs: LONG_POLL_MS,
-          onWait: (p) => term.progress(waitingText(targetName(opts.key), opts.timeoutMs, p)),
-        },
-      );
-    } catch (err) {
-      term.progress(null);
-      // An acquire in flight may have been granted (interrupted, or the server could not confirm
-      // it): give it back.
-      if (!interruptedBy) throw await unconfirmedAcquire(client, opts.key, token, err);
-      await releaseAny(client, opts.key, token);
-      term.err(`lss: interrupted while waiting for ${targetName(opts.key)} (${interruptedBy})`);
-      return signalExit(interruptedBy);
-    }
-    term.progress(null);
-    if (result.outcome !== "acquired") {
-      const held = result.outcome === "timeout" ? result.holder : null;
-      term.err(`lss: ${timedOutText(targetName(opts.key), opts.timeoutMs, held)}`);
-      return Exit.timeout;
-    }
-    // The key it got (of a pool: which one).
-    const key = result.lease.key;
-    if (interruptedBy) {
-      await client.release(key, { token }).catch(() => {});
-      return signalExit(interruptedBy);
-    }
+type Lease = Extract<Awaited<ReturnType<typeof waitFor>>, { outcome: "acquired" }>["lease"];
 
-    const running = spawn(opts.command[0] as string, opts.command.slice(1), {
-      stdio: "inherit",
-      // The command gets the lock's name and fencing token, never the API token.
-      env: {
-        ...withoutApiToken(process.env),
-        LSS_KEY: key,
-        LSS_FENCING_TOKEN: String(result.lease.fencing_token),
-      },
-    });
-    child = running;
-
-    // Count the lease as lost early enough that SIGTERM + grace + SIGKILL all happen before it
-    // expires on the server (the margin cannot exceed half the ttl: renewals must still fit).
-    const marginMs = Math.min(opts.graceMs + 500, Math.floor(opts.ttlMs / 2));
-    const killAfterMs = Math.max(0, Math.min(opts.graceMs, marginMs - 200));
-    const renewing = new AbortController();
-    let lostReason: string | null = null;
-    let killTimer: NodeJS.Timeout | undefined;
-    const renewal = renewLoop({
+/** The lease, or the exit code of not getting it (timed out, or interrupted: then given back). */
+async function acquireFor(
+  client: LssClient,
+  opts: RunOptions,
+  token: string,
+  state: RunState,
+  term: Terminal,
+): Promise<Lease | number> {
+  const name = targetName(opts.key);
+  const params = {
+    ttlMs: opts.ttlMs,
+    holderId: opts.holder,
+    reason: opts.reason,
+    token,
+    shared: opts.shared,
+    limit: opts.limit,
+  };
+  let result: Awaited<ReturnType<typeof waitFor>>;
+  try {
+    result = await waitFor(
       client,
-      key,
-      token,
-      ttlMs: opts.ttlMs,
-      expiresInMs: result.lease.expires_in_ms ?? opts.ttlMs,
-      signal: renewing.signal,
-      lossMarginMs: marginMs,
-      onLost: (status) => {
-        lostReason = status.reason;
-        term.err(`lss: the lease on ${key} was lost (${status.reason}); stopping the command`);
-        running.kill("SIGTERM");
-        killTimer = setTimeout(() => running.kill("SIGKILL"), killAfterMs);
+      { kind: "acquire", key: opts.key, params },
+      {
+        timeoutMs: opts.timeoutMs,
+        pollMs: opts.pollMs,
+        signal: state.waiting.signal,
+        longPollMs: LONG_POLL_MS,
+        onWait: (p) => term.progress(waitingText(name, opts.timeoutMs, p)),
       },
-    });
+    );
+  } catch (err) {
+    term.progress(null);
+    // An acquire in flight may have been granted (interrupted, or the server could not confirm
+    // it): give it back.
+    if (!state.interruptedBy) throw await unconfirmedAcquire(client, opts.key, token, err);
+    await releaseAny(client, opts.key, token);
+    term.err(`lss: interrupted while waiting for ${name} (${state.interruptedBy})`);
+    return signalExit(state.interruptedBy);
+  }
+  term.progress(null);
+  if (result.outcome !== "acquired") {
+    term.err(
+      `lss: ${timedOutText(name, opts.timeoutMs, result.outcome === "timeout" ? result.holder : null)}`,
+    );
+    return Exit.timeout;
+  }
+  if (state.interruptedBy) {
+    await client.release(result.lease.key, { token }).catch(() => {});
+    return signalExit(state.interruptedBy);
+  }
+  return result.lease;
+}
 
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-      running.once("error", reject);
-      running.once("exit", (c, s) => resolve([c, s]));
-    }).catch((err: Error) => {
-      term.err(`lss: cannot run ${opts.command[0]}: ${err.message}`);
-      return [127, null] as [number, null];
-    });
-    clearTimeout(killTimer);
-    renewing.abort();
-    await renewal;
+/** The command's end: its exit code and signal (127 when it cannot be run). */
+const ended = (running: ChildProcess, opts: RunOptions, term: Terminal) =>
+  new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    running.once("error", reject);
+    running.once("exit", (c, s) => resolve([c, s]));
+  }).catch((err: Error) => {
+    term.err(`lss: cannot run ${opts.command[0]}: ${err.message}`);
+    return [127, null] as [number, null];
+  });
 
-    if (lostReason) return Exit.leaseLost;
-    await client.release(key, { token }).catch((err: Error) => {
-      term.err(
-        `lss: could not release ${key} (${err.message}); it frees itself within ${formatDuration(opts.ttlMs)}`,
-      );
-    });
-    if (signal) return signalExit(signal);
-    return code ?? 1;
+/** Runs the command while the lease is renewed; stops it before a lost lease runs out; releases after. */
+async function runHolding(
+  client: LssClient,
+  opts: RunOptions,
+  token: string,
+  lease: Lease,
+  state: RunState,
+  term: Terminal,
+) {
+  const { key } = lease;
+  const running = spawn(opts.command[0] as string, opts.command.slice(1), {
+    stdio: "inherit",
+    // The command gets the lock's name and fencing token, never the API token.
+    env: { ...withoutApiToken(process.env), LSS_KEY: key, LSS_FENCING_TOKEN: String(lease.fencing_token) },
+  });
+  state.child = running;
+  // Count the lease as lost early enough that SIGTERM + grace + SIGKILL all happen before it
+  // expires on the server (the margin cannot exceed half the ttl: renewals must still fit).
+  const marginMs = Math.min(opts.graceMs + 500, Math.floor(opts.ttlMs / 2));
+  const killAfterMs = Math.max(0, Math.min(opts.graceMs, marginMs - 200));
+  const renewing = new AbortController();
+  let lostReason: string | null = null;
+  let killTimer: NodeJS.Timeout | undefined;
+  const renewal = renewLoop({
+    client,
+    key,
+    token,
+    ttlMs: opts.ttlMs,
+    expiresInMs: lease.expires_in_ms ?? opts.ttlMs,
+    signal: renewing.signal,
+    lossMarginMs: marginMs,
+    onLost: (status) => {
+      lostReason = status.reason;
+      term.err(`lss: the lease on ${key} was lost (${status.reason}); stopping the command`);
+      running.kill("SIGTERM");
+      killTimer = setTimeout(() => running.kill("SIGKILL"), killAfterMs);
+    },
+  });
+  const [code, signal] = await ended(running, opts, term);
+  clearTimeout(killTimer);
+  renewing.abort();
+  await renewal;
+  if (lostReason) return Exit.leaseLost;
+  await client.release(key, { token }).catch((err: Error) => {
+    term.err(
+      `lss: could not release ${key} (${err.message}); it frees itself within ${formatDuration(opts.ttlMs)}`,
+    );
+  });
+  if (signal) return signalExit(signal);
+  return code ?? 1;
+}
+
+export async function runLocked(client: LssClient, opts: RunOptions, term: Terminal): Promise<number> {
+  const token = newToken();
+  const state: RunState = { child: null, interruptedBy: null, waiting: new AbortController() };
+  const stopForwarding = forwardSignals(state);
+  try {
+    const lease = await acquireFor(client, opts, token, state, term);
+    return typeof lease === "number" ? lease : await runHolding(client, opts, token, lease, state, term);
+  } finally {
+    stopForwarding();
   }
 }
