@@ -287,12 +287,140 @@ export interface KeyPageProps {
   form?: { duration?: string; reason?: string };
 }
 
+/** The force release's confirmation: who loses the key, a real button, and a way back. */
+function ForceConfirmation({ p, href }: { p: KeyPageProps; href: string }) {
+  const key = p.status.key;
+  const holders = p.status.holders ?? [];
+  return (
+    <section class="card" aria-labelledby="confirm-title">
+      <h2 id="confirm-title">Force release {key}?</h2>
+      <p>
+        This ends the lease of every holder of <code>{key}</code>, whoever took it
+        {holders.length > 0 && ` (${holders.map((h) => h.holder_id ?? "unnamed").join(", ")})`}. A job that
+        still runs will not know until it next renews.
+      </p>
+      <form method="post" action={href} class="row">
+        <Csrf token={p.session.csrf} />
+        <input type="hidden" name="action" value="force" />
+        <input type="hidden" name="confirm" value="yes" />
+        <button type="submit" class="danger" autofocus>
+          Yes, force release
+        </button>
+        <a class="button secondary" href={href}>
+          Cancel
+        </a>
+      </form>
+    </section>
+  );
+}
+
+/** Hold the key (again) for a duration, with a reason. */
+function HoldForm({ p, href }: { p: KeyPageProps; href: string }) {
+  return (
+    <form method="post" action={href} class="card" aria-labelledby="hold-title">
+      <h3 id="hold-title">{p.mine ? "Hold again" : "Hold"}</h3>
+      <p class="hint">
+        {p.mine
+          ? "Sets the end of your hold to this long from now."
+          : `Takes the key as ${p.holder} until you release it or the time runs out.`}
+      </p>
+      <Csrf token={p.session.csrf} />
+      <input type="hidden" name="action" value="hold" />
+      <label for="duration">Duration</label>
+      <input
+        type="text"
+        id="duration"
+        name="duration"
+        value={p.form?.duration ?? "1h"}
+        required
+        pattern="\s*\d+\s*[smhd]?\s*"
+        aria-describedby="duration-hint"
+      />
+      <p class="hint" id="duration-hint">
+        30m, 4h, 1d; a plain number is seconds.
+      </p>
+      <label for="reason">Reason</label>
+      <input type="text" id="reason" name="reason" value={p.form?.reason ?? ""} maxlength={512} />
+      <p>
+        <button type="submit">{p.mine ? "Hold again" : "Hold"}</button>
+      </p>
+    </form>
+  );
+}
+
+/** What a token may do to the key: hold it, release its own hold, force release (after confirming). */
+function KeyActions({ p, href }: { p: KeyPageProps; href: string }) {
+  return (
+    <section aria-labelledby="actions-title">
+      <h2 id="actions-title">Actions</h2>
+      <div class="actions">
+        {p.canWrite && <HoldForm p={p} href={href} />}
+        {(p.mine || p.canForce) && (
+          <div class="card">
+            {p.canWrite && p.mine && (
+              <form method="post" action={href}>
+                <h3>Your hold</h3>
+                <p class="hint">Taken from this dashboard with your token.</p>
+                <Csrf token={p.session.csrf} />
+                <input type="hidden" name="action" value="release" />
+                <button type="submit">Release my hold</button>
+              </form>
+            )}
+            {p.canForce && p.status.locked && (
+              <div>
+                <h3>Admin</h3>
+                <p class="hint">Ends every holder's lease; asks you to confirm first.</p>
+                <a class="button danger" href={`${href}?confirm=force`}>
+                  Force release…
+                </a>
+              </div>
+            )}
+          </div>
+        )}
+      </div>
+    </section>
+  );
+}
+
+/** The key's history, newest first, a page at a time. */
+function KeyHistory({ p, href }: { p: KeyPageProps; href: string }) {
+  const historyLink = (cursor: string | null) =>
+    cursor ? `${href}?history=${encodeURIComponent(cursor)}` : href;
+  return (
+    <section aria-labelledby="history-title">
+      <h2 id="history-title">History</h2>
+      {p.history === null ? (
+        <p class="muted">This server keeps no history.</p>
+      ) : (
+        <>
+          <div class="table-wrap">
+            <table class="stack">
+              <caption class="sr">History, newest first</caption>
+              <thead>
+                <tr>
+                  {["When", "Event", "Holder", "Reason", "Mode", "Held for", "By", "Run"].map((c) => (
+                    <th scope="col">{c}</th>
+                  ))}
+                </tr>
+              </thead>
+              <tbody id="history">
+                <HistoryRows events={p.history.events} />
+              </tbody>
+            </table>
+          </div>
+          <nav class="pager" aria-label="History pages">
+            {p.historyCursor && <a href={historyLink(null)}>Newest events</a>}
+            {p.history.next_cursor && <a href={historyLink(p.history.next_cursor)}>Older events</a>}
+          </nav>
+        </>
+      )}
+    </section>
+  );
+}
+
 export function KeyPage(p: KeyPageProps) {
   const key = p.status.key;
   const href = keyHref(key);
-  const csrf = p.session.csrf;
-  const historyLink = (cursor: string | null) =>
-    cursor ? `${href}?history=${encodeURIComponent(cursor)}` : href;
   return (
     <Layout title={key} session={p.session}>
       <nav aria-label="Breadcrumb">
@@ -303,28 +431,7 @@ export function KeyPage(p: KeyPageProps) {
       </h1>
       <Message kind="error" text={p.error} />
       <Message kind="ok" text={p.done} />
-      {p.confirmForce && (
-        <section class="card" aria-labelledby="confirm-title">
-          <h2 id="confirm-title">Force release {key}?</h2>
-          <p>
-            This ends the lease of every holder of <code>{key}</code>, whoever took it
-            {(p.status.holders ?? []).length > 0 &&
-              ` (${(p.status.holders ?? []).map((h) => h.holder_id ?? "unnamed").join(", ")})`}
-            . A job that still runs will not know until it next renews.
-          </p>
-          <form method="post" action={href} class="row">
-            <Csrf token={csrf} />
-            <input type="hidden" name="action" value="force" />
-            <input type="hidden" name="confirm" value="yes" />
-            <button type="submit" class="danger" autofocus>
-              Yes, force release
-            </button>
-            <a class="button secondary" href={href}>
-              Cancel
-            </a>
-          </form>
-        </section>
-      )}
+      {p.confirmForce && <ForceConfirmation p={p} href={href} />}
       <section class="card" aria-labelledby="now-title">
         <h2 id="now-title">Now</h2>
         <p id="live-status" class="live-status" aria-live="polite" />
@@ -332,93 +439,8 @@ export function KeyPage(p: KeyPageProps) {
           <KeyNow status={p.status} />
         </div>
       </section>
-      {(p.canWrite || p.canForce) && !p.confirmForce && (
-        <section aria-labelledby="actions-title">
-          <h2 id="actions-title">Actions</h2>
-          <div class="actions">
-            {p.canWrite && (
-              <form method="post" action={href} class="card" aria-labelledby="hold-title">
-                <h3 id="hold-title">{p.mine ? "Hold again" : "Hold"}</h3>
-                <p class="hint">
-                  {p.mine
-                    ? "Sets the end of your hold to this long from now."
-                    : `Takes the key as ${p.holder} until you release it or the time runs out.`}
-                </p>
-                <Csrf token={csrf} />
-                <input type="hidden" name="action" value="hold" />
-                <label for="duration">Duration</label>
-                <input
-                  type="text"
-                  id="duration"
-                  name="duration"
-                  value={p.form?.duration ?? "1h"}
-                  required
-                  pattern="\s*\d+\s*[smhd]?\s*"
-                  aria-describedby="duration-hint"
-                />
-                <p class="hint" id="duration-hint">
-                  30m, 4h, 1d; a plain number is seconds.
-                </p>
-                <label for="reason">Reason</label>
-                <input type="text" id="reason" name="reason" value={p.form?.reason ?? ""} maxlength={512} />
-                <p>
-                  <button type="submit">{p.mine ? "Hold again" : "Hold"}</button>
-                </p>
-              </form>
-            )}
-            {(p.mine || p.canForce) && (
-              <div class="card">
-                {p.canWrite && p.mine && (
-                  <form method="post" action={href}>
-                    <h3>Your hold</h3>
-                    <p class="hint">Taken from this dashboard with your token.</p>
-                    <Csrf token={csrf} />
-                    <input type="hidden" name="action" value="release" />
-                    <button type="submit">Release my hold</button>
-                  </form>
-                )}
-                {p.canForce && p.status.locked && (
-                  <div>
-                    <h3>Admin</h3>
-                    <p class="hint">Ends every holder's lease; asks you to confirm first.</p>
-                    <a class="button danger" href={`${href}?confirm=force`}>
-                      Force release…
-                    </a>
-                  </div>
-                )}
-              </div>
-            )}
-          </div>
-        </section>
-      )}
-      <section aria-labelledby="history-title">
-        <h2 id="history-title">History</h2>
-        {p.history === null ? (
-          <p class="muted">This server keeps no history.</p>
-        ) : (
-          <>
-            <div class="table-wrap">
-              <table class="stack">
-                <caption class="sr">History, newest first</caption>
-                <thead>
-                  <tr>
-                    {["When", "Event", "Holder", "Reason", "Mode", "Held for", "By", "Run"].map((c) => (
-                      <th scope="col">{c}</th>
-                    ))}
-                  </tr>
-                </thead>
-                <tbody id="history">
-                  <HistoryRows events={p.history.events} />
-                </tbody>
-              </table>
-            </div>
-            <nav class="pager" aria-label="History pages">
-              {p.historyCursor && <a href={historyLink(null)}>Newest events</a>}
-              {p.history.next_cursor && <a href={historyLink(p.history.next_cursor)}>Older events</a>}
-            </nav>
-          </>
-        )}
-      </section>
+      {(p.canWrite || p.canForce) && !p.confirmForce && <KeyActions p={p} href={href} />}
+      <KeyHistory p={p} href={href} />
     </Layout>
   );
 }
