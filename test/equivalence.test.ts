@@ -8,6 +8,7 @@
  * clock is set to the time that store answered with. Every answer must then be the same, to the
  * millisecond and the fencing token.
  * The seed is printed; EQUIVALENCE_SEED=<seed> replays a run, EQUIVALENCE_RUNS=<n> sets how many.
+ * A plain status (read without a script) is held to the inspect script's reading of the same key.
  * A last test breaks one line of the acquire script on the memory side and expects a difference.
  */
 import fc from "fast-check";
@@ -225,6 +226,37 @@ describe.each(["redis", "upstash"] as const)("the memory store and %s", (kind) =
         expect(await firstDifference(kind, ops)).toBeNull();
       }),
       { seed: SEED, numRuns: RUNS, endOnFailure: true },
+    );
+  }, 180_000);
+});
+
+describe("a plain status and the inspect script", () => {
+  // A plain status spares a script: redis/status.ts reads the record and judges its leases live
+  // by the scripts' rule. That is a second reading of the rule, so it is held to the script's.
+  it(`read every key the same after every step of ${RUNS * 4} random histories`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 40 }), async (ops) => {
+        const memory = followingMemoryStore();
+        let now = 1_000_000;
+        memory.setClock(now);
+        for (const [step, o] of ops.entries()) {
+          if (o.op === "sleep") {
+            now += o.ms;
+            memory.setClock(now);
+          } else await apply(memory.store, o);
+          for (const k of KEYS) {
+            const plain = await memory.store.inspect(ref(k));
+            const scripted = await memory.store.inspect(ref(k), { watch: true });
+            const seen = (i: typeof plain) => ({
+              lease: i.lease,
+              registered: i.registered,
+              waiting: i.waiting,
+            });
+            expect(seen(plain), `step ${step} (${o.op}), key ${k}`).toEqual(seen(scripted));
+          }
+        }
+      }),
+      { seed: SEED, numRuns: RUNS * 4, endOnFailure: true },
     );
   }, 180_000);
 });

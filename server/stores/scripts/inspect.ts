@@ -1,6 +1,6 @@
 /**
  * For a caller that waits for the key to be free: the key's state, and it marks the key watched,
- * so that its release is published. (A plain status is a pipelined read: redis.ts.) Reply: held
+ * so that its release is published. (A plain status is a pipelined read: redis/status.ts.) Reply: held
  * (a holder's lease: the one ending last) or free; registered ('1': a /locks lock); waiting.
  */
 import type { InspectOutcome } from "../types.js";
