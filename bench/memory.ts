@@ -51,15 +51,16 @@ const refOf = (i: number, perNamespace?: number): LockRef => ({
 });
 const sha256 = (value: string) => createHash("sha256").update(value).digest("hex");
 
-/** The kinds of Redis key the store writes for held locks (redis-scripts.ts), by the name's second part. */
+/** The kinds of Redis key the store writes for held locks (redis/keys.ts), by the name's third part. */
 const KINDS: Record<string, string> = {
   lock: "lock record (string)",
   history: "history (list)",
-  ns: "namespace index (zset)",
+  index: "namespace index (zset)",
   names: "namespace names (zset)",
   fence: "fencing counter (string)",
 };
-const kindOf = (key: string) => key.split(":")[1] ?? "?";
+// prefix:{namespace}:kind[:key]
+const kindOf = (key: string) => key.split(":")[2] ?? "?";
 
 interface KindResult {
   kind: string;

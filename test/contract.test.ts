@@ -4,6 +4,7 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { redisKeys } from "../server/stores/redis/keys.js";
 import { DEFAULT_LIMITS, GC_SLACK_MS, type StoreLimits } from "../server/stores/types.js";
 import { appOn, testConfig } from "./support/app.js";
 import { sleep } from "./support/processes.js";
@@ -379,6 +380,24 @@ describe.each(STORE_KINDS)("the store's bounds on %s", (kind) => {
 });
 
 describe("on Redis", () => {
+  it("hands out a token above every earlier one when the fencing counter is behind, as a promoted replica's may be", async () => {
+    const prefix = "behind";
+    const { call } = appOn(backends.open("redis", { prefix }));
+    const client = new Redis(backends.redis!.url);
+    try {
+      const first = await call(...acquire("fenced", { ttl_ms: 60_000 }));
+      await call(...release("fenced", first.body.token));
+      // The counter as a replica may have it: from before the last grants (here: from long ago).
+      await client.set(redisKeys(prefix).fence("default"), "1000");
+      const next = await call(...acquire("fenced", { ttl_ms: 60_000 }));
+      expect(next.body.fencing_token).toBeGreaterThan(first.body.fencing_token);
+      // Before: the counter's INCR alone, 1001.
+      expect(next.body.fencing_token).toBeGreaterThan(Date.now() * 1000 - 60_000_000);
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it("leaves nothing behind once a lease has expired or was released: Redis drops it soon after", async () => {
     const prefix = "cleanup";
     const { call } = appOn(backends.open("redis", { prefix }));
@@ -391,14 +410,15 @@ describe("on Redis", () => {
         const { body } = await call(...acquire(key, { ttl_ms }));
         if (release_it) await call(...release(key, body.token));
         const expiresAt = Date.parse(body.expires_at);
-        const dropAt = Date.now() + (await client.pttl(`${prefix}:lock:default:${key}`));
+        const dropAt =
+          Date.now() + (await client.pttl(redisKeys(prefix).lock({ namespace: "default", key })));
         // The record goes at most GC_SLACK_MS after the lease would have ended.
         expect(dropAt).toBeGreaterThan(expiresAt);
         expect(dropAt).toBeLessThanOrEqual(expiresAt + GC_SLACK_MS + 100);
       }
       // Renewing within the slack does not move the key's expiry (no command spent on it)…
       const { body } = await call(...acquire("renewed", { ttl_ms: 60_000 }));
-      const key = `${prefix}:lock:default:renewed`;
+      const key = redisKeys(prefix).lock({ namespace: "default", key: "renewed" });
       const first = await client.pttl(key);
       await call(...renew("renewed", body.token, 60_000));
       expect(Math.abs((await client.pttl(key)) - first)).toBeLessThan(200);
@@ -418,8 +438,8 @@ describe("on Redis", () => {
     const client = new Redis(backends.redis!.url);
     try {
       const dump = JSON.stringify([
-        await client.get(`${prefix}:lock:default:h`),
-        await client.get(`${prefix}:lock:default:locks/${lock.body.id}`),
+        await client.get(redisKeys(prefix).lock({ namespace: "default", key: "h" })),
+        await client.get(redisKeys(prefix).lock({ namespace: "default", key: `locks/${lock.body.id}` })),
       ]);
       expect(dump).not.toContain(lease.body.token);
       expect(dump).not.toContain("plain-secret");
@@ -433,21 +453,22 @@ describe("on Redis", () => {
     const prefix = "dropped";
     const { call } = appOn(backends.open("redis", { prefix }));
     const client = new Redis(backends.redis!.url);
-    const names = `${prefix}:names:default`;
+    const names = redisKeys(prefix).names("default");
+    const index = redisKeys(prefix).index("default");
     try {
       for (let i = 0; i < 20; i++)
         expect((await call(...acquire(`one-off-${i}`, { ttl_ms: 60_000 }))).status).toBe(200);
       expect(await client.zcard(names)).toBe(20);
       // As Redis drops records at their time (gc): the record goes, its index entry's time is past.
       for (let i = 0; i < 20; i++) {
-        await client.del(`${prefix}:lock:default:one-off-${i}`);
-        await client.zadd(`${prefix}:ns:default`, Date.now() - 1000, `one-off-${i}`);
+        await client.del(redisKeys(prefix).lock({ namespace: "default", key: `one-off-${i}` }));
+        await client.zadd(index, Date.now() - 1000, `one-off-${i}`);
       }
       expect((await call(...acquire("next", { ttl_ms: 60_000 }))).status).toBe(200);
       expect((await call(...acquire("after-next", { ttl_ms: 60_000 }))).status).toBe(200);
       expect(await client.zrange(names, 0, -1)).toEqual(["after-next", "next"]);
       // By when Redis drops them: both a minute from now (the same millisecond orders by name).
-      expect((await client.zrange(`${prefix}:ns:default`, 0, -1)).sort()).toEqual(["after-next", "next"]);
+      expect((await client.zrange(index, 0, -1)).sort()).toEqual(["after-next", "next"]);
     } finally {
       client.disconnect();
     }

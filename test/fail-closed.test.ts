@@ -4,6 +4,7 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { redisKeys } from "../server/stores/redis/keys.js";
 import { pathTo } from "../src/protocol/paths.js";
 import { appOn, testConfig } from "./support/app.js";
 import { startCuttingProxy } from "./support/cutting-proxy.js";
@@ -311,7 +312,7 @@ describe.each(["redis", "upstash"] as const)("a write the store did not confirm,
     );
     // The holders hash replaced by a string: the script's HGETALL fails after it began.
     const client = new Redis(backends.redis!.url);
-    await client.set(`${prefix}:holders:default:broken`, "not a hash");
+    await client.set(redisKeys(prefix).holders({ namespace: "default", key: "broken" }), "not a hash");
     client.disconnect();
     const answer = await call("POST", pathTo("acquire", { key: "broken" }), { ...shared, token: "b" });
     expect(answer.status).toBe(503);

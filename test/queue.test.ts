@@ -8,6 +8,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../server/crypto.js";
 import { FALLBACK_PEEK_MS } from "../server/locks/waiting.js";
+import { redisKeys } from "../server/stores/redis/keys.js";
 import { GC_SLACK_MS, type LockStore, QUEUE_GRACE_MS } from "../server/stores/types.js";
 import { pathTo } from "../src/protocol/paths.js";
 import { ADMIN_TOKEN, appOn, testConfig } from "./support/app.js";
@@ -376,8 +377,9 @@ describe("queue keys on Redis", () => {
     ).toBe(409);
     const admin = new Redis(backends.redis!.url);
     try {
-      for (const name of ["queue", "queue-until"]) {
-        const ttl = await admin.pttl(`${prefix}:${name}:default:ttl`);
+      const keys = redisKeys(prefix);
+      for (const name of ["queue", "queueUntil"] as const) {
+        const ttl = await admin.pttl(keys[name]({ namespace: "default", key: "ttl" }));
         expect(ttl).toBeGreaterThan(0);
         expect(before + ttl).toBeLessThanOrEqual(Date.now() + 200 + QUEUE_GRACE_MS + GC_SLACK_MS + 100);
       }

@@ -43,8 +43,7 @@ function scriptInputs(prefix: string, limits: StoreLimits) {
   const namespaceOf = (namespace: string): NamespaceContext => ({
     keys: { index: keys.index(namespace), names: keys.names(namespace), ended: keys.ended(namespace) },
     args: {
-      prefix,
-      namespace,
+      base: keys.base(namespace),
       maxRecords: String(locksIn(limits, namespace)),
       retention: String(limits.lockRetentionMs),
       historyMax: String(limits.historyPerKey),
@@ -66,10 +65,12 @@ type Inputs = ReturnType<typeof scriptInputs>;
 
 /** The writes: acquire (one key or any of a pool), renew, release, leave a queue, register. */
 function writeOperations(run: Run, { keys, namespaceOf, lockKeys }: Inputs, limits: StoreLimits) {
-  const acquireAny: LockStore["acquireAny"] = (refs, p) =>
-    run(ACQUIRE, {
-      namespace: namespaceOf((refs[0] as LockRef).namespace),
-      keys: { fence: keys.fence, queueSeq: keys.queueSeq },
+  const acquireAny: LockStore["acquireAny"] = (refs, p) => {
+    // A pool's keys are of one namespace (the routes see to it), so of one hash slot.
+    const { namespace } = refs[0] as LockRef;
+    return run(ACQUIRE, {
+      namespace: namespaceOf(namespace),
+      keys: { fence: keys.fence(namespace), queueSeq: keys.queueSeq(namespace) },
       args: {
         token: p.tokenHash,
         holder: p.holderId ?? "",
@@ -84,6 +85,7 @@ function writeOperations(run: Run, { keys, namespaceOf, lockKeys }: Inputs, limi
       },
       each: refs.map((ref) => ({ ...lockKeys(ref), channel: keys.channel(ref), name: ref.key })),
     });
+  };
   const operations: Pick<LockStore, "acquireAny" | "acquire" | "renew" | "release" | "leave" | "register"> = {
     acquireAny,
     async acquire(ref, p) {
@@ -121,7 +123,7 @@ function writeOperations(run: Run, { keys, namespaceOf, lockKeys }: Inputs, limi
     register: (ref, p) =>
       run(REGISTER, {
         namespace: namespaceOf(ref.namespace),
-        keys: { lock: keys.lock(ref), fence: keys.fence, history: keys.history(ref) },
+        keys: { lock: keys.lock(ref), fence: keys.fence(ref.namespace), history: keys.history(ref) },
         args: {
           credential: p.credentialHash,
           lock: p.lock ? "1" : "",

@@ -16,14 +16,7 @@ type Values<N extends Names> = { readonly [P in N[number]]: string };
  * go, its names in key order, the keys released last), and its settings.
  */
 export const NAMESPACE_KEYS = ["index", "names", "ended"] as const;
-export const NAMESPACE_ARGS = [
-  "prefix",
-  "namespace",
-  "maxRecords",
-  "retention",
-  "historyMax",
-  "historyRetention",
-] as const;
+export const NAMESPACE_ARGS = ["base", "maxRecords", "retention", "historyMax", "historyRetention"] as const;
 export type NamespaceContext = {
   keys: Values<typeof NAMESPACE_KEYS>;
   args: Values<typeof NAMESPACE_ARGS>;

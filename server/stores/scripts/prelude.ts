@@ -13,9 +13,10 @@
  * clean themselves up: GC_SLACK_MS (an hour) past their leases, moved only when a lease outgrows
  * it, so that renewals and the next acquire of a key in use need no PEXPIREAT; a /locks lock's
  * expiry is its retention past its last write.
- * Fencing tokens come from one counter (INCR). A counter that is new, or that Redis lost, starts
- * at Redis's clock in microseconds: above every token handed out before, unless that counter had
- * handed out over a thousand tokens per millisecond since it started.
+ * Fencing tokens come from one counter per namespace (INCR), held at or above Redis's clock in
+ * microseconds: a counter that is new, lost, or behind (a promoted replica's) still hands out tokens
+ * above every one before, unless the namespace had handed out over a thousand per millisecond, or
+ * the new primary's clock is behind the old one's by more than the failover took.
  */
 import { RECORD_FIELDS } from "../record.js";
 import { GC_SLACK_MS, RECLAIM_PER_CALL } from "../types.js";
@@ -26,12 +27,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local US = '\\31'
 -- Every script gets the namespace it works in (define.ts): K.index (its key names by when Redis
 -- drops their records), K.names (in key order, for the listing), K.ended (the keys released last,
--- by when), and A.prefix (the store's key prefix), A.namespace, A.maxRecords (its cap on records),
+-- by when), and A.base (what every key of the namespace starts with: the store's prefix and the
+-- namespace as the keys' hash tag, redis/keys.ts), A.maxRecords (its cap on records),
 -- A.retention (how long a /locks lock outlives its last write), A.historyMax and
 -- A.historyRetention (how many events, and how long, a key's history keeps).
 -- A Redis key of the namespace's (kind: lock, queue, holders, history…; see redisKeys).
 local function key_of(kind, name)
-  return A.prefix .. ':' .. kind .. ':' .. A.namespace .. ':' .. name
+  return A.base .. ':' .. kind .. ':' .. name
 end
 -- The namespace's records' keys start with this; the index and the names hold what follows.
 local RECORD_PREFIX = key_of('lock', '')
@@ -174,10 +176,13 @@ local function reply(outcome, l, fields, lists)
   end
   return out(fields, lists)
 end
--- As a string: Lua turns numbers into text with 14 significant digits, fewer than a token has.
+-- A fencing token: one above the namespace's last, and never below Redis's clock in microseconds,
+-- so that a counter which is new, lost, or behind (a replica promoted before it had the last
+-- grants) still hands out tokens above every one before. As a string: Lua turns numbers into text
+-- with 14 significant digits, fewer than a token has.
 local function next_fence(counter)
   local fence = redis.call('INCR', counter)
-  if fence == 1 then
+  if fence < now * 1000 then
     fence = now * 1000
     redis.call('SET', counter, string.format('%d', fence))
   end
