@@ -146,7 +146,7 @@ async function perKey<T>(
 }
 
 function openStore(url: string): LockStore {
-  const client = connectTcpRedis(url, TIMEOUT_MS);
+  const client = connectTcpRedis({ mode: "single", url }, TIMEOUT_MS);
   return createRedisStore(tcpTransport(client, TIMEOUT_MS), PREFIX, tcpEvents(client));
 }
 

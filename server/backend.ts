@@ -23,10 +23,10 @@ export function openBackend(config: Config): Backend {
         rateLimiter: perMinute ? memoryRateLimiter(perMinute) : null,
       };
     case "redis": {
-      const client = connectTcpRedis(store.url, config.storeTimeoutMs);
+      const client = connectTcpRedis(store.topology, config.storeTimeoutMs);
       return {
         store: createRedisStore(
-          tcpTransport(client, config.storeTimeoutMs),
+          tcpTransport(client, config.storeTimeoutMs, store.replicaAcks),
           config.keyPrefix,
           tcpEvents(client),
           {

@@ -4,6 +4,7 @@ import { GITHUB_ISSUER, githubServerOf, type OidcConfig } from "./auth/oidc.js";
 import { PolicyError, parsePolicy } from "./auth/oidc-policy.js";
 import { OPEN_NAMESPACE } from "./auth/types.js";
 import type { StoreConfig } from "./backend-types.js";
+import { RedisConfigError, redisSchema, redisStoreOf } from "./redis-config.js";
 import { RUNTIMES, type RuntimeName } from "./runtime.js";
 import { DEFAULT_LIMITS, type StoreLimits } from "./stores/types.js";
 
@@ -86,13 +87,7 @@ const int = (name: string, min: number, max: number) =>
 
 const schema = z.object({
   PORT: int("PORT", 0, 65535).default(8787),
-  REDIS_URL: z
-    .url({ protocol: /^rediss?$/, error: "REDIS_URL must be a redis:// or rediss:// URL" })
-    .optional(),
-  UPSTASH_REDIS_REST_URL: z
-    .url({ protocol: /^https?$/, error: "UPSTASH_REDIS_REST_URL must be an http(s) URL" })
-    .optional(),
-  UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
+  ...redisSchema,
   LSS_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, "LSS_KEY_PREFIX must be 1–64 letters, digits, '_', '.' or '-'")
@@ -204,18 +199,13 @@ export function loadConfig(
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => i.message).join("; "));
   const e = parsed.data;
 
-  if (!!e.UPSTASH_REDIS_REST_URL !== !!e.UPSTASH_REDIS_REST_TOKEN) {
-    throw new ConfigError("UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together");
+  let store: StoreConfig;
+  try {
+    store = redisStoreOf(e, e.LSS_STORE_TIMEOUT_MS);
+  } catch (err) {
+    if (err instanceof RedisConfigError) throw new ConfigError(err.message);
+    throw err;
   }
-  if (e.UPSTASH_REDIS_REST_URL && e.REDIS_URL) {
-    throw new ConfigError("set either REDIS_URL or UPSTASH_REDIS_REST_URL, not both");
-  }
-  const store: StoreConfig =
-    e.UPSTASH_REDIS_REST_URL && e.UPSTASH_REDIS_REST_TOKEN
-      ? { kind: "upstash", url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN }
-      : e.REDIS_URL
-        ? { kind: "redis", url: e.REDIS_URL }
-        : { kind: "memory" };
   if (!RUNTIMES[runtime].stores.includes(store.kind)) {
     throw new ConfigError(
       UNUSABLE_STORE[runtime][store.kind] ?? `the ${store.kind} store cannot run on ${runtime}`,

@@ -2,6 +2,7 @@
 
 import type { Config } from "./config.js";
 import { randomHex } from "./crypto.js";
+import { describeStore } from "./redis-config.js";
 
 /**
  * Trying LSS out must not need configuration, yet the lease API is never open: on the memory
@@ -18,12 +19,7 @@ export function announce(
   generatedToken: boolean,
   log: (line: string) => void = console.log,
 ) {
-  const store =
-    config.store.kind === "memory"
-      ? "memory"
-      : config.store.kind === "redis"
-        ? `redis (${new URL(config.store.url).host})`
-        : `upstash (${new URL(config.store.url).host})`;
+  const store = describeStore(config.store);
   log(`lss listening on http://localhost:${port} — store: ${store}; docs at /docs`);
   if (config.store.kind === "memory") {
     log("WARNING: in-memory store: locks are NOT durable and vanish when this process stops.");

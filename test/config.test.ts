@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { createApp } from "../server/app.js";
 import { type Config, ConfigError, DEFAULT_CONFIG, loadConfig } from "../server/config.js";
 import type { RuntimeName } from "../server/runtime.js";
-import { withTryOutAdminToken } from "../server/startup.js";
+import { announce, withTryOutAdminToken } from "../server/startup.js";
 import { createMemoryStore } from "../server/stores/memory.js";
 import { pathTo } from "../src/protocol/paths.js";
 
@@ -113,7 +113,11 @@ describe("store selection", () => {
   it.each(["redis://localhost:6379", "rediss://user:pw@cache.example.com:6380/2", "redis://127.0.0.1"])(
     "REDIS_URL=%s selects the redis store",
     (url) => {
-      expect(loadConfig({ REDIS_URL: url }).store).toEqual({ kind: "redis", url });
+      expect(loadConfig({ REDIS_URL: url }).store).toEqual({
+        kind: "redis",
+        topology: { mode: "single", url },
+        replicaAcks: null,
+      });
     },
   );
 
@@ -159,6 +163,174 @@ describe("store selection", () => {
       expect(err.message).toMatch(/UPSTASH_REDIS_REST_URL must be an http\(s\) URL/);
     },
   );
+});
+
+describe("Redis with replicas, Sentinel, a cluster", () => {
+  const SENTINELS = { REDIS_SENTINELS: "10.0.0.1:26379, [::1]:26380", REDIS_SENTINEL_MASTER: "lss" };
+  const noAuth = { username: null, password: null, tls: false };
+
+  it("REDIS_SENTINELS with REDIS_SENTINEL_MASTER selects the primary the sentinels name", () => {
+    expect(loadConfig({ ...SENTINELS, REDIS_PASSWORD: "pw", REDIS_SENTINEL_PASSWORD: "spw" }).store).toEqual({
+      kind: "redis",
+      topology: {
+        mode: "sentinel",
+        sentinels: [
+          { host: "10.0.0.1", port: 26379 },
+          { host: "::1", port: 26380 },
+        ],
+        master: "lss",
+        sentinelPassword: "spw",
+        auth: { ...noAuth, password: "pw" },
+      },
+      replicaAcks: null,
+    });
+  });
+
+  it("REDIS_CLUSTER_NODES selects a cluster, its credentials and TLS from REDIS_USERNAME, REDIS_PASSWORD, REDIS_TLS", () => {
+    const env = {
+      REDIS_CLUSTER_NODES: "a:7000,b:7001",
+      REDIS_USERNAME: "u",
+      REDIS_PASSWORD: "p",
+      REDIS_TLS: "true",
+    };
+    expect(loadConfig(env).store).toEqual({
+      kind: "redis",
+      topology: {
+        mode: "cluster",
+        nodes: [
+          { host: "a", port: 7000 },
+          { host: "b", port: 7001 },
+        ],
+        auth: { username: "u", password: "p", tls: true },
+      },
+      replicaAcks: null,
+    });
+  });
+
+  it("LSS_REDIS_MIN_REPLICAS asks each write to wait for replicas, 500 ms by default", () => {
+    const store = loadConfig({ REDIS_URL: "redis://cache", LSS_REDIS_MIN_REPLICAS: "1" }).store;
+    expect(store).toMatchObject({ replicaAcks: { min: 1, timeoutMs: 500 } });
+    const cluster = loadConfig({
+      REDIS_CLUSTER_NODES: "a:7000",
+      LSS_REDIS_MIN_REPLICAS: "2",
+      LSS_REDIS_REPLICA_TIMEOUT_MS: "250",
+    }).store;
+    expect(cluster).toMatchObject({ replicaAcks: { min: 2, timeoutMs: 250 } });
+    expect(loadConfig({ REDIS_URL: "redis://cache", LSS_REDIS_MIN_REPLICAS: "0" }).store).toMatchObject({
+      replicaAcks: null,
+    });
+  });
+
+  it.each([
+    [
+      "two stores",
+      { REDIS_URL: "redis://x", REDIS_CLUSTER_NODES: "a:1" },
+      /set one of REDIS_URL, REDIS_CLUSTER_NODES, not 2/,
+    ],
+    [
+      "sentinels and Upstash",
+      { ...SENTINELS, ...UPSTASH },
+      /set one of REDIS_SENTINELS, UPSTASH_REDIS_REST_URL/,
+    ],
+    ["sentinels without a master name", { REDIS_SENTINELS: "a:26379" }, /REDIS_SENTINEL_MASTER/],
+    [
+      "a master name without sentinels",
+      { REDIS_SENTINEL_MASTER: "lss" },
+      /REDIS_SENTINELS and REDIS_SENTINEL_MASTER/,
+    ],
+    ["a bad master name", { ...SENTINELS, REDIS_SENTINEL_MASTER: "a b" }, /REDIS_SENTINEL_MASTER must be/],
+    [
+      "a sentinel password alone",
+      { REDIS_SENTINEL_PASSWORD: "x" },
+      /REDIS_SENTINEL_PASSWORD is set but REDIS_SENTINELS/,
+    ],
+    [
+      "a node without a port",
+      { REDIS_CLUSTER_NODES: "a:7000,b" },
+      /REDIS_CLUSTER_NODES must be host:port pairs separated by commas, not "b"/,
+    ],
+    [
+      "a port out of range",
+      { REDIS_SENTINELS: "a:70000", REDIS_SENTINEL_MASTER: "m" },
+      /REDIS_SENTINELS must be host:port/,
+    ],
+    [
+      "a URL in the node list",
+      { REDIS_CLUSTER_NODES: "redis://a:7000" },
+      /REDIS_CLUSTER_NODES must be host:port/,
+    ],
+    [
+      "a password with REDIS_URL",
+      { REDIS_URL: "redis://x", REDIS_PASSWORD: "p" },
+      /put the credentials in REDIS_URL/,
+    ],
+    [
+      "a username with no Redis",
+      { REDIS_USERNAME: "u" },
+      /REDIS_USERNAME apply to REDIS_SENTINELS and REDIS_CLUSTER_NODES, and neither is set/,
+    ],
+    [
+      "REDIS_TLS not a switch",
+      { REDIS_CLUSTER_NODES: "a:1", REDIS_TLS: "yes" },
+      /REDIS_TLS must be true or false/,
+    ],
+    [
+      "replicas on memory",
+      { LSS_REDIS_MIN_REPLICAS: "1" },
+      /LSS_REDIS_MIN_REPLICAS needs a Redis with replicas/,
+    ],
+    [
+      "replicas on Upstash",
+      { ...UPSTASH, LSS_REDIS_MIN_REPLICAS: "1" },
+      /LSS_REDIS_MIN_REPLICAS is for a TCP Redis/,
+    ],
+    [
+      "replicas not a number",
+      { REDIS_URL: "redis://x", LSS_REDIS_MIN_REPLICAS: "one" },
+      /LSS_REDIS_MIN_REPLICAS must be a whole number/,
+    ],
+    [
+      "too many replicas",
+      { REDIS_URL: "redis://x", LSS_REDIS_MIN_REPLICAS: "17" },
+      /LSS_REDIS_MIN_REPLICAS must be at most 16/,
+    ],
+    [
+      "a replica timeout without replicas",
+      { REDIS_URL: "redis://x", LSS_REDIS_REPLICA_TIMEOUT_MS: "100" },
+      /LSS_REDIS_REPLICA_TIMEOUT_MS is set but LSS_REDIS_MIN_REPLICAS is not/,
+    ],
+    [
+      "a replica timeout under 10 ms",
+      { REDIS_URL: "redis://x", LSS_REDIS_MIN_REPLICAS: "1", LSS_REDIS_REPLICA_TIMEOUT_MS: "5" },
+      /LSS_REDIS_REPLICA_TIMEOUT_MS must be at least 10/,
+    ],
+    [
+      "a replica timeout as long as a store call",
+      { REDIS_URL: "redis://x", LSS_REDIS_MIN_REPLICAS: "1", LSS_REDIS_REPLICA_TIMEOUT_MS: "2000" },
+      /LSS_REDIS_REPLICA_TIMEOUT_MS \(2000\) must be below LSS_STORE_TIMEOUT_MS \(2000\)/,
+    ],
+  ])("%s is a ConfigError naming the variable", (_label, env, message) => {
+    expect(configError(env).message).toMatch(message);
+  });
+
+  it("workers refuses Sentinel and a cluster as it refuses REDIS_URL", () => {
+    expect(configError(SENTINELS, "workers").message).toMatch(/cannot be used on Cloudflare Workers/);
+    expect(configError({ REDIS_CLUSTER_NODES: "a:1" }, "workers").message).toMatch(/Cloudflare Workers/);
+  });
+
+  it("the start-up line names the topology and never a password", () => {
+    const lines: string[] = [];
+    const config = loadConfig({
+      ...SENTINELS,
+      REDIS_PASSWORD: "hunter2-secret",
+      LSS_REDIS_MIN_REPLICAS: "1",
+    });
+    announce(config, 8787, false, (line) => lines.push(line));
+    expect(lines[0]).toContain(
+      "redis via sentinel (lss at 10.0.0.1:26379,::1:26380), each write on ≥ 1 replica(s)",
+    );
+    expect(lines.join("\n")).not.toContain("hunter2");
+  });
 });
 
 describe("stores per runtime", () => {

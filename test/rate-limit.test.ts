@@ -22,7 +22,12 @@ afterAll(() => backends.close());
 const limiters: Record<string, (prefix: string, perMinute: number) => RateLimiter> = {
   memory: (_prefix, perMinute) => memoryRateLimiter(perMinute),
   redis: (prefix, perMinute) =>
-    redisRateLimiter(connectTcpRedis(backends.redis!.url, 1000), perMinute, prefix, 1000),
+    redisRateLimiter(
+      connectTcpRedis({ mode: "single", url: backends.redis!.url }, 1000),
+      perMinute,
+      prefix,
+      1000,
+    ),
   upstash: (prefix, perMinute) =>
     upstashRateLimiter(connectUpstash(backends.bridge!.url, backends.bridge!.token, 1000), perMinute, prefix),
 };

@@ -15,7 +15,7 @@ import { connectTcpRedis, tcpEvents, tcpTransport } from "../../server/stores/tc
 import type { LockRef } from "../../server/stores/types.js";
 
 const TIMEOUT_MS = 2000;
-const client = connectTcpRedis(String(process.env.REDIS_URL), TIMEOUT_MS);
+const client = connectTcpRedis({ mode: "single", url: String(process.env.REDIS_URL) }, TIMEOUT_MS);
 export const store = createRedisStore(tcpTransport(client, TIMEOUT_MS), "lss", tcpEvents(client));
 export const leases = createLeases(store, DEFAULT_CONFIG.githubServerUrl);
 export const actor = { id: "bench", name: "bench" };

@@ -4,8 +4,9 @@
  * Workers bundle carries no TCP client). Its store cost is its own, apart from
  * the lock operation's single round trip (the benchmark reports both).
  */
-import type { Redis as IoRedis } from "ioredis";
+
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import type { TcpRedis } from "../stores/tcp.js";
 import { whenConnected } from "../stores/tcp.js";
 import { StoreUnavailableError } from "../stores/types.js";
 
@@ -47,7 +48,7 @@ export const memoryRateLimiter = (perMinute: number): RateLimiter =>
   flexible(new RateLimiterMemory({ points: perMinute, duration: 60 }), perMinute);
 
 export const redisRateLimiter = (
-  client: IoRedis,
+  client: TcpRedis,
   perMinute: number,
   prefix: string,
   timeoutMs = 2000,

@@ -81,7 +81,7 @@ export function unconfirmed(
   if (!(err instanceof StoreUnavailableError) || !err.maybeApplied) return err;
   return new ApiError(
     "outcome_unknown",
-    `the lock store did not confirm ${what}: it may have happened. ${advice}`,
+    `the lock store did not confirm ${what}${err.hint ? ` (${err.hint.message})` : ""}: it may have happened. ${advice}`,
     { extra, headers: { "Retry-After": "1" } },
   );
 }

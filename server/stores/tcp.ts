@@ -1,27 +1,75 @@
-/** RedisTransport over TCP (Redis, Valkey, any managed Redis) with ioredis. */
-import { Redis, ReplyError } from "ioredis";
+/** RedisTransport over TCP (Redis, Valkey, any managed Redis) with ioredis: one node, Sentinel, or a cluster. */
+import { Cluster, type ClusterOptions, Redis, type RedisOptions, ReplyError } from "ioredis";
+import type { RedisAuth, RedisTopology, ReplicaAcks } from "../backend-types.js";
 import { createEventHub, parseLockEvent } from "./events.js";
 import type { EventSource, RedisTransport } from "./redis/transport.js";
 
-export function connectTcpRedis(url: string, timeoutMs: number): Redis {
-  const client = new Redis(url, {
+/** A client of one node (directly or through Sentinel), or of a cluster: the same commands. */
+export type TcpRedis = Redis | Cluster;
+
+/** How every connection behaves, whatever the topology. */
+function connectionOptions(timeoutMs: number) {
+  return {
     // Fail closed and fast: a command never waits in a queue for a connection that may not come back.
-    enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: timeoutMs,
     connectTimeout: timeoutMs,
+    // A primary demoted to a replica (a failover) answers writes with READONLY: reconnect, so that
+    // Sentinel names the new one. The command that met it fails (503, nothing was applied).
+    reconnectOnError: (err: Error) => /READONLY/.test(err.message),
+  } satisfies RedisOptions;
+}
+
+const authOptions = (auth: RedisAuth): RedisOptions => ({
+  ...(auth.username ? { username: auth.username } : {}),
+  ...(auth.password ? { password: auth.password } : {}),
+  ...(auth.tls ? { tls: {} } : {}),
+});
+
+export function connectTcpRedis(topology: RedisTopology, timeoutMs: number): TcpRedis {
+  const base = {
+    ...connectionOptions(timeoutMs),
+    enableOfflineQueue: false,
     // Concurrent requests' scripts go out in one write per event-loop tick instead of one each.
     enableAutoPipelining: true,
-    // Keep reconnecting in the background so service resumes by itself when Redis is back.
-    retryStrategy: (times) => Math.min(times * 100, 1000),
-  });
+  };
+  // Keep reconnecting in the background so service resumes by itself when Redis is back.
+  const retry = (times: number) => Math.min(times * 100, 1000);
+  let client: TcpRedis;
+  if (topology.mode === "single") {
+    client = new Redis(topology.url, { ...base, retryStrategy: retry });
+  } else if (topology.mode === "sentinel") {
+    client = new Redis({
+      ...base,
+      ...authOptions(topology.auth),
+      sentinels: topology.sentinels,
+      name: topology.master,
+      role: "master",
+      ...(topology.sentinelPassword ? { sentinelPassword: topology.sentinelPassword } : {}),
+      ...(topology.auth.tls ? { enableTLSForSentinelMode: true } : {}),
+      // Told of a new primary by the sentinels (+switch-master), not only when the old one fails.
+      failoverDetector: true,
+      sentinelRetryStrategy: retry,
+      retryStrategy: retry,
+    });
+  } else {
+    const options: ClusterOptions = {
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+      // Every read and write goes to the primary of the key's slot (replicas may lag behind).
+      scaleReads: "master",
+      clusterRetryStrategy: retry,
+      redisOptions: { ...connectionOptions(timeoutMs), ...authOptions(topology.auth) },
+    };
+    client = new Cluster(topology.nodes, options);
+  }
   // Connection errors surface on each command as a 503; they must not crash the process.
   client.on("error", () => {});
   return client;
 }
 
 type TcpClient = Pick<
-  Redis,
+  TcpRedis,
   | "evalsha"
   | "eval"
   | "hset"
@@ -42,11 +90,28 @@ type TcpClient = Pick<
 >;
 
 /**
+ * A write the primary applied but fewer replicas than LSS_REDIS_MIN_REPLICAS acknowledged in time:
+ * a failover now could lose it, so it is not answered as done (503 outcome_unknown, maybe applied).
+ */
+export class ReplicaAckError extends Error {
+  override name = "ReplicaAckError";
+  constructor(
+    readonly acknowledged: number,
+    readonly acks: ReplicaAcks,
+  ) {
+    super(
+      `only ${acknowledged} of the ${acks.min} replica(s) LSS_REDIS_MIN_REPLICAS asks for acknowledged ` +
+        `the write within ${acks.timeoutMs} ms (LSS_REDIS_REPLICA_TIMEOUT_MS)`,
+    );
+  }
+}
+
+/**
  * Without an offline queue a command sent while (re)connecting fails at once; wait for the
  * connection instead, but never longer than a command may take. Undefined when connected.
  */
 export function whenConnected(
-  client: Pick<Redis, "status" | "once" | "off">,
+  client: Pick<TcpRedis, "status" | "once" | "off">,
   timeoutMs: number,
 ): Promise<void> | undefined {
   if (client.status === "ready") return undefined;
@@ -68,22 +133,52 @@ export function whenConnected(
 const NOT_WRITTEN =
   /not connected to Redis within|connection closed|Stream isn't writeable|Connection is closed/i;
 
-export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTransport {
+export function tcpTransport(
+  client: TcpClient,
+  timeoutMs = 2000,
+  acks: ReplicaAcks | null = null,
+): RedisTransport {
   const when = <T>(command: () => Promise<T>): Promise<T> =>
     whenConnected(client, timeoutMs)?.then(command) ?? command();
+  /**
+   * A write, then (with LSS_REDIS_MIN_REPLICAS) WAIT in the same round trip, on the same connection
+   * (in a cluster: the same node, that of the write's slot). Fewer acknowledgements than asked for
+   * make the write unconfirmed, never done.
+   */
+  const replicated =
+    (need: ReplicaAcks) =>
+    (command: string[]): Promise<unknown> =>
+      when(async () => {
+        const wait = ["wait", String(need.min), String(need.timeoutMs)];
+        const replies = (await client.pipeline([command, wait]).exec()) ?? [];
+        const reply = firstReply(replies);
+        const acknowledged = Number(replies[1]?.[1] ?? 0);
+        if (acknowledged < need.min) throw new ReplicaAckError(acknowledged, need);
+        return reply;
+      });
+  const write = acks ? replicated(acks) : null;
 
   return {
     kind: "redis",
     notApplied: (err) => err instanceof Error && NOT_WRITTEN.test(err.message),
-    evalsha: (sha1, keys, args) => when(() => client.evalsha(sha1, keys.length, ...keys, ...args)),
-    eval: (source, keys, args) => when(() => client.eval(source, keys.length, ...keys, ...args)),
-    hset: (key, field, value) => when(() => client.hset(key, field, value)),
+    explain: (err) => (err instanceof ReplicaAckError ? { kind: "replicas", message: err.message } : null),
+    evalsha: (sha1, keys, args, writes) =>
+      writes && write
+        ? write(["evalsha", sha1, String(keys.length), ...keys, ...args])
+        : when(() => client.evalsha(sha1, keys.length, ...keys, ...args)),
+    eval: (source, keys, args, writes) =>
+      writes && write
+        ? write(["eval", source, String(keys.length), ...keys, ...args])
+        : when(() => client.eval(source, keys.length, ...keys, ...args)),
+    hset: (key, field, value) =>
+      write ? write(["hset", key, field, value]) : when(() => client.hset(key, field, value)),
     hget: (key, field) => when(() => client.hget(key, field)),
     get: (key) => when(() => client.get(key)),
     hgetall: (key) => when(() => client.hgetall(key)),
-    pexpire: (key, ms) => when(() => client.pexpire(key, ms)),
+    pexpire: (key, ms) => (write ? write(["pexpire", key, String(ms)]) : when(() => client.pexpire(key, ms))),
     hvals: (key) => when(() => client.hvals(key)),
-    hdel: (key, field) => when(() => client.hdel(key, field)),
+    hdel: (key, field) =>
+      write ? write(["hdel", key, field]).then(Number) : when(() => client.hdel(key, field)),
     ping: () => when(() => client.ping()),
     // CONFIG GET, else INFO memory (managed Redis services often refuse CONFIG, not INFO); a refusal
     // of both makes the policy unknown, not a failure.
@@ -133,14 +228,15 @@ export function tcpTransport(client: TcpClient, timeoutMs = 2000): RedisTranspor
  * so a waiting request costs no Redis command while it waits. While that connection is down,
  * watches say so and waiters peek; once it is subscribed again, every watch is told to ask again.
  */
-export function tcpEvents(client: Pick<Redis, "duplicate">): EventSource {
+export function tcpEvents(client: TcpRedis): EventSource {
   return (channels) => {
-    const subscriber = client.duplicate({
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: null,
-      // Resubscribed by hand on each connection, to know when events flow again.
-      autoResubscribe: false,
-    });
+    // Resubscribed by hand on each connection, to know when events flow again. In a cluster a
+    // PUBLISH reaches every node, so one subscription (on a node the client picks) hears them all.
+    const own = { enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: false };
+    const subscriber: TcpRedis =
+      client instanceof Cluster
+        ? client.duplicate([], { enableOfflineQueue: true, redisOptions: own })
+        : client.duplicate(own);
     const hub = createEventHub(channels.of, async () => subscriber.disconnect(), false);
     subscriber.on("error", () => {});
     subscriber.on("pmessage", (_pattern: string, channel: string, message: string) => {
@@ -156,6 +252,13 @@ export function tcpEvents(client: Pick<Redis, "duplicate">): EventSource {
     subscriber.on("close", () => hub.setLive(false));
     return hub;
   };
+}
+
+/** A pipeline's first reply, or its error. */
+function firstReply(replies: [Error | null, unknown][]): unknown {
+  const [err, reply] = replies[0] ?? [new Error("no reply"), null];
+  if (err) throw err;
+  return reply;
 }
 
 /** One pipeline's replies, or its first error. */

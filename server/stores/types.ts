@@ -285,7 +285,7 @@ export class StoreUnavailableError extends Error {
  * unsafe: it answers, but could lose lock records (an evicting Redis).
  */
 export interface StoreFailureHint {
-  kind: "refused" | "unreachable" | "unsafe";
+  kind: "refused" | "unreachable" | "unsafe" | "replicas";
   message: string;
 }
 

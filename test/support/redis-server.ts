@@ -5,7 +5,7 @@
  * run in parallel workers and on machines that have a system Redis.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { rmSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
@@ -23,10 +23,11 @@ export interface RedisServerHandle {
   /** SIGKILL (simulates a crash) and wait until the process is gone. */
   kill(): Promise<void>;
   /**
-   * Start again on the SAME port (data is gone: no persistence) and wait until it answers
-   * (an `INFO server` probe, which also proves it is our process).
+   * Start again on the SAME port and wait until it answers (an `INFO server` probe, which also
+   * proves it is our process). Data is gone unless its arguments turned persistence on; `opts`
+   * replaces how it runs (a failed primary back as a replica, say).
    */
-  restart(): Promise<void>;
+  restart(opts?: RedisNodeOptions): Promise<void>;
   /** Graceful shutdown and temp dir cleanup. Idempotent, safe after kill(). */
   stop(): Promise<void>;
   /** SIGSTOP: connections stay open, commands are read by nobody (a hung Redis); resume() continues. */
@@ -70,21 +71,24 @@ function answers(port: number, pid: number | undefined, timeoutMs = 250): Promis
   });
 }
 
-function spawnRedis(port: number, dir: string): RedisProcess {
-  const args = [
-    "--port",
-    String(port),
-    "--bind",
-    "127.0.0.1",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--daemonize",
-    "no",
-    "--dir",
-    dir,
-  ];
+/** How a node runs beyond the defaults: more arguments (a replica, a cluster node), or as a sentinel. */
+export interface RedisNodeOptions {
+  /** Appended to the defaults (later arguments win: `--appendonly yes` overrides the default no). */
+  args?: string[];
+  /** Run as a sentinel, from this configuration (written to the node's dir; sentinels rewrite it). */
+  sentinelConfig?: string;
+}
+
+function spawnRedis(port: number, dir: string, opts: RedisNodeOptions = {}): RedisProcess {
+  const common = ["--port", String(port), "--bind", "127.0.0.1", "--daemonize", "no", "--dir", dir];
+  let args: string[];
+  if (opts.sentinelConfig !== undefined) {
+    const file = join(dir, "sentinel.conf");
+    if (!existsSync(file)) writeFileSync(file, opts.sentinelConfig);
+    args = [file, "--sentinel", ...common, ...(opts.args ?? [])];
+  } else {
+    args = [...common, "--save", "", "--appendonly", "no", ...(opts.args ?? [])];
+  }
   const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const collect = (chunk: Buffer) => {
@@ -106,8 +110,8 @@ function spawnRedis(port: number, dir: string): RedisProcess {
 const isRunning = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
 
 /** Spawn on `port` and wait until it answers; on failure, kill the child and report its output. */
-async function launch(port: number, dir: string): Promise<RedisProcess> {
-  const proc = spawnRedis(port, dir);
+async function launch(port: number, dir: string, opts?: RedisNodeOptions): Promise<RedisProcess> {
+  const proc = spawnRedis(port, dir, opts);
   let died = false;
   void proc.exited.then(() => {
     died = true;
@@ -124,7 +128,7 @@ async function launch(port: number, dir: string): Promise<RedisProcess> {
   throw new Error(`redis-server on port ${port} ${why}. Output:\n${proc.output()}`);
 }
 
-export async function startRedisServer(): Promise<RedisServerHandle> {
+export async function startRedisServer(opts: RedisNodeOptions = {}): Promise<RedisServerHandle> {
   const dir = await mkdtemp(join(tmpdir(), "lss-redis-"));
   // Removed should the worker exit first (processes.ts); forgetDir() once it is removed here.
   const forgetDir = onExit(() => rmSync(dir, { recursive: true, force: true }));
@@ -135,7 +139,7 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
   for (let attempt = 0; attempt < START_ATTEMPTS && !proc; attempt++) {
     port = await freePort();
     if (port === 6379) continue;
-    proc = await launch(port, dir).catch((err: unknown) => {
+    proc = await launch(port, dir, opts).catch((err: unknown) => {
       lastError = err;
       return undefined;
     });
@@ -166,7 +170,8 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
     resume() {
       if (proc && isRunning(proc.child)) proc.child.kill("SIGCONT");
     },
-    async restart() {
+    async restart(next?: RedisNodeOptions) {
+      if (next) opts = next;
       if (stopped) throw new Error("redis-server handle was stopped; start a new one");
       await kill();
       // Same port is mandatory here (clients hold the URL). redis sets SO_REUSEADDR, so a few
@@ -174,7 +179,7 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
       let error: unknown;
       for (let attempt = 0; attempt < 3; attempt++) {
         try {
-          proc = await launch(port, dir);
+          proc = await launch(port, dir, opts);
           return;
         } catch (err) {
           error = err;

@@ -41,6 +41,12 @@ export interface StoreBackends {
   close(): Promise<void>;
 }
 
+/** The store at another URL (opts.url), or as named. */
+function withUrl(store: StoreConfig, url: string | undefined): StoreConfig {
+  if (!url || store.kind === "memory") return store;
+  return store.kind === "redis" ? { ...store, topology: { mode: "single", url } } : { ...store, url };
+}
+
 export async function startBackends(kinds: readonly StoreKind[]): Promise<StoreBackends> {
   const needsRedis = kinds.some((k) => k !== "memory");
   const redis = needsRedis ? await startRedisServer() : null;
@@ -51,7 +57,7 @@ export async function startBackends(kinds: readonly StoreKind[]): Promise<StoreB
     kind === "memory"
       ? { kind }
       : kind === "redis"
-        ? { kind, url: redis!.url }
+        ? { kind, topology: { mode: "single", url: redis!.url }, replicaAcks: null }
         : { kind, url: bridge!.url, token: bridge!.token };
   const opened: LockStore[] = [];
   return {
@@ -61,7 +67,7 @@ export async function startBackends(kinds: readonly StoreKind[]): Promise<StoreB
       const named = storeConfig(kind);
       const config: Config = {
         ...defaults,
-        store: opts.url && named.kind !== "memory" ? { ...named, url: opts.url } : named,
+        store: withUrl(named, opts.url),
         keyPrefix: opts.prefix ?? `t${randomBytes(4).toString("hex")}`,
         storeTimeoutMs: opts.timeoutMs ?? 2000,
         limits: opts.limits ?? DEFAULT_LIMITS,

@@ -21,12 +21,13 @@ export function scriptRunner(transport: RedisTransport, ensureSafe: () => Promis
         : new StoreUnavailableError(err, transport.explain?.(err) ?? null);
     }
   };
-  const send = async (source: string, sha1: string, keys: string[], args: string[]) => {
+  const send = async (script: LuaScript, keys: string[], args: string[]) => {
+    const writes = script.spec.writes ?? false;
     try {
-      return await transport.evalsha(sha1, keys, args);
+      return await transport.evalsha(script.sha1, keys, args, writes);
     } catch (err) {
       if (!isNoScript(err)) throw err;
-      return transport.eval(source, keys, args);
+      return transport.eval(script.source, keys, args, writes);
     }
   };
   const run = <K extends Names, A extends Names, EK extends Names, EA extends Names, R>(
@@ -39,7 +40,7 @@ export function scriptRunner(transport: RedisTransport, ensureSafe: () => Promis
       const { keys, args } = script.build(call);
       let raw: unknown;
       try {
-        raw = await send(script.source, script.sha1, keys, args);
+        raw = await send(script as unknown as LuaScript, keys, args);
       } catch (err) {
         // Sent and unanswered (a timeout, a connection lost mid-way): the script may have run.
         const maybe = !transport.notApplied?.(err);

@@ -4,8 +4,12 @@ import type { LockEvents, LockRef, StoreFailureHint } from "../types.js";
 /** The few commands the store needs; each transport adapts its client to this. */
 export interface RedisTransport {
   readonly kind: "memory" | "redis" | "upstash";
-  evalsha(sha1: string, keys: string[], args: string[]): Promise<unknown>;
-  eval(source: string, keys: string[], args: string[]): Promise<unknown>;
+  /**
+   * A script; `writes`: its answer may grant or end a lease, so (with LSS_REDIS_MIN_REPLICAS) it
+   * is answered only once enough replicas have it.
+   */
+  evalsha(sha1: string, keys: string[], args: string[], writes?: boolean): Promise<unknown>;
+  eval(source: string, keys: string[], args: string[], writes?: boolean): Promise<unknown>;
   hset(key: string, field: string, value: string): Promise<unknown>;
   hget(key: string, field: string): Promise<string | null>;
   get(key: string): Promise<string | null>;

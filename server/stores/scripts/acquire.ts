@@ -21,6 +21,7 @@ import { defineScript } from "./define.js";
 
 export const ACQUIRE = defineScript({
   name: "acquire",
+  writes: true,
   /** The fencing counter, and the counter of arrivals in any queue (first come first served). */
   keys: ["fence", "queueSeq"] as const,
   /**

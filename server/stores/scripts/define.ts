@@ -32,6 +32,11 @@ export interface ScriptSpec<K extends Names, A extends Names, EK extends Names, 
   args: A;
   /** The KEYS and ARGV repeated for each key of a pool, after its own (none: not a pool). */
   each?: { keys: EK; args: EA };
+  /**
+   * Whether its answer may grant, renew or end a lease: such a write is confirmed only once
+   * LSS_REDIS_MIN_REPLICAS replicas have it. (The reads' housekeeping writes need no such wait.)
+   */
+  writes?: boolean;
   /** Reply fields that may repeat: read as arrays. */
   lists?: Names;
   /** The script: a function body that returns out{...}; the prelude's functions are in scope. */

@@ -8,6 +8,7 @@ import { defineScript } from "./define.js";
 
 export const LEAVE = defineScript({
   name: "leave",
+  writes: true,
   keys: ["queue", "queueUntil", "history"] as const,
   /** token: its hash; channel: the key's ('' = don't publish); holder and actor: for the history. */
   args: ["token", "channel", "holder", "actorId", "actorName"] as const,

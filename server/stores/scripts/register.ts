@@ -9,6 +9,7 @@ import { defineScript } from "./define.js";
 
 export const REGISTER = defineScript({
   name: "register",
+  writes: true,
   keys: ["lock", "fence", "history"] as const,
   /** credential: its hash; lock: '1' to take it; ttlMs: '' for none; name: the key in the namespace. */
   args: ["credential", "lock", "ttlMs", "holder", "name", "actorId", "actorName"] as const,

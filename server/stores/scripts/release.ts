@@ -10,6 +10,7 @@ import { defineScript } from "./define.js";
 
 export const RELEASE = defineScript({
   name: "release",
+  writes: true,
   keys: ["lock", "queue", "queueUntil", "holders", "history"] as const,
   /** token: its hash, '' to force; registeredOnly: '1' for the /locks API; channel: '' = don't publish. */
   args: ["token", "registeredOnly", "channel", "actorId", "actorName"] as const,

@@ -8,6 +8,7 @@ import { defineScript } from "./define.js";
 
 export const RENEW = defineScript({
   name: "renew",
+  writes: true,
   keys: ["lock", "holders"] as const,
   /** token: its hash; channel: the key's ('' = don't publish). */
   args: ["token", "ttlMs", "channel"] as const,
