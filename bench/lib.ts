@@ -79,7 +79,12 @@ function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (value === undefined) continue;
-    if (name.startsWith("LSS_") || name.startsWith("UPSTASH_") || name === "REDIS_URL" || name === "PORT") {
+    if (
+      name.startsWith("LSS_") ||
+      name.startsWith("UPSTASH_") ||
+      name.startsWith("REDIS_") ||
+      name === "PORT"
+    ) {
       continue;
     }
     env[name] = value;
@@ -159,7 +164,8 @@ export async function startService(spec: ServiceSpec, cleanup: Cleanup): Promise
 export function startLss(
   spec: {
     name: string;
-    redisUrl: string;
+    /** REDIS_URL; null: the store is in env (REDIS_SENTINELS, REDIS_CLUSTER_NODES). */
+    redisUrl: string | null;
     adminToken: string;
     /** LSS_* settings and the like. */
     env?: Record<string, string>;
@@ -172,7 +178,11 @@ export function startLss(
     {
       name: spec.name,
       nodeArgs: [...(spec.nodeArgs ?? []), "--import", "tsx", SERVER_ENTRY],
-      env: { REDIS_URL: spec.redisUrl, LSS_ADMIN_TOKEN: spec.adminToken, ...spec.env },
+      env: {
+        ...(spec.redisUrl ? { REDIS_URL: spec.redisUrl } : {}),
+        LSS_ADMIN_TOKEN: spec.adminToken,
+        ...spec.env,
+      },
       cwd: rootDir,
       readyPath: "/health",
     },

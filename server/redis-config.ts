@@ -138,8 +138,8 @@ function replicaAcksOf(e: RedisEnv, store: StoreConfig, storeTimeoutMs: number):
     );
   if (store.kind === "upstash")
     throw new RedisConfigError(
-      "LSS_REDIS_MIN_REPLICAS is for a TCP Redis: Upstash replicates by itself and its REST API gives no " +
-        "connection a WAIT can vouch for (see the README's Guarantees)",
+      "LSS_REDIS_MIN_REPLICAS is for a TCP Redis (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES): " +
+        "on Upstash, replication is Upstash's own (see the README's Guarantees)",
     );
   if (timeoutMs >= storeTimeoutMs)
     throw new RedisConfigError(

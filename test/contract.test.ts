@@ -1,6 +1,7 @@
 /**
  * The lock contract, run against every store through the HTTP API: memory, a real redis-server,
- * and @upstash/redis through the REST bridge to it. This suite is what keeps the stores equal.
+ * @upstash/redis through the REST bridge to it, and a three-node Redis Cluster. This suite is what
+ * keeps the stores equal.
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,11 +9,11 @@ import { redisKeys } from "../server/stores/redis/keys.js";
 import { DEFAULT_LIMITS, GC_SLACK_MS, type StoreLimits } from "../server/stores/types.js";
 import { appOn, testConfig } from "./support/app.js";
 import { sleep } from "./support/processes.js";
-import { STORE_KINDS, type StoreBackends, startBackends } from "./support/stores.js";
+import { type StoreBackends, startBackends, WITH_CLUSTER } from "./support/stores.js";
 
 let backends: StoreBackends;
 beforeAll(async () => {
-  backends = await startBackends(STORE_KINDS);
+  backends = await startBackends(WITH_CLUSTER);
 });
 afterAll(() => backends.close());
 
@@ -24,7 +25,7 @@ const renew = (key: string, token: string, ttl_ms: number) =>
   ["POST", `/infra/locks/${encodeURIComponent(key)}/renew`, { token, ttl_ms }] as const;
 const status = (key: string) => ["GET", `/infra/locks/${encodeURIComponent(key)}`] as const;
 
-describe.each(STORE_KINDS)("lease API on %s", (kind) => {
+describe.each(WITH_CLUSTER)("lease API on %s", (kind) => {
   const client = () => appOn(backends.open(kind)).call;
 
   it("grants a lease with a token and a fencing token, and shows its holder but never its token", async () => {
@@ -219,7 +220,7 @@ describe.each(STORE_KINDS)("lease API on %s", (kind) => {
   });
 });
 
-describe.each(STORE_KINDS)("/locks API on %s", (kind) => {
+describe.each(WITH_CLUSTER)("/locks API on %s", (kind) => {
   const client = () => appOn(backends.open(kind)).call;
 
   it("creates, checks, locks and unlocks as the document shows", async () => {
@@ -296,7 +297,7 @@ describe.each(STORE_KINDS)("/locks API on %s", (kind) => {
   });
 });
 
-describe.each(STORE_KINDS)("namespaces on %s", (kind) => {
+describe.each(WITH_CLUSTER)("namespaces on %s", (kind) => {
   it("never let two teams see or touch each other's keys", async () => {
     const store = backends.open(kind);
     const { call } = appOn(store);
@@ -314,7 +315,7 @@ describe.each(STORE_KINDS)("namespaces on %s", (kind) => {
   });
 });
 
-describe.each(STORE_KINDS)("the store's bounds on %s", (kind) => {
+describe.each(WITH_CLUSTER)("the store's bounds on %s", (kind) => {
   const limits = (overrides: Partial<StoreLimits>): StoreLimits => ({ ...DEFAULT_LIMITS, ...overrides });
 
   it("caps a namespace's locks: a new key past LSS_MAX_LOCKS gets 403 quota_exceeded; kept keys still work", async () => {
@@ -485,5 +486,56 @@ describe("on Redis", () => {
     } finally {
       client.disconnect();
     }
+  });
+});
+
+describe("on a Redis Cluster", () => {
+  it("keeps every key of a namespace in one slot, and spreads namespaces over the nodes", async () => {
+    const prefix = "slots";
+    const store = backends.open("cluster", { prefix });
+    const params = {
+      holderId: null,
+      reason: null,
+      ttlMs: 60_000,
+      registeredOnly: false,
+      mode: "exclusive" as const,
+      limit: 1,
+      actor: null,
+    };
+    const namespaces = Array.from({ length: 12 }, (_, i) => `team-${i}`);
+    for (const namespace of namespaces) {
+      // A held key, a waiter (its queue), and a pool of two: every kind of key a namespace has.
+      await store.acquire(
+        { namespace, key: "deploy" },
+        { ...params, tokenHash: "a".repeat(64), queueWindowMs: null },
+      );
+      await store.acquire(
+        { namespace, key: "deploy" },
+        { ...params, tokenHash: "b".repeat(64), queueWindowMs: 5000 },
+      );
+      await store.acquireAny(
+        [
+          { namespace, key: "qa-1" },
+          { namespace, key: "qa-2" },
+        ],
+        { ...params, tokenHash: "c".repeat(64), queueWindowMs: null },
+      );
+    }
+    const cluster = backends.cluster!;
+    const nodesOf = new Map<string, Set<number>>();
+    for (const [i, node] of cluster.nodes.entries()) {
+      const client = new Redis(node.port, "127.0.0.1");
+      try {
+        for (const key of await client.keys(`${prefix}:*`)) {
+          const namespace = /^slots:\{([^}]+)\}:/.exec(key)?.[1] ?? `(untagged ${key})`;
+          nodesOf.set(namespace, (nodesOf.get(namespace) ?? new Set()).add(i));
+        }
+      } finally {
+        client.disconnect();
+      }
+    }
+    expect([...nodesOf.keys()].sort()).toEqual([...namespaces].sort());
+    for (const nodes of nodesOf.values()) expect(nodes.size).toBe(1);
+    expect(new Set([...nodesOf.values()].map((n) => [...n][0])).size).toBeGreaterThan(1);
   });
 });

@@ -11,10 +11,20 @@
  */
 import { performance } from "node:perf_hooks";
 import { afterEach, describe, expect, it } from "vitest";
+import { openBackend } from "../server/backend.js";
+import { DEFAULT_CONFIG } from "../server/config.js";
+import type { StoreUnavailableError } from "../server/stores/types.js";
 import { pathTo } from "../src/protocol/paths.js";
 import { ADMIN_TOKEN } from "./support/app.js";
 import { sleep } from "./support/processes.js";
-import { type ReplicatedPair, startReplicatedPair } from "./support/redis-topology.js";
+import type { RedisServerHandle } from "./support/redis-server.js";
+import {
+  type ReplicatedPair,
+  redisCommand,
+  startRedisCluster,
+  startReplicatedPair,
+  waitFor,
+} from "./support/redis-topology.js";
 import { type ServerProcess, startServerProcess } from "./support/server-process.js";
 
 let pair: ReplicatedPair | undefined;
@@ -39,7 +49,13 @@ async function start(env: Record<string, string> = {}) {
   return { pair, server };
 }
 
-type Answer = { status: number; body: Record<string, any> };
+interface LeaseAnswer {
+  holder_id?: string;
+  fencing_token?: number;
+  token?: string;
+  error?: { code: string; message: string };
+}
+type Answer = { status: number; body: LeaseAnswer };
 
 async function acquire(job: string): Promise<Answer> {
   const res = await fetch(`${server!.url}${pathTo("acquire", { key: "deploy" })}`, {
@@ -47,7 +63,7 @@ async function acquire(job: string): Promise<Answer> {
     headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
     body: JSON.stringify({ ttl_ms: 120_000, token: `${job}-token`, holder_id: job }),
   });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, body: (await res.json()) as LeaseAnswer };
 }
 
 /** Asks until an answer that is not a 503 (the service is back), and how long that took. */
@@ -75,7 +91,7 @@ describe("a failover that loses a write", () => {
     expect(second.status).toBe(200);
     expect(second.body.holder_id).toBe("job-2");
     // Fencing still tells them apart: a resource that checks it refuses job-1 from now on.
-    expect(second.body.fencing_token).toBeGreaterThan(first.body.fencing_token);
+    expect(second.body.fencing_token).toBeGreaterThan(first.body.fencing_token as number);
     console.log(
       `failover without LSS_REDIS_MIN_REPLICAS: job-2 granted ${second.afterMs} ms after the promotion; ` +
         `fencing ${first.body.fencing_token} → ${second.body.fencing_token}`,
@@ -87,9 +103,9 @@ describe("a failover that loses a write", () => {
     pair.cutLink();
     const first = await acquire("job-1");
     expect(first.status).toBe(503);
-    expect(first.body.error.code).toBe("outcome_unknown");
+    expect(first.body.error?.code).toBe("outcome_unknown");
     expect(first.body.token).toBe("job-1-token");
-    expect(first.body.error.message).toMatch(/only 0 of the 1 replica\(s\) LSS_REDIS_MIN_REPLICAS asks for/);
+    expect(first.body.error?.message).toMatch(/only 0 of the 1 replica\(s\) LSS_REDIS_MIN_REPLICAS asks for/);
     // Retried with its own token, as the client and the action do: still not confirmed.
     expect((await acquire("job-1")).status).toBe(503);
 
@@ -131,5 +147,76 @@ describe("a failover that loses a write", () => {
       body: JSON.stringify({ token: "job-1-token", ttl_ms: 60_000 }),
     });
     expect(renewed.status).toBe(200);
+  }, 60_000);
+});
+
+describe("LSS_REDIS_MIN_REPLICAS in a cluster", () => {
+  it("waits on the shard that ran the write: one shard without its replica refuses to confirm, the others grant", async () => {
+    const cluster = await startRedisCluster({ replicasEach: 1 });
+    try {
+      const primaries: RedisServerHandle[] = [];
+      for (const node of cluster.nodes) {
+        if (/role:master/.test(String(await redisCommand(node.port, "INFO", "replication"))))
+          primaries.push(node);
+      }
+      expect(primaries).toHaveLength(3);
+      const replicaOf = async (primary: RedisServerHandle) => {
+        let port = 0;
+        await waitFor("the shard's replica", async () => {
+          const info = String(await redisCommand(primary.port, "INFO", "replication"));
+          port = Number(/slave0:ip=[^,]+,port=(\d+),state=online/.exec(info)?.[1] ?? 0);
+          return port > 0;
+        });
+        return cluster.nodes.find((n) => n.port === port) as RedisServerHandle;
+      };
+      const replicas = await Promise.all(primaries.map(replicaOf));
+      const { store } = openBackend({
+        ...DEFAULT_CONFIG,
+        store: {
+          kind: "redis",
+          topology: {
+            mode: "cluster",
+            nodes: cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
+            auth: { username: null, password: null, tls: false },
+          },
+          replicaAcks: { min: 1, timeoutMs: 300 },
+        },
+        keyPrefix: "acks",
+        rateLimitPerMinute: null,
+      });
+      const params = {
+        holderId: null,
+        reason: null,
+        ttlMs: 60_000,
+        registeredOnly: false,
+        mode: "exclusive" as const,
+        limit: 1,
+        actor: null,
+        queueWindowMs: null,
+      };
+      const namespaces = Array.from({ length: 9 }, (_, i) => `team-${i}`);
+      const grant = (namespace: string, token: string) =>
+        store.acquire({ namespace, key: "deploy" }, { ...params, tokenHash: token.repeat(64) }).then(
+          (o) => o.outcome,
+          (err: StoreUnavailableError) => (err.maybeApplied ? "unconfirmed" : "unavailable"),
+        );
+      for (const namespace of namespaces) expect(await grant(namespace, "a")).toBe("granted");
+      // Which shard serves each namespace: the primary that holds its keys.
+      const shardOf = new Map<string, number>();
+      for (const [i, primary] of primaries.entries()) {
+        const keys = (await redisCommand(primary.port, "KEYS", "acks:*")) as string[];
+        for (const key of keys) shardOf.set(/\{([^}]+)\}/.exec(key)?.[1] as string, i);
+      }
+      const lonely = shardOf.get("team-0") as number;
+      await (replicas[lonely] as RedisServerHandle).kill();
+      for (const namespace of namespaces) {
+        // Retried with the same token: granted where the shard still has its replica.
+        const expected = shardOf.get(namespace) === lonely ? "unconfirmed" : "retried";
+        expect([namespace, await grant(namespace, "a")]).toEqual([namespace, expected]);
+      }
+      await store.close();
+    } finally {
+      await cluster.stop();
+    }
   }, 60_000);
 });

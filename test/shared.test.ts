@@ -7,17 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pathTo } from "../src/protocol/paths.js";
 import { appOn } from "./support/app.js";
 import { sleep } from "./support/processes.js";
-import { STORE_KINDS, type StoreBackends, startBackends } from "./support/stores.js";
+import { type StoreBackends, startBackends, WITH_CLUSTER } from "./support/stores.js";
 
 let backends: StoreBackends;
 beforeAll(async () => {
-  backends = await startBackends(STORE_KINDS);
+  backends = await startBackends(WITH_CLUSTER);
 });
 afterAll(() => backends.close());
 
 type Call = ReturnType<typeof appOn>["call"];
 
-describe.each(STORE_KINDS)("shared holds and limits on %s", (kind) => {
+describe.each(WITH_CLUSTER)("shared holds and limits on %s", (kind) => {
   const call = (): Call => appOn(backends.open(kind)).call;
   const take = (c: Call, key: string, token: string, extra: Record<string, unknown> = {}) =>
     c("POST", pathTo("acquire", { key }), { ttl_ms: 30_000, token, holder_id: token, ...extra });
@@ -240,7 +240,7 @@ describe.each(STORE_KINDS)("shared holds and limits on %s", (kind) => {
   });
 });
 
-describe.each(STORE_KINDS)("pools on %s", (kind) => {
+describe.each(WITH_CLUSTER)("pools on %s", (kind) => {
   const call = (): Call => appOn(backends.open(kind)).call;
   const pool = (c: Call, token: string, extra: Record<string, unknown> = {}) =>
     c("POST", pathTo("acquirePool"), {

@@ -70,6 +70,8 @@ export function connectTcpRedis(topology: RedisTopology, timeoutMs: number): Tcp
 
 type TcpClient = Pick<
   TcpRedis,
+  | "call"
+  | "wait"
   | "evalsha"
   | "eval"
   | "hset"
@@ -140,23 +142,7 @@ export function tcpTransport(
 ): RedisTransport {
   const when = <T>(command: () => Promise<T>): Promise<T> =>
     whenConnected(client, timeoutMs)?.then(command) ?? command();
-  /**
-   * A write, then (with LSS_REDIS_MIN_REPLICAS) WAIT in the same round trip, on the same connection
-   * (in a cluster: the same node, that of the write's slot). Fewer acknowledgements than asked for
-   * make the write unconfirmed, never done.
-   */
-  const replicated =
-    (need: ReplicaAcks) =>
-    (command: string[]): Promise<unknown> =>
-      when(async () => {
-        const wait = ["wait", String(need.min), String(need.timeoutMs)];
-        const replies = (await client.pipeline([command, wait]).exec()) ?? [];
-        const reply = firstReply(replies);
-        const acknowledged = Number(replies[1]?.[1] ?? 0);
-        if (acknowledged < need.min) throw new ReplicaAckError(acknowledged, need);
-        return reply;
-      });
-  const write = acks ? replicated(acks) : null;
+  const write = acks ? (client instanceof Cluster ? waitEach : waitTogether)(client, when, acks) : null;
 
   return {
     kind: "redis",
@@ -252,6 +238,50 @@ export function tcpEvents(client: TcpRedis): EventSource {
     subscriber.on("close", () => hub.setLive(false));
     return hub;
   };
+}
+
+type Write = (command: string[]) => Promise<unknown>;
+type When = <T>(command: () => Promise<T>) => Promise<T>;
+
+/**
+ * With LSS_REDIS_MIN_REPLICAS, on one connection: each write is sent as it comes, and one WAIT
+ * follows all the writes sent in the same tick (WAIT counts every earlier write of its
+ * connection), so that concurrent writes share one replica round trip instead of queueing behind
+ * one WAIT each. Fewer acknowledgements than asked for make every write before it unconfirmed.
+ */
+function waitTogether(client: TcpClient, when: When, need: ReplicaAcks): Write {
+  let pending: Promise<number> | null = null;
+  const barrier = () => {
+    pending ??= new Promise<number>((resolve, reject) => {
+      process.nextTick(() => {
+        pending = null;
+        when(() => client.wait(need.min, need.timeoutMs)).then(resolve, reject);
+      });
+    });
+    return pending;
+  };
+  return (command) => {
+    const [name, ...args] = command as [string, ...string[]];
+    const reply = when(() => client.call(name, ...args));
+    const acknowledged = barrier();
+    return Promise.all([reply, acknowledged]).then(([value, count]) => {
+      if (count < need.min) throw new ReplicaAckError(count, need);
+      return value;
+    });
+  };
+}
+
+/** In a cluster: WAIT must reach the node that ran the write, so each write is a pipeline of both. */
+function waitEach(client: TcpClient, when: When, need: ReplicaAcks): Write {
+  return (command) =>
+    when(async () => {
+      const wait = ["wait", String(need.min), String(need.timeoutMs)];
+      const replies = (await client.pipeline([command, wait]).exec()) ?? [];
+      const reply = firstReply(replies);
+      const acknowledged = Number(replies[1]?.[1] ?? 0);
+      if (acknowledged < need.min) throw new ReplicaAckError(acknowledged, need);
+      return reply;
+    });
 }
 
 /** A pipeline's first reply, or its error. */

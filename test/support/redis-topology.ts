@@ -150,7 +150,7 @@ export async function startReplicatedPair(): Promise<ReplicatedPair> {
   return pair;
 }
 
-/** A primary, a replica and three sentinels that monitor them as `lss` (quorum 2). */
+/** A primary, its replicas (one by default) and three sentinels that monitor them as `lss` (quorum 2). */
 export interface SentinelGroup {
   master: string;
   nodes: RedisServerHandle[];
@@ -163,11 +163,19 @@ export interface SentinelGroup {
   stop(): Promise<void>;
 }
 
-export async function startSentinelGroup(downAfterMs = 1000): Promise<SentinelGroup> {
+export async function startSentinelGroup(
+  opts: { downAfterMs?: number; replicas?: number } = {},
+): Promise<SentinelGroup> {
+  const { downAfterMs = 1000, replicas: replicaCount = 1 } = opts;
   const master = "lss";
   const primary = await startRedisServer();
-  const replica = await startRedisServer({ args: ["--replicaof", "127.0.0.1", String(primary.port)] });
-  await waitFor("the replica to catch up", () => inSync(primary.port, replica.port));
+  const replicas = await Promise.all(
+    Array.from({ length: replicaCount }, () =>
+      startRedisServer({ args: ["--replicaof", "127.0.0.1", String(primary.port)] }),
+    ),
+  );
+  for (const replica of replicas)
+    await waitFor("the replicas to catch up", () => inSync(primary.port, replica.port));
   const config = [
     `sentinel monitor ${master} 127.0.0.1 ${primary.port} 2`,
     `sentinel down-after-milliseconds ${master} ${downAfterMs}`,
@@ -176,7 +184,7 @@ export async function startSentinelGroup(downAfterMs = 1000): Promise<SentinelGr
     "",
   ].join("\n");
   const sentinels = await Promise.all([1, 2, 3].map(() => startRedisServer({ sentinelConfig: config })));
-  const nodes = [primary, replica];
+  const nodes = [primary, ...replicas];
   const primaryPort = async () => {
     const answer = (await redisCommand(
       (sentinels[0] as RedisServerHandle).port,
@@ -186,11 +194,11 @@ export async function startSentinelGroup(downAfterMs = 1000): Promise<SentinelGr
     )) as [string, string];
     return Number(answer[1]);
   };
-  // Every sentinel knows the replica and the other sentinels before anything fails.
+  // Every sentinel knows the replicas and the other sentinels before anything fails.
   await waitFor("the sentinels to know each other and the replica", async () => {
     for (const s of sentinels) {
       const info = String(await redisCommand(s.port, "INFO", "sentinel"));
-      if (!/slaves=1,sentinels=3/.test(info)) return false;
+      if (!new RegExp(`slaves=${replicaCount},sentinels=3`).test(info)) return false;
     }
     return true;
   });
@@ -213,7 +221,7 @@ export async function startSentinelGroup(downAfterMs = 1000): Promise<SentinelGr
 }
 
 /**
- * A Redis Cluster of `size` primaries (no replicas), each persisting every write before it answers
+ * A Redis Cluster of three primaries (no replicas unless asked), each persisting every write before it answers
  * (appendfsync always), so that a node restarted mid-run comes back with what it acknowledged.
  */
 export interface RedisCluster {
@@ -245,12 +253,17 @@ const clusterOk = async (nodes: RedisServerHandle[]) => {
   return true;
 };
 
-export async function startRedisCluster(size = 3): Promise<RedisCluster> {
+export async function startRedisCluster(
+  opts: { primaries?: number; replicasEach?: number } = {},
+): Promise<RedisCluster> {
+  const { primaries = 3, replicasEach = 0 } = opts;
+  const size = primaries * (1 + replicasEach);
   const nodes = await Promise.all(
     Array.from({ length: size }, () => startRedisServer({ args: CLUSTER_ARGS })),
   );
   const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
-  await run("redis-cli", ["--cluster", "create", ...addresses, "--cluster-replicas", "0", "--cluster-yes"]);
+  const replicas = ["--cluster-replicas", String(replicasEach)];
+  await run("redis-cli", ["--cluster", "create", ...addresses, ...replicas, "--cluster-yes"]);
   await waitFor("the cluster to be ok", () => clusterOk(nodes));
   return {
     nodes,

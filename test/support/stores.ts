@@ -5,17 +5,20 @@
  */
 import { randomBytes } from "node:crypto";
 import { openBackend } from "../../server/backend.js";
-import type { StoreConfig } from "../../server/backend-types.js";
+import type { RedisTopology, StoreConfig } from "../../server/backend-types.js";
 import { type Config, loadConfig } from "../../server/config.js";
 import { DEFAULT_LIMITS, type LockStore, type StoreLimits } from "../../server/stores/types.js";
 import { type RedisServerHandle, startRedisServer } from "./redis-server.js";
+import { type RedisCluster, startRedisCluster } from "./redis-topology.js";
 import { startUpstashBridge, type UpstashBridge } from "./upstash-bridge.js";
 
 /** The app harness lives in app.ts; these stay here for the files that import them from here. */
 export { ADMIN_TOKEN, testConfig } from "./app.js";
 
 export const STORE_KINDS = ["memory", "redis", "upstash"] as const;
-export type StoreKind = (typeof STORE_KINDS)[number];
+/** The stores, and a three-node Redis Cluster (one namespace's keys in one slot). */
+export const WITH_CLUSTER = [...STORE_KINDS, "cluster"] as const;
+export type StoreKind = (typeof WITH_CLUSTER)[number];
 
 export interface OpenOptions {
   /** The store's key prefix (LSS_KEY_PREFIX); a new one each time by default. */
@@ -37,9 +40,17 @@ export interface OpenOptions {
 export interface StoreBackends {
   redis: RedisServerHandle | null;
   bridge: UpstashBridge | null;
+  cluster: RedisCluster | null;
   open(kind: StoreKind, opts?: OpenOptions): LockStore;
   close(): Promise<void>;
 }
+
+/** REDIS_CLUSTER_NODES as the server reads it. */
+const clusterTopology = (cluster: RedisCluster): RedisTopology => ({
+  mode: "cluster",
+  nodes: cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
+  auth: { username: null, password: null, tls: false },
+});
 
 /** The store at another URL (opts.url), or as named. */
 function withUrl(store: StoreConfig, url: string | undefined): StoreConfig {
@@ -48,7 +59,8 @@ function withUrl(store: StoreConfig, url: string | undefined): StoreConfig {
 }
 
 export async function startBackends(kinds: readonly StoreKind[]): Promise<StoreBackends> {
-  const needsRedis = kinds.some((k) => k !== "memory");
+  const needsRedis = kinds.some((k) => k === "redis" || k === "upstash");
+  const cluster = kinds.includes("cluster") ? await startRedisCluster() : null;
   const redis = needsRedis ? await startRedisServer() : null;
   const bridge =
     redis && kinds.includes("upstash") ? await startUpstashBridge({ redisUrl: redis.url }) : null;
@@ -58,11 +70,14 @@ export async function startBackends(kinds: readonly StoreKind[]): Promise<StoreB
       ? { kind }
       : kind === "redis"
         ? { kind, topology: { mode: "single", url: redis!.url }, replicaAcks: null }
-        : { kind, url: bridge!.url, token: bridge!.token };
+        : kind === "cluster"
+          ? { kind: "redis", topology: clusterTopology(cluster!), replicaAcks: null }
+          : { kind, url: bridge!.url, token: bridge!.token };
   const opened: LockStore[] = [];
   return {
     redis,
     bridge,
+    cluster,
     open(kind, opts = {}) {
       const named = storeConfig(kind);
       const config: Config = {
@@ -83,6 +98,7 @@ export async function startBackends(kinds: readonly StoreKind[]): Promise<StoreB
       await Promise.all(opened.map((s) => s.close()));
       await bridge?.close();
       await redis?.stop();
+      await cluster?.stop();
     },
   };
 }
