@@ -8,8 +8,8 @@
  *      nodes that serve writes; with a replica this counts its REPLCONF ACKs, one per WAIT).
  *      The first setup is measured again last, to show how far figures move within one run.
  *   3. How long writes are unavailable around a Sentinel failover: one client acquires and
- *      releases in a loop; the primary is killed; the longest stretch without a grant is the
- *      outage. Without LSS_REDIS_MIN_REPLICAS, with it and one replica (the old primary must come
+ *      releases in a loop (a new key each time, so that a release lost in the failover holds up
+ *      nothing); the primary is killed; the longest stretch without a grant is the outage. Without LSS_REDIS_MIN_REPLICAS, with it and one replica (the old primary must come
  *      back before writes are confirmed again), and with it and two replicas.
  *
  * Prints a report and writes bench/topologies-results.json. Loopback only; every process is
@@ -200,7 +200,7 @@ async function failover(
   let stop = false;
   const loop = (async () => {
     for (let i = 0; !stop; i++) {
-      const res = await post(service.url, `/infra/locks/failover/acquire`, {
+      const res = await post(service.url, `/infra/locks/failover-${i}/acquire`, {
         ttl_ms: 10_000,
         token: `t-${i}`,
       }).catch(() => null);
@@ -210,7 +210,7 @@ async function failover(
         continue;
       }
       grants.push(performance.now());
-      await post(service.url, `/infra/locks/failover/release`, { token: `t-${i}` }).catch(() => null);
+      await post(service.url, `/infra/locks/failover-${i}/release`, { token: `t-${i}` }).catch(() => null);
     }
   })();
   await sleep(1000);

@@ -131,9 +131,9 @@ export function whenConnected(
   });
 }
 
-/** ioredis's errors for a command it did not write: no connection, or none ready in time. */
+/** ioredis's errors for a command it did not write: no connection, or none ready in time (a cluster's too). */
 const NOT_WRITTEN =
-  /not connected to Redis within|connection closed|Stream isn't writeable|Connection is closed/i;
+  /not connected to Redis within|connection closed|Stream isn't writeable|Connection is closed|Cluster isn't ready|None of startup nodes is available|Cluster is disconnect/i;
 
 export function tcpTransport(
   client: TcpClient,
