@@ -330,10 +330,10 @@ describe("the memory store's histories and index", () => {
       await store.release(ref, { tokenHash: sha256Hex(token), registeredOnly: false, actor: null });
     };
     for (let i = 0; i < 20; i++) await hold(`once-${i}`, `t${i}`);
-    expect(await space.keysStarting("mem:history:")).toHaveLength(20);
+    expect(await space.keysStarting(`${space.keys.base("default")}:history:`)).toHaveLength(20);
     now += 2 * 86_400_000;
     // Before: the memory store's own history map kept every key's history for good.
-    expect(await space.keysStarting("mem:history:")).toEqual([]);
+    expect(await space.keysStarting(`${space.keys.base("default")}:history:`)).toEqual([]);
     await hold("new-1", "n1");
     await hold("new-2", "n2");
     expect(await space.count("ZCARD", space.keys.index("default"))).toBe(2);

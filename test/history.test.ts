@@ -434,7 +434,7 @@ describe("on Redis", () => {
     }
     const redis = new Redis(backends.redis?.url as string);
     try {
-      const [key] = await redis.keys("*:history:default:churn");
+      const [key] = await redis.keys("*:{default}:history:churn");
       expect(key).toBeDefined();
       expect(await redis.llen(key as string)).toBeLessThanOrEqual(11);
       const ttl = await redis.pttl(key as string);
