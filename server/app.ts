@@ -14,6 +14,8 @@ import { createTokenVerifier } from "./auth/tokens.js";
 import type { TokenVerifier } from "./auth/types.js";
 import { type Config, DEFAULT_CONFIG } from "./config.js";
 import { ApiError, codeOfStatus, errorBody } from "./errors.js";
+import type { Gates } from "./github/gates.js";
+import { registerGitHubRoutes, WEBHOOK_MAX_BYTES } from "./github/routes.js";
 import { createLeases } from "./locks/leases.js";
 import { createStateLocks } from "./locks/state-locks.js";
 import {
@@ -49,7 +51,8 @@ type AppSetting =
   | "metricsToken"
   | "oidc"
   | "publicOrigin"
-  | "githubServerUrl";
+  | "githubServerUrl"
+  | "github";
 
 export interface AppDeps {
   store: LockStore;
@@ -58,6 +61,8 @@ export interface AppDeps {
   runtime?: Runtime;
   /** The metrics /metrics serves (default: a registry of this app's own, without process metrics). */
   metrics?: Metrics;
+  /** The GitHub App's gates (with config.github): POST /github/webhook is served when given. */
+  gates?: Gates;
   /** How routes validate requests (default "merged"; see routes/router.ts). */
   validation?: Validation;
   /** What the app reads of the configuration; what is left out is DEFAULT_CONFIG's. */
@@ -191,7 +196,9 @@ const INDEX = {
 
 export function createApp(deps: AppDeps) {
   const { runtime = RUNTIMES.node } = deps;
-  const config = { ...DEFAULT_CONFIG, ...deps.config };
+  // A setting given as undefined is a setting not given: the default stands.
+  const given = Object.entries(deps.config).filter(([, value]) => value !== undefined);
+  const config: Settings = { ...DEFAULT_CONFIG, ...Object.fromEntries(given) };
   // Metrics count from outside: the store and the rate limiter wrapped, a middleware, onError.
   const metrics = config.metricsEnabled === false ? null : (deps.metrics ?? createMetrics());
   const store = metrics ? instrumentStore(deps.store, metrics) : deps.store;
@@ -214,7 +221,10 @@ export function createApp(deps: AppDeps) {
 
   if (metrics) app.use("*", metricsMiddleware(metrics));
   app.use("*", refuseForeignTargets(runtime, config.publicOrigin ?? null));
-  app.use("*", limitBody(config.maxBodyBytes));
+  const bodyLimits = { usual: limitBody(config.maxBodyBytes), webhook: limitBody(WEBHOOK_MAX_BYTES) };
+  app.use("*", (c, next) =>
+    (c.req.path === "/github/webhook" ? bodyLimits.webhook : bodyLimits.usual)(c, next),
+  );
   app.use("/infra/*", ...authed);
   app.use("/admin/*", ...authed);
   app.use("/locks/*", ...locksAuth); // also matches "/locks" itself
@@ -227,6 +237,8 @@ export function createApp(deps: AppDeps) {
   registerLeaseRoutes(app, leases, config);
   registerStateLockRoutes(app, createStateLocks(store));
   registerAdminRoutes(app, store.tokens, verifier);
+  if (deps.gates && config.github)
+    registerGitHubRoutes(app, { store, gates: deps.gates, webhookSecret: config.github.webhookSecret });
 
   const openApi = openApiOf(app);
   app.get("/openapi.json", (c) => c.json(openApi()));

@@ -4,6 +4,7 @@ import { GITHUB_ISSUER, githubServerOf, type OidcConfig } from "./auth/oidc.js";
 import { PolicyError, parsePolicy } from "./auth/oidc-policy.js";
 import { OPEN_NAMESPACE } from "./auth/types.js";
 import type { StoreConfig } from "./backend-types.js";
+import { type GitHubAppConfig, GitHubConfigError, githubAppConfig, githubSchema } from "./github/config.js";
 import { RedisConfigError, redisSchema, redisStoreOf } from "./redis-config.js";
 import { RUNTIMES, type RuntimeName } from "./runtime.js";
 import { DEFAULT_LIMITS, type StoreLimits } from "./stores/types.js";
@@ -47,6 +48,8 @@ export interface Config {
   metricsEnabled: boolean;
   /** A token that may read /metrics and nothing else (admin tokens may too); null: none. */
   metricsToken: string | null;
+  /** The GitHub App that gates environments (LSS_GITHUB_APP_ID…, LSS_GATE_RULES); null: off. */
+  github: GitHubAppConfig | null;
   /** GitHub Actions OIDC tokens as bearer tokens, by the operator's policy; null: not accepted. */
   oidc: OidcConfig | null;
   /**
@@ -88,6 +91,7 @@ const int = (name: string, min: number, max: number) =>
 const schema = z.object({
   PORT: int("PORT", 0, 65535).default(8787),
   ...redisSchema,
+  ...githubSchema,
   LSS_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, "LSS_KEY_PREFIX must be 1–64 letters, digits, '_', '.' or '-'")
@@ -212,6 +216,14 @@ export function loadConfig(
     );
   }
 
+  let github: GitHubAppConfig | null;
+  try {
+    github = githubAppConfig(e);
+  } catch (err) {
+    if (err instanceof GitHubConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
+
   const publicOrigin = publicOriginOf(e.LSS_PUBLIC_URL, runtime, present);
   const oidc = oidcConfig(e, publicOrigin, readFile);
 
@@ -242,6 +254,7 @@ export function loadConfig(
     metricsEnabled: e.LSS_METRICS,
     metricsToken: e.LSS_METRICS_TOKEN ?? null,
     oidc,
+    github,
     publicOrigin,
     githubServerUrl: e.LSS_GITHUB_SERVER_URL
       ? new URL(e.LSS_GITHUB_SERVER_URL).origin

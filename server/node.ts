@@ -4,6 +4,7 @@ import { serve } from "@hono/node-server";
 import { createApp } from "./app.js";
 import { openBackend } from "./backend.js";
 import { ConfigError, loadConfig } from "./config.js";
+import { gatesOf } from "./github/app.js";
 import { createMetrics } from "./metrics.js";
 import { announce, withTryOutAdminToken } from "./startup.js";
 import { StoreUnavailableError } from "./stores/types.js";
@@ -38,9 +39,17 @@ if (safety?.problem)
   console.error(`${safety.safe ? "warning" : "lss: lock operations refused"}: ${safety.problem}`);
 // prom-client's process metrics (CPU, memory, event loop, GC) join this process's /metrics.
 const metrics = config.metricsEnabled ? createMetrics({ processMetrics: true }) : undefined;
-const server = serve({ fetch: createApp({ ...backend, config, metrics }).fetch, port: config.port }, (info) =>
-  announce(config, info.port, generated),
+// The GitHub App's gates: each instance follows the keys gates wait for, and ticks.
+const following = new AbortController();
+const gates = config.github ? gatesOf(config.github, backend.store, config.githubServerUrl) : undefined;
+if (gates && config.github) void gates.follow(following.signal, config.github.tickMs);
+const server = serve(
+  { fetch: createApp({ ...backend, config, metrics, gates }).fetch, port: config.port },
+  (info) => announce(config, info.port, generated),
 );
-const stop = () => server.close(() => backend.store.close().finally(() => process.exit(0)));
+const stop = () => {
+  following.abort();
+  server.close(() => backend.store.close().finally(() => process.exit(0)));
+};
 process.once("SIGINT", stop);
 process.once("SIGTERM", stop);

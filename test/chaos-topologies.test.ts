@@ -56,6 +56,9 @@ async function nodeWithKeys(nodes: RedisServerHandle[]): Promise<RedisServerHand
 }
 
 function report(name: string, result: Awaited<ReturnType<typeof contendedLoad>>, extra: string) {
+  if (result.stalled)
+    console.log(`${name}: no grant for a minute; the clients' last answers:\n${result.stalled.join("\n")}`);
+  expect(result.stalled).toBeNull();
   const { overlaps, fenceInversions, duplicateFences } = checkHistory(result.grants);
   console.log(
     `${name}: ${result.grants.length} grants in ${(result.elapsedMs / 1000).toFixed(1)} s over ${KEYS} keys by ` +

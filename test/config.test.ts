@@ -51,6 +51,7 @@ describe("loadConfig defaults", () => {
         historyRetentionMs: 30 * 86_400_000,
       },
       oidc: null,
+      github: null,
       publicOrigin: null,
       githubServerUrl: "https://github.com",
     } satisfies Config);
@@ -98,6 +99,18 @@ describe("loadConfig defaults", () => {
     expect(over.status).toBe(400);
     expect(await over.text()).toContain(`at most ${DEFAULT_CONFIG.maxTtlMs} (LSS_MAX_TTL_MS)`);
     expect((await acquire(DEFAULT_CONFIG.maxTtlMs)).status).toBe(200);
+  });
+
+  it("a setting given as undefined is not given: the default stands (before: every body answered 500)", async () => {
+    const adminToken = "defaults-admin-token-0123456789";
+    const config = { adminToken, maxBodyBytes: undefined, maxTtlMs: undefined };
+    const app = createApp({ store: createMemoryStore(), rateLimiter: null, config });
+    const res = await app.request(pathTo("acquire", { key: "undefined-settings" }), {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
+      body: JSON.stringify({ ttl_ms: DEFAULT_CONFIG.maxTtlMs }),
+    });
+    expect(res.status).toBe(200);
   });
 
   it("an empty Upstash token with a URL still counts as a missing token", () => {

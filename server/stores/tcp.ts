@@ -79,6 +79,8 @@ type TcpClient = Pick<
   | "get"
   | "hvals"
   | "hdel"
+  | "set"
+  | "del"
   | "info"
   | "hgetall"
   | "pexpire"
@@ -165,6 +167,11 @@ export function tcpTransport(
     hvals: (key) => when(() => client.hvals(key)),
     hdel: (key, field) =>
       write ? write(["hdel", key, field]).then(Number) : when(() => client.hdel(key, field)),
+    setIfAbsent: async (key, value, ttlMs) => {
+      const set = () => client.set(key, value, "PX", ttlMs, "NX");
+      return (await (write ? write(["set", key, value, "PX", String(ttlMs), "NX"]) : when(set))) === "OK";
+    },
+    del: (key) => (write ? write(["del", key]) : when(() => client.del(key))),
     ping: () => when(() => client.ping()),
     // CONFIG GET, else INFO memory (managed Redis services often refuse CONFIG, not INFO); a refusal
     // of both makes the policy unknown, not a failure.

@@ -253,6 +253,15 @@ export interface LockStore {
   peek(ref: LockRef): Promise<string | null>;
   readonly tokens: TokenStore;
   readonly sessions: SessionStore;
+  /** Small JSON records by id, one hash per kind: the GitHub App's gates and its outbox. */
+  records(kind: RecordKind): RecordStore;
+  /**
+   * True the first time `id` is claimed within `ttlMs` (a webhook delivery), false after: one
+   * `SET NX PX`, so several instances agree.
+   */
+  claimOnce(id: string, ttlMs: number): Promise<boolean>;
+  /** Gives a claim back (its work failed: a redelivery must be done, not ignored). */
+  unclaim(id: string): Promise<void>;
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>;
   /**
@@ -284,6 +293,17 @@ export class StoreUnavailableError extends Error {
  * refused: the store rejects our credentials (a configuration mistake); unreachable: no answer;
  * unsafe: it answers, but could lose lock records (an evicting Redis).
  */
+export type RecordKind = "gates" | "outbox";
+
+export interface RecordStore {
+  put(id: string, json: string): Promise<void>;
+  get(id: string): Promise<string | null>;
+  /** id → record. */
+  all(): Promise<Record<string, string>>;
+  /** Whether it was there. */
+  delete(id: string): Promise<boolean>;
+}
+
 export interface StoreFailureHint {
   kind: "refused" | "unreachable" | "unsafe" | "replicas";
   message: string;

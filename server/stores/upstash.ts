@@ -52,6 +52,8 @@ type UpstashClient = Pick<
   | "evalsha"
   | "eval"
   | "get"
+  | "set"
+  | "del"
   | "hset"
   | "hget"
   | "hgetall"
@@ -127,6 +129,9 @@ export function upstashTransport(client: UpstashClient, url = ""): RedisTranspor
       return out;
     },
     pexpire: (key, ms) => run(() => client.pexpire(key, ms)),
+    del: (key) => run(() => client.del(key)),
+    setIfAbsent: async (key, value, ttlMs) =>
+      (await run(() => client.set(key, value, { px: ttlMs, nx: true }))) === "OK",
     hvals: (key) => run(() => client.hvals(key) as Promise<string[]>),
     hdel: (key, field) => run(() => client.hdel(key, field)),
     ping: () => run(() => client.ping()),

@@ -31,10 +31,14 @@ export interface LoadOptions {
   ttlMs: number;
   /** Runs beside the load; `granted()` says how many grants there have been so far. */
   disrupt(granted: () => number): Promise<void>;
+  /** After this long without a grant the load gives up (and `stalled` says what it last saw). */
+  stallMs?: number;
 }
 
 export interface LoadResult {
   grants: Grant[];
+  /** Set when the load gave up: the last answers per client (status and error code). */
+  stalled: string[] | null;
   /** When each 503 came. */
   answers503: number[];
   networkErrors: number;
@@ -48,6 +52,8 @@ export async function contendedLoad(opts: LoadOptions): Promise<LoadResult> {
   const answers503: number[] = [];
   let networkErrors = 0;
   let stop = false;
+  let stalled: string[] | null = null;
+  const lastAnswer: string[] = Array.from({ length: opts.clients }, () => "");
 
   const call = async (path: string, body: unknown, client: number, attempt: number): Promise<Outcome> => {
     const live = opts.servers();
@@ -61,9 +67,11 @@ export async function contendedLoad(opts: LoadOptions): Promise<LoadResult> {
       });
       const text = await res.text();
       if (res.status === 503) answers503.push(now());
+      lastAnswer[client] = `${path} ${res.status} ${text.slice(0, 160)}`;
       return { status: res.status, body: text ? JSON.parse(text) : null };
     } catch (err) {
       networkErrors++;
+      lastAnswer[client] = `${path} ${(err as Error).message}`;
       return { error: (err as Error).message };
     }
   };
@@ -98,9 +106,19 @@ export async function contendedLoad(opts: LoadOptions): Promise<LoadResult> {
   };
 
   const started = now();
-  const disruption = opts.disrupt(() => grants.length).finally(() => {});
-  await Promise.all([...Array.from({ length: opts.clients }, (_, i) => clientLoop(i)), disruption]);
-  return { grants, answers503, networkErrors, elapsedMs: now() - started };
+  const watchdog = setInterval(() => {
+    const last = grants.at(-1)?.start ?? started;
+    if (now() - last < (opts.stallMs ?? 60_000)) return;
+    stalled = [...lastAnswer];
+    stop = true;
+  }, 1000);
+  try {
+    const disruption = opts.disrupt(() => grants.length);
+    await Promise.all([...Array.from({ length: opts.clients }, (_, i) => clientLoop(i)), disruption]);
+  } finally {
+    clearInterval(watchdog);
+  }
+  return { grants, stalled, answers503, networkErrors, elapsedMs: now() - started };
 }
 
 /** Two holders of a key at once, a grant of a key with a token no higher than the one before, a token given twice. */

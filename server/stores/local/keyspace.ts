@@ -183,12 +183,15 @@ function stringCommands({ data, clock, read, typed }: Entries): Commands {
     GET: ([key = ""]) => typed(key, "string")?.value ?? false,
     SET: ([key = "", value = "", ...opts]) => {
       let expiresAt: number | null = null;
+      let onlyIfAbsent = false;
       for (let i = 0; i < opts.length; i++) {
         const opt = opts[i]?.toUpperCase();
         if (opt === "PXAT") expiresAt = integer(opts[++i]);
         else if (opt === "PX") expiresAt = clock() + integer(opts[++i]);
+        else if (opt === "NX") onlyIfAbsent = true;
         else throw syntax(`SET ${opt}`);
       }
+      if (onlyIfAbsent && read(key)) return false;
       data.set(key, { type: "string", value, expiresAt });
       return "OK";
     },

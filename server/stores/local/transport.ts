@@ -27,6 +27,8 @@ export function localTransport(keyspace: Keyspace, scripts: LocalScripts): Redis
       return out;
     },
     pexpire: (key, ms) => run("PEXPIRE", key, ms),
+    del: (key) => run("DEL", key),
+    setIfAbsent: async (key, value, ttlMs) => (await run("SET", key, value, "PX", ttlMs, "NX")) === "OK",
     hvals: async (key) => (await run("HVALS", key)) as string[],
     hdel: async (key, field) => Number(await run("HDEL", key, field)),
     ping: () => run("PING"),

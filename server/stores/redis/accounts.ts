@@ -11,6 +11,7 @@ import {
   type TokenStore,
   type UiSession,
 } from "../../auth/types.js";
+import type { RecordKind, RecordStore } from "../types.js";
 import type { RedisKeys } from "./keys.js";
 import type { RedisTransport } from "./transport.js";
 
@@ -56,5 +57,18 @@ export function sessionRecords(transport: RedisTransport, keys: RedisKeys, guard
       return { tokenId: kept.tokenId, secretHash: kept.secretHash, holdSecret: kept.holdSecret };
     },
     delete: (tokenId, idHash) => guard(() => transport.hdel(keys.session(tokenId), idHash)).then(() => {}),
+  };
+}
+
+/** Small JSON records by id, one hash per kind (the GitHub App's gates and outbox). */
+export function smallRecords(transport: RedisTransport, keys: RedisKeys, guard: Guard) {
+  return (kind: RecordKind): RecordStore => {
+    const key = keys.records(kind);
+    return {
+      put: (id, json) => guard(() => transport.hset(key, id, json)).then(() => {}),
+      get: (id) => guard(() => transport.hget(key, id)),
+      all: async () => (await guard(() => transport.hgetall(key))) ?? {},
+      delete: async (id) => (await guard(() => transport.hdel(key, id))) > 0,
+    };
   };
 }

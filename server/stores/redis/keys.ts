@@ -42,6 +42,9 @@ export function redisKeys(prefix: string) {
     // read and written by single commands, never by a script, so they need no namespace's slot.
     tokens: `${prefix}:tokens`,
     session: (tokenId: string) => `${prefix}:sessions:${tokenId}`,
+    // The GitHub App's records (its gates, its outbox: a hash each) and the deliveries it has seen.
+    records: (kind: string) => `${prefix}:${kind}`,
+    claim: (id: string) => `${prefix}:claimed:${id}`,
     // One channel per key, named by a hash: keys may hold any character, Upstash puts the channel in a URL.
     channel: (ref: LockRef) => `${prefix}:ev:${sha256Hex(lock(ref)).slice(0, 32)}`,
     channels: `${prefix}:ev:*`,

@@ -21,7 +21,7 @@ import {
   locksIn,
   type StoreLimits,
 } from "../types.js";
-import { sessionRecords, tokenRecords } from "./accounts.js";
+import { sessionRecords, smallRecords, tokenRecords } from "./accounts.js";
 import { redisKeys } from "./keys.js";
 import { scriptRunner } from "./run.js";
 import { type SafetyOptions, safetyCheck } from "./safety.js";
@@ -181,6 +181,9 @@ export function createRedisStore(
     events: source,
     tokens: tokenRecords(transport, keys, guard),
     sessions: sessionRecords(transport, keys, guard),
+    records: smallRecords(transport, keys, guard),
+    claimOnce: (id, ttlMs) => guard(() => transport.setIfAbsent(keys.claim(id), "1", ttlMs)),
+    unclaim: (id) => guard(() => transport.del(keys.claim(id))).then(() => {}),
     ...writeOperations(run, inputs, limits),
     ...reads,
     async inspect(ref, opts) {

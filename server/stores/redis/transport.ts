@@ -17,6 +17,9 @@ export interface RedisTransport {
   pexpire(key: string, ms: number): Promise<unknown>;
   hvals(key: string): Promise<string[]>;
   hdel(key: string, field: string): Promise<number>;
+  /** SET key value PX ttlMs NX: whether it was set (the key did not exist). */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  del(key: string): Promise<unknown>;
   ping(): Promise<unknown>;
   /** Redis's maxmemory-policy, or null where it cannot be read (Upstash, a managed Redis that hides it). */
   evictionPolicy(): Promise<string | null>;

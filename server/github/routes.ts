@@ -1,0 +1,111 @@
+/**
+ * POST /github/webhook: GitHub's deliveries to the App. Nothing is read before its signature
+ * (X-Hub-Signature-256) is checked; a delivery seen before (X-GitHub-Delivery) is answered and
+ * ignored; `ping` is answered; deployment_protection_rule `requested` and workflow_job
+ * `completed` go to the gates. Any other event is acknowledged and ignored.
+ */
+import type { Hono } from "hono";
+import { z } from "zod";
+import { ApiError } from "../errors.js";
+import type { LockStore } from "../stores/types.js";
+import type { Gates } from "./gates.js";
+import { signedBy } from "./signature.js";
+
+/** GitHub redelivers within days; a delivery id is remembered for a week. */
+const DELIVERY_MEMORY_MS = 7 * 86_400_000;
+/** GitHub caps a payload at 25 MB; the events the App reads are a few kilobytes. */
+export const WEBHOOK_MAX_BYTES = 1024 * 1024;
+
+const RUN_OF_CALLBACK = /\/actions\/runs\/(\d+)\/deployment_protection_rule$/;
+
+const repository = z.object({
+  id: z.number().int().positive(),
+  full_name: z.string().regex(/^[\w.-]+\/[\w.-]+$/),
+});
+const protectionRule = z.object({
+  action: z.string(),
+  environment: z.string().min(1).max(255),
+  deployment_callback_url: z
+    .string()
+    .regex(RUN_OF_CALLBACK, "must end in /actions/runs/{run_id}/deployment_protection_rule"),
+  repository,
+  installation: z.object({ id: z.number().int().positive() }),
+});
+const workflowJob = z.object({
+  action: z.string(),
+  workflow_job: z.object({ run_id: z.number().int().positive() }),
+  repository,
+  deployment: z.object({ environment: z.string().min(1).max(255) }).nullish(),
+});
+
+function parsed<T>(schema: z.ZodType<T>, payload: unknown, event: string): T {
+  const result = schema.safeParse(payload);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw new ApiError(
+    "bad_request",
+    `${event} payload: ${issue?.path.join(".") || "body"} ${issue?.message ?? "is malformed"}`,
+  );
+}
+
+export function registerGitHubRoutes(
+  app: Hono<any>,
+  deps: { store: LockStore; gates: Gates; webhookSecret: string },
+) {
+  app.post("/github/webhook", async (c) => {
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    if (!signedBy(deps.webhookSecret, body, c.req.header("X-Hub-Signature-256")))
+      throw new ApiError(
+        "unauthorized",
+        "X-Hub-Signature-256 does not sign this body with the App's webhook secret",
+      );
+    const event = c.req.header("X-GitHub-Event") ?? "";
+    const delivery = c.req.header("X-GitHub-Delivery") ?? "";
+    if (!/^[A-Za-z0-9-]{1,100}$/.test(delivery))
+      throw new ApiError("bad_request", "X-GitHub-Delivery is missing or malformed");
+    let payload: unknown;
+    try {
+      payload = JSON.parse(new TextDecoder().decode(body));
+    } catch {
+      throw new ApiError("bad_request", "the webhook body is not JSON");
+    }
+    if (event === "ping") return c.json({ status: "ok", event });
+    if (!(await deps.store.claimOnce(`github-delivery:${delivery}`, DELIVERY_MEMORY_MS)))
+      return c.json({ status: "ok", event, duplicate: true });
+    try {
+      return c.json({ status: "ok", event, ...(await handle(deps.gates, event, payload)) });
+    } catch (err) {
+      // Not done: GitHub's redelivery (or a retry) must be handled, not taken for a replay.
+      await deps.store.unclaim(`github-delivery:${delivery}`).catch(() => {});
+      throw err;
+    }
+  });
+}
+
+async function handle(gates: Gates, event: string, payload: unknown): Promise<Record<string, unknown>> {
+  if (event === "deployment_protection_rule") {
+    const p = parsed(protectionRule, payload, event);
+    if (p.action !== "requested") return { ignored: `action ${p.action}` };
+    const runId = Number(RUN_OF_CALLBACK.exec(p.deployment_callback_url)?.[1]);
+    const decision = await gates.requested({
+      environment: p.environment,
+      runId,
+      repositoryId: p.repository.id,
+      repository: p.repository.full_name,
+      installationId: p.installation.id,
+    });
+    return { decision };
+  }
+  if (event === "workflow_job") {
+    const p = parsed(workflowJob, payload, event);
+    if (p.action !== "completed" || !p.deployment)
+      return { ignored: p.deployment ? `action ${p.action}` : "no environment" };
+    const released = await gates.completed({
+      runId: p.workflow_job.run_id,
+      repositoryId: p.repository.id,
+      environment: p.deployment.environment,
+    });
+    return { released };
+  }
+  return { ignored: `event ${event || "(none)"}` };
+}

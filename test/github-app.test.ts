@@ -1,0 +1,311 @@
+/**
+ * The GitHub App end to end: `npm start`'s server on a real redis-server (and through the Upstash
+ * bridge), GitHub played by the emulator (installation tokens for a checked App JWT, the review
+ * endpoint, signed webhooks). A deploy to `qa` waits at GitHub's gate, with no runner, in the one
+ * queue of `qa-env` beside the leases the action takes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pathTo } from "../src/protocol/paths.js";
+import { ADMIN_TOKEN } from "./support/app.js";
+import { type GitHubEmulator, payloads, startGitHubEmulator } from "./support/github-emulator.js";
+import { sleep } from "./support/processes.js";
+import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
+import { type ServerProcess, startServerProcess } from "./support/server-process.js";
+import { startUpstashBridge, type UpstashBridge } from "./support/upstash-bridge.js";
+
+const REPO = { repoId: 101, repo: "acme/webapp" };
+let github: GitHubEmulator;
+let redis: RedisServerHandle;
+let bridge: UpstashBridge;
+const servers: ServerProcess[] = [];
+
+beforeAll(async () => {
+  github = await startGitHubEmulator();
+  redis = await startRedisServer();
+  bridge = await startUpstashBridge({ redisUrl: redis.url });
+}, 60_000);
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.kill()));
+  await bridge?.close();
+  await redis?.stop();
+  await github?.close();
+});
+
+const appEnv = (prefix: string) => ({
+  LSS_ADMIN_TOKEN: ADMIN_TOKEN,
+  LSS_RATE_LIMIT: "off",
+  LSS_KEY_PREFIX: prefix,
+  LSS_GITHUB_APP_ID: github.appId,
+  LSS_GITHUB_APP_PRIVATE_KEY: github.privateKeyPem,
+  LSS_GITHUB_WEBHOOK_SECRET: github.webhookSecret,
+  LSS_GITHUB_API_URL: github.url,
+  LSS_GITHUB_TICK_MS: "500",
+  LSS_GATE_RULES: JSON.stringify([
+    {
+      repository_id: REPO.repoId,
+      repository: REPO.repo,
+      environment: "qa",
+      namespace: "default",
+      key: "qa-env",
+    },
+  ]),
+});
+
+async function lease(server: ServerProcess, path: string, body: unknown) {
+  const res = await fetch(`${server.url}${path}`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+const decisionsFor = (runId: number) => github.reviews.filter((r) => r.runId === runId && r.body.state);
+async function approvedWithin(runId: number, ms: number): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < ms) {
+    if (decisionsFor(runId).some((r) => r.body.state === "approved")) return Date.now() - started;
+    await sleep(10);
+  }
+  throw new Error(
+    `run ${runId} not approved within ${ms} ms; reviews: ${JSON.stringify(github.reviews.filter((r) => r.runId === runId))}`,
+  );
+}
+
+const STORES = [
+  ["redis", () => ({ REDIS_URL: redis.url })],
+  ["upstash", () => ({ UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: bridge.token })],
+] as const;
+
+describe.each(STORES)("gated deployments on %s", (kind, storeEnv) => {
+  let server: ServerProcess;
+  let run = kind === "redis" ? 1000 : 2000;
+  beforeAll(async () => {
+    server = await startServerProcess({ ...appEnv(`gh-${kind}`), ...storeEnv() });
+    servers.push(server);
+  }, 60_000);
+
+  it("a deploy waits behind two shared E2E holds, is approved as they end, and frees the key when its job ends", async () => {
+    const deploy = ++run;
+    const next = ++run;
+    for (const token of ["e2e-1", "e2e-2"])
+      expect(
+        (await lease(server, pathTo("acquire", { key: "qa-env" }), { ttl_ms: 60_000, token, mode: "shared" }))
+          .status,
+      ).toBe(200);
+
+    const asked = await github.send(
+      server.url,
+      "deployment_protection_rule",
+      payloads.protectionRule({ ...REPO, runId: deploy, environment: "qa" }),
+    );
+    expect(asked).toMatchObject({ status: 200, body: { decision: "queued" } });
+    // Told why it waits (a review without state), and not approved.
+    const status = github.reviews.find((r) => r.runId === deploy && !r.body.state);
+    expect(status?.body.comment).toMatch(/waiting for default\/qa-env/);
+    expect(decisionsFor(deploy)).toEqual([]);
+    // The deploy holds the key's queue: the action's waiter behind it is not let in first.
+    const second = await github.send(
+      server.url,
+      "deployment_protection_rule",
+      payloads.protectionRule({ ...REPO, runId: next, environment: "qa" }),
+    );
+    expect(second.body).toMatchObject({ decision: "queued" });
+
+    await lease(server, pathTo("release", { key: "qa-env" }), { token: "e2e-1" });
+    await sleep(300);
+    expect(decisionsFor(deploy)).toEqual([]); // one shared holder is still there
+    const releasedAt = Date.now();
+    await lease(server, pathTo("release", { key: "qa-env" }), { token: "e2e-2" });
+    const latency = await approvedWithin(deploy, 5_000);
+    expect(Date.now() - releasedAt).toBeLessThan(1_000);
+    const [approval] = decisionsFor(deploy);
+    expect(approval).toMatchObject({
+      installationId: 7,
+      repository: REPO.repo,
+      body: { environment_name: "qa", state: "approved" },
+    });
+    expect(approval?.body.comment).toMatch(/default\/qa-env is held for this deployment/);
+    // While it deploys, the key is held by the run.
+    const held = await fetch(`${server.url}${pathTo("status", { key: "qa-env" })}`, {
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    }).then((r) => r.json() as Promise<Record<string, unknown>>);
+    expect(held).toMatchObject({
+      locked: true,
+      holder_id: `https://github.com/${REPO.repo}/actions/runs/${deploy}`,
+    });
+    expect(decisionsFor(next)).toEqual([]);
+
+    // The job ends: GitHub says so, the key frees, and the next gated deploy is approved.
+    const done = await github.send(
+      server.url,
+      "workflow_job",
+      payloads.jobCompleted({ ...REPO, runId: deploy, environment: "qa" }),
+    );
+    expect(done).toMatchObject({ status: 200, body: { released: 1 } });
+    await approvedWithin(next, 2_000);
+    expect(decisionsFor(deploy)).toHaveLength(1);
+    await github.send(
+      server.url,
+      "workflow_job",
+      payloads.jobCompleted({ ...REPO, runId: next, environment: "qa" }),
+    );
+    console.log(`github app (${kind}): approved ${latency} ms after the last E2E hold ended`);
+  }, 30_000);
+
+  it("a lock that expires while nobody asks is handed to the waiting deploy by the tick", async () => {
+    const deploy = ++run;
+    expect(
+      (await lease(server, pathTo("acquire", { key: "qa-env" }), { ttl_ms: 1500, token: "crashed" })).status,
+    ).toBe(200);
+    await github.send(
+      server.url,
+      "deployment_protection_rule",
+      payloads.protectionRule({ ...REPO, runId: deploy, environment: "qa" }),
+    );
+    expect(decisionsFor(deploy)).toEqual([]);
+    await approvedWithin(deploy, 4_000);
+    await github.send(
+      server.url,
+      "workflow_job",
+      payloads.jobCompleted({ ...REPO, runId: deploy, environment: "qa" }),
+    );
+  }, 20_000);
+
+  it("GitHub down when the key frees: the approval waits in the outbox and goes through once it is back, once", async () => {
+    const deploy = ++run;
+    expect(
+      (await lease(server, pathTo("acquire", { key: "qa-env" }), { ttl_ms: 60_000, token: "e2e" })).status,
+    ).toBe(200);
+    await github.send(
+      server.url,
+      "deployment_protection_rule",
+      payloads.protectionRule({ ...REPO, runId: deploy, environment: "qa" }),
+    );
+    github.down(3_000);
+    const refusedBefore = github.refused();
+    await lease(server, pathTo("release", { key: "qa-env" }), { token: "e2e" });
+    await sleep(1_500);
+    expect(decisionsFor(deploy)).toEqual([]);
+    expect(github.refused()).toBeGreaterThan(refusedBefore);
+    await approvedWithin(deploy, 8_000);
+    await sleep(1_500);
+    expect(decisionsFor(deploy)).toHaveLength(1);
+    await github.send(
+      server.url,
+      "workflow_job",
+      payloads.jobCompleted({ ...REPO, runId: deploy, environment: "qa" }),
+    );
+  }, 30_000);
+});
+
+describe("the webhook refuses what GitHub did not send, and ignores what it already did", () => {
+  let server: ServerProcess;
+  beforeAll(async () => {
+    server = await startServerProcess({ ...appEnv("gh-input"), REDIS_URL: redis.url });
+    servers.push(server);
+  }, 60_000);
+  const rule = (runId: number, environment = "qa") =>
+    payloads.protectionRule({ ...REPO, runId, environment });
+
+  it("401 for an unsigned or wrongly signed body, before reading it", async () => {
+    const bad = await github.send(server.url, "deployment_protection_rule", rule(5001), {
+      secret: "another-secret-0123456789",
+    });
+    expect(bad.status).toBe(401);
+    expect(JSON.stringify(bad.body)).toMatch(/X-Hub-Signature-256 does not sign this body/);
+    const unsigned = await fetch(`${server.url}/github/webhook`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-github-event": "ping", "x-github-delivery": "d-1" },
+      body: "{}",
+    });
+    expect(unsigned.status).toBe(401);
+    expect(decisionsFor(5001)).toEqual([]);
+  });
+
+  it("answers a ping", async () => {
+    expect(await github.send(server.url, "ping", { zen: "Keep it logically awesome." })).toMatchObject({
+      status: 200,
+      body: { event: "ping" },
+    });
+  });
+
+  it("a replayed delivery is answered and ignored", async () => {
+    const first = await github.send(server.url, "deployment_protection_rule", rule(5002, "staging"), {
+      delivery: "replayed-1",
+    });
+    expect(first.body).toMatchObject({ decision: "no_rule" });
+    const again = await github.send(server.url, "deployment_protection_rule", rule(5002, "staging"), {
+      delivery: "replayed-1",
+    });
+    expect(again).toMatchObject({ status: 200, body: { duplicate: true } });
+    await sleep(200);
+    expect(decisionsFor(5002)).toHaveLength(1);
+  });
+
+  it("an environment without a rule is approved, saying so", async () => {
+    await github.send(server.url, "deployment_protection_rule", rule(5003, "docs-preview"));
+    await approvedWithin(5003, 2_000);
+    expect(decisionsFor(5003)[0]?.body.comment).toMatch(
+      /no gate rule for acme\/webapp's environment docs-preview/,
+    );
+  });
+
+  it.each([
+    ["no environment", { ...rule(5004), environment: undefined }, /environment/],
+    [
+      "a callback URL that names no run",
+      { ...rule(5005), deployment_callback_url: "https://api.github.com/elsewhere" },
+      /deployment_callback_url must end in/,
+    ],
+    ["no installation", { ...rule(5006), installation: undefined }, /installation/],
+    [
+      "a repository id that is not a number",
+      { ...rule(5007), repository: { id: "101", full_name: REPO.repo } },
+      /repository\.id/,
+    ],
+  ])("400 for a malformed payload: %s", async (_label, payload, message) => {
+    const answer = await github.send(server.url, "deployment_protection_rule", payload);
+    expect(answer.status).toBe(400);
+    expect(JSON.stringify(answer.body)).toMatch(message);
+  });
+
+  it("400 for a body that is not JSON, and for a missing delivery id", async () => {
+    const text = "not json";
+    const { hmacHex } = await import("../server/github/signature.js");
+    const headers = {
+      "x-github-event": "ping",
+      "x-hub-signature-256": `sha256=${hmacHex(github.webhookSecret, text)}`,
+    };
+    const notJson = await fetch(`${server.url}/github/webhook`, {
+      method: "POST",
+      headers: { ...headers, "x-github-delivery": "d-2" },
+      body: text,
+    });
+    expect(notJson.status).toBe(400);
+    const noDelivery = await fetch(`${server.url}/github/webhook`, { method: "POST", headers, body: text });
+    expect(noDelivery.status).toBe(400);
+  });
+
+  it("a job of a run LSS does not know, or of no environment, releases nothing", async () => {
+    const unknown = await github.send(
+      server.url,
+      "workflow_job",
+      payloads.jobCompleted({ ...REPO, runId: 9999, environment: "qa" }),
+    );
+    expect(unknown).toMatchObject({ status: 200, body: { released: 0 } });
+    const noEnv = await github.send(
+      server.url,
+      "workflow_job",
+      payloads.jobCompleted({ ...REPO, runId: 9999, environment: null }),
+    );
+    expect(noEnv).toMatchObject({ status: 200, body: { ignored: "no environment" } });
+  });
+
+  it("an event it does not handle is acknowledged and ignored", async () => {
+    expect(await github.send(server.url, "star", { action: "created" })).toMatchObject({
+      status: 200,
+      body: { ignored: "event star" },
+    });
+  });
+});

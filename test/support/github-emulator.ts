@@ -1,0 +1,170 @@
+/**
+ * GitHub, as the App sees it, on loopback: installation tokens for an App JWT it checks against
+ * the App's public key (RS256, iss = the App id, at most 10 minutes long), the protection-rule
+ * review endpoint (recording every decision and status comment), and signed webhooks sent to the
+ * server as GitHub sends them. It can go down (503) for a while.
+ */
+import { generateKeyPairSync, randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { importSPKI, jwtVerify } from "jose";
+import { hmacHex } from "../../server/github/signature.js";
+
+export interface Review {
+  at: number;
+  installationId: number;
+  repository: string;
+  runId: number;
+  body: { environment_name?: string; state?: string; comment?: string };
+}
+
+export interface GitHubEmulator {
+  url: string;
+  appId: string;
+  /** The App's private key, PKCS#1 PEM, as GitHub hands it out. */
+  privateKeyPem: string;
+  webhookSecret: string;
+  reviews: Review[];
+  /** Installation tokens handed out. */
+  tokensIssued(): number;
+  /** Every API call it answered 503 to while down. */
+  refused(): number;
+  down(ms: number): void;
+  /** Sends a signed webhook to `target`, as GitHub does; the answer. */
+  send(
+    target: string,
+    event: string,
+    payload: unknown,
+    opts?: { delivery?: string; secret?: string },
+  ): Promise<{ status: number; body: unknown }>;
+  close(): Promise<void>;
+}
+
+const readBody = (req: IncomingMessage) =>
+  new Promise<string>((resolve) => {
+    let text = "";
+    req.on("data", (chunk) => {
+      text += chunk;
+    });
+    req.on("end", () => resolve(text));
+  });
+
+export async function startGitHubEmulator(): Promise<GitHubEmulator> {
+  const appId = "424242";
+  const webhookSecret = "emulated-webhook-secret-0123456789";
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const privateKeyPem = privateKey.export({ type: "pkcs1", format: "pem" }).toString();
+  const verifyKey = await importSPKI(publicKey.export({ type: "spki", format: "pem" }).toString(), "RS256");
+  const tokens = new Map<string, number>(); // token → installation
+  const reviews: Review[] = [];
+  let downUntil = 0;
+  let refused = 0;
+
+  const json = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify(body));
+  };
+
+  const server = createServer(async (req, res) => {
+    const body = await readBody(req);
+    if (Date.now() < downUntil) {
+      refused++;
+      return json(res, 503, { message: "Service Unavailable" });
+    }
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "";
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    const tokenRoute = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(path);
+    if (req.method === "POST" && tokenRoute) {
+      try {
+        const { payload } = await jwtVerify(bearer, verifyKey, { issuer: appId, algorithms: ["RS256"] });
+        if ((payload.exp ?? 0) - (payload.iat ?? 0) > 600) throw new Error("a JWT lives at most 10 minutes");
+      } catch (err) {
+        return json(res, 401, {
+          message: `A JSON web token could not be decoded: ${(err as Error).message}`,
+        });
+      }
+      const token = `ghs_${randomUUID().replaceAll("-", "")}`;
+      tokens.set(token, Number(tokenRoute[1]));
+      return json(res, 201, { token, expires_at: new Date(Date.now() + 3600_000).toISOString() });
+    }
+    const reviewRoute =
+      /^\/repos\/([\w.-]+\/[\w.-]+)\/actions\/runs\/(\d+)\/deployment_protection_rule$/.exec(path);
+    if (req.method === "POST" && reviewRoute) {
+      const installationId = tokens.get(bearer);
+      if (installationId === undefined) return json(res, 401, { message: "Bad credentials" });
+      reviews.push({
+        at: Date.now(),
+        installationId,
+        repository: reviewRoute[1] as string,
+        runId: Number(reviewRoute[2]),
+        body: JSON.parse(body || "{}"),
+      });
+      return json(res, 204, null);
+    }
+    return json(res, 404, { message: "Not Found" });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url,
+    appId,
+    privateKeyPem,
+    webhookSecret,
+    reviews,
+    tokensIssued: () => tokens.size,
+    refused: () => refused,
+    down(ms) {
+      downUntil = Date.now() + ms;
+    },
+    async send(target, event, payload, opts = {}) {
+      const text = JSON.stringify(payload);
+      const res = await fetch(`${target}/github/webhook`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-github-event": event,
+          "x-github-delivery": opts.delivery ?? randomUUID(),
+          "x-hub-signature-256": `sha256=${hmacHex(opts.secret ?? webhookSecret, text)}`,
+        },
+        body: text,
+      });
+      const answer = await res.text();
+      return { status: res.status, body: answer ? JSON.parse(answer) : null };
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The payloads GitHub sends, with the fields the App reads. */
+export const payloads = {
+  protectionRule: (o: {
+    repoId: number;
+    repo: string;
+    runId: number;
+    environment: string;
+    installationId?: number;
+  }) => ({
+    action: "requested",
+    environment: o.environment,
+    event: "push",
+    deployment_callback_url: `https://api.github.com/repos/${o.repo}/actions/runs/${o.runId}/deployment_protection_rule`,
+    deployment: { id: o.runId * 10, environment: o.environment, ref: "main", sha: "0".repeat(40) },
+    repository: { id: o.repoId, full_name: o.repo },
+    installation: { id: o.installationId ?? 7 },
+    sender: { login: "octocat" },
+  }),
+  jobCompleted: (o: { repoId: number; repo: string; runId: number; environment: string | null }) => ({
+    action: "completed",
+    workflow_job: {
+      id: o.runId * 100,
+      run_id: o.runId,
+      name: "deploy",
+      conclusion: "success",
+      status: "completed",
+    },
+    ...(o.environment ? { deployment: { id: o.runId * 10, environment: o.environment } } : {}),
+    repository: { id: o.repoId, full_name: o.repo },
+    installation: { id: 7 },
+  }),
+};
