@@ -2,8 +2,9 @@
  * The chaos suite beyond one Redis: contended load through three server processes while
  * - a Redis Cluster node (the one that holds the namespace's slot) is killed and restarted, and
  *   one server process is killed and replaced;
- * - under Sentinel with LSS_REDIS_MIN_REPLICAS=1, the primary is killed, the sentinels promote the
- *   replica, and the old primary comes back (the sentinels make it the new primary's replica).
+ * - under Sentinel with LSS_REDIS_MIN_REPLICAS=1 (a primary, two replicas, three sentinels), the
+ *   primary is killed, the sentinels promote a replica, and the old primary comes back (the
+ *   sentinels make it the new primary's replica).
  * The history must show no two holders of a key at once among the grants clients were told of,
  * fencing tokens rising with every grant of a key, and service back within seconds.
  */
@@ -111,7 +112,10 @@ describe("chaos on a Redis Cluster", () => {
 
 describe("chaos under Sentinel with LSS_REDIS_MIN_REPLICAS=1", () => {
   it(`the primary killed mid-run: no two holders among acknowledged grants over ${GRANTS} grants`, async () => {
-    const group = await startSentinelGroup();
+    // Two replicas: with LSS_REDIS_MIN_REPLICAS=1 the promoted one still has a replica, as the
+    // README advises (one replica: writes wait until the failed node is back as a replica, which
+    // bench:topologies measures).
+    const group = await startSentinelGroup({ replicas: 2 });
     cleanups.push(() => group.stop());
     const env = () => ({
       ...common,
@@ -145,10 +149,11 @@ describe("chaos under Sentinel with LSS_REDIS_MIN_REPLICAS=1", () => {
         // The failed node comes back empty; the sentinels make it the new primary's replica.
         await old.restart();
         const primary = await group.primaryPort();
-        await waitFor("the old primary to follow the new one", async () => {
-          const info = String(await redisCommand(primary, "INFO", "replication"));
-          return /connected_slaves:1/.test(info) && /state=online/.test(info);
-        });
+        await waitFor(
+          "the old primary to follow the new one",
+          async () => /connected_slaves:2/.test(String(await redisCommand(primary, "INFO", "replication"))),
+          90_000,
+        );
         replicaBackAfterMs = Math.round(now() - killedAt);
       },
     });
@@ -156,10 +161,10 @@ describe("chaos under Sentinel with LSS_REDIS_MIN_REPLICAS=1", () => {
     report(
       "chaos under Sentinel",
       result,
-      `promoted ${promotedAfterMs} ms after the kill, a replica again after ${replicaBackAfterMs} ms; ` +
+      `promoted ${promotedAfterMs} ms after the kill, the old primary a replica after ${replicaBackAfterMs} ms; ` +
         `longest stretch without a grant from the kill: ${gap} ms`,
     );
     expect(result.answers503.length).toBeGreaterThan(0);
-    expect(gap).toBeLessThan(30_000);
+    expect(gap).toBeLessThan(15_000);
   }, 240_000);
 });

@@ -346,6 +346,123 @@ describe("Redis with replicas, Sentinel, a cluster", () => {
   });
 });
 
+describe("the GitHub App", () => {
+  const PEM = "-----BEGIN RSA PRIVATE KEY-----\\nMIIB\\n-----END RSA PRIVATE KEY-----";
+  const APP = {
+    LSS_GITHUB_APP_ID: "123",
+    LSS_GITHUB_APP_PRIVATE_KEY: PEM,
+    LSS_GITHUB_WEBHOOK_SECRET: "s".repeat(16),
+  };
+  const rule = {
+    repository_id: 4711,
+    repository: "acme/webapp",
+    environment: "qa",
+    namespace: "acme",
+    key: "qa-env",
+  };
+  const withRules = (...rules: unknown[]) => ({ ...APP, LSS_GATE_RULES: JSON.stringify(rules) });
+
+  it("is off without its variables, and reads them, the rules and the defaults", () => {
+    expect(loadConfig({}).github).toBeNull();
+    expect(loadConfig({ LSS_GITHUB_API_URL: "https://ghes.example/api/v3" }).github).toBeNull();
+    const github = loadConfig(
+      withRules(rule, {
+        ...rule,
+        environment: "e2e",
+        keys: ["a", "b"],
+        key: undefined,
+        mode: "shared",
+        limit: 2,
+      }),
+    ).github;
+    expect(github).toMatchObject({
+      appId: "123",
+      webhookSecret: "s".repeat(16),
+      apiUrl: "https://api.github.com",
+      tickMs: 30_000,
+      rules: [
+        {
+          repositoryId: 4711,
+          environment: "qa",
+          namespace: "acme",
+          keys: ["qa-env"],
+          mode: "exclusive",
+          limit: 1,
+          maxHoldMs: 375 * 60_000,
+        },
+        { environment: "e2e", keys: ["a", "b"], mode: "shared", limit: 2 },
+      ],
+    });
+    // The PEM's "\n" escapes became line breaks.
+    expect(github?.privateKeyPem.split("\n")).toHaveLength(3);
+  });
+
+  it.each([
+    [
+      "one variable missing",
+      { ...APP, LSS_GITHUB_WEBHOOK_SECRET: undefined },
+      /the GitHub App needs .*: LSS_GITHUB_WEBHOOK_SECRET not set/,
+    ],
+    [
+      "a key that is no PEM",
+      { ...APP, LSS_GITHUB_APP_PRIVATE_KEY: "abc" },
+      /LSS_GITHUB_APP_PRIVATE_KEY must be the App's private key/,
+    ],
+    [
+      "an App id that is no number",
+      { ...APP, LSS_GITHUB_APP_ID: "my-app" },
+      /LSS_GITHUB_APP_ID must be the App's numeric id/,
+    ],
+    [
+      "a short webhook secret",
+      { ...APP, LSS_GITHUB_WEBHOOK_SECRET: "short" },
+      /LSS_GITHUB_WEBHOOK_SECRET must be at least 16/,
+    ],
+    [
+      "an API URL that is no URL",
+      { ...APP, LSS_GITHUB_API_URL: "api.github.com" },
+      /LSS_GITHUB_API_URL must be an http\(s\) URL/,
+    ],
+    ["a tick too short", { ...APP, LSS_GITHUB_TICK_MS: "50" }, /LSS_GITHUB_TICK_MS must be at least 200/],
+    ["rules that are not JSON", { ...APP, LSS_GATE_RULES: "[{" }, /LSS_GATE_RULES is not JSON/],
+    ["rules that are no array", { ...APP, LSS_GATE_RULES: "{}" }, /LSS_GATE_RULES must be a JSON array/],
+    [
+      "a rule without a key",
+      withRules({ ...rule, key: undefined }),
+      /rule 1 \(acme\/webapp, environment qa\): give key or keys/,
+    ],
+    [
+      "a rule with key and keys",
+      withRules({ ...rule, keys: ["a", "b"] }),
+      /give key or keys \(a pool\), one of them/,
+    ],
+    ["a limit on an exclusive rule", withRules({ ...rule, limit: 2 }), /limit is for mode "shared"/],
+    [
+      "two rules for one environment",
+      withRules(rule, rule),
+      /rule 2: repository 4711's environment qa has a rule already/,
+    ],
+    [
+      "a bad namespace",
+      withRules({ ...rule, namespace: "Acme Corp" }),
+      /rule 1 .*namespace namespace must be lower-case/,
+    ],
+    [
+      "a repository id that is a name",
+      withRules({ ...rule, repository_id: "acme/webapp" }),
+      /rule 1 .*repository_id/,
+    ],
+    ["an unknown field", withRules({ ...rule, branch: "main" }), /rule 1 .*Unrecognized key/],
+    [
+      'a key with ".."',
+      withRules({ ...rule, key: "a..b" }),
+      /rule 1 .*key must not contain control characters or "\.\."/,
+    ],
+  ])("%s is a ConfigError naming it", (_label, env, message) => {
+    expect(configError(env as Record<string, string>).message).toMatch(message);
+  });
+});
+
 describe("stores per runtime", () => {
   it.each(["vercel", "workers"] as const)(
     "%s refuses the memory store, naming the Upstash variables",

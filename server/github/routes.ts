@@ -6,6 +6,7 @@
  */
 import type { Hono } from "hono";
 import { z } from "zod";
+import type { AppEnv } from "../auth/middleware.js";
 import { ApiError } from "../errors.js";
 import type { LockStore } from "../stores/types.js";
 import type { Gates } from "./gates.js";
@@ -49,7 +50,7 @@ function parsed<T>(schema: z.ZodType<T>, payload: unknown, event: string): T {
 }
 
 export function registerGitHubRoutes(
-  app: Hono<any>,
+  app: Hono<AppEnv>,
   deps: { store: LockStore; gates: Gates; webhookSecret: string },
 ) {
   app.post("/github/webhook", async (c) => {
