@@ -238,7 +238,12 @@ export function createApp(deps: AppDeps) {
   registerStateLockRoutes(app, createStateLocks(store));
   registerAdminRoutes(app, store.tokens, verifier);
   if (deps.gates && config.github)
-    registerGitHubRoutes(app, { store, gates: deps.gates, webhookSecret: config.github.webhookSecret });
+    registerGitHubRoutes(app, {
+      store,
+      gates: deps.gates,
+      webhookSecret: config.github.webhookSecret,
+      metrics,
+    });
 
   const openApi = openApiOf(app);
   app.get("/openapi.json", (c) => c.json(openApi()));

@@ -24,9 +24,11 @@ export function openBackend(config: Config): Backend {
       };
     case "redis": {
       const client = connectTcpRedis(store.topology, config.storeTimeoutMs);
+      // Confirmed writes (WAIT) get a connection of their own: a WAIT holds up its connection.
+      const writer = store.replicaAcks ? connectTcpRedis(store.topology, config.storeTimeoutMs) : client;
       return {
         store: createRedisStore(
-          tcpTransport(client, config.storeTimeoutMs, store.replicaAcks),
+          tcpTransport(client, config.storeTimeoutMs, store.replicaAcks, writer),
           config.keyPrefix,
           tcpEvents(client),
           {

@@ -44,6 +44,10 @@ export interface Metrics {
   storeError(operation: string, kind: StoreErrorKind): void;
   storeTimeout(operation: string): void;
   rateLimited(reason: RateLimitReason): void;
+  /** The GitHub App: a webhook delivery (by event and what was done with it). */
+  githubWebhook(event: string, outcome: string): void;
+  /** A call to GitHub sent from the outbox: by what it carried, and how it ended. */
+  githubCall(kind: "approve" | "reject" | "status", outcome: "done" | "retry" | "dropped"): void;
 }
 
 /**
@@ -116,6 +120,18 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): Metrics 
     labelNames: ["reason"] as const,
     registers,
   });
+  const githubWebhooks = new Counter({
+    name: "lss_github_webhooks_total",
+    help: "GitHub App webhook deliveries this instance answered, by event and outcome (unsigned, duplicate, queued, approved, rejected, no_rule, released, ignored, bad_request)",
+    labelNames: ["event", "outcome"] as const,
+    registers,
+  });
+  const githubCalls = new Counter({
+    name: "lss_github_calls_total",
+    help: "Calls to GitHub's API from the outbox, by kind (approve, reject, status) and outcome: done, retry (GitHub or the network failed; sent again later), dropped (refused for good)",
+    labelNames: ["kind", "outcome"] as const,
+    registers,
+  });
   // Labels that are known in advance read 0 before their first event, so that rate() sees the start.
   for (const mode of ["exclusive", "shared"] as const) grants.inc({ mode }, 0);
   for (const reason of ["requests", "failed_auth", "waits"] as const) rateLimited.inc({ reason }, 0);
@@ -139,8 +155,14 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): Metrics 
     storeError: (operation, kind) => storeErrors.inc({ operation, kind }),
     storeTimeout: (operation) => storeTimeouts.inc({ operation }),
     rateLimited: (reason) => rateLimited.inc({ reason }),
+    githubWebhook: (event, outcome) =>
+      githubWebhooks.inc({ event: EVENTS.has(event) ? event : "other", outcome }),
+    githubCall: (kind, outcome) => githubCalls.inc({ kind, outcome }),
   };
 }
+
+/** The webhook events counted by name; any other is "other" (the header is the sender's to write). */
+const EVENTS = new Set(["ping", "deployment_protection_rule", "workflow_job", "pull_request", "merge_group"]);
 
 /**
  * The route a request was for, as a pattern (`/infra/locks/:key/acquire`, never the key itself):

@@ -41,7 +41,9 @@ if (safety?.problem)
 const metrics = config.metricsEnabled ? createMetrics({ processMetrics: true }) : undefined;
 // The GitHub App's gates: each instance follows the keys gates wait for, and ticks.
 const following = new AbortController();
-const gates = config.github ? gatesOf(config.github, backend.store, config.githubServerUrl) : undefined;
+const gates = config.github
+  ? gatesOf(config.github, backend.store, config.githubServerUrl, metrics)
+  : undefined;
 if (gates && config.github) void gates.follow(following.signal, config.github.tickMs);
 const server = serve(
   { fetch: createApp({ ...backend, config, metrics, gates }).fetch, port: config.port },

@@ -303,6 +303,11 @@ describe("Redis with replicas, Sentinel, a cluster", () => {
       /LSS_REDIS_MIN_REPLICAS must be a whole number/,
     ],
     [
+      "a replica timeout that is no number",
+      { REDIS_URL: "redis://x", LSS_REDIS_MIN_REPLICAS: "1", LSS_REDIS_REPLICA_TIMEOUT_MS: "soon" },
+      /LSS_REDIS_REPLICA_TIMEOUT_MS must be a whole number/,
+    ],
+    [
       "too many replicas",
       { REDIS_URL: "redis://x", LSS_REDIS_MIN_REPLICAS: "17" },
       /LSS_REDIS_MIN_REPLICAS must be at most 16/,
@@ -424,6 +429,31 @@ describe("the GitHub App", () => {
       /LSS_GITHUB_API_URL must be an http\(s\) URL/,
     ],
     ["a tick too short", { ...APP, LSS_GITHUB_TICK_MS: "50" }, /LSS_GITHUB_TICK_MS must be at least 200/],
+    [
+      "a tick too long",
+      { ...APP, LSS_GITHUB_TICK_MS: "600001" },
+      /LSS_GITHUB_TICK_MS must be at most 600000/,
+    ],
+    [
+      "a tick that is no number",
+      { ...APP, LSS_GITHUB_TICK_MS: "fast" },
+      /LSS_GITHUB_TICK_MS must be a whole number/,
+    ],
+    ["a hold of no minutes", withRules({ ...rule, max_hold_minutes: 0 }), /rule 1 .*max_hold_minutes/],
+    [
+      "a hold past a week",
+      withRules({ ...rule, max_hold_minutes: 7 * 24 * 60 + 1 }),
+      /rule 1 .*max_hold_minutes/,
+    ],
+    ["a pool of one", withRules({ ...rule, key: undefined, keys: ["a"] }), /rule 1 .*keys/],
+    [
+      "a pool of eleven",
+      withRules({ ...rule, key: undefined, keys: Array.from({ length: 11 }, (_, i) => `k${i}`) }),
+      /rule 1 .*keys/,
+    ],
+    ["a limit of 0", withRules({ ...rule, mode: "shared", limit: 0 }), /rule 1 .*limit/],
+    ["a limit past 100", withRules({ ...rule, mode: "shared", limit: 101 }), /rule 1 .*limit/],
+    ["an unknown mode", withRules({ ...rule, mode: "any" }), /rule 1 .*mode/],
     ["rules that are not JSON", { ...APP, LSS_GATE_RULES: "[{" }, /LSS_GATE_RULES is not JSON/],
     ["rules that are no array", { ...APP, LSS_GATE_RULES: "{}" }, /LSS_GATE_RULES must be a JSON array/],
     [

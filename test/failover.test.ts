@@ -17,7 +17,7 @@ import type { StoreUnavailableError } from "../server/stores/types.js";
 import { pathTo } from "../src/protocol/paths.js";
 import { ADMIN_TOKEN } from "./support/app.js";
 import { sleep } from "./support/processes.js";
-import type { RedisServerHandle } from "./support/redis-server.js";
+import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
 import {
   type ReplicatedPair,
   redisCommand,
@@ -219,4 +219,49 @@ describe("LSS_REDIS_MIN_REPLICAS in a cluster", () => {
       await cluster.stop();
     }
   }, 60_000);
+});
+
+describe("LSS_REDIS_MIN_REPLICAS with no replica to wait for", () => {
+  it("keeps reads answering while writes wait for replicas: WAIT holds up only the writes' own connection", async () => {
+    const redis = await startRedisServer();
+    const { store } = openBackend({
+      ...DEFAULT_CONFIG,
+      store: {
+        kind: "redis",
+        topology: { mode: "single", url: redis.url },
+        replicaAcks: { min: 1, timeoutMs: 500 },
+      },
+      keyPrefix: "blocked",
+      rateLimitPerMinute: null,
+    });
+    try {
+      const ref = { namespace: "default", key: "read-me" };
+      const params = {
+        holderId: null,
+        reason: null,
+        ttlMs: 60_000,
+        registeredOnly: false,
+        mode: "exclusive" as const,
+        limit: 1,
+        actor: null,
+        queueWindowMs: null,
+      };
+      // Writes one after another, each waiting out its WAIT (no replica acknowledges)…
+      const writes = (async () => {
+        for (let i = 0; i < 3; i++)
+          await store
+            .acquire({ namespace: "default", key: `w-${i}` }, { ...params, tokenHash: `${i}`.repeat(64) })
+            .catch(() => {});
+      })();
+      await sleep(100);
+      // …and a status read meanwhile. Before: it queued behind every WAIT (1.5 s).
+      const started = performance.now();
+      await store.inspect(ref);
+      expect(performance.now() - started).toBeLessThan(250);
+      await writes;
+    } finally {
+      await store.close();
+      await redis.stop();
+    }
+  }, 30_000);
 });

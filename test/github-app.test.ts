@@ -153,6 +153,52 @@ describe.each(STORES)("gated deployments on %s", (kind, storeEnv) => {
     console.log(`github app (${kind}): approved ${latency} ms after the last E2E hold ended`);
   }, 30_000);
 
+  it("a signed request replayed after its job ended holds nothing; another deployment's job end frees nothing", async () => {
+    const deploy = ++run;
+    const request = payloads.protectionRule({ ...REPO, runId: deploy, environment: "qa" });
+    expect((await github.send(server.url, "deployment_protection_rule", request)).body).toMatchObject({
+      decision: "approved",
+    });
+    // Another job of the same run (its own deployment) ends: the gate stays held.
+    const other = {
+      ...payloads.jobCompleted({ ...REPO, runId: deploy, environment: "qa" }),
+      deployment: { id: 1, environment: "qa" },
+    };
+    expect((await github.send(server.url, "workflow_job", other)).body).toMatchObject({ released: 0 });
+    await github.send(
+      server.url,
+      "workflow_job",
+      payloads.jobCompleted({ ...REPO, runId: deploy, environment: "qa" }),
+    );
+    // The same signed body again, under a new delivery id (the signature covers the body only).
+    expect((await github.send(server.url, "deployment_protection_rule", request)).body).toMatchObject({
+      decision: "ended",
+    });
+    const status = await fetch(`${server.url}${pathTo("status", { key: "qa-env" })}`, {
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    }).then((r) => r.json() as Promise<Record<string, unknown>>);
+    expect(status.locked).toBe(false);
+    expect(decisionsFor(deploy)).toHaveLength(1);
+  }, 20_000);
+
+  it("a deployment that no longer waits (GitHub answers 422) gives its key back", async () => {
+    const deploy = ++run;
+    github.answerRun(deploy, 422);
+    expect(
+      (
+        await github.send(
+          server.url,
+          "deployment_protection_rule",
+          payloads.protectionRule({ ...REPO, runId: deploy, environment: "qa" }),
+        )
+      ).body,
+    ).toMatchObject({ decision: "approved" });
+    const status = await fetch(`${server.url}${pathTo("status", { key: "qa-env" })}`, {
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    }).then((r) => r.json() as Promise<Record<string, unknown>>);
+    expect(status.locked).toBe(false);
+  }, 20_000);
+
   it("a lock that expires while nobody asks is handed to the waiting deploy by the tick", async () => {
     const deploy = ++run;
     expect(
@@ -191,6 +237,15 @@ describe.each(STORES)("gated deployments on %s", (kind, storeEnv) => {
     await approvedWithin(deploy, 8_000);
     await sleep(1_500);
     expect(decisionsFor(deploy)).toHaveLength(1);
+    // /metrics tells it: the deliveries, the calls that had to wait, the approvals that went through.
+    const metrics = await fetch(`${server.url}/metrics`, {
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    }).then((r) => r.text());
+    expect(metrics).toMatch(
+      /lss_github_webhooks_total\{event="deployment_protection_rule",outcome="queued"\} [1-9]/,
+    );
+    expect(metrics).toMatch(/lss_github_calls_total\{kind="approve",outcome="retry"\} [1-9]/);
+    expect(metrics).toMatch(/lss_github_calls_total\{kind="approve",outcome="done"\} [1-9]/);
     await github.send(
       server.url,
       "workflow_job",
@@ -221,6 +276,13 @@ describe("the webhook refuses what GitHub did not send, and ignores what it alre
     });
     expect(unsigned.status).toBe(401);
     expect(decisionsFor(5001)).toEqual([]);
+  });
+
+  it("takes a payload past the API's 16 KB bound (GitHub's are larger), and refuses one past 1 MB with 413", async () => {
+    const padded = { ...rule(5008, "docs-preview"), organization: { description: "x".repeat(100_000) } };
+    expect((await github.send(server.url, "deployment_protection_rule", padded)).status).toBe(200);
+    const huge = { ...rule(5009, "docs-preview"), organization: { description: "x".repeat(1_100_000) } };
+    expect((await github.send(server.url, "deployment_protection_rule", huge)).status).toBe(413);
   });
 
   it("answers a ping", async () => {
@@ -308,4 +370,45 @@ describe("the webhook refuses what GitHub did not send, and ignores what it alre
       body: { ignored: "event star" },
     });
   });
+});
+
+describe("three instances, concurrent webhooks", () => {
+  const instances: ServerProcess[] = [];
+  beforeAll(async () => {
+    const env = { ...appEnv("gh-many"), REDIS_URL: redis.url };
+    instances.push(...(await Promise.all([1, 2, 3].map(() => startServerProcess(env)))));
+    servers.push(...instances);
+  }, 60_000);
+
+  it("approves each deploy once, one at a time, in the order GitHub asked", async () => {
+    const runs = Array.from({ length: 8 }, (_, i) => 7000 + i);
+    const at = (i: number) => instances[i % instances.length] as ServerProcess;
+    // Every deployment asks through another instance, each delivery twice at once (a redelivery).
+    for (const [i, runId] of runs.entries()) {
+      const payload = payloads.protectionRule({ ...REPO, runId, environment: "qa" });
+      const delivery = `many-${runId}`;
+      await Promise.all([
+        github.send(at(i).url, "deployment_protection_rule", payload, { delivery }),
+        github.send(at(i + 1).url, "deployment_protection_rule", payload, { delivery }),
+      ]);
+    }
+    const approvedOrder: number[] = [];
+    for (let turn = 0; turn < runs.length; turn++) {
+      // Exactly one deployment inside the key at a time: the next is approved only once this one's job ends.
+      let current: number | undefined;
+      for (let waited = 0; waited < 5_000 && current === undefined; waited += 20) {
+        current = runs.find((r) => !approvedOrder.includes(r) && decisionsFor(r).length > 0);
+        if (current === undefined) await sleep(20);
+      }
+      if (current === undefined) throw new Error(`no approval for turn ${turn}`);
+      await sleep(300);
+      const inside = runs.filter((r) => !approvedOrder.includes(r) && decisionsFor(r).length > 0);
+      expect(inside).toEqual([current]);
+      approvedOrder.push(current);
+      const job = payloads.jobCompleted({ ...REPO, runId: current, environment: "qa" });
+      await github.send(at(turn + 2).url, "workflow_job", job);
+    }
+    expect(approvedOrder).toEqual(runs);
+    for (const r of runs) expect(decisionsFor(r).map((d) => d.body.state)).toEqual(["approved"]);
+  }, 60_000);
 });

@@ -9,6 +9,7 @@
  * there. Approving twice is harmless; an approval never sent is not.
  */
 import { sha256Hex } from "../crypto.js";
+import type { Metrics } from "../metrics.js";
 import type { AcquireOutcome, Actor, LockRef, LockStore, RecordStore } from "../stores/types.js";
 import type { GitHubApi } from "./api.js";
 import type { GateRule, GitHubAppConfig } from "./config.js";
@@ -16,6 +17,8 @@ import { hmacHex } from "./signature.js";
 
 /** How long a gate keeps its place in a key's queue without being asked again (each tick asks). */
 export const GATE_QUEUE_WINDOW_MS = 10 * 60_000;
+/** How long a deployment's gate is remembered once it began: a replay of its request is ignored. */
+const GATE_MEMORY_MS = 31 * 86_400_000;
 /** GitHub takes up to 10 status comments a deployment; the last is kept for the approval's sake. */
 const MAX_STATUS_UPDATES = 9;
 const APP_ACTOR: Actor = { id: "github-app", name: "GitHub App" };
@@ -25,6 +28,8 @@ export interface Gate {
   repositoryId: number;
   repository: string;
   runId: number;
+  /** GitHub's deployment of the job (a re-run, or another job of the run, has its own). */
+  deploymentId: number;
   environment: string;
   installationId: number;
   refs: LockRef[];
@@ -52,18 +57,21 @@ interface OutboxItem {
 export interface ProtectionRuleRequest {
   environment: string;
   runId: number;
+  deploymentId: number;
   repositoryId: number;
   repository: string;
   installationId: number;
 }
 export interface JobCompleted {
   runId: number;
+  /** The job's deployment (the payload's deployment names it: only jobs with one are gated). */
+  deploymentId: number;
   repositoryId: number;
   /** The job's environment (the payload's deployment names it: only jobs with one are gated). */
   environment: string;
 }
 
-export type GateDecision = "approved" | "queued" | "rejected" | "no_rule";
+export type GateDecision = "approved" | "queued" | "rejected" | "no_rule" | "ended";
 
 export interface Gates {
   requested(req: ProtectionRuleRequest): Promise<GateDecision>;
@@ -87,6 +95,7 @@ export function createGates(deps: {
   githubUrl: string;
   now?: () => number;
   log?: (line: string) => void;
+  metrics?: Pick<Metrics, "githubCall"> | null;
 }): Gates {
   const { store, api, config } = deps;
   const now = deps.now ?? Date.now;
@@ -94,8 +103,8 @@ export function createGates(deps: {
   const gates = store.records("gates");
   const outbox = store.records("outbox");
   // The gate's lease token: derived from the webhook secret, so only this server can make it.
-  const tokenOf = (repositoryId: number, runId: number, environment: string) =>
-    hmacHex(config.webhookSecret, `gate\u001f${repositoryId}\u001f${runId}\u001f${environment}`);
+  const tokenOf = (repositoryId: number, deploymentId: number) =>
+    hmacHex(config.webhookSecret, `gate\u001f${repositoryId}\u001f${deploymentId}`);
 
   const ruleFor = (repositoryId: number, environment: string) =>
     config.rules.find((r) => r.repositoryId === repositoryId && r.environment === environment) ?? null;
@@ -129,22 +138,40 @@ export function createGates(deps: {
       status = 0;
       log(`lss github: ${(err as Error).message}`);
     }
-    // Taken, or refused for good (the run no longer waits, the App lost access): done either way.
-    if (
-      (status >= 200 && status < 300) ||
-      (status >= 400 && status < 500 && status !== 408 && status !== 429)
-    ) {
-      if (status >= 400) log(`lss github: ${item.path} answered ${status}; dropped ${item.id}`);
+    const kind = item.id.endsWith(":approve") ? "approve" : item.id.endsWith(":reject") ? "reject" : "status";
+    if (status >= 200 && status < 300) {
+      deps.metrics?.githubCall(kind, "done");
       await outbox.delete(item.id);
       return;
     }
+    // The run no longer waits for this decision (cancelled, decided by someone else, gone): drop
+    // it, and give back what an approval nobody will take would hold.
+    if (status === 404 || status === 410 || status === 422) {
+      log(`lss github: ${item.path} answered ${status}; dropped ${item.id}`);
+      deps.metrics?.githubCall(kind, "dropped");
+      await outbox.delete(item.id);
+      if (kind === "approve") await abandon(item.gateId);
+      return;
+    }
+    // Anything else may pass (a token revoked early, a rate limit, GitHub or the network down):
+    // sent again, later and later, until GitHub takes it or the gate is gone.
+    deps.metrics?.githubCall(kind, "retry");
     const attempts = item.attempts + 1;
     const next = { ...item, attempts, nextAt: now() + Math.min(1000 * 2 ** attempts, 60_000) };
     await outbox.put(item.id, JSON.stringify(next));
   };
 
+  /** A gate whose deployment no longer waits: its lease (or queue place) goes, and its record. */
+  const abandon = async (gateId: string) => {
+    const raw = await gates.get(gateId);
+    if (!raw) return;
+    const gate = JSON.parse(raw) as Gate;
+    await endGate(gate);
+    await advance();
+  };
+
   const params = (gate: Gate) => ({
-    tokenHash: sha256Hex(tokenOf(gate.repositoryId, gate.runId, gate.environment)),
+    tokenHash: sha256Hex(tokenOf(gate.repositoryId, gate.deploymentId)),
     holderId: gate.holder,
     reason: `deployment to ${gate.environment}`,
     ttlMs: gate.rule.maxHoldMs,
@@ -156,6 +183,19 @@ export function createGates(deps: {
   });
 
   const keyName = (gate: Gate, key: string) => `${gate.rule.namespace}/${key}`;
+
+  /** Release the gate's lease, or leave its queues, and forget it. */
+  const endGate = async (gate: Gate) => {
+    const { tokenHash } = params(gate);
+    if (gate.state === "held" && gate.heldKey) {
+      const ref = { namespace: gate.rule.namespace, key: gate.heldKey };
+      await store.release(ref, { tokenHash, registeredOnly: false, actor: APP_ACTOR });
+    } else {
+      for (const ref of gate.refs)
+        await store.leave(ref, tokenHash, { holderId: gate.holder, actor: APP_ACTOR });
+    }
+    await gates.delete(gate.id);
+  };
 
   /** Ask for the gate's key(s) once more, and tell GitHub what changed. */
   const ask = async (gate: Gate): Promise<GateDecision> => {
@@ -211,7 +251,7 @@ export function createGates(deps: {
   return {
     async requested(req) {
       const rule = ruleFor(req.repositoryId, req.environment);
-      const id = sha256Hex(tokenOf(req.repositoryId, req.runId, req.environment));
+      const id = sha256Hex(tokenOf(req.repositoryId, req.deploymentId));
       const runLink = `${deps.githubUrl}/${req.repository}/actions/runs/${req.runId}`;
       const gate: Gate = {
         id,
@@ -233,27 +273,19 @@ export function createGates(deps: {
         return "no_rule";
       }
       const known = await gates.get(id);
-      const current = known ? (JSON.parse(known) as Gate) : gate;
-      if (!known) await gates.put(id, JSON.stringify(gate));
-      return ask(current);
+      if (known) return ask(JSON.parse(known) as Gate); // GitHub asking again
+      // A deployment whose gate already began: a replayed body (its gate may have ended), not a new ask.
+      if (!(await store.claimOnce(`github-gate:${id}`, GATE_MEMORY_MS))) return "ended";
+      await gates.put(id, JSON.stringify(gate));
+      return ask(gate);
     },
 
     async completed(job) {
       const ended = ((await all(gates)) as Gate[]).filter(
         (g) =>
-          g.repositoryId === job.repositoryId && g.runId === job.runId && g.environment === job.environment,
+          g.repositoryId === job.repositoryId && g.runId === job.runId && g.deploymentId === job.deploymentId,
       );
-      for (const gate of ended) {
-        const { tokenHash } = params(gate);
-        if (gate.state === "held" && gate.heldKey) {
-          const ref = { namespace: gate.rule.namespace, key: gate.heldKey };
-          await store.release(ref, { tokenHash, registeredOnly: false, actor: APP_ACTOR });
-        } else {
-          for (const ref of gate.refs)
-            await store.leave(ref, tokenHash, { holderId: gate.holder, actor: APP_ACTOR });
-        }
-        await gates.delete(gate.id);
-      }
+      for (const gate of ended) await endGate(gate);
       if (ended.length) await advance();
       return ended.length;
     },

@@ -8,11 +8,12 @@ import type { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../auth/middleware.js";
 import { ApiError } from "../errors.js";
+import type { Metrics } from "../metrics.js";
 import type { LockStore } from "../stores/types.js";
 import type { Gates } from "./gates.js";
 import { signedBy } from "./signature.js";
 
-/** GitHub redelivers within days; a delivery id is remembered for a week. */
+/** GitHub does not redeliver by itself (an operator may, from the App's settings): a week is ample. */
 const DELIVERY_MEMORY_MS = 7 * 86_400_000;
 /** GitHub caps a payload at 25 MB; the events the App reads are a few kilobytes. */
 export const WEBHOOK_MAX_BYTES = 1024 * 1024;
@@ -21,7 +22,7 @@ const RUN_OF_CALLBACK = /\/actions\/runs\/(\d+)\/deployment_protection_rule$/;
 
 const repository = z.object({
   id: z.number().int().positive(),
-  full_name: z.string().regex(/^[\w.-]+\/[\w.-]+$/),
+  full_name: z.string().regex(/^(?!.*\.\.)[\w.-]+\/[\w.-]+$/),
 });
 const protectionRule = z.object({
   action: z.string(),
@@ -29,6 +30,7 @@ const protectionRule = z.object({
   deployment_callback_url: z
     .string()
     .regex(RUN_OF_CALLBACK, "must end in /actions/runs/{run_id}/deployment_protection_rule"),
+  deployment: z.object({ id: z.number().int().positive() }),
   repository,
   installation: z.object({ id: z.number().int().positive() }),
 });
@@ -36,7 +38,9 @@ const workflowJob = z.object({
   action: z.string(),
   workflow_job: z.object({ run_id: z.number().int().positive() }),
   repository,
-  deployment: z.object({ environment: z.string().min(1).max(255) }).nullish(),
+  deployment: z
+    .object({ id: z.number().int().positive(), environment: z.string().min(1).max(255) })
+    .nullish(),
 });
 
 function parsed<T>(schema: z.ZodType<T>, payload: unknown, event: string): T {
@@ -51,31 +55,50 @@ function parsed<T>(schema: z.ZodType<T>, payload: unknown, event: string): T {
 
 export function registerGitHubRoutes(
   app: Hono<AppEnv>,
-  deps: { store: LockStore; gates: Gates; webhookSecret: string },
+  deps: {
+    store: LockStore;
+    gates: Gates;
+    webhookSecret: string;
+    metrics: Pick<Metrics, "githubWebhook"> | null;
+  },
 ) {
   app.post("/github/webhook", async (c) => {
     const body = new Uint8Array(await c.req.arrayBuffer());
-    if (!signedBy(deps.webhookSecret, body, c.req.header("X-Hub-Signature-256")))
+    const event = c.req.header("X-GitHub-Event") ?? "";
+    const count = (outcome: string) => deps.metrics?.githubWebhook(event, outcome);
+    if (!signedBy(deps.webhookSecret, body, c.req.header("X-Hub-Signature-256"))) {
+      count("unsigned");
       throw new ApiError(
         "unauthorized",
         "X-Hub-Signature-256 does not sign this body with the App's webhook secret",
       );
-    const event = c.req.header("X-GitHub-Event") ?? "";
+    }
     const delivery = c.req.header("X-GitHub-Delivery") ?? "";
-    if (!/^[A-Za-z0-9-]{1,100}$/.test(delivery))
+    if (!/^[A-Za-z0-9-]{1,100}$/.test(delivery)) {
+      count("bad_request");
       throw new ApiError("bad_request", "X-GitHub-Delivery is missing or malformed");
+    }
     let payload: unknown;
     try {
       payload = JSON.parse(new TextDecoder().decode(body));
     } catch {
+      count("bad_request");
       throw new ApiError("bad_request", "the webhook body is not JSON");
     }
-    if (event === "ping") return c.json({ status: "ok", event });
-    if (!(await deps.store.claimOnce(`github-delivery:${delivery}`, DELIVERY_MEMORY_MS)))
+    if (event === "ping") {
+      count("ping");
+      return c.json({ status: "ok", event });
+    }
+    if (!(await deps.store.claimOnce(`github-delivery:${delivery}`, DELIVERY_MEMORY_MS))) {
+      count("duplicate");
       return c.json({ status: "ok", event, duplicate: true });
+    }
     try {
-      return c.json({ status: "ok", event, ...(await handle(deps.gates, event, payload)) });
+      const done = await handle(deps.gates, event, payload);
+      count(String(done.decision ?? (done.released !== undefined ? "released" : "ignored")));
+      return c.json({ status: "ok", event, ...done });
     } catch (err) {
+      if (err instanceof ApiError) count(err.code);
       // Not done: GitHub's redelivery (or a retry) must be handled, not taken for a replay.
       await deps.store.unclaim(`github-delivery:${delivery}`).catch(() => {});
       throw err;
@@ -91,6 +114,7 @@ async function handle(gates: Gates, event: string, payload: unknown): Promise<Re
     const decision = await gates.requested({
       environment: p.environment,
       runId,
+      deploymentId: p.deployment.id,
       repositoryId: p.repository.id,
       repository: p.repository.full_name,
       installationId: p.installation.id,
@@ -103,6 +127,7 @@ async function handle(gates: Gates, event: string, payload: unknown): Promise<Re
       return { ignored: p.deployment ? `action ${p.action}` : "no environment" };
     const released = await gates.completed({
       runId: p.workflow_job.run_id,
+      deploymentId: p.deployment.id,
       repositoryId: p.repository.id,
       environment: p.deployment.environment,
     });

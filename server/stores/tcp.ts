@@ -137,14 +137,25 @@ export function whenConnected(
 const NOT_WRITTEN =
   /not connected to Redis within|connection closed|Stream isn't writeable|Connection is closed|Cluster isn't ready|None of startup nodes is available|Cluster is disconnect/i;
 
+/**
+ * `writer`: with LSS_REDIS_MIN_REPLICAS, the connection the confirmed writes go over. WAIT holds
+ * up every command behind it on its connection, so reads (a status, a token's record) must not
+ * share it: they go over `client`.
+ */
 export function tcpTransport(
   client: TcpClient,
   timeoutMs = 2000,
   acks: ReplicaAcks | null = null,
+  writer: TcpClient = client,
 ): RedisTransport {
-  const when = <T>(command: () => Promise<T>): Promise<T> =>
-    whenConnected(client, timeoutMs)?.then(command) ?? command();
-  const write = acks ? (client instanceof Cluster ? waitEach : waitTogether)(client, when, acks) : null;
+  const whenReady =
+    (c: TcpClient) =>
+    <T>(command: () => Promise<T>): Promise<T> =>
+      whenConnected(c, timeoutMs)?.then(command) ?? command();
+  const when = whenReady(client);
+  const write = acks
+    ? (writer instanceof Cluster ? waitEach : waitTogether)(writer, whenReady(writer), acks)
+    : null;
 
   return {
     kind: "redis",
@@ -167,11 +178,11 @@ export function tcpTransport(
     hvals: (key) => when(() => client.hvals(key)),
     hdel: (key, field) =>
       write ? write(["hdel", key, field]).then(Number) : when(() => client.hdel(key, field)),
-    setIfAbsent: async (key, value, ttlMs) => {
-      const set = () => client.set(key, value, "PX", ttlMs, "NX");
-      return (await (write ? write(["set", key, value, "PX", String(ttlMs), "NX"]) : when(set))) === "OK";
-    },
-    del: (key) => (write ? write(["del", key]) : when(() => client.del(key))),
+    // Claims (a webhook delivery seen) need no replica: one lost in a failover lets a delivery be
+    // handled twice, which the gates take as a retry.
+    setIfAbsent: async (key, value, ttlMs) =>
+      (await when(() => client.set(key, value, "PX", ttlMs, "NX"))) === "OK",
+    del: (key) => when(() => client.del(key)),
     ping: () => when(() => client.ping()),
     // CONFIG GET, else INFO memory (managed Redis services often refuse CONFIG, not INFO); a refusal
     // of both makes the policy unknown, not a failure.
@@ -212,7 +223,10 @@ export function tcpTransport(
           holders: Object.entries(holders ?? {}).flat(),
         };
       }),
-    close: async () => client.disconnect(),
+    close: async () => {
+      client.disconnect();
+      if (writer !== client) writer.disconnect();
+    },
   };
 }
 

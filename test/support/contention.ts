@@ -33,6 +33,11 @@ export interface LoadOptions {
   disrupt(granted: () => number): Promise<void>;
   /** After this long without a grant the load gives up (and `stalled` says what it last saw). */
   stallMs?: number;
+  /**
+   * Stop at this time (performance.now()) even short of `grants`: a slow machine still checks
+   * safety on what it did. The disruption is always waited for.
+   */
+  until?: () => number;
 }
 
 export interface LoadResult {
@@ -95,7 +100,7 @@ export async function contendedLoad(opts: LoadOptions): Promise<LoadResult> {
       const start = now();
       await sleep(Math.random() * 2);
       grants.push({ key, client, fence, start, end: now() });
-      if (grants.length >= opts.grants) stop = true;
+      if (grants.length >= opts.grants || now() > (opts.until?.() ?? Number.POSITIVE_INFINITY)) stop = true;
       // Release; a failure is retried with the same token until the server answers.
       for (let attempt = 0; ; attempt++) {
         const r = await call(pathTo("release", { key }), { token }, client, attempt);

@@ -30,6 +30,8 @@ export interface GitHubEmulator {
   /** Every API call it answered 503 to while down. */
   refused(): number;
   down(ms: number): void;
+  /** The review endpoint answers this status for a run from now on (422: "not waiting"). */
+  answerRun(runId: number, status: number): void;
   /** Sends a signed webhook to `target`, as GitHub does; the answer. */
   send(
     target: string,
@@ -58,6 +60,7 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
   const tokens = new Map<string, number>(); // token → installation
   const reviews: Review[] = [];
   let downUntil = 0;
+  const runAnswers = new Map<number, number>();
   let refused = 0;
 
   const json = (res: ServerResponse, status: number, body: unknown) => {
@@ -92,6 +95,9 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
     if (req.method === "POST" && reviewRoute) {
       const installationId = tokens.get(bearer);
       if (installationId === undefined) return json(res, 401, { message: "Bad credentials" });
+      const forced = runAnswers.get(Number(reviewRoute[2]));
+      if (forced)
+        return json(res, forced, { message: "No pending deployment requests to approve or reject" });
       reviews.push({
         at: Date.now(),
         installationId,
@@ -116,6 +122,9 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
     refused: () => refused,
     down(ms) {
       downUntil = Date.now() + ms;
+    },
+    answerRun(runId, status) {
+      runAnswers.set(runId, status);
     },
     async send(target, event, payload, opts = {}) {
       const text = JSON.stringify(payload);
