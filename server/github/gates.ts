@@ -17,6 +17,8 @@ import { hmacHex } from "./signature.js";
 
 /** How long a gate keeps its place in a key's queue without being asked again (each tick asks). */
 export const GATE_QUEUE_WINDOW_MS = 10 * 60_000;
+/** How long the outbox leaves a call to the instance that sends it at once, before a tick may. */
+const SENDER_GRACE_MS = 10_000;
 /** How long a deployment's gate is remembered once it began: a replay of its request is ignored. */
 const GATE_MEMORY_MS = 31 * 86_400_000;
 /** GitHub takes up to 10 status comments a deployment; the last is kept for the approval's sake. */
@@ -124,10 +126,12 @@ export function createGates(deps: {
       path: reviewPath(gate),
       body: { environment_name: gate.environment, ...body },
       attempts: 0,
-      nextAt: now(),
+      // The ticks leave it to the one sending it now, unless that one is gone.
+      nextAt: now() + SENDER_GRACE_MS,
     };
     await outbox.put(item.id, JSON.stringify(item));
-    await deliver(item);
+    // Two instances deciding the same thing at once (a webhook and a tick): one of them sends it.
+    if (await store.claimOnce(`github-send:${item.id}`, 10 * 60_000)) await deliver(item);
   };
 
   const deliver = async (item: OutboxItem) => {
