@@ -15,7 +15,7 @@ import type { TokenVerifier } from "./auth/types.js";
 import { type Config, DEFAULT_CONFIG } from "./config.js";
 import { ApiError, codeOfStatus, errorBody } from "./errors.js";
 import type { Gates } from "./github/gates.js";
-import { registerGitHubRoutes, WEBHOOK_MAX_BYTES } from "./github/routes.js";
+import { registerGateStatus, registerGitHubRoutes, WEBHOOK_MAX_BYTES } from "./github/routes.js";
 import { createLeases } from "./locks/leases.js";
 import { createStateLocks } from "./locks/state-locks.js";
 import {
@@ -237,6 +237,7 @@ export function createApp(deps: AppDeps) {
   registerLeaseRoutes(app, leases, config);
   registerStateLockRoutes(app, createStateLocks(store));
   registerAdminRoutes(app, store.tokens, verifier);
+  if (deps.gates) registerGateStatus(app, deps.gates);
   if (deps.gates && config.github)
     registerGitHubRoutes(app, {
       store,

@@ -111,6 +111,16 @@ describe.each(STORES)("gated deployments on %s", (kind, storeEnv) => {
       payloads.protectionRule({ ...REPO, runId: next, environment: "qa" }),
     );
     expect(second.body).toMatchObject({ decision: "queued" });
+    // The status API shows who waits at GitHub's gate, oldest first.
+    const gates = await fetch(`${server.url}/infra/gates`, {
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(gates.status).toBe(200);
+    const shown = ((await gates.json()) as { gates: Array<Record<string, unknown>> }).gates;
+    expect(shown.filter((g) => g.environment === "qa").map((g) => [g.run_url, g.state, g.keys])).toEqual([
+      [`https://github.com/${REPO.repo}/actions/runs/${deploy}`, "waiting", ["qa-env"]],
+      [`https://github.com/${REPO.repo}/actions/runs/${next}`, "waiting", ["qa-env"]],
+    ]);
 
     await lease(server, pathTo("release", { key: "qa-env" }), { token: "e2e-1" });
     await sleep(300);

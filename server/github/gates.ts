@@ -81,8 +81,10 @@ export interface Gates {
   completed(job: JobCompleted): Promise<number>;
   /** Asks again for every waiting gate and sends what the outbox holds: the scheduler's entry point. */
   tick(): Promise<void>;
-  /** The gates waiting now, for the dashboard and the status API. */
+  /** The gates waiting now. */
   waiting(): Promise<Gate[]>;
+  /** Every gate, waiting or held, for the status API. */
+  all(): Promise<Gate[]>;
   /**
    * Until the signal aborts: listen on the keys gates wait for and ask again as soon as one is
    * released (on any instance), and tick at least every `everyMs` (expiries, the outbox).
@@ -302,6 +304,7 @@ export function createGates(deps: {
     },
 
     waiting: async () => ((await all(gates)) as Gate[]).filter((g) => g.state === "waiting"),
+    all: async () => (await all(gates)) as Gate[],
 
     async follow(signal, everyMs = 30_000) {
       while (!signal.aborted) {

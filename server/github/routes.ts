@@ -6,11 +6,12 @@
  */
 import type { Hono } from "hono";
 import { z } from "zod";
-import type { AppEnv } from "../auth/middleware.js";
+import { type AppEnv, requireScope } from "../auth/middleware.js";
+import { may } from "../auth/tokens.js";
 import { ApiError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import type { LockStore } from "../stores/types.js";
-import type { Gates } from "./gates.js";
+import type { Gate, Gates } from "./gates.js";
 import { signedBy } from "./signature.js";
 
 /** GitHub does not redeliver by itself (an operator may, from the App's settings): a week is ample. */
@@ -103,6 +104,32 @@ export function registerGitHubRoutes(
       await deps.store.unclaim(`github-delivery:${delivery}`).catch(() => {});
       throw err;
     }
+  });
+}
+
+/** A gate as the status API shows it: who waits (or holds) at GitHub's gate, for what, since when. */
+const shown = (g: Gate) => ({
+  repository: g.repository,
+  environment: g.environment,
+  run_url: g.holder,
+  deployment_id: g.deploymentId,
+  keys: g.refs.map((r) => r.key),
+  mode: g.rule.mode,
+  state: g.state,
+  held_key: g.heldKey,
+  since: new Date(g.since).toISOString(),
+});
+
+/** GET /infra/gates: the caller's namespace's gated deployments, waiting first, oldest first. */
+export function registerGateStatus(app: Hono<AppEnv>, gates: Gates) {
+  app.get("/infra/gates", requireScope("locks:read"), async (c) => {
+    const principal = c.var.principal;
+    const visible = (await gates.all()).filter(
+      (g) =>
+        g.rule.namespace === principal.namespace && g.refs.some((r) => may(principal, "locks:read", r.key)),
+    );
+    visible.sort((a, b) => (a.state === b.state ? a.since - b.since : a.state === "waiting" ? -1 : 1));
+    return c.json({ status: "ok", gates: visible.map(shown) });
   });
 }
 
