@@ -14,8 +14,14 @@ import { createTokenVerifier } from "./auth/tokens.js";
 import type { TokenVerifier } from "./auth/types.js";
 import { type Config, DEFAULT_CONFIG } from "./config.js";
 import { ApiError, codeOfStatus, errorBody } from "./errors.js";
-import type { Gates } from "./github/gates.js";
-import { registerGateStatus, registerGitHubRoutes, WEBHOOK_MAX_BYTES } from "./github/routes.js";
+import type { GitHubApp } from "./github/app.js";
+import { noticingChanges } from "./github/changes.js";
+import {
+  registerGateStatus,
+  registerGitHubRoutes,
+  registerTick,
+  WEBHOOK_MAX_BYTES,
+} from "./github/routes.js";
 import { createLeases } from "./locks/leases.js";
 import { createStateLocks } from "./locks/state-locks.js";
 import {
@@ -61,8 +67,11 @@ export interface AppDeps {
   runtime?: Runtime;
   /** The metrics /metrics serves (default: a registry of this app's own, without process metrics). */
   metrics?: Metrics;
-  /** The GitHub App's gates (with config.github): POST /github/webhook is served when given. */
-  gates?: Gates;
+  /**
+   * The GitHub App (with config.github): POST /github/webhook, GET /github/tick and /infra/gates
+   * are served when given, and this instance's lock changes reach its gates and freezes at once.
+   */
+  github?: GitHubApp;
   /** How routes validate requests (default "merged"; see routes/router.ts). */
   validation?: Validation;
   /** What the app reads of the configuration; what is left out is DEFAULT_CONFIG's. */
@@ -201,7 +210,11 @@ export function createApp(deps: AppDeps) {
   const config: Settings = { ...DEFAULT_CONFIG, ...Object.fromEntries(given) };
   // Metrics count from outside: the store and the rate limiter wrapped, a middleware, onError.
   const metrics = config.metricsEnabled === false ? null : (deps.metrics ?? createMetrics());
-  const store = metrics ? instrumentStore(deps.store, metrics) : deps.store;
+  const changes = deps.github
+    ? noticingChanges(deps.store, deps.github.changed, { background: runtime.name === "node" })
+    : null;
+  const observed = changes?.store ?? deps.store;
+  const store = metrics ? instrumentStore(observed, metrics) : observed;
   const rateLimiter =
     metrics && deps.rateLimiter ? instrumentRateLimiter(deps.rateLimiter, metrics) : deps.rateLimiter;
   const oidc = config.oidc ? createOidcVerifier(config.oidc) : null;
@@ -225,6 +238,7 @@ export function createApp(deps: AppDeps) {
   app.use("*", (c, next) =>
     (c.req.path === "/github/webhook" ? bodyLimits.webhook : bodyLimits.usual)(c, next),
   );
+  if (changes) app.use("*", changes.settle);
   app.use("/infra/*", ...authed);
   app.use("/admin/*", ...authed);
   app.use("/locks/*", ...locksAuth); // also matches "/locks" itself
@@ -237,14 +251,12 @@ export function createApp(deps: AppDeps) {
   registerLeaseRoutes(app, leases, config);
   registerStateLockRoutes(app, createStateLocks(store));
   registerAdminRoutes(app, store.tokens, verifier);
-  if (deps.gates) registerGateStatus(app, deps.gates);
-  if (deps.gates && config.github)
-    registerGitHubRoutes(app, {
-      store,
-      gates: deps.gates,
-      webhookSecret: config.github.webhookSecret,
-      metrics,
-    });
+  if (deps.github && config.github) {
+    const { github } = deps;
+    registerGateStatus(app, github.gates);
+    registerGitHubRoutes(app, { store, github, webhookSecret: config.github.webhookSecret, metrics });
+    registerTick(app, { github, cronSecret: config.github.cronSecret, adminAuth: authed });
+  }
 
   const openApi = openApiOf(app);
   app.get("/openapi.json", (c) => c.json(openApi()));

@@ -47,7 +47,10 @@ export interface Metrics {
   /** The GitHub App: a webhook delivery (by event and what was done with it). */
   githubWebhook(event: string, outcome: string): void;
   /** A call to GitHub sent from the outbox: by what it carried, and how it ended. */
-  githubCall(kind: "approve" | "reject" | "status", outcome: "done" | "retry" | "dropped"): void;
+  githubCall(
+    kind: "approve" | "reject" | "status" | "check",
+    outcome: "done" | "retry" | "dropped" | "expired",
+  ): void;
 }
 
 /**
@@ -128,7 +131,7 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): Metrics 
   });
   const githubCalls = new Counter({
     name: "lss_github_calls_total",
-    help: "Calls to GitHub's API from the outbox, by kind (approve, reject, status) and outcome: done, retry (GitHub or the network failed; sent again later), dropped (refused for good)",
+    help: "Calls to GitHub's API from the outbox, by kind (approve, reject, status, check) and outcome: done, retry (GitHub or the network failed; sent again later), dropped (refused for good), expired (not taken while it mattered)",
     labelNames: ["kind", "outcome"] as const,
     registers,
   });

@@ -4,7 +4,7 @@ import { serve } from "@hono/node-server";
 import { createApp } from "./app.js";
 import { openBackend } from "./backend.js";
 import { ConfigError, loadConfig } from "./config.js";
-import { gatesOf } from "./github/app.js";
+import { githubAppOf } from "./github/app.js";
 import { createMetrics } from "./metrics.js";
 import { announce, withTryOutAdminToken } from "./startup.js";
 import { StoreUnavailableError } from "./stores/types.js";
@@ -39,14 +39,12 @@ if (safety?.problem)
   console.error(`${safety.safe ? "warning" : "lss: lock operations refused"}: ${safety.problem}`);
 // prom-client's process metrics (CPU, memory, event loop, GC) join this process's /metrics.
 const metrics = config.metricsEnabled ? createMetrics({ processMetrics: true }) : undefined;
-// The GitHub App's gates: each instance follows the keys gates wait for, and ticks.
+// The GitHub App: each instance follows the keys its gates and freezes wait on, and ticks.
 const following = new AbortController();
-const gates = config.github
-  ? gatesOf(config.github, backend.store, config.githubServerUrl, metrics)
-  : undefined;
-if (gates && config.github) void gates.follow(following.signal, config.github.tickMs);
+const github = githubAppOf(config, backend.store, metrics);
+if (github && config.github) void github.follow(following.signal, config.github.tickMs);
 const server = serve(
-  { fetch: createApp({ ...backend, config, metrics, gates }).fetch, port: config.port },
+  { fetch: createApp({ ...backend, config, metrics, github }).fetch, port: config.port },
   (info) => announce(config, info.port, generated),
 );
 const stop = () => {

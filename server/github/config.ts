@@ -27,12 +27,26 @@ export interface GateRule {
   maxHoldMs: number;
 }
 
+/** A merge freeze: while the key is held, pull requests to the branch fail the check lss/freeze. */
+export interface FreezeRule {
+  repositoryId: number;
+  branch: string;
+  namespace: string;
+  key: string;
+}
+
 export interface GitHubAppConfig {
   appId: string;
   privateKeyPem: string;
   webhookSecret: string;
   apiUrl: string;
   rules: GateRule[];
+  freezes: FreezeRule[];
+  /**
+   * The bearer a scheduler's tick (GET /github/tick) may present besides an admin token: Vercel
+   * Cron sends CRON_SECRET.
+   */
+  cronSecret: string | null;
   /** How often each Node instance ticks (expiries, the outbox) besides acting on lock events. */
   tickMs: number;
 }
@@ -54,6 +68,8 @@ export const githubSchema = {
     })
     .optional(),
   LSS_GATE_RULES: z.string().optional(),
+  LSS_FREEZE_RULES: z.string().optional(),
+  CRON_SECRET: z.string().min(16, "CRON_SECRET must be at least 16 characters").optional(),
   LSS_GITHUB_TICK_MS: z
     .string()
     .regex(/^\d+$/, "LSS_GITHUB_TICK_MS must be a whole number")
@@ -144,10 +160,57 @@ export function parseGateRules(text: string): GateRule[] {
   return rules;
 }
 
+const freezeSchema = z
+  .object({
+    repository_id: z.number().int().positive(),
+    repository: z.string().max(256).optional(),
+    branch: z
+      .string()
+      .min(1)
+      .max(255)
+      .regex(
+        /^(?!refs\/)[^\s~^:?*[\\]+$/,
+        "must be a branch name (main, release/1.x), not a ref or a pattern",
+      ),
+    namespace: z
+      .string()
+      .regex(NAMESPACE_PATTERN, "namespace must be lower-case letters, digits, '_' or '-'"),
+    key,
+  })
+  .strict();
+
+export function parseFreezeRules(text: string): FreezeRule[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new GitHubConfigError(`LSS_FREEZE_RULES is not JSON: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(raw)) throw new GitHubConfigError("LSS_FREEZE_RULES must be a JSON array of rules");
+  const seen = new Set<string>();
+  return raw.map((r, i) => {
+    const parsed = freezeSchema.safeParse(r);
+    const o = (r ?? {}) as { repository?: unknown; repository_id?: unknown; branch?: unknown };
+    const name = `rule ${i + 1} (${String(o.repository ?? o.repository_id ?? "?")}, branch ${String(o.branch ?? "?")})`;
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new GitHubConfigError(
+        `LSS_FREEZE_RULES ${name}: ${issue?.path.join(".") || "rule"} ${issue?.message}`,
+      );
+    }
+    const { repository_id: repositoryId, branch, namespace, key } = parsed.data;
+    if (seen.has(`${repositoryId}/${branch}`))
+      throw new GitHubConfigError(`LSS_FREEZE_RULES ${name}: that branch has a freeze already`);
+    seen.add(`${repositoryId}/${branch}`);
+    return { repositoryId, branch, namespace, key };
+  });
+}
+
 /** The App's configuration, or null when none of its variables is set. */
 export function githubAppConfig(e: GitHubEnv): GitHubAppConfig | null {
   const set = (Object.keys(githubSchema) as Array<keyof GitHubEnv>).filter((n) => e[n] !== undefined);
-  if (set.every((n) => n === "LSS_GITHUB_API_URL" || n === "LSS_GITHUB_TICK_MS")) return null;
+  const optional = new Set<string>(["LSS_GITHUB_API_URL", "LSS_GITHUB_TICK_MS", "CRON_SECRET"]);
+  if (set.every((n) => optional.has(n))) return null;
   const required = ["LSS_GITHUB_APP_ID", "LSS_GITHUB_APP_PRIVATE_KEY", "LSS_GITHUB_WEBHOOK_SECRET"] as const;
   const missing = required.filter((n) => e[n] === undefined);
   if (missing.length)
@@ -164,6 +227,8 @@ export function githubAppConfig(e: GitHubEnv): GitHubAppConfig | null {
     webhookSecret: e.LSS_GITHUB_WEBHOOK_SECRET as string,
     apiUrl: (e.LSS_GITHUB_API_URL ?? "https://api.github.com").replace(/\/+$/, ""),
     rules: e.LSS_GATE_RULES ? parseGateRules(e.LSS_GATE_RULES) : [],
+    freezes: e.LSS_FREEZE_RULES ? parseFreezeRules(e.LSS_FREEZE_RULES) : [],
+    cronSecret: e.CRON_SECRET ?? null,
     tickMs: e.LSS_GITHUB_TICK_MS ?? 30_000,
   };
 }

@@ -2,15 +2,19 @@
  * POST /github/webhook: GitHub's deliveries to the App. Nothing is read before its signature
  * (X-Hub-Signature-256) is checked; a delivery seen before (X-GitHub-Delivery) is answered and
  * ignored; `ping` is answered; deployment_protection_rule `requested` and workflow_job
- * `completed` go to the gates. Any other event is acknowledged and ignored.
+ * `completed` go to the gates, pull_request and merge_group to the freezes. Any other event is
+ * acknowledged and ignored. GET /github/tick runs the scheduler's tick; GET /infra/gates lists gates.
  */
-import type { Hono } from "hono";
+import type { Hono, MiddlewareHandler } from "hono";
+import { every, some } from "hono/combine";
 import { z } from "zod";
 import { type AppEnv, requireScope } from "../auth/middleware.js";
 import { may } from "../auth/tokens.js";
+import { constantTimeEqual } from "../crypto.js";
 import { ApiError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import type { LockStore } from "../stores/types.js";
+import type { GitHubApp } from "./app.js";
 import type { Gate, Gates } from "./gates.js";
 import { signedBy } from "./signature.js";
 
@@ -35,6 +39,27 @@ const protectionRule = z.object({
   repository,
   installation: z.object({ id: z.number().int().positive() }),
 });
+const pullRequest = z.object({
+  action: z.string(),
+  pull_request: z.object({
+    number: z.number().int().positive(),
+    head: z.object({ sha: z.string().regex(/^[0-9a-f]{40}$/, "must be a commit SHA") }),
+    base: z.object({ ref: z.string().min(1).max(255) }),
+  }),
+  repository,
+  installation: z.object({ id: z.number().int().positive() }),
+});
+const mergeGroup = z.object({
+  action: z.string(),
+  merge_group: z.object({
+    head_sha: z.string().regex(/^[0-9a-f]{40}$/, "must be a commit SHA"),
+    base_ref: z.string().min(1).max(255),
+  }),
+  repository,
+  installation: z.object({ id: z.number().int().positive() }),
+});
+/** The pull request actions after which its head or base may be new: its check is posted again. */
+const PR_LIVE = new Set(["opened", "synchronize", "reopened", "edited", "ready_for_review"]);
 const workflowJob = z.object({
   action: z.string(),
   workflow_job: z.object({ run_id: z.number().int().positive() }),
@@ -58,7 +83,7 @@ export function registerGitHubRoutes(
   app: Hono<AppEnv>,
   deps: {
     store: LockStore;
-    gates: Gates;
+    github: GitHubApp;
     webhookSecret: string;
     metrics: Pick<Metrics, "githubWebhook"> | null;
   },
@@ -95,8 +120,8 @@ export function registerGitHubRoutes(
       return c.json({ status: "ok", event, duplicate: true });
     }
     try {
-      const done = await handle(deps.gates, event, payload);
-      count(String(done.decision ?? (done.released !== undefined ? "released" : "ignored")));
+      const done = await handle(deps.github, event, payload);
+      count(String(done.decision ?? (done.released !== undefined ? "released" : (done.check ?? "ignored"))));
       return c.json({ status: "ok", event, ...done });
     } catch (err) {
       if (err instanceof ApiError) count(err.code);
@@ -104,6 +129,29 @@ export function registerGitHubRoutes(
       await deps.store.unclaim(`github-delivery:${delivery}`).catch(() => {});
       throw err;
     }
+  });
+}
+
+/**
+ * GET /github/tick: the scheduler's entry point for runtimes without an interval of their own
+ * (Vercel Cron calls it with `Authorization: Bearer $CRON_SECRET`; any cron may, with an admin
+ * token). Safe to call from several places at once.
+ */
+export function registerTick(
+  app: Hono<AppEnv>,
+  deps: { github: GitHubApp; cronSecret: string | null; adminAuth: MiddlewareHandler<AppEnv>[] },
+) {
+  const cron: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const bearer = /^Bearer (.+)$/.exec(c.req.header("Authorization") ?? "")?.[1];
+    if (deps.cronSecret === null || bearer === undefined || !constantTimeEqual(bearer, deps.cronSecret))
+      throw new ApiError("unauthorized", "not the scheduler's CRON_SECRET");
+    await next();
+  };
+  // The scheduler's secret, or else an admin token as any admin route asks.
+  app.get("/github/tick", some(cron, every(...deps.adminAuth, requireScope("admin"))), async (c) => {
+    const started = Date.now();
+    await deps.github.tick();
+    return c.json({ status: "ok", took_ms: Date.now() - started });
   });
 }
 
@@ -121,7 +169,7 @@ const shown = (g: Gate) => ({
 });
 
 /** GET /infra/gates: the caller's namespace's gated deployments, waiting first, oldest first. */
-export function registerGateStatus(app: Hono<AppEnv>, gates: Gates) {
+export function registerGateStatus(app: Hono<AppEnv>, gates: Pick<Gates, "all">) {
   app.get("/infra/gates", requireScope("locks:read"), async (c) => {
     const principal = c.var.principal;
     const visible = (await gates.all()).filter(
@@ -133,12 +181,12 @@ export function registerGateStatus(app: Hono<AppEnv>, gates: Gates) {
   });
 }
 
-async function handle(gates: Gates, event: string, payload: unknown): Promise<Record<string, unknown>> {
+async function handle(github: GitHubApp, event: string, payload: unknown): Promise<Record<string, unknown>> {
   if (event === "deployment_protection_rule") {
     const p = parsed(protectionRule, payload, event);
     if (p.action !== "requested") return { ignored: `action ${p.action}` };
     const runId = Number(RUN_OF_CALLBACK.exec(p.deployment_callback_url)?.[1]);
-    const decision = await gates.requested({
+    const decision = await github.gates.requested({
       environment: p.environment,
       runId,
       deploymentId: p.deployment.id,
@@ -152,13 +200,43 @@ async function handle(gates: Gates, event: string, payload: unknown): Promise<Re
     const p = parsed(workflowJob, payload, event);
     if (p.action !== "completed" || !p.deployment)
       return { ignored: p.deployment ? `action ${p.action}` : "no environment" };
-    const released = await gates.completed({
+    const released = await github.gates.completed({
       runId: p.workflow_job.run_id,
       deploymentId: p.deployment.id,
       repositoryId: p.repository.id,
       environment: p.deployment.environment,
     });
     return { released };
+  }
+  if (event === "pull_request") {
+    const p = parsed(pullRequest, payload, event);
+    const open = PR_LIVE.has(p.action);
+    if (!open && p.action !== "closed") return { ignored: `action ${p.action}` };
+    const covered = await github.freeze.seen({
+      repositoryId: p.repository.id,
+      repository: p.repository.full_name,
+      installationId: p.installation.id,
+      branch: p.pull_request.base.ref,
+      headSha: p.pull_request.head.sha,
+      subject: `Pull request #${p.pull_request.number}`,
+      open,
+    });
+    return { check: covered ? (open ? "posted" : "forgotten") : "no_freeze" };
+  }
+  if (event === "merge_group") {
+    const p = parsed(mergeGroup, payload, event);
+    const open = p.action === "checks_requested";
+    if (!open && p.action !== "destroyed") return { ignored: `action ${p.action}` };
+    const covered = await github.freeze.seen({
+      repositoryId: p.repository.id,
+      repository: p.repository.full_name,
+      installationId: p.installation.id,
+      branch: p.merge_group.base_ref.replace(/^refs\/heads\//, ""),
+      headSha: p.merge_group.head_sha,
+      subject: "The merge queue's group",
+      open,
+    });
+    return { check: covered ? (open ? "posted" : "forgotten") : "no_freeze" };
   }
   return { ignored: `event ${event || "(none)"}` };
 }

@@ -262,6 +262,8 @@ export interface LockStore {
   claimOnce(id: string, ttlMs: number): Promise<boolean>;
   /** Gives a claim back (its work failed: a redelivery must be done, not ignored). */
   unclaim(id: string): Promise<void>;
+  /** Whether `id` is claimed now (one GET). */
+  claimed(id: string): Promise<boolean>;
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>;
   /**
@@ -293,7 +295,7 @@ export class StoreUnavailableError extends Error {
  * refused: the store rejects our credentials (a configuration mistake); unreachable: no answer;
  * unsafe: it answers, but could lose lock records (an evicting Redis).
  */
-export type RecordKind = "gates" | "outbox";
+export type RecordKind = "gates" | "outbox" | "freeze";
 
 export interface RecordStore {
   put(id: string, json: string): Promise<void>;

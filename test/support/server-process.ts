@@ -51,6 +51,8 @@ function command(kind: RuntimeKind, port: number, env: Record<string, string>): 
           "0",
           "--log-level",
           "warn",
+          // GET /__scheduled runs the Worker's Cron Trigger handler, as Cloudflare's scheduler does.
+          "--test-scheduled",
           ...Object.entries(env).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
         ],
       ];

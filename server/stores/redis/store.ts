@@ -184,6 +184,7 @@ export function createRedisStore(
     records: smallRecords(transport, keys, guard),
     claimOnce: (id, ttlMs) => guard(() => transport.setIfAbsent(keys.claim(id), "1", ttlMs)),
     unclaim: (id) => guard(() => transport.del(keys.claim(id))).then(() => {}),
+    claimed: async (id) => (await guard(() => transport.get(keys.claim(id)))) != null,
     ...writeOperations(run, inputs, limits),
     ...reads,
     async inspect(ref, opts) {

@@ -1,0 +1,115 @@
+/**
+ * The durable outbox between LSS and GitHub: a call GitHub must get (an approval, a status, a
+ * check run) is put in the store before it is sent, and stays there until GitHub takes it, refuses
+ * it for good, or it is too old to matter. The instance that decides a call sends it at once (one
+ * claim, so two instances deciding the same thing send it once); a tick sends what is left,
+ * later and later. Approving twice is harmless; an approval never sent is not.
+ */
+import type { Metrics } from "../metrics.js";
+import type { LockStore } from "../stores/types.js";
+import type { GitHubApi } from "./api.js";
+
+export type CallKind = "approve" | "reject" | "status" | "check";
+
+export interface OutboxCall {
+  /** One call per id: the same decision put twice is one call. */
+  id: string;
+  kind: CallKind;
+  installationId: number;
+  path: string;
+  body: Record<string, unknown>;
+  /** Two instances sending one id and version send it once; a new version is sent at once. */
+  version?: string;
+  /** The gate the call is about (an approval refused for good gives its key back). */
+  gateId?: string;
+  attempts: number;
+  nextAt: number;
+  firstAt: number;
+}
+
+/** How long the outbox leaves a call to the instance that sends it at once, before a tick may. */
+const SENDER_GRACE_MS = 10_000;
+const MAX_BACKOFF_MS = 60_000;
+/**
+ * How long a call is worth sending. GitHub waits 30 days for a decision; a status comment or a
+ * check run that could not be sent for a day has been overtaken by a newer one.
+ */
+const WORTH_MS: Record<CallKind, number> = {
+  approve: 30 * 86_400_000,
+  reject: 30 * 86_400_000,
+  status: 3_600_000,
+  check: 86_400_000,
+};
+
+export interface Outbox {
+  /** Record the call, then send it (unless another instance is sending it). */
+  send(call: Omit<OutboxCall, "attempts" | "nextAt" | "firstAt">): Promise<void>;
+  /** Send every call that is due (the tick). */
+  flush(): Promise<void>;
+  /** The calls not yet taken by GitHub. */
+  pending(): Promise<OutboxCall[]>;
+}
+
+export function createOutbox(deps: {
+  store: Pick<LockStore, "records" | "claimOnce">;
+  api: GitHubApi;
+  now: () => number;
+  log: (line: string) => void;
+  metrics?: Pick<Metrics, "githubCall"> | null;
+  /** A call GitHub refused for good (404/410/422: nobody waits for it any more). */
+  dropped?: (call: OutboxCall) => Promise<void>;
+}): Outbox {
+  const { store, api, now, log } = deps;
+  const calls = store.records("outbox");
+
+  const deliver = async (call: OutboxCall) => {
+    let status: number;
+    try {
+      status = (await api.request(call.installationId, "POST", call.path, call.body)).status;
+    } catch (err) {
+      status = 0;
+      log(`lss github: ${(err as Error).message}`);
+    }
+    if (status >= 200 && status < 300) {
+      deps.metrics?.githubCall(call.kind, "done");
+      await calls.delete(call.id);
+      return;
+    }
+    if (status === 404 || status === 410 || status === 422) {
+      log(`lss github: ${call.path} answered ${status}; dropped ${call.id}`);
+      deps.metrics?.githubCall(call.kind, "dropped");
+      await calls.delete(call.id);
+      await deps.dropped?.(call);
+      return;
+    }
+    // Anything else may pass (a token revoked early, a rate limit, GitHub or the network down).
+    const attempts = call.attempts + 1;
+    if (now() - call.firstAt > WORTH_MS[call.kind]) {
+      log(`lss github: ${call.id} not taken after ${attempts} attempts; given up`);
+      deps.metrics?.githubCall(call.kind, "expired");
+      await calls.delete(call.id);
+      return;
+    }
+    deps.metrics?.githubCall(call.kind, "retry");
+    const next = { ...call, attempts, nextAt: now() + Math.min(1000 * 2 ** attempts, MAX_BACKOFF_MS) };
+    await calls.put(call.id, JSON.stringify(next));
+  };
+
+  const pending = async () => Object.values(await calls.all()).map((raw) => JSON.parse(raw) as OutboxCall);
+
+  return {
+    async send(fields) {
+      const call: OutboxCall = { ...fields, attempts: 0, nextAt: now() + SENDER_GRACE_MS, firstAt: now() };
+      await calls.put(call.id, JSON.stringify(call));
+      if (await store.claimOnce(`github-send:${call.id}:${call.version ?? ""}`, 10 * 60_000))
+        await deliver(call);
+    },
+    async flush() {
+      for (const call of await pending()) {
+        if (call.nextAt > now()) continue;
+        await deliver(call).catch((err: Error) => log(`lss github: ${err.message}`));
+      }
+    },
+    pending,
+  };
+}
