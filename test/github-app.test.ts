@@ -49,7 +49,26 @@ const appEnv = (prefix: string) => ({
       key: "qa-env",
     },
   ]),
+  LSS_FREEZE_RULES: JSON.stringify([
+    {
+      repository_id: REPO.repoId,
+      repository: REPO.repo,
+      branch: "main",
+      namespace: "default",
+      key: "freeze-main",
+    },
+  ]),
 });
+
+const shaOf = (n: number) => n.toString(16).padStart(40, "0");
+async function until(what: string, ok: () => boolean, ms = 2_000): Promise<number> {
+  const started = Date.now();
+  while (!ok()) {
+    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`);
+    await sleep(10);
+  }
+  return Date.now() - started;
+}
 
 async function lease(server: ServerProcess, path: string, body: unknown) {
   const res = await fetch(`${server.url}${path}`, {
@@ -162,6 +181,84 @@ describe.each(STORES)("gated deployments on %s", (kind, storeEnv) => {
     );
     console.log(`github app (${kind}): approved ${latency} ms after the last E2E hold ended`);
   }, 30_000);
+
+  it("a merge freeze: lss/freeze fails while the key is held, naming holder and reason, and passes once it frees", async () => {
+    const pr = shaOf(++run);
+    const queued = shaOf(++run);
+    const opened = await github.send(
+      server.url,
+      "pull_request",
+      payloads.pullRequest({ ...REPO, number: run, sha: pr, base: "main" }),
+    );
+    expect(opened).toMatchObject({ status: 200, body: { check: "posted" } });
+    await until(
+      "a passing check while nothing is frozen",
+      () => github.checkOf(pr)?.body.conclusion === "success",
+    );
+
+    // The freeze begins (through the API, on this instance): the open pull request turns red at once.
+    const freeze = {
+      ttl_ms: 60_000,
+      token: `captain-${kind}`,
+      holder_id: "release-captain",
+      reason: "release 4.2",
+    };
+    expect((await lease(server, pathTo("acquire", { key: "freeze-main" }), freeze)).status).toBe(200);
+    await until("a failing check once frozen", () => github.checkOf(pr)?.body.conclusion === "failure");
+    const failing = github.checkOf(pr)?.body;
+    expect(failing).toMatchObject({ status: "completed", name: "lss/freeze" });
+    expect(failing?.output?.title).toMatch(/^Frozen: default\/freeze-main is held by release-captain/);
+    expect(failing?.output?.summary).toMatch(/\(release 4\.2\)/);
+    // A merge group of the queue, and a pull request to another branch, while frozen.
+    expect(
+      (
+        await github.send(
+          server.url,
+          "merge_group",
+          payloads.mergeGroup({ ...REPO, sha: queued, base: "main" }),
+        )
+      ).body,
+    ).toMatchObject({ check: "posted" });
+    await until("the merge group fails too", () => github.checkOf(queued)?.body.conclusion === "failure");
+    const other = shaOf(++run);
+    const elsewhere = payloads.pullRequest({ ...REPO, number: run, sha: other, base: "develop" });
+    expect((await github.send(server.url, "pull_request", elsewhere)).body).toMatchObject({
+      check: "no_freeze",
+    });
+    expect(github.checkOf(other)).toBeUndefined();
+
+    // The freeze ends: both turn green within a second, each with one new check run.
+    const before = github.checks.length;
+    const releasedAt = Date.now();
+    await lease(server, pathTo("release", { key: "freeze-main" }), { token: freeze.token });
+    await until("green again", () =>
+      [pr, queued].every((sha) => github.checkOf(sha)?.body.conclusion === "success"),
+    );
+    expect(Date.now() - releasedAt).toBeLessThan(1_000);
+    expect(github.checks.length - before).toBe(2);
+
+    // A closed pull request is no longer followed: the next freeze posts nothing for it.
+    const closed = payloads.pullRequest({
+      ...REPO,
+      number: run - 2,
+      sha: pr,
+      base: "main",
+      action: "closed",
+    });
+    expect((await github.send(server.url, "pull_request", closed)).body).toMatchObject({
+      check: "forgotten",
+    });
+    await github.send(
+      server.url,
+      "merge_group",
+      payloads.mergeGroup({ ...REPO, sha: queued, base: "main", action: "destroyed" }),
+    );
+    const after = github.checks.length;
+    expect((await lease(server, pathTo("acquire", { key: "freeze-main" }), freeze)).status).toBe(200);
+    await sleep(700); // past a tick
+    expect(github.checks.length).toBe(after);
+    await lease(server, pathTo("release", { key: "freeze-main" }), { token: freeze.token });
+  }, 20_000);
 
   it("a signed request replayed after its job ended holds nothing; another deployment's job end frees nothing", async () => {
     const deploy = ++run;
@@ -420,5 +517,36 @@ describe("three instances, concurrent webhooks", () => {
     }
     expect(approvedOrder).toEqual(runs);
     for (const r of runs) expect(decisionsFor(r).map((d) => d.body.state)).toEqual(["approved"]);
+  }, 60_000);
+
+  it("a run cancelled while another instance grants its gate leaves the key free", async () => {
+    const at = (i: number) => instances[i % instances.length] as ServerProcess;
+    const status = () =>
+      fetch(`${at(0).url}${pathTo("status", { key: "qa-env" })}`, {
+        headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+      }).then((r) => r.json() as Promise<Record<string, unknown>>);
+    for (let i = 0; i < 10; i++) {
+      const runId = 7100 + i;
+      const token = `race-${i}`;
+      expect(
+        (await lease(at(i), pathTo("acquire", { key: "qa-env" }), { ttl_ms: 30_000, token })).status,
+      ).toBe(200);
+      const asked = payloads.protectionRule({ ...REPO, runId, environment: "qa" });
+      expect((await github.send(at(i + 1).url, "deployment_protection_rule", asked)).body).toMatchObject({
+        decision: "queued",
+      });
+      // The holder releases (its instance grants the gate) as GitHub says the job ended, elsewhere.
+      const ended = payloads.jobCompleted({ ...REPO, runId, environment: "qa" });
+      await Promise.all([
+        lease(at(i + 2), pathTo("release", { key: "qa-env" }), { token }),
+        sleep(i % 3).then(() => github.send(at(i + 1).url, "workflow_job", ended)),
+      ]);
+      await sleep(150);
+      expect(await status()).toMatchObject({ locked: false });
+    }
+    const gates = await fetch(`${at(0).url}/infra/gates`, {
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    }).then((r) => r.json() as Promise<{ gates: Array<{ run_url: string }> }>);
+    expect(gates.gates.filter((g) => /\/runs\/71\d\d$/.test(g.run_url))).toEqual([]);
   }, 60_000);
 });

@@ -26,6 +26,8 @@ interface Tracked {
   subject: string;
   ref: LockRef;
   conclusion: "success" | "failure" | null;
+  /** Check runs posted for it: the outbox's version of the next one. */
+  posts: number;
   seenAt: number;
 }
 
@@ -92,11 +94,13 @@ export function createFreeze(deps: {
   const update = async (t: Tracked, state: InspectOutcome) => {
     const body = checkBody(t, state);
     if (body.conclusion === t.conclusion) return;
-    await records.put(t.id, JSON.stringify({ ...t, conclusion: body.conclusion }));
+    const posts = (t.posts ?? 0) + 1;
+    await records.put(t.id, JSON.stringify({ ...t, conclusion: body.conclusion, posts }));
     await outbox.send({
-      // One slot per commit: a newer conclusion not yet sent replaces the older one.
+      // One slot per commit: a newer conclusion not yet sent replaces the older one. Instances
+      // seeing the same change compute the same version, and send it once.
       id: `freeze:${t.id}`,
-      version: body.conclusion,
+      version: String(posts),
       kind: "check",
       installationId: t.installationId,
       path: `/repos/${t.repository}/check-runs`,
@@ -126,7 +130,7 @@ export function createFreeze(deps: {
       const ref = { namespace: rule.namespace, key: rule.key };
       const known = await records.get(id);
       const t: Tracked = {
-        ...(known ? (JSON.parse(known) as Tracked) : { conclusion: null }),
+        ...(known ? (JSON.parse(known) as Tracked) : { conclusion: null, posts: 0 }),
         id,
         repositoryId: event.repositoryId,
         repository: event.repository,

@@ -62,6 +62,15 @@ export function createOutbox(deps: {
   const { store, api, now, log } = deps;
   const calls = store.records("outbox");
 
+  /** Whether the slot still holds this call (not a newer version of it, put meanwhile). */
+  const current = async (call: OutboxCall) => {
+    const raw = await calls.get(call.id);
+    return raw !== null && (JSON.parse(raw) as OutboxCall).version === call.version;
+  };
+  const forget = async (call: OutboxCall) => {
+    if (await current(call)) await calls.delete(call.id);
+  };
+
   const deliver = async (call: OutboxCall) => {
     let status: number;
     try {
@@ -72,13 +81,13 @@ export function createOutbox(deps: {
     }
     if (status >= 200 && status < 300) {
       deps.metrics?.githubCall(call.kind, "done");
-      await calls.delete(call.id);
+      await forget(call);
       return;
     }
     if (status === 404 || status === 410 || status === 422) {
       log(`lss github: ${call.path} answered ${status}; dropped ${call.id}`);
       deps.metrics?.githubCall(call.kind, "dropped");
-      await calls.delete(call.id);
+      await forget(call);
       await deps.dropped?.(call);
       return;
     }
@@ -87,12 +96,12 @@ export function createOutbox(deps: {
     if (now() - call.firstAt > WORTH_MS[call.kind]) {
       log(`lss github: ${call.id} not taken after ${attempts} attempts; given up`);
       deps.metrics?.githubCall(call.kind, "expired");
-      await calls.delete(call.id);
+      await forget(call);
       return;
     }
     deps.metrics?.githubCall(call.kind, "retry");
     const next = { ...call, attempts, nextAt: now() + Math.min(1000 * 2 ** attempts, MAX_BACKOFF_MS) };
-    await calls.put(call.id, JSON.stringify(next));
+    if (await current(call)) await calls.put(call.id, JSON.stringify(next));
   };
 
   const pending = async () => Object.values(await calls.all()).map((raw) => JSON.parse(raw) as OutboxCall);

@@ -1,7 +1,7 @@
 /**
  * GitHub, as the App sees it, on loopback: installation tokens for an App JWT it checks against
  * the App's public key (RS256, iss = the App id, at most 10 minutes long), the protection-rule
- * review endpoint (recording every decision and status comment), and signed webhooks sent to the
+ * review endpoint (recording every decision and status comment), check runs, and signed webhooks sent to the
  * server as GitHub sends them. It can go down (503) for a while.
  */
 import { generateKeyPairSync, randomUUID } from "node:crypto";
@@ -18,6 +18,18 @@ export interface Review {
   body: { environment_name?: string; state?: string; comment?: string };
 }
 
+export interface CheckRun {
+  at: number;
+  repository: string;
+  body: {
+    name?: string;
+    head_sha?: string;
+    status?: string;
+    conclusion?: string;
+    output?: { title?: string; summary?: string };
+  };
+}
+
 export interface GitHubEmulator {
   url: string;
   appId: string;
@@ -25,6 +37,10 @@ export interface GitHubEmulator {
   privateKeyPem: string;
   webhookSecret: string;
   reviews: Review[];
+  /** Check runs created, oldest first. */
+  checks: CheckRun[];
+  /** The newest check run of a name for a commit: the one a required check reads. */
+  checkOf(sha: string, name?: string): CheckRun | undefined;
   /** Installation tokens handed out. */
   tokensIssued(): number;
   /** Every API call it answered 503 to while down. */
@@ -59,6 +75,7 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
   const verifyKey = await importSPKI(publicKey.export({ type: "spki", format: "pem" }).toString(), "RS256");
   const tokens = new Map<string, number>(); // token → installation
   const reviews: Review[] = [];
+  const checks: CheckRun[] = [];
   let downUntil = 0;
   const runAnswers = new Map<number, number>();
   let refused = 0;
@@ -107,6 +124,15 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
       });
       return json(res, 204, null);
     }
+    const checkRoute = /^\/repos\/([\w.-]+\/[\w.-]+)\/check-runs$/.exec(path);
+    if (req.method === "POST" && checkRoute) {
+      if (tokens.get(bearer) === undefined) return json(res, 401, { message: "Bad credentials" });
+      const parsed = JSON.parse(body || "{}") as CheckRun["body"];
+      if (!parsed.name || !/^[0-9a-f]{40}$/.test(parsed.head_sha ?? ""))
+        return json(res, 422, { message: "name and head_sha are required" });
+      checks.push({ at: Date.now(), repository: checkRoute[1] as string, body: parsed });
+      return json(res, 201, { id: checks.length, ...parsed });
+    }
     return json(res, 404, { message: "Not Found" });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -118,6 +144,9 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
     privateKeyPem,
     webhookSecret,
     reviews,
+    checks,
+    checkOf: (sha, name = "lss/freeze") =>
+      checks.filter((c) => c.body.head_sha === sha && c.body.name === name).at(-1),
     tokensIssued: () => tokens.size,
     refused: () => refused,
     down(ms) {
@@ -162,6 +191,31 @@ export const payloads = {
     repository: { id: o.repoId, full_name: o.repo },
     installation: { id: o.installationId ?? 7 },
     sender: { login: "octocat" },
+  }),
+  pullRequest: (o: {
+    repoId: number;
+    repo: string;
+    number: number;
+    sha: string;
+    base: string;
+    action?: string;
+  }) => ({
+    action: o.action ?? "opened",
+    number: o.number,
+    pull_request: { number: o.number, head: { sha: o.sha, ref: "feature" }, base: { ref: o.base } },
+    repository: { id: o.repoId, full_name: o.repo },
+    installation: { id: 7 },
+    sender: { login: "octocat" },
+  }),
+  mergeGroup: (o: { repoId: number; repo: string; sha: string; base: string; action?: string }) => ({
+    action: o.action ?? "checks_requested",
+    merge_group: {
+      head_sha: o.sha,
+      head_ref: `refs/heads/gh-readonly-queue/${o.base}/pr-1`,
+      base_ref: `refs/heads/${o.base}`,
+    },
+    repository: { id: o.repoId, full_name: o.repo },
+    installation: { id: 7 },
   }),
   jobCompleted: (o: { repoId: number; repo: string; runId: number; environment: string | null }) => ({
     action: "completed",
