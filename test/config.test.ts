@@ -366,6 +366,14 @@ describe("the GitHub App", () => {
     key: "qa-env",
   };
   const withRules = (...rules: unknown[]) => ({ ...APP, LSS_GATE_RULES: JSON.stringify(rules) });
+  const freeze = {
+    repository_id: 4711,
+    repository: "acme/webapp",
+    branch: "main",
+    namespace: "acme",
+    key: "freeze-main",
+  };
+  const withFreezes = (...rules: unknown[]) => ({ ...APP, LSS_FREEZE_RULES: JSON.stringify(rules) });
 
   it("is off without its variables, and reads them, the rules and the defaults", () => {
     expect(loadConfig({}).github).toBeNull();
@@ -488,8 +496,44 @@ describe("the GitHub App", () => {
       withRules({ ...rule, key: "a..b" }),
       /rule 1 .*key must not contain control characters or "\.\."/,
     ],
+    ["a short CRON_SECRET", { ...APP, CRON_SECRET: "short" }, /CRON_SECRET must be at least 16/],
+    ["freezes that are not JSON", { ...APP, LSS_FREEZE_RULES: "[" }, /LSS_FREEZE_RULES is not JSON/],
+    [
+      "freezes that are no array",
+      { ...APP, LSS_FREEZE_RULES: "{}" },
+      /LSS_FREEZE_RULES must be a JSON array/,
+    ],
+    [
+      "a freeze on a ref",
+      withFreezes({ ...freeze, branch: "refs/heads/main" }),
+      /LSS_FREEZE_RULES rule 1 \(acme\/webapp, branch refs\/heads\/main\): branch must be a branch name/,
+    ],
+    [
+      "a freeze on a pattern",
+      withFreezes({ ...freeze, branch: "release/*" }),
+      /rule 1 .*branch must be a branch name/,
+    ],
+    ["a freeze without a key", withFreezes({ ...freeze, key: undefined }), /LSS_FREEZE_RULES rule 1 .*key/],
+    ["a freeze with a bad namespace", withFreezes({ ...freeze, namespace: "A B" }), /rule 1 .*namespace/],
+    [
+      "a freeze with an unknown field",
+      withFreezes({ ...freeze, environment: "qa" }),
+      /rule 1 .*Unrecognized key/,
+    ],
+    ["two freezes of one branch", withFreezes(freeze, freeze), /rule 2 .*that branch has a freeze already/],
   ])("%s is a ConfigError naming it", (_label, env, message) => {
     expect(configError(env as Record<string, string>).message).toMatch(message);
+  });
+
+  it("reads the freezes and the scheduler's secret", () => {
+    const github = loadConfig({ ...withFreezes(freeze), CRON_SECRET: "c".repeat(16) }).github;
+    expect(github).toMatchObject({
+      freezes: [{ repositoryId: 4711, branch: "main", namespace: "acme", key: "freeze-main" }],
+      cronSecret: "c".repeat(16),
+      rules: [],
+    });
+    // CRON_SECRET alone (a Vercel project's) does not turn the App on.
+    expect(loadConfig({ CRON_SECRET: "c".repeat(16) }).github).toBeNull();
   });
 });
 

@@ -456,6 +456,46 @@ describe("the webhook refuses what GitHub did not send, and ignores what it alre
     expect(noDelivery.status).toBe(400);
   });
 
+  it.each([
+    [
+      "pull_request",
+      { ...payloads.pullRequest({ ...REPO, number: 1, sha: "abc", base: "main" }) },
+      /pull_request payload: pull_request\.head\.sha must be a commit SHA/,
+    ],
+    [
+      "pull_request",
+      {
+        ...payloads.pullRequest({ ...REPO, number: 1, sha: "a".repeat(40), base: "main" }),
+        installation: undefined,
+      },
+      /pull_request payload: installation/,
+    ],
+    [
+      "merge_group",
+      {
+        ...payloads.mergeGroup({ ...REPO, sha: "a".repeat(40), base: "main" }),
+        merge_group: { head_sha: "a".repeat(40) },
+      },
+      /merge_group payload: merge_group\.base_ref/,
+    ],
+  ])("400 for a malformed %s payload, naming the field", async (event, payload, message) => {
+    const answer = await github.send(server.url, event, payload);
+    expect(answer.status).toBe(400);
+    expect((answer.body as { error: { message: string } }).error.message).toMatch(message);
+  });
+
+  it("a pull request's other actions, and one to an unfrozen branch, post no check", async () => {
+    const sha = shaOf(424242);
+    const labeled = payloads.pullRequest({ ...REPO, number: 9, sha, base: "main", action: "labeled" });
+    expect((await github.send(server.url, "pull_request", labeled)).body).toMatchObject({
+      ignored: "action labeled",
+    });
+    const queued = payloads.mergeGroup({ ...REPO, sha, base: "develop" });
+    expect((await github.send(server.url, "merge_group", queued)).body).toMatchObject({ check: "no_freeze" });
+    await sleep(200);
+    expect(github.checkOf(sha)).toBeUndefined();
+  });
+
   it("a job of a run LSS does not know, or of no environment, releases nothing", async () => {
     const unknown = await github.send(
       server.url,
