@@ -16,6 +16,7 @@ import { type Config, DEFAULT_CONFIG } from "./config.js";
 import { ApiError, codeOfStatus, errorBody } from "./errors.js";
 import type { GitHubApp } from "./github/app.js";
 import { noticingChanges } from "./github/changes.js";
+import { gatesOnKey } from "./github/gates.js";
 import {
   registerGateStatus,
   registerGitHubRoutes,
@@ -264,7 +265,8 @@ export function createApp(deps: AppDeps) {
   app.route("/", docsRoutes(openApi));
   const { adminToken, tokenCacheMs: cacheMs, maxTtlMs, trustProxy } = config;
   const ui = { verifier, sessions: store.sessions, adminToken, cacheMs, leases, maxTtlMs, trustProxy };
-  app.route("/", uiRoutes({ ...ui, clientAddress, failures, rateLimiter }));
+  const gatesOn = deps.github ? gatesOnKey(deps.github.gates) : undefined;
+  app.route("/", uiRoutes({ ...ui, clientAddress, failures, rateLimiter, gatesOn }));
   app.get("/", (c) => c.json(INDEX));
   app.notFound(noRoute);
   app.onError(errorHandler(metrics));

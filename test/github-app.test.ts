@@ -4,9 +4,12 @@
  * endpoint, signed webhooks). A deploy to `qa` waits at GitHub's gate, with no runner, in the one
  * queue of `qa-env` beside the leases the action takes.
  */
+
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pathTo } from "../src/protocol/paths.js";
 import { ADMIN_TOKEN } from "./support/app.js";
+import { hasChromium, launchBrowser } from "./support/browser.js";
 import { type GitHubEmulator, payloads, startGitHubEmulator } from "./support/github-emulator.js";
 import { sleep } from "./support/processes.js";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
@@ -517,6 +520,55 @@ describe("the webhook refuses what GitHub did not send, and ignores what it alre
       body: { ignored: "event star" },
     });
   });
+});
+
+describe.skipIf(process.env.LSS_SKIP_BROWSER === "1" || !hasChromium())("the dashboard in a browser", () => {
+  let server: ServerProcess;
+  let browser: Browser;
+  beforeAll(async () => {
+    [server, browser] = await Promise.all([
+      startServerProcess({ ...appEnv("gh-ui"), REDIS_URL: redis.url }),
+      launchBrowser(),
+    ]);
+    servers.push(server);
+  }, 60_000);
+  afterAll(() => browser?.close());
+
+  it("shows who waits at GitHub's gate for a key, with the run's link, and the deploy holding it once let in", async () => {
+    const deploy = 8801;
+    expect(
+      (await lease(server, pathTo("acquire", { key: "qa-env" }), { ttl_ms: 60_000, token: "ui-e2e" })).status,
+    ).toBe(200);
+    await github.send(
+      server.url,
+      "deployment_protection_rule",
+      payloads.protectionRule({ ...REPO, runId: deploy, environment: "qa" }),
+    );
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${server.url}/ui`);
+    await page.getByLabel("API token").fill(ADMIN_TOKEN);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(`${server.url}/ui`);
+    await page.goto(`${server.url}/ui/locks/qa-env`);
+    await expect(page.getByRole("heading", { name: "At GitHub's gate" }).count()).resolves.toBe(1);
+    const row = page
+      .locator("table", { has: page.locator("caption", { hasText: "Deployments gated" }) })
+      .locator("tbody tr");
+    await expect(row.count()).resolves.toBe(1);
+    const runUrl = `https://github.com/${REPO.repo}/actions/runs/${deploy}`;
+    await expect(row.locator("a").getAttribute("href")).resolves.toBe(runUrl);
+    await expect(row.textContent()).resolves.toMatch(/acme\/webapp.*qa.*run 8801.*waits to deploy/);
+    // Let in: the page's live update shows it deploying, holding the key, without a reload.
+    await lease(server, pathTo("release", { key: "qa-env" }), { token: "ui-e2e" });
+    await approvedWithin(deploy, 2_000);
+    await page.locator("td[data-label=State]", { hasText: "deploying" }).waitFor({ timeout: 10_000 });
+    await expect(page.locator("td[data-label=Holder]").first().textContent()).resolves.toBe(runUrl);
+    await github.send(
+      server.url,
+      "workflow_job",
+      payloads.jobCompleted({ ...REPO, runId: deploy, environment: "qa" }),
+    );
+  }, 40_000);
 });
 
 describe("three instances, concurrent webhooks", () => {

@@ -42,6 +42,35 @@ export interface Gate {
   statusUpdates: number;
 }
 
+/** A gate as the status API and the dashboard show it: who waits (or holds) at GitHub's gate, since when. */
+export const gateView = (g: Gate) => ({
+  repository: g.repository,
+  environment: g.environment,
+  run_url: g.holder,
+  deployment_id: g.deploymentId,
+  keys: g.refs.map((r) => r.key),
+  mode: g.rule.mode,
+  state: g.state,
+  held_key: g.heldKey,
+  since: new Date(g.since).toISOString(),
+});
+export type GateView = ReturnType<typeof gateView>;
+
+/** Waiting first, then held; oldest first (the queue's order: gates join it as they are asked). */
+export const inQueueOrder = (gates: Gate[]) =>
+  [...gates].sort((a, b) => (a.state === b.state ? a.since - b.since : a.state === "waiting" ? -1 : 1));
+
+/** The gates on one key, in queue order, as shown (none read when no rule names the key). */
+export const gatesOnKey =
+  (gates: Pick<Gates, "all" | "gatesOn">) =>
+  async (ref: LockRef): Promise<GateView[]> => {
+    if (!gates.gatesOn(ref)) return [];
+    const on = (await gates.all()).filter(
+      (g) => g.rule.namespace === ref.namespace && g.refs.some((r) => r.key === ref.key),
+    );
+    return inQueueOrder(on).map(gateView);
+  };
+
 /** The webhook payloads' fields the gates read (validated by the route). */
 export interface ProtectionRuleRequest {
   environment: string;

@@ -15,7 +15,7 @@ import { ApiError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import type { LockStore } from "../stores/types.js";
 import type { GitHubApp } from "./app.js";
-import type { Gate, Gates } from "./gates.js";
+import { type Gates, gateView, inQueueOrder } from "./gates.js";
 import { signedBy } from "./signature.js";
 
 /** GitHub does not redeliver by itself (an operator may, from the App's settings): a week is ample. */
@@ -155,29 +155,21 @@ export function registerTick(
   });
 }
 
-/** A gate as the status API shows it: who waits (or holds) at GitHub's gate, for what, since when. */
-const shown = (g: Gate) => ({
-  repository: g.repository,
-  environment: g.environment,
-  run_url: g.holder,
-  deployment_id: g.deploymentId,
-  keys: g.refs.map((r) => r.key),
-  mode: g.rule.mode,
-  state: g.state,
-  held_key: g.heldKey,
-  since: new Date(g.since).toISOString(),
-});
-
-/** GET /infra/gates: the caller's namespace's gated deployments, waiting first, oldest first. */
+/**
+ * GET /infra/gates: the caller's namespace's gated deployments (?key=: those on one key), waiting
+ * first, oldest first.
+ */
 export function registerGateStatus(app: Hono<AppEnv>, gates: Pick<Gates, "all">) {
   app.get("/infra/gates", requireScope("locks:read"), async (c) => {
     const principal = c.var.principal;
+    const key = c.req.query("key");
     const visible = (await gates.all()).filter(
       (g) =>
-        g.rule.namespace === principal.namespace && g.refs.some((r) => may(principal, "locks:read", r.key)),
+        g.rule.namespace === principal.namespace &&
+        g.refs.some((r) => may(principal, "locks:read", r.key)) &&
+        (key === undefined || g.refs.some((r) => r.key === key)),
     );
-    visible.sort((a, b) => (a.state === b.state ? a.since - b.since : a.state === "waiting" ? -1 : 1));
-    return c.json({ status: "ok", gates: visible.map(shown) });
+    return c.json({ status: "ok", gates: inQueueOrder(visible).map(gateView) });
   });
 }
 

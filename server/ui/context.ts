@@ -3,7 +3,9 @@ import type { Context } from "hono";
 import type { FailedAuthGuard } from "../auth/middleware.js";
 import type { RateLimiter } from "../auth/rate-limit.js";
 import type { Principal, SessionStore, TokenVerifier } from "../auth/types.js";
+import type { GateView } from "../github/gates.js";
 import type { Leases } from "../locks/leases.js";
+import type { LockRef } from "../stores/types.js";
 import type { Session } from "./layout.js";
 
 export interface UiDeps {
@@ -20,6 +22,8 @@ export interface UiDeps {
   /** Counts failed sign-ins as failed authentications of the API (when rate limiting is on). */
   failures?: FailedAuthGuard;
   rateLimiter?: RateLimiter | null;
+  /** With the GitHub App: the deployments at GitHub's gate for a key, waiting first. */
+  gatesOn?: (ref: LockRef) => Promise<GateView[]>;
 }
 
 export type UiEnv = {

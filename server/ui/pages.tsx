@@ -1,5 +1,6 @@
 /** The dashboard's pages: sign-in, the namespace's locks, and one key (status, actions, history). */
 import type { HistoryEvent, HistoryResponse, LockSummary, StatusResponse } from "../../src/protocol/lease.js";
+import type { GateView } from "../github/gates.js";
 import {
   Csrf,
   durationText,
@@ -162,7 +163,7 @@ export function ListPage(props: {
 }
 
 /** A key's holders and queue: also what the live update of a key's page fetches. */
-export function KeyNow({ status }: { status: StatusResponse }) {
+export function KeyNow({ status, gates = [] }: { status: StatusResponse; gates?: GateView[] }) {
   const holders = status.holders ?? [];
   const queue = status.queue ?? [];
   return (
@@ -229,6 +230,45 @@ export function KeyNow({ status }: { status: StatusResponse }) {
           )}
         </>
       )}
+      {gates.length > 0 && <GateTable gates={gates} />}
+    </>
+  );
+}
+
+/** Deployments at GitHub's gate for this key (the GitHub App): in the queue above, or holding it. */
+function GateTable({ gates }: { gates: GateView[] }) {
+  return (
+    <>
+      <h3>At GitHub's gate</h3>
+      <div class="table-wrap">
+        <table class="stack">
+          <caption class="sr">Deployments gated on this key</caption>
+          <thead>
+            <tr>
+              <th scope="col">Repository</th>
+              <th scope="col">Environment</th>
+              <th scope="col">Run</th>
+              <th scope="col">State</th>
+              <th scope="col">Since</th>
+            </tr>
+          </thead>
+          <tbody>
+            {gates.map((g) => (
+              <tr>
+                <td data-label="Repository">{g.repository}</td>
+                <td data-label="Environment">{g.environment}</td>
+                <td data-label="Run">
+                  <a href={g.run_url}>{g.run_url.replace(/^.*\/actions\/runs\//, "run ")}</a>
+                </td>
+                <td data-label="State">{g.state === "waiting" ? "waits to deploy" : "deploying"}</td>
+                <td data-label="Since">
+                  <Time iso={g.since} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </>
   );
 }
@@ -272,6 +312,8 @@ function HistoryRows({ events }: { events: HistoryEvent[] }) {
 export interface KeyPageProps {
   session: Session;
   status: StatusResponse;
+  /** With the GitHub App: the deployments gated on this key. */
+  gates?: GateView[];
   history: HistoryResponse | null;
   historyCursor: string | null;
   /** The token may take a hold (locks:write), force a release (admin). */
@@ -436,7 +478,7 @@ export function KeyPage(p: KeyPageProps) {
         <h2 id="now-title">Now</h2>
         <p id="live-status" class="live-status" aria-live="polite" />
         <div id="now" data-live={`/ui/fragment/key/${encodeURIComponent(key)}`}>
-          <KeyNow status={p.status} />
+          <KeyNow status={p.status} gates={p.gates} />
         </div>
       </section>
       {(p.canWrite || p.canForce) && !p.confirmForce && <KeyActions p={p} href={href} />}

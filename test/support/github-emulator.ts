@@ -41,6 +41,8 @@ export interface GitHubEmulator {
   checks: CheckRun[];
   /** The newest check run of a name for a commit: the one a required check reads. */
   checkOf(sha: string, name?: string): CheckRun | undefined;
+  /** Every API request it answered (tokens, reviews, check runs, refusals). */
+  requests(): number;
   /** Installation tokens handed out. */
   tokensIssued(): number;
   /** Every API call it answered 503 to while down. */
@@ -79,6 +81,7 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
   let downUntil = 0;
   const runAnswers = new Map<number, number>();
   let refused = 0;
+  let requests = 0;
 
   const json = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { "content-type": "application/json" });
@@ -87,6 +90,7 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
 
   const server = createServer(async (req, res) => {
     const body = await readBody(req);
+    requests++;
     if (Date.now() < downUntil) {
       refused++;
       return json(res, 503, { message: "Service Unavailable" });
@@ -148,6 +152,7 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
     checkOf: (sha, name = "lss/freeze") =>
       checks.filter((c) => c.body.head_sha === sha && c.body.name === name).at(-1),
     tokensIssued: () => tokens.size,
+    requests: () => requests,
     refused: () => refused,
     down(ms) {
       downUntil = Date.now() + ms;

@@ -54,13 +54,15 @@ type Status = 200 | 400 | 403 | 409 | 503;
 
 export function registerKey(ui: Hono<UiEnv>, deps: UiDeps, guard: Guard) {
   const { leases } = deps;
+  const gatesOn = async (ref: { namespace: string; key: string }) => (await deps.gatesOn?.(ref)) ?? [];
 
   const renderKey = async (c: Ctx, key: string, extra: Partial<KeyPageProps> = {}, status: Status = 200) => {
     const p = c.var.principal;
     const historyCursor = c.req.query("history") || null;
-    const [now, history] = await Promise.all([
+    const [now, history, gates] = await Promise.all([
       leases.status(refOf(c, key)),
       leases.history(refOf(c, key), { cursor: historyCursor, limit: HISTORY_PAGE_SIZE }),
+      gatesOn(refOf(c, key)),
     ]);
     const holder = dashboardHolder(p);
     const canForce = mayForce(p, key);
@@ -68,6 +70,7 @@ export function registerKey(ui: Hono<UiEnv>, deps: UiDeps, guard: Guard) {
       <KeyPage
         session={c.var.session}
         status={now}
+        gates={gates}
         history={history}
         historyCursor={historyCursor}
         canWrite={p.scopes.has("locks:write")}
@@ -131,8 +134,9 @@ export function registerKey(ui: Hono<UiEnv>, deps: UiDeps, guard: Guard) {
   ui.get(`/ui/locks/${KEY_PARAM}`, guard.signedIn("page"), async (c) => renderKey(c, keyOf(c)));
 
   ui.get(`/ui/fragment/key/${KEY_PARAM}`, guard.signedIn("fragment"), async (c) => {
-    const status = await leases.status(refOf(c, keyOf(c)));
-    return c.html(<KeyNow status={status} />);
+    const ref = refOf(c, keyOf(c));
+    const [status, gates] = await Promise.all([leases.status(ref), gatesOn(ref)]);
+    return c.html(<KeyNow status={status} gates={gates} />);
   });
 
   ui.post(`/ui/locks/${KEY_PARAM}`, guard.signedIn("action"), async (c) => {
