@@ -7,7 +7,9 @@
 
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { HistoryEvent } from "../src/protocol/lease.js";
 import { pathTo } from "../src/protocol/paths.js";
+import { MAIN, newJob, POST } from "./support/action-e2e.js";
 import { ADMIN_TOKEN } from "./support/app.js";
 import { hasChromium, launchBrowser } from "./support/browser.js";
 import { type GitHubEmulator, payloads, startGitHubEmulator } from "./support/github-emulator.js";
@@ -107,14 +109,17 @@ describe.each(STORES)("gated deployments on %s", (kind, storeEnv) => {
     servers.push(server);
   }, 60_000);
 
-  it("a deploy waits behind two shared E2E holds, is approved as they end, and frees the key when its job ends", async () => {
+  it("a deploy waits behind two E2E jobs holding shared through the action, is approved as they end, and frees the key when its job ends", async () => {
     const deploy = ++run;
     const next = ++run;
-    for (const token of ["e2e-1", "e2e-2"])
-      expect(
-        (await lease(server, pathTo("acquire", { key: "qa-env" }), { ttl_ms: 60_000, token, mode: "shared" }))
-          .status,
-      ).toBe(200);
+    // Two E2E jobs take qa-env shared with the action's built dist/, as the runner runs it.
+    const e2e = [newJob("acme/e2e", "E2E chrome"), newJob("acme/e2e", "E2E firefox")];
+    const inputs = { url: server.url, token: ADMIN_TOKEN, key: "qa-env", mode: "acquire", shared: "true" };
+    for (const job of e2e) {
+      const step = await job.step(MAIN, { inputs });
+      expect(step.exitCode).toBe(0);
+      expect(step.outputs.acquired).toBe("true");
+    }
 
     const asked = await github.send(
       server.url,
@@ -144,13 +149,14 @@ describe.each(STORES)("gated deployments on %s", (kind, storeEnv) => {
       [`https://github.com/${REPO.repo}/actions/runs/${next}`, "waiting", ["qa-env"]],
     ]);
 
-    await lease(server, pathTo("release", { key: "qa-env" }), { token: "e2e-1" });
+    // The first E2E job ends (the action's post step releases its hold).
+    expect((await e2e[0]?.step(POST, { inputs }))?.exitCode).toBe(0);
     await sleep(300);
     expect(decisionsFor(deploy)).toEqual([]); // one shared holder is still there
-    const releasedAt = Date.now();
-    await lease(server, pathTo("release", { key: "qa-env" }), { token: "e2e-2" });
+    const last = e2e[1]?.step(POST, { inputs });
     const latency = await approvedWithin(deploy, 5_000);
-    expect(Date.now() - releasedAt).toBeLessThan(1_000);
+    expect((await last)?.exitCode).toBe(0);
+    for (const job of e2e) await job.cleanup();
     const [approval] = decisionsFor(deploy);
     expect(approval).toMatchObject({
       installationId: 7,
@@ -175,6 +181,22 @@ describe.each(STORES)("gated deployments on %s", (kind, storeEnv) => {
       payloads.jobCompleted({ ...REPO, runId: deploy, environment: "qa" }),
     );
     expect(done).toMatchObject({ status: 200, body: { released: 1 } });
+    // The key's history: the E2E holds released, the gate's grant and its job-bound release, by the App.
+    const history = (await fetch(`${server.url}${pathTo("history", { key: "qa-env" })}`, {
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    }).then((r) => r.json())) as { events: HistoryEvent[] };
+    const runUrl = `https://github.com/${REPO.repo}/actions/runs/${deploy}`;
+    const ofRun = history.events.filter((e) => e.holder_id === runUrl).reverse();
+    expect(ofRun.map((e) => [e.event, e.actor?.token_id])).toEqual([
+      ["granted", "github-app"],
+      ["released", "github-app"],
+    ]);
+    const lastE2e = history.events.find(
+      (e) => e.event === "released" && /E2E firefox/.test(e.holder_id ?? ""),
+    );
+    // Approved within a second of the last E2E hold's release, as the server recorded it.
+    const approvedAt = decisionsFor(deploy)[0]?.at ?? 0;
+    expect(approvedAt - Date.parse(lastE2e?.at ?? "")).toBeLessThan(1_000);
     await approvedWithin(next, 2_000);
     expect(decisionsFor(deploy)).toHaveLength(1);
     await github.send(
@@ -182,7 +204,9 @@ describe.each(STORES)("gated deployments on %s", (kind, storeEnv) => {
       "workflow_job",
       payloads.jobCompleted({ ...REPO, runId: next, environment: "qa" }),
     );
-    console.log(`github app (${kind}): approved ${latency} ms after the last E2E hold ended`);
+    console.log(
+      `github app (${kind}): approved ${approvedAt - Date.parse(lastE2e?.at ?? "")} ms after the last E2E hold was released (${latency} ms after its post step began)`,
+    );
   }, 30_000);
 
   it("a merge freeze: lss/freeze fails while the key is held, naming holder and reason, and passes once it frees", async () => {
