@@ -388,6 +388,42 @@ describe.each(STORES)("gated deployments on %s", (kind, storeEnv) => {
   }, 30_000);
 });
 
+describe("GitHub's API down for 30 seconds", () => {
+  it("the approval goes through within seconds of its return, once, with the default tick (30 s)", async () => {
+    const env: Record<string, string> = { ...appEnv("gh-outage"), REDIS_URL: redis.url };
+    delete env.LSS_GITHUB_TICK_MS;
+    const server = await startServerProcess(env);
+    servers.push(server);
+    const deploy = 9901;
+    expect(
+      (await lease(server, pathTo("acquire", { key: "qa-env" }), { ttl_ms: 60_000, token: "outage" })).status,
+    ).toBe(200);
+    await github.send(
+      server.url,
+      "deployment_protection_rule",
+      payloads.protectionRule({ ...REPO, runId: deploy, environment: "qa" }),
+    );
+    github.down(30_000);
+    const backAt = Date.now() + 30_000;
+    await lease(server, pathTo("release", { key: "qa-env" }), { token: "outage" });
+    const refused = github.refused();
+    await approvedWithin(deploy, 45_000);
+    const afterReturn = Date.now() - backAt;
+    console.log(
+      `github app: approved ${afterReturn} ms after GitHub came back (${github.refused() - refused} calls refused meanwhile)`,
+    );
+    expect(afterReturn).toBeGreaterThanOrEqual(0);
+    expect(afterReturn).toBeLessThan(12_000);
+    await sleep(2_000);
+    expect(decisionsFor(deploy).map((d) => d.body.state)).toEqual(["approved"]);
+    await github.send(
+      server.url,
+      "workflow_job",
+      payloads.jobCompleted({ ...REPO, runId: deploy, environment: "qa" }),
+    );
+  }, 70_000);
+});
+
 describe("the webhook refuses what GitHub did not send, and ignores what it already did", () => {
   let server: ServerProcess;
   beforeAll(async () => {

@@ -17,8 +17,11 @@ export interface GitHubApp {
   readonly gates: Gates;
   readonly freeze: Freeze;
   readonly outbox: Outbox;
-  /** Expiries, waiting gates, freeze checks, the outbox: what a scheduler runs now and then. */
-  tick(): Promise<void>;
+  /**
+   * Expiries, waiting gates, freeze checks, the outbox: what a scheduler runs now and then. When
+   * the outbox's next call is due (null: none left).
+   */
+  tick(): Promise<number | null>;
   /** A key changed through this instance: what it may decide now, or null when no rule names it. */
   changed(ref: LockRef): Promise<void> | null;
   /**
@@ -61,7 +64,10 @@ export function createGitHubApp(deps: {
   const tick = async () => {
     await gates.advance().catch(report);
     await freeze.refresh().catch(report);
-    await outbox.flush().catch(report);
+    return outbox.flush().catch((err) => {
+      report(err);
+      return null;
+    });
   };
 
   return {
@@ -80,13 +86,16 @@ export function createGitHubApp(deps: {
     },
     async follow(signal, everyMs) {
       while (!signal.aborted) {
-        await tick();
+        const due = await tick();
+        // Back at the outbox's next call if that comes before the tick: GitHub back from an outage
+        // gets its approval within seconds, not a tick later.
+        const wait = due === null ? everyMs : Math.min(everyMs, Math.max(200, due - now()));
         const waiting = (await gates.all().catch(() => [])).filter((g) => g.state === "waiting");
         const held = await freeze.heldRefs().catch(() => [] as LockRef[]);
         const refs = new Map(
           [...waiting.flatMap((g) => g.refs), ...held].map((r) => [`${r.namespace}\u001f${r.key}`, r]),
         );
-        await firstEvent(store, [...refs.values()], everyMs, signal);
+        await firstEvent(store, [...refs.values()], wait, signal);
         await pause(20);
       }
     },

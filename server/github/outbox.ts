@@ -29,7 +29,8 @@ export interface OutboxCall {
 
 /** How long the outbox leaves a call to the instance that sends it at once, before a tick may. */
 const SENDER_GRACE_MS = 10_000;
-const MAX_BACKOFF_MS = 60_000;
+/** Short enough that GitHub back from an outage gets its approvals within seconds. */
+const MAX_BACKOFF_MS = 10_000;
 /**
  * How long a call is worth sending. GitHub waits 30 days for a decision; a status comment or a
  * check run that could not be sent for a day has been overtaken by a newer one.
@@ -44,8 +45,8 @@ const WORTH_MS: Record<CallKind, number> = {
 export interface Outbox {
   /** Record the call, then send it (unless another instance is sending it). */
   send(call: Omit<OutboxCall, "attempts" | "nextAt" | "firstAt">): Promise<void>;
-  /** Send every call that is due (the tick). */
-  flush(): Promise<void>;
+  /** Send every call that is due (the tick); when the next of those left is due, or null. */
+  flush(): Promise<number | null>;
   /** The calls not yet taken by GitHub. */
   pending(): Promise<OutboxCall[]>;
 }
@@ -118,6 +119,8 @@ export function createOutbox(deps: {
         if (call.nextAt > now()) continue;
         await deliver(call).catch((err: Error) => log(`lss github: ${err.message}`));
       }
+      const left = (await pending()).map((c) => c.nextAt);
+      return left.length ? Math.min(...left) : null;
     },
     pending,
   };

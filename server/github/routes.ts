@@ -150,8 +150,13 @@ export function registerTick(
   // The scheduler's secret, or else an admin token as any admin route asks.
   app.get("/github/tick", some(cron, every(...deps.adminAuth, requireScope("admin"))), async (c) => {
     const started = Date.now();
-    await deps.github.tick();
-    return c.json({ status: "ok", took_ms: Date.now() - started });
+    const due = await deps.github.tick();
+    return c.json({
+      status: "ok",
+      took_ms: Date.now() - started,
+      // When GitHub calls left in the outbox are next due (a scheduler may come back then).
+      next_due: due === null ? null : new Date(due).toISOString(),
+    });
   });
 }
 
