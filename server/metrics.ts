@@ -125,7 +125,7 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): Metrics 
   });
   const githubWebhooks = new Counter({
     name: "lss_github_webhooks_total",
-    help: "GitHub App webhook deliveries this instance answered, by event and outcome (unsigned, duplicate, queued, approved, rejected, no_rule, released, ignored, bad_request)",
+    help: "GitHub App webhook deliveries this instance answered, by event and outcome (unsigned, duplicate, queued, approved, rejected, no_rule, ended, released, posted, forgotten, no_freeze, ignored, bad_request)",
     labelNames: ["event", "outcome"] as const,
     registers,
   });
