@@ -12,7 +12,12 @@ import { pathTo } from "../src/protocol/paths.js";
 import { MAIN, newJob, POST } from "./support/action-e2e.js";
 import { ADMIN_TOKEN } from "./support/app.js";
 import { hasChromium, launchBrowser } from "./support/browser.js";
-import { type GitHubEmulator, payloads, startGitHubEmulator } from "./support/github-emulator.js";
+import {
+  type GitHubEmulator,
+  payloads,
+  startGitHubEmulator,
+  UNKNOWN_INSTALLATION,
+} from "./support/github-emulator.js";
 import { sleep } from "./support/processes.js";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
 import { type ServerProcess, startServerProcess } from "./support/server-process.js";
@@ -73,6 +78,13 @@ async function until(what: string, ok: () => boolean, ms = 2_000): Promise<numbe
     await sleep(10);
   }
   return Date.now() - started;
+}
+
+async function keyStatus(server: ServerProcess) {
+  const res = await fetch(`${server.url}${pathTo("status", { key: "qa-env" })}`, {
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
+  return (await res.json()) as Record<string, unknown>;
 }
 
 async function lease(server: ServerProcess, path: string, body: unknown) {
@@ -210,12 +222,13 @@ describe.each(STORES)("gated deployments on %s", (kind, storeEnv) => {
   }, 30_000);
 
   it("a merge freeze: lss/freeze fails while the key is held, naming holder and reason, and passes once it frees", async () => {
-    const pr = shaOf(++run);
+    const number = ++run;
+    const pr = shaOf(number);
     const queued = shaOf(++run);
     const opened = await github.send(
       server.url,
       "pull_request",
-      payloads.pullRequest({ ...REPO, number: run, sha: pr, base: "main" }),
+      payloads.pullRequest({ ...REPO, number, sha: pr, base: "main" }),
     );
     expect(opened).toMatchObject({ status: 200, body: { check: "posted" } });
     await until(
@@ -254,20 +267,18 @@ describe.each(STORES)("gated deployments on %s", (kind, storeEnv) => {
     });
     expect(github.checkOf(other)).toBeUndefined();
 
-    // The freeze ends: both turn green within a second, each with one new check run.
-    const before = github.checks.length;
+    // The freeze ends: both turn green within a second.
     const releasedAt = Date.now();
     await lease(server, pathTo("release", { key: "freeze-main" }), { token: freeze.token });
     await until("green again", () =>
       [pr, queued].every((sha) => github.checkOf(sha)?.body.conclusion === "success"),
     );
     expect(Date.now() - releasedAt).toBeLessThan(1_000);
-    expect(github.checks.length - before).toBe(2);
 
     // A closed pull request is no longer followed: the next freeze posts nothing for it.
     const closed = payloads.pullRequest({
       ...REPO,
-      number: run - 2,
+      number,
       sha: pr,
       base: "main",
       action: "closed",
@@ -280,11 +291,48 @@ describe.each(STORES)("gated deployments on %s", (kind, storeEnv) => {
       "merge_group",
       payloads.mergeGroup({ ...REPO, sha: queued, base: "main", action: "destroyed" }),
     );
-    const after = github.checks.length;
+    await sleep(700); // the ticks' second posts (see freeze.ts) are done
+    const checksOf = () => github.checks.filter((c) => [pr, queued].includes(c.body.head_sha ?? "")).length;
+    const after = checksOf();
     expect((await lease(server, pathTo("acquire", { key: "freeze-main" }), freeze)).status).toBe(200);
     await sleep(700); // past a tick
-    expect(github.checks.length).toBe(after);
+    expect(checksOf()).toBe(after);
     await lease(server, pathTo("release", { key: "freeze-main" }), { token: freeze.token });
+  }, 20_000);
+
+  it("a freeze held shared, then handed to a waiting holder, keeps the check failing; it passes once the last lets go", async () => {
+    const number = ++run;
+    const sha = shaOf(number);
+    const hold = (token: string, extra: object = {}) =>
+      lease(server, pathTo("acquire", { key: "freeze-main" }), {
+        ttl_ms: 60_000,
+        token,
+        holder_id: token,
+        reason: "release train",
+        ...extra,
+      });
+    expect((await hold(`a-${kind}`, { mode: "shared" })).status).toBe(200);
+    expect((await hold(`b-${kind}`, { mode: "shared" })).status).toBe(200);
+    await github.send(
+      server.url,
+      "pull_request",
+      payloads.pullRequest({ ...REPO, number, sha, base: "main" }),
+    );
+    await until("failing while held shared", () => github.checkOf(sha)?.body.conclusion === "failure");
+    expect(github.checkOf(sha)?.body.output?.title).toMatch(/held by [ab]-\w+ and 1 more/);
+    // An exclusive holder waits for both; as they go, the key passes straight to it.
+    const waiting = hold(`c-${kind}`, { wait_ms: 10_000 });
+    await sleep(200);
+    await lease(server, pathTo("release", { key: "freeze-main" }), { token: `a-${kind}` });
+    await lease(server, pathTo("release", { key: "freeze-main" }), { token: `b-${kind}` });
+    expect((await waiting).status).toBe(200);
+    await sleep(1_200); // every post of the handover, and the ticks' second posts
+    expect(github.checkOf(sha)?.body).toMatchObject({ conclusion: "failure" });
+    expect(github.checkOf(sha)?.body.output?.title).toMatch(/held by c-/);
+    await lease(server, pathTo("release", { key: "freeze-main" }), { token: `c-${kind}` });
+    await until("passing once free", () => github.checkOf(sha)?.body.conclusion === "success");
+    const closed = payloads.pullRequest({ ...REPO, number, sha, base: "main", action: "closed" });
+    await github.send(server.url, "pull_request", closed);
   }, 20_000);
 
   it("a signed request replayed after its job ended holds nothing; another deployment's job end frees nothing", async () => {
@@ -315,22 +363,25 @@ describe.each(STORES)("gated deployments on %s", (kind, storeEnv) => {
     expect(decisionsFor(deploy)).toHaveLength(1);
   }, 20_000);
 
-  it("a deployment that no longer waits (GitHub answers 422) gives its key back", async () => {
+  it("an approval GitHub refuses for good (422) is dropped, and the key stays held until the job's end", async () => {
     const deploy = ++run;
     github.answerRun(deploy, 422);
-    expect(
-      (
-        await github.send(
-          server.url,
-          "deployment_protection_rule",
-          payloads.protectionRule({ ...REPO, runId: deploy, environment: "qa" }),
-        )
-      ).body,
-    ).toMatchObject({ decision: "approved" });
-    const status = await fetch(`${server.url}${pathTo("status", { key: "qa-env" })}`, {
+    const asked = payloads.protectionRule({ ...REPO, runId: deploy, environment: "qa" });
+    expect((await github.send(server.url, "deployment_protection_rule", asked)).body).toMatchObject({
+      decision: "approved",
+    });
+    // A job that runs anyway (approved before, an admin's bypass) must not share the key.
+    await sleep(300);
+    const runUrl = `https://github.com/${REPO.repo}/actions/runs/${deploy}`;
+    expect(await keyStatus(server)).toMatchObject({ locked: true, holder_id: runUrl });
+    const metrics = await fetch(`${server.url}/metrics`, {
       headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
-    }).then((r) => r.json() as Promise<Record<string, unknown>>);
-    expect(status.locked).toBe(false);
+    }).then((r) => r.text());
+    expect(metrics).toMatch(/lss_github_calls_total\{kind="approve",outcome="dropped"\} [1-9]/);
+    // GitHub says the job ended (a cancelled run's job ends too): the key frees.
+    const ended = payloads.jobCompleted({ ...REPO, runId: deploy, environment: "qa" });
+    expect((await github.send(server.url, "workflow_job", ended)).body).toMatchObject({ released: 1 });
+    expect(await keyStatus(server)).toMatchObject({ locked: false });
   }, 20_000);
 
   it("a lock that expires while nobody asks is handed to the waiting deploy by the tick", async () => {
@@ -473,6 +524,26 @@ describe("the webhook refuses what GitHub did not send, and ignores what it alre
     expect(again).toMatchObject({ status: 200, body: { duplicate: true } });
     await sleep(200);
     expect(decisionsFor(5002)).toHaveLength(1);
+  });
+
+  it("an unknown installation (the App uninstalled): its approval is dropped, not sent again, and the key stays held", async () => {
+    const asked = payloads.protectionRule({
+      ...REPO,
+      runId: 5010,
+      environment: "qa",
+      installationId: UNKNOWN_INSTALLATION,
+    });
+    expect((await github.send(server.url, "deployment_protection_rule", asked)).body).toMatchObject({
+      decision: "approved",
+    });
+    const requests = github.requests();
+    await sleep(1_500); // past several ticks
+    expect(github.requests()).toBe(requests);
+    expect(decisionsFor(5010)).toEqual([]);
+    // Safe: held until the job's end is heard of, or the rule's longest hold.
+    expect(await keyStatus(server)).toMatchObject({ locked: true });
+    const ended = payloads.jobCompleted({ ...REPO, runId: 5010, environment: "qa" });
+    expect((await github.send(server.url, "workflow_job", ended)).body).toMatchObject({ released: 1 });
   });
 
   it("an environment without a rule is approved, saying so", async () => {

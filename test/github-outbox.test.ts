@@ -56,8 +56,8 @@ function setup() {
     now,
     log: (l) => lines.push(l),
   });
-  const ask = (runId: number) =>
-    app.gates.requested({ ...REPO, environment: "qa", runId, deploymentId: runId * 10, installationId: 9 });
+  const ask = (runId: number, environment = "qa") =>
+    app.gates.requested({ ...REPO, environment, runId, deploymentId: runId * 10, installationId: 9 });
   return { app, store, ask, lines, now, later: (ms: number) => (offset += ms) };
 }
 
@@ -123,6 +123,28 @@ describe("the outbox", () => {
 });
 
 describe("the gates' records", () => {
+  it("never sends an approval for a gate that was forgotten while GitHub was down (its lease is gone)", async () => {
+    const { app, store, ask, later } = setup();
+    github.down(60_000);
+    expect(await ask(5)).toBe("approved");
+    expect((await app.outbox.pending()).map((c) => c.kind)).toEqual(["approve"]);
+    later(61 * 60_000); // past the rule's longest hold: the lease has expired
+    await app.tick();
+    expect(await app.gates.all()).toEqual([]);
+    expect(await app.outbox.pending()).toEqual([]);
+    github.down(0);
+    later(60_000);
+    await app.tick();
+    expect(github.reviews.filter((r) => r.runId === 5)).toEqual([]);
+    expect((await store.inspect({ namespace: "default", key: "qa-env" })).lease).toBeNull();
+  });
+
+  it("takes an environment's name in any case, as GitHub does (QA is qa)", async () => {
+    const { app, ask } = setup();
+    expect(await ask(6, "QA")).toBe("approved");
+    expect((await app.gates.all()).map((g) => g.refs.map((r) => r.key))).toEqual([["qa-env"]]);
+  });
+
   it("forgets a held gate past its longest hold (its job's end never came) and frees its key", async () => {
     const { app, store, ask, later } = setup();
     expect(await ask(3)).toBe("approved");

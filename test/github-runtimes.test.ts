@@ -149,6 +149,17 @@ describe("GET /github/tick", () => {
     expect(wrong.status).toBe(401);
     expect(await wrong.json()).toMatchObject({ error: { code: "unauthorized" } });
     expect((await as(CRON_SECRET)).status).toBe(200);
+    // A token of the namespace without the admin scope may not tick.
+    const minted = await fetch(`${base}${pathTo("tokens")}`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ namespace: "default", scopes: ["locks:read", "locks:write"], name: "ci" }),
+    });
+    expect(minted.status).toBe(201);
+    const reader = (await minted.json()) as { token: string };
+    const refused = await as(reader.token);
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ error: { code: "forbidden" } });
     const admin = await as(ADMIN_TOKEN);
     expect(admin.status).toBe(200);
     expect(await admin.json()).toMatchObject({ status: "ok" });

@@ -18,6 +18,13 @@ export interface GitHubApi {
 
 export class GitHubApiError extends Error {
   override name = "GitHubApiError";
+  /** GitHub's answer, when it gave one (a refused installation token: 404 once uninstalled). */
+  constructor(
+    message: string,
+    readonly status: number | null = null,
+  ) {
+    super(message);
+  }
 }
 
 const ATTEMPTS = 3;
@@ -118,6 +125,7 @@ export function createGitHubApi(opts: {
     if (answer.status !== 201 || !body?.token)
       throw new GitHubApiError(
         `GitHub refused a token for installation ${installationId} (${answer.status})`,
+        answer.status,
       );
     tokens.set(installationId, {
       token: body.token,

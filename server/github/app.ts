@@ -52,10 +52,8 @@ export function createGitHubApp(deps: {
     now,
     log,
     metrics: deps.metrics,
-    // An approval GitHub no longer takes: nobody will deploy, so the key goes back.
-    dropped: async (call) => {
-      if (call.kind === "approve" && call.gateId) await gates.abandon(call.gateId);
-    },
+    // A call about a gate goes only while the gate wants it (an approval: while it holds).
+    wanted: (call) => gates.wants(call),
   });
   const gates = createGates({ store, outbox, config, githubUrl: deps.githubUrl, now, log });
   const freeze = createFreeze({ store, outbox, rules: config.freezes, now });
@@ -63,7 +61,7 @@ export function createGitHubApp(deps: {
 
   const tick = async () => {
     await gates.advance().catch(report);
-    await freeze.refresh().catch(report);
+    await freeze.refresh({ settle: true }).catch(report);
     return outbox.flush().catch((err) => {
       report(err);
       return null;
@@ -81,7 +79,7 @@ export function createGitHubApp(deps: {
       if (!gated && !frozen) return null;
       return (async () => {
         if (gated) await gates.advance().catch(report);
-        if (frozen) await freeze.refresh(ref).catch(report);
+        if (frozen) await freeze.refresh({ ref }).catch(report);
       })();
     },
     async follow(signal, everyMs) {

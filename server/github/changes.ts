@@ -2,7 +2,8 @@
  * What a lock change through this instance lets the GitHub App decide at once: a release may let
  * a gated deployment in, a grant or a release of a freeze key turns its checks. Serverless
  * instances have no loop of their own, so the request that made the change carries the work: a
- * Worker hands it to waitUntil, Vercel finishes it before answering; a Node process lets it run.
+ * Worker and Vercel hand it to waitUntil (where Vercel offers none, it is finished before
+ * answering, for at most a few seconds); a Node process lets it run.
  * Keys no rule names cost nothing.
  */
 import type { Context, MiddlewareHandler } from "hono";
@@ -49,21 +50,44 @@ export function noticingChanges(
     },
   };
   const settle: MiddlewareHandler = async (c, next) => {
+    const before = new Set(pending);
     await next();
     if (pending.size === 0 || opts.background) return;
-    const work = Promise.allSettled([...pending]).then(() => {});
-    const ctx = executionContext(c);
-    if (ctx) ctx.waitUntil(work);
-    else await work;
+    // This request's work (and any another request began meanwhile), not all the instance's.
+    const mine = [...pending].filter((p) => !before.has(p));
+    if (mine.length === 0) return;
+    const work = Promise.allSettled(mine).then(() => {});
+    const waitUntil = executionContext(c)?.waitUntil ?? vercelWaitUntil();
+    if (waitUntil) return waitUntil(work);
+    // No way to outlive the answer: finish here, but never hold the answer long; what is left
+    // is in the outbox, and the next tick sends it.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, SETTLE_MAX_MS)))]);
+    clearTimeout(timer);
   };
   return { store: observed, settle };
 }
 
+/** How long a request without waitUntil carries its change's work before answering. */
+const SETTLE_MAX_MS = 3_000;
+
+type WaitUntil = (p: Promise<unknown>) => void;
+
 /** A Worker's execution context; Hono's getter throws where there is none. */
-function executionContext(c: Context): { waitUntil(p: Promise<unknown>): void } | null {
+function executionContext(c: Context): { waitUntil: WaitUntil } | null {
   try {
-    return c.executionCtx;
+    const ctx = c.executionCtx;
+    return { waitUntil: (p) => ctx.waitUntil(p) };
   } catch {
     return null;
   }
+}
+
+/** Vercel's waitUntil, from the request context its runtime keeps (as @vercel/functions reads it). */
+function vercelWaitUntil(): WaitUntil | null {
+  const context = (globalThis as Record<symbol, { get?: () => { waitUntil?: WaitUntil } } | undefined>)[
+    Symbol.for("@vercel/request-context")
+  ];
+  const waitUntil = context?.get?.()?.waitUntil;
+  return typeof waitUntil === "function" ? waitUntil : null;
 }

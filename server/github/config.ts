@@ -150,7 +150,7 @@ export function parseGateRules(text: string): GateRule[] {
   const rules = raw.map(ruleOf);
   const seen = new Set<string>();
   for (const [i, r] of rules.entries()) {
-    const id = `${r.repositoryId}/${r.environment}`;
+    const id = `${r.repositoryId}/${r.environment.toLowerCase()}`; // GitHub's names ignore case
     if (seen.has(id))
       throw new GitHubConfigError(
         `LSS_GATE_RULES rule ${i + 1}: repository ${r.repositoryId}'s environment ${r.environment} has a rule already`,

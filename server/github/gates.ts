@@ -10,7 +10,7 @@
 import { sha256Hex } from "../crypto.js";
 import type { AcquireOutcome, Actor, LockRef, LockStore, RecordStore } from "../stores/types.js";
 import type { GateRule, GitHubAppConfig } from "./config.js";
-import type { Outbox } from "./outbox.js";
+import type { Outbox, OutboxCall } from "./outbox.js";
 import { hmacHex } from "./signature.js";
 
 /** How long a gate keeps its place in a key's queue without being asked again (each tick asks). */
@@ -96,8 +96,8 @@ export interface Gates {
   completed(job: JobCompleted): Promise<number>;
   /** Every waiting gate asks again, in arrival order; gates past their time are forgotten. */
   advance(): Promise<void>;
-  /** A gate whose deployment no longer waits (GitHub refused its approval): its key goes back. */
-  abandon(gateId: string): Promise<void>;
+  /** Whether a call about a gate is still wanted: an approval while it holds, a status while it waits. */
+  wants(call: Pick<OutboxCall, "gateId" | "kind">): Promise<boolean>;
   /** Whether a change of this key may let a gate in (its rules name it). */
   gatesOn(ref: LockRef): boolean;
   /** Every gate, waiting or held, for the status API and the dashboard. */
@@ -120,17 +120,27 @@ export function createGates(deps: {
   const idOf = (repositoryId: number, deploymentId: number) => sha256Hex(tokenOf(repositoryId, deploymentId));
   const endClaim = (id: string) => `github-ended:${id}`;
 
+  // GitHub's environment names are case-insensitive (QA and qa are one environment).
   const ruleFor = (repositoryId: number, environment: string) =>
-    config.rules.find((r) => r.repositoryId === repositoryId && r.environment === environment) ?? null;
+    config.rules.find(
+      (r) => r.repositoryId === repositoryId && r.environment.toLowerCase() === environment.toLowerCase(),
+    ) ?? null;
   const gatedKeys = new Set(config.rules.flatMap((r) => r.keys.map((k) => `${r.namespace}\u001f${k}`)));
 
   const reviewPath = (gate: Pick<Gate, "repository" | "runId">) =>
     `/repos/${gate.repository}/actions/runs/${gate.runId}/deployment_protection_rule`;
-  const review = (gate: Gate, kind: "approve" | "reject" | "status", id: string, body: object) =>
+  /** A review call; `ofGate`: sent only while the gate wants it (see wants). */
+  const review = (
+    gate: Gate,
+    kind: "approve" | "reject" | "status",
+    id: string,
+    body: object,
+    ofGate = true,
+  ) =>
     outbox.send({
       id: `${gate.id}:${id}`,
       kind,
-      gateId: gate.id,
+      ...(ofGate ? { gateId: gate.id } : {}),
       installationId: gate.installationId,
       path: reviewPath(gate),
       body: { environment_name: gate.environment, ...body },
@@ -156,6 +166,8 @@ export function createGates(deps: {
       if (released.outcome !== "released") await store.leave(ref, id, { holderId: holder, actor: APP_ACTOR });
     }
     await records.delete(id);
+    // An approval still in the outbox must not let a job in that holds nothing now.
+    await outbox.cancel(id);
   };
 
   /** After a write: had the job ended meanwhile (on any instance), the gate gives everything back. */
@@ -191,11 +203,9 @@ export function createGates(deps: {
       return "queued";
     }
     // A key this gate can never hold as asked (a /locks lock, another limit, a full namespace).
-    await records.delete(gate.id);
-    await review(gate, "reject", "reject", {
-      state: "rejected",
-      comment: `LSS: cannot gate on ${gate.refs.map((r) => keyName(gate, r.key)).join(", ")}: ${outcome.outcome}`,
-    });
+    await endGate(gate.id, gate.refs, gate.holder);
+    const comment = `LSS: cannot gate on ${gate.refs.map((r) => keyName(gate, r.key)).join(", ")}: ${outcome.outcome}`;
+    await review(gate, "reject", "reject", { state: "rejected", comment }, false);
     return "rejected";
   };
 
@@ -239,17 +249,21 @@ export function createGates(deps: {
         statusUpdates: 0,
       };
       if (!rule) {
-        await review(gate, "approve", "approve", {
-          state: "approved",
-          comment: `LSS: no gate rule for ${req.repository}'s environment ${req.environment}; approved.`,
-        });
+        const comment = `LSS: no gate rule for ${req.repository}'s environment ${req.environment}; approved.`;
+        await review(gate, "approve", "approve", { state: "approved", comment }, false);
         return "no_rule";
       }
       const known = await records.get(id);
       if (known) return ask(JSON.parse(known) as Gate); // GitHub asking again
       // A deployment whose gate already began: a replayed body (its gate may have ended), not a new ask.
       if (!(await store.claimOnce(`github-gate:${id}`, GATE_MEMORY_MS))) return "ended";
-      await records.put(id, JSON.stringify(gate));
+      try {
+        await records.put(id, JSON.stringify(gate));
+      } catch (err) {
+        // Not begun: GitHub's redelivery must begin it, not be taken for a replay.
+        await store.unclaim(`github-gate:${id}`).catch(() => {});
+        throw err;
+      }
       return ask(gate);
     },
 
@@ -260,8 +274,15 @@ export function createGates(deps: {
       // Written before anything is given back: a grant racing this end finds it and undoes itself.
       await store.claimOnce(endClaim(id), GATE_MEMORY_MS);
       const raw = await records.get(id);
-      const refs = rule.keys.map((key) => ({ namespace: rule.namespace, key }));
-      await endGate(id, refs, raw ? (JSON.parse(raw) as Gate).holder : null);
+      const known = raw ? (JSON.parse(raw) as Gate) : null;
+      // The rule's keys now, and those the gate took (the rule may have changed since).
+      const refs = new Map(
+        [...rule.keys.map((key) => ({ namespace: rule.namespace, key })), ...(known?.refs ?? [])].map((r) => [
+          `${r.namespace}\u001f${r.key}`,
+          r,
+        ]),
+      );
+      await endGate(id, [...refs.values()], known?.holder ?? null);
       if (raw) await this.advance();
       return raw ? 1 : 0;
     },
@@ -279,12 +300,12 @@ export function createGates(deps: {
       return advancing;
     },
 
-    async abandon(gateId) {
-      const raw = await records.get(gateId);
-      if (!raw) return;
-      const gate = JSON.parse(raw) as Gate;
-      await endGate(gate.id, gate.refs, gate.holder);
-      await this.advance();
+    async wants(call) {
+      if (!call.gateId) return true;
+      const raw = await records.get(call.gateId);
+      if (!raw) return false;
+      const state = (JSON.parse(raw) as Gate).state;
+      return call.kind === "approve" ? state === "held" : state === "waiting";
     },
 
     gatesOn: (ref) => gatedKeys.has(`${ref.namespace}\u001f${ref.key}`),

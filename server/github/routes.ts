@@ -58,6 +58,7 @@ const mergeGroup = z.object({
   repository,
   installation: z.object({ id: z.number().int().positive() }),
 });
+const HANDLED = new Set(["deployment_protection_rule", "workflow_job", "pull_request", "merge_group"]);
 /** The pull request actions after which its head or base may be new: its check is posted again. */
 const PR_LIVE = new Set(["opened", "synchronize", "reopened", "edited", "ready_for_review"]);
 const workflowJob = z.object({
@@ -115,6 +116,11 @@ export function registerGitHubRoutes(
       count("ping");
       return c.json({ status: "ok", event });
     }
+    // Events the App does not act on are not remembered either (a claim each would be a write).
+    if (!HANDLED.has(event)) {
+      count("ignored");
+      return c.json({ status: "ok", event, ignored: `event ${event || "(none)"}` });
+    }
     if (!(await deps.store.claimOnce(`github-delivery:${delivery}`, DELIVERY_MEMORY_MS))) {
       count("duplicate");
       return c.json({ status: "ok", event, duplicate: true });
@@ -171,7 +177,7 @@ export function registerGateStatus(app: Hono<AppEnv>, gates: Pick<Gates, "all">)
     const visible = (await gates.all()).filter(
       (g) =>
         g.rule.namespace === principal.namespace &&
-        g.refs.some((r) => may(principal, "locks:read", r.key)) &&
+        g.refs.every((r) => may(principal, "locks:read", r.key)) &&
         (key === undefined || g.refs.some((r) => r.key === key)),
     );
     return c.json({ status: "ok", gates: inQueueOrder(visible).map(gateView) });
@@ -215,7 +221,7 @@ async function handle(github: GitHubApp, event: string, payload: unknown): Promi
       installationId: p.installation.id,
       branch: p.pull_request.base.ref,
       headSha: p.pull_request.head.sha,
-      subject: `Pull request #${p.pull_request.number}`,
+      number: p.pull_request.number,
       open,
     });
     return { check: covered ? (open ? "posted" : "forgotten") : "no_freeze" };
@@ -230,7 +236,7 @@ async function handle(github: GitHubApp, event: string, payload: unknown): Promi
       installationId: p.installation.id,
       branch: p.merge_group.base_ref.replace(/^refs\/heads\//, ""),
       headSha: p.merge_group.head_sha,
-      subject: "The merge queue's group",
+      number: null,
       open,
     });
     return { check: covered ? (open ? "posted" : "forgotten") : "no_freeze" };

@@ -18,6 +18,9 @@ export interface Review {
   body: { environment_name?: string; state?: string; comment?: string };
 }
 
+/** An installation GitHub does not know (the App was uninstalled): its token is refused with 404. */
+export const UNKNOWN_INSTALLATION = 404404;
+
 export interface CheckRun {
   at: number;
   repository: string;
@@ -41,6 +44,8 @@ export interface GitHubEmulator {
   checks: CheckRun[];
   /** The newest check run of a name for a commit: the one a required check reads. */
   checkOf(sha: string, name?: string): CheckRun | undefined;
+  /** Decisions refused because the run's environment was decided already (422). */
+  redecided(): number;
   /** Every API request it answered (tokens, reviews, check runs, refusals). */
   requests(): number;
   /** Installation tokens handed out. */
@@ -82,6 +87,7 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
   const runAnswers = new Map<number, number>();
   let refused = 0;
   let requests = 0;
+  let redecided = 0;
 
   const json = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { "content-type": "application/json" });
@@ -107,6 +113,8 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
           message: `A JSON web token could not be decoded: ${(err as Error).message}`,
         });
       }
+      if (Number(tokenRoute[1]) === UNKNOWN_INSTALLATION)
+        return json(res, 404, { message: "Integration not found" });
       const token = `ghs_${randomUUID().replaceAll("-", "")}`;
       tokens.set(token, Number(tokenRoute[1]));
       return json(res, 201, { token, expires_at: new Date(Date.now() + 3600_000).toISOString() });
@@ -119,12 +127,24 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
       const forced = runAnswers.get(Number(reviewRoute[2]));
       if (forced)
         return json(res, forced, { message: "No pending deployment requests to approve or reject" });
+      const review = JSON.parse(body || "{}") as Review["body"];
+      // As GitHub: a run's environment is decided once; a second decision finds nothing pending.
+      const decided = reviews.some(
+        (r) =>
+          r.runId === Number(reviewRoute[2]) &&
+          r.body.environment_name === review.environment_name &&
+          r.body.state !== undefined,
+      );
+      if (decided) {
+        redecided++;
+        return json(res, 422, { message: "No pending deployment requests to approve or reject" });
+      }
       reviews.push({
         at: Date.now(),
         installationId,
         repository: reviewRoute[1] as string,
         runId: Number(reviewRoute[2]),
-        body: JSON.parse(body || "{}"),
+        body: review,
       });
       return json(res, 204, null);
     }
@@ -153,6 +173,7 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
       checks.filter((c) => c.body.head_sha === sha && c.body.name === name).at(-1),
     tokensIssued: () => tokens.size,
     requests: () => requests,
+    redecided: () => redecided,
     refused: () => refused,
     down(ms) {
       downUntil = Date.now() + ms;
