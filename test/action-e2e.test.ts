@@ -26,6 +26,50 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 describe("the action's dist/ on a real server", () => {
+  it("if-held: skip ends a step successfully with acquired=false and a notice; fail ends it at once naming the holder", async () => {
+    const holder = newJob("octo/app", "Migration");
+    const nightly = newJob("octo/app", "Nightly");
+    const deploy = newJob("octo/app", "Deploy");
+    try {
+      const held = await holder.step(MAIN, {
+        inputs: base(server, "if-held", { mode: "acquire", reason: "migrating" }),
+      });
+      expect(held.outputs.acquired).toBe("true");
+      const started = Date.now();
+      const skipped = await nightly.step(MAIN, {
+        inputs: base(server, "if-held", { mode: "acquire", "if-held": "skip", timeout: "10m" }),
+      });
+      expect(skipped.exitCode).toBe(0);
+      expect(skipped.outputs.acquired).toBe("false");
+      expect(skipped.outputs.holder).toBe(held.outputs.holder);
+      const notice = skipped.annotations.find((a) => a.level === "notice")?.message ?? "";
+      expect(notice).toContain(`if-held is held by ${held.outputs.holder} (migrating)`);
+      expect(notice).toContain("skipped (if-held: skip)");
+      expect(skipped.annotations.filter((a) => a.level === "error")).toEqual([]);
+      const afterSkip = await nightly.step(POST, {
+        inputs: base(server, "if-held", { mode: "acquire", "if-held": "skip" }),
+      });
+      expect(afterSkip.exitCode).toBe(0);
+      expect(afterSkip.stdout).toContain("Nothing to release");
+
+      const failed = await deploy.step(MAIN, {
+        inputs: base(server, "if-held", { mode: "acquire", "if-held": "fail" }),
+      });
+      expect(failed.exitCode).toBe(1);
+      const error = failed.annotations.find((a) => a.level === "error")?.message ?? "";
+      expect(error).toContain(`held by ${held.outputs.holder}`);
+      expect(error).toContain("(if-held: fail)");
+      // Both tried once: no wait (the timeout was 10m).
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect((await server.status("if-held")).holder_id).toBe(held.outputs.holder);
+      await holder.step(POST, { inputs: base(server, "if-held", { mode: "acquire" }) });
+    } finally {
+      await holder.cleanup();
+      await nightly.cleanup();
+      await deploy.cleanup();
+    }
+  }, 60_000);
+
   it("makes a second job wait for the first, showing who holds it, then hands over", async () => {
     const a = newJob("octo/app", "E2E");
     const b = newJob("octo/app", "Deploy QA");

@@ -147,6 +147,7 @@ describe("parseInputs: reading the runner's inputs", () => {
       pollMs: 5000,
       shared: false,
       limit: null,
+      ifHeld: "wait",
     });
   });
 
@@ -157,6 +158,45 @@ describe("parseInputs: reading the runner's inputs", () => {
       expect(parse({ ...ACQUIRE, [name]: "   " })).toEqual(parse(ACQUIRE));
     },
   );
+});
+
+describe("parseInputs: if-held", () => {
+  it("fail and skip try once, whatever the timeout; wait waits as long as it says", () => {
+    expect(parseAcquire({ ...ACQUIRE, "if-held": "skip", timeout: "30m" })).toMatchObject({
+      ifHeld: "skip",
+      timeoutMs: 0,
+    });
+    expect(parseAcquire({ ...ACQUIRE, "if-held": "fail" })).toMatchObject({ ifHeld: "fail", timeoutMs: 0 });
+    expect(parseAcquire({ ...ACQUIRE, "if-held": "wait", timeout: "30m" })).toMatchObject({
+      ifHeld: "wait",
+      timeoutMs: 1_800_000,
+    });
+  });
+
+  it.each([
+    [
+      "an unknown value",
+      { ...ACQUIRE, "if-held": "queue" },
+      "Input 'if-held' must be wait, fail or skip (got 'queue')",
+    ],
+    [
+      "capitals",
+      { ...ACQUIRE, "if-held": "Skip" },
+      "Input 'if-held' must be wait, fail or skip (got 'Skip')",
+    ],
+    [
+      "skip with mode wait",
+      { ...ACQUIRE, mode: "wait", "if-held": "skip" },
+      "Input 'if-held: skip' works with mode: acquire only",
+    ],
+    [
+      "fail with mode release",
+      { ...RELEASE, "if-held": "fail" },
+      "Input 'if-held: fail' works with mode: acquire only",
+    ],
+  ])("rejects %s", (_label, inputs, message) => {
+    expect(inputError(inputs).message).toContain(message);
+  });
 });
 
 describe("parseInputs: mode, url, target, token", () => {

@@ -257,6 +257,39 @@ describe("runMain, mode acquire", () => {
     expect(h.io.failures[0]).toContain("Raise input 'timeout'");
   });
 
+  it("if-held skip: tries once, succeeds with acquired=false and a notice naming the holder; post has nothing to release", async () => {
+    const h = mainHarness({ ...ACQUIRE, "if-held": "skip", timeout: "30m" }, { acquire: [held()] });
+    await drive(h.start());
+    expect(h.client.acquireCalls).toHaveLength(1);
+    expect(h.io.failures).toEqual([]);
+    expect(h.io.notices).toEqual([
+      `qa-env is ${OTHER_TEXT}: skipped (if-held: skip); output acquired is false.`,
+    ]);
+    expect(h.io.outputs).toEqual({ acquired: "false", "waited-seconds": "0", holder: "other-run" });
+    expect(h.io.summaries[0]).toContain("### LSS: skipped, `qa-env` is held");
+    expect(h.renewers).toEqual([]);
+    const post = postHarness({ ...ACQUIRE, "if-held": "skip" }, h.io.state, { release: [notHeld()] });
+    await post.run();
+    expect(post.client.releaseCalls).toEqual([]);
+    expect(post.io.infos).toEqual(["Nothing to release: qa-env was not acquired by this job."]);
+  });
+
+  it("if-held fail: tries once and fails naming the holder, not the timeout", async () => {
+    const h = mainHarness({ ...ACQUIRE, "if-held": "fail" }, { acquire: [held()] });
+    await drive(h.start());
+    expect(h.client.acquireCalls).toHaveLength(1);
+    expect(h.io.failures).toEqual([`qa-env is ${OTHER_TEXT} (if-held: fail).`]);
+    expect(h.io.notices).toEqual([]);
+    expect(h.io.outputs).toMatchObject({ acquired: "false", holder: "other-run" });
+  });
+
+  it("if-held skip on a free key acquires as usual", async () => {
+    const h = mainHarness({ ...ACQUIRE, "if-held": "skip" }, { acquire: [granted()] });
+    await drive(h.start());
+    expect(h.io.outputs.acquired).toBe("true");
+    expect(h.io.notices).toEqual([]);
+  });
+
   it("hold: asks for the hold's length, starts no renewer, and post keeps the lock", async () => {
     const h = mainHarness(
       { ...ACQUIRE, hold: "2h" },

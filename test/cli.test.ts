@@ -358,6 +358,36 @@ describe("lss run", () => {
     expect(await server.status(key)).toMatchObject({ locked: true, holder_id: "the-blocker" });
   });
 
+  it("--if-held skip: a held key exits 0 without running the command; fail exits 75 at once; both name the holder", async () => {
+    const key = "run-if-held";
+    const blocker = await runCli(["acquire", key, "--ttl", "30s", "--holder", "the-migration"], opts);
+    expect(blocker.code, blocker.stderr).toBe(0);
+    const ran = file("if-held.ran");
+    const command = node(`require("fs").writeFileSync(${q(ran)}, "ran")`);
+    // The default --timeout of run (10m) does not apply: each tries once.
+    const skipped = await runCli(["run", key, "--if-held", "skip", "--", ...command], opts);
+    expect(skipped.code, skipped.stderr).toBe(0);
+    expect(skipped.stderr).toMatch(
+      /run-if-held is held by the-migration.*: skipped \(--if-held skip\); the command was not run/,
+    );
+    const failed = await runCli(["run", key, "--if-held", "fail", "--", ...command], opts);
+    expect(failed.code).toBe(75);
+    expect(failed.stderr).toMatch(/run-if-held is held by the-migration.*\(--if-held fail\)/);
+    expect(skipped.ms + failed.ms).toBeLessThan(10_000);
+    expect(await readMaybe(ran)).toBe("");
+    // acquire: skip prints no token and exits 0.
+    const acquire = await runCli(["acquire", key, "--if-held", "skip"], opts);
+    expect(acquire).toMatchObject({ code: 0, stdout: "" });
+    expect(acquire.stderr).toMatch(/skipped \(--if-held skip\)/);
+    // A free key: skip runs the command as usual.
+    const free = await runCli(["run", `${key}-free`, "--if-held", "skip", "--", ...command], opts);
+    expect(free.code, free.stderr).toBe(0);
+    expect(await readMaybe(ran)).toBe("ran");
+    const bad = await runCli(["run", key, "--if-held", "queue", "--", ...command], opts);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toMatch(/'queue' is not one of wait, fail or skip/);
+  });
+
   it("stops a command that ignores SIGTERM with SIGKILL after --grace when the lease is lost, and exits 76", async () => {
     const key = "run-lost";
     const ready = file("lost.ready");

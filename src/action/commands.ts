@@ -1,7 +1,7 @@
 /**
  * The part of the runner's protocol the action speaks, in a few lines instead of @actions/core
  * (whose HTTP client, undici among it, cost every step ~100 ms of start-up it never used):
- * log lines and `::warning::`/`::error::`/`::add-mask::` workflow commands on stdout, outputs and
+ * log lines and `::notice::`/`::warning::`/`::error::`/`::add-mask::` workflow commands on stdout, outputs and
  * saved state appended to the GITHUB_OUTPUT and GITHUB_STATE files (`name<<DELIMITER` heredocs),
  * state read back as STATE_<name>, the job summary appended to GITHUB_STEP_SUMMARY. Each does what
  * @actions/core's function of the same name does.
@@ -37,6 +37,7 @@ export const info = (message: string) => {
   process.stdout.write(message + EOL);
 };
 export const warning = (message: string) => issue("warning", message);
+export const notice = (message: string) => issue("notice", message);
 export const error = (message: string) => issue("error", message);
 export const setFailed = (message: string) => {
   process.exitCode = 1;

@@ -62,7 +62,11 @@ export interface AcquireInputs extends Server, Waiting {
   /** Hold it shared (others may too); with a limit, one of that many holders. */
   shared: boolean;
   limit: number | null;
+  /** Held by another: wait (up to timeout), fail at once, or skip (succeed, acquired=false). */
+  ifHeld: IfHeld;
 }
+
+export type IfHeld = "wait" | "fail" | "skip";
 
 export interface WaitInputs extends Server, Waiting {
   mode: "wait";
@@ -264,6 +268,16 @@ function sharingOf(read: Reader, mode: Mode) {
   return { shared, limit };
 }
 
+/** if-held: wait (the default), fail or skip; acquire only. fail and skip try once. */
+function ifHeldOf(read: Reader, mode: Mode): IfHeld {
+  const given = read.text(Input.ifHeld) || InputDefault.ifHeld;
+  if (given !== "wait" && given !== "fail" && given !== "skip")
+    throw new InputError(`Input '${Input.ifHeld}' must be wait, fail or skip (got '${given}')`);
+  if (given !== "wait" && mode !== "acquire")
+    throw new InputError(`Input '${Input.ifHeld}: ${given}' works with mode: acquire only`);
+  return given;
+}
+
 export function parseInputs(env: Env, run: RunContext = runContextFromEnv(env)): Inputs {
   const read = inputReader(env);
   const mode = modeOf(read);
@@ -278,7 +292,10 @@ export function parseInputs(env: Env, run: RunContext = runContextFromEnv(env)):
   const holder = read.field(Input.holder, HOLDER_ID_RULE) ?? defaultHolder(run);
   const reason = read.field(Input.reason, REASON_RULE);
   const ttlMs = read.duration("ttl");
-  const waiting = { timeoutMs: read.duration("timeout"), pollMs: read.duration("pollInterval") };
+  const ifHeld = ifHeldOf(read, mode);
+  // fail and skip try once: the timeout (which has a default) does not apply.
+  const timeoutMs = ifHeld === "wait" ? read.duration("timeout") : 0;
+  const waiting = { timeoutMs, pollMs: read.duration("pollInterval") };
   const releaseAtEnd = read.boolean("releaseAtEnd", holdMs === null);
   switch (asked.mode) {
     case "acquire":
@@ -293,6 +310,7 @@ export function parseInputs(env: Env, run: RunContext = runContextFromEnv(env)):
         reason,
         releaseAtEnd,
         ...sharing,
+        ifHeld,
       };
     case "wait":
       return { ...asked, ...server, ...waiting };

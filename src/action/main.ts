@@ -208,9 +208,12 @@ async function notAcquired(inputs: AcquireInputs, client: LssClient, deps: MainD
   const held = result.outcome === "timeout" ? result.holder : null;
   io.setOutput(Output.acquired, "false");
   if (held?.holder_id) io.setOutput(Output.holder, held.holder_id);
+  // Tried once and not granted: nothing of this job's is on the server (no lease, no place).
+  if (inputs.ifHeld !== "wait") io.saveState(State.leaseToken, "");
+  const skipped = inputs.ifHeld === "skip";
   await io.summary(
     summaryMarkdown({
-      title: `LSS: could not acquire ${mdCode(name)}`,
+      title: skipped ? `LSS: skipped, ${mdCode(name)} is held` : `LSS: could not acquire ${mdCode(name)}`,
       lock: name,
       server: client.url,
       waitedMs: result.waitedMs,
@@ -218,7 +221,11 @@ async function notAcquired(inputs: AcquireInputs, client: LssClient, deps: MainD
       recentHolders: target ? await lastHolders(client, target, deps) : undefined,
     }),
   );
-  io.setFailed(timedOut(name, inputs.timeoutMs, held));
+  const why = `${name} is ${describeHolder(held)}`;
+  // The key leads, as the user wrote it (a sentence would capitalize it).
+  if (skipped) io.notice(`${why}: skipped (if-held: skip); output acquired is false.`);
+  else if (inputs.ifHeld === "fail") io.setFailed(`${why} (if-held: fail).`);
+  else io.setFailed(timedOut(name, inputs.timeoutMs, held));
 }
 
 /** The state post needs and the step's outputs of a granted lease; the holder as the server named it. */

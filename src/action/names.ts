@@ -17,6 +17,7 @@ export const Input = {
   pollInterval: "poll-interval",
   shared: "shared",
   limit: "limit",
+  ifHeld: "if-held",
 } as const;
 
 /**
@@ -29,6 +30,7 @@ export const InputDefault = {
   force: "false",
   shared: "false",
   pollInterval: "5s",
+  ifHeld: "wait",
 } as const satisfies Partial<Record<keyof typeof Input, string>>;
 
 /** The inputs every workflow must give. */

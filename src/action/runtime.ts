@@ -14,6 +14,7 @@ import { type RenewerConfig, readStatusFile } from "./renewer.js";
 
 export const actionIO: ActionIO = {
   info: commands.info,
+  notice: commands.notice,
   warning: commands.warning,
   error: commands.error,
   setFailed: commands.setFailed,

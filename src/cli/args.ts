@@ -32,6 +32,15 @@ export const targetArg = (text: string): LockTarget => {
 
 export const limitArg = schemaArg(HolderLimitText);
 
+export type IfHeld = "wait" | "fail" | "skip";
+/** --if-held: wait (up to --timeout), fail or skip (both try once). */
+export const ifHeldArg = (text: string): IfHeld => {
+  if (text === "wait" || text === "fail" || text === "skip") return text;
+  throw new InvalidArgumentError(`'${text}' is not one of wait, fail or skip`);
+};
+export const IF_HELD_HELP =
+  "when another holds it: wait (up to --timeout), fail (try once; exit 75) or skip (try once; exit 0)";
+
 /** Who holds it, as others see it: the user and host (and, for `run`, the process that holds it). */
 export const defaultHolder = (withPid: boolean) =>
   `${userName()}@${hostname()}${withPid ? ` (pid ${process.pid})` : ""}`;

@@ -9,7 +9,7 @@ export const Exit = {
   failure: 3,
   /** Bad command line: unknown command, bad duration, missing key. */
   usage: 64,
-  /** `acquire`, `wait`, `run`: the lock was still held when --timeout ran out. */
+  /** `acquire`, `wait`, `run`: the lock was still held when --timeout ran out (or at once, --if-held fail). */
   timeout: 75,
   /** `run`: the lease was lost while the command ran; the command was stopped. */
   leaseLost: 76,

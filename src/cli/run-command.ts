@@ -7,10 +7,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants } from "node:os";
 import { type LockTarget, type LssClient, newToken, releaseAny, targetName } from "../client/client.js";
-import { timedOutText, waitingText } from "../client/describe.js";
+import { describeHolder, timedOutText, waitingText } from "../client/describe.js";
 import { renewLoop } from "../client/renew-loop.js";
 import { LONG_POLL_MS, waitFor } from "../client/wait.js";
 import { formatDuration } from "../protocol/durations.js";
+import type { IfHeld } from "./args.js";
 import { Exit } from "./exit-codes.js";
 import type { Terminal } from "./output.js";
 import { unconfirmedAcquire, withoutApiToken } from "./settle.js";
@@ -23,6 +24,8 @@ export interface RunOptions {
   command: string[];
   ttlMs: number;
   timeoutMs: number;
+  /** Held by another: wait (up to timeoutMs), fail or skip (succeed without running the command). */
+  ifHeld?: IfHeld;
   graceMs: number;
   pollMs: number;
   holder: string;
@@ -106,9 +109,16 @@ async function acquireFor(
   }
   term.progress(null);
   if (result.outcome !== "acquired") {
-    term.err(
-      `lss: ${timedOutText(name, opts.timeoutMs, result.outcome === "timeout" ? result.holder : null)}`,
-    );
+    const held = result.outcome === "timeout" ? result.holder : null;
+    if (opts.ifHeld === "skip") {
+      term.err(`lss: ${name} is ${describeHolder(held)}: skipped (--if-held skip); the command was not run`);
+      return Exit.ok;
+    }
+    if (opts.ifHeld === "fail") {
+      term.err(`lss: ${name} is ${describeHolder(held)} (--if-held fail)`);
+      return Exit.timeout;
+    }
+    term.err(`lss: ${timedOutText(name, opts.timeoutMs, held)}`);
     return Exit.timeout;
   }
   if (state.interruptedBy) {

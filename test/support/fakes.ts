@@ -32,6 +32,7 @@ export const URL_ = "https://lss.test";
 /** Records everything the action tells the runner; `events` keeps the order across fakes. */
 export class FakeIO implements ActionIO {
   infos: string[] = [];
+  notices: string[] = [];
   warnings: string[] = [];
   errors: string[] = [];
   failures: string[] = [];
@@ -45,6 +46,9 @@ export class FakeIO implements ActionIO {
   ) {}
   info(message: string) {
     this.infos.push(message);
+  }
+  notice(message: string) {
+    this.notices.push(message);
   }
   warning(message: string) {
     this.warnings.push(message);
@@ -79,6 +83,7 @@ export class FakeIO implements ActionIO {
   get silent() {
     return (
       this.infos.length +
+        this.notices.length +
         this.warnings.length +
         this.errors.length +
         this.failures.length +

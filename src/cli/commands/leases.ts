@@ -4,7 +4,7 @@ import { type LockTarget, newToken, targetName } from "../../client/client.js";
 import { describeHolder, timedOutText, waitingText } from "../../client/describe.js";
 import { LONG_POLL_MS, waitFor } from "../../client/wait.js";
 import { LockKey } from "../../protocol/lease.js";
-import { defaultHolder, duration, limitArg, schemaArg, targetArg } from "../args.js";
+import { defaultHolder, duration, IF_HELD_HELP, ifHeldArg, limitArg, schemaArg, targetArg } from "../args.js";
 import type { CliContext } from "../context.js";
 import { Exit } from "../exit-codes.js";
 import { unconfirmedAcquire } from "../settle.js";
@@ -18,6 +18,7 @@ export function registerAcquire(program: Command, { term, clientOf, json, print,
     .option("--limit <n>", "hold one of n slots (implies --shared)", limitArg)
     .option("--ttl <duration>", "lease length", duration, 60_000)
     .option("--timeout <duration>", "how long to wait (0: try once)", duration, 0)
+    .option("--if-held <what>", IF_HELD_HELP, ifHeldArg, "wait")
     .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
     .option("--lease-token <token>", "your own lease token (acquiring again with it extends the lease)")
     .option("--holder <name>", "who holds it", defaultHolder(false))
@@ -33,8 +34,9 @@ export function registerAcquire(program: Command, { term, clientOf, json, print,
         shared: o.shared,
         limit: o.limit,
       };
+      const timeoutMs = o.ifHeld === "wait" ? o.timeout : 0;
       const waiting = {
-        timeoutMs: o.timeout,
+        timeoutMs,
         pollMs: o.poll,
         longPollMs: LONG_POLL_MS,
         onWait: (p: Parameters<typeof waitingText>[2]) =>
@@ -47,8 +49,11 @@ export function registerAcquire(program: Command, { term, clientOf, json, print,
       if (r.outcome !== "acquired") {
         const held = r.outcome === "timeout" ? r.holder : null;
         if (json(cmd)) term.out(JSON.stringify({ acquired: false, key: k, ...held }));
-        term.err(`lss: ${targetName(k)} is ${describeHolder(held)}`);
-        return exit(Exit.timeout);
+        const skip = o.ifHeld === "skip";
+        term.err(
+          `lss: ${targetName(k)} is ${describeHolder(held)}${skip ? ": skipped (--if-held skip)" : ""}`,
+        );
+        return exit(skip ? Exit.ok : Exit.timeout);
       }
       // Of a pool, which key it got comes first: `read key token < <(lss acquire qa-1,qa-2)`.
       const plain = typeof k === "string" ? r.lease.token : `${r.lease.key} ${r.lease.token}`;

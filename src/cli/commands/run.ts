@@ -1,7 +1,7 @@
 /** `lss run <key> -- <command>`: a command run while holding a lock, released when it exits. */
 import type { Command } from "commander";
 import type { LockTarget } from "../../client/client.js";
-import { defaultHolder, duration, limitArg, targetArg } from "../args.js";
+import { defaultHolder, duration, IF_HELD_HELP, ifHeldArg, limitArg, targetArg } from "../args.js";
 import type { CliContext } from "../context.js";
 import { runLocked } from "../run-command.js";
 
@@ -21,6 +21,7 @@ export function registerRun(program: Command, ctx: CliContext) {
     .option("--limit <n>", "hold one of n slots (implies --shared)", limitArg)
     .option("--ttl <duration>", "lease length, renewed every third of it", duration, 30_000)
     .option("--timeout <duration>", "how long to wait for the lock (0: try once)", duration, 600_000)
+    .option("--if-held <what>", IF_HELD_HELP, ifHeldArg, "wait")
     .option("--grace <duration>", "after a lost lease: SIGTERM, then SIGKILL after this", duration, 10_000)
     .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
     .option("--holder <name>", "who holds it, as others see it", defaultHolder(true))
@@ -32,7 +33,8 @@ export function registerRun(program: Command, ctx: CliContext) {
         limit: o.limit,
         command,
         ttlMs: o.ttl,
-        timeoutMs: o.timeout,
+        timeoutMs: o.ifHeld === "wait" ? o.timeout : 0,
+        ifHeld: o.ifHeld,
         graceMs: o.grace,
         pollMs: o.poll,
         holder: o.holder,
