@@ -77,6 +77,42 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
     });
   }, 30_000);
 
+  it("grants higher priority first, first come first served within one, and never preempts the holder", async () => {
+    const [a, b] = instances();
+    expect((await acquire(a, "prio", "holder")).status).toBe(200);
+    const order: string[] = [];
+    // Arrival order: low-1, normal-1, hotfix, normal-2, low-2.
+    const waiters = [
+      ["low-1", -5],
+      ["normal-1", 0],
+      ["hotfix", 50],
+      ["normal-2", 0],
+      ["low-2", -5],
+    ].map(async ([name, priority], i) => {
+      await sleep(60 * i);
+      const call = i % 2 ? b : a;
+      const res = await call("POST", pathTo("acquire", { key: "prio" }), {
+        ttl_ms: 10_000,
+        token: name,
+        wait_ms: 15_000,
+        priority,
+      });
+      expect(res.status).toBe(200);
+      order.push(name as string);
+      await sleep(20);
+      expect((await release(call, "prio", name as string)).status).toBe(200);
+    });
+    await sleep(500);
+    // The hotfix waits like the others: the holder keeps the key until it lets go.
+    expect((await a("GET", pathTo("status", { key: "prio" }))).body).toMatchObject({
+      locked: true,
+      waiting: 5,
+    });
+    await release(a, "prio", "holder");
+    await Promise.all(waiters);
+    expect(order).toEqual(["hotfix", "normal-1", "normal-2", "low-1", "low-2"]);
+  }, 30_000);
+
   it("answers a waiter whose window ends with 409, its place in the queue and the holder", async () => {
     const [a] = instances();
     await call(a, "holder-409");

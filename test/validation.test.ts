@@ -150,6 +150,36 @@ describe("lengths count characters, as the document's JSON schema does (code poi
 });
 
 // ---------------------------------------------------------------------------------------------
+describe("priority", () => {
+  const badPriority: Array<[string, string]> = [
+    ["101", "101"],
+    ["-101", "-101"],
+    ["1.5", "1.5"],
+    ['"high" (a string)', '"high"'],
+    ['"5" (a string)', '"5"'],
+    ["null", "null"],
+    ["true", "true"],
+  ];
+  it.each(badPriority)(
+    "acquire rejects priority %s: 400 naming priority, nothing taken",
+    async (_label, value) => {
+      const app = newApp();
+      const res = await call(app, "POST", leasePath("prio-key", "acquire"), {
+        raw: `{"ttl_ms":1000,"wait_ms":100,"priority":${value}}`,
+      });
+      expectError(res, 400, "bad_request", [/priority must be a whole number from -100 to 100/]);
+      expect(res.body.details).toContainEqual(expect.objectContaining({ in: "body", field: "priority" }));
+      expect((await status(app, "prio-key")).locked).toBe(false);
+    },
+  );
+
+  it.each([-100, 0, 100])("accepts priority %s", async (priority) => {
+    const app = newApp();
+    expect((await acquire(app, `prio-ok-${priority}`, { ttl_ms: 1000, priority })).status).toBe(200);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 describe("ttl_ms", () => {
   const badTtl: Array<[string, string, RegExp]> = [
     ["missing", "{}", /ttl_ms must be an integer/],

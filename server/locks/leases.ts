@@ -49,6 +49,7 @@ function acquireParams(req: AcquireRequest, token: string, actor: Actor | null) 
     registeredOnly: false,
     mode,
     limit: mode === "shared" ? (req.limit ?? MAX_HOLDERS) : 1,
+    priority: req.priority ?? 0,
     actor,
   };
 }

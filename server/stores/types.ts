@@ -176,9 +176,17 @@ export interface StoreAcquireParams {
   mode: LockMode;
   /** Shared: how many may hold the key at once (1 … MAX_HOLDERS of the protocol); ignored for exclusive. */
   limit: number;
+  /** Queued: its place, higher first (see PRIORITY_AGE_MS); 0 when not given. */
+  priority?: number;
   /** Who asks, for the key's history. */
   actor: Actor | null;
 }
+
+/**
+ * A waiter's priority counts as this long a wait: a waiter of priority 0 that has waited 10 minutes
+ * ranks with a newcomer of priority 10, so a stream of hotfixes delays others but never forever.
+ */
+export const PRIORITY_AGE_MS = 60_000;
 
 /** A waiter's name in a key's queue: the mode it waits for, and its token's hash. */
 export const queueMember = (mode: LockMode, tokenHash: string) =>

@@ -43,6 +43,16 @@ export const HolderLimit = z
   .min(1, "limit must be at least 1")
   .max(MAX_HOLDERS, `limit must be at most ${MAX_HOLDERS}`);
 
+/** A waiter's priority: higher first (FIFO within one); every minute waited counts as one more. */
+export const MIN_PRIORITY = -100;
+export const MAX_PRIORITY = 100;
+const PRIORITY_RANGE = `priority must be a whole number from ${MIN_PRIORITY} to ${MAX_PRIORITY}`;
+export const Priority = z
+  .number({ error: PRIORITY_RANGE })
+  .int(PRIORITY_RANGE)
+  .min(MIN_PRIORITY, PRIORITY_RANGE)
+  .max(MAX_PRIORITY, PRIORITY_RANGE);
+
 /** A limit as a command line or a workflow writes it: digits (one message for every mistake). */
 export const HolderLimitText = z
   .string()
@@ -62,6 +72,11 @@ export const AcquireRequest = strictBody({
   mode: LockMode.optional(),
   /** How many may hold it at once (implies shared); every shared holder must count the same. */
   limit: HolderLimit.optional(),
+  /**
+   * With wait_ms: the place in the queue, highest first, first come first served within one (default
+   * 0). A minute of waiting counts as one more, so that nothing waits forever. Never preempts a holder.
+   */
+  priority: Priority.optional(),
 });
 
 /** A pool: several keys, of which an acquire gets whichever frees first. */

@@ -81,6 +81,7 @@ function writeOperations(run: Run, { keys, namespaceOf, lockKeys }: Inputs, limi
         maxWaiters: String(limits.waitersPerKey),
         mode: p.mode === "shared" ? "s" : "x",
         limit: String(p.limit),
+        priority: String(p.priority ?? 0),
         ...actorArgs(p.actor),
       },
       each: refs.map((ref) => ({ ...lockKeys(ref), channel: keys.channel(ref), name: ref.key })),

@@ -15,7 +15,13 @@
  * queued (its place, when to look again), limit (the limit in force), quota (which, its bound),
  * unknown, forbidden, mode_conflict.
  */
-import { GC_SLACK_MS, type PoolOutcome, QUEUE_GRACE_MS, STALE_WAITERS_PER_CALL } from "../types.js";
+import {
+  GC_SLACK_MS,
+  type PoolOutcome,
+  PRIORITY_AGE_MS,
+  QUEUE_GRACE_MS,
+  STALE_WAITERS_PER_CALL,
+} from "../types.js";
 import { at, leaseOf, num, quotaOf } from "./codec.js";
 import { defineScript } from "./define.js";
 
@@ -38,6 +44,7 @@ export const ACQUIRE = defineScript({
     "maxWaiters",
     "mode",
     "limit",
+    "priority",
     "actorId",
     "actorName",
   ] as const,
@@ -61,6 +68,15 @@ for _, k in ipairs(keys) do
   k.watched = k.r.w == '1'
 end
 
+-- A newcomer's place: its arrival time, earlier by ${PRIORITY_AGE_MS} ms per point of priority (so a
+-- minute's wait counts as a point), then its arrival number for those of one millisecond: the
+-- number's last 12 bits (a wrap within one millisecond may swap two arrivals of that millisecond).
+-- Below 2^53 until the year 2255, so the score stays exact; written out whole, since Lua would
+-- pass a number on with only 14 digits.
+local function place_score(seq)
+  return string.format('%.0f', (now - tonumber(A.priority) * ${PRIORITY_AGE_MS}) * 4096 + (seq % 4096))
+end
+
 -- Join a key's queue, or keep one's place, until the end of the wait window plus the grace period.
 -- Returns the 1-based place (0: not queuing, -1: the queue is full).
 local function queue_me(k)
@@ -71,7 +87,7 @@ local function queue_me(k)
   if not rank then
     rank = redis.call('ZCARD', k.queue)
     if rank >= tonumber(A.maxWaiters) then return -1 end
-    arrival = arrival or redis.call('INCR', K.queueSeq)
+    arrival = arrival or place_score(redis.call('INCR', K.queueSeq))
     redis.call('ZADD', k.queue, arrival, member)
     created = rank == 0
     -- From now on the holders' changes are published. (A key with no record yet is being handed

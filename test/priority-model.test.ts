@@ -1,0 +1,90 @@
+/**
+ * Priority against a model: randomized histories of waiters (a priority from -100 to 100, arriving
+ * up to five minutes apart) queue behind a holder on the memory store, whose clock the test moves;
+ * then the key is released again and again, every waiter asking each time, as waiting requests do.
+ * The order of grants must be the model's: by arrival time less a minute per point of priority,
+ * and by arrival among equals. The seed is printed; PRIORITY_SEED=<seed> replays a run.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { sha256Hex } from "../server/crypto.js";
+import { createMemoryStore } from "../server/stores/memory.js";
+import { PRIORITY_AGE_MS, type StoreAcquireParams } from "../server/stores/types.js";
+
+const SEED = Number(process.env.PRIORITY_SEED ?? Date.now() % 2 ** 31);
+const REF = { namespace: "model", key: "deploy" };
+
+const params = (name: string, priority: number): StoreAcquireParams => ({
+  tokenHash: sha256Hex(name),
+  holderId: name,
+  reason: null,
+  ttlMs: 60_000,
+  registeredOnly: false,
+  queueWindowMs: 86_400_000,
+  mode: "exclusive",
+  limit: 1,
+  priority,
+  actor: null,
+});
+
+/** The model: who is served first. */
+const modelOrder = (waiters: Array<{ name: string; at: number; priority: number }>) =>
+  waiters
+    .map((w, i) => ({ ...w, i }))
+    .sort((a, b) => a.at - a.priority * PRIORITY_AGE_MS - (b.at - b.priority * PRIORITY_AGE_MS) || a.i - b.i)
+    .map((w) => w.name);
+
+describe("priority, against its model", () => {
+  it("serves randomized waiters in the model's order: highest first, aged by their wait, FIFO among equals", async () => {
+    console.log(`priority model: seed ${SEED} (PRIORITY_SEED=${SEED} replays it)`);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            priority: fc.oneof(fc.constantFrom(-100, -1, 0, 1, 100), fc.integer({ min: -100, max: 100 })),
+            gapMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 300_000 })),
+          }),
+          { minLength: 1, maxLength: 12 },
+        ),
+        async (arrivals) => {
+          let now = 1_800_000_000_000;
+          const store = createMemoryStore({ clock: () => now });
+          expect(
+            (await store.acquire(REF, { ...params("holder", 0), ttlMs: 86_400_000, queueWindowMs: null }))
+              .outcome,
+          ).toBe("granted");
+          const waiters = arrivals.map((a, i) => {
+            now += a.gapMs;
+            return { name: `w${i}`, at: now, priority: a.priority };
+          });
+          // Each joins at its own time.
+          now = 1_800_000_000_000;
+          for (const [i, w] of waiters.entries()) {
+            now += arrivals[i]?.gapMs ?? 0;
+            const joined = await store.acquire(REF, params(w.name, w.priority));
+            expect(["held", "queued"]).toContain(joined.outcome);
+          }
+          await store.release(REF, { tokenHash: sha256Hex("holder"), registeredOnly: false, actor: null });
+          const served: string[] = [];
+          let left = [...waiters];
+          while (left.length > 0) {
+            now += 1_000;
+            const granted = [];
+            for (const w of left) {
+              const outcome = await store.acquire(REF, params(w.name, w.priority));
+              if (outcome.outcome === "granted") granted.push(w.name);
+            }
+            expect(granted).toHaveLength(1);
+            const name = granted[0] as string;
+            served.push(name);
+            left = left.filter((w) => w.name !== name);
+            await store.release(REF, { tokenHash: sha256Hex(name), registeredOnly: false, actor: null });
+          }
+          expect(served).toEqual(modelOrder(waiters));
+          await store.close();
+        },
+      ),
+      { seed: SEED, numRuns: 60 },
+    );
+  }, 60_000);
+});
