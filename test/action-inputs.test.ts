@@ -148,6 +148,7 @@ describe("parseInputs: reading the runner's inputs", () => {
       shared: false,
       limit: null,
       ifHeld: "wait",
+      priority: 0,
     });
   });
 
@@ -158,6 +159,30 @@ describe("parseInputs: reading the runner's inputs", () => {
       expect(parse({ ...ACQUIRE, [name]: "   " })).toEqual(parse(ACQUIRE));
     },
   );
+});
+
+describe("parseInputs: priority", () => {
+  it.each([
+    ["10", 10],
+    ["-100", -100],
+    ["+5", 5],
+    ["100", 100],
+  ])("reads %s", (text, value) => {
+    expect(parseAcquire({ ...ACQUIRE, priority: text }).priority).toBe(value);
+  });
+  it.each([
+    ["101", "Input 'priority' must be a whole number from -100 to 100 (got '101')"],
+    ["-101", "Input 'priority' must be a whole number from -100 to 100 (got '-101')"],
+    ["1.5", "Input 'priority' must be a whole number from -100 to 100 (got '1.5')"],
+    ["high", "Input 'priority' must be a whole number from -100 to 100 (got 'high')"],
+  ])("rejects %s", (text, message) => {
+    expect(inputError({ ...ACQUIRE, priority: text }).message).toBe(message);
+  });
+  it("works with mode acquire only", () => {
+    expect(inputError({ ...ACQUIRE, mode: "wait", priority: "5" }).message).toBe(
+      "Input 'priority' works with mode: acquire only",
+    );
+  });
 });
 
 describe("parseInputs: if-held", () => {

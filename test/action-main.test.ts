@@ -91,6 +91,7 @@ describe("runMain, mode acquire", () => {
             token: h.token,
             shared: false,
             limit: undefined,
+            priority: 0,
           },
           signal: h.controller.signal,
         },
@@ -281,6 +282,12 @@ describe("runMain, mode acquire", () => {
     expect(h.io.failures).toEqual([`qa-env is ${OTHER_TEXT} (if-held: fail).`]);
     expect(h.io.notices).toEqual([]);
     expect(h.io.outputs).toMatchObject({ acquired: "false", holder: "other-run" });
+  });
+
+  it("priority goes to the server with the acquire", async () => {
+    const h = mainHarness({ ...ACQUIRE, priority: "50" }, { acquire: [granted()] });
+    await drive(h.start());
+    expect(h.client.acquireCalls[0]?.params).toMatchObject({ priority: 50 });
   });
 
   it("if-held skip on a free key acquires as usual", async () => {

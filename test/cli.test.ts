@@ -358,6 +358,39 @@ describe("lss run", () => {
     expect(await server.status(key)).toMatchObject({ locked: true, holder_id: "the-blocker" });
   });
 
+  it("--priority: a later waiter of a higher priority runs first; a bad one is a usage error", async () => {
+    const key = "run-priority";
+    const blocker = await runCli(["acquire", key, "--ttl", "30s", "--holder", "blocker"], opts);
+    expect(blocker.code, blocker.stderr).toBe(0);
+    const log = file("priority.log");
+    const append = (name: string) => node(`require("fs").appendFileSync(${q(log)}, ${q(`${name}\n`)})`);
+    const normal = startCli(["run", key, "--timeout", "30s", "--", ...append("normal")], {
+      ...opts,
+      timeoutMs: 30_000,
+    });
+    await until(
+      async () => ((await server.status(key)) as unknown as { waiting: number }).waiting === 1,
+      10_000,
+      "the first waiter",
+    );
+    const hotfix = startCli(["run", key, "--timeout", "30s", "--priority", "10", "--", ...append("hotfix")], {
+      ...opts,
+      timeoutMs: 30_000,
+    });
+    await until(
+      async () => ((await server.status(key)) as unknown as { waiting: number }).waiting === 2,
+      10_000,
+      "the second waiter",
+    );
+    expect((await runCli(["release", key, "--lease-token", blocker.stdout.trim()], opts)).code).toBe(0);
+    expect((await hotfix.done).code).toBe(0);
+    expect((await normal.done).code).toBe(0);
+    expect((await readMaybe(log)).trim().split("\n")).toEqual(["hotfix", "normal"]);
+    const bad = await runCli(["run", key, "--priority", "101", "--", ...append("never")], opts);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toMatch(/--priority must be a whole number from -100 to 100/);
+  }, 40_000);
+
   it("--if-held skip: a held key exits 0 without running the command; fail exits 75 at once; both name the holder", async () => {
     const key = "run-if-held";
     const blocker = await runCli(["acquire", key, "--ttl", "30s", "--holder", "the-migration"], opts);

@@ -12,6 +12,7 @@ import {
   LEASE_TOKEN_RULE,
   limitTextProblem,
   poolProblem,
+  priorityTextProblem,
   REASON_RULE,
   STATE_LOCK_ID_RULE,
   textProblem,
@@ -64,6 +65,8 @@ export interface AcquireInputs extends Server, Waiting {
   limit: number | null;
   /** Held by another: wait (up to timeout), fail at once, or skip (succeed, acquired=false). */
   ifHeld: IfHeld;
+  /** While waiting: its place in the key's queue, highest first (-100 … 100). */
+  priority: number;
 }
 
 export type IfHeld = "wait" | "fail" | "skip";
@@ -278,6 +281,15 @@ function ifHeldOf(read: Reader, mode: Mode): IfHeld {
   return given;
 }
 
+/** priority: an integer from -100 to 100 (default 0); acquire only. */
+function priorityOf(read: Reader, mode: Mode): number {
+  const given = read.text(Input.priority);
+  if (!given) return 0;
+  read.checked(Input.priority, priorityTextProblem(given), given, ` (got '${given}')`);
+  if (mode !== "acquire") throw new InputError(`Input '${Input.priority}' works with mode: acquire only`);
+  return Number(given);
+}
+
 export function parseInputs(env: Env, run: RunContext = runContextFromEnv(env)): Inputs {
   const read = inputReader(env);
   const mode = modeOf(read);
@@ -293,6 +305,7 @@ export function parseInputs(env: Env, run: RunContext = runContextFromEnv(env)):
   const reason = read.field(Input.reason, REASON_RULE);
   const ttlMs = read.duration("ttl");
   const ifHeld = ifHeldOf(read, mode);
+  const priority = priorityOf(read, mode);
   // fail and skip try once: the timeout (which has a default) does not apply.
   const timeoutMs = ifHeld === "wait" ? read.duration("timeout") : 0;
   const waiting = { timeoutMs, pollMs: read.duration("pollInterval") };
@@ -311,6 +324,7 @@ export function parseInputs(env: Env, run: RunContext = runContextFromEnv(env)):
         releaseAtEnd,
         ...sharing,
         ifHeld,
+        priority,
       };
     case "wait":
       return { ...asked, ...server, ...waiting };

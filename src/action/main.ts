@@ -170,6 +170,7 @@ async function acquire(inputs: AcquireInputs, client: LssClient, deps: MainDeps)
     token,
     shared: inputs.shared,
     limit: inputs.limit ?? undefined,
+    priority: inputs.priority,
   };
   const result = await waiter.run(() =>
     waitFor(client, { kind: "acquire", key: target, params }, waiter.options),

@@ -18,6 +18,7 @@ export const Input = {
   shared: "shared",
   limit: "limit",
   ifHeld: "if-held",
+  priority: "priority",
 } as const;
 
 /**

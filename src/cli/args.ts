@@ -3,6 +3,7 @@ import { hostname, userInfo } from "node:os";
 import { InvalidArgumentError } from "commander";
 import type { LockTarget } from "../client/client.js";
 import { parseDuration } from "../protocol/durations.js";
+import { priorityTextProblem } from "../protocol/fields.js";
 import { HolderLimitText, keysOf, LockKey, PoolKeys } from "../protocol/lease.js";
 
 export const duration = (text: string) => {
@@ -31,6 +32,12 @@ export const targetArg = (text: string): LockTarget => {
 };
 
 export const limitArg = schemaArg(HolderLimitText);
+
+export const priorityArg = (text: string): number => {
+  const problem = priorityTextProblem(text);
+  if (problem) throw new InvalidArgumentError(problem.replace(/^priority/, "--priority"));
+  return Number(text);
+};
 
 export type IfHeld = "wait" | "fail" | "skip";
 /** --if-held: wait (up to --timeout), fail or skip (both try once). */

@@ -21,6 +21,8 @@ export interface RunOptions {
   key: LockTarget;
   shared?: boolean;
   limit?: number;
+  /** While waiting: its place in the queue, highest first. */
+  priority?: number;
   command: string[];
   ttlMs: number;
   timeoutMs: number;
@@ -84,6 +86,7 @@ async function acquireFor(
     token,
     shared: opts.shared,
     limit: opts.limit,
+    priority: opts.priority,
   };
   let result: Awaited<ReturnType<typeof waitFor>>;
   try {

@@ -37,6 +37,8 @@ export interface AcquireParams {
   shared?: boolean;
   /** How many may hold it at once (implies shared). */
   limit?: number;
+  /** While waiting: its place in the queue, highest first (-100 … 100; default 0). */
+  priority?: number;
 }
 
 export interface AcquireOptions extends AcquireParams, CallOptions {
@@ -135,6 +137,7 @@ function leaseMethods({ request }: Transport) {
         ...(shared ? { mode: "shared" } : {}),
         ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
         ...(waitMs > 0 ? { wait_ms: waitMs } : {}),
+        ...(opts.priority ? { priority: opts.priority } : {}),
       };
       const path = pool ? pathTo("acquirePool") : pathTo("acquire", { key: target });
       const r = await request("POST", path, { body, signal: opts.signal, holdMs: waitMs });

@@ -96,6 +96,14 @@ export const LIMIT_RANGE = `limit must be a whole number from 1 to ${MAX_HOLDERS
 /** A limit as a command line or a workflow writes it: digits from 1 to MAX_HOLDERS (one message for every mistake). */
 export const LIMIT_TEXT_PATTERN = /^\d+$/;
 
+/** A priority as a command line or a workflow writes it: an integer from -100 to 100. */
+export const PRIORITY_RANGE = "priority must be a whole number from -100 to 100";
+export function priorityTextProblem(text: string): string | null {
+  if (!/^[+-]?\d{1,3}$/.test(text)) return PRIORITY_RANGE;
+  const n = Number(text);
+  return n < -100 || n > 100 ? PRIORITY_RANGE : null;
+}
+
 export function limitTextProblem(text: string): string | null {
   if (!LIMIT_TEXT_PATTERN.test(text)) return LIMIT_RANGE;
   const n = Number(text);

@@ -4,7 +4,16 @@ import { type LockTarget, newToken, targetName } from "../../client/client.js";
 import { describeHolder, timedOutText, waitingText } from "../../client/describe.js";
 import { LONG_POLL_MS, waitFor } from "../../client/wait.js";
 import { LockKey } from "../../protocol/lease.js";
-import { defaultHolder, duration, IF_HELD_HELP, ifHeldArg, limitArg, schemaArg, targetArg } from "../args.js";
+import {
+  defaultHolder,
+  duration,
+  IF_HELD_HELP,
+  ifHeldArg,
+  limitArg,
+  priorityArg,
+  schemaArg,
+  targetArg,
+} from "../args.js";
 import type { CliContext } from "../context.js";
 import { Exit } from "../exit-codes.js";
 import { unconfirmedAcquire } from "../settle.js";
@@ -19,6 +28,7 @@ export function registerAcquire(program: Command, { term, clientOf, json, print,
     .option("--ttl <duration>", "lease length", duration, 60_000)
     .option("--timeout <duration>", "how long to wait (0: try once)", duration, 0)
     .option("--if-held <what>", IF_HELD_HELP, ifHeldArg, "wait")
+    .option("--priority <n>", "while waiting: place in the queue, highest first (-100 … 100)", priorityArg, 0)
     .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
     .option("--lease-token <token>", "your own lease token (acquiring again with it extends the lease)")
     .option("--holder <name>", "who holds it", defaultHolder(false))
@@ -33,6 +43,7 @@ export function registerAcquire(program: Command, { term, clientOf, json, print,
         token,
         shared: o.shared,
         limit: o.limit,
+        priority: o.priority,
       };
       const timeoutMs = o.ifHeld === "wait" ? o.timeout : 0;
       const waiting = {

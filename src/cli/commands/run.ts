@@ -1,7 +1,15 @@
 /** `lss run <key> -- <command>`: a command run while holding a lock, released when it exits. */
 import type { Command } from "commander";
 import type { LockTarget } from "../../client/client.js";
-import { defaultHolder, duration, IF_HELD_HELP, ifHeldArg, limitArg, targetArg } from "../args.js";
+import {
+  defaultHolder,
+  duration,
+  IF_HELD_HELP,
+  ifHeldArg,
+  limitArg,
+  priorityArg,
+  targetArg,
+} from "../args.js";
 import type { CliContext } from "../context.js";
 import { runLocked } from "../run-command.js";
 
@@ -22,6 +30,7 @@ export function registerRun(program: Command, ctx: CliContext) {
     .option("--ttl <duration>", "lease length, renewed every third of it", duration, 30_000)
     .option("--timeout <duration>", "how long to wait for the lock (0: try once)", duration, 600_000)
     .option("--if-held <what>", IF_HELD_HELP, ifHeldArg, "wait")
+    .option("--priority <n>", "while waiting: place in the queue, highest first (-100 … 100)", priorityArg, 0)
     .option("--grace <duration>", "after a lost lease: SIGTERM, then SIGKILL after this", duration, 10_000)
     .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
     .option("--holder <name>", "who holds it, as others see it", defaultHolder(true))
@@ -31,6 +40,7 @@ export function registerRun(program: Command, ctx: CliContext) {
         key,
         shared: o.shared,
         limit: o.limit,
+        priority: o.priority,
         command,
         ttlMs: o.ttl,
         timeoutMs: o.ifHeld === "wait" ? o.timeout : 0,
