@@ -219,6 +219,11 @@ describe("parseInputs: if-held", () => {
       { ...RELEASE, "if-held": "fail" },
       "Input 'if-held: fail' works with mode: acquire only",
     ],
+    [
+      "skip with a timeout that is no duration",
+      { ...ACQUIRE, "if-held": "skip", timeout: "soon" },
+      "Input 'timeout' must be a duration",
+    ],
   ])("rejects %s", (_label, inputs, message) => {
     expect(inputError(inputs).message).toContain(message);
   });

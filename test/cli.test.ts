@@ -408,10 +408,10 @@ describe("lss run", () => {
     expect(failed.stderr).toMatch(/run-if-held is held by the-migration.*\(--if-held fail\)/);
     expect(skipped.ms + failed.ms).toBeLessThan(10_000);
     expect(await readMaybe(ran)).toBe("");
-    // acquire: skip prints no token and exits 0.
+    // acquire: skip would read as acquired in a script (exit 0, no token): refused.
     const acquire = await runCli(["acquire", key, "--if-held", "skip"], opts);
-    expect(acquire).toMatchObject({ code: 0, stdout: "" });
-    expect(acquire.stderr).toMatch(/skipped \(--if-held skip\)/);
+    expect(acquire).toMatchObject({ code: 64, stdout: "" });
+    expect(acquire.stderr).toMatch(/acquire --if-held skip would exit 0 without a lease: use --if-held fail/);
     // A free key: skip runs the command as usual.
     const free = await runCli(["run", `${key}-free`, "--if-held", "skip", "--", ...command], opts);
     expect(free.code, free.stderr).toBe(0);

@@ -34,6 +34,45 @@ const modelOrder = (waiters: Array<{ name: string; at: number; priority: number 
     .sort((a, b) => a.at - a.priority * PRIORITY_AGE_MS - (b.at - b.priority * PRIORITY_AGE_MS) || a.i - b.i)
     .map((w) => w.name);
 
+describe("a newcomer whose priority puts it first", () => {
+  it("takes a free key at once, and is told its true place when it must wait", async () => {
+    let now = 1_800_000_000_000;
+    const store = createMemoryStore({ clock: () => now });
+    await store.acquire(REF, { ...params("holder", 0), ttlMs: 86_400_000, queueWindowMs: null });
+    expect((await store.acquire(REF, params("early", 0))).outcome).toBe("held");
+    // Behind the holder, a later hotfix is first in line: place 1, not 2.
+    now += 1_000;
+    expect(await store.acquire(REF, params("hotfix", 50))).toMatchObject({ outcome: "held", position: 1 });
+    await store.release(REF, { tokenHash: sha256Hex("holder"), registeredOnly: false, actor: null });
+    await store.release(REF, { tokenHash: sha256Hex("hotfix"), registeredOnly: false, actor: null });
+    // The key is free and "early" has not asked again yet: a newcomer of a higher priority is
+    // first in line, so it is granted now, not told to wait for a turn nobody else will take.
+    now += 1_000;
+    expect((await store.acquire(REF, params("urgent", 60))).outcome).toBe("granted");
+    expect((await store.acquire(REF, params("early", 0))).outcome).toBe("held");
+    await store.close();
+  });
+
+  it("a shared newcomer of a higher priority takes a free slot ahead of a waiting exclusive one", async () => {
+    const now = 1_800_000_000_000;
+    const store = createMemoryStore({ clock: () => now });
+    const shared = (name: string, priority: number) => ({
+      ...params(name, priority),
+      mode: "shared" as const,
+      limit: 5,
+    });
+    expect((await store.acquire(REF, { ...shared("reader", 0), queueWindowMs: null })).outcome).toBe(
+      "granted",
+    );
+    expect((await store.acquire(REF, params("writer", 0))).outcome).toBe("held");
+    // Priority 0: behind the writer, as the readers-writer rule says.
+    expect((await store.acquire(REF, shared("late-reader", 0))).outcome).toBe("queued");
+    // Priority 10: ahead of it, and a slot is free: granted at once.
+    expect((await store.acquire(REF, shared("urgent-reader", 10))).outcome).toBe("granted");
+    await store.close();
+  });
+});
+
 describe("priority, against its model", () => {
   it("serves randomized waiters in the model's order: highest first, aged by their wait, FIFO among equals", async () => {
     console.log(`priority model: seed ${SEED} (PRIORITY_SEED=${SEED} replays it)`);

@@ -306,8 +306,9 @@ export function parseInputs(env: Env, run: RunContext = runContextFromEnv(env)):
   const ttlMs = read.duration("ttl");
   const ifHeld = ifHeldOf(read, mode);
   const priority = priorityOf(read, mode);
-  // fail and skip try once: the timeout (which has a default) does not apply.
-  const timeoutMs = ifHeld === "wait" ? read.duration("timeout") : 0;
+  // fail and skip try once: the timeout (which has a default) does not apply, but is still checked.
+  const givenTimeoutMs = read.duration("timeout");
+  const timeoutMs = ifHeld === "wait" ? givenTimeoutMs : 0;
   const waiting = { timeoutMs, pollMs: read.duration("pollInterval") };
   const releaseAtEnd = read.boolean("releaseAtEnd", holdMs === null);
   switch (asked.mode) {

@@ -46,7 +46,7 @@ export const ifHeldArg = (text: string): IfHeld => {
   throw new InvalidArgumentError(`'${text}' is not one of wait, fail or skip`);
 };
 export const IF_HELD_HELP =
-  "when another holds it: wait (up to --timeout), fail (try once; exit 75) or skip (try once; exit 0)";
+  "when another holds it: wait (up to --timeout), fail (try once; exit 75) or skip (run: try once; exit 0 without running the command)";
 
 /** Who holds it, as others see it: the user and host (and, for `run`, the process that holds it). */
 export const defaultHolder = (withPid: boolean) =>

@@ -5,6 +5,8 @@ import type { WaitProgress } from "./wait.js";
 
 export function describeHolder(held: HeldLease | null): string {
   if (!held) return "locked";
+  // A 409 "queued" names no lease (a real holder, even anonymous, has a grant time and a token).
+  if (held.fencing_token == null && held.acquired_at == null) return "free, but earlier waiters go first";
   const who = held.holder_id ?? "an anonymous holder";
   const why = held.reason ? ` (${held.reason})` : "";
   const since = held.acquired_at ? ` since ${held.acquired_at}` : "";

@@ -25,6 +25,9 @@ import {
 import { at, leaseOf, num, quotaOf } from "./codec.js";
 import { defineScript } from "./define.js";
 
+/** The queue's scores count milliseconds from here (see place_score). */
+const PLACE_EPOCH_MS = 1_700_000_000_000;
+
 export const ACQUIRE = defineScript({
   name: "acquire",
   writes: true,
@@ -71,10 +74,11 @@ end
 -- A newcomer's place: its arrival time, earlier by ${PRIORITY_AGE_MS} ms per point of priority (so a
 -- minute's wait counts as a point), then its arrival number for those of one millisecond: the
 -- number's last 12 bits (a wrap within one millisecond may swap two arrivals of that millisecond).
--- Below 2^53 until the year 2255, so the score stays exact; written out whole, since Lua would
--- pass a number on with only 14 digits.
+-- Counted from 2023-11 (${PLACE_EPOCH_MS}), the score stays below 2^53, so exact, until 2093;
+-- written out whole, since Lua would pass a number on with only 14 digits.
 local function place_score(seq)
-  return string.format('%.0f', (now - tonumber(A.priority) * ${PRIORITY_AGE_MS}) * 4096 + (seq % 4096))
+  local at = now - ${PLACE_EPOCH_MS} - tonumber(A.priority) * ${PRIORITY_AGE_MS}
+  return string.format('%.0f', at * 4096 + (seq % 4096))
 end
 
 -- Join a key's queue, or keep one's place, until the end of the wait window plus the grace period.
@@ -89,6 +93,8 @@ local function queue_me(k)
     if rank >= tonumber(A.maxWaiters) then return -1 end
     arrival = arrival or place_score(redis.call('INCR', K.queueSeq))
     redis.call('ZADD', k.queue, arrival, member)
+    -- Its priority may put it ahead of earlier waiters.
+    rank = redis.call('ZRANK', k.queue, member)
     created = rank == 0
     -- From now on the holders' changes are published. (A key with no record yet is being handed
     -- to the first waiter, whose grant marks it.)
@@ -216,14 +222,31 @@ for _, k in ipairs(keys) do
 end
 if not chosen and full then return reply('quota', nil, {quota = 'locks', max = MAX_RECORDS, index = full.i}) end
 
--- 3. None is the caller's: wait in every queue. Held (no slot anywhere): say by whom — an
--- exclusive waiter waits for the last shared lease, a shared one for the first.
+-- 3. None is the caller's: wait in every queue. A newcomer whose priority puts it ahead of the
+-- waiters there may find it is its turn now, on a key with room. Held (no slot anywhere): say by
+-- whom — an exclusive waiter waits for the last shared lease, a shared one for the first.
+local places = {}
+if not chosen then
+  for _, k in ipairs(keys) do
+    local p = queue_me(k)
+    if p < 0 then return reply('quota', nil, {quota = 'waiters', max = A.maxWaiters, index = k.i}) end
+    places[k.i] = p
+  end
+  for _, k in ipairs(keys) do
+    if k.free > 0 and k.watched and places[k.i] > 0 and places[k.i] <= k.free then
+      turn_of(k)
+      if k.turn == 'mine' and (k.r.exp or room()) then
+        chosen = k
+        break
+      end
+    end
+  end
+end
 if not chosen then
   local first = keys[1]
   local position, wake, free_somewhere = nil, nil, false
   for _, k in ipairs(keys) do
-    local p = queue_me(k)
-    if p < 0 then return reply('quota', nil, {quota = 'waiters', max = A.maxWaiters, index = k.i}) end
+    local p = places[k.i]
     if not position or p < position then position = p end
     if k.free > 0 then
       free_somewhere = true

@@ -34,6 +34,13 @@ export function registerAcquire(program: Command, { term, clientOf, json, print,
     .option("--holder <name>", "who holds it", defaultHolder(false))
     .option("--reason <text>", "why")
     .action(async (k: LockTarget, o, cmd: Command) => {
+      // A script reads acquire's exit code: "held, skipped" with 0 would read as acquired.
+      if (o.ifHeld === "skip")
+        throw new CommanderError(
+          Exit.usage,
+          "lss.acquire",
+          "lss: acquire --if-held skip would exit 0 without a lease: use --if-held fail (exit 75), or lss run --if-held skip",
+        );
       const client = clientOf(cmd);
       const token = o.leaseToken ?? newToken();
       const params = {
@@ -60,11 +67,8 @@ export function registerAcquire(program: Command, { term, clientOf, json, print,
       if (r.outcome !== "acquired") {
         const held = r.outcome === "timeout" ? r.holder : null;
         if (json(cmd)) term.out(JSON.stringify({ acquired: false, key: k, ...held }));
-        const skip = o.ifHeld === "skip";
-        term.err(
-          `lss: ${targetName(k)} is ${describeHolder(held)}${skip ? ": skipped (--if-held skip)" : ""}`,
-        );
-        return exit(skip ? Exit.ok : Exit.timeout);
+        term.err(`lss: ${targetName(k)} is ${describeHolder(held)}`);
+        return exit(Exit.timeout);
       }
       // Of a pool, which key it got comes first: `read key token < <(lss acquire qa-1,qa-2)`.
       const plain = typeof k === "string" ? r.lease.token : `${r.lease.key} ${r.lease.token}`;
