@@ -86,6 +86,9 @@ export const githubSchema = {
 const githubObject = z.object(githubSchema);
 type GitHubEnv = z.infer<typeof githubObject>;
 
+const namespace = z
+  .string()
+  .regex(NAMESPACE_PATTERN, "namespace must be lower-case letters, digits, '_' or '-'");
 const key = z.string().min(1).max(512).regex(KEY_PATTERN, 'must not contain control characters or ".."');
 const ruleSchema = z
   .object({
@@ -93,9 +96,7 @@ const ruleSchema = z
     /** A label for people (acme/webapp); GitHub identifies the repository by its id. */
     repository: z.string().max(256).optional(),
     environment: z.string().min(1).max(255),
-    namespace: z
-      .string()
-      .regex(NAMESPACE_PATTERN, "namespace must be lower-case letters, digits, '_' or '-'"),
+    namespace,
     key: key.optional(),
     keys: z.array(key).min(2).max(MAX_POOL_KEYS).optional(),
     mode: z.enum(["exclusive", "shared"]).default("exclusive"),
@@ -139,14 +140,20 @@ function ruleOf(raw: unknown, index: number): GateRule {
   };
 }
 
-export function parseGateRules(text: string): GateRule[] {
+/** A rules variable's text as a JSON array, or the error naming the variable. */
+function jsonArrayOf(variable: string, text: string): unknown[] {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new GitHubConfigError(`LSS_GATE_RULES is not JSON: ${(err as Error).message}`);
+    throw new GitHubConfigError(`${variable} is not JSON: ${(err as Error).message}`);
   }
-  if (!Array.isArray(raw)) throw new GitHubConfigError("LSS_GATE_RULES must be a JSON array of rules");
+  if (!Array.isArray(raw)) throw new GitHubConfigError(`${variable} must be a JSON array of rules`);
+  return raw;
+}
+
+export function parseGateRules(text: string): GateRule[] {
+  const raw = jsonArrayOf("LSS_GATE_RULES", text);
   const rules = raw.map(ruleOf);
   const seen = new Set<string>();
   for (const [i, r] of rules.entries()) {
@@ -172,21 +179,13 @@ const freezeSchema = z
         /^(?!refs\/)[^\s~^:?*[\\]+$/,
         "must be a branch name (main, release/1.x), not a ref or a pattern",
       ),
-    namespace: z
-      .string()
-      .regex(NAMESPACE_PATTERN, "namespace must be lower-case letters, digits, '_' or '-'"),
+    namespace,
     key,
   })
   .strict();
 
 export function parseFreezeRules(text: string): FreezeRule[] {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new GitHubConfigError(`LSS_FREEZE_RULES is not JSON: ${(err as Error).message}`);
-  }
-  if (!Array.isArray(raw)) throw new GitHubConfigError("LSS_FREEZE_RULES must be a JSON array of rules");
+  const raw = jsonArrayOf("LSS_FREEZE_RULES", text);
   const seen = new Set<string>();
   return raw.map((r, i) => {
     const parsed = freezeSchema.safeParse(r);
