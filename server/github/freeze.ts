@@ -124,6 +124,9 @@ export function createFreeze(deps: {
 
   const update = async (t: Tracked, state: InspectOutcome, settle: boolean) => {
     const check = checkOf(t, state);
+    const changed = check.conclusion !== t.conclusion || check.output.title !== t.title;
+    // A pull request closed since the refresh read it stays forgotten (post would write it back).
+    if ((changed || (settle && !t.settled)) && !(await records.get(t.id))) return;
     // A new conclusion, or a new holder of the freeze (its title names them).
     if (check.conclusion !== t.conclusion || check.output.title !== t.title) return post(t, check, false);
     if (settle && !t.settled) return post(t, check, true);
@@ -152,39 +155,50 @@ export function createFreeze(deps: {
 
   let refreshing: Promise<void> = Promise.resolve();
 
-  return {
-    async seen(event) {
-      const rule = ruleFor(event.repositoryId, event.branch);
-      if (!rule) return false;
-      const id =
-        event.number === null
-          ? `${event.repositoryId}:mg:${event.headSha}`
-          : `${event.repositoryId}:pr:${event.number}`;
-      if (!event.open) {
-        await records.delete(id);
-        return true;
-      }
-      const ref = { namespace: rule.namespace, key: rule.key };
-      const raw = await records.get(id);
-      const known = raw ? (JSON.parse(raw) as Tracked) : null;
-      const t: Tracked = {
-        id,
-        repositoryId: event.repositoryId,
-        repository: event.repository,
-        installationId: event.installationId,
-        headSha: event.headSha,
-        subject: event.number === null ? "The merge queue's group" : `Pull request #${event.number}`,
-        ref,
-        // A new head (a push) has had no check yet.
-        conclusion: known?.headSha === event.headSha ? known.conclusion : null,
-        title: known?.headSha === event.headSha ? known.title : undefined,
-        settled: known?.headSha === event.headSha ? known.settled : false,
-        posts: known?.posts ?? 0,
-        seenAt: now(),
-      };
-      await records.put(id, JSON.stringify(t));
-      await update(t, await stateOf(ref), false);
+  const seenNow = async (event: FreezeEvent): Promise<boolean> => {
+    const rule = ruleFor(event.repositoryId, event.branch);
+    if (!rule) return false;
+    const id =
+      event.number === null
+        ? `${event.repositoryId}:mg:${event.headSha}`
+        : `${event.repositoryId}:pr:${event.number}`;
+    if (!event.open) {
+      await records.delete(id);
       return true;
+    }
+    const ref = { namespace: rule.namespace, key: rule.key };
+    const raw = await records.get(id);
+    const known = raw ? (JSON.parse(raw) as Tracked) : null;
+    const t: Tracked = {
+      id,
+      repositoryId: event.repositoryId,
+      repository: event.repository,
+      installationId: event.installationId,
+      headSha: event.headSha,
+      subject: event.number === null ? "The merge queue's group" : `Pull request #${event.number}`,
+      ref,
+      // A new head (a push) has had no check yet.
+      conclusion: known?.headSha === event.headSha ? known.conclusion : null,
+      title: known?.headSha === event.headSha ? known.title : undefined,
+      settled: known?.headSha === event.headSha ? known.settled : false,
+      posts: known?.posts ?? 0,
+      seenAt: now(),
+    };
+    await records.put(id, JSON.stringify(t));
+    await update(t, await stateOf(ref), false);
+    return true;
+  };
+
+  return {
+    seen(event) {
+      // In the same line as the refreshes: a refresh that read a pull request before it closed
+      // must not post for it (and write it back) after.
+      const done = refreshing.catch(() => {}).then(() => seenNow(event));
+      refreshing = done.then(
+        () => {},
+        () => {},
+      );
+      return done;
     },
 
     refresh(opts = {}) {
