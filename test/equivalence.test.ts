@@ -1,7 +1,8 @@
 /**
  * The memory store decides nothing of its own: it runs the scripts Redis runs, over an in-process
  * keyspace. This randomized test holds it to that. Each history of operations (acquires of one key
- * or a pool, exclusive and shared, with and without queueing; renewals, releases and forced
+ * or a pool, exclusive and shared, with and without queueing, of several priorities and supersede
+ * groups; renewals, releases and forced
  * releases, leaves, statuses, /locks locks created and locked, histories, listings, sleeps) runs on
  * a real store (redis-server over TCP, or Upstash through the REST bridge) and on a memory store
  * whose clock follows it: each operation runs on the real store first, and the memory store's
@@ -50,6 +51,8 @@ type Op =
       limit: number;
       queue: boolean;
       ttl: number;
+      priority: number;
+      group: string | null;
     }
   | { op: "renew"; key: string; token: string; ttl: number }
   | { op: "release"; key: string; token: string | null }
@@ -65,6 +68,8 @@ const key = fc.constantFrom(...KEYS);
 const token = fc.constantFrom("t0", "t1", "t2", "t3", "t4", "t5");
 const ttl = fc.constantFrom(60, 200, 60_000);
 const lockId = fc.constantFrom("a", "b");
+const priority = fc.constantFrom(0, 0, 0, 5, -5);
+const group = fc.constantFrom(null, null, "g1", "g2");
 const op: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 6,
@@ -76,6 +81,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
       limit: fc.constantFrom(2, 3),
       queue: fc.boolean(),
       ttl,
+      priority,
+      group,
     }),
   },
   {
@@ -88,6 +95,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
       limit: fc.constant(1),
       queue: fc.boolean(),
       ttl,
+      priority,
+      group,
     }),
   },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("renew" as const), key, token, ttl }) },
@@ -142,6 +151,8 @@ function apply(store: LockStore, o: Op): Promise<unknown> {
         queueWindowMs: o.queue ? 60_000 : null,
         mode: o.mode,
         limit: o.mode === "shared" ? o.limit : 1,
+        priority: o.priority,
+        group: o.group,
         actor,
       };
       return o.keys.length === 1
@@ -275,11 +286,51 @@ describe("a deliberately broken script on the memory side", () => {
         sha1 === ACQUIRE.sha1 ? inner.eval(broken, keys, args) : inner.evalsha(sha1, keys, args),
     });
     const ops: Op[] = [
-      { op: "acquire", keys: ["k0"], token: "t0", mode: "exclusive", limit: 1, queue: false, ttl: 60_000 },
-      { op: "acquire", keys: ["k0"], token: "t1", mode: "exclusive", limit: 1, queue: true, ttl: 60_000 },
-      { op: "acquire", keys: ["k0"], token: "t2", mode: "exclusive", limit: 1, queue: true, ttl: 60_000 },
+      {
+        op: "acquire",
+        keys: ["k0"],
+        token: "t0",
+        mode: "exclusive",
+        limit: 1,
+        queue: false,
+        ttl: 60_000,
+        priority: 0,
+        group: null,
+      },
+      {
+        op: "acquire",
+        keys: ["k0"],
+        token: "t1",
+        mode: "exclusive",
+        limit: 1,
+        queue: true,
+        ttl: 60_000,
+        priority: 0,
+        group: null,
+      },
+      {
+        op: "acquire",
+        keys: ["k0"],
+        token: "t2",
+        mode: "exclusive",
+        limit: 1,
+        queue: true,
+        ttl: 60_000,
+        priority: 0,
+        group: null,
+      },
       { op: "release", key: "k0", token: "t0" },
-      { op: "acquire", keys: ["k0"], token: "t2", mode: "exclusive", limit: 1, queue: true, ttl: 60_000 },
+      {
+        op: "acquire",
+        keys: ["k0"],
+        token: "t2",
+        mode: "exclusive",
+        limit: 1,
+        queue: true,
+        ttl: 60_000,
+        priority: 0,
+        group: null,
+      },
     ];
     expect(await firstDifference("redis", ops)).toBeNull();
     const found = await firstDifference("redis", ops, variant);

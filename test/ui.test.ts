@@ -550,7 +550,9 @@ describe.skipIf(skipBrowser || !hasChromium())("the dashboard in a browser", () 
     await expect(p.locator('tr[data-key="qa-env"] [data-label="Queue"]').textContent()).resolves.toBe("1");
     await p.screenshot({ path: `${SCREENSHOTS}list.png`, fullPage: true });
     await p.goto(`${base}${keyPath("qa-env")}`);
-    await expect(p.locator("ol.queue li").textContent()).resolves.toBe("waits for an exclusive hold");
+    const waiter = p.locator("table.queue tbody tr").first();
+    await expect(waiter.locator('[data-label="Waits for"]').textContent()).resolves.toBe("an exclusive hold");
+    await expect(waiter.locator('[data-label="Holder"]').textContent()).resolves.toContain("deploy QA");
     await p.screenshot({ path: `${SCREENSHOTS}key.png`, fullPage: true });
     // Pictures of pages, not blank ones.
     for (const name of ["list.png", "key.png"])

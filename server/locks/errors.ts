@@ -41,6 +41,14 @@ export const queuedError = (key: string, position: number) =>
     },
   );
 
+/** 409: a newer waiter of the caller's supersede group took its place in the queue. */
+export const supersededError = (key: string, by: string | null) =>
+  new ApiError(
+    "superseded",
+    `a newer waiter of your group (${by ? `held by ${by}` : "with no holder id"}) took your place in the queue of "${key}"`,
+    { extra: { key, superseded_by: by } },
+  );
+
 export const notHeldError = (key: string) =>
   new ApiError("not_held", `the lease on "${key}" has expired or was released; acquire it again`, {
     extra: {

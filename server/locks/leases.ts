@@ -15,7 +15,15 @@ import { MAX_HOLDERS } from "../../src/protocol/lease.js";
 import { randomId, sha256Hex } from "../crypto.js";
 import { ApiError, badRequest } from "../errors.js";
 import type { Actor, LockRef, LockStore } from "../stores/types.js";
-import { credentialError, heldError, notHeldError, queuedError, quotaError, unconfirmed } from "./errors.js";
+import {
+  credentialError,
+  heldError,
+  notHeldError,
+  queuedError,
+  quotaError,
+  supersededError,
+  unconfirmed,
+} from "./errors.js";
 import { historyPage, leaseView, lockSummary } from "./views.js";
 import { acquireWaiting, inspectWaiting } from "./waiting.js";
 
@@ -50,6 +58,7 @@ function acquireParams(req: AcquireRequest, token: string, actor: Actor | null) 
     mode,
     limit: mode === "shared" ? (req.limit ?? MAX_HOLDERS) : 1,
     priority: req.priority ?? 0,
+    group: req.supersede ?? null,
     actor,
   };
 }
@@ -65,6 +74,8 @@ function granted(result: AcquireOutcome, refs: LockRef[], token: string): GrantR
       throw heldError(ref.key, result.lease, result.now, result.position);
     case "queued":
       throw queuedError(ref.key, result.position);
+    case "superseded":
+      throw supersededError(ref.key, result.by);
     case "forbidden":
     case "unknown":
       throw credentialError(ref.key);
@@ -210,7 +221,14 @@ async function status(
     mode: lease?.mode ?? null,
     limit: state.limit,
     holders: state.holders.map((h) => leaseView(h, now)),
-    queue: state.queue.map((mode, i) => ({ position: i + 1, mode })),
+    queue: state.queue.map((w, i) => ({
+      position: i + 1,
+      mode: w.mode,
+      holder_id: w.holderId,
+      priority: w.priority ?? 0,
+      group: w.group,
+      waiting_since: w.since == null ? null : new Date(w.since).toISOString(),
+    })),
   };
   if (lease) {
     const { mode: _mode, ...view } = leaseView(lease, now);

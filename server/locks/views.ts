@@ -59,6 +59,7 @@ const historyEvent = (e: HistoryEntry, githubUrl: string): HistoryEvent => ({
   held_ms: e.heldMs,
   actor: e.actor ? { token_id: e.actor.id, token_name: e.actor.name } : null,
   run_url: runUrlOf(e.holderId, githubUrl),
+  ...(e.kind === "superseded" ? { superseded_by: e.supersededBy ?? null } : {}),
 });
 
 /** A history cursor: "<at ms>.<how many events at that time were on earlier pages>". */

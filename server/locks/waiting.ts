@@ -136,6 +136,10 @@ async function sleepUntilChange(
     switch (event.kind) {
       case "resync":
         return;
+      case "superseded":
+        // Ours: the next ask reads by whom. Another waiter's: nothing changed for us.
+        if (event.member === waiter) return;
+        break;
       case "released":
         if (!waiter || event.next === null || event.next === waiter) return;
         // Someone ahead goes first: its grant will tell us the new expiry; if it never comes,

@@ -10,13 +10,17 @@
  */
 import type { LockEvent, LockEvents, LockRef, Watch } from "./types.js";
 
-/** Wire format of the scripts' PUBLISH: "r <first waiter or -> <its deadline>" or "e <expiry ms>". */
+/**
+ * Wire format of the scripts' PUBLISH: "r <first waiter or -> <its deadline>", "e <expiry ms>", or
+ * "s <superseded waiter>".
+ */
 export function parseLockEvent(message: string): LockEvent | null {
   const [kind, a, b] = message.split(" ");
   if (kind === "r") {
     return { kind: "released", next: !a || a === "-" ? null : a, nextUntil: Number(b) || null };
   }
   if (kind === "e") return { kind: "expiry", expiresAt: Number(a) || null };
+  if (kind === "s" && a) return { kind: "superseded", member: a };
   return null;
 }
 

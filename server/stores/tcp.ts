@@ -78,6 +78,7 @@ type TcpClient = Pick<
   | "hget"
   | "get"
   | "hvals"
+  | "hmget"
   | "hdel"
   | "set"
   | "del"
@@ -176,6 +177,7 @@ export function tcpTransport(
     hgetall: (key) => when(() => client.hgetall(key)),
     pexpire: (key, ms) => (write ? write(["pexpire", key, String(ms)]) : when(() => client.pexpire(key, ms))),
     hvals: (key) => when(() => client.hvals(key)),
+    hmget: (key, fields) => when(() => client.hmget(key, ...fields)),
     hdel: (key, field) =>
       write ? write(["hdel", key, field]).then(Number) : when(() => client.hdel(key, field)),
     // Claims (a webhook delivery seen) need no replica: one lost in a failover lets a delivery be

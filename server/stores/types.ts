@@ -37,7 +37,8 @@ export type HistoryKind =
   | "released"
   | "expired"
   | "forced_release"
-  | "queue_timeout";
+  | "queue_timeout"
+  | "superseded";
 
 /** One event of a key's history (see HistoryEvent in the protocol). Times: ms by the store's clock. */
 export interface HistoryEntry {
@@ -50,6 +51,8 @@ export interface HistoryEntry {
   /** For a lease that ended: how long it was held. */
   heldMs: number | null;
   actor: Actor | null;
+  /** superseded: the newer waiter's holder id. */
+  supersededBy?: string | null;
 }
 
 /** What a history read returns of the events it finds: the newest historyPerKey, none past retention. */
@@ -87,6 +90,8 @@ export type AcquireOutcome = At &
     | { outcome: "limit"; limit: number }
     /** A registered lock (the /locks API) cannot be held shared. */
     | { outcome: "mode_conflict" }
+    /** A newer waiter of its group took its place; by: that waiter's holder id (null: none given). */
+    | { outcome: "superseded"; by: string | null }
     | QuotaOutcome
   );
 
@@ -150,8 +155,17 @@ export type InspectOutcome = At & {
   limit: number | null;
   registered: boolean;
   waiting: number;
-  queue: LockMode[];
+  queue: QueuedWaiter[];
 };
+
+/** A waiter as a status shows it (holder, priority, group, since: null for one queued by an older server). */
+export interface QueuedWaiter {
+  mode: LockMode;
+  holderId: string | null;
+  priority: number | null;
+  group: string | null;
+  since: number | null;
+}
 
 /** left: it was queued, and is not any more. */
 export type LeaveOutcome = At & { left: boolean };
@@ -178,6 +192,11 @@ export interface StoreAcquireParams {
   limit: number;
   /** Queued: its place, higher first (see PRIORITY_AGE_MS); 0 when not given. */
   priority?: number;
+  /**
+   * Queued: its supersede group (deploy/main): joining a key's queue, it takes the place of the
+   * waiter of its group there before it, which is answered "superseded". null or absent: none.
+   */
+  group?: string | null;
   /** Who asks, for the key's history. */
   actor: Actor | null;
 }
@@ -356,6 +375,8 @@ export const RECLAIM_PER_CALL = 64;
 export type LockEvent =
   | { kind: "released"; next: string | null; nextUntil: number | null }
   | { kind: "expiry"; expiresAt: number | null }
+  /** A newer waiter of its group took this waiter's place (member: mode and token hash). */
+  | { kind: "superseded"; member: string }
   | { kind: "resync" };
 
 export interface LockEvents {

@@ -58,6 +58,7 @@ type UpstashClient = Pick<
   | "hget"
   | "hgetall"
   | "hvals"
+  | "hmget"
   | "hdel"
   | "pexpire"
   | "ping"
@@ -133,6 +134,13 @@ export function upstashTransport(client: UpstashClient, url = ""): RedisTranspor
     setIfAbsent: async (key, value, ttlMs) =>
       (await run(() => client.set(key, value, { px: ttlMs, nx: true }))) === "OK",
     hvals: (key) => run(() => client.hvals(key) as Promise<string[]>),
+    // With automaticDeserialization off, HMGET stays Redis's list (the client would make an object).
+    hmget: async (key, fields) => {
+      const found = (await run(() => client.hmget(key, ...fields))) as unknown;
+      const at = (f: string, i: number) =>
+        Array.isArray(found) ? found[i] : (found as Record<string, unknown> | null)?.[f];
+      return fields.map((f, i) => (at(f, i) == null ? null : String(at(f, i))));
+    },
     hdel: (key, field) => run(() => client.hdel(key, field)),
     ping: () => run(() => client.ping()),
     // Upstash does not serve CONFIG; eviction is a database option, off unless enabled (the README

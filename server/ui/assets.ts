@@ -74,7 +74,6 @@ td.num, td[data-label=Since], td[data-label=Until], td[data-label=When] { white-
 tbody tr:last-child td { border-bottom: 0; }
 td.num { font-variant-numeric: tabular-nums; }
 .pager { display: flex; gap: 1rem; margin: .8rem 0; }
-ol.queue { margin: .3rem 0; padding-left: 1.6rem; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 footer { max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: var(--muted); font-size: .85rem; }
 @media (max-width: 40rem) {

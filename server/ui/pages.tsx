@@ -220,11 +220,41 @@ export function KeyNow({ status, gates = [] }: { status: StatusResponse; gates?:
         <p class="muted">Nobody waits.</p>
       ) : (
         <>
-          <ol class="queue" aria-label="Queue, first in line first">
-            {queue.map((w) => (
-              <li>waits for {w.mode === "shared" ? "a shared hold" : "an exclusive hold"}</li>
-            ))}
-          </ol>
+          <div class="table-wrap">
+            <table class="stack queue">
+              <caption class="sr">Queue, first in line first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Place</th>
+                  <th scope="col">Holder</th>
+                  <th scope="col">Waits for</th>
+                  <th scope="col">Priority</th>
+                  <th scope="col">Group</th>
+                  <th scope="col">Since</th>
+                </tr>
+              </thead>
+              <tbody>
+                {queue.map((w) => (
+                  <tr>
+                    <td data-label="Place" class="num">
+                      {w.position}
+                    </td>
+                    <td data-label="Holder">{w.holder_id ?? <span class="muted">(no holder id)</span>}</td>
+                    <td data-label="Waits for">
+                      {w.mode === "shared" ? "a shared hold" : "an exclusive hold"}
+                    </td>
+                    <td data-label="Priority" class="num">
+                      {w.priority ?? 0}
+                    </td>
+                    <td data-label="Group">{w.group ?? <span class="muted">—</span>}</td>
+                    <td data-label="Since">
+                      <Time iso={w.waiting_since ?? null} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
           {status.waiting > queue.length && (
             <p class="muted">{`${status.waiting} wait in all; the first ${queue.length} are shown.`}</p>
           )}

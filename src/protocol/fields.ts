@@ -81,6 +81,14 @@ export const KEY_RULE: TextRule = {
 export const HOLDER_ID_RULE = shownRule("holder_id", 256);
 export const REASON_RULE = shownRule("reason", 512);
 export const LEASE_TOKEN_RULE = printableRule("token", 256, 1);
+/** A supersede group: 1–128 characters others read (deploy/main). */
+export const SUPERSEDE_RULE: TextRule = {
+  notString: "supersede must be a string: a group name such as deploy/main",
+  checks: [
+    { min: 1, message: "supersede must be 1–128 characters: a group name such as deploy/main" },
+    ...shownRule("supersede", 128).checks.slice(1),
+  ],
+};
 
 export const STATE_LOCK_ID_RULE: TextRule = {
   checks: [

@@ -14,6 +14,7 @@ import {
   MAX_HOLDERS,
   POOL_CHECKS,
   REASON_RULE,
+  SUPERSEDE_RULE,
 } from "./fields.js";
 
 export { ERROR_CODES, type ErrorCode, ErrorResponse, printable, strictBody } from "./common.js";
@@ -24,6 +25,7 @@ export const LockKey = textSchema(KEY_RULE);
 export const HolderId = textSchema(HOLDER_ID_RULE);
 export const LeaseToken = textSchema(LEASE_TOKEN_RULE);
 export const Reason = textSchema(REASON_RULE);
+export const SupersedeGroup = textSchema(SUPERSEDE_RULE);
 
 export const TtlMs = z
   .number({ error: "ttl_ms must be an integer number of milliseconds" })
@@ -77,6 +79,12 @@ export const AcquireRequest = strictBody({
    * 0). A minute of waiting counts as one more, so that nothing waits forever. Never preempts a holder.
    */
   priority: Priority.optional(),
+  /**
+   * With wait_ms: a group (deploy/main). Joining the queue, this request takes the place of the
+   * request of its group waiting there before it, which is answered 409 superseded. Holders are
+   * never touched.
+   */
+  supersede: SupersedeGroup.optional(),
 });
 
 /** A pool: several keys, of which an acquire gets whichever frees first. */
@@ -97,6 +105,18 @@ export const ReleaseRequest = strictBody({
   force: z.literal(true, { error: "force must be true (or left out)" }).optional(),
 }).refine((r) => (r.token === undefined) !== (r.force === undefined), {
   message: "send either token (your lease's) or force: true (admin only), not both",
+});
+
+/** A waiter as a status shows it (holder, priority, group, since: absent from older servers). */
+export const QueueEntry = z.object({
+  position: z.number().int(),
+  mode: LockMode,
+  holder_id: z.string().nullable().optional(),
+  priority: z.number().int().optional(),
+  /** Its supersede group, or null. */
+  group: z.string().nullable().optional(),
+  /** When it joined the queue (ISO 8601, the store's clock). */
+  waiting_since: z.string().nullable().optional(),
 });
 
 /** What anyone may see of a lease: never its token. Times are ISO 8601 by the store's clock. */
@@ -146,8 +166,8 @@ export const StatusResponse = z.object({
   limit: z.number().int().nullable().optional(),
   /** Every holder (never a token); the top-level fields describe the one whose lease ends last. */
   holders: z.array(LeaseView).optional(),
-  /** The first waiters, in order: the mode each waits for. */
-  queue: z.array(z.object({ position: z.number().int(), mode: LockMode })).optional(),
+  /** The first waiters, in order: the mode each waits for, and (from servers that know) who waits. */
+  queue: z.array(QueueEntry).optional(),
 });
 
 export const ReleaseResponse = z.object({
@@ -164,6 +184,7 @@ export const HISTORY_EVENTS = [
   "expired",
   "forced_release",
   "queue_timeout",
+  "superseded",
 ] as const;
 export const HistoryEventKind = z.enum(HISTORY_EVENTS);
 
@@ -172,7 +193,8 @@ export const HistoryEventKind = z.enum(HISTORY_EVENTS);
  * the same token (a renewal, the heartbeat of a running job, is not recorded); released, expired,
  * forced_release: a lease ended (held_ms says how long it was held; an expiry is written when the
  * key is next acquired, at the time the lease ended); queue_timeout: a waiter gave up (its holder_id
- * when it said it) or stopped asking. actor: the API token that did it, by id and name, never its
+ * when it said it) or stopped asking; superseded: a waiter (holder_id) gave its place to a newer one of
+ * its group (superseded_by, that one's holder). actor: the API token that did it, by id and name, never its
  * secret (null for an expiry). run_url: the workflow run, when the holder id names one.
  */
 export const HistoryEvent = z.object({
@@ -185,6 +207,8 @@ export const HistoryEvent = z.object({
   held_ms: z.number().int().nullable(),
   actor: z.object({ token_id: z.string(), token_name: z.string().nullable() }).nullable(),
   run_url: z.string().nullable(),
+  /** superseded: the holder of the newer waiter that took its place. */
+  superseded_by: z.string().nullable().optional(),
 });
 
 /** Newest first; next_cursor fetches the older events (null: no more). */

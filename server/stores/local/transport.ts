@@ -30,6 +30,8 @@ export function localTransport(keyspace: Keyspace, scripts: LocalScripts): Redis
     del: (key) => run("DEL", key),
     setIfAbsent: async (key, value, ttlMs) => (await run("SET", key, value, "PX", ttlMs, "NX")) === "OK",
     hvals: async (key) => (await run("HVALS", key)) as string[],
+    hmget: async (key, fields) =>
+      ((await run("HMGET", key, ...fields)) as Array<string | false>).map((v) => (v === false ? null : v)),
     hdel: async (key, field) => Number(await run("HDEL", key, field)),
     ping: () => run("PING"),
     // Nothing here is ever evicted.

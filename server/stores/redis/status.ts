@@ -1,11 +1,11 @@
 /**
  * The plain reads that spare a script: a key's status (TIME, GET of its record and ZCARD of its
  * queue, pipelined; its first waiters and shared holders in a second pipeline only when there are
- * any) and a peek (one GET). Judged here by the scripts' rule of a live lease, against Redis's TIME
+ * any, and what each of those waiters joined with in a third read) and a peek (one GET). Judged here by the scripts' rule of a live lease, against Redis's TIME
  * read first: a lease that ends between TIME and the reads reads as held a moment longer.
  */
 import { UNIT_SEPARATOR, unpackRecord } from "../record.js";
-import type { InspectOutcome, Lease, LockRef } from "../types.js";
+import type { InspectOutcome, Lease, LockRef, QueuedWaiter } from "../types.js";
 import type { RedisKeys } from "./keys.js";
 import type { RedisTransport } from "./transport.js";
 
@@ -53,6 +53,27 @@ function sharedHolders(flat: string[], now: number): Lease[] {
   return holders.sort((a, b) => a.acquiredAt - b.acquiredAt);
 }
 
+/**
+ * What the queue's hash says of its first waiters ("i:<member>": priority, group, holder, since,
+ * written as each joined): a third read, only when someone waits.
+ */
+async function queuedWaiters(transport: RedisTransport, queueUntil: string, members: string[]) {
+  const info = await transport.hmget(
+    queueUntil,
+    members.map((m) => `i:${m}`),
+  );
+  return members.map((m, i): QueuedWaiter => {
+    const [priority, group, holder, since] = info[i]?.split(UNIT_SEPARATOR) ?? [];
+    return {
+      mode: m.startsWith("s:") ? "shared" : "exclusive",
+      holderId: text(holder),
+      priority: priority ? Number(priority) : null,
+      group: text(group),
+      since: since ? Number(since) : null,
+    };
+  });
+}
+
 /** `waiting: false`: the caller does not need the queue (one command less). */
 export async function readStatus(
   transport: RedisTransport,
@@ -75,6 +96,8 @@ export async function readStatus(
         )
       : { queueHead: [], holders: [] };
   const shared = sharedLive ? sharedHolders(listed.holders, now) : [];
+  const queue =
+    listed.queueHead.length > 0 ? await queuedWaiters(transport, keys.queueUntil(ref), listed.queueHead) : [];
   return {
     now,
     lease: exclusive ?? lastToEnd(shared),
@@ -82,7 +105,7 @@ export async function readStatus(
     limit: shared.length > 0 ? Number(record.lim) || null : null,
     registered: record.cred != null,
     waiting,
-    queue: listed.queueHead.map((m) => (m.startsWith("s:") ? "shared" : "exclusive")),
+    queue,
   };
 }
 

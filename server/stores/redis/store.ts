@@ -82,6 +82,7 @@ function writeOperations(run: Run, { keys, namespaceOf, lockKeys }: Inputs, limi
         mode: p.mode === "shared" ? "s" : "x",
         limit: String(p.limit),
         priority: String(p.priority ?? 0),
+        group: p.group ?? "",
         ...actorArgs(p.actor),
       },
       each: refs.map((ref) => ({ ...lockKeys(ref), channel: keys.channel(ref), name: ref.key })),

@@ -16,6 +16,8 @@ export interface RedisTransport {
   hgetall(key: string): Promise<Record<string, string> | null>;
   pexpire(key: string, ms: number): Promise<unknown>;
   hvals(key: string): Promise<string[]>;
+  /** HMGET: each field's value, null where there is none. */
+  hmget(key: string, fields: string[]): Promise<Array<string | null>>;
   hdel(key: string, field: string): Promise<number>;
   /** SET key value PX ttlMs NX: whether it was set (the key did not exist). */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;

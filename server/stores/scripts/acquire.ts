@@ -13,7 +13,12 @@
  * The reply names the key it is about (index, 1-based), and: granted (the lease, how many leases
  * it found ended by expiry), retried (the lease), held (the lease the caller waits for, its place),
  * queued (its place, when to look again), limit (the limit in force), quota (which, its bound),
- * unknown, forbidden, mode_conflict.
+ * unknown, forbidden, mode_conflict, superseded (by: the holder of the newer waiter of its group).
+ *
+ * Supersede: a waiter that joins a key's queue with a group (say deploy/main) takes the place of
+ * the one of its group waiting there before it, which is answered "superseded" at its next ask
+ * (its request is woken for it). The queue's hash keeps, beside each waiter's deadline, what a
+ * status shows of it ("i:<member>") and, per group, its newest waiter ("g:<group>").
  */
 import {
   GC_SLACK_MS,
@@ -35,7 +40,8 @@ export const ACQUIRE = defineScript({
   keys: ["fence", "queueSeq"] as const,
   /**
    * token: its hash; ttlMs: '' for none; registeredOnly: '1' for the /locks API; queueWindowMs: ''
-   * not to queue; mode: 'x' or 's'; limit: shared holders admitted.
+   * not to queue; mode: 'x' or 's'; limit: shared holders admitted; group: its supersede group ('':
+   * none).
    */
   args: [
     "token",
@@ -48,6 +54,7 @@ export const ACQUIRE = defineScript({
     "mode",
     "limit",
     "priority",
+    "group",
     "actorId",
     "actorName",
   ] as const,
@@ -81,6 +88,30 @@ local function place_score(seq)
   return string.format('%.0f', at * 4096 + (seq % 4096))
 end
 
+-- A waiter superseded by a newer one of its group: where its next ask reads by whom (until its
+-- place would have ended, and an hour more, whatever it had asked for).
+local function superseded_key(k, m)
+  return key_of('superseded', m .. ':' .. k.name)
+end
+
+-- The waiter of the caller's group on this key, if it still waits, leaves the queue: its request is
+-- woken ('s' event) to read that it was superseded; the history says by whom.
+local function supersede(k)
+  local old = redis.call('HGET', k.queueUntil, 'g:' .. A.group)
+  local rank = old and old ~= member and redis.call('ZRANK', k.queue, old)
+  if not rank then return end
+  local got = redis.call('HMGET', k.queueUntil, old, 'i:' .. old)
+  local until_ms = tonumber(got[1]) or now
+  local info = split(got[2] or '')
+  unqueue(k.queue, k.queueUntil, {old})
+  redis.call('SET', superseded_key(k, old), A.holder, 'PX', math.max(until_ms - now, 0) + ${GC_SLACK_MS})
+  publish(k.channel, 's', old)
+  -- The one after it is first now, and may find the key free (as after a leave).
+  local next = rank == 0 and redis.call('ZRANGE', k.queue, 0, 0)[1]
+  if next then publish(k.channel, 'r', next .. ' ' .. (redis.call('HGET', k.queueUntil, next) or '0')) end
+  note(k.history, k.r, 'superseded', now, {'', '', '', info[3] or '', '', mode_of(old)}, nil, actor, A.holder)
+end
+
 -- Join a key's queue, or keep one's place, until the end of the wait window plus the grace period.
 -- Returns the 1-based place (0: not queuing, -1: the queue is full).
 local function queue_me(k)
@@ -88,7 +119,13 @@ local function queue_me(k)
   local r = k.r
   local rank = redis.call('ZRANK', k.queue, member)
   local created = false
+  local fields = {}
   if not rank then
+    -- The newest of a group takes the place of the one of its group waiting before it.
+    if A.group ~= '' then
+      supersede(k)
+      fields = {'g:' .. A.group, member}
+    end
     rank = redis.call('ZCARD', k.queue)
     if rank >= tonumber(A.maxWaiters) then return -1 end
     arrival = arrival or place_score(redis.call('INCR', K.queueSeq))
@@ -96,12 +133,14 @@ local function queue_me(k)
     -- Its priority may put it ahead of earlier waiters.
     rank = redis.call('ZRANK', k.queue, member)
     created = rank == 0
+    -- What a status shows of a waiter: its priority, group, holder, and since when it waits.
+    append(fields, {'i:' .. member, table.concat({A.priority, A.group, A.holder, now}, US)})
     -- From now on the holders' changes are published. (A key with no record yet is being handed
     -- to the first waiter, whose grant marks it.)
     if r.exp and not k.watched then set(r, 'w', '1') end
   end
   local until_ms = now + tonumber(A.queueWindowMs) + ${QUEUE_GRACE_MS}
-  redis.call('HSET', k.queueUntil, member, until_ms)
+  redis.call('HSET', k.queueUntil, member, until_ms, unpack(fields))
   -- The queue's keys outlive its last waiter by GC_SLACK_MS at most: their Redis expiry (kept in
   -- the record as qx) moves only when a waiter's place outgrows it, or when the queue is new.
   if created or until_ms > (tonumber(r.qx) or 0) then
@@ -114,6 +153,13 @@ local function queue_me(k)
 end
 
 local function acquire()
+-- 0. A waiter superseded on any key of the pool is told so (by whom), whatever else changed.
+if A.group ~= '' then
+  for _, k in ipairs(keys) do
+    local by = redis.call('GET', superseded_key(k, member))
+    if by then return reply('superseded', nil, {by = by, index = k.i}) end
+  end
+end
 -- 1. What each key says to the caller: refusals first, then a retried acquire (it holds one
 -- already: its lease now ends ttl from now).
 for _, k in ipairs(keys) do
@@ -176,8 +222,7 @@ local function turn_of(k)
         k.turn = 'unsettled'
         return
       end
-      redis.call('ZREM', k.queue, unpack(stale))
-      redis.call('HDEL', k.queueUntil, unpack(stale))
+      unqueue(k.queue, k.queueUntil, stale)
       dropped = dropped + #stale
       -- They stopped asking (their wait ended without a word): a queue timeout each.
       for _, m in ipairs(stale) do note(k.history, r, 'queue_timeout', now, {'', '', '', '', '', mode_of(m)}) end
@@ -334,8 +379,7 @@ end
 note(k.history, r, 'granted', now, granted, nil, actor)
 local expired = #lapsed
 if queued then
-  redis.call('ZREM', k.queue, member)
-  redis.call('HDEL', k.queueUntil, member)
+  unqueue(k.queue, k.queueUntil, {member})
   if watched then
     publish(k.channel, 'e', exp)
     -- The next shared waiter may share it too: wake it.
@@ -347,8 +391,7 @@ end
 for _, other in ipairs(keys) do
   local rank = other ~= k and redis.call('ZRANK', other.queue, member)
   if rank then
-    redis.call('ZREM', other.queue, member)
-    redis.call('HDEL', other.queueUntil, member)
+    unqueue(other.queue, other.queueUntil, {member})
     -- It was first there: the next waiter is first now and may find that key free (as after a leave).
     local next = rank == 0 and redis.call('ZRANGE', other.queue, 0, 0)[1]
     if next then publish(other.channel, 'r', next .. ' ' .. (redis.call('HGET', other.queueUntil, next) or '0')) end
@@ -374,6 +417,8 @@ return acquire()
         return { ...base, outcome: "limit", limit: num(r.limit) };
       case "quota":
         return { ...base, ...quotaOf(r) };
+      case "superseded":
+        return { ...base, outcome: "superseded", by: r.by ? String(r.by) : null };
       case "unknown":
       case "forbidden":
       case "mode_conflict":

@@ -1,7 +1,7 @@
 /**
  * A key's history, newest first, with the leases that ran out and are not written yet (they are
  * when the key is next granted) read from the record. Reply: its events, each "kind<US>at<US>
- * holder<US>reason<US>mode<US>fence<US>held ms<US>actor id<US>actor name".
+ * holder<US>reason<US>mode<US>fence<US>held ms<US>actor id<US>actor name<US>superseded by".
  */
 import { HISTORY_EVENTS } from "../../../src/protocol/lease.js";
 import { UNIT_SEPARATOR } from "../record.js";
@@ -13,7 +13,8 @@ const HISTORY_KINDS = new Set<string>(HISTORY_EVENTS);
 
 /** An event as the scripts write it: kind, at, holder, reason, mode, fence, held, actor id and name. */
 function historyEntry(raw: string): HistoryEntry | null {
-  const [kind = "", at, holder, reason, mode, fence, held, actorId, actorName] = raw.split(UNIT_SEPARATOR);
+  const [kind = "", at, holder, reason, mode, fence, held, actorId, actorName, by] =
+    raw.split(UNIT_SEPARATOR);
   if (!HISTORY_KINDS.has(kind)) return null;
   return {
     kind: kind as HistoryKind,
@@ -24,6 +25,7 @@ function historyEntry(raw: string): HistoryEntry | null {
     fencingToken: fence ? Number(fence) : null,
     heldMs: held ? Number(held) : null,
     actor: actorId ? { id: actorId, name: text(actorName) } : null,
+    ...(kind === "superseded" ? { supersededBy: text(by) } : {}),
   };
 }
 

@@ -18,8 +18,7 @@ for _, mode in ipairs({'x', 's'}) do
   local rank = redis.call('ZRANK', K.queue, member)
   if rank then
     note(K.history, nil, 'queue_timeout', now, {'', '', '', A.holder, '', mode}, nil, {A.actorId, A.actorName})
-    redis.call('ZREM', K.queue, member)
-    redis.call('HDEL', K.queueUntil, member)
+    unqueue(K.queue, K.queueUntil, {member})
     -- Only when the first waiter leaves does the next one become first (and may find the key free).
     local next = redis.call('ZRANGE', K.queue, 0, 0)[1]
     if rank == 0 and next then

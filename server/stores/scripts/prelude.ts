@@ -192,12 +192,12 @@ local function name_of(r)
   return string.sub(r.key, #RECORD_PREFIX + 1)
 end
 -- A key's history: a list of events, newest first, each "kind<US>at<US>holder<US>reason<US>mode<US>
--- fence<US>held ms<US>actor id<US>actor name". Events are collected while a script runs (note) and
+-- fence<US>held ms<US>actor id<US>actor name<US>superseded by". Events are collected while a script runs (note) and
 -- appended as it ends (flush): one LPUSH per key, trimmed to HMAX in batches (HMAX/10 over), and
 -- the list's Redis expiry kept HRET past its last event, moved at most every 30th of HRET (the
 -- record remembers it as hx).
 local pending, pending_order = {}, {}
-local function note(hkey, r, kind, at, l, held, actor)
+local function note(hkey, r, kind, at, l, held, actor, by)
   local p = pending[hkey]
   if not p then
     p = {r = r, values = {}}
@@ -205,7 +205,7 @@ local function note(hkey, r, kind, at, l, held, actor)
     pending_order[#pending_order + 1] = hkey
   end
   local a = actor or {'', ''}
-  p.values[#p.values + 1] = table.concat({kind, at, l[4] or '', l[5] or '', l[6] or '', l[1] or '', held or '', a[1], a[2]}, US)
+  p.values[#p.values + 1] = table.concat({kind, at, l[4] or '', l[5] or '', l[6] or '', l[1] or '', held or '', a[1], a[2], by or ''}, US)
 end
 -- The history's new Redis expiry, or nil when the one the record remembers is far enough.
 local function history_expiry(r)
@@ -368,6 +368,16 @@ local function set_shared(r, holders_key, th, entry, exp, new_hash, ...)
   elseif new_hash then
     redis.call('PEXPIREAT', holders_key, gc)
   end
+end
+-- Waiters leave a key's queue: their places, deadlines, and what a status shows of them.
+local function unqueue(queue, queue_until, members)
+  redis.call('ZREM', queue, unpack(members))
+  local fields = {}
+  for _, m in ipairs(members) do
+    fields[#fields + 1] = m
+    fields[#fields + 1] = 'i:' .. m
+  end
+  redis.call('HDEL', queue_until, unpack(fields))
 end
 local function mode_of(member)
   if string.sub(member, 1, 2) == 's:' then return 's' end

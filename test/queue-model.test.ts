@@ -1,9 +1,11 @@
 /**
- * Priority against a model: randomized histories of waiters (a priority from -100 to 100, arriving
- * up to five minutes apart) queue behind a holder on the memory store, whose clock the test moves;
- * then the key is released again and again, every waiter asking each time, as waiting requests do.
- * The order of grants must be the model's: by arrival time less a minute per point of priority,
- * and by arrival among equals. The seed is printed; PRIORITY_SEED=<seed> replays a run.
+ * The queue's policies against a model: randomized histories of waiters (a priority from -100 to
+ * 100, maybe a supersede group, arriving up to five minutes apart) queue behind a holder on the
+ * memory store, whose clock the test moves; then the key is released again and again, every waiter
+ * asking each time, as waiting requests do. A waiter whose group a later one joined must be told
+ * it was superseded, by that one; the others must be granted in the model's order: by arrival time
+ * less a minute per point of priority, and by arrival among equals. The seed is printed;
+ * QUEUE_MODEL_SEED=<seed> replays a run.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -11,10 +13,10 @@ import { sha256Hex } from "../server/crypto.js";
 import { createMemoryStore } from "../server/stores/memory.js";
 import { PRIORITY_AGE_MS, type StoreAcquireParams } from "../server/stores/types.js";
 
-const SEED = Number(process.env.PRIORITY_SEED ?? Date.now() % 2 ** 31);
+const SEED = Number(process.env.QUEUE_MODEL_SEED ?? Date.now() % 2 ** 31);
 const REF = { namespace: "model", key: "deploy" };
 
-const params = (name: string, priority: number): StoreAcquireParams => ({
+const params = (name: string, priority: number, group: string | null = null): StoreAcquireParams => ({
   tokenHash: sha256Hex(name),
   holderId: name,
   reason: null,
@@ -24,11 +26,27 @@ const params = (name: string, priority: number): StoreAcquireParams => ({
   mode: "exclusive",
   limit: 1,
   priority,
+  group,
   actor: null,
 });
 
+type Waiter = { name: string; at: number; priority: number; group: string | null };
+
+/** The model: who supersedes whom (a later arrival of a group, the one of that group before it). */
+const modelSuperseded = (waiters: Waiter[]) => {
+  const by = new Map<string, string>();
+  const newest = new Map<string, string>();
+  for (const w of waiters) {
+    if (w.group === null) continue;
+    const before = newest.get(w.group);
+    if (before) by.set(before, w.name);
+    newest.set(w.group, w.name);
+  }
+  return by;
+};
+
 /** The model: who is served first. */
-const modelOrder = (waiters: Array<{ name: string; at: number; priority: number }>) =>
+const modelOrder = (waiters: Waiter[]) =>
   waiters
     .map((w, i) => ({ ...w, i }))
     .sort((a, b) => a.at - a.priority * PRIORITY_AGE_MS - (b.at - b.priority * PRIORITY_AGE_MS) || a.i - b.i)
@@ -73,15 +91,16 @@ describe("a newcomer whose priority puts it first", () => {
   });
 });
 
-describe("priority, against its model", () => {
-  it("serves randomized waiters in the model's order: highest first, aged by their wait, FIFO among equals", async () => {
-    console.log(`priority model: seed ${SEED} (PRIORITY_SEED=${SEED} replays it)`);
+describe("priority and supersede, against their model", () => {
+  it("supersedes as the model does, and serves the rest in its order: highest first, aged by their wait, FIFO among equals", async () => {
+    console.log(`queue model: seed ${SEED} (QUEUE_MODEL_SEED=${SEED} replays it)`);
     await fc.assert(
       fc.asyncProperty(
         fc.array(
           fc.record({
             priority: fc.oneof(fc.constantFrom(-100, -1, 0, 1, 100), fc.integer({ min: -100, max: 100 })),
             gapMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 300_000 })),
+            group: fc.constantFrom(null, null, "deploy/main", "deploy/next"),
           }),
           { minLength: 1, maxLength: 12 },
         ),
@@ -94,23 +113,31 @@ describe("priority, against its model", () => {
           ).toBe("granted");
           const waiters = arrivals.map((a, i) => {
             now += a.gapMs;
-            return { name: `w${i}`, at: now, priority: a.priority };
+            return { name: `w${i}`, at: now, priority: a.priority, group: a.group };
           });
           // Each joins at its own time.
           now = 1_800_000_000_000;
           for (const [i, w] of waiters.entries()) {
             now += arrivals[i]?.gapMs ?? 0;
-            const joined = await store.acquire(REF, params(w.name, w.priority));
+            const joined = await store.acquire(REF, params(w.name, w.priority, w.group));
             expect(["held", "queued"]).toContain(joined.outcome);
+          }
+          // Each superseded waiter reads so at its next ask (again and again), and by whom.
+          const superseded = modelSuperseded(waiters);
+          for (const w of waiters) {
+            const asked = await store.acquire(REF, params(w.name, w.priority, w.group));
+            if (superseded.has(w.name))
+              expect(asked).toMatchObject({ outcome: "superseded", by: superseded.get(w.name) });
+            else expect(asked.outcome).toBe("held");
           }
           await store.release(REF, { tokenHash: sha256Hex("holder"), registeredOnly: false, actor: null });
           const served: string[] = [];
-          let left = [...waiters];
+          let left = waiters.filter((w) => !superseded.has(w.name));
           while (left.length > 0) {
             now += 1_000;
             const granted = [];
             for (const w of left) {
-              const outcome = await store.acquire(REF, params(w.name, w.priority));
+              const outcome = await store.acquire(REF, params(w.name, w.priority, w.group));
               if (outcome.outcome === "granted") granted.push(w.name);
             }
             expect(granted).toHaveLength(1);
@@ -119,7 +146,13 @@ describe("priority, against its model", () => {
             left = left.filter((w) => w.name !== name);
             await store.release(REF, { tokenHash: sha256Hex(name), registeredOnly: false, actor: null });
           }
-          expect(served).toEqual(modelOrder(waiters));
+          expect(served).toEqual(modelOrder(waiters.filter((w) => !superseded.has(w.name))));
+          for (const name of superseded.keys()) {
+            const w = waiters.find((x) => x.name === name) as Waiter;
+            expect((await store.acquire(REF, params(w.name, w.priority, w.group))).outcome).toBe(
+              "superseded",
+            );
+          }
           await store.close();
         },
       ),
