@@ -70,6 +70,73 @@ describe("the action's dist/ on a real server", () => {
     }
   }, 60_000);
 
+  it("supersede: three deploys of one workflow queue behind an E2E hold; only the newest deploys, the two older end successfully as superseded", async () => {
+    const e2e = newJob("octo/app", "E2E");
+    const deploys = [1, 2, 3].map(() => newJob("octo/app", "Deploy"));
+    const inputs = base(server, "qa-supersede", {
+      mode: "acquire",
+      timeout: "60s",
+      supersede: "Deploy/refs/heads/main",
+    });
+    const queued = async () => (await server.status("qa-supersede")).queue ?? [];
+    try {
+      const held = await e2e.step(MAIN, { inputs: base(server, "qa-supersede", { mode: "acquire" }) });
+      expect(held.outputs.acquired).toBe("true");
+      const steps = [];
+      const waiters: string[] = [];
+      for (const job of deploys) {
+        steps.push(job.start(MAIN, { inputs }).result);
+        // Each joins the queue before the next starts; its holder is what the older one is told.
+        await until(
+          async () => (await queued()).some((w) => !waiters.includes(w.holder_id ?? "")),
+          20_000,
+          "a new waiter",
+        );
+        const newest = (await queued()).find((w) => !waiters.includes(w.holder_id ?? ""));
+        expect(newest).toMatchObject({ group: "Deploy/refs/heads/main", priority: 0 });
+        waiters.push(newest?.holder_id ?? "");
+      }
+      const [first, second] = await Promise.all(steps.slice(0, 2));
+      for (const [i, step] of [first, second].entries()) {
+        expect(step?.exitCode).toBe(0);
+        expect(step?.outputs).toMatchObject({
+          acquired: "false",
+          superseded: "true",
+          holder: waiters[i + 1],
+        });
+        const notice = step?.annotations.find((a) => a.level === "notice")?.message ?? "";
+        expect(notice).toContain(
+          `Superseded on qa-supersede: a newer waiter of its group (${waiters[i + 1]})`,
+        );
+        expect(step?.annotations.filter((a) => a.level === "error")).toEqual([]);
+        expect(step?.summary).toContain("superseded on `qa-supersede`");
+      }
+      // The superseded steps' posts have nothing to release; the newest still waits alone.
+      for (const job of deploys.slice(0, 2)) {
+        const post = await job.step(POST, { inputs });
+        expect(post.exitCode).toBe(0);
+        expect(post.stdout).toContain("Nothing to release");
+      }
+      expect(await queued()).toMatchObject([{ holder_id: waiters[2] }]);
+      await e2e.step(POST, { inputs: base(server, "qa-supersede", { mode: "acquire" }) });
+      const newest = await steps[2];
+      expect(newest?.exitCode).toBe(0);
+      expect(newest?.outputs).toMatchObject({ acquired: "true", holder: waiters[2] });
+      expect(newest?.outputs.superseded).toBeUndefined();
+      await deploys[2]?.step(POST, { inputs });
+      const events = (await server.history("qa-supersede")).events;
+      expect(
+        events.filter((e) => e.event === "superseded").map((e) => [e.holder_id, e.superseded_by]),
+      ).toEqual([
+        [waiters[1], waiters[2]],
+        [waiters[0], waiters[1]],
+      ]);
+    } finally {
+      await e2e.cleanup();
+      for (const job of deploys) await job.cleanup();
+    }
+  }, 90_000);
+
   it("makes a second job wait for the first, showing who holds it, then hands over", async () => {
     const a = newJob("octo/app", "E2E");
     const b = newJob("octo/app", "Deploy QA");

@@ -149,6 +149,8 @@ describe("parseInputs: reading the runner's inputs", () => {
       limit: null,
       ifHeld: "wait",
       priority: 0,
+      supersede: null,
+      ifSuperseded: "skip",
     });
   });
 
@@ -182,6 +184,34 @@ describe("parseInputs: priority", () => {
     expect(inputError({ ...ACQUIRE, mode: "wait", priority: "5" }).message).toBe(
       "Input 'priority' works with mode: acquire only",
     );
+  });
+});
+
+describe("parseInputs: supersede and if-superseded", () => {
+  it("reads a group, and if-superseded skip (the default) or fail", () => {
+    expect(parseAcquire({ ...ACQUIRE, supersede: "deploy/refs/heads/main" })).toMatchObject({
+      supersede: "deploy/refs/heads/main",
+      ifSuperseded: "skip",
+    });
+    expect(parseAcquire({ ...ACQUIRE, supersede: "d", "if-superseded": "fail" }).ifSuperseded).toBe("fail");
+  });
+  it.each([
+    [{ supersede: "g".repeat(129) }, "Input 'supersede' must be at most 128 characters"],
+    [
+      { supersede: "deploy\u202emain" },
+      "Input 'supersede' must not contain invisible or bidirectional formatting characters (such as U+200B or U+202E)",
+    ],
+    [
+      { supersede: "d", "if-superseded": "ignore" },
+      "Input 'if-superseded' must be skip or fail (got 'ignore')",
+    ],
+    [{ supersede: "d", mode: "wait" }, "Input 'supersede' works with mode: acquire only"],
+    [
+      { supersede: "d", "if-held": "skip" },
+      "Input 'supersede' needs 'if-held: wait': a single try joins no queue, so nothing can supersede it",
+    ],
+  ])("rejects %j", (inputs, message) => {
+    expect(inputError({ ...ACQUIRE, ...inputs }).message).toBe(message);
   });
 });
 

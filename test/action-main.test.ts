@@ -24,6 +24,7 @@ import {
   OTHER_TEXT,
   postHarness,
   RELEASE,
+  superseded,
   T0,
   URL_,
   unreachable,
@@ -282,6 +283,38 @@ describe("runMain, mode acquire", () => {
     expect(h.io.failures).toEqual([`qa-env is ${OTHER_TEXT} (if-held: fail).`]);
     expect(h.io.notices).toEqual([]);
     expect(h.io.outputs).toMatchObject({ acquired: "false", holder: "other-run" });
+  });
+
+  it("superseded: the step succeeds with superseded=true, a notice naming the newer run, and nothing for post to release", async () => {
+    const h = mainHarness({ ...ACQUIRE, supersede: "Deploy/main" }, { acquire: [held(), superseded()] });
+    await drive(h.start());
+    expect(h.client.acquireCalls[0]?.params).toMatchObject({ supersede: "Deploy/main" });
+    expect(h.io.failures).toEqual([]);
+    expect(h.io.notices).toEqual([
+      "Superseded on qa-env: a newer waiter of its group (octo/app · Deploy · run 12) took its place in the queue; output superseded is true.",
+    ]);
+    expect(h.io.outputs).toMatchObject({
+      acquired: "false",
+      superseded: "true",
+      holder: "octo/app · Deploy · run 12",
+    });
+    expect(h.io.summaries[0]).toContain("### LSS: superseded on `qa-env`");
+    expect(h.renewers).toEqual([]);
+    const post = postHarness({ ...ACQUIRE, supersede: "Deploy/main" }, h.io.state, { release: [notHeld()] });
+    await post.run();
+    expect(post.client.releaseCalls).toEqual([]);
+  });
+
+  it("if-superseded fail: the superseded step fails, naming the newer run", async () => {
+    const h = mainHarness(
+      { ...ACQUIRE, supersede: "Deploy/main", "if-superseded": "fail" },
+      { acquire: [superseded(null)] },
+    );
+    await drive(h.start());
+    expect(h.io.failures).toEqual([
+      "Superseded on qa-env: a newer waiter of its group (no holder id) took its place in the queue (if-superseded: fail).",
+    ]);
+    expect(h.io.outputs).toMatchObject({ acquired: "false", superseded: "true" });
   });
 
   it("priority goes to the server with the acquire", async () => {

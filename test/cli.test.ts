@@ -391,6 +391,63 @@ describe("lss run", () => {
     expect(bad.stderr).toMatch(/--priority must be a whole number from -100 to 100/);
   }, 40_000);
 
+  it("--supersede: an older waiter of the group exits 77 without running its command, naming the newer one; a bad group is a usage error", async () => {
+    const key = "run-supersede";
+    const blocker = await runCli(["acquire", key, "--ttl", "30s", "--holder", "e2e"], opts);
+    expect(blocker.code, blocker.stderr).toBe(0);
+    const log = file("supersede.log");
+    const append = (name: string) => node(`require("fs").appendFileSync(${q(log)}, ${q(`${name}\n`)})`);
+    const waiting = (n: number) =>
+      until(
+        async () => ((await server.status(key)) as unknown as { waiting: number }).waiting === n,
+        10_000,
+        `${n} waiter(s)`,
+      );
+    const older = startCli(
+      [
+        "run",
+        key,
+        "--timeout",
+        "30s",
+        "--supersede",
+        "deploy/main",
+        "--holder",
+        "deploy-1",
+        "--",
+        ...append("deploy-1"),
+      ],
+      { ...opts, timeoutMs: 30_000 },
+    );
+    await waiting(1);
+    const newer = startCli(
+      [
+        "run",
+        key,
+        "--timeout",
+        "30s",
+        "--supersede",
+        "deploy/main",
+        "--holder",
+        "deploy-2",
+        "--",
+        ...append("deploy-2"),
+      ],
+      { ...opts, timeoutMs: 30_000 },
+    );
+    const first = await older.done;
+    expect(first.code).toBe(77);
+    expect(first.stderr).toMatch(
+      /superseded on run-supersede: a newer waiter of its group \(deploy-2\) took its place in the queue; the command was not run/,
+    );
+    await waiting(1);
+    expect((await runCli(["release", key, "--lease-token", blocker.stdout.trim()], opts)).code).toBe(0);
+    expect((await newer.done).code).toBe(0);
+    expect((await readMaybe(log)).trim().split("\n")).toEqual(["deploy-2"]);
+    const bad = await runCli(["run", key, "--supersede", "g".repeat(129), "--", ...append("never")], opts);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toMatch(/supersede must be at most 128 characters/);
+  }, 40_000);
+
   it("--if-held skip: a held key exits 0 without running the command; fail exits 75 at once; both name the holder", async () => {
     const key = "run-if-held";
     const blocker = await runCli(["acquire", key, "--ttl", "30s", "--holder", "the-migration"], opts);

@@ -113,6 +113,64 @@ describe.each(STORE_KINDS)("the queue on %s", (kind) => {
     expect(order).toEqual(["hotfix", "normal-1", "normal-2", "low-1", "low-2"]);
   }, 30_000);
 
+  it("supersedes the older waiter of a group at once, naming the newer one; holders, other groups and ungrouped waiters keep their places", async () => {
+    const [a, b] = instances();
+    const wait = (call: Call, token: string, extra: Record<string, unknown>) =>
+      call("POST", pathTo("acquire", { key: "sup" }), {
+        ttl_ms: 10_000,
+        token,
+        holder_id: token,
+        wait_ms: 15_000,
+        ...extra,
+      });
+    // The holder is of the group too: holders are never touched.
+    expect((await wait(a, "e2e", { supersede: "deploy/main", wait_ms: undefined })).status).toBe(200);
+    const deploy1 = wait(a, "deploy-1", { supersede: "deploy/main" });
+    await sleep(100);
+    const other = wait(b, "other-group", { supersede: "deploy/next" });
+    await sleep(100);
+    const plain = wait(a, "plain", {});
+    await sleep(100);
+    const started = Date.now();
+    const deploy2 = wait(b, "deploy-2", { supersede: "deploy/main", priority: 5 });
+    // deploy-1 is answered at once (across instances), not when its wait ends.
+    const first = await deploy1;
+    expect(Date.now() - started).toBeLessThan(handoffMs);
+    expect(first.status).toBe(409);
+    expect(first.body).toMatchObject({
+      error: { code: "superseded" },
+      key: "sup",
+      superseded_by: "deploy-2",
+    });
+    expect(first.body.error.message).toContain("deploy-2");
+    await sleep(100);
+    const status = (await a("GET", pathTo("status", { key: "sup" }))).body;
+    expect(status).toMatchObject({ locked: true, holder_id: "e2e", waiting: 3 });
+    expect(status.queue).toMatchObject([
+      { position: 1, mode: "exclusive", holder_id: "deploy-2", priority: 5, group: "deploy/main" },
+      { position: 2, holder_id: "other-group", priority: 0, group: "deploy/next" },
+      { position: 3, holder_id: "plain", priority: 0, group: null },
+    ]);
+    expect(Date.parse(status.queue[0].waiting_since)).toBeGreaterThan(started - 1000);
+    // Asked again with the same token, it is still superseded (a retry reads the same answer).
+    expect((await wait(a, "deploy-1", { supersede: "deploy/main", wait_ms: undefined })).body).toMatchObject({
+      error: { code: "superseded" },
+    });
+    await release(a, "sup", "e2e");
+    expect((await deploy2).status).toBe(200);
+    await release(b, "sup", "deploy-2");
+    expect((await other).status).toBe(200);
+    await release(b, "sup", "other-group");
+    expect((await plain).status).toBe(200);
+    await release(a, "sup", "plain");
+    const history = (await a("GET", pathTo("history", { key: "sup" }))).body.events;
+    expect(history.find((e: { event: string }) => e.event === "superseded")).toMatchObject({
+      holder_id: "deploy-1",
+      superseded_by: "deploy-2",
+      mode: "exclusive",
+    });
+  }, 30_000);
+
   it("answers a waiter whose window ends with 409, its place in the queue and the holder", async () => {
     const [a] = instances();
     await call(a, "holder-409");

@@ -180,6 +180,45 @@ describe("priority", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+describe("supersede", () => {
+  const badGroup: Array<[string, string, RegExp]> = [
+    ["empty", '""', /supersede must be 1–128 characters/],
+    ["129 characters", JSON.stringify("g".repeat(129)), /supersede must be at most 128 characters/],
+    [
+      "a control character",
+      JSON.stringify("deploy\u001fmain"),
+      /supersede must not contain control characters/,
+    ],
+    ["a newline", JSON.stringify("deploy\nmain"), /supersede must not contain control characters/],
+    ["bidirectional formatting", JSON.stringify("deploy\u202emain"), /invisible or bidirectional/],
+    ["a number", "5", /supersede must be a string/],
+    ["null", "null", /supersede must be a string/],
+  ];
+  it.each(badGroup)(
+    "acquire rejects a supersede group that is %s: 400 naming supersede, nothing taken",
+    async (_label, value, message) => {
+      const app = newApp();
+      const res = await call(app, "POST", leasePath("sup-key", "acquire"), {
+        raw: `{"ttl_ms":1000,"wait_ms":100,"supersede":${value}}`,
+      });
+      expectError(res, 400, "bad_request", [message]);
+      expect(res.body.details).toContainEqual(expect.objectContaining({ in: "body", field: "supersede" }));
+      expect((await status(app, "sup-key")).locked).toBe(false);
+    },
+  );
+
+  it.each(["deploy/main", "g".repeat(128), "🚀 deploy ${{ github.ref }}"])(
+    "accepts supersede %s",
+    async (group) => {
+      const app = newApp();
+      expect((await acquire(app, `sup-ok-${group.length}`, { ttl_ms: 1000, supersede: group })).status).toBe(
+        200,
+      );
+    },
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
 describe("ttl_ms", () => {
   const badTtl: Array<[string, string, RegExp]> = [
     ["missing", "{}", /ttl_ms must be an integer/],

@@ -320,7 +320,11 @@ function HistoryRows({ events }: { events: HistoryEvent[] }) {
           <td data-label="When">
             <Time iso={e.at} />
           </td>
-          <td data-label="Event">{e.event.replaceAll("_", " ")}</td>
+          <td data-label="Event">
+            {e.event === "superseded"
+              ? `superseded by ${e.superseded_by ?? "a newer waiter"}`
+              : e.event.replaceAll("_", " ")}
+          </td>
           <td data-label="Holder">{e.holder_id ?? <span class="muted">—</span>}</td>
           <td data-label="Reason">{e.reason ?? <span class="muted">—</span>}</td>
           <td data-label="Mode">{e.mode ?? <span class="muted">—</span>}</td>

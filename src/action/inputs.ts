@@ -15,6 +15,7 @@ import {
   priorityTextProblem,
   REASON_RULE,
   STATE_LOCK_ID_RULE,
+  SUPERSEDE_RULE,
   textProblem,
 } from "../protocol/fields.js";
 import { type IdTokenSource, idTokenRequestFrom } from "./id-token.js";
@@ -67,9 +68,14 @@ export interface AcquireInputs extends Server, Waiting {
   ifHeld: IfHeld;
   /** While waiting: its place in the key's queue, highest first (-100 … 100). */
   priority: number;
+  /** While waiting: its supersede group (a newer run of it takes this one's place), or null. */
+  supersede: string | null;
+  /** Superseded: skip (succeed, superseded=true) or fail. */
+  ifSuperseded: IfSuperseded;
 }
 
 export type IfHeld = "wait" | "fail" | "skip";
+export type IfSuperseded = "skip" | "fail";
 
 export interface WaitInputs extends Server, Waiting {
   mode: "wait";
@@ -290,6 +296,21 @@ function priorityOf(read: Reader, mode: Mode): number {
   return Number(given);
 }
 
+/** supersede: a group name (acquire only, and only while waiting: a single try joins no queue); if-superseded. */
+function supersedeOf(read: Reader, mode: Mode, ifHeld: IfHeld) {
+  const group = read.field(Input.supersede, SUPERSEDE_RULE);
+  const given = read.text(Input.ifSuperseded) || InputDefault.ifSuperseded;
+  if (given !== "skip" && given !== "fail")
+    throw new InputError(`Input '${Input.ifSuperseded}' must be skip or fail (got '${given}')`);
+  if (group !== null && mode !== "acquire")
+    throw new InputError(`Input '${Input.supersede}' works with mode: acquire only`);
+  if (group !== null && ifHeld !== "wait")
+    throw new InputError(
+      `Input '${Input.supersede}' needs '${Input.ifHeld}: wait': a single try joins no queue, so nothing can supersede it`,
+    );
+  return { supersede: group, ifSuperseded: given as IfSuperseded };
+}
+
 export function parseInputs(env: Env, run: RunContext = runContextFromEnv(env)): Inputs {
   const read = inputReader(env);
   const mode = modeOf(read);
@@ -306,6 +327,7 @@ export function parseInputs(env: Env, run: RunContext = runContextFromEnv(env)):
   const ttlMs = read.duration("ttl");
   const ifHeld = ifHeldOf(read, mode);
   const priority = priorityOf(read, mode);
+  const superseding = supersedeOf(read, mode, ifHeld);
   // fail and skip try once: the timeout (which has a default) does not apply, but is still checked.
   const givenTimeoutMs = read.duration("timeout");
   const timeoutMs = ifHeld === "wait" ? givenTimeoutMs : 0;
@@ -326,6 +348,7 @@ export function parseInputs(env: Env, run: RunContext = runContextFromEnv(env)):
         ...sharing,
         ifHeld,
         priority,
+        ...superseding,
       };
     case "wait":
       return { ...asked, ...server, ...waiting };

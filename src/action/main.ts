@@ -5,7 +5,7 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type HeldLease, type LssClient, newToken, targetName } from "../client/client.js";
-import { describeHolder, sentence, timedOutText, waitingText } from "../client/describe.js";
+import { describeHolder, sentence, supersededText, timedOutText, waitingText } from "../client/describe.js";
 import { LssError } from "../client/errors.js";
 import { type WaitOptions, type WaitProgress, waitFor } from "../client/wait.js";
 import { formatDuration } from "../protocol/durations.js";
@@ -140,9 +140,10 @@ function waiting(inputs: AcquireInputs | WaitInputs, deps: MainDeps) {
 }
 
 type Acquired = Extract<Awaited<ReturnType<typeof waitFor>>, { outcome: "acquired" }>;
+type Superseded = Extract<Awaited<ReturnType<typeof waitFor>>, { outcome: "superseded" }>;
 type NotAcquired = Exclude<
   Awaited<ReturnType<typeof waitFor>>,
-  { outcome: "acquired" } | { outcome: "free" }
+  { outcome: "acquired" } | { outcome: "free" } | { outcome: "superseded" }
 >;
 
 async function acquire(inputs: AcquireInputs, client: LssClient, deps: MainDeps) {
@@ -171,11 +172,13 @@ async function acquire(inputs: AcquireInputs, client: LssClient, deps: MainDeps)
     shared: inputs.shared,
     limit: inputs.limit ?? undefined,
     priority: inputs.priority,
+    supersede: inputs.supersede ?? undefined,
   };
   const result = await waiter.run(() =>
     waitFor(client, { kind: "acquire", key: target, params }, waiter.options),
   );
   io.setOutput(Output.waitedSeconds, String(Math.round(result.waitedMs / 1000)));
+  if (result.outcome === "superseded") return superseded(inputs, client, deps, result);
   if (result.outcome !== "acquired") return notAcquired(inputs, client, deps, result as NotAcquired);
 
   const holder = recordHeld(inputs, deps, result, token);
@@ -227,6 +230,31 @@ async function notAcquired(inputs: AcquireInputs, client: LssClient, deps: MainD
   if (skipped) io.notice(`${why}: skipped (if-held: skip); output acquired is false.`);
   else if (inputs.ifHeld === "fail") io.setFailed(`${why} (if-held: fail).`);
   else io.setFailed(timedOut(name, inputs.timeoutMs, held));
+}
+
+/**
+ * A newer run of the supersede group took this one's place: the step succeeds (or fails, with
+ * if-superseded: fail) with superseded=true. The server took it out of every queue: nothing to release.
+ */
+async function superseded(inputs: AcquireInputs, client: LssClient, deps: MainDeps, result: Superseded) {
+  const { io } = deps;
+  const name = lockName(inputs.target);
+  io.setOutput(Output.acquired, "false");
+  io.setOutput(Output.superseded, "true");
+  if (result.by) io.setOutput(Output.holder, result.by);
+  io.saveState(State.leaseToken, "");
+  await io.summary(
+    summaryMarkdown({
+      title: `LSS: superseded on ${mdCode(name)}`,
+      lock: name,
+      server: client.url,
+      waitedMs: result.waitedMs,
+      heldBefore: null,
+    }),
+  );
+  const why = supersededText(name, result.by);
+  if (inputs.ifSuperseded === "fail") io.setFailed(`${sentence(why)} (if-superseded: fail).`);
+  else io.notice(`${sentence(why)}; output superseded is true.`);
 }
 
 /** The state post needs and the step's outputs of a granted lease; the holder as the server named it. */

@@ -19,6 +19,8 @@ export const Input = {
   limit: "limit",
   ifHeld: "if-held",
   priority: "priority",
+  supersede: "supersede",
+  ifSuperseded: "if-superseded",
 } as const;
 
 /**
@@ -32,6 +34,7 @@ export const InputDefault = {
   shared: "false",
   pollInterval: "5s",
   ifHeld: "wait",
+  ifSuperseded: "skip",
 } as const satisfies Partial<Record<keyof typeof Input, string>>;
 
 /** The inputs every workflow must give. */
@@ -46,6 +49,8 @@ export const Output = {
   expiresAt: "expires-at",
   /** The key acquired: of a pool, which one. */
   key: "key",
+  /** 'true' when a newer run of the supersede group took this one's place. */
+  superseded: "superseded",
 } as const;
 
 /** Saved by main for post (the runner hands them back as STATE_<name>). */

@@ -4,7 +4,7 @@ import { InvalidArgumentError } from "commander";
 import type { LockTarget } from "../client/client.js";
 import { parseDuration } from "../protocol/durations.js";
 import { priorityTextProblem } from "../protocol/fields.js";
-import { HolderLimitText, keysOf, LockKey, PoolKeys } from "../protocol/lease.js";
+import { HolderLimitText, keysOf, LockKey, PoolKeys, SupersedeGroup } from "../protocol/lease.js";
 
 export const duration = (text: string) => {
   const ms = parseDuration(text);
@@ -38,6 +38,11 @@ export const priorityArg = (text: string): number => {
   if (problem) throw new InvalidArgumentError(problem.replace(/^priority/, "--priority"));
   return Number(text);
 };
+
+/** --supersede: a group name, checked as the server checks it. */
+export const supersedeArg = (text: string): string => schemaArg(SupersedeGroup)(text);
+export const SUPERSEDE_HELP =
+  "while waiting: a group (deploy/main); a newer waiter of the group takes this one's place (exit 77)";
 
 export type IfHeld = "wait" | "fail" | "skip";
 /** --if-held: wait (up to --timeout), fail or skip (both try once). */

@@ -13,4 +13,6 @@ export const Exit = {
   timeout: 75,
   /** `run`: the lease was lost while the command ran; the command was stopped. */
   leaseLost: 76,
+  /** `acquire`, `run` with --supersede: a newer waiter of the group took its place (run: the command was not run). */
+  superseded: 77,
 } as const;

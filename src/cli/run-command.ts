@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants } from "node:os";
 import { type LockTarget, type LssClient, newToken, releaseAny, targetName } from "../client/client.js";
-import { describeHolder, timedOutText, waitingText } from "../client/describe.js";
+import { describeHolder, supersededText, timedOutText, waitingText } from "../client/describe.js";
 import { renewLoop } from "../client/renew-loop.js";
 import { LONG_POLL_MS, waitFor } from "../client/wait.js";
 import { formatDuration } from "../protocol/durations.js";
@@ -23,6 +23,8 @@ export interface RunOptions {
   limit?: number;
   /** While waiting: its place in the queue, highest first. */
   priority?: number;
+  /** While waiting: its supersede group (a newer waiter of it takes this one's place). */
+  supersede?: string;
   command: string[];
   ttlMs: number;
   timeoutMs: number;
@@ -87,6 +89,7 @@ async function acquireFor(
     shared: opts.shared,
     limit: opts.limit,
     priority: opts.priority,
+    supersede: opts.supersede,
   };
   let result: Awaited<ReturnType<typeof waitFor>>;
   try {
@@ -111,6 +114,10 @@ async function acquireFor(
     return signalExit(state.interruptedBy);
   }
   term.progress(null);
+  if (result.outcome === "superseded") {
+    term.err(`lss: ${supersededText(name, result.by)}; the command was not run`);
+    return Exit.superseded;
+  }
   if (result.outcome !== "acquired") {
     const held = result.outcome === "timeout" ? result.holder : null;
     if (opts.ifHeld === "skip") {

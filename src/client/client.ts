@@ -20,7 +20,11 @@ export type HeldLease = Pick<
   "holder_id" | "reason" | "fencing_token" | "acquired_at" | "expires_at" | "expires_in_ms"
 > & { position?: number | null };
 
-export type AcquireResult = { acquired: true; lease: GrantResponse } | { acquired: false; held: HeldLease };
+/** superseded: a newer waiter of its group (by: that one's holder id) took its place in the queue. */
+export type AcquireResult =
+  | { acquired: true; lease: GrantResponse }
+  | { acquired: false; held: HeldLease }
+  | { acquired: false; superseded: { by: string | null } };
 
 /** What every call may take: a signal that cancels it. */
 export interface CallOptions {
@@ -39,6 +43,11 @@ export interface AcquireParams {
   limit?: number;
   /** While waiting: its place in the queue, highest first (-100 … 100; default 0). */
   priority?: number;
+  /**
+   * While waiting: its supersede group (deploy/main). A newer waiter of the group takes its place,
+   * and this acquire ends not acquired, superseded.
+   */
+  supersede?: string;
 }
 
 export interface AcquireOptions extends AcquireParams, CallOptions {
@@ -138,6 +147,7 @@ function leaseMethods({ request }: Transport) {
         ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
         ...(waitMs > 0 ? { wait_ms: waitMs } : {}),
         ...(opts.priority ? { priority: opts.priority } : {}),
+        ...(opts.supersede ? { supersede: opts.supersede } : {}),
       };
       const path = pool ? pathTo("acquirePool") : pathTo("acquire", { key: target });
       const r = await request("POST", path, { body, signal: opts.signal, holdMs: waitMs });
@@ -146,6 +156,10 @@ function leaseMethods({ request }: Transport) {
       const code = (r.body?.error as { code?: string })?.code;
       if (r.status === 409 && (code === "lock_held" || code === "queued")) {
         return { acquired: false, held: heldFrom(r.body ?? {}), token };
+      }
+      if (r.status === 409 && code === "superseded") {
+        const by = (r.body?.superseded_by as string | null | undefined) ?? null;
+        return { acquired: false, superseded: { by }, token };
       }
       return fail(r, `acquire ${targetName(target)}`);
     },

@@ -30,3 +30,7 @@ export const timedOutText = (what: string, timeoutMs: number, held: HeldLease | 
 
 /** The text with its first letter upper-cased, to begin a sentence. */
 export const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** "superseded on qa-env: a newer waiter of its group (acme/web run 12) took its place": action and CLI. */
+export const supersededText = (what: string, by: string | null) =>
+  `superseded on ${what}: a newer waiter of its group (${by ?? "no holder id"}) took its place in the queue`;

@@ -30,7 +30,9 @@ export type WaitResult =
   | { outcome: "acquired"; lease: GrantResponse; waitedMs: number }
   | { outcome: "free"; waitedMs: number }
   | { outcome: "timeout"; waitedMs: number; holder: HeldLease | null }
-  | { outcome: "unknown"; waitedMs: number };
+  | { outcome: "unknown"; waitedMs: number }
+  /** A newer waiter of its supersede group took its place (by: that one's holder id). */
+  | { outcome: "superseded"; waitedMs: number; by: string | null };
 
 export interface WaitOptions {
   timeoutMs: number;
@@ -60,9 +62,10 @@ export async function waitFor(client: LssClient, target: WaitTarget, opts: WaitO
     switch (target.kind) {
       case "acquire": {
         const r = await client.acquire(target.key, { ...target.params, signal: opts.signal, waitMs: hold });
-        return r.acquired
-          ? { done: { outcome: "acquired", lease: r.lease, waitedMs: waitedMs() } }
-          : { holder: r.held };
+        if (r.acquired) return { done: { outcome: "acquired", lease: r.lease, waitedMs: waitedMs() } };
+        if ("superseded" in r)
+          return { done: { outcome: "superseded", by: r.superseded.by, waitedMs: waitedMs() } };
+        return { holder: r.held };
       }
       case "free": {
         const s = await client.status(target.key, { signal: opts.signal, waitMs: hold });

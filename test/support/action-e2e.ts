@@ -1,6 +1,7 @@
 /** A real LSS server (in-process, on a real redis-server) and helpers to run the action's dist/ against it. */
 import { serve } from "@hono/node-server";
 import { createApp } from "../../server/app.js";
+import type { HistoryResponse, StatusResponse } from "../../src/protocol/lease.js";
 import { pathTo } from "../../src/protocol/paths.js";
 import { actionInputDefaults, Job } from "./runner.js";
 import { freePort } from "./server-process.js";
@@ -13,7 +14,9 @@ export interface LiveServer {
   url: string;
   backends: StoreBackends;
   /** Lease API status of a key, as the admin sees it. */
-  status(key: string): Promise<{ locked: boolean; holder_id: string | null; fencing_token: number | null }>;
+  status(key: string): Promise<StatusResponse>;
+  /** Its history, as the admin sees it. */
+  history(key: string): Promise<HistoryResponse>;
   close(): Promise<void>;
 }
 
@@ -30,11 +33,13 @@ export async function startLiveServer(): Promise<LiveServer> {
       const res = await fetch(`${url}${pathTo("status", { key })}`, {
         headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
       });
-      return (await res.json()) as {
-        locked: boolean;
-        holder_id: string | null;
-        fencing_token: number | null;
-      };
+      return (await res.json()) as StatusResponse;
+    },
+    async history(key) {
+      const res = await fetch(`${url}${pathTo("history", { key })}`, {
+        headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      return (await res.json()) as HistoryResponse;
     },
     async close() {
       await new Promise((r) => server.close(r));

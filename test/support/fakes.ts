@@ -211,6 +211,10 @@ export const lease = (over: Partial<GrantResponse> = {}): GrantResponse => ({
 });
 export const granted = (l: GrantResponse = lease()): AcquireResult => ({ acquired: true, lease: l });
 export const held = (h: HeldLease = OTHER): AcquireResult => ({ acquired: false, held: h });
+export const superseded = (by: string | null = "octo/app · Deploy · run 12"): AcquireResult => ({
+  acquired: false,
+  superseded: { by },
+});
 export const lockedStatus = (h: HeldLease = OTHER): StatusResponse => ({
   status: "ok",
   key: "qa-env",

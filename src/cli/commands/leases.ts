@@ -1,7 +1,7 @@
 /** The lease steps apart: `acquire`, `renew`, `release`, `status` and `wait`. */
 import { type Command, CommanderError } from "commander";
 import { type LockTarget, newToken, targetName } from "../../client/client.js";
-import { describeHolder, timedOutText, waitingText } from "../../client/describe.js";
+import { describeHolder, supersededText, timedOutText, waitingText } from "../../client/describe.js";
 import { LONG_POLL_MS, waitFor } from "../../client/wait.js";
 import { LockKey } from "../../protocol/lease.js";
 import {
@@ -11,7 +11,9 @@ import {
   ifHeldArg,
   limitArg,
   priorityArg,
+  SUPERSEDE_HELP,
   schemaArg,
+  supersedeArg,
   targetArg,
 } from "../args.js";
 import type { CliContext } from "../context.js";
@@ -29,6 +31,7 @@ export function registerAcquire(program: Command, { term, clientOf, json, print,
     .option("--timeout <duration>", "how long to wait (0: try once)", duration, 0)
     .option("--if-held <what>", IF_HELD_HELP, ifHeldArg, "wait")
     .option("--priority <n>", "while waiting: place in the queue, highest first (-100 … 100)", priorityArg, 0)
+    .option("--supersede <group>", SUPERSEDE_HELP, supersedeArg)
     .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
     .option("--lease-token <token>", "your own lease token (acquiring again with it extends the lease)")
     .option("--holder <name>", "who holds it", defaultHolder(false))
@@ -51,6 +54,7 @@ export function registerAcquire(program: Command, { term, clientOf, json, print,
         shared: o.shared,
         limit: o.limit,
         priority: o.priority,
+        supersede: o.supersede,
       };
       const timeoutMs = o.ifHeld === "wait" ? o.timeout : 0;
       const waiting = {
@@ -64,6 +68,12 @@ export function registerAcquire(program: Command, { term, clientOf, json, print,
         throw await unconfirmedAcquire(client, k, token, err);
       });
       term.progress(null);
+      if (r.outcome === "superseded") {
+        if (json(cmd))
+          term.out(JSON.stringify({ acquired: false, key: k, superseded: true, superseded_by: r.by }));
+        term.err(`lss: ${supersededText(targetName(k), r.by)}`);
+        return exit(Exit.superseded);
+      }
       if (r.outcome !== "acquired") {
         const held = r.outcome === "timeout" ? r.holder : null;
         if (json(cmd)) term.out(JSON.stringify({ acquired: false, key: k, ...held }));

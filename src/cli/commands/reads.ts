@@ -9,18 +9,22 @@ import type { CliContext } from "../context.js";
 
 /** One event as a line: when, what, who and why, its fencing token, how long it was held, by whom. */
 function eventLine(e: HistoryResponse["events"][number]): string {
-  const who = e.holder_id ?? (e.event === "queue_timeout" ? "a waiter" : "an anonymous holder");
+  const waiter = e.event === "queue_timeout" || e.event === "superseded";
+  const who = e.holder_id ?? (waiter ? "a waiter" : "an anonymous holder");
+  const newer = e.event === "superseded" ? ` for ${e.superseded_by ?? "a newer waiter"}` : "";
   const why = e.reason ? ` (${e.reason})` : "";
   const fence = e.fencing_token == null ? "" : ` fencing token ${e.fencing_token}`;
   const held = e.held_ms == null ? "" : ` after ${formatDuration(e.held_ms)}`;
   const by = e.actor ? ` by token ${e.actor.token_name ?? e.actor.token_id}` : "";
-  return `${e.at}  ${e.event.padEnd(14)} ${who}${why}${fence}${held}${by}`;
+  return `${e.at}  ${e.event.padEnd(14)} ${who}${newer}${why}${fence}${held}${by}`;
 }
 
 export function registerReads(program: Command, { clientOf, print }: CliContext) {
   program
     .command("history")
-    .description("who held a lock and when: grants, releases, expiries, forced releases, queue timeouts")
+    .description(
+      "who held a lock and when: grants, releases, expiries, forced releases, queue timeouts, supersedes",
+    )
     .argument("<key>", "the lock", schemaArg(LockKey))
     .option("--limit <n>", "how many events (newest first)", count("--limit", 100), 20)
     .option("--cursor <cursor>", "the next page (the previous page's next_cursor)")

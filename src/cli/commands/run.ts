@@ -8,6 +8,8 @@ import {
   ifHeldArg,
   limitArg,
   priorityArg,
+  SUPERSEDE_HELP,
+  supersedeArg,
   targetArg,
 } from "../args.js";
 import type { CliContext } from "../context.js";
@@ -31,6 +33,7 @@ export function registerRun(program: Command, ctx: CliContext) {
     .option("--timeout <duration>", "how long to wait for the lock (0: try once)", duration, 600_000)
     .option("--if-held <what>", IF_HELD_HELP, ifHeldArg, "wait")
     .option("--priority <n>", "while waiting: place in the queue, highest first (-100 … 100)", priorityArg, 0)
+    .option("--supersede <group>", SUPERSEDE_HELP, supersedeArg)
     .option("--grace <duration>", "after a lost lease: SIGTERM, then SIGKILL after this", duration, 10_000)
     .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
     .option("--holder <name>", "who holds it, as others see it", defaultHolder(true))
@@ -41,6 +44,7 @@ export function registerRun(program: Command, ctx: CliContext) {
         shared: o.shared,
         limit: o.limit,
         priority: o.priority,
+        supersede: o.supersede,
         command,
         ttlMs: o.ttl,
         timeoutMs: o.ifHeld === "wait" ? o.timeout : 0,
