@@ -12,10 +12,10 @@ import { createOidcVerifier, githubServerOf } from "./auth/oidc.js";
 import type { RateLimiter } from "./auth/rate-limit.js";
 import { createTokenVerifier } from "./auth/tokens.js";
 import type { TokenVerifier } from "./auth/types.js";
+import { type ChangeListener, noticingChanges } from "./changes.js";
 import { type Config, DEFAULT_CONFIG } from "./config.js";
 import { ApiError, codeOfStatus, errorBody } from "./errors.js";
 import type { GitHubApp } from "./github/app.js";
-import { noticingChanges } from "./github/changes.js";
 import { gatesOnKey } from "./github/gates.js";
 import {
   registerGateStatus,
@@ -33,6 +33,8 @@ import {
   metricsMiddleware,
   rateLimitReason,
 } from "./metrics.js";
+import { type Notifier, notifierOf } from "./notify/notifier.js";
+import { registerWebhookRoutes } from "./notify/routes.js";
 import { registerAdminRoutes } from "./routes/admin.js";
 import { docsRoutes } from "./routes/docs.js";
 import { registerHealth } from "./routes/health.js";
@@ -59,7 +61,9 @@ type AppSetting =
   | "oidc"
   | "publicOrigin"
   | "githubServerUrl"
-  | "github";
+  | "github"
+  | "cronSecret"
+  | "webhooks";
 
 export interface AppDeps {
   store: LockStore;
@@ -73,6 +77,11 @@ export interface AppDeps {
    * are served when given, and this instance's lock changes reach its gates and freezes at once.
    */
   github?: GitHubApp;
+  /**
+   * Webhook notifications (default: one of this app's own, on its store). Its tick, like the
+   * App's, is the scheduler's: GET /tick, Node's loop, a Workers Cron Trigger.
+   */
+  notifier?: Notifier;
   /** How routes validate requests (default "merged"; see routes/router.ts). */
   validation?: Validation;
   /** What the app reads of the configuration; what is left out is DEFAULT_CONFIG's. */
@@ -204,6 +213,26 @@ const INDEX = {
   dashboard: "/ui",
 };
 
+/** What a lock change sets off: the GitHub App's gates and freezes (not for a supersede), and notifications. */
+function listenerOf(github: GitHubApp | undefined, notifier: Notifier): ChangeListener {
+  return (ref, change) => {
+    const work = [
+      github && change.kind !== "superseded" ? github.changed(ref) : null,
+      notifier.changed(ref, change),
+    ].filter((w): w is Promise<void> => w !== null);
+    return work.length === 0 ? null : Promise.all(work).then(() => {});
+  };
+}
+
+/** The scheduler's one tick: the App's, then the notifier's; when either's outbox is next due. */
+export function tickOf(github: GitHubApp | undefined, notifier: Notifier) {
+  return async (): Promise<number | null> => {
+    const dues = [github ? await github.tick() : null, await notifier.tick().catch(() => null)];
+    const due = dues.filter((d): d is number => d !== null);
+    return due.length ? Math.min(...due) : null;
+  };
+}
+
 export function createApp(deps: AppDeps) {
   const { runtime = RUNTIMES.node } = deps;
   // A setting given as undefined is a setting not given: the default stands.
@@ -211,10 +240,11 @@ export function createApp(deps: AppDeps) {
   const config: Settings = { ...DEFAULT_CONFIG, ...Object.fromEntries(given) };
   // Metrics count from outside: the store and the rate limiter wrapped, a middleware, onError.
   const metrics = config.metricsEnabled === false ? null : (deps.metrics ?? createMetrics());
-  const changes = deps.github
-    ? noticingChanges(deps.store, deps.github.changed, { background: runtime.name === "node" })
-    : null;
-  const observed = changes?.store ?? deps.store;
+  const notifier = deps.notifier ?? notifierOf(config, deps.store, metrics ?? undefined);
+  const changes = noticingChanges(deps.store, listenerOf(deps.github, notifier), {
+    background: runtime.name === "node",
+  });
+  const observed = changes.store;
   const store = metrics ? instrumentStore(observed, metrics) : observed;
   const rateLimiter =
     metrics && deps.rateLimiter ? instrumentRateLimiter(deps.rateLimiter, metrics) : deps.rateLimiter;
@@ -239,7 +269,7 @@ export function createApp(deps: AppDeps) {
   app.use("*", (c, next) =>
     (c.req.path === "/github/webhook" ? bodyLimits.webhook : bodyLimits.usual)(c, next),
   );
-  if (changes) app.use("*", changes.settle);
+  app.use("*", changes.settle);
   app.use("/infra/*", ...authed);
   app.use("/admin/*", ...authed);
   app.use("/locks/*", ...locksAuth); // also matches "/locks" itself
@@ -256,8 +286,10 @@ export function createApp(deps: AppDeps) {
     const { github } = deps;
     registerGateStatus(app, github.gates);
     registerGitHubRoutes(app, { store, github, webhookSecret: config.github.webhookSecret, metrics });
-    registerTick(app, { github, cronSecret: config.github.cronSecret, adminAuth: authed });
   }
+  registerWebhookRoutes(app, notifier, { allowPrivate: config.webhooks.allowPrivate });
+  const tick = tickOf(deps.github, notifier);
+  registerTick(app, { tick, cronSecret: config.github?.cronSecret ?? config.cronSecret, adminAuth: authed });
 
   const openApi = openApiOf(app);
   app.get("/openapi.json", (c) => c.json(openApi()));

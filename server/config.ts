@@ -48,6 +48,14 @@ export interface Config {
   metricsEnabled: boolean;
   /** A token that may read /metrics and nothing else (admin tokens may too); null: none. */
   metricsToken: string | null;
+  /** The scheduler's secret for GET /tick (CRON_SECRET: Vercel Cron sends it); null: admin tokens only. */
+  cronSecret: string | null;
+  /**
+   * Webhook notifications: whether they may go to private and loopback addresses
+   * (LSS_WEBHOOK_ALLOW_PRIVATE), and how many deliveries a namespace may have pending
+   * (LSS_WEBHOOK_MAX_PENDING).
+   */
+  webhooks: { allowPrivate: boolean; maxPending: number };
   /** The GitHub App that gates environments (LSS_GITHUB_APP_ID…, LSS_GATE_RULES); null: off. */
   github: GitHubAppConfig | null;
   /** GitHub Actions OIDC tokens as bearer tokens, by the operator's policy; null: not accepted. */
@@ -132,6 +140,22 @@ const schema = z.object({
     .transform((v) => v === "on")
     .default(true),
   LSS_METRICS_TOKEN: z.string().min(16, "LSS_METRICS_TOKEN must be at least 16 characters").optional(),
+  CRON_SECRET: z.string().min(16, "CRON_SECRET must be at least 16 characters").optional(),
+  LSS_WEBHOOK_ALLOW_PRIVATE: z
+    .enum(["true", "false"], { error: "LSS_WEBHOOK_ALLOW_PRIVATE must be true or false" })
+    .transform((v) => v === "true")
+    .default(false),
+  LSS_WEBHOOK_MAX_PENDING: z
+    .string()
+    .regex(/^\d+$/, "LSS_WEBHOOK_MAX_PENDING must be a whole number from 1 to 100000")
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(1, "LSS_WEBHOOK_MAX_PENDING must be a whole number from 1 to 100000")
+        .max(100_000, "LSS_WEBHOOK_MAX_PENDING must be a whole number from 1 to 100000"),
+    )
+    .default(1000),
   LSS_OIDC_POLICY: z.string().optional(),
   LSS_OIDC_POLICY_FILE: z.string().optional(),
   LSS_OIDC_ISSUER: z
@@ -253,6 +277,8 @@ export function loadConfig(
     },
     metricsEnabled: e.LSS_METRICS,
     metricsToken: e.LSS_METRICS_TOKEN ?? null,
+    cronSecret: e.CRON_SECRET ?? null,
+    webhooks: { allowPrivate: e.LSS_WEBHOOK_ALLOW_PRIVATE, maxPending: e.LSS_WEBHOOK_MAX_PENDING },
     oidc,
     github,
     publicOrigin,

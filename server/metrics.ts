@@ -51,6 +51,10 @@ export interface Metrics {
     kind: "approve" | "reject" | "status" | "check",
     outcome: "done" | "retry" | "dropped" | "expired",
   ): void;
+  /** A webhook delivery (notifications): by event, and how it ended (or that it is retried). */
+  webhookDelivery(event: string, outcome: "done" | "retry" | "dropped" | "expired" | "overflow"): void;
+  /** From an event to its receiver's 2xx, for deliveries taken at the first attempt. */
+  webhookLatency(seconds: number): void;
 }
 
 /**
@@ -135,6 +139,18 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): Metrics 
     labelNames: ["kind", "outcome"] as const,
     registers,
   });
+  const webhookDeliveries = new Counter({
+    name: "lss_webhook_deliveries_total",
+    help: "Webhook deliveries (notifications), by event and outcome: done (the receiver answered 2xx), retry (it failed; sent again later), dropped (refused for good: 4xx, a redirect, a private address, a deleted subscription), expired (not taken within an hour), overflow (the namespace had too many pending)",
+    labelNames: ["event", "outcome"] as const,
+    registers,
+  });
+  const webhookLatency = new Histogram({
+    name: "lss_webhook_delivery_seconds",
+    help: "From a lock event to its receiver's 2xx, for deliveries taken at the first attempt",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
   // Labels that are known in advance read 0 before their first event, so that rate() sees the start.
   for (const mode of ["exclusive", "shared"] as const) grants.inc({ mode }, 0);
   for (const reason of ["requests", "failed_auth", "waits"] as const) rateLimited.inc({ reason }, 0);
@@ -161,6 +177,8 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): Metrics 
     githubWebhook: (event, outcome) =>
       githubWebhooks.inc({ event: EVENTS.has(event) ? event : "other", outcome }),
     githubCall: (kind, outcome) => githubCalls.inc({ kind, outcome }),
+    webhookDelivery: (event, outcome) => webhookDeliveries.inc({ event, outcome }),
+    webhookLatency: (seconds) => webhookLatency.observe(seconds),
   };
 }
 

@@ -6,6 +6,7 @@ import { openBackend } from "./backend.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { githubAppOf } from "./github/app.js";
 import { createMetrics } from "./metrics.js";
+import { NOTIFY_TICK_MS, notifierOf, tickEvery } from "./notify/notifier.js";
 import { announce, withTryOutAdminToken } from "./startup.js";
 import { StoreUnavailableError } from "./stores/types.js";
 
@@ -43,8 +44,11 @@ const metrics = config.metricsEnabled ? createMetrics({ processMetrics: true }) 
 const following = new AbortController();
 const github = githubAppOf(config, backend.store, metrics);
 if (github && config.github) void github.follow(following.signal, config.github.tickMs);
+// Notifications: their time-based events and retries, every tick (sooner when a retry is due).
+const notifier = notifierOf(config, backend.store, metrics);
+void tickEvery(notifier.tick, following.signal, config.github?.tickMs ?? NOTIFY_TICK_MS);
 const server = serve(
-  { fetch: createApp({ ...backend, config, metrics, github }).fetch, port: config.port },
+  { fetch: createApp({ ...backend, config, metrics, github, notifier }).fetch, port: config.port },
   (info) => announce(config, info.port, generated),
 );
 const stop = () => {

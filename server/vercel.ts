@@ -3,7 +3,7 @@
  * export has `fetch` (a default-exported function gets Node's req/res instead), so this exports
  * `{ fetch }`. Module scope survives between invocations of a warm instance, so the store client is
  * reused. Served at / (vercel.json rewrites every path to /api) and at /api. The GitHub App's tick
- * is GET /api/github/tick, which vercel.json's cron calls with CRON_SECRET.
+ * is GET /api/tick (or /api/github/tick), which a Vercel Cron calls with CRON_SECRET.
  */
 import { Hono } from "hono";
 import { createApp, noRoute } from "./app.js";
@@ -11,6 +11,7 @@ import { openBackend } from "./backend.js";
 import { loadConfig } from "./config.js";
 import { githubAppOf } from "./github/app.js";
 import { createMetrics } from "./metrics.js";
+import { notifierOf } from "./notify/notifier.js";
 import { RUNTIMES } from "./runtime.js";
 import { lazyFetch } from "./serverless.js";
 
@@ -21,7 +22,8 @@ export default {
     const metrics = config.metricsEnabled ? createMetrics({ processMetrics: true }) : undefined;
     const backend = openBackend(config);
     const github = githubAppOf(config, backend.store, metrics);
-    const app = createApp({ ...backend, config, runtime: RUNTIMES.vercel, metrics, github });
+    const notifier = notifierOf(config, backend.store, metrics);
+    const app = createApp({ ...backend, config, runtime: RUNTIMES.vercel, metrics, github, notifier });
     return new Hono().route("/api", app).route("/", app).notFound(noRoute);
   }),
 };

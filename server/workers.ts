@@ -6,18 +6,19 @@
  */
 import { Redis } from "@upstash/redis/cloudflare";
 import type { ExecutionContext } from "hono";
-import { createApp } from "./app.js";
+import { createApp, tickOf } from "./app.js";
 import { upstashBackend } from "./backend-upstash.js";
 import { loadConfig } from "./config.js";
-import { type GitHubApp, githubAppOf } from "./github/app.js";
+import { githubAppOf } from "./github/app.js";
 import { createMetrics } from "./metrics.js";
+import { notifierOf } from "./notify/notifier.js";
 import { RUNTIMES } from "./runtime.js";
 import { lazyFetch, stringBindings } from "./serverless.js";
 import { upstashOptions } from "./stores/upstash.js";
 
 interface Instance {
   app: ReturnType<typeof createApp>;
-  github: GitHubApp | undefined;
+  tick: () => Promise<number | null>;
 }
 let instance: Instance | undefined;
 
@@ -34,7 +35,9 @@ function build(env: Record<string, unknown>): Instance {
   const backend = upstashBackend(client, config.store, config);
   const metrics = config.metricsEnabled ? createMetrics() : undefined;
   const github = githubAppOf(config, backend.store, metrics);
-  return { app: createApp({ ...backend, config, runtime: RUNTIMES.workers, metrics, github }), github };
+  const notifier = notifierOf(config, backend.store, metrics);
+  const app = createApp({ ...backend, config, runtime: RUNTIMES.workers, metrics, github, notifier });
+  return { app, tick: tickOf(github, notifier) };
 }
 
 export default {
@@ -42,7 +45,7 @@ export default {
     instance ??= build(env);
     return instance.app;
   }),
-  /** The Cron Trigger: the App's tick. Without the App it does nothing (not even a store call). */
+  /** The Cron Trigger: the scheduler's tick (the App's, and the notifications'). */
   scheduled(_event: unknown, env: Record<string, unknown>, ctx: ExecutionContext) {
     try {
       instance ??= build(env);
@@ -50,6 +53,6 @@ export default {
       console.error(`lss: configuration error: ${(err as Error).message}`);
       return;
     }
-    if (instance.github) ctx.waitUntil(instance.github.tick());
+    ctx.waitUntil(instance.tick());
   },
 };

@@ -42,6 +42,8 @@ describe("loadConfig defaults", () => {
       declaredEvictionPolicy: null,
       metricsEnabled: true,
       metricsToken: null,
+      cronSecret: null,
+      webhooks: { allowPrivate: false, maxPending: 1000 },
       limits: {
         locksPerNamespace: 10_000,
         locksByNamespace: { open: 10_000 },
@@ -595,6 +597,12 @@ describe("numbers and switches", () => {
       { LSS_METRICS_TOKEN: "0123456789abcdef" },
       { metricsToken: "0123456789abcdef" },
     ],
+    ["CRON_SECRET", { CRON_SECRET: "0123456789abcdef" }, { cronSecret: "0123456789abcdef" }],
+    [
+      "LSS_WEBHOOK_ALLOW_PRIVATE=true, LSS_WEBHOOK_MAX_PENDING=50",
+      { LSS_WEBHOOK_ALLOW_PRIVATE: "true", LSS_WEBHOOK_MAX_PENDING: "50" },
+      { webhooks: { allowPrivate: true, maxPending: 50 } },
+    ],
     [
       "the store's limits",
       {
@@ -645,6 +653,22 @@ describe("numbers and switches", () => {
 
   it.each<[string, Env, RegExp]>([
     ["PORT=abc", { PORT: "abc" }, /PORT must be a whole number/],
+    ["CRON_SECRET too short", { CRON_SECRET: "short" }, /CRON_SECRET must be at least 16 characters/],
+    [
+      "LSS_WEBHOOK_ALLOW_PRIVATE=yes",
+      { LSS_WEBHOOK_ALLOW_PRIVATE: "yes" },
+      /LSS_WEBHOOK_ALLOW_PRIVATE must be true or false/,
+    ],
+    [
+      "LSS_WEBHOOK_MAX_PENDING=0",
+      { LSS_WEBHOOK_MAX_PENDING: "0" },
+      /LSS_WEBHOOK_MAX_PENDING must be a whole number from 1 to 100000/,
+    ],
+    [
+      "LSS_WEBHOOK_MAX_PENDING=many",
+      { LSS_WEBHOOK_MAX_PENDING: "many" },
+      /LSS_WEBHOOK_MAX_PENDING must be a whole number/,
+    ],
     ["PORT=70000", { PORT: "70000" }, /PORT must be at most 65535/],
     ["PORT=-1", { PORT: "-1" }, /PORT/],
     ["PORT=80.5", { PORT: "80.5" }, /PORT/],

@@ -207,7 +207,7 @@ describe("supersede", () => {
     },
   );
 
-  it.each(["deploy/main", "g".repeat(128), "🚀 deploy ${{ github.ref }}"])(
+  it.each(["deploy/main", "g".repeat(128), "🚀 deploy · refs/heads/main"])(
     "accepts supersede %s",
     async (group) => {
       const app = newApp();

@@ -139,13 +139,19 @@ export function registerGitHubRoutes(
 }
 
 /**
- * GET /github/tick: the scheduler's entry point for runtimes without an interval of their own
- * (Vercel Cron calls it with `Authorization: Bearer $CRON_SECRET`; any cron may, with an admin
- * token). Safe to call from several places at once.
+ * GET /tick (and, as the App's first releases named it, GET /github/tick): the scheduler's entry
+ * point for runtimes without an interval of their own: the GitHub App's gates, freezes and
+ * outbox, and the notifications' time-based events and retries. Vercel Cron calls it with
+ * `Authorization: Bearer $CRON_SECRET`; any cron may, with an admin token. Safe to call from
+ * several places at once.
  */
 export function registerTick(
   app: Hono<AppEnv>,
-  deps: { github: GitHubApp; cronSecret: string | null; adminAuth: MiddlewareHandler<AppEnv>[] },
+  deps: {
+    tick: () => Promise<number | null>;
+    cronSecret: string | null;
+    adminAuth: MiddlewareHandler<AppEnv>[];
+  },
 ) {
   const cron: MiddlewareHandler<AppEnv> = async (c, next) => {
     const bearer = /^Bearer (.+)$/.exec(c.req.header("Authorization") ?? "")?.[1];
@@ -154,16 +160,19 @@ export function registerTick(
     await next();
   };
   // The scheduler's secret, or else an admin token as any admin route asks.
-  app.get("/github/tick", some(cron, every(...deps.adminAuth, requireScope("admin"))), async (c) => {
-    const started = Date.now();
-    const due = await deps.github.tick();
-    return c.json({
-      status: "ok",
-      took_ms: Date.now() - started,
-      // When GitHub calls left in the outbox are next due (a scheduler may come back then).
-      next_due: due === null ? null : new Date(due).toISOString(),
+  const allowed = some(cron, every(...deps.adminAuth, requireScope("admin")));
+  for (const path of ["/tick", "/github/tick"]) {
+    app.get(path, allowed, async (c) => {
+      const started = Date.now();
+      const due = await deps.tick();
+      return c.json({
+        status: "ok",
+        took_ms: Date.now() - started,
+        // When calls left in an outbox are next due (a scheduler may come back then).
+        next_due: due === null ? null : new Date(due).toISOString(),
+      });
     });
-  });
+  }
 }
 
 /**

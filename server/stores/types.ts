@@ -74,8 +74,10 @@ type At = { now: number };
 
 export type AcquireOutcome = At &
   /** expired: how many leases on the key this grant found ended by expiry (for the metrics). */
+
+  /** queued: it waited in the queue for it. */
   (
-    | { outcome: "granted"; lease: Lease; expired?: number }
+    | { outcome: "granted"; lease: Lease; expired?: number; queued?: boolean }
     /** The same token already held the lease (a retried acquire): same lease, expiry extended. */
     | { outcome: "retried"; lease: Lease }
     /** position: 1-based place in the key's queue (0 when the call did not queue). */
@@ -135,8 +137,10 @@ export type RenewOutcome = At &
 
 export type ReleaseOutcome = At &
   /** again: a retried release (it had been released already); expired: leases found expired. */
+
+  /** lease: the one that ended (absent from a retried release). */
   (
-    | { outcome: "released"; again?: boolean; expired?: number }
+    | { outcome: "released"; again?: boolean; expired?: number; lease?: Lease }
     | { outcome: "held"; lease: Lease }
     | { outcome: "not_held" }
     | { outcome: "forbidden" }
@@ -322,7 +326,7 @@ export class StoreUnavailableError extends Error {
  * refused: the store rejects our credentials (a configuration mistake); unreachable: no answer;
  * unsafe: it answers, but could lose lock records (an evicting Redis).
  */
-export type RecordKind = "gates" | "outbox" | "freeze";
+export type RecordKind = "gates" | "outbox" | "freeze" | "webhooks" | "deliveries";
 
 export interface RecordStore {
   put(id: string, json: string): Promise<void>;

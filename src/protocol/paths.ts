@@ -18,6 +18,9 @@ export const PATHS = {
   stateLock: "/locks/{id}",
   lockStateLock: "/locks/{id}/lock",
   unlockStateLock: "/locks/{id}/unlock",
+  // Notifications (admin).
+  webhooks: "/infra/webhooks",
+  webhook: "/infra/webhooks/{id}",
   // Operating the server.
   tokens: "/admin/tokens",
   token: "/admin/tokens/{id}",

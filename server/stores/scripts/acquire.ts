@@ -397,7 +397,9 @@ for _, other in ipairs(keys) do
     if next then publish(other.channel, 'r', next .. ' ' .. (redis.call('HGET', other.queueUntil, next) or '0')) end
   end
 end
-return reply('granted', granted, {expired = expired, index = k.i})
+local waited = 0
+if queued then waited = 1 end
+return reply('granted', granted, {expired = expired, queued = waited, index = k.i})
 end
 
 return acquire()
@@ -406,7 +408,13 @@ return acquire()
     const base = { ...at(r), index: num(r.index) - 1 };
     switch (r.outcome) {
       case "granted":
-        return { ...base, outcome: "granted", lease: leaseOf(r), expired: num(r.expired) };
+        return {
+          ...base,
+          outcome: "granted",
+          lease: leaseOf(r),
+          expired: num(r.expired),
+          ...(num(r.queued) === 1 ? { queued: true } : {}),
+        };
       case "retried":
         return { ...base, outcome: "retried", lease: leaseOf(r) };
       case "held":

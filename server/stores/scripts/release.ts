@@ -66,9 +66,17 @@ chunked('HDEL', HK, dropped)
 -- Into the history: the holder's own release, or every holder a forced release ends.
 local kind = 'released'
 if force then kind = 'forced_release' end
-if excl and (force or r.token == me) then note(H, r, kind, now, lease_of(r), now - tonumber(r.since), actor) end
+-- The lease that ended (of several forced at once, the last), for the answer.
+local ended_lease = nil
+if excl and (force or r.token == me) then
+  ended_lease = lease_of(r)
+  note(H, r, kind, now, ended_lease, now - tonumber(r.since), actor)
+end
 for _, h in ipairs(alive) do
-  if force or h == mine then note(H, r, kind, now, shared_lease(h), now - tonumber(h.since), actor) end
+  if force or h == mine then
+    ended_lease = shared_lease(h)
+    note(H, r, kind, now, ended_lease, now - tonumber(h.since), actor)
+  end
 end
 -- Still held by others after this release? (A shared holder leaving others; never when forced.)
 local others = 0
@@ -107,7 +115,7 @@ end
 if watched then publish(A.channel, 'r', next .. ' ' .. next_until) end
 -- Nobody holds it now: into the namespace's ended set.
 if others == 0 then released(r) end
-return reply('released', nil, {expired = #lapsed})
+return reply('released', ended_lease, {expired = #lapsed})
 end
 
 return release()
@@ -115,7 +123,13 @@ return release()
   decode(r): ReleaseOutcome {
     switch (r.outcome) {
       case "released":
-        return { ...at(r), outcome: "released", again: num(r.again) === 1, expired: num(r.expired) };
+        return {
+          ...at(r),
+          outcome: "released",
+          again: num(r.again) === 1,
+          expired: num(r.expired),
+          ...(r.fence !== undefined ? { lease: leaseOf(r) } : {}),
+        };
       case "held":
         return { ...at(r), outcome: "held", lease: leaseOf(r) };
       case "forbidden":

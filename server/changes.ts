@@ -1,22 +1,34 @@
 /**
- * What a lock change through this instance lets the GitHub App decide at once: a release may let
- * a gated deployment in, a grant or a release of a freeze key turns its checks. Serverless
+ * What a lock change through this instance sets off at once: for the GitHub App, a release may let
+ * a gated deployment in, a grant or a release of a freeze key turns its checks; for notifications,
+ * a grant, a release or a supersede is an event to deliver. It runs after the store answered,
+ * never inside a lock operation. Serverless
  * instances have no loop of their own, so the request that made the change carries the work: a
  * Worker and Vercel hand it to waitUntil (where Vercel offers none, it is finished before
  * answering, for at most a few seconds); a Node process lets it run.
  * Keys no rule names cost nothing.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import type { LockRef, LockStore } from "../stores/types.js";
+import type { Lease, LockRef, LockStore } from "./stores/types.js";
+
+/** A lock operation's outcome, as those who act on changes hear of it. */
+export type LockChange =
+  | { kind: "granted"; now: number; lease: Lease; queued: boolean; expired: number }
+  | { kind: "released"; now: number; forced: boolean; again: boolean; lease: Lease | null }
+  | { kind: "superseded"; now: number; tokenHash: string; holderId: string | null; by: string | null }
+  /** A waiter left the queue, or a /locks lock was created locked. */
+  | { kind: "other" };
+
+export type ChangeListener = (ref: LockRef, change: LockChange) => Promise<void> | null;
 
 export function noticingChanges(
   store: LockStore,
-  changed: (ref: LockRef) => Promise<void> | null,
+  changed: ChangeListener,
   opts: { background: boolean },
 ): { store: LockStore; settle: MiddlewareHandler } {
   const pending = new Set<Promise<void>>();
-  const notice = (ref: LockRef | undefined) => {
-    const work = ref ? changed(ref) : null;
+  const notice = (ref: LockRef | undefined, change: LockChange) => {
+    const work = ref ? changed(ref, change) : null;
     if (!work) return;
     const tracked = work.finally(() => pending.delete(tracked));
     pending.add(tracked);
@@ -25,29 +37,45 @@ export function noticingChanges(
     ...store,
     acquire: async (ref, params) => {
       const outcome = await store.acquire(ref, params);
-      if (outcome.outcome === "granted") notice(ref);
+      noticeAcquire(ref, params, outcome);
       return outcome;
     },
     acquireAny: async (refs, params) => {
       const outcome = await store.acquireAny(refs, params);
-      if (outcome.outcome === "granted") notice(refs[outcome.index]);
+      noticeAcquire(refs[outcome.index], params, outcome);
       return outcome;
     },
     release: async (ref, params) => {
       const outcome = await store.release(ref, params);
-      if (outcome.outcome === "released") notice(ref);
+      if (outcome.outcome === "released") {
+        const { now, again = false, lease = null } = outcome;
+        notice(ref, { kind: "released", now, forced: params.tokenHash === null, again, lease });
+      }
       return outcome;
     },
     leave: async (ref, tokenHash, who) => {
       const outcome = await store.leave(ref, tokenHash, who);
-      if (outcome.left) notice(ref);
+      if (outcome.left) notice(ref, { kind: "other" });
       return outcome;
     },
     register: async (ref, params) => {
       const outcome = await store.register(ref, params);
-      if (outcome.outcome === "created" && outcome.lease) notice(ref);
+      if (outcome.outcome === "created" && outcome.lease) notice(ref, { kind: "other" });
       return outcome;
     },
+  };
+  const noticeAcquire = (
+    ref: LockRef | undefined,
+    params: Parameters<LockStore["acquire"]>[1],
+    outcome: Awaited<ReturnType<LockStore["acquire"]>>,
+  ) => {
+    if (outcome.outcome === "granted") {
+      const { now, lease, queued = false, expired = 0 } = outcome;
+      notice(ref, { kind: "granted", now, lease, queued, expired });
+    } else if (outcome.outcome === "superseded") {
+      const { now, by } = outcome;
+      notice(ref, { kind: "superseded", now, tokenHash: params.tokenHash, holderId: params.holderId, by });
+    }
   };
   const settle: MiddlewareHandler = async (c, next) => {
     const before = new Set(pending);
