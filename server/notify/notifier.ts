@@ -41,6 +41,8 @@ export interface NotifierOptions {
   /** LSS_WEBHOOK_MAX_PENDING: deliveries one namespace may have waiting; past it, new ones are dropped. */
   maxPendingPerNamespace: number;
   fetch?: typeof fetch;
+  /** How long a receiver has to answer (DELIVERY_TIMEOUT_MS). */
+  deliveryTimeoutMs?: number;
 }
 
 export interface Notifier {
@@ -74,7 +76,7 @@ export function createNotifier(o: NotifierOptions): Notifier {
     const res = await send(sub.url, {
       method: "POST",
       redirect: "manual",
-      signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+      signal: AbortSignal.timeout(o.deliveryTimeoutMs ?? DELIVERY_TIMEOUT_MS),
       headers: {
         "Content-Type": "application/json",
         "User-Agent": "lss-webhooks",

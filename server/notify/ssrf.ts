@@ -31,18 +31,45 @@ function v4Number(text: string): number | null {
   return parts.reduce((n, p) => n * 256 + Number(p), 0);
 }
 
-/** Whether an IP address (v4 or v6, as text) is one no webhook should reach. */
+/** An IPv6 address as its eight 16-bit groups (a trailing dotted IPv4 part read as two), or null. */
+function v6Groups(text: string): number[] | null {
+  let ip = text;
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(ip)?.[1];
+  if (dotted) {
+    const v4 = v4Number(dotted);
+    if (v4 === null) return null;
+    ip = `${ip.slice(0, -dotted.length)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
+  }
+  const halves = ip.split("::");
+  if (halves.length > 2) return null;
+  const part = (h: string | undefined) => (h ? h.split(":") : []);
+  const head = part(halves[0]);
+  const tail = part(halves[1]);
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return null;
+  const groups = [...head, ...Array(halves.length === 2 ? missing : 0).fill("0"), ...tail];
+  if (groups.some((g) => !/^[0-9a-f]{1,4}$/.test(g))) return null;
+  return groups.map((g) => Number.parseInt(g, 16));
+}
+
+/** Whether an IP address (v4 or v6, as text, brackets or not) is one no webhook should reach. */
 export function isPrivateAddress(address: string): boolean {
   const ip = address.replace(/^\[|\]$/g, "").toLowerCase();
   const v4 = v4Number(ip);
   if (v4 !== null) return PRIVATE_V4.some(([base, bits]) => v4 >>> (32 - bits) === base >>> (32 - bits));
-  if (!ip.includes(":")) return false;
-  // An IPv4 address written as IPv6 (::ffff:127.0.0.1) is that IPv4 address.
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(ip)?.[1];
-  if (mapped) return isPrivateAddress(mapped);
-  if (ip === "::" || ip === "::1") return true;
-  // Unique local (fc00::/7), link-local (fe80::/10), site-local (fec0::/10), multicast (ff00::/8).
-  return /^(f[cd]|fe[89ab]|fe[cdef]|ff)/.test(ip);
+  const g = v6Groups(ip);
+  if (!g) return false;
+  const [a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, h7 = 0, h8 = 0] = g;
+  const embedded = `${h7 >>> 8}.${h7 & 0xff}.${h8 >>> 8}.${h8 & 0xff}`;
+  // ::, ::1, and IPv4 written as IPv6: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d).
+  if (a === 0 && b === 0 && c === 0 && d === 0 && e === 0) {
+    if (f === 0 && h7 === 0 && h8 <= 1) return true;
+    if (f === 0xffff || f === 0) return isPrivateAddress(embedded);
+  }
+  if (a === 0x64 && b === 0xff9b && c === 0 && d === 0 && e === 0 && f === 0)
+    return isPrivateAddress(embedded);
+  // Unique local (fc00::/7), link-local and site-local (fe80::/9), multicast (ff00::/8).
+  return (a & 0xfe00) === 0xfc00 || (a & 0xff80) === 0xfe80 || (a & 0xff00) === 0xff00;
 }
 
 /** Why a subscription's URL is refused, or null. */
