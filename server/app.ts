@@ -298,7 +298,11 @@ export function createApp(deps: AppDeps) {
   const { adminToken, tokenCacheMs: cacheMs, maxTtlMs, trustProxy } = config;
   const ui = { verifier, sessions: store.sessions, adminToken, cacheMs, leases, maxTtlMs, trustProxy };
   const gatesOn = deps.github ? gatesOnKey(deps.github.gates) : undefined;
-  app.route("/", uiRoutes({ ...ui, clientAddress, failures, rateLimiter, gatesOn }));
+  const webhooksAllowPrivate = config.webhooks.allowPrivate;
+  app.route(
+    "/",
+    uiRoutes({ ...ui, clientAddress, failures, rateLimiter, gatesOn, notifier, webhooksAllowPrivate }),
+  );
   app.get("/", (c) => c.json(INDEX));
   app.notFound(noRoute);
   app.onError(errorHandler(metrics));

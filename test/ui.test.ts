@@ -347,6 +347,52 @@ describe.skipIf(skipBrowser || !hasChromium())("the dashboard in a browser", () 
     ).resolves.toBe("forced release");
   });
 
+  it("lets an admin subscribe a webhook, shows its secret once, lists and deletes it; says why a URL is refused", async () => {
+    await page.goto(`${base}/ui`);
+    await page.getByRole("link", { name: "Webhooks" }).click();
+    await page.waitForURL(`${base}/ui/webhooks`);
+    await page.getByLabel("URL").fill("https://127.0.0.1/hook");
+    // Released is checked to begin with.
+    await page.getByLabel("released", { exact: true }).uncheck();
+    await page.getByLabel("held longer than…").check();
+    await page.getByLabel("Held longer than", { exact: true }).fill("4h");
+    await page.getByRole("button", { name: "Subscribe" }).click();
+    await expect(page.getByRole("alert").textContent()).resolves.toContain(
+      "127.0.0.1 is loopback, private or link-local",
+    );
+    // What was typed stays.
+    await expect(page.getByLabel("Held longer than", { exact: true }).inputValue()).resolves.toBe("4h");
+    await page.getByLabel("URL").fill("https://hooks.example.com/lss");
+    await page.getByLabel("Format").selectOption("slack");
+    await page.getByRole("button", { name: "Subscribe" }).click();
+    const secret = (await page.locator("#webhook-secret").textContent()) ?? "";
+    expect(secret).toMatch(/^whsec_/);
+    const row = page.locator("table.webhooks tbody tr[data-webhook]");
+    await expect(row.locator('[data-label="Events"]').textContent()).resolves.toBe("held longer than 4h");
+    await expect(row.locator('[data-label="Format"]').textContent()).resolves.toBe("Slack");
+    // The API lists the same subscription, and never its secret again, nor does the page.
+    const listed = await call("GET", pathTo("webhooks"));
+    expect(listed.body.webhooks).toMatchObject([
+      { url: "https://hooks.example.com/lss", format: "slack", held_longer_than_ms: 14_400_000 },
+    ]);
+    await page.goto(`${base}/ui/webhooks`);
+    await expect(page.content()).resolves.not.toContain(secret);
+    await page.getByRole("button", { name: "Delete the webhook to https://hooks.example.com/lss" }).click();
+    await page.waitForURL(`${base}/ui/webhooks`);
+    await expect(page.locator("table.webhooks tbody").textContent()).resolves.toContain("No webhooks yet.");
+    expect((await call("GET", pathTo("webhooks"))).body.webhooks).toEqual([]);
+    // A token without the admin scope has no webhooks page.
+    const reader = await mint(["locks:read"], "webhook-reader");
+    const other = await newContext();
+    const p = await other.newPage();
+    await signIn(p, reader);
+    await p.waitForURL(`${base}/ui`);
+    await expect(p.getByRole("link", { name: "Webhooks" }).count()).resolves.toBe(0);
+    const res = await p.goto(`${base}/ui/webhooks`);
+    expect(res?.status()).toBe(403);
+    await other.close();
+  });
+
   it("rejects a bad token at sign-in with a clear message, and sets no cookie", async () => {
     const context = await newContext();
     const p = await context.newPage();

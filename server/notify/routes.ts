@@ -49,6 +49,42 @@ function thresholdProblem(req: SubscribeRequest): { field: string; message: stri
   return null;
 }
 
+/**
+ * A new subscription of the namespace (the API's and the dashboard's): its URL by the SSRF rule,
+ * its thresholds with their events, at most MAX_SUBSCRIPTIONS; an ApiError says why not.
+ */
+export async function subscribe(
+  notifier: Notifier,
+  namespace: string,
+  req: SubscribeRequest,
+  allowPrivate: boolean,
+): Promise<Subscription> {
+  const urlProblem = webhookUrlProblem(req.url, allowPrivate);
+  const problem = urlProblem ? { field: "url", message: urlProblem } : thresholdProblem(req);
+  if (problem)
+    throw badRequest(`invalid body: ${problem.message}`, { details: [{ in: "body", ...problem }] });
+  if ((await notifier.subscriptions.of(namespace)).length >= MAX_SUBSCRIPTIONS)
+    throw new ApiError(
+      "quota_exceeded",
+      `namespace "${namespace}" already has ${MAX_SUBSCRIPTIONS} webhook subscriptions, the most it may have`,
+      { extra: { limit: "webhooks", max: MAX_SUBSCRIPTIONS } },
+    );
+  const sub: Subscription = {
+    id: newSubscriptionId(),
+    namespace,
+    url: req.url,
+    events: [...new Set(req.events)],
+    keyPattern: req.key_pattern ?? null,
+    format: req.format ?? "json",
+    secret: newSecret(),
+    heldLongerThanMs: req.held_longer_than_ms ?? null,
+    queueLongerThanMs: req.queue_longer_than_ms ?? null,
+    createdAt: new Date().toISOString(),
+  };
+  await notifier.subscriptions.put(sub);
+  return sub;
+}
+
 export function registerWebhookRoutes(app: Router, notifier: Notifier, opts: { allowPrivate: boolean }) {
   const admin = [requireScope("admin")];
   const create = createRoute({
@@ -91,31 +127,12 @@ export function registerWebhookRoutes(app: Router, notifier: Notifier, opts: { a
 
   return app
     .openapi(create, async (c) => {
-      const req = c.req.valid("json");
-      const namespace = c.var.principal.namespace;
-      const urlProblem = webhookUrlProblem(req.url, opts.allowPrivate);
-      const problem = urlProblem ? { field: "url", message: urlProblem } : thresholdProblem(req);
-      if (problem)
-        throw badRequest(`invalid body: ${problem.message}`, { details: [{ in: "body", ...problem }] });
-      if ((await notifier.subscriptions.of(namespace)).length >= MAX_SUBSCRIPTIONS)
-        throw new ApiError(
-          "quota_exceeded",
-          `namespace "${namespace}" already has ${MAX_SUBSCRIPTIONS} webhook subscriptions, the most it may have`,
-          { extra: { limit: "webhooks", max: MAX_SUBSCRIPTIONS } },
-        );
-      const sub: Subscription = {
-        id: newSubscriptionId(),
-        namespace,
-        url: req.url,
-        events: [...new Set(req.events)],
-        keyPattern: req.key_pattern ?? null,
-        format: req.format ?? "json",
-        secret: newSecret(),
-        heldLongerThanMs: req.held_longer_than_ms ?? null,
-        queueLongerThanMs: req.queue_longer_than_ms ?? null,
-        createdAt: new Date().toISOString(),
-      };
-      await notifier.subscriptions.put(sub);
+      const sub = await subscribe(
+        notifier,
+        c.var.principal.namespace,
+        c.req.valid("json"),
+        opts.allowPrivate,
+      );
       return c.json({ status: "ok" as const, ...subscriptionView(sub), secret: sub.secret }, 201);
     })
     .openapi(list, async (c) => {

@@ -74,6 +74,11 @@ td.num, td[data-label=Since], td[data-label=Until], td[data-label=When] { white-
 tbody tr:last-child td { border-bottom: 0; }
 td.num { font-variant-numeric: tabular-nums; }
 .pager { display: flex; gap: 1rem; margin: .8rem 0; }
+fieldset { border: 1px solid var(--line); border-radius: 6px; margin: .6rem 0; padding: .4rem .8rem; }
+label.check { display: block; font-weight: normal; margin: .2rem 0; }
+a.nav { margin-right: .8rem; }
+td[data-label=URL] { overflow-wrap: anywhere; min-width: 12rem; }
+#webhook-secret { user-select: all; overflow-wrap: anywhere; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 footer { max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: var(--muted); font-size: .85rem; }
 @media (max-width: 40rem) {

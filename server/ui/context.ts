@@ -5,6 +5,7 @@ import type { RateLimiter } from "../auth/rate-limit.js";
 import type { Principal, SessionStore, TokenVerifier } from "../auth/types.js";
 import type { GateView } from "../github/gates.js";
 import type { Leases } from "../locks/leases.js";
+import type { Notifier } from "../notify/notifier.js";
 import type { LockRef } from "../stores/types.js";
 import type { Session } from "./layout.js";
 
@@ -24,6 +25,9 @@ export interface UiDeps {
   rateLimiter?: RateLimiter | null;
   /** With the GitHub App: the deployments at GitHub's gate for a key, waiting first. */
   gatesOn?: (ref: LockRef) => Promise<GateView[]>;
+  /** Webhook subscriptions (the admins' page), and whether they may go to private addresses. */
+  notifier?: Notifier;
+  webhooksAllowPrivate?: boolean;
 }
 
 export type UiEnv = {

@@ -80,6 +80,11 @@ export function Layout(props: { title: string; session?: Session; children?: Chi
                   <strong>{session.principal.name ?? session.principal.id}</strong> (
                   {[...session.principal.scopes].join(", ")})
                 </span>
+                {session.principal.scopes.has("admin") && (
+                  <a class="nav" href="/ui/webhooks">
+                    Webhooks
+                  </a>
+                )}
                 <form method="post" action="/ui/logout">
                   <Csrf token={session.csrf} />
                   <button type="submit" class="secondary">

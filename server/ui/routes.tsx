@@ -7,6 +7,7 @@
  * - key.tsx: GET /ui/locks/{key} (holders, queue, history; ?history=<cursor>, ?confirm=force),
  *   GET /ui/fragment/key/{key} (holders and queue, for the live update),
  *   POST /ui/locks/{key} (action=hold|release|force, with the form's CSRF token)
+ * - webhooks.tsx: GET /ui/webhooks, POST /ui/webhooks (admins: subscribe, delete)
  * - here: GET /ui/assets/… (the stylesheet and the script), and what no page answers
  */
 import { Hono } from "hono";
@@ -20,6 +21,7 @@ import { ErrorPage } from "./pages.js";
 import { registerKey } from "./routes/key.js";
 import { registerLockList } from "./routes/locks.js";
 import { registerSignIn } from "./routes/sign-in.js";
+import { registerWebhooks } from "./routes/webhooks.js";
 
 export type { UiDeps } from "./context.js";
 
@@ -48,13 +50,14 @@ export function uiRoutes(deps: UiDeps) {
   ui.get(JS_PATH, (c) =>
     c.body(JS, 200, { ...ASSET_HEADERS, "Content-Type": "text/javascript; charset=utf-8" }),
   );
-  for (const path of ["/ui", "/ui/login", "/ui/logout", "/ui/locks/*", "/ui/fragment/*"])
+  for (const path of ["/ui", "/ui/login", "/ui/logout", "/ui/locks/*", "/ui/fragment/*", "/ui/webhooks"])
     ui.use(path, pageHeaders);
 
   const guard = createGuard(deps);
   registerSignIn(ui, deps, guard);
   registerLockList(ui, deps, guard);
   registerKey(ui, deps, guard);
+  registerWebhooks(ui, deps, guard);
   ui.all("/ui/*", (c) =>
     c.html(<ErrorPage title="Not found" message={`There is no dashboard page at ${c.req.path}.`} />, 404),
   );
