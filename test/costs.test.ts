@@ -53,24 +53,25 @@ describe.each(["redis", "upstash"] as const)("commands per operation on %s", (ki
     expect(await cost(() => call("POST", again.path, again.body))).toBe(7);
   });
 
-  it("a status: 3 commands for a lock with no queue and no shared holders, 5 with both", async () => {
+  it("a status: 3 commands for a lock with no queue and no shared holders, 6 with both", async () => {
     const { call, cost } = await setup();
     const a = acquire("looked-at", "t1");
     await call("POST", a.path, a.body);
     expect(await cost(() => call("GET", pathTo("status", { key: "looked-at" })))).toBe(3);
     expect(await cost(() => call("GET", pathTo("status", { key: "never-used" })))).toBe(3);
 
-    // Shared holders (HGETALL) and a waiter (ZRANGE): one more round trip, two more commands.
+    // Shared holders (HGETALL) and a waiter (ZRANGE): one more round trip, two more commands; and
+    // what the waiters joined with (HMGET): one more.
     for (const t of ["r1", "r2"]) {
       const s = acquire("read-often", t, { mode: "shared" });
       expect((await call("POST", s.path, s.body)).status).toBe(200);
     }
     const writer = acquire("read-often", "w", { wait_ms: 1 });
     expect((await call("POST", writer.path, writer.body)).status).toBe(409);
-    expect(await cost(() => call("GET", pathTo("status", { key: "read-often" })))).toBe(5);
+    expect(await cost(() => call("GET", pathTo("status", { key: "read-often" })))).toBe(6);
     const shown = (await call("GET", pathTo("status", { key: "read-often" }))).body;
     expect(shown.holders).toHaveLength(2);
-    expect(shown.queue).toEqual([{ position: 1, mode: "exclusive" }]);
+    expect(shown.queue).toMatchObject([{ position: 1, mode: "exclusive", priority: 0, group: null }]);
   });
 
   it("a shared acquire beside others 9, a shared release 6; a pool of 3 whose first key is held 17", async () => {
