@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../server/crypto.js";
 import { createMemoryStore } from "../server/stores/memory.js";
-import { PRIORITY_AGE_MS, type StoreAcquireParams } from "../server/stores/types.js";
+import { DEFAULT_LIMITS, PRIORITY_AGE_MS, type StoreAcquireParams } from "../server/stores/types.js";
 
 const SEED = Number(process.env.QUEUE_MODEL_SEED ?? Date.now() % 2 ** 31);
 const REF = { namespace: "model", key: "deploy" };
@@ -87,6 +87,67 @@ describe("a newcomer whose priority puts it first", () => {
     expect((await store.acquire(REF, shared("late-reader", 0))).outcome).toBe("queued");
     // Priority 10: ahead of it, and a slot is free: granted at once.
     expect((await store.acquire(REF, shared("urgent-reader", 10))).outcome).toBe("granted");
+    await store.close();
+  });
+});
+
+describe("supersede's edges", () => {
+  const release = (store: ReturnType<typeof createMemoryStore>, name: string) =>
+    store.release(REF, { tokenHash: sha256Hex(name), registeredOnly: false, actor: null });
+  const holding = async (store: ReturnType<typeof createMemoryStore>) =>
+    store.acquire(REF, { ...params("holder", 0), ttlMs: 86_400_000, queueWindowMs: null });
+
+  it("an older waiter that left and comes back cannot supersede the newer one", async () => {
+    const store = createMemoryStore();
+    await holding(store);
+    expect((await store.acquire(REF, params("old", 0, "g"))).outcome).toBe("held");
+    // Its connection dropped: it left the queue. The newer run joins, then the old one retries.
+    await store.leave(REF, sha256Hex("old"), { holderId: "old", actor: null });
+    expect((await store.acquire(REF, params("new", 0, "g"))).outcome).toBe("held");
+    expect(await store.acquire(REF, params("old", 0, "g"))).toMatchObject({
+      outcome: "superseded",
+      by: "new",
+    });
+    expect((await store.acquire(REF, params("new", 0, "g"))).outcome).toBe("held");
+    await release(store, "holder");
+    expect((await store.acquire(REF, params("new", 0, "g"))).outcome).toBe("granted");
+    await store.close();
+  });
+
+  it("a waiter that joined again in another group, or the caller's own token, is not superseded", async () => {
+    const store = createMemoryStore();
+    await holding(store);
+    await store.acquire(REF, params("a", 0, "g"));
+    await store.leave(REF, sha256Hex("a"), { holderId: "a", actor: null });
+    await store.acquire(REF, params("a", 0, "h"));
+    expect((await store.acquire(REF, params("c", 0, "g"))).outcome).toBe("held");
+    expect((await store.acquire(REF, params("a", 0, "h"))).outcome).toBe("held");
+    // The same token, waiting shared in a group, then exclusive in it: not superseded by itself.
+    const shared = { ...params("s", 0, "k"), mode: "shared" as const, limit: 2 };
+    expect((await store.acquire(REF, shared)).outcome).toBe("held");
+    expect((await store.acquire(REF, params("s", 0, "k"))).outcome).toBe("held");
+    expect((await store.acquire(REF, shared)).outcome).toBe("held");
+    await store.close();
+  });
+
+  it("a holder's retried acquire is answered as a retry, even if a newer run of its group came since", async () => {
+    const store = createMemoryStore();
+    expect((await store.acquire(REF, params("a", 0, "g"))).outcome).toBe("granted");
+    await store.acquire(REF, params("b", 0, "g"));
+    expect((await store.acquire(REF, params("a", 0, "g"))).outcome).toBe("retried");
+    await store.close();
+  });
+
+  it("a pool whose other key's queue is full supersedes nobody", async () => {
+    const store = createMemoryStore({ limits: { ...DEFAULT_LIMITS, waitersPerKey: 1 } });
+    const k2 = { namespace: REF.namespace, key: "other" };
+    await holding(store);
+    await store.acquire(k2, { ...params("holder2", 0), ttlMs: 86_400_000, queueWindowMs: null });
+    expect((await store.acquire(REF, params("a", 0, "g"))).outcome).toBe("held");
+    expect((await store.acquire(k2, params("z", 0))).outcome).toBe("held");
+    expect((await store.acquireAny([REF, k2], params("b", 0, "g"))).outcome).toBe("quota");
+    // A keeps its place: it was not superseded.
+    expect((await store.acquire(REF, params("a", 0, "g"))).outcome).toBe("held");
     await store.close();
   });
 });

@@ -94,17 +94,23 @@ local function superseded_key(k, m)
   return key_of('superseded', m .. ':' .. k.name)
 end
 
--- The waiter of the caller's group on this key, if it still waits, leaves the queue: its request is
--- woken ('s' event) to read that it was superseded; the history says by whom.
+-- The group's previous waiter on this key (its newest before the caller) is superseded: it may
+-- not come back, even if it had left the queue meanwhile (a dropped connection, a timeout), or it
+-- would supersede the newer one in turn. If it still waits, it leaves the queue, its request is
+-- woken ('s' event) to read so, and the history says by whom. A waiter that joined the queue again
+-- in another group, or the caller's own token in another mode, is not the group's any more.
 local function supersede(k)
   local old = redis.call('HGET', k.queueUntil, 'g:' .. A.group)
-  local rank = old and old ~= member and redis.call('ZRANK', k.queue, old)
-  if not rank then return end
-  local got = redis.call('HMGET', k.queueUntil, old, 'i:' .. old)
-  local until_ms = tonumber(got[1]) or now
+  if not old or string.sub(old, 3) == me then return end
+  local rank = redis.call('ZRANK', k.queue, old)
+  local got = {false, false}
+  if rank then got = redis.call('HMGET', k.queueUntil, old, 'i:' .. old) end
   local info = split(got[2] or '')
-  unqueue(k.queue, k.queueUntil, {old})
+  if rank and got[2] and info[2] ~= A.group then return end
+  local until_ms = tonumber(got[1]) or now
   redis.call('SET', superseded_key(k, old), A.holder, 'PX', math.max(until_ms - now, 0) + ${GC_SLACK_MS})
+  if not rank then return end
+  unqueue(k.queue, k.queueUntil, {old})
   publish(k.channel, 's', old)
   -- The one after it is first now, and may find the key free (as after a leave).
   local next = rank == 0 and redis.call('ZRANGE', k.queue, 0, 0)[1]
@@ -153,13 +159,6 @@ local function queue_me(k)
 end
 
 local function acquire()
--- 0. A waiter superseded on any key of the pool is told so (by whom), whatever else changed.
-if A.group ~= '' then
-  for _, k in ipairs(keys) do
-    local by = redis.call('GET', superseded_key(k, member))
-    if by then return reply('superseded', nil, {by = by, index = k.i}) end
-  end
-end
 -- 1. What each key says to the caller: refusals first, then a retried acquire (it holds one
 -- already: its lease now ends ttl from now).
 for _, k in ipairs(keys) do
@@ -188,6 +187,26 @@ for _, k in ipairs(keys) do
   -- Shared holders admit as many as the limit in force; a caller counting otherwise is told.
   local lim = tonumber(r.lim)
   if shared and #k.alive > 0 and lim ~= limit then return reply('limit', nil, {limit = lim, index = k.i}) end
+end
+
+-- A waiter superseded on any key of the pool is told so (by whom), whatever else changed; a
+-- holder's retried acquire (above) is answered first. A pool's keys must all have room before
+-- the caller supersedes anyone on one of them.
+if A.group ~= '' then
+  for _, k in ipairs(keys) do
+    local by = redis.call('GET', superseded_key(k, member))
+    if by then return reply('superseded', nil, {by = by, index = k.i}) end
+  end
+  if #keys > 1 and A.queueWindowMs ~= '' then
+    for _, k in ipairs(keys) do
+      if not redis.call('ZRANK', k.queue, member) and redis.call('ZCARD', k.queue) >= tonumber(A.maxWaiters) then
+        local old = redis.call('HGET', k.queueUntil, 'g:' .. A.group)
+        if not (old and redis.call('ZRANK', k.queue, old)) then
+          return reply('quota', nil, {quota = 'waiters', max = A.maxWaiters, index = k.i})
+        end
+      end
+    end
+  end
 end
 
 -- 2. Whose turn it is, key by key. How many may take it now: exclusive needs it empty; shared
