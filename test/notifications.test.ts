@@ -156,6 +156,12 @@ describe("webhook subscriptions", () => {
     ["a decimal IPv4 address", { url: "https://2130706433/x" }, "url", /is loopback/],
     ["a hex IPv4 address", { url: "https://0x7f.1/x" }, "url", /is loopback/],
     ["not a URL", { url: "hooks" }, "url", /url must be an absolute URL/],
+    [
+      "a user name and password",
+      { url: "https://u:p@hooks.example.com/x" },
+      "url",
+      /must not hold a user name/,
+    ],
     ["a URL of 2049 characters", { url: `https://h.example.com/${"a".repeat(2030)}` }, "url", /at most 2048/],
     ["no events", { events: [] }, "events", /events must name at least one event/],
     ["an unknown event", { events: ["deleted"] }, "events.0", /events must be some of granted, released/],
@@ -382,6 +388,22 @@ describe("deliveries", () => {
     expect(performance.now() - started).toBeLessThan(1000);
     await until(async () => (await t.counted("released", "retry")) >= 1, 3000);
     expect((await t.notifier.pending()).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("a tick with many hanging receivers tries them a few at a time, not one after another", async () => {
+    const t = setup();
+    for (let i = 0; i < 4; i++) await t.subscribe({ url: fresh("hang"), events: ["released"] });
+    for (let i = 0; i < 4; i++) {
+      await t.acquire(`many-${i}`, { token: "t" });
+      await t.release(`many-${i}`, { token: "t" });
+    }
+    await until(async () => (await t.counted("released", "retry")) >= 16, 5000);
+    t.advance(120_000);
+    const started = performance.now();
+    await t.notifier.tick();
+    // 16 attempts of 300 ms each: one after another 4.8 s; eight at a time, two rounds.
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(await t.counted("released", "retry")).toBeGreaterThanOrEqual(32);
   });
 
   it("never follows a redirect (a public receiver cannot bounce it to loopback): dropped", async () => {

@@ -81,6 +81,9 @@ export function createOutbox(deps: {
   const outbox = createDurableOutbox<OutboxCall>({
     store: deps.store,
     kind: "outbox",
+    claimPrefix: "github-send",
+    // GitHub's secondary rate limits dislike bursts: one call at a time, as before.
+    concurrency: 1,
     now: deps.now,
     log,
     attempt,

@@ -104,6 +104,7 @@ export function createNotifier(o: NotifierOptions): Notifier {
   const outbox = createOutbox<Delivery>({
     store: o.store,
     kind: "deliveries",
+    claimPrefix: "webhook-send",
     now,
     log,
     attempt,

@@ -72,7 +72,8 @@ export async function subscribe(
   const sub: Subscription = {
     id: newSubscriptionId(),
     namespace,
-    url: req.url,
+    // As the URL parser reads it (what is checked is what is posted to).
+    url: new URL(req.url).href,
     events: [...new Set(req.events)],
     keyPattern: req.key_pattern ?? null,
     format: req.format ?? "json",

@@ -80,6 +80,8 @@ export function webhookUrlProblem(text: string, allowPrivate: boolean): string |
   } catch {
     return "url must be an absolute URL such as https://hooks.example.com/lss";
   }
+  if (url.username || url.password)
+    return "url must not hold a user name or password (put a secret in its path)";
   if (url.protocol !== "https:" && !(allowPrivate && url.protocol === "http:")) {
     return `url must be https (got ${url.protocol.replace(/:$/, "")})${allowPrivate ? " or http" : ""}`;
   }

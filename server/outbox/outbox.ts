@@ -25,11 +25,18 @@ export type DeliveryResult = "done" | "dropped" | "retry" | "expired";
 const SENDER_GRACE_MS = 10_000;
 /** An attempt's claim: longer than an attempt takes (a sender's own retries included). */
 const ATTEMPT_CLAIM_MS = 60_000;
+const FLUSH_CONCURRENCY = 8;
+const FLUSH_BUDGET_MS = 20_000;
 
 export interface OutboxOptions<M extends OutboxMessage> {
   store: Pick<LockStore, "records" | "claimOnce">;
-  /** Where its messages are kept, and the prefix of its attempts' claims. */
+  /** Where its messages are kept. */
   kind: RecordKind;
+  /** The prefix of its attempts' claims (instances of one version must agree on it). */
+  claimPrefix: string;
+  /** Attempts a flush runs at once, and how long it starts new ones (what is left waits a tick). */
+  concurrency?: number;
+  flushBudgetMs?: number;
   now: () => number;
   log: (line: string) => void;
   /** One attempt at sending it. */
@@ -69,7 +76,7 @@ export function createOutbox<M extends OutboxMessage>(o: OutboxOptions<M>): Outb
     if (await current(m)) await messages.delete(m.id);
   };
   const claim = (m: M) =>
-    o.store.claimOnce(`${o.kind}-send:${m.id}:${m.version ?? ""}:${m.attempts}`, ATTEMPT_CLAIM_MS);
+    o.store.claimOnce(`${o.claimPrefix}:${m.id}:${m.version ?? ""}:${m.attempts}`, ATTEMPT_CLAIM_MS);
 
   const deliver = async (m: M) => {
     if (o.wanted && !(await o.wanted(m))) {
@@ -101,14 +108,20 @@ export function createOutbox<M extends OutboxMessage>(o: OutboxOptions<M>): Outb
       if (await claim(m)) await deliver(m);
     },
     async flush() {
-      for (const m of await pending()) {
-        if (m.nextAt > now()) continue;
-        try {
-          if (await claim(m)) await deliver(m);
-        } catch (err) {
-          log(`lss ${o.kind}: ${(err as Error).message}`);
+      // A few at once, and for a while: one receiver that hangs must not hold up the rest, nor
+      // make a tick outlast its scheduler's request.
+      const due = (await pending()).filter((m) => m.nextAt <= now());
+      const stopAt = now() + (o.flushBudgetMs ?? FLUSH_BUDGET_MS);
+      const worker = async () => {
+        for (let m = due.shift(); m && now() < stopAt; m = due.shift()) {
+          try {
+            if (await claim(m)) await deliver(m);
+          } catch (err) {
+            log(`lss ${o.kind}: ${(err as Error).message}`);
+          }
         }
-      }
+      };
+      await Promise.all(Array.from({ length: o.concurrency ?? FLUSH_CONCURRENCY }, worker));
       const left = (await pending()).map((m) => m.nextAt);
       return left.length ? Math.min(...left) : null;
     },
