@@ -5,6 +5,7 @@
  * reads them at most every CACHE_MS.
  */
 import { z } from "zod";
+import { keyMatches as matchesPattern } from "../auth/oidc-policy.js";
 import { randomBase64Url, randomHex } from "../crypto.js";
 import type { LockStore } from "../stores/types.js";
 
@@ -39,22 +40,9 @@ export const CACHE_MS = 10_000;
 /** Subscriptions one namespace may have. */
 export const MAX_SUBSCRIPTIONS = 20;
 
-/** Whether `key` matches a pattern whose * stands for any run of characters. */
-export function keyMatches(pattern: string | null, key: string): boolean {
-  if (pattern === null) return true;
-  const parts = pattern.split("*");
-  if (parts.length === 1) return pattern === key;
-  const first = parts[0] as string;
-  const last = parts[parts.length - 1] as string;
-  if (!key.startsWith(first) || key.length < first.length + last.length || !key.endsWith(last)) return false;
-  let at = first.length;
-  for (const part of parts.slice(1, -1)) {
-    const found = key.indexOf(part, at);
-    if (found < 0 || found + part.length > key.length - last.length) return false;
-    at = found + part.length;
-  }
-  return true;
-}
+/** Whether `key` matches a subscription's pattern (the OIDC policy's rule: * for any run); null: every key. */
+export const keyMatches = (pattern: string | null, key: string): boolean =>
+  pattern === null || matchesPattern(pattern, key);
 
 export const newSubscriptionId = () => randomHex(8);
 export const newSecret = () => `whsec_${randomBase64Url(24)}`;
