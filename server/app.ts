@@ -9,7 +9,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type AppEnv, authenticate, failedAuthGuard, rateLimit } from "./auth/middleware.js";
 import { createOidcVerifier, githubServerOf } from "./auth/oidc.js";
-import type { RateLimiter } from "./auth/rate-limit.js";
+import { memoryRateLimiter, type RateLimiter } from "./auth/rate-limit.js";
 import { createTokenVerifier } from "./auth/tokens.js";
 import type { TokenVerifier } from "./auth/types.js";
 import { type ChangeListener, noticingChanges } from "./changes.js";
@@ -169,7 +169,7 @@ function guards(
   rateLimiter: RateLimiter | null,
 ) {
   const clientAddress = (c: Context) => runtime.clientAddress(c, config.trustProxy);
-  const limited = rateLimiter ? [rateLimit(rateLimiter)] : [];
+  const limited = rateLimiter ? [rateLimit(rateLimiter, memoryRateLimiter(rateLimiter.perMinute))] : [];
   // With rate limiting on, an address gets as many failed authentications a minute as requests.
   const failures =
     rateLimiter && config.rateLimitPerMinute ? failedAuthGuard(config.rateLimitPerMinute) : undefined;

@@ -1,6 +1,7 @@
 /** Config → the store and the rate limiter, on the same backend. The only place that picks one. */
 import { Redis as UpstashRedis } from "@upstash/redis";
-import { memoryRateLimiter, redisRateLimiter } from "./auth/rate-limit.js";
+import { memoryRateLimiter } from "./auth/rate-limit.js";
+import { redisRateLimiter } from "./auth/rate-limit-redis.js";
 import type { Backend } from "./backend-types.js";
 import { upstashBackend } from "./backend-upstash.js";
 import type { Config } from "./config.js";

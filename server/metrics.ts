@@ -418,5 +418,5 @@ export function instrumentStore(store: LockStore, metrics: Metrics): LockStore {
 
 /** The rate limiter, counting its store failures (it keeps its counts on the lock store). */
 export function instrumentRateLimiter(limiter: RateLimiter, metrics: Metrics): RateLimiter {
-  return { limit: counted(metrics, "rate_limit", limiter.limit.bind(limiter)) };
+  return { perMinute: limiter.perMinute, limit: counted(metrics, "rate_limit", limiter.limit.bind(limiter)) };
 }

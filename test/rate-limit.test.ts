@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../server/app.js";
-import { memoryRateLimiter, type RateLimiter, redisRateLimiter } from "../server/auth/rate-limit.js";
+import { memoryRateLimiter, type RateLimiter } from "../server/auth/rate-limit.js";
+import { redisRateLimiter } from "../server/auth/rate-limit-redis.js";
 import { upstashRateLimiter } from "../server/auth/rate-limit-upstash.js";
 import { connectUpstash } from "../server/backend.js";
 import { connectTcpRedis } from "../server/stores/tcp.js";
@@ -58,6 +59,32 @@ describe.each(Object.keys(limiters))("rate limiting on %s", (kind) => {
       headers: { Authorization: "Bearer admin-token-for-tests-0123456789" },
     });
     expect(admin.status).toBe(200);
+  });
+});
+
+describe.each(["redis", "upstash"])("renewals and releases on %s", (kind) => {
+  it("are counted by each instance, not in the store: they leave the shared count alone", async () => {
+    const prefix = `rl-tier-${kind}-${Date.now()}`;
+    const store = backends.open("memory");
+    const make = () => createApp({ store, rateLimiter: limiters[kind]!(prefix, 3), config: testConfig() });
+    const [a, b] = [make(), make()];
+    const auth = { Authorization: "Bearer admin-token-for-tests-0123456789", "Content-Type": "application/json" };
+    const call = (app: ReturnType<typeof make>, path: string, body: object) =>
+      app.request(path, { method: "POST", headers: auth, body: JSON.stringify(body) });
+    const granted = await call(a, pathTo("acquire", { key: "tiered" }), { ttl_ms: 30_000 });
+    expect(granted.status).toBe(200);
+    const { token } = (await granted.json()) as { token: string };
+    const renew = (app: ReturnType<typeof make>) =>
+      call(app, pathTo("renew", { key: "tiered" }), { token, ttl_ms: 30_000 }).then((r) => r.status);
+    // Each instance allows a caller 3 renewals a minute…
+    expect([await renew(a), await renew(a), await renew(a), await renew(a)]).toEqual([200, 200, 200, 429]);
+    expect([await renew(b), await renew(b), await renew(b)]).toEqual([200, 200, 200]);
+    // …and none of them counted in the store: the shared count still has 2 of its 3.
+    const other = (key: string) => call(b, pathTo("acquire", { key }), { ttl_ms: 30_000 }).then((r) => r.status);
+    expect([await other("t2"), await other("t3"), await other("t4")]).toEqual([200, 200, 429]);
+    // A release is counted in the instance too: past the shared limit, a third instance releases.
+    expect((await call(b, pathTo("release", { key: "tiered" }), { token })).status).toBe(429);
+    expect((await call(make(), pathTo("release", { key: "tiered" }), { token })).status).toBe(200);
   });
 });
 

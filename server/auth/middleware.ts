@@ -1,7 +1,7 @@
 /** Who is calling (authenticate), may they (requireScope), and how often (rateLimit). */
 import { createMiddleware } from "hono/factory";
 import { ApiError } from "../errors.js";
-import type { RateLimiter } from "./rate-limit.js";
+import { countedInProcess, type RateLimiter } from "./rate-limit.js";
 import { OPEN_NAMESPACE, type Principal, type Scope, type TokenVerifier } from "./types.js";
 
 export type AppEnv = { Variables: { principal: Principal } };
@@ -131,8 +131,10 @@ export const requireScope = (scope: Scope) =>
     return next();
   });
 
-export const rateLimit = (limiter: RateLimiter) =>
+/** shared: counted once across instances; inProcess: this instance's count, for countedInProcess. */
+export const rateLimit = (shared: RateLimiter, inProcess?: RateLimiter) =>
   createMiddleware<AppEnv>(async (c, next) => {
+    const limiter = inProcess && countedInProcess(c.req.method, c.req.path) ? inProcess : shared;
     const decision = await limiter.limit(c.var.principal.id);
     c.header("RateLimit-Limit", String(decision.limit));
     c.header("RateLimit-Remaining", String(Math.max(0, decision.remaining)));

@@ -18,6 +18,7 @@ export function upstashRateLimiter(client: UpstashRedis, perMinute: number, pref
     timeout: 0,
   });
   return {
+    perMinute,
     async limit(callerId) {
       try {
         // Retried as the store's commands are (the client itself does not retry): counting a

@@ -5,9 +5,11 @@
  * the lock operation's single round trip (the benchmark reports both).
  */
 
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
-import type { TcpRedis } from "../stores/tcp.js";
-import { whenConnected } from "../stores/tcp.js";
+// Its modules one by one: the package's index loads every store it supports (cluster, SQL…), which
+// the Workers bundle must not carry.
+import type { RateLimiterAbstract } from "rate-limiter-flexible";
+import RateLimiterMemory from "rate-limiter-flexible/lib/RateLimiterMemory.js";
+import RateLimiterRes from "rate-limiter-flexible/lib/RateLimiterRes.js";
 import { StoreUnavailableError } from "../stores/types.js";
 
 export interface RateDecision {
@@ -19,16 +21,29 @@ export interface RateDecision {
 }
 
 export interface RateLimiter {
+  /** Requests per minute per caller. */
+  readonly perMinute: number;
   limit(callerId: string): Promise<RateDecision>;
 }
 
+/**
+ * The requests counted in the process rather than in the store: renewals and releases. Each costs
+ * the store a fixed few commands and creates nothing, about what the shared count itself costs (2
+ * commands on Upstash, 4 on TCP Redis), so counting it there would double its bill, and under a
+ * flood save nothing. Each instance holds a caller to the same limit for these; everything else
+ * (acquires and their waits, reads, admin) is counted once across instances.
+ */
+export const countedInProcess = (method: string, path: string) =>
+  method === "POST" && /^\/infra\/locks\/.+\/(renew|release)$/.test(path);
+
 /** rate-limiter-flexible rejects with a RateLimiterRes when over the limit, with an Error when its store fails. */
-function flexible(
-  limiter: RateLimiterMemory | RateLimiterRedis,
+export function flexible(
+  limiter: RateLimiterAbstract,
   perMinute: number,
   ready: () => Promise<void> | undefined = () => undefined,
 ): RateLimiter {
   return {
+    perMinute,
     async limit(callerId) {
       try {
         await ready();
@@ -46,15 +61,3 @@ function flexible(
 
 export const memoryRateLimiter = (perMinute: number): RateLimiter =>
   flexible(new RateLimiterMemory({ points: perMinute, duration: 60 }), perMinute);
-
-export const redisRateLimiter = (
-  client: TcpRedis,
-  perMinute: number,
-  prefix: string,
-  timeoutMs = 2000,
-): RateLimiter =>
-  flexible(
-    new RateLimiterRedis({ storeClient: client, points: perMinute, duration: 60, keyPrefix: `${prefix}:rl` }),
-    perMinute,
-    () => whenConnected(client, timeoutMs),
-  );
