@@ -145,7 +145,7 @@ describe("runMain, mode acquire", () => {
       const h = await grantedAtOnce();
       expect(h.io.infos).toEqual([
         `Acquiring qa-env on ${URL_} as ${HOLDER}`,
-        "Acquired qa-env (fencing token 42) after 0s; lease 1m, renewed every 20s while the job runs.",
+        "Acquired qa-env (fencing token 42) after 0s; lease 1m, renewed every 40s while the job runs.",
       ]);
     });
 
@@ -180,7 +180,7 @@ describe("runMain, mode acquire", () => {
     expect(h.renewers[0]).toMatchObject({ ttlMs: 90_000, expiresInMs: 89_000 });
     expect(h.io.outputs.holder).toBe("nightly");
     expect(h.io.infos[1]).toBe(
-      "Acquired qa-env (fencing token 42) after 0s; lease 1m 30s, renewed every 30s while the job runs.",
+      "Acquired qa-env (fencing token 42) after 0s; lease 1m 30s, renewed every 1m while the job runs.",
     );
   });
 
@@ -200,7 +200,7 @@ describe("runMain, mode acquire", () => {
     expect(h.io.outputs).toMatchObject({ acquired: "true", "waited-seconds": "10", "fencing-token": "42" });
     expect(Number(h.io.outputs["waited-seconds"])).toBeGreaterThan(0);
     expect(h.io.infos.at(-1)).toBe(
-      "Acquired qa-env (fencing token 42) after 10s; lease 1m, renewed every 20s while the job runs.",
+      "Acquired qa-env (fencing token 42) after 10s; lease 1m, renewed every 40s while the job runs.",
     );
     expect(h.io.state.phase).toBe("held");
     expect(h.renewers).toHaveLength(1);

@@ -68,9 +68,12 @@ describe.each(["redis", "upstash"])("renewals and releases on %s", (kind) => {
     const store = backends.open("memory");
     const make = () => createApp({ store, rateLimiter: limiters[kind]!(prefix, 3), config: testConfig() });
     const [a, b] = [make(), make()];
-    const auth = { Authorization: "Bearer admin-token-for-tests-0123456789", "Content-Type": "application/json" };
-    const call = (app: ReturnType<typeof make>, path: string, body: object) =>
-      app.request(path, { method: "POST", headers: auth, body: JSON.stringify(body) });
+    const auth = {
+      Authorization: "Bearer admin-token-for-tests-0123456789",
+      "Content-Type": "application/json",
+    };
+    const call = async (app: ReturnType<typeof make>, path: string, body: object) =>
+      await app.request(path, { method: "POST", headers: auth, body: JSON.stringify(body) });
     const granted = await call(a, pathTo("acquire", { key: "tiered" }), { ttl_ms: 30_000 });
     expect(granted.status).toBe(200);
     const { token } = (await granted.json()) as { token: string };
@@ -80,7 +83,8 @@ describe.each(["redis", "upstash"])("renewals and releases on %s", (kind) => {
     expect([await renew(a), await renew(a), await renew(a), await renew(a)]).toEqual([200, 200, 200, 429]);
     expect([await renew(b), await renew(b), await renew(b)]).toEqual([200, 200, 200]);
     // …and none of them counted in the store: the shared count still has 2 of its 3.
-    const other = (key: string) => call(b, pathTo("acquire", { key }), { ttl_ms: 30_000 }).then((r) => r.status);
+    const other = (key: string) =>
+      call(b, pathTo("acquire", { key }), { ttl_ms: 30_000 }).then((r) => r.status);
     expect([await other("t2"), await other("t3"), await other("t4")]).toEqual([200, 200, 429]);
     // A release is counted in the instance too: past the shared limit, a third instance releases.
     expect((await call(b, pathTo("release", { key: "tiered" }), { token })).status).toBe(429);

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { LssError } from "../src/client/errors.js";
-import { type RenewLoopOptions, type RenewStatus, renewLoop } from "../src/client/renew-loop.js";
+import { type RenewLoopOptions, type RenewStatus, renewEvery, renewLoop } from "../src/client/renew-loop.js";
 import type { GrantResponse } from "../src/protocol/lease.js";
 import { type Answer, FakeClient, iso, lease, T0, URL_, unreachable } from "./support/fakes.js";
 
@@ -47,26 +47,29 @@ function loopHarness(
 }
 
 describe("renewLoop", () => {
-  it("renews every third of the ttl and reports held with a renewal count", async () => {
+  it("renews when a third of the ttl is left and reports held with a renewal count", async () => {
     const r = loopHarness([lease({ expires_at: "server-time" })], 3);
     await expect(r.run()).resolves.toBe("stopped");
-    expect(r.sleeps).toEqual([20_000, 20_000, 20_000]);
+    expect(r.sleeps).toEqual([40_000, 40_000, 40_000]);
     expect(r.client.renewCalls.map(({ key, token, ttlMs, at }) => ({ key, token, ttlMs, at }))).toEqual([
-      { key: "qa-env", token: "tok-1", ttlMs: 60_000, at: T0 + 20_000 },
       { key: "qa-env", token: "tok-1", ttlMs: 60_000, at: T0 + 40_000 },
-      { key: "qa-env", token: "tok-1", ttlMs: 60_000, at: T0 + 60_000 },
+      { key: "qa-env", token: "tok-1", ttlMs: 60_000, at: T0 + 80_000 },
+      { key: "qa-env", token: "tok-1", ttlMs: 60_000, at: T0 + 120_000 },
     ]);
     // Each renew call is cut off when the loop is stopped (and when the lease would expire).
     const signal = r.client.renewCalls[0]!.signal!;
     expect(signal.aborted).toBe(r.controller.signal.aborted);
     expect(r.reports).toEqual([
-      { state: "held", renewed_at: iso(T0 + 20_000), expires_at: "server-time", renewals: 1 },
-      { state: "held", renewed_at: iso(T0 + 40_000), expires_at: "server-time", renewals: 2 },
-      { state: "held", renewed_at: iso(T0 + 60_000), expires_at: "server-time", renewals: 3 },
+      { state: "held", renewed_at: iso(T0 + 40_000), expires_at: "server-time", renewals: 1 },
+      { state: "held", renewed_at: iso(T0 + 80_000), expires_at: "server-time", renewals: 2 },
+      { state: "held", renewed_at: iso(T0 + 120_000), expires_at: "server-time", renewals: 3 },
     ]);
   });
 
-  it("a short ttl is renewed at most every second", async () => {
+  it("a short lease is renewed when half of it or 5 s is left, at most every second", async () => {
+    expect([60_000, 600_000, 9000, 3000, 2000, 1000].map(renewEvery)).toEqual([
+      40_000, 400_000, 4500, 1500, 1000, 1000,
+    ]);
     const r = loopHarness([lease()], 2, { ...LEASE, ttlMs: 2000, expiresInMs: 2000 });
     await expect(r.run()).resolves.toBe("stopped");
     expect(r.sleeps).toEqual([1000, 1000]);
@@ -76,10 +79,10 @@ describe("renewLoop", () => {
   it("not_held: reports lost with the server's reason and resolves 'lost'", async () => {
     const r = loopHarness([lease(), new LssError("not_held", "renew qa-env: the lease is not held", 409)]);
     await expect(r.run()).resolves.toBe("lost");
-    expect(r.sleeps).toEqual([20_000, 20_000]);
+    expect(r.sleeps).toEqual([40_000, 40_000]);
     expect(r.reports).toEqual([
-      { state: "held", renewed_at: iso(T0 + 20_000), expires_at: iso(T0 + 60_000), renewals: 1 },
-      { state: "lost", at: iso(T0 + 40_000), reason: "renew qa-env: the lease is not held" },
+      { state: "held", renewed_at: iso(T0 + 40_000), expires_at: iso(T0 + 60_000), renewals: 1 },
+      { state: "lost", at: iso(T0 + 80_000), reason: "renew qa-env: the lease is not held" },
     ]);
   });
 
@@ -89,7 +92,7 @@ describe("renewLoop", () => {
 
     // First attempt on schedule, then each retry a quarter of the time left (at least 0.2 s),
     // and the last sleep ends exactly at the expiry.
-    expect(r.sleeps.slice(0, 4)).toEqual([20_000, 10_000, 7500, 5625]);
+    expect(r.sleeps.slice(0, 4)).toEqual([40_000, 5000, 3750, 2812]);
     for (const ms of r.sleeps.slice(1)) expect(ms).toBeLessThan(20_000);
     const attempts = r.client.renewCalls.map((c) => c.at);
     // Every attempt came before the expiry; none is made once the lease has run out.
@@ -112,12 +115,12 @@ describe("renewLoop", () => {
     expect(r.reports).toEqual([expect.objectContaining({ state: "lost", at: iso(T0 + 50_000) })]);
   });
 
-  it("unreachable for a while, then reachable again: back to renewing every third of the ttl", async () => {
+  it("unreachable for a while, then reachable again: back to renewing when a third is left", async () => {
     const r = loopHarness([unreachable(), unreachable(), lease()], 5);
     await expect(r.run()).resolves.toBe("stopped");
-    expect(r.sleeps).toEqual([20_000, 10_000, 7500, 20_000, 20_000]);
+    expect(r.sleeps).toEqual([40_000, 5000, 3750, 40_000, 40_000]);
     expect(r.reports.map((s) => s.state)).toEqual(["held", "held", "held"]);
-    expect(r.reports[0]).toMatchObject({ renewals: 1, renewed_at: iso(T0 + 37_500) });
+    expect(r.reports[0]).toMatchObject({ renewals: 1, renewed_at: iso(T0 + 48_750) });
   });
 
   it("stopped during its sleep: resolves 'stopped' and never reports lost", async () => {

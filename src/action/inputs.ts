@@ -52,7 +52,7 @@ interface Waiting {
 export interface AcquireInputs extends Server, Waiting {
   mode: "acquire";
   target: KeyTarget | PoolTarget;
-  /** Lease TTL while the job runs, renewed in the background every third of it. */
+  /** Lease TTL while the job runs, renewed in the background when a third of it is left. */
   ttlMs: number;
   /** A lease of this length that outlives the job (no renewal, kept at the end). */
   holdMs: number | null;

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { type HeldLease, type LssClient, newToken, targetName } from "../client/client.js";
 import { describeHolder, sentence, supersededText, timedOutText, waitingText } from "../client/describe.js";
 import { LssError } from "../client/errors.js";
+import { renewEvery } from "../client/renew-loop.js";
 import { type WaitOptions, type WaitProgress, waitFor } from "../client/wait.js";
 import { formatDuration } from "../protocol/durations.js";
 import { describeFailure } from "./failure.js";
@@ -304,7 +305,7 @@ function startRenewal(
   });
   deps.io.saveState(State.renewerPid, String(pid));
   deps.io.saveState(State.renewerStatusFile, statusFile);
-  return `${formatDuration(inputs.ttlMs)}, renewed every ${formatDuration(inputs.ttlMs / 3)} while the job runs`;
+  return `${formatDuration(inputs.ttlMs)}, renewed every ${formatDuration(renewEvery(inputs.ttlMs))} while the job runs`;
 }
 
 /** Held shared: who else holds it (the summary's readers want to know whom they share it with). */

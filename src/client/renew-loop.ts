@@ -1,5 +1,5 @@
 /**
- * Keeping a lease: renew it every third of its TTL until stopped, or until it is lost. The action's
+ * Keeping a lease: renew it when a third of its TTL is left until stopped, or until it is lost. The action's
  * detached renewer and `lss run` both run it; what they do with a renewal or a loss (a status file,
  * stopping the command) is theirs, told through the callbacks.
  */
@@ -42,6 +42,16 @@ export interface RenewLoopOptions {
   now?: () => number;
 }
 
+/**
+ * How often a lease of ttlMs is renewed: when a third of it is left (every 40 s for 60 s), or for a
+ * short lease when half of it or 5 s is left, whichever is less; at most every second. Each renewal
+ * is a store write that Upstash bills, and renewals are most of a month's bill; what is left still
+ * gives a renewal that fails several retries (each a quarter of the time left, below), and a dead
+ * holder's lease frees within one TTL whatever the cadence.
+ */
+export const renewEvery = (ttlMs: number) =>
+  Math.max(1000, Math.floor(ttlMs - Math.max(ttlMs / 3, Math.min(5000, ttlMs / 2))));
+
 /** The server's answers that mean the lease is gone for good (retrying cannot bring it back). */
 const LOST = new Set(["not_held", "lock_held", "forbidden", "unauthorized"]);
 
@@ -55,7 +65,7 @@ export async function renewLoop(opts: RenewLoopOptions): Promise<"stopped" | "lo
   const now = opts.now ?? Date.now;
   const sleep = opts.sleep ?? abortableSleep;
   const margin = opts.lossMarginMs ?? 0;
-  const every = Math.max(1000, Math.floor(opts.ttlMs / 3));
+  const every = renewEvery(opts.ttlMs);
   let expiresAt = now() + opts.expiresInMs;
   let renewals = 0;
   let delay = every;

@@ -29,7 +29,7 @@ export function registerRun(program: Command, ctx: CliContext) {
     .argument("<command...>", "the command, after --")
     .option("--shared", "hold it shared: others may hold it shared at the same time")
     .option("--limit <n>", "hold one of n slots (implies --shared)", limitArg)
-    .option("--ttl <duration>", "lease length, renewed every third of it", duration, 30_000)
+    .option("--ttl <duration>", "lease length, renewed when a third of it is left", duration, 30_000)
     .option("--timeout <duration>", "how long to wait for the lock (0: try once)", duration, 600_000)
     .option("--if-held <what>", IF_HELD_HELP, ifHeldArg, "wait")
     .option("--priority <n>", "while waiting: place in the queue, highest first (-100 … 100)", priorityArg, 0)
