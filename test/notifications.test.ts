@@ -323,6 +323,39 @@ describe.each(["memory", "redis", "upstash"] as const)("deliveries on %s", (kind
   }, 20_000);
 });
 
+describe("an idle tick", () => {
+  it("costs the store nothing while nobody subscribes, and finds a new subscription at once", async () => {
+    const base = createMemoryStore();
+    const reads: string[] = [];
+    const store: LockStore = {
+      ...base,
+      records: (kind) => {
+        const records = base.records(kind);
+        const all = () => {
+          reads.push(kind);
+          return records.all();
+        };
+        return { ...records, all };
+      },
+    };
+    const t = setup({ store });
+    await t.notifier.tick();
+    const first = reads.length;
+    expect(first).toBeGreaterThan(0);
+    for (let i = 0; i < 5; i++) await t.notifier.tick();
+    expect(reads.length).toBe(first);
+    // Every five minutes it looks again, for subscriptions made elsewhere.
+    t.advance(5 * 60_000 + 1);
+    await t.notifier.tick();
+    expect(reads.slice(first)).toEqual(["webhooks"]);
+    // One made here counts at once: the next tick reads it, and the outbox.
+    await t.subscribe({ url: fresh("ok"), events: ["held_longer_than"], held_longer_than_ms: 60_000 });
+    const before = reads.length;
+    await t.notifier.tick();
+    expect(reads.length).toBeGreaterThan(before);
+  });
+});
+
 describe("deliveries", () => {
   it("in Slack's shape for an incoming webhook", async () => {
     const t = setup();

@@ -59,6 +59,8 @@ export function createNotifier(o: NotifierOptions): Notifier {
   const log = o.log ?? ((line: string) => console.log(line));
   const send = o.fetch ?? fetch;
   const subscriptions = createSubscriptions(o.store, now);
+  // Whether the outbox was empty at the last tick's end and this instance has sent nothing since.
+  let outboxEmpty = false;
 
   const attempt = async (d: Delivery): Promise<Attempt> => {
     const sub = (await subscriptions.cachedAll()).find((s) => s.id === d.subscriptionId);
@@ -138,6 +140,7 @@ export function createNotifier(o: NotifierOptions): Notifier {
           o.metrics?.webhookDelivery(n.event, "overflow");
           return;
         }
+        outboxEmpty = false;
         await outbox.send({ id: `${s.id}:${n.id}`, subscriptionId: s.id, event: n.event, notice: n });
       }),
     );
@@ -281,7 +284,9 @@ export function createNotifier(o: NotifierOptions): Notifier {
       })().catch((err) => log(`lss webhooks: ${(err as Error).message}`));
     },
     async tick() {
-      const all = await subscriptions.all();
+      const all = await subscriptions.forTick();
+      // Nobody subscribed, and nothing left to send: nothing to look at.
+      if (all.length === 0 && outboxEmpty) return null;
       const namespaces = new Set(all.map((s) => s.namespace));
       for (const ns of namespaces) {
         await lookAtNamespace(
@@ -289,7 +294,9 @@ export function createNotifier(o: NotifierOptions): Notifier {
           all.filter((s) => s.namespace === ns),
         ).catch((err) => log(`lss webhooks: ${(err as Error).message}`));
       }
-      return outbox.flush();
+      const due = await outbox.flush();
+      outboxEmpty = due === null;
+      return due;
     },
     pending: () => outbox.pending(),
   };

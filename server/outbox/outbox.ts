@@ -110,7 +110,10 @@ export function createOutbox<M extends OutboxMessage>(o: OutboxOptions<M>): Outb
     async flush() {
       // A few at once, and for a while: one receiver that hangs must not hold up the rest, nor
       // make a tick outlast its scheduler's request.
-      const due = (await pending()).filter((m) => m.nextAt <= now());
+      const all = await pending();
+      const due = all.filter((m) => m.nextAt <= now());
+      // Nothing due: what is pending says when to come back, with no second read.
+      if (due.length === 0) return all.length ? Math.min(...all.map((m) => m.nextAt)) : null;
       const stopAt = now() + (o.flushBudgetMs ?? FLUSH_BUDGET_MS);
       const worker = async () => {
         for (let m = due.shift(); m && now() < stopAt; m = due.shift()) {
