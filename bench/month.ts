@@ -24,6 +24,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
+import { IDLE_READ_MS } from "../server/notify/subscriptions.js";
 import { renewEvery } from "../src/client/renew-loop.js";
 import { actionInputDefaults, Job } from "../test/support/runner.js";
 import { startUpstashBridge } from "../test/support/upstash-bridge.js";
@@ -169,6 +170,13 @@ async function waiting(kind: StoreKind, redis: Redis, base: string) {
   };
 }
 
+/** Commands an idle server runs in a minute and a half (its tick runs every 30 s). */
+async function idle(redis: Redis) {
+  const before = await commandCounters(redis);
+  await sleep(90_000);
+  return commandsBetween(before, await commandCounters(redis)).executed;
+}
+
 type Ops = Awaited<ReturnType<typeof operations>>;
 
 /** 3. The month from the figures. */
@@ -181,7 +189,10 @@ function month(ops: Ops, waitPerMinute: number) {
   const e2e = e2eAcquire + e2eRenewals * ops.renew + ops.release;
   const deploy =
     ops.askAndGrant + DEPLOY_WAIT_MINUTES * waitPerMinute + deployRenewals * ops.renew + ops.release;
-  const total = e2eJobs * e2e + deploys * deploy;
+  // A Node server's own tick with nobody subscribed: one read every IDLE_READ_MS (an idle minute
+  // of the server is measured apart: see idle()).
+  const tick = (DAYS * 86_400_000) / IDLE_READ_MS;
+  const total = e2eJobs * e2e + deploys * deploy + tick;
   return {
     e2eRenewals,
     deployRenewals,
@@ -189,6 +200,7 @@ function month(ops: Ops, waitPerMinute: number) {
     deployPerJob: round(deploy, 1),
     e2eMonth: Math.round(e2eJobs * e2e),
     deployMonth: Math.round(deploys * deploy),
+    tickMonth: Math.round(tick),
     total: Math.round(total),
     ofFreeTier: round(total / FREE_TIER, 3),
   };
@@ -201,6 +213,7 @@ function readmeBlock(
   wait: Record<StoreKind, { perWaiterMinute: number }>,
   m: ReturnType<typeof month>,
   mOff: ReturnType<typeof month>,
+  idle: number,
 ) {
   const { on, off } = ops;
   const every = renewEvery(TTL_MS) / 1000;
@@ -221,9 +234,11 @@ hold it 5 minutes, with the server's defaults (the rate limiter on):
 | --- | --- | --- | --- |
 | E2E job: acquire (a new key the first time a day), ${m.e2eRenewals} renewals, release | ${m.e2ePerJob} | ${int(DAYS * E2E_PER_DAY)} | ${int(m.e2eMonth)} |
 | deploy: a first ask and its grant, 5 waiting minutes, ${m.deployRenewals} renewals, release | ${m.deployPerJob} | ${int(DAYS * DEPLOYS_PER_DAY)} | ${int(m.deployMonth)} |
+| the server's own tick, with no webhook subscribed: a look every ${IDLE_READ_MS / 60_000} minutes | | | ${int(m.tickMonth)} |
 | **total** | | | **${int(m.total)}** (${int(mOff.total)} with \`LSS_RATE_LIMIT=off\`) |
 
-That is ${Math.round(m.ofFreeTier * 100)} % of Upstash's free tier (500,000 commands a month).`;
+That is ${Math.round(m.ofFreeTier * 100)} % of Upstash's free tier (500,000 commands a month). Three idle servers
+ran ${idle} commands in 90 s, after their first tick.`;
 }
 
 const START = "<!-- bench:month (npm run bench:month writes this block) -->";
@@ -254,6 +269,9 @@ benchMain("the servers and redis-server", async (cleanup: Cleanup) => {
   const upstash = await start("upstash", upstashEnv);
   const upstashOff = await start("upstash-off", { ...upstashEnv, LSS_RATE_LIMIT: "off" });
   const tcp = await start("tcp", {}, redis.server.url);
+  console.log("an idle minute and a half of three servers…");
+  const idleCommands = await idle(redis.client);
+  console.log(`  ${idleCommands} commands`);
   console.log("operations on Upstash…");
   const ops = {
     on: await operations(redis.client, upstash.url, "on"),
@@ -266,11 +284,24 @@ benchMain("the servers and redis-server", async (cleanup: Cleanup) => {
   };
   const m = month(ops.on, wait.upstash.perWaiterMinute);
   const mOff = month(ops.off, wait.upstash.perWaiterMinute);
-  const block = readmeBlock(ops, wait, m, mOff);
+  const block = readmeBlock(ops, wait, m, mOff, idleCommands);
   console.log(`\n${block}\n`);
   writeFileSync(
     join(benchDir, "month-results.json"),
-    `${JSON.stringify({ machine: machineInfo(), windowMs: WINDOW_MS, renewEveryMs: renewEvery(TTL_MS), operations: ops, waiting: wait, month: m, monthWithoutRateLimiter: mOff }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        machine: machineInfo(),
+        windowMs: WINDOW_MS,
+        renewEveryMs: renewEvery(TTL_MS),
+        idleCommandsIn90s: idleCommands,
+        operations: ops,
+        waiting: wait,
+        month: m,
+        monthWithoutRateLimiter: mOff,
+      },
+      null,
+      2,
+    )}\n`,
   );
   console.log("written to bench/month-results.json");
   if (process.env.BENCH_WRITE_README === "1") writeReadme(block);

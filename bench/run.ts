@@ -1,9 +1,11 @@
 /**
- * `npm run bench`: lock server throughput on Redis against a floor, in one run.
+ * `npm run bench`: lock server throughput on Redis against a floor and a ceiling, in one run.
  *
  *   1. LSS (server/node.ts, own process, fresh redis-server) under autocannon: acquire+release pairs/s.
  *   2. The floor (bench/floor.ts, own process, SAME Redis): one plain Redis round trip per request.
- *   3. Latency p50/p99 of both, overall and per request (acquire, release).
+ *   3. The ceiling (bench/ceiling/node-http.ts): the same lock engine without the app (no auth,
+ *      validation, metrics or routing), same Redis, same load: what the app's layers cost.
+ *   Latency p50/p99 of each, overall and per request (acquire, release), and CPU per 1000 pairs.
  *   4. Redis commands per acquire / release / status as Redis counts them (INFO), with the rate
  *      limiter off and on.
  *
@@ -201,11 +203,11 @@ function startLss(redisUrl: string, adminToken: string, rateLimit: string, clean
   );
 }
 
-const startFloor = (redisUrl: string, cleanup: Cleanup) =>
+const startPlain = (name: string, entry: string, redisUrl: string, cleanup: Cleanup) =>
   startService(
     {
-      name: "floor",
-      nodeArgs: ["--import", "tsx", "bench/floor.ts"],
+      name,
+      nodeArgs: ["--import", "tsx", entry],
       env: { REDIS_URL: redisUrl },
       cwd: rootDir,
       readyPath: "/health",
@@ -227,8 +229,11 @@ interface Report {
   };
   server: LoadResult;
   floor: LoadResult;
+  ceiling: LoadResult;
   /** server pairs/s ÷ floor pairs/s */
   ratio: number;
+  /** server pairs/s ÷ ceiling pairs/s: what auth, validation, metrics and routing leave */
+  ceilingRatio: number;
   commands: {
     rateLimitOff: CommandCounts;
     rateLimitOn: CommandCounts;
@@ -292,7 +297,12 @@ function render(r: Report): string {
     "",
     `   RATIO server/floor = ${fmt(r.ratio, 3)}`,
     "",
-    `3. Redis commands per operation, as Redis counts them (${off.ops} sequential requests per batch;`,
+    "3. Ceiling (bench/ceiling/node-http.ts: bare node:http around the same lock engine and store, no app)",
+    ...loadLines(r.ceiling),
+    "",
+    `   RATIO server/ceiling = ${fmt(r.ceilingRatio, 3)}`,
+    "",
+    `4. Redis commands per operation, as Redis counts them (${off.ops} sequential requests per batch;`,
     "   INFO deltas minus our INFO; 'sent' = round trips, 'inside Lua' = run by the script, split with MONITOR)",
     ...commandLines(off),
     ...commandLines(on),
@@ -348,9 +358,14 @@ benchMain("the load, the servers and redis-server", async (cleanup) => {
   await lssLimited.stop();
 
   // 2: the floor, same Redis, same load.
-  const floorService = await startFloor(redis.url, cleanup);
+  const floorService = await startPlain("floor", "bench/floor.ts", redis.url, cleanup);
   const floor = await run("floor", floorService, "floor");
   await floorService.stop();
+
+  // 3: the ceiling, same Redis, same load.
+  const ceilingService = await startPlain("ceiling", "bench/ceiling/node-http.ts", redis.url, cleanup);
+  const ceiling = await run("ceiling", ceilingService, "ceiling");
+  await ceilingService.stop();
 
   const diff = (a: number, b: number) => Math.round((a - b) * 1000) / 1000;
   const rateLimiterPerRequest = Object.fromEntries(
@@ -363,7 +378,7 @@ benchMain("the load, the servers and redis-server", async (cleanup) => {
     ]),
   ) as Record<Op, { sent: number; executed: number }>;
   const warnings: string[] = [];
-  for (const r of [server, floor]) {
+  for (const r of [server, floor, ceiling]) {
     if ((r.otherProcessesCores ?? 0) > 0.2) {
       warnings.push(
         `${r.target}: other processes kept ${r.otherProcessesCores} cores busy during the run; its figures are skewed`,
@@ -387,7 +402,9 @@ benchMain("the load, the servers and redis-server", async (cleanup) => {
     },
     server,
     floor,
+    ceiling,
     ratio: Math.round((server.pairsPerSec / floor.pairsPerSec) * 1000) / 1000,
+    ceilingRatio: Math.round((server.pairsPerSec / ceiling.pairsPerSec) * 1000) / 1000,
     commands: { rateLimitOff, rateLimitOn, rateLimiterPerRequest },
     warnings,
   };
