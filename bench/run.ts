@@ -4,7 +4,8 @@
  *   1. LSS (server/node.ts, own process, fresh redis-server) under autocannon: acquire+release pairs/s.
  *   2. The floor (bench/floor.ts, own process, SAME Redis): one plain Redis round trip per request.
  *   3. The ceiling (bench/ceiling/node-http.ts): the same lock engine without the app (no auth,
- *      validation, metrics or routing), same Redis, same load: what the app's layers cost.
+ *      validation, metrics or routing), same Redis, same load: what the app's layers cost; and
+ *      bench/ceiling/hono.ts, the engine in bare Hono: what of that is Hono and its Node adapter.
  *   Latency p50/p99 of each, overall and per request (acquire, release), and CPU per 1000 pairs.
  *   4. Redis commands per acquire / release / status as Redis counts them (INFO), with the rate
  *      limiter off and on.
@@ -230,10 +231,13 @@ interface Report {
   server: LoadResult;
   floor: LoadResult;
   ceiling: LoadResult;
+  honoCeiling: LoadResult;
   /** server pairs/s ÷ floor pairs/s */
   ratio: number;
   /** server pairs/s ÷ ceiling pairs/s: what auth, validation, metrics and routing leave */
   ceilingRatio: number;
+  /** Hono ceiling pairs/s ÷ ceiling pairs/s: what Hono and its Node adapter leave on their own */
+  honoRatio: number;
   commands: {
     rateLimitOff: CommandCounts;
     rateLimitOn: CommandCounts;
@@ -302,6 +306,11 @@ function render(r: Report): string {
     "",
     `   RATIO server/ceiling = ${fmt(r.ceilingRatio, 3)}`,
     "",
+    "   Hono ceiling (bench/ceiling/hono.ts: bare Hono on @hono/node-server around the same engine, no app)",
+    ...loadLines(r.honoCeiling),
+    "",
+    `   RATIO hono ceiling/ceiling = ${fmt(r.honoRatio, 3)}   server/hono ceiling = ${fmt(r.ceilingRatio / r.honoRatio, 3)}`,
+    "",
     `4. Redis commands per operation, as Redis counts them (${off.ops} sequential requests per batch;`,
     "   INFO deltas minus our INFO; 'sent' = round trips, 'inside Lua' = run by the script, split with MONITOR)",
     ...commandLines(off),
@@ -366,6 +375,9 @@ benchMain("the load, the servers and redis-server", async (cleanup) => {
   const ceilingService = await startPlain("ceiling", "bench/ceiling/node-http.ts", redis.url, cleanup);
   const ceiling = await run("ceiling", ceilingService, "ceiling");
   await ceilingService.stop();
+  const honoService = await startPlain("hono ceiling", "bench/ceiling/hono.ts", redis.url, cleanup);
+  const honoCeiling = await run("hono ceiling", honoService, "hono");
+  await honoService.stop();
 
   const diff = (a: number, b: number) => Math.round((a - b) * 1000) / 1000;
   const rateLimiterPerRequest = Object.fromEntries(
@@ -378,7 +390,7 @@ benchMain("the load, the servers and redis-server", async (cleanup) => {
     ]),
   ) as Record<Op, { sent: number; executed: number }>;
   const warnings: string[] = [];
-  for (const r of [server, floor, ceiling]) {
+  for (const r of [server, floor, ceiling, honoCeiling]) {
     if ((r.otherProcessesCores ?? 0) > 0.2) {
       warnings.push(
         `${r.target}: other processes kept ${r.otherProcessesCores} cores busy during the run; its figures are skewed`,
@@ -405,6 +417,8 @@ benchMain("the load, the servers and redis-server", async (cleanup) => {
     ceiling,
     ratio: Math.round((server.pairsPerSec / floor.pairsPerSec) * 1000) / 1000,
     ceilingRatio: Math.round((server.pairsPerSec / ceiling.pairsPerSec) * 1000) / 1000,
+    honoCeiling,
+    honoRatio: Math.round((honoCeiling.pairsPerSec / ceiling.pairsPerSec) * 1000) / 1000,
     commands: { rateLimitOff, rateLimitOn, rateLimiterPerRequest },
     warnings,
   };

@@ -125,7 +125,7 @@ export const authenticate = (
 
 export const requireScope = (scope: Scope) =>
   createMiddleware<AppEnv>(async (c, next) => {
-    if (!c.var.principal.scopes.has(scope)) {
+    if (!c.get("principal").scopes.has(scope)) {
       throw new ApiError("forbidden", `this token lacks the ${scope} scope`);
     }
     return next();
@@ -135,7 +135,7 @@ export const requireScope = (scope: Scope) =>
 export const rateLimit = (shared: RateLimiter, inProcess?: RateLimiter) =>
   createMiddleware<AppEnv>(async (c, next) => {
     const limiter = inProcess && countedInProcess(c.req.method, c.req.path) ? inProcess : shared;
-    const decision = await limiter.limit(c.var.principal.id);
+    const decision = await limiter.limit(c.get("principal").id);
     c.header("RateLimit-Limit", String(decision.limit));
     c.header("RateLimit-Remaining", String(Math.max(0, decision.remaining)));
     if (!decision.allowed) {

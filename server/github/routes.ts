@@ -181,7 +181,7 @@ export function registerTick(
  */
 export function registerGateStatus(app: Hono<AppEnv>, gates: Pick<Gates, "all">) {
   app.get("/infra/gates", requireScope("locks:read"), async (c) => {
-    const principal = c.var.principal;
+    const principal = c.get("principal");
     const key = c.req.query("key");
     const visible = (await gates.all()).filter(
       (g) =>

@@ -130,20 +130,20 @@ export function registerWebhookRoutes(app: Router, notifier: Notifier, opts: { a
     .openapi(create, async (c) => {
       const sub = await subscribe(
         notifier,
-        c.var.principal.namespace,
+        c.get("principal").namespace,
         c.req.valid("json"),
         opts.allowPrivate,
       );
       return c.json({ status: "ok" as const, ...subscriptionView(sub), secret: sub.secret }, 201);
     })
     .openapi(list, async (c) => {
-      const subs = await notifier.subscriptions.of(c.var.principal.namespace);
+      const subs = await notifier.subscriptions.of(c.get("principal").namespace);
       subs.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
       return c.json({ status: "ok" as const, webhooks: subs.map(subscriptionView) }, 200);
     })
     .openapi(remove, async (c) => {
       const { id } = c.req.valid("param");
-      if (!(await notifier.subscriptions.delete(c.var.principal.namespace, id)))
+      if (!(await notifier.subscriptions.delete(c.get("principal").namespace, id)))
         throw new ApiError("not_found", `no webhook subscription with id ${id}`);
       return c.json({ status: "ok" as const, id, deleted: true as const }, 200);
     });

@@ -98,8 +98,12 @@ const unlock = createRoute({
 });
 
 /** A lock's lease key, locks/<id>, must be one the token's scope covers (an OIDC rule may name its keys). */
-const covered = (c: { var: AppEnv["Variables"] }, scope: Scope, id: string) => {
-  if (!may(c.var.principal, scope, `${STATE_LOCK_KEY_PREFIX}${id}`)) {
+const covered = (
+  c: { get(name: "principal"): AppEnv["Variables"]["principal"] },
+  scope: Scope,
+  id: string,
+) => {
+  if (!may(c.get("principal"), scope, `${STATE_LOCK_KEY_PREFIX}${id}`)) {
     throw new ApiError(
       "forbidden",
       `this token's ${scope} scope does not cover the /locks API's locks (their keys are ${STATE_LOCK_KEY_PREFIX}<id>)`,
@@ -112,18 +116,18 @@ export function registerStateLockRoutes(app: Router, locks: StateLocks) {
     .openapi(create, async (c) => {
       covered(c, "locks:write", NEW_LOCK_ID);
       const q = c.req.valid("query");
-      const created = await locks.create(c.var.principal.namespace, {
+      const created = await locks.create(c.get("principal").namespace, {
         locked: q.l ?? false,
         ttlSeconds: q.e ?? null,
         credential: q.k ?? null,
-        actor: actorOf(c.var.principal),
+        actor: actorOf(c.get("principal")),
       });
       return c.json(created, 200);
     })
     .openapi(check, async (c) => {
       const { id } = c.req.valid("param");
       covered(c, "locks:read", id);
-      const found = await locks.check(c.var.principal.namespace, id);
+      const found = await locks.check(c.get("principal").namespace, id);
       if (found.state === "unknown") throw new ApiError("not_found", `no lock with id "${id}"`);
       if (found.state === "unlocked") return c.body(null, 204);
       const { expires_at, expires_in_ms } = leaseView(found.lease, found.now);
@@ -134,7 +138,7 @@ export function registerStateLockRoutes(app: Router, locks: StateLocks) {
       const { k, e } = c.req.valid("query");
       if (k === undefined) throw missingKey();
       covered(c, "locks:write", id);
-      await locks.lock(c.var.principal.namespace, id, k, e ?? null, actorOf(c.var.principal));
+      await locks.lock(c.get("principal").namespace, id, k, e ?? null, actorOf(c.get("principal")));
       return c.body(null, 204);
     })
     .openapi(unlock, async (c) => {
@@ -142,7 +146,7 @@ export function registerStateLockRoutes(app: Router, locks: StateLocks) {
       const { k } = c.req.valid("query");
       if (k === undefined) throw missingKey();
       covered(c, "locks:write", id);
-      await locks.unlock(c.var.principal.namespace, id, k, actorOf(c.var.principal));
+      await locks.unlock(c.get("principal").namespace, id, k, actorOf(c.get("principal")));
       return c.body(null, 204);
     });
 }

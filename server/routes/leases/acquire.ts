@@ -65,8 +65,8 @@ export function registerAcquire(app: Router, { leases, schemas, waiting }: Lease
     const granted = await waiting(c, body.wait_ms ?? 0, () =>
       leases.acquire(
         [ref(c, c.req.valid("param").key, "locks:write")],
-        { ...body, holder_id: holderOf(c.var.principal, body.holder_id) },
-        { actor: actorOf(c.var.principal), signal: leaving(c, body.wait_ms) },
+        { ...body, holder_id: holderOf(c.get("principal"), body.holder_id) },
+        { actor: actorOf(c.get("principal")), signal: leaving(c, body.wait_ms) },
       ),
     );
     return c.json(granted, 200);
@@ -77,8 +77,8 @@ export function registerAcquire(app: Router, { leases, schemas, waiting }: Lease
     const granted = await waiting(c, body.wait_ms ?? 0, () =>
       leases.acquire(
         keys.map((key) => ref(c, key, "locks:write")),
-        { ...body, holder_id: holderOf(c.var.principal, body.holder_id) },
-        { actor: actorOf(c.var.principal), signal: leaving(c, body.wait_ms) },
+        { ...body, holder_id: holderOf(c.get("principal"), body.holder_id) },
+        { actor: actorOf(c.get("principal")), signal: leaving(c, body.wait_ms) },
       ),
     );
     return c.json(granted, 200);

@@ -26,7 +26,8 @@ export interface LeaseRouteDeps {
   waiting: ReturnType<typeof waitSlots>;
 }
 
-type Ctx = { var: AppEnv["Variables"] };
+// Hono's `c.var` builds an object of every variable at each read: routes read one with `get`.
+type Ctx = { get(name: "principal"): AppEnv["Variables"]["principal"] };
 
 export const keyParams = z.object({ key: LockKey });
 
@@ -72,7 +73,7 @@ export function waitSlots(maxWaitsPerCaller: number) {
   const slots = createWaitSlots(maxWaitsPerCaller);
   return async <T>(c: Ctx, waitMs: number, op: () => Promise<T>) => {
     if (waitMs <= 0) return op();
-    const give = slots.take(c.var.principal.id);
+    const give = slots.take(c.get("principal").id);
     if (!give) {
       throw new ApiError(
         "rate_limited",
@@ -96,8 +97,8 @@ const notCovered = (scope: Scope, key: string) =>
 
 /** The caller's lock `key`, if its token's `scope` covers it (an OIDC rule may name its keys). */
 export const ref = (c: Ctx, key: string, scope: Scope) => {
-  if (!may(c.var.principal, scope, key)) throw notCovered(scope, key);
-  return { namespace: c.var.principal.namespace, key };
+  if (!may(c.get("principal"), scope, key)) throw notCovered(scope, key);
+  return { namespace: c.get("principal").namespace, key };
 };
 
 /**

@@ -22,7 +22,10 @@ export function registerLeave(app: Router, { leases }: LeaseRouteDeps) {
   });
   app.openapi(leave, async (c) => {
     const { token, holder_id } = c.req.valid("json");
-    const who = { holderId: holderOf(c.var.principal, holder_id) ?? null, actor: actorOf(c.var.principal) };
+    const who = {
+      holderId: holderOf(c.get("principal"), holder_id) ?? null,
+      actor: actorOf(c.get("principal")),
+    };
     return c.json(await leases.leave(ref(c, c.req.valid("param").key, "locks:write"), token, who), 200);
   });
 }

@@ -30,7 +30,7 @@ export function registerList(app: Router, { leases, schemas }: LeaseRouteDeps) {
   });
   app.openapi(list, async (c) => {
     const q = c.req.valid("query");
-    const p = c.var.principal;
+    const p = c.get("principal");
     const page = { prefix: q.prefix ?? "", cursor: q.cursor ?? null, limit: q.limit ?? 50 };
     const patterns = p.patterns?.("locks:read") ?? ["*"];
     if (patterns.includes("*")) return c.json(await leases.list(p.namespace, page), 200);

@@ -26,16 +26,16 @@ export function registerRelease(app: Router, { leases }: LeaseRouteDeps) {
   app.openapi(release, async (c) => {
     const body = c.req.valid("json");
     const key = c.req.valid("param").key;
-    if (body.force && !mayForce(c.var.principal, key)) {
+    if (body.force && !mayForce(c.get("principal"), key)) {
       throw new ApiError(
         "forbidden",
         `force releases whoever holds the key: it needs the admin or locks:force scope (for "${key}")`,
       );
     }
-    if (!body.force && !c.var.principal.scopes.has("locks:write")) {
+    if (!body.force && !c.get("principal").scopes.has("locks:write")) {
       throw new ApiError("forbidden", "this token lacks the locks:write scope");
     }
-    const lock = body.force ? { namespace: c.var.principal.namespace, key } : ref(c, key, "locks:write");
-    return c.json(await leases.release(lock, body, actorOf(c.var.principal)), 200);
+    const lock = body.force ? { namespace: c.get("principal").namespace, key } : ref(c, key, "locks:write");
+    return c.json(await leases.release(lock, body, actorOf(c.get("principal"))), 200);
   });
 }
