@@ -14,6 +14,7 @@
  * child process and the redis-server on success, failure and Ctrl-C.
  *
  * Knobs (env): BENCH_CONNECTIONS (50), BENCH_DURATION s (10), BENCH_WARMUP s (2), BENCH_OPS (200),
+ * BENCH_ROUNDS (3: each target measured in turn this many times, its median reported),
  * BENCH_CPU_PROF=1 (server runs with --cpu-prof, profiles in bench/profiles/),
  * BENCH_SERVER_ENTRY (server/node.ts; point it at a modified copy of the server to compare, or at
  * bench/ceiling/node-http.ts or bench/ceiling/hono.ts: the lock engine without the app around it).
@@ -50,6 +51,7 @@ const CONNECTIONS = envInt("BENCH_CONNECTIONS", 50);
 const DURATION_S = envInt("BENCH_DURATION", 10);
 const WARMUP_S = envInt("BENCH_WARMUP", 2);
 const OPS = envInt("BENCH_OPS", 200);
+const ROUNDS = envInt("BENCH_ROUNDS", 3);
 const CPU_PROF = process.env.BENCH_CPU_PROF === "1";
 const TTL_MS = 30_000;
 const RATE_LIMIT_ON = "1000000"; // per minute: on, but never reached
@@ -226,6 +228,7 @@ interface Report {
     connections: number;
     durationS: number;
     warmupS: number;
+    rounds: number;
     note: string;
   };
   server: LoadResult;
@@ -290,7 +293,7 @@ function render(r: Report): string {
     "",
     "=== LSS benchmark ===",
     `machine   node ${m.node}, ${m.platform}, ${m.cores} cores (${m.cpuModel}), ${m.redis}`,
-    `load      autocannon in-process, ${m.connections} connections, ${m.durationS} s per run after a ${m.warmupS} s warm-up (discarded)`,
+    `load      autocannon in-process, ${m.connections} connections, ${m.durationS} s per run after a ${m.warmupS} s warm-up (discarded); ${m.rounds} rounds in turn, each target's median`,
     `          ${m.note}`,
     "",
     `1. Lock server on Redis (${SERVER_ENTRY}, LSS_RATE_LIMIT=off): POST acquire → POST release per connection`,
@@ -353,9 +356,34 @@ benchMain("the load, the servers and redis-server", async (cleanup) => {
     });
   };
 
-  // 1 + 4 (rate limit off): throughput, then command counts, on one server process.
+  // 1–3: the server, the floor and both ceilings, on the same Redis under the same load, in turns:
+  // ROUNDS rounds of each, each target's median taken, so that a slow spell of a shared machine
+  // weighs on all of them alike instead of on whichever ran then.
   const lss = await startLss(redis.url, adminToken, "off", cleanup);
-  const server = await run("server", lss, "bench");
+  const targets: Array<[string, Service, string]> = [
+    ["server", lss, "bench"],
+    ["floor", await startPlain("floor", "bench/floor.ts", redis.url, cleanup), "floor"],
+    ["ceiling", await startPlain("ceiling", "bench/ceiling/node-http.ts", redis.url, cleanup), "ceiling"],
+    ["hono ceiling", await startPlain("hono ceiling", "bench/ceiling/hono.ts", redis.url, cleanup), "hono"],
+  ];
+  const rounds: LoadResult[][] = targets.map(() => []);
+  for (let round = 1; round <= ROUNDS; round++) {
+    console.log(`round ${round} of ${ROUNDS}`);
+    for (const [i, [name, service, prefix]] of targets.entries()) {
+      rounds[i]?.push(await run(name, service, `${prefix}-${round}`));
+    }
+  }
+  const median = (results: LoadResult[] = []) =>
+    [...results].sort((a, b) => a.pairsPerSec - b.pairsPerSec)[Math.floor(results.length / 2)] as LoadResult;
+  const [server, floor, ceiling, honoCeiling] = rounds.map(median) as [
+    LoadResult,
+    LoadResult,
+    LoadResult,
+    LoadResult,
+  ];
+  for (const [, service] of targets.slice(1)) await service.stop();
+
+  // 4 (rate limit off): command counts, on the same server process.
   console.log("server: counting Redis commands (rate limit off)…");
   const rateLimitOff = await countCommands(lss.url, info, adminToken, "off");
   await lss.stop();
@@ -365,19 +393,6 @@ benchMain("the load, the servers and redis-server", async (cleanup) => {
   console.log(`server: counting Redis commands (LSS_RATE_LIMIT=${RATE_LIMIT_ON})…`);
   const rateLimitOn = await countCommands(lssLimited.url, info, adminToken, RATE_LIMIT_ON);
   await lssLimited.stop();
-
-  // 2: the floor, same Redis, same load.
-  const floorService = await startPlain("floor", "bench/floor.ts", redis.url, cleanup);
-  const floor = await run("floor", floorService, "floor");
-  await floorService.stop();
-
-  // 3: the ceiling, same Redis, same load.
-  const ceilingService = await startPlain("ceiling", "bench/ceiling/node-http.ts", redis.url, cleanup);
-  const ceiling = await run("ceiling", ceilingService, "ceiling");
-  await ceilingService.stop();
-  const honoService = await startPlain("hono ceiling", "bench/ceiling/hono.ts", redis.url, cleanup);
-  const honoCeiling = await run("hono ceiling", honoService, "hono");
-  await honoService.stop();
 
   const diff = (a: number, b: number) => Math.round((a - b) * 1000) / 1000;
   const rateLimiterPerRequest = Object.fromEntries(
@@ -410,6 +425,7 @@ benchMain("the load, the servers and redis-server", async (cleanup) => {
       connections: CONNECTIONS,
       durationS: DURATION_S,
       warmupS: WARMUP_S,
+      rounds: ROUNDS,
       note: `load generator, server/floor and redis-server are separate processes sharing these ${machine.cores} cores`,
     },
     server,
