@@ -10,6 +10,7 @@ import { connect, createServer as createNetServer, type Socket } from "node:net"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { renewEvery } from "../src/client/renew-loop.js";
 import { pathTo } from "../src/protocol/paths.js";
 import { type LiveServer, startLiveServer, until } from "./support/action-e2e.js";
 import { ADMIN_TOKEN } from "./support/app.js";
@@ -510,7 +511,8 @@ describe("lss run", () => {
     const releasedAt = Date.now();
     const r = await run.done;
     expect(r.code, r.stderr).toBe(76);
-    expect(r.exitedAt - releasedAt).toBeLessThanOrEqual(ttlMs / 3 + graceMs + 1500);
+    // The next renewal (the cadence of what is left before lss run's margin, grace + 0.5 s) finds it gone.
+    expect(r.exitedAt - releasedAt).toBeLessThanOrEqual(renewEvery(ttlMs - graceMs - 500) + graceMs + 1500);
     expect(r.stderr).toMatch(/lease on run-lost was lost/);
     expect(alive(childPid)).toBe(false);
     // It was asked first (SIGTERM, ignored), and killed only after the grace period.

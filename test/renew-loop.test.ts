@@ -123,6 +123,20 @@ describe("renewLoop", () => {
     expect(r.reports[0]).toMatchObject({ renewals: 1, renewed_at: iso(T0 + 48_750) });
   });
 
+  it("with a loss margin, renews when a third of the time before the margin is left (lss run's 30 s and its grace)", async () => {
+    const r = loopHarness(
+      [lease({ expires_in_ms: 30_000 })],
+      3,
+      { ...LEASE, ttlMs: 30_000, expiresInMs: 30_000 },
+      10_500,
+    );
+    await expect(r.run()).resolves.toBe("stopped");
+    // 19.5 s before the margin: renewed at 13 s, and again 13 s after each renewal.
+    expect(r.sleeps).toEqual([13_000, 13_000, 13_000]);
+    expect(r.client.renewCalls).toHaveLength(3);
+    expect(r.reports.every((s) => s.state === "held")).toBe(true);
+  });
+
   it("stopped during its sleep: resolves 'stopped' and never reports lost", async () => {
     const r = loopHarness([lease()], 0);
     await expect(r.run()).resolves.toBe("stopped");

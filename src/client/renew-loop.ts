@@ -65,7 +65,8 @@ export async function renewLoop(opts: RenewLoopOptions): Promise<"stopped" | "lo
   const now = opts.now ?? Date.now;
   const sleep = opts.sleep ?? abortableSleep;
   const margin = opts.lossMarginMs ?? 0;
-  const every = renewEvery(opts.ttlMs);
+  // The lease is only of use until the margin: the cadence is of what is left before it.
+  const every = renewEvery(Math.max(0, opts.ttlMs - margin));
   let expiresAt = now() + opts.expiresInMs;
   let renewals = 0;
   let delay = every;
