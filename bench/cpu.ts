@@ -11,7 +11,7 @@
  * process is not the Worker). An operation here is one request; the bench's own load generator,
  * the bridge and Redis are other processes.
  *
- * Prints a table and writes bench/cpu-results.json. Knobs: BENCH_CPU_OPS (300 cycles).
+ * Prints a table and writes bench/cpu-results.json. Knobs: BENCH_CPU_OPS (500 cycles).
  */
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -23,6 +23,8 @@ import { benchDir, benchMain, cpuSeconds, machineInfo, round, sleep, startBenchR
 const ADMIN = "bench-admin-token-0123456789";
 const CYCLES = Number(process.env.BENCH_CPU_OPS) || 500;
 const WARMUP = 200;
+/** The idle spell before each measurement, whose CPU rate is subtracted. */
+const IDLE_MS = 5000;
 
 async function call(base: string, path: string, payload: unknown) {
   const res = await fetch(`${base}${path}`, {
@@ -41,17 +43,19 @@ async function cycle(base: string, key: string) {
   await call(base, `/infra/locks/${key}/release`, { token: `t-${key}` });
 }
 
-/** CPU seconds of pids over `run`, less what they spend idle for as long. */
-async function cpuOver(pids: number[], run: () => Promise<void>) {
+/**
+ * CPU seconds of pids over `run`, less what they spend idle for as long, measured just before (after
+ * would count the load's own tail: its garbage collection, its background work).
+ */
+async function cpuOver(pids: number[], run: () => Promise<void>, idleMs: number) {
+  const idleBefore = cpuOf(pids);
+  await sleep(idleMs);
+  const idlePerMs = (cpuOf(pids) - idleBefore) / idleMs;
   const start = performance.now();
   const before = cpuOf(pids);
   await run();
-  const busy = cpuOf(pids) - before;
   const elapsedMs = performance.now() - start;
-  // The same time idle: timers, the tick, the runtime's own housekeeping.
-  const idleBefore = cpuOf(pids);
-  await sleep(elapsedMs);
-  return { cpu: busy - (cpuOf(pids) - idleBefore), elapsedMs };
+  return { cpu: cpuOf(pids) - before - idlePerMs * elapsedMs, elapsedMs };
 }
 
 /** The pids whose CPU is the server's: for wrangler, its workerd children (the Worker's runtime). */
@@ -83,14 +87,22 @@ async function measure(kind: "node" | "workers", store: string, env: Record<stri
     const pids = serverPids(kind, server.pid());
     if (pids.length === 0) throw new Error(`${kind}: no server process found`);
     const requests = CYCLES * 3;
-    const ops = await cpuOver(pids, async () => {
-      for (let i = 0; i < CYCLES; i++) await cycle(server.url, `k-${i}`);
-    });
+    const ops = await cpuOver(
+      pids,
+      async () => {
+        for (let i = 0; i < CYCLES; i++) await cycle(server.url, `k-${i}`);
+      },
+      IDLE_MS,
+    );
     // A request that reaches no store (GET /: the index, through the same middleware): what the
     // runtime and the HTTP layers cost any request, so that the difference is the lock operation's.
-    const plain = await cpuOver(pids, async () => {
-      for (let i = 0; i < requests; i++) await (await fetch(`${server.url}/`)).text();
-    });
+    const plain = await cpuOver(
+      pids,
+      async () => {
+        for (let i = 0; i < requests; i++) await (await fetch(`${server.url}/`)).text();
+      },
+      IDLE_MS,
+    );
     const perRequest = (cpu: number) => round((cpu * 1000) / requests, 3);
     const result = {
       runtime: kind === "node" ? `Node ${process.version}` : "workerd (wrangler dev)",

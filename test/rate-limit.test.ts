@@ -92,6 +92,34 @@ describe.each(["redis", "upstash"])("renewals and releases on %s", (kind) => {
   });
 });
 
+describe.each(["redis", "upstash"])("refused renewals on %s", (kind) => {
+  it("are counted in the store too: past the shared limit an instance refuses the caller's renewals", async () => {
+    const prefix = `rl-refused-${kind}-${Date.now()}`;
+    const store = backends.open("memory");
+    const make = () => createApp({ store, rateLimiter: limiters[kind]!(prefix, 3), config: testConfig() });
+    const [a, b] = [make(), make()];
+    const auth = {
+      Authorization: "Bearer admin-token-for-tests-0123456789",
+      "Content-Type": "application/json",
+    };
+    const call = async (app: ReturnType<typeof make>, path: string, body: object) =>
+      await app.request(path, { method: "POST", headers: auth, body: JSON.stringify(body) });
+    const granted = await call(a, pathTo("acquire", { key: "refused" }), { ttl_ms: 30_000 });
+    const { token } = (await granted.json()) as { token: string };
+    const renew = async (app: ReturnType<typeof make>, t: string) =>
+      (await call(app, pathTo("renew", { key: "refused" }), { token: t, ttl_ms: 30_000 })).status;
+    // Two made-up tokens: refused, and counted in the store (with the acquire: 3 of 3).
+    expect([await renew(a, "made-up-1"), await renew(a, "made-up-2")]).toEqual([409, 409]);
+    // The third is refused by the store and finds the shared count spent: a blocks the caller…
+    expect(await renew(a, "made-up-3")).toBe(409);
+    expect(await renew(a, token)).toBe(429);
+    // …and b, whose own count is untouched, finds the shared one spent for everything else.
+    expect((await call(b, pathTo("acquire", { key: "other" }), { ttl_ms: 30_000 })).status).toBe(429);
+    // A renewal the store grants is counted by the instance only.
+    expect(await renew(b, token)).toBe(200);
+  });
+});
+
 describe.each(["redis", "upstash"])("rate limiting on %s with Redis down", (kind) => {
   it("fails closed: 503, not an allowed request", async () => {
     const store = backends.open("memory");

@@ -1,7 +1,7 @@
 /** Who is calling (authenticate), may they (requireScope), and how often (rateLimit). */
 import { createMiddleware } from "hono/factory";
 import { ApiError } from "../errors.js";
-import { countedInProcess, type RateLimiter } from "./rate-limit.js";
+import { countedInProcess, type RateDecision, type RateLimiter } from "./rate-limit.js";
 import { OPEN_NAMESPACE, type Principal, type Scope, type TokenVerifier } from "./types.js";
 
 export type AppEnv = { Variables: { principal: Principal } };
@@ -131,11 +131,31 @@ export const requireScope = (scope: Scope) =>
     return next();
   });
 
-/** shared: counted once across instances; inProcess: this instance's count, for countedInProcess. */
-export const rateLimit = (shared: RateLimiter, inProcess?: RateLimiter) =>
-  createMiddleware<AppEnv>(async (c, next) => {
-    const limiter = inProcess && countedInProcess(c.req.method, c.req.path) ? inProcess : shared;
-    const decision = await limiter.limit(c.get("principal").id);
+/**
+ * shared: counted once across instances; inProcess: this instance's count, for countedInProcess.
+ * A renewal or release the store refused (a made-up or stale token) is counted in the shared store
+ * too, after the fact: past the limit there, this instance refuses the caller's renewals and
+ * releases until the shared window ends, so that a flood of them spread over many instances
+ * (serverless isolates each count their own) still meets one limit.
+ */
+export function rateLimit(shared: RateLimiter, inProcess?: RateLimiter) {
+  const blocked = new Map<string, number>();
+  const block = (caller: string, until: number) => {
+    blocked.delete(caller);
+    if (blocked.size >= 10_000) blocked.delete(blocked.keys().next().value as string);
+    blocked.set(caller, until);
+  };
+  const decide = async (caller: string, local: boolean): Promise<RateDecision> => {
+    if (!local || !inProcess) return shared.limit(caller);
+    const left = (blocked.get(caller) ?? 0) - Date.now();
+    if (left > 0) return { allowed: false, limit: shared.perMinute, remaining: 0, retryAfterMs: left };
+    blocked.delete(caller);
+    return inProcess.limit(caller);
+  };
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const caller = c.get("principal").id;
+    const local = inProcess !== undefined && countedInProcess(c.req.method, c.req.path);
+    const decision = await decide(caller, local);
     c.header("RateLimit-Limit", String(decision.limit));
     c.header("RateLimit-Remaining", String(Math.max(0, decision.remaining)));
     if (!decision.allowed) {
@@ -146,5 +166,10 @@ export const rateLimit = (shared: RateLimiter, inProcess?: RateLimiter) =>
         { extra: { retry_after_seconds: seconds }, headers: { "Retry-After": String(seconds) } },
       );
     }
-    return next();
+    await next();
+    if (!local || c.res.status < 400) return;
+    // The answer stands whatever the count says; a store that cannot count now blocks nobody.
+    const charged = await shared.limit(caller).catch(() => null);
+    if (charged && !charged.allowed) block(caller, Date.now() + charged.retryAfterMs);
   });
+}
