@@ -5,7 +5,8 @@
  * the lock operation's single round trip (the benchmark reports both).
  */
 
-// Its modules one by one: the package's index loads every store it supports (cluster, SQL…), which
+// Its modules one by one (their paths are the package's own, so its version is pinned to 11.4):
+// the package's index loads every store it supports (cluster, SQL…), which
 // the Workers bundle must not carry.
 import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import RateLimiterMemory from "rate-limiter-flexible/lib/RateLimiterMemory.js";
