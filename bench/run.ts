@@ -241,6 +241,8 @@ interface Report {
   ceilingRatio: number;
   /** Hono ceiling pairs/s ÷ ceiling pairs/s: what Hono and its Node adapter leave on their own */
   honoRatio: number;
+  /** Each target's pairs/s in each round, in order. */
+  pairsPerSecByRound: Record<string, number[]>;
   commands: {
     rateLimitOff: CommandCounts;
     rateLimitOn: CommandCounts;
@@ -369,8 +371,13 @@ benchMain("the load, the servers and redis-server", async (cleanup) => {
   const rounds: LoadResult[][] = targets.map(() => []);
   for (let round = 1; round <= ROUNDS; round++) {
     console.log(`round ${round} of ${ROUNDS}`);
-    for (const [i, [name, service, prefix]] of targets.entries()) {
-      rounds[i]?.push(await run(name, service, `${prefix}-${round}`));
+    // Each round starts with the next target, so that none always runs first (after the others' idle spell).
+    for (let t = 0; t < targets.length; t++) {
+      const i = (t + round - 1) % targets.length;
+      const [name, service, prefix] = targets[i] as (typeof targets)[number];
+      const result = await run(name, service, `${prefix}-${round}`);
+      console.log(`  ${name}: ${fmt(result.pairsPerSec, 1)} pairs/s`);
+      rounds[i]?.push(result);
     }
   }
   const median = (results: LoadResult[] = []) =>
@@ -381,6 +388,9 @@ benchMain("the load, the servers and redis-server", async (cleanup) => {
     LoadResult,
     LoadResult,
   ];
+  const perRound = Object.fromEntries(
+    targets.map(([name], i) => [name, (rounds[i] ?? []).map((r) => r.pairsPerSec)]),
+  );
   for (const [, service] of targets.slice(1)) await service.stop();
 
   // 4 (rate limit off): command counts, on the same server process.
@@ -435,6 +445,7 @@ benchMain("the load, the servers and redis-server", async (cleanup) => {
     ceilingRatio: Math.round((server.pairsPerSec / ceiling.pairsPerSec) * 1000) / 1000,
     honoCeiling,
     honoRatio: Math.round((honoCeiling.pairsPerSec / ceiling.pairsPerSec) * 1000) / 1000,
+    pairsPerSecByRound: perRound,
     commands: { rateLimitOff, rateLimitOn, rateLimiterPerRequest },
     warnings,
   };
