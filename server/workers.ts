@@ -2,7 +2,8 @@
  * Cloudflare Workers entry (wrangler.toml points here). Configuration comes from the Worker's
  * bindings (vars and secrets), so the app is built on the first request. Only the Upstash store
  * runs here: a Worker cannot keep a TCP Redis client, and shares no memory between isolates.
- * `scheduled` is the GitHub App's tick, run by the Cron Trigger wrangler.toml declares.
+ * `scheduled` is the scheduler's tick (the GitHub App's and the notifications'), run by the Cron
+ * Trigger wrangler.toml declares.
  */
 import { Redis } from "@upstash/redis/cloudflare";
 import type { ExecutionContext } from "hono";
@@ -11,14 +12,15 @@ import { upstashBackend } from "./backend-upstash.js";
 import { loadConfig } from "./config.js";
 import { githubAppOf } from "./github/app.js";
 import { createMetrics } from "./metrics.js";
-import { notifierOf } from "./notify/notifier.js";
+import { notifierOf, slottedNotifier } from "./notify/notifier.js";
 import { RUNTIMES } from "./runtime.js";
 import { lazyFetch, stringBindings } from "./serverless.js";
 import { upstashOptions } from "./stores/upstash.js";
 
 interface Instance {
   app: ReturnType<typeof createApp>;
-  tick: () => Promise<number | null>;
+  /** The Cron Trigger's tick, scheduled at scheduledTime (ms). */
+  tick: (scheduledTime: number) => Promise<number | null>;
 }
 let instance: Instance | undefined;
 
@@ -37,7 +39,7 @@ function build(env: Record<string, unknown>): Instance {
   const github = githubAppOf(config, backend.store, metrics);
   const notifier = notifierOf(config, backend.store, metrics);
   const app = createApp({ ...backend, config, runtime: RUNTIMES.workers, metrics, github, notifier });
-  return { app, tick: tickOf(github, notifier) };
+  return { app, tick: (scheduledTime) => tickOf(github, slottedNotifier(notifier, scheduledTime))() };
 }
 
 export default {
@@ -46,13 +48,13 @@ export default {
     return instance.app;
   }),
   /** The Cron Trigger: the scheduler's tick (the App's, and the notifications'). */
-  scheduled(_event: unknown, env: Record<string, unknown>, ctx: ExecutionContext) {
+  scheduled(event: { scheduledTime: number }, env: Record<string, unknown>, ctx: ExecutionContext) {
     try {
       instance ??= build(env);
     } catch (err) {
       console.error(`lss: configuration error: ${(err as Error).message}`);
       return;
     }
-    ctx.waitUntil(instance.tick());
+    ctx.waitUntil(instance.tick(event.scheduledTime));
   },
 };

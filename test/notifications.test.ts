@@ -9,7 +9,7 @@ import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../server/app.js";
 import { createMetrics } from "../server/metrics.js";
-import { createNotifier, type Notifier } from "../server/notify/notifier.js";
+import { createNotifier, type Notifier, slottedNotifier } from "../server/notify/notifier.js";
 import { deliveryProblem, isPrivateAddress, webhookUrlProblem } from "../server/notify/ssrf.js";
 import { keyMatches } from "../server/notify/subscriptions.js";
 import { createMemoryStore } from "../server/stores/memory.js";
@@ -352,6 +352,39 @@ describe("an idle tick", () => {
     await t.subscribe({ url: fresh("ok"), events: ["held_longer_than"], held_longer_than_ms: 60_000 });
     const before = reads.length;
     await t.notifier.tick();
+    expect(reads.length).toBeGreaterThan(before);
+  });
+});
+
+describe("a Cron Trigger's tick (Workers)", () => {
+  it("looks at the store only at the start of each 5-minute slot while it knows of nothing to do", async () => {
+    const base = createMemoryStore();
+    const reads: string[] = [];
+    const store: LockStore = {
+      ...base,
+      records: (kind) => {
+        const records = base.records(kind);
+        const all = () => {
+          reads.push(kind);
+          return records.all();
+        };
+        return { ...records, all };
+      },
+    };
+    const t = setup({ store });
+    const slot = 5 * 60_000;
+    const at = (minuteOfSlot: number) =>
+      1_800_000_000_000 - (1_800_000_000_000 % slot) + minuteOfSlot * 60_000;
+    // A new isolate knows of nothing: the triggers of minutes 1 to 4 of a slot cost nothing…
+    for (const minute of [1, 2, 3, 4]) await slottedNotifier(t.notifier, at(minute)).tick();
+    expect(reads).toEqual([]);
+    // …and the slot's first looks.
+    await slottedNotifier(t.notifier, at(0)).tick();
+    expect(reads).toContain("webhooks");
+    // An instance that knows of a subscription (made here) ticks at every trigger.
+    await t.subscribe({ url: fresh("ok"), events: ["held_longer_than"], held_longer_than_ms: 60_000 });
+    const before = reads.length;
+    await slottedNotifier(t.notifier, at(3)).tick();
     expect(reads.length).toBeGreaterThan(before);
   });
 });

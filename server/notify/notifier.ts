@@ -13,7 +13,13 @@ import { type Attempt, createOutbox, type OutboxMessage } from "../outbox/outbox
 import type { Lease, LockRef, LockStore } from "../stores/types.js";
 import { type Notice, payloadOf, slackText } from "./notices.js";
 import { deliveryProblem } from "./ssrf.js";
-import { createSubscriptions, keyMatches, type Subscription, type Subscriptions } from "./subscriptions.js";
+import {
+  createSubscriptions,
+  IDLE_READ_MS,
+  keyMatches,
+  type Subscription,
+  type Subscriptions,
+} from "./subscriptions.js";
 
 interface Delivery extends OutboxMessage {
   subscriptionId: string;
@@ -51,6 +57,8 @@ export interface Notifier {
   changed(ref: LockRef, change: LockChange): Promise<void> | null;
   /** Retries what is due, and the time-based events: when the next retry is due, or null. */
   tick(): Promise<number | null>;
+  /** This instance knows of nothing to do: it found no subscription (or never looked) and sent nothing since. */
+  idle(): boolean;
   pending(): Promise<Delivery[]>;
 }
 
@@ -59,8 +67,10 @@ export function createNotifier(o: NotifierOptions): Notifier {
   const log = o.log ?? ((line: string) => console.log(line));
   const send = o.fetch ?? fetch;
   const subscriptions = createSubscriptions(o.store, now);
-  // Whether the outbox was empty at the last tick's end and this instance has sent nothing since.
+  // Whether the outbox was empty at the last tick's end and this instance has sent nothing since;
+  // whether this instance has sent something the outbox may still hold.
   let outboxEmpty = false;
+  let sentHere = false;
 
   const attempt = async (d: Delivery): Promise<Attempt> => {
     const sub = (await subscriptions.cachedAll()).find((s) => s.id === d.subscriptionId);
@@ -141,6 +151,7 @@ export function createNotifier(o: NotifierOptions): Notifier {
           return;
         }
         outboxEmpty = false;
+        sentHere = true;
         await outbox.send({ id: `${s.id}:${n.id}`, subscriptionId: s.id, event: n.event, notice: n });
       }),
     );
@@ -296,8 +307,10 @@ export function createNotifier(o: NotifierOptions): Notifier {
       }
       const due = await outbox.flush();
       outboxEmpty = due === null;
+      if (outboxEmpty) sentHere = false;
       return due;
     },
+    idle: () => subscriptions.knownNone() && !sentHere,
     pending: () => outbox.pending(),
   };
 }
@@ -318,6 +331,18 @@ export function notifierOf(
 
 /** How often a Node instance ticks for notifications (LSS_GITHUB_TICK_MS, when set, rules both). */
 export const NOTIFY_TICK_MS = 30_000;
+
+/**
+ * The notifier as a Cron Trigger ticks it (Workers). A Worker's isolate is often new for each
+ * trigger and so knows of no subscription: the tick's own rule (look again every IDLE_READ_MS
+ * while there were none) would then read the store every minute. While this instance knows of
+ * nothing to do, only the trigger at the start of each IDLE_READ_MS slot looks; one that knows of
+ * a subscription, or of a delivery it sent, ticks at every trigger.
+ */
+export function slottedNotifier(notifier: Notifier, scheduledTime: number): Notifier {
+  if (!notifier.idle() || scheduledTime % IDLE_READ_MS < 60_000) return notifier;
+  return { ...notifier, tick: async () => null };
+}
 
 /** Until the signal aborts: tick every `everyMs`, and sooner when the outbox's next retry is due. */
 export async function tickEvery(tick: () => Promise<number | null>, signal: AbortSignal, everyMs: number) {

@@ -52,7 +52,13 @@ export const newSecret = () => `whsec_${randomBase64Url(24)}`;
 export function createSubscriptions(store: Pick<LockStore, "records">, now: () => number) {
   const records = store.records("webhooks");
   let cached: { at: number; all: Subscription[] } | null = null;
-  const read = async () => Object.values(await records.all()).map((raw) => JSON.parse(raw) as Subscription);
+  // A subscription made here that this instance has not read back yet.
+  let madeHere = false;
+  const read = async () => {
+    const all = Object.values(await records.all()).map((raw) => JSON.parse(raw) as Subscription);
+    madeHere = false;
+    return all;
+  };
   return {
     /** Every namespace's, fresh from the store. */
     all: read,
@@ -67,6 +73,8 @@ export function createSubscriptions(store: Pick<LockStore, "records">, now: () =
       cached = { at: now(), all: await read() };
       return cached.all;
     },
+    /** Whether this instance found no subscription at its last look, or has not looked. */
+    knownNone: () => !madeHere && (!cached || cached.all.length === 0),
     /** Every namespace's, as this instance read them at most CACHE_MS ago. */
     async cachedAll(): Promise<Subscription[]> {
       if (cached && now() - cached.at < CACHE_MS) return cached.all;
@@ -79,6 +87,7 @@ export function createSubscriptions(store: Pick<LockStore, "records">, now: () =
     async put(s: Subscription) {
       await records.put(s.id, JSON.stringify(s));
       cached = null;
+      madeHere = true;
     },
     async delete(namespace: string, id: string): Promise<boolean> {
       const raw = await records.get(id);
