@@ -323,21 +323,27 @@ describe.each(["memory", "redis", "upstash"] as const)("deliveries on %s", (kind
   }, 20_000);
 });
 
+/** A memory store that records which kind of records each full read (all()) was of. */
+function countingReads() {
+  const base = createMemoryStore();
+  const reads: string[] = [];
+  const store: LockStore = {
+    ...base,
+    records: (kind) => {
+      const records = base.records(kind);
+      const all = () => {
+        reads.push(kind);
+        return records.all();
+      };
+      return { ...records, all };
+    },
+  };
+  return { store, reads };
+}
+
 describe("an idle tick", () => {
   it("costs the store nothing while nobody subscribes, and finds a new subscription at once", async () => {
-    const base = createMemoryStore();
-    const reads: string[] = [];
-    const store: LockStore = {
-      ...base,
-      records: (kind) => {
-        const records = base.records(kind);
-        const all = () => {
-          reads.push(kind);
-          return records.all();
-        };
-        return { ...records, all };
-      },
-    };
+    const { store, reads } = countingReads();
     const t = setup({ store });
     await t.notifier.tick();
     const first = reads.length;
@@ -358,19 +364,7 @@ describe("an idle tick", () => {
 
 describe("a Cron Trigger's tick (Workers)", () => {
   it("looks at the store only at the start of each 5-minute slot while it knows of nothing to do", async () => {
-    const base = createMemoryStore();
-    const reads: string[] = [];
-    const store: LockStore = {
-      ...base,
-      records: (kind) => {
-        const records = base.records(kind);
-        const all = () => {
-          reads.push(kind);
-          return records.all();
-        };
-        return { ...records, all };
-      },
-    };
+    const { store, reads } = countingReads();
     const t = setup({ store });
     const slot = 5 * 60_000;
     const at = (minuteOfSlot: number) =>

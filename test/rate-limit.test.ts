@@ -45,7 +45,7 @@ describe.each(Object.keys(limiters))("rate limiting on %s", (kind) => {
     // Two instances share the limit when the limiter lives in Redis (memory: each its own).
     const a = make();
     const b = kind === "memory" ? a : make();
-    const post = (app: ReturnType<typeof make>) => app.request(pathTo("createStateLock"), { method: "POST" });
+    const post = (app: App) => app.request(pathTo("createStateLock"), { method: "POST" });
     const statuses = [await post(a), await post(b), await post(a)].map((r) => r.status);
     expect(statuses).toEqual([200, 200, 200]);
     const limited = await post(b);
@@ -62,22 +62,30 @@ describe.each(Object.keys(limiters))("rate limiting on %s", (kind) => {
   });
 });
 
+type App = ReturnType<typeof createApp>;
+
+/** Instances of one server (a limit of 3 a minute, shared in `kind`'s store) and an admin's POST. */
+function instancesOf(kind: string, prefix: string) {
+  const store = backends.open("memory");
+  const make = (): App => createApp({ store, rateLimiter: limiters[kind]!(prefix, 3), config: testConfig() });
+  const auth = {
+    Authorization: "Bearer admin-token-for-tests-0123456789",
+    "Content-Type": "application/json",
+  };
+  const call = async (app: App, path: string, body: object) =>
+    await app.request(path, { method: "POST", headers: auth, body: JSON.stringify(body) });
+  return { make, call };
+}
+
 describe.each(["redis", "upstash"])("renewals and releases on %s", (kind) => {
   it("are counted by each instance, not in the store: they leave the shared count alone", async () => {
     const prefix = `rl-tier-${kind}-${Date.now()}`;
-    const store = backends.open("memory");
-    const make = () => createApp({ store, rateLimiter: limiters[kind]!(prefix, 3), config: testConfig() });
+    const { make, call } = instancesOf(kind, prefix);
     const [a, b] = [make(), make()];
-    const auth = {
-      Authorization: "Bearer admin-token-for-tests-0123456789",
-      "Content-Type": "application/json",
-    };
-    const call = async (app: ReturnType<typeof make>, path: string, body: object) =>
-      await app.request(path, { method: "POST", headers: auth, body: JSON.stringify(body) });
     const granted = await call(a, pathTo("acquire", { key: "tiered" }), { ttl_ms: 30_000 });
     expect(granted.status).toBe(200);
     const { token } = (await granted.json()) as { token: string };
-    const renew = (app: ReturnType<typeof make>) =>
+    const renew = (app: App) =>
       call(app, pathTo("renew", { key: "tiered" }), { token, ttl_ms: 30_000 }).then((r) => r.status);
     // Each instance allows a caller 3 renewals a minute…
     expect([await renew(a), await renew(a), await renew(a), await renew(a)]).toEqual([200, 200, 200, 429]);
@@ -95,18 +103,11 @@ describe.each(["redis", "upstash"])("renewals and releases on %s", (kind) => {
 describe.each(["redis", "upstash"])("refused renewals on %s", (kind) => {
   it("are counted in the store too: past the shared limit an instance refuses the caller's renewals", async () => {
     const prefix = `rl-refused-${kind}-${Date.now()}`;
-    const store = backends.open("memory");
-    const make = () => createApp({ store, rateLimiter: limiters[kind]!(prefix, 3), config: testConfig() });
+    const { make, call } = instancesOf(kind, prefix);
     const [a, b] = [make(), make()];
-    const auth = {
-      Authorization: "Bearer admin-token-for-tests-0123456789",
-      "Content-Type": "application/json",
-    };
-    const call = async (app: ReturnType<typeof make>, path: string, body: object) =>
-      await app.request(path, { method: "POST", headers: auth, body: JSON.stringify(body) });
     const granted = await call(a, pathTo("acquire", { key: "refused" }), { ttl_ms: 30_000 });
     const { token } = (await granted.json()) as { token: string };
-    const renew = async (app: ReturnType<typeof make>, t: string) =>
+    const renew = async (app: App, t: string) =>
       (await call(app, pathTo("renew", { key: "refused" }), { token: t, ttl_ms: 30_000 })).status;
     // Two made-up tokens: refused, and counted in the store (with the acquire: 3 of 3).
     expect([await renew(a, "made-up-1"), await renew(a, "made-up-2")]).toEqual([409, 409]);
