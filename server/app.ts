@@ -7,6 +7,8 @@ import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from "
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { VERSION } from "../src/version.js";
+import { accessLog } from "./access-log.js";
 import { type AppEnv, authenticate, failedAuthGuard, rateLimit } from "./auth/middleware.js";
 import { createOidcVerifier, githubServerOf } from "./auth/oidc.js";
 import { memoryRateLimiter, type RateLimiter } from "./auth/rate-limit.js";
@@ -58,6 +60,7 @@ type AppSetting =
   | "rateLimitPerMinute"
   | "metricsEnabled"
   | "metricsToken"
+  | "accessLog"
   | "oidc"
   | "publicOrigin"
   | "githubServerUrl"
@@ -82,6 +85,11 @@ export interface AppDeps {
    * App's, is the scheduler's: GET /tick, Node's loop, a Workers Cron Trigger.
    */
   notifier?: Notifier;
+  /**
+   * Where the server names its clients (see access-log.ts): the entry points pass console.log;
+   * without it (tests in-process), nothing is logged.
+   */
+  log?: (line: string) => void;
   /** How routes validate requests (default "merged"; see routes/router.ts). */
   validation?: Validation;
   /** What the app reads of the configuration; what is left out is DEFAULT_CONFIG's. */
@@ -195,7 +203,7 @@ function openApiOf(app: Router) {
       openapi: "3.0.3",
       info: {
         title: "LSS — Lock State Service",
-        version: "1",
+        version: VERSION,
         description:
           "Leases with fencing tokens (/infra/locks) and status locks (/locks) on one lock engine. " +
           "A status lock `abc` is the lease key `locks/abc`.",
@@ -207,6 +215,7 @@ function openApiOf(app: Router) {
 const INDEX = {
   status: "ok",
   service: "lss",
+  version: VERSION,
   docs: "/docs",
   openapi: "/openapi.json",
   health: "/health",
@@ -263,6 +272,7 @@ export function createApp(deps: AppDeps) {
   const leases = createLeases(store, githubUrl);
   const app = newRouter(deps.validation);
 
+  if (deps.log) app.use("*", accessLog({ everyRequest: config.accessLog, log: deps.log }));
   if (metrics) app.use("*", metricsMiddleware(metrics));
   app.use("*", refuseForeignTargets(runtime, config.publicOrigin ?? null));
   const bodyLimits = { usual: limitBody(config.maxBodyBytes), webhook: limitBody(WEBHOOK_MAX_BYTES) };

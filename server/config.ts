@@ -46,6 +46,8 @@ export interface Config {
   limits: StoreLimits;
   /** Whether GET /metrics serves Prometheus metrics (LSS_METRICS). */
   metricsEnabled: boolean;
+  /** One JSON line per request in the log (LSS_ACCESS_LOG); every client version is named once either way. */
+  accessLog: boolean;
   /** A token that may read /metrics and nothing else (admin tokens may too); null: none. */
   metricsToken: string | null;
   /** The scheduler's secret for GET /tick (CRON_SECRET: Vercel Cron sends it); null: admin tokens only. */
@@ -139,6 +141,10 @@ const schema = z.object({
     .enum(["on", "off"], { error: "LSS_METRICS must be on or off" })
     .transform((v) => v === "on")
     .default(true),
+  LSS_ACCESS_LOG: z
+    .enum(["on", "off"], { error: "LSS_ACCESS_LOG must be on or off" })
+    .transform((v) => v === "on")
+    .default(false),
   LSS_METRICS_TOKEN: z.string().min(16, "LSS_METRICS_TOKEN must be at least 16 characters").optional(),
   CRON_SECRET: z.string().min(16, "CRON_SECRET must be at least 16 characters").optional(),
   LSS_WEBHOOK_ALLOW_PRIVATE: z
@@ -277,6 +283,7 @@ export function loadConfig(
     },
     metricsEnabled: e.LSS_METRICS,
     metricsToken: e.LSS_METRICS_TOKEN ?? null,
+    accessLog: e.LSS_ACCESS_LOG,
     cronSecret: e.CRON_SECRET ?? null,
     webhooks: { allowPrivate: e.LSS_WEBHOOK_ALLOW_PRIVATE, maxPending: e.LSS_WEBHOOK_MAX_PENDING },
     oidc,

@@ -48,7 +48,10 @@ if (github && config.github) void github.follow(following.signal, config.github.
 const notifier = notifierOf(config, backend.store, metrics);
 void tickEvery(notifier.tick, following.signal, config.github?.tickMs ?? NOTIFY_TICK_MS);
 const server = serve(
-  { fetch: createApp({ ...backend, config, metrics, github, notifier }).fetch, port: config.port },
+  {
+    fetch: createApp({ ...backend, config, metrics, github, notifier, log: console.log }).fetch,
+    port: config.port,
+  },
   (info) => announce(config, info.port, generated),
 );
 const stop = () => {

@@ -23,7 +23,15 @@ export default {
     const backend = openBackend(config);
     const github = githubAppOf(config, backend.store, metrics);
     const notifier = notifierOf(config, backend.store, metrics);
-    const app = createApp({ ...backend, config, runtime: RUNTIMES.vercel, metrics, github, notifier });
+    const app = createApp({
+      ...backend,
+      config,
+      runtime: RUNTIMES.vercel,
+      metrics,
+      github,
+      notifier,
+      log: console.log,
+    });
     return new Hono().route("/api", app).route("/", app).notFound(noRoute);
   }),
 };

@@ -38,7 +38,15 @@ function build(env: Record<string, unknown>): Instance {
   const metrics = config.metricsEnabled ? createMetrics() : undefined;
   const github = githubAppOf(config, backend.store, metrics);
   const notifier = notifierOf(config, backend.store, metrics);
-  const app = createApp({ ...backend, config, runtime: RUNTIMES.workers, metrics, github, notifier });
+  const app = createApp({
+    ...backend,
+    config,
+    runtime: RUNTIMES.workers,
+    metrics,
+    github,
+    notifier,
+    log: console.log,
+  });
   return { app, tick: (scheduledTime) => tickOf(github, slottedNotifier(notifier, scheduledTime))() };
 }
 

@@ -56,6 +56,7 @@ describe("loadConfig defaults", () => {
       github: null,
       publicOrigin: null,
       githubServerUrl: "https://github.com",
+      accessLog: false,
     } satisfies Config);
   });
 
@@ -592,6 +593,8 @@ describe("numbers and switches", () => {
     ["LSS_MAX_WAITS=3", { LSS_MAX_WAITS: "3" }, { maxWaitsPerCaller: 3 }],
     ["LSS_METRICS=off", { LSS_METRICS: "off" }, { metricsEnabled: false }],
     ["LSS_METRICS=on", { LSS_METRICS: "on" }, { metricsEnabled: true }],
+    ["LSS_ACCESS_LOG=on", { LSS_ACCESS_LOG: "on" }, { accessLog: true }],
+    ["LSS_ACCESS_LOG=off", { LSS_ACCESS_LOG: "off" }, { accessLog: false }],
     [
       "LSS_METRICS_TOKEN of 16 characters",
       { LSS_METRICS_TOKEN: "0123456789abcdef" },
@@ -720,6 +723,7 @@ describe("numbers and switches", () => {
     ["LSS_HISTORY_EVENTS=10001", { LSS_HISTORY_EVENTS: "10001" }, /LSS_HISTORY_EVENTS must be at most 10000/],
     ["LSS_HISTORY_DAYS=0", { LSS_HISTORY_DAYS: "0" }, /LSS_HISTORY_DAYS must be at least 1/],
     ["LSS_METRICS=false", { LSS_METRICS: "false" }, /LSS_METRICS must be on or off/],
+    ["LSS_ACCESS_LOG=true", { LSS_ACCESS_LOG: "true" }, /LSS_ACCESS_LOG must be on or off/],
     [
       "LSS_METRICS_TOKEN of 15 characters",
       { LSS_METRICS_TOKEN: "0123456789abcde" },

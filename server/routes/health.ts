@@ -1,12 +1,15 @@
 /** For load balancers and deploy checks: 200 only when the store answers. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { PATHS } from "../../src/protocol/paths.js";
+import { VERSION } from "../../src/version.js";
 import type { RuntimeName } from "../runtime.js";
 import type { LockStore } from "../stores/types.js";
 import type { Router } from "./router.js";
 
 const Health = z.object({
   status: z.enum(["ok", "error"]),
+  /** The server's version (LSS's release). */
+  version: z.string(),
   runtime: z.enum(["node", "vercel", "workers"]),
   store: z.enum(["memory", "redis", "upstash"]),
   store_reachable: z.boolean(),
@@ -47,6 +50,7 @@ export function registerHealth(app: Router, store: LockStore, runtime: RuntimeNa
     const ok = reachable && safety?.safe === true;
     const body = {
       status: ok ? ("ok" as const) : ("error" as const),
+      version: VERSION,
       runtime,
       store: store.kind,
       store_reachable: reachable,

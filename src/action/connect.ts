@@ -3,6 +3,7 @@
  * carries no @actions/core): the client for the action's credentials, and cancellation.
  */
 import { createClient } from "../client/client.js";
+import { VERSION } from "../version.js";
 import { jobIdTokens } from "./id-token.js";
 import type { Auth } from "./inputs.js";
 
@@ -24,7 +25,7 @@ export const connect = (opts: ConnectOptions) =>
         : opts.auth.kind === "oidc"
           ? jobIdTokens(opts.auth, { onToken: opts.onIdToken })
           : undefined,
-    userAgent: "lss-action",
+    userAgent: `lss-action/${VERSION}`,
     onRetry: opts.onRetry,
   });
 

@@ -1,6 +1,8 @@
 /** What every command is given: the terminal, the client its flags name, printing, its exit code. */
+
 import { type Command, CommanderError } from "commander";
 import { createClient, type LssClient } from "../client/client.js";
+import { VERSION } from "../version.js";
 import { Exit } from "./exit-codes.js";
 import type { Terminal } from "./output.js";
 
@@ -32,7 +34,7 @@ export function cliContext(term: Terminal, env: Record<string, string | undefine
       if (!url) throw new CommanderError(Exit.usage, "lss.url", "lss: no server: pass --url or set LSS_URL");
       if (!/^https?:\/\//.test(url))
         throw new CommanderError(Exit.usage, "lss.url", `lss: --url must be http(s): '${url}'`);
-      return createClient({ url, token: g.token ?? env.LSS_TOKEN, userAgent: "lss-cli" });
+      return createClient({ url, token: g.token ?? env.LSS_TOKEN, userAgent: `lss-cli/${VERSION}` });
     },
     json,
     print: (cmd, value, plain) => term.out(json(cmd) ? JSON.stringify(value) : plain),

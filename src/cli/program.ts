@@ -5,8 +5,8 @@
  * Configuration by flags or LSS_URL / LSS_TOKEN.
  */
 import { Command, CommanderError, Option } from "commander";
-import { version } from "../../package.json" with { type: "json" };
 import { LssError } from "../client/errors.js";
+import { VERSION } from "../version.js";
 import { registerAcquire, registerLeaseSteps, registerWait } from "./commands/leases.js";
 import { registerReads } from "./commands/reads.js";
 import { registerRun } from "./commands/run.js";
@@ -20,7 +20,7 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
     .description("Locks for cron jobs, scripts and pipelines, on an LSS server")
     .addOption(new Option("--url <url>", "the LSS server").env("LSS_URL"))
     .addOption(new Option("--token <token>", "API token").env("LSS_TOKEN"))
-    .version(version, "-V, --version")
+    .version(VERSION, "-V, --version")
     .option("--json", "print results as JSON")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()

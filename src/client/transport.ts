@@ -4,6 +4,7 @@
  * never repeating what may have been done for a request that is not idempotent; and the answers
  * read as errors or by the protocol's schemas. The API methods are in client.ts.
  */
+import { VERSION } from "../version.js";
 import { codeOf, LssError } from "./errors.js";
 
 /**
@@ -26,6 +27,10 @@ export interface TransportOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Told before each retry, e.g. to log "server answered 503, retrying in 1.2 s". */
   onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+  /**
+   * The product on whose behalf the client calls (e.g. `lss-action/1.2.0`): it goes before the
+   * client's own `lss-client/<version>` in User-Agent, which the server logs.
+   */
   userAgent?: string;
 }
 
@@ -47,6 +52,9 @@ export interface Answer {
   body: Record<string, unknown> | null;
   headers: Headers;
 }
+
+/** What every request's User-Agent names: the client and its version. */
+export const CLIENT_PRODUCT = `lss-client/${VERSION}`;
 
 const RETRYABLE = new Set([429, 500, 502, 503, 504]);
 
@@ -136,10 +144,11 @@ export function createTransport(opts: TransportOptions) {
   const doFetch = opts.fetch ?? fetch;
   const sleep = opts.sleep ?? abortableSleep;
   const refreshes = typeof opts.token === "function";
+  const userAgent = opts.userAgent ? `${opts.userAgent} ${CLIENT_PRODUCT}` : CLIENT_PRODUCT;
 
   /** One attempt: the answer, or why it is worth another. Network errors are the caller's. */
   async function attempt(method: string, path: string, o: RequestOptions, token?: string): Promise<Attempt> {
-    const headers: Record<string, string> = { "User-Agent": opts.userAgent ?? "lss-client" };
+    const headers: Record<string, string> = { "User-Agent": userAgent };
     if (o.body !== undefined) headers["Content-Type"] = "application/json";
     if (token) headers.Authorization = `Bearer ${token}`;
     const timeout = AbortSignal.timeout(timeoutMs + (o.holdMs ?? 0));
