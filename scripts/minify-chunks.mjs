@@ -3,7 +3,7 @@
 import { readdirSync } from "node:fs";
 import { buildSync } from "esbuild";
 
-for (const dir of ["dist/main", "dist/post", "dist/renew", "dist/cli"]) {
+for (const dir of ["dist/main", "dist/post", "dist/renew", "dist/cli", "dist/client"]) {
   for (const file of readdirSync(dir).filter((f) => /^\d+\.index\.js$/.test(f))) {
     const path = `${dir}/${file}`;
     buildSync({

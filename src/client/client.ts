@@ -3,7 +3,6 @@
  * operation, over the transport (transport.ts: bearer, retries, backoff). Every acquire carries a
  * client-chosen token, so a retried acquire returns the same lease instead of 409.
  */
-import { randomUUID } from "node:crypto";
 import type { GrantResponse, HistoryResponse, ListResponse, StatusResponse } from "../protocol/lease.js";
 import { pathTo } from "../protocol/paths.js";
 import type { CreatedResponse } from "../protocol/state-locks.js";
@@ -63,7 +62,8 @@ export const targetName = (target: LockTarget) => (typeof target === "string" ? 
 
 export type StateLockState = "unlocked" | "locked" | "unknown";
 
-export const newToken = () => randomUUID().replaceAll("-", "");
+/** A lease token of 128 random bits (Web Crypto: the same on Node, Deno, Bun and Workers). */
+export const newToken = () => globalThis.crypto.randomUUID().replaceAll("-", "");
 
 /** The response schemas, loaded (with zod) when first needed: see `parsed`. */
 const protocol = async () => {
