@@ -29,7 +29,10 @@ copyFileSync(join(ROOT, "dist/cli/index.js"), join(OUT, "bin/lss.js"));
 chmodSync(join(OUT, "bin/lss.js"), 0o755);
 for (const file of ["LICENSE", "CHANGELOG.md"]) copyFileSync(join(ROOT, file), join(OUT, file));
 
-cpSync(join(ROOT, "dist/client"), join(OUT, "dist"), { recursive: true, filter: (f) => !f.endsWith("package.json") });
+cpSync(join(ROOT, "dist/client"), join(OUT, "dist"), {
+  recursive: true,
+  filter: (f) => !f.endsWith("package.json"),
+});
 
 writeDeclarations();
 
