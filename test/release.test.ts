@@ -1,0 +1,198 @@
+/**
+ * Releases: one version written in four places and kept equal, the changelog's shape, the release
+ * script's rules (pure functions, then the script itself on a clone of this repository), and the
+ * release workflow's steps that matter, in their order.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { changelogFor, compareVersions, nextVersion, notesOf } from "../scripts/release.mjs";
+import { VERSION } from "../src/version.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const read = (file: string, root = ROOT) => readFileSync(join(root, file), "utf8");
+const json = (file: string, root = ROOT) => JSON.parse(read(file, root));
+
+describe("one version", () => {
+  it("package.json, package-lock.json, the lss package and src/version.ts agree", () => {
+    const version = json("package.json").version;
+    expect(VERSION).toBe(version);
+    expect(json("packages/lss/package.json").version).toBe(version);
+    const lock = json("package-lock.json");
+    expect([lock.version, lock.packages[""].version]).toEqual([version, version]);
+  });
+
+  it("the changelog opens with Unreleased, then each release newest first, dated", () => {
+    const headings = [...read("CHANGELOG.md").matchAll(/^## (.+)$/gm)].map((m) => m[1] ?? "");
+    expect(headings[0]).toBe("Unreleased");
+    const released = headings.slice(1).map((h) => {
+      expect(h).toMatch(/^\d+\.\d+\.\d+(-[\w.]+)? — \d{4}-\d{2}-\d{2}$/);
+      return h.split(" ")[0];
+    });
+    const sorted = [...released].sort((a, b) => compareVersions(b, a));
+    expect(released).toEqual(sorted);
+  });
+});
+
+describe("the release script's rules", () => {
+  it("orders versions as semver does", () => {
+    expect(compareVersions("1.10.0", "1.9.9")).toBe(1);
+    expect(compareVersions("1.0.0", "1.0.0-rc.1")).toBe(1);
+    expect(compareVersions("1.0.0-rc.1", "1.0.0-rc.2")).toBe(-1);
+    expect(compareVersions("2.0.0", "2.0.0")).toBe(0);
+  });
+
+  it("takes a version, or patch, minor or major of the current one", () => {
+    expect(nextVersion("1.4.2", "patch")).toBe("1.4.3");
+    expect(nextVersion("1.4.2", "minor")).toBe("1.5.0");
+    expect(nextVersion("1.4.2", "major")).toBe("2.0.0");
+    expect(nextVersion("1.4.2", "1.6.0-rc.1")).toBe("1.6.0-rc.1");
+    expect(() => nextVersion("1.4.2", "v1.5")).toThrow(/'v1.5' is not a version/);
+    expect(() => nextVersion("1.4.2", undefined)).toThrow(/is not a version/);
+  });
+
+  const CHANGELOG =
+    "# Changelog\n\nIntro.\n\n## Unreleased\n\n- Added a thing.\n\n## 1.0.0 — 2026-01-01\n\n- First.\n";
+
+  it("turns Unreleased into the version's section, under a new empty Unreleased", () => {
+    const next = changelogFor(CHANGELOG, "1.1.0", "2026-12-03");
+    expect(next).toBe(
+      "# Changelog\n\nIntro.\n\n## Unreleased\n\n## 1.1.0 — 2026-12-03\n\n- Added a thing.\n\n## 1.0.0 — 2026-01-01\n\n- First.\n",
+    );
+    expect(notesOf(next, "1.1.0")).toBe("- Added a thing.\n");
+    expect(notesOf(next, "1.0.0")).toBe("- First.\n");
+  });
+
+  it("refuses a release with nothing in Unreleased, or a changelog without it", () => {
+    const empty = changelogFor(CHANGELOG, "1.1.0", "2026-12-03");
+    expect(() => changelogFor(empty, "1.2.0", "2026-12-04")).toThrow(/section is empty: nothing to release/);
+    expect(() => changelogFor("# Changelog\n", "1.2.0", "2026-12-04")).toThrow(/no '## Unreleased' section/);
+    expect(() => notesOf(CHANGELOG, "9.9.9")).toThrow(/no section for 9.9.9/);
+  });
+});
+
+describe("the release script on a clone of this repository", () => {
+  let clone: string;
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: "Release Test",
+    GIT_AUTHOR_EMAIL: "release@test.invalid",
+    GIT_COMMITTER_NAME: "Release Test",
+    GIT_COMMITTER_EMAIL: "release@test.invalid",
+    RELEASE_DATE: "2026-12-03",
+  };
+  const release = (...args: string[]) =>
+    spawnSync(process.execPath, ["scripts/release.mjs", ...args], { cwd: clone, env, encoding: "utf8" });
+  const git = (...args: string[]) => execFileSync("git", args, { cwd: clone, env, encoding: "utf8" }).trim();
+
+  beforeAll(() => {
+    clone = mkdtempSync(join(tmpdir(), "lss-release-"));
+    execFileSync("git", ["clone", "--quiet", ROOT, clone]);
+    // What this checkout has on disk but not committed is not the clone's: its tree is HEAD's.
+    symlinkSync(join(ROOT, "node_modules"), join(clone, "node_modules"));
+    execFileSync("git", ["-C", clone, "tag", "--list"]);
+  });
+  afterAll(() => rmSync(clone, { recursive: true, force: true }));
+
+  it("refuses a working tree with changes, and a version before the current one", () => {
+    const current = json("package.json", clone).version as string;
+    const before = compareVersions(current, "0.0.1") > 0 ? "0.0.1" : null;
+    if (before) {
+      const r = release(before);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`release: ${before} is not after ${current}`);
+    }
+    execFileSync("sh", ["-c", "echo more >> README.md"], { cwd: clone });
+    const dirty = release("major");
+    expect(dirty.status).toBe(1);
+    expect(dirty.stderr).toContain("release: the working tree has changes");
+    git("checkout", "README.md");
+  });
+
+  it("cuts a release in one step: versions, changelog, dist/, commit and tag", () => {
+    const current = json("package.json", clone).version as string;
+    const version = nextVersion(current, "major");
+    const r = release("major");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`Release ${version} committed and tagged v${version}`);
+
+    expect(json("package.json", clone).version).toBe(version);
+    expect(json("packages/lss/package.json", clone).version).toBe(version);
+    expect(json("package-lock.json", clone).packages[""].version).toBe(version);
+    expect(read("src/version.ts", clone)).toContain(`export const VERSION = "${version}";`);
+    const changelog = read("CHANGELOG.md", clone);
+    expect(changelog).toContain(`## Unreleased\n\n## ${version} — 2026-12-03\n`);
+    // The action's bundles carry the version they were built from.
+    expect(read("dist/main/index.js", clone)).toContain(`"${version}"`);
+    expect(read("dist/cli/index.js", clone)).toContain(`"${version}"`);
+
+    expect(git("status", "--porcelain")).toBe("");
+    expect(git("log", "-1", "--format=%s")).toBe(`Release ${version}`);
+    expect(git("rev-parse", `v${version}^{commit}`)).toBe(git("rev-parse", "HEAD"));
+    expect(git("cat-file", "-t", `v${version}`)).toBe("tag");
+    expect(release("--check-tag", `v${version}`).status).toBe(0);
+    expect(release("--check-tag", `v${current}`).stderr).toContain(`is not v${version}`);
+
+    // Once released, the same version is not released again; and nothing new is nothing to release.
+    expect(release(version).stderr).toContain(`release: ${version} is not after ${version}`);
+    expect(release("patch").stderr).toContain("nothing to release");
+    expect(git("status", "--porcelain")).toBe("");
+  }, 180_000);
+});
+
+describe("the release workflow", () => {
+  const workflow = parseYaml(read(".github/workflows/release.yml"));
+  type Step = { name?: string; uses?: string; run?: string; if?: string; with?: Record<string, unknown> };
+  const steps: Step[] = workflow.jobs.release.steps;
+  const step = (i: number) => steps[i] as Step;
+  const index = (match: (s: (typeof steps)[number]) => boolean, what: string) => {
+    const i = steps.findIndex(match);
+    expect(i, `the workflow has a step that ${what}`).toBeGreaterThanOrEqual(0);
+    return i;
+  };
+  const runs = (text: string) => (s: (typeof steps)[number]) => Boolean(s.run?.includes(text));
+
+  it("runs on version tags only", () => {
+    expect(Object.keys(workflow.on)).toEqual(["push"]);
+    expect(workflow.on.push.branches).toBeUndefined();
+    for (const pattern of workflow.on.push.tags) expect(pattern).toMatch(/^v\[0-9\]\+\.\[0-9\]\+\.\[0-9\]\+/);
+    expect(workflow.permissions.contents).toBe("write");
+  });
+
+  it("checks the tag, dist/ and the tests before it releases anything", () => {
+    const checkout = index((s) => s.uses?.startsWith("actions/checkout@") ?? false, "checks out");
+    expect(step(checkout).with?.["fetch-depth"]).toBe(0);
+    const tag = index(runs("release.mjs --check-tag"), "checks the tag against package.json");
+    const install = index(runs("npm ci"), "installs");
+    const dist = index(runs("npm run check-dist"), "checks dist/");
+    const tests = index(runs("npm test"), "runs the tests");
+    const notes = index(runs("release.mjs --notes"), "takes the notes from CHANGELOG.md");
+    const created = index(runs("gh release create"), "creates the GitHub release");
+    const major = index(runs('git push --force origin "refs/tags/$major"'), "moves the major tag");
+    const publish = index(runs("npm publish ./packages/lss"), "publishes the lss package");
+    expect(checkout).toBeLessThan(tag);
+    expect(tag).toBeLessThan(install);
+    expect(install).toBeLessThan(dist);
+    expect(Math.max(tag, dist, tests)).toBeLessThan(Math.min(notes, created, major, publish));
+    expect(notes).toBeLessThan(created);
+    expect(step(created).run).toContain("--notes-file release-notes.md");
+    expect(step(created).run).toContain("--verify-tag");
+  });
+
+  it("moves the major tag (v1 for v1.2.3) to the tag's commit, never for a pre-release", () => {
+    const moves = step(index(runs("refs/tags/$major"), "moves the major tag"));
+    expect(moves.run).toContain('git tag --force "$major" "$GITHUB_SHA"');
+    expect(moves.if).toContain("!contains(github.ref_name, '-')");
+    const line = moves.run?.split("\n").find((l) => l.startsWith("major=")) ?? "";
+    const major = (tag: string) =>
+      execFileSync("bash", ["-c", `${line}; echo "$major"`], { env: { GITHUB_REF_NAME: tag } })
+        .toString()
+        .trim();
+    expect(major("v1.2.3")).toBe("v1");
+    expect(major("v12.0.1")).toBe("v12");
+  });
+});
