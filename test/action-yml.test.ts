@@ -15,6 +15,10 @@ interface Spec {
   default?: unknown;
 }
 const action = parseYaml(readFileSync("action.yml", "utf8")) as {
+  name: string;
+  description: string;
+  author?: string;
+  branding: { icon: string; color: string };
   inputs: Record<string, Spec>;
   outputs: Record<string, Spec>;
   runs: { using: string; main: string; post: string; "post-if": string };
@@ -24,7 +28,20 @@ const RUN: RunContext = { repository: "o/r", workflow: "w", job: "j", runUrl: ""
 const asEnv = (inputs: Record<string, string>) =>
   Object.fromEntries(Object.entries(inputs).map(([name, value]) => [`INPUT_${name.toUpperCase()}`, value]));
 
+/** The colours the Marketplace's branding takes, and a few of its (Feather) icons. */
+const BRANDING_COLORS = ["white", "black", "yellow", "blue", "green", "orange", "red", "purple", "gray-dark"];
+const FEATHER_ICONS = ["lock", "unlock", "shield", "key", "clock", "git-merge", "server"];
+
 describe("action.yml", () => {
+  it("is ready for the Marketplace: a name, a description of at most 125 characters, branding", () => {
+    expect(action.name).toMatch(/^\S.{1,48}\S$/);
+    expect(action.description.length).toBeGreaterThan(20);
+    expect(action.description.length).toBeLessThanOrEqual(125);
+    expect(action.author).toBeTruthy();
+    expect(BRANDING_COLORS).toContain(action.branding.color);
+    expect(FEATHER_ICONS).toContain(action.branding.icon);
+  });
+
   it("declares exactly the inputs names.ts names, each with a description", () => {
     expect(Object.keys(action.inputs).sort()).toEqual(Object.values(Input).sort());
     for (const [name, spec] of Object.entries(action.inputs)) expect(spec.description, name).toBeTruthy();
