@@ -87,6 +87,21 @@ describe.each(workflows)("%s", (_name, text) => {
   });
 });
 
+/** Where the action is released: package.json's repository, at its major tag (v1 for 1.2.3). */
+const RELEASED = (() => {
+  const manifest = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+  const repo = /github\.com\/([\w.-]+\/[\w.-]+?)(\.git)?$/.exec(manifest.repository.url)?.[1];
+  return `${repo}@v${manifest.version.split(".")[0]}`;
+})();
+
+describe.each(workflows)("%s names the released action", (_name, text) => {
+  it(`as uses: ${RELEASED}`, () => {
+    const uses = [...text.matchAll(/\buses:\s*(\S*lss-action\S*)/g)].map((m) => m[1]);
+    expect(uses.length).toBeGreaterThan(0);
+    for (const u of uses) expect(u).toBe(RELEASED);
+  });
+});
+
 describe("the README", () => {
   const readmeSteps = workflows
     .filter(([name]) => name.startsWith("README"))
