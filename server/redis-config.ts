@@ -45,6 +45,11 @@ export const redisSchema = {
     .url({ protocol: /^https?$/, error: "UPSTASH_REDIS_REST_URL must be an http(s) URL" })
     .optional(),
   UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
+  // What Upstash from Vercel's Marketplace sets: the same pair under other names (see vercelPair).
+  KV_REST_API_URL: z
+    .url({ protocol: /^https?$/, error: "KV_REST_API_URL must be an http(s) URL" })
+    .optional(),
+  KV_REST_API_TOKEN: z.string().min(1).optional(),
   LSS_REDIS_MIN_REPLICAS: z
     .string()
     .regex(/^\d+$/, "LSS_REDIS_MIN_REPLICAS must be a whole number")
@@ -149,8 +154,19 @@ function replicaAcksOf(e: RedisEnv, store: StoreConfig, storeTimeoutMs: number):
   return { min, timeoutMs };
 }
 
+/**
+ * Upstash added from Vercel's Marketplace names its REST pair KV_REST_API_URL and _TOKEN (and may
+ * add a REDIS_URL of its own): the pair counts as the Upstash one when no store is named otherwise.
+ */
+function vercelPair(e: RedisEnv): RedisEnv {
+  if (!e.KV_REST_API_URL || !e.KV_REST_API_TOKEN || e.UPSTASH_REDIS_REST_URL || e.UPSTASH_REDIS_REST_TOKEN)
+    return e;
+  if (STORE_VARIABLES.some((name) => e[name] !== undefined)) return e;
+  return { ...e, UPSTASH_REDIS_REST_URL: e.KV_REST_API_URL, UPSTASH_REDIS_REST_TOKEN: e.KV_REST_API_TOKEN };
+}
+
 export function redisStoreOf(e: RedisEnv, storeTimeoutMs: number): StoreConfig {
-  const store = chosenStore(e);
+  const store = chosenStore(vercelPair(e));
   const replicaAcks = replicaAcksOf(e, store, storeTimeoutMs);
   return store.kind === "redis" ? { ...store, replicaAcks } : store;
 }

@@ -145,6 +145,26 @@ describe("store selection", () => {
     });
   });
 
+  describe("Upstash from Vercel's Marketplace (KV_REST_API_URL and _TOKEN)", () => {
+    const KV = { KV_REST_API_URL: "https://kv-db.upstash.io", KV_REST_API_TOKEN: "AKV-token" };
+
+    it("selects the upstash store when no store is named otherwise", () => {
+      expect(loadConfig(KV).store).toEqual({ kind: "upstash", url: KV.KV_REST_API_URL, token: "AKV-token" });
+    });
+
+    it("gives way to the Upstash pair and to REDIS_URL", () => {
+      expect(loadConfig({ ...KV, ...UPSTASH }).store).toMatchObject({ url: UPSTASH.UPSTASH_REDIS_REST_URL });
+      expect(loadConfig({ ...KV, REDIS_URL: "redis://cache:6379" }).store).toMatchObject({ kind: "redis" });
+    });
+
+    it("a URL without its token selects nothing; a URL that is not http(s) is named", () => {
+      expect(loadConfig({ KV_REST_API_URL: KV.KV_REST_API_URL }).store).toEqual({ kind: "memory" });
+      expect(configError({ ...KV, KV_REST_API_URL: "redis://kv" }).message).toMatch(
+        /KV_REST_API_URL must be an http\(s\) URL/,
+      );
+    });
+  });
+
   it("an Upstash URL without its token is an error naming both variables", () => {
     const err = configError({ UPSTASH_REDIS_REST_URL: UPSTASH.UPSTASH_REDIS_REST_URL });
     expect(err.message).toMatch(/UPSTASH_REDIS_REST_URL/);
