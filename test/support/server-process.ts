@@ -7,7 +7,7 @@
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { freePort } from "./ports.js";
 import { killOnExit, sleep } from "./processes.js";
@@ -59,6 +59,16 @@ function command(kind: RuntimeKind, port: number, env: Record<string, string>): 
   }
 }
 
+/** The one function vercel.json declares: what the deploy button's project runs. */
+export function vercelFunction(): string {
+  const config = JSON.parse(readFileSync(`${ROOT}vercel.json`, "utf8")) as {
+    functions: Record<string, unknown>;
+  };
+  const [entry, ...others] = Object.keys(config.functions);
+  if (!entry || others.length) throw new Error("vercel.json must declare exactly one function");
+  return entry;
+}
+
 /** How each runtime is told its port, and what must not leak into it from the test's environment. */
 function environment(kind: RuntimeKind, port: number, env: Record<string, string>) {
   const base = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" };
@@ -66,7 +76,7 @@ function environment(kind: RuntimeKind, port: number, env: Record<string, string
     case "node":
       return { ...base, ...env, PORT: String(port) };
     case "vercel":
-      return { ...base, ...env, VERCEL_DEV_ENTRYPOINT: "api/index.ts", VERCEL_DEV_PORT: String(port) };
+      return { ...base, ...env, VERCEL_DEV_ENTRYPOINT: vercelFunction(), VERCEL_DEV_PORT: String(port) };
     case "workers":
       // Vars go on the command line; the environment only quiets wrangler.
       return { ...base, WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1" };
