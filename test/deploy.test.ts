@@ -102,7 +102,7 @@ describe("the systemd unit (deploy/lss.service)", () => {
       let health: { status?: string; store?: string; version?: string } = {};
       for (let i = 0; i < 100 && health.status !== "ok"; i++) {
         health = await fetch(`${url}/health`).then(
-          (r) => r.json(),
+          (r) => r.json() as Promise<typeof health>,
           () => ({}),
         );
         if (health.status !== "ok") await sleep(200);
