@@ -16,6 +16,7 @@ import { VERSION } from "../src/version.js";
 import { freePort } from "./support/ports.js";
 import { killOnExit, sleep } from "./support/processes.js";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server.js";
+import { NODE24 } from "./support/runner.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const read = (file: string) => readFileSync(join(ROOT, file), "utf8");
@@ -181,6 +182,29 @@ describe("vercel.json", () => {
 });
 
 describe("Workers", () => {
+  it("wrangler deploy (--dry-run: all but the upload) bundles the Worker under the free plan's 3 MB", () => {
+    const out = mkdtempSync(join(tmpdir(), "lss-wrangler-"));
+    try {
+      const r = spawnSync(
+        NODE24,
+        ["node_modules/wrangler/bin/wrangler.js", "deploy", "--dry-run", "--outdir", out],
+        {
+          cwd: ROOT,
+          encoding: "utf8",
+          env: { PATH: process.env.PATH, HOME: process.env.HOME, WRANGLER_SEND_METRICS: "false", CI: "true" },
+        },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const gzip = Number(/gzip: ([\d.]+) KiB/.exec(r.stdout)?.[1]);
+      expect(gzip).toBeGreaterThan(0);
+      expect(gzip).toBeLessThan(3 * 1024);
+      expect(readFileSync(join(out, "workers.js"), "utf8")).toContain(`"${VERSION}"`);
+      console.info(`the Worker: ${gzip} KiB gzipped`);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it("the README names the Node that Wrangler needs", () => {
     const engines = JSON.parse(read("node_modules/wrangler/package.json")).engines.node as string;
     const minimum = engines.replace(/^>=\s*/, "");
