@@ -17,7 +17,7 @@ const ENTRY = join(ROOT, "src/client/index.ts");
 
 const version = (path) => JSON.parse(readFileSync(path, "utf8")).version;
 if (version(join(OUT, "package.json")) !== version(join(ROOT, "package.json"))) {
-  throw new Error("packages/lss/package.json's version is not package.json's: run scripts/release.sh");
+  throw new Error("packages/lss/package.json's version is not package.json's: run npm run release");
 }
 
 rmSync(join(OUT, "bin"), { recursive: true, force: true });

@@ -1,13 +1,16 @@
 /**
  * Which clients call, in the server's log: each instance names every client version the first time
  * it calls (its User-Agent, e.g. `lss-action/1.2.0 lss-client/1.2.0`), so an operator sees when old
- * actions are still in use; and with LSS_ACCESS_LOG=on, one JSON line per request.
+ * actions are still in use; and with LSS_ACCESS_LOG=on, one JSON line per request. Only an
+ * authenticated caller's LSS client is named: anyone else could fill the list with made-up agents.
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./auth/middleware.js";
 
-/** How many distinct clients an instance names; past it, new ones go unnamed (a flood of made-up agents). */
+/** How many distinct clients an instance names; past it, new ones go unnamed. */
 export const NAMED_CLIENTS = 100;
+/** A User-Agent that names an LSS client with its version. */
+const LSS_CLIENT = /\blss-client\/\d+\.\d+\.\d+/;
 /** A User-Agent is logged up to this long, with control characters replaced: a log line is one line. */
 const AGENT_CHARS = 200;
 
@@ -28,11 +31,13 @@ export function accessLog(opts: AccessLogOptions): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = now();
     const agent = printableAgent(c.req.header("User-Agent"));
-    if (!named.has(agent) && named.size < NAMED_CLIENTS) {
+    await next();
+    const principal = c.get("principal")?.id ?? null;
+    const authenticated = principal !== null && !principal.startsWith("addr:");
+    if (authenticated && LSS_CLIENT.test(agent) && !named.has(agent) && named.size < NAMED_CLIENTS) {
       named.add(agent);
       log(`lss: first request from client ${agent}`);
     }
-    await next();
     if (!opts.everyRequest) return;
     log(
       JSON.stringify({
@@ -41,7 +46,7 @@ export function accessLog(opts: AccessLogOptions): MiddlewareHandler<AppEnv> {
         path: c.req.path,
         status: c.res.status,
         ms: Math.round((now() - started) * 10) / 10,
-        principal: c.get("principal")?.id ?? null,
+        principal,
         user_agent: agent,
       }),
     );

@@ -1,5 +1,5 @@
 /**
  * The version of LSS: of the action, the `lss` package, the client and the server alike. Written
- * by scripts/release.sh together with package.json's; test/release.test.ts keeps the two equal.
+ * by scripts/release.mjs (npm run release) together with package.json's; test/release.test.ts keeps the two equal.
  */
 export const VERSION = "0.1.0";

@@ -88,11 +88,19 @@ describe("the systemd unit (deploy/lss.service)", () => {
       );
       const [program, ...args] = (service.ExecStart ?? "").split(" ");
       expect(program).toMatch(/^\/.*\/node$/);
+      // The example ships no admin token that would work as it is.
+      expect(settings.LSS_ADMIN_TOKEN).toBe("");
       const port = await freePort();
       // This checkout stands for /opt/lss, this test's Node for the machine's, its Redis for the example's.
       const child = spawn(process.execPath, args, {
         cwd: ROOT,
-        env: { PATH: process.env.PATH, ...settings, PORT: String(port), REDIS_URL: redis.url },
+        env: {
+          PATH: process.env.PATH,
+          ...settings,
+          PORT: String(port),
+          REDIS_URL: redis.url,
+          LSS_ADMIN_TOKEN: "an-admin-token-for-the-unit-test",
+        },
         stdio: ["ignore", "pipe", "pipe"],
       });
       killOnExit(child);

@@ -60,7 +60,7 @@ beforeAll(async () => {
     cwd: PACKAGE,
   });
   [packed] = JSON.parse(stdout.slice(stdout.indexOf("[")));
-  tarball = join(work, `lss-${VERSION}.tgz`);
+  tarball = join(work, `lss-dev-lss-${VERSION}.tgz`);
   server = await startServerProcess({ LSS_ADMIN_TOKEN: ADMIN });
 }, 120_000);
 
@@ -85,13 +85,14 @@ describe("what npm pack ships", () => {
     );
     expect(unexpected).toEqual([]);
     console.info(
-      `lss-${VERSION}.tgz: ${(packed.size / 1024).toFixed(1)} KB packed, ${(packed.unpackedSize / 1024).toFixed(1)} KB unpacked, ${paths.length} files`,
+      `lss-dev-lss-${VERSION}.tgz: ${(packed.size / 1024).toFixed(1)} KB packed, ${(packed.unpackedSize / 1024).toFixed(1)} KB unpacked, ${paths.length} files`,
     );
   });
 
   it("is the version of this repository, with no dependencies to install", () => {
     const manifest = JSON.parse(readFileSync(join(PACKAGE, "package.json"), "utf8"));
-    expect(manifest).toMatchObject({ name: "lss", version: VERSION, engines: { node: ">=20" } });
+    expect(manifest).toMatchObject({ name: "@lss-dev/lss", version: VERSION, bin: { lss: "bin/lss.js" } });
+    expect(manifest.engines).toEqual({ node: ">=20" });
     expect(manifest.dependencies ?? {}).toEqual({});
     expect(manifest.private).toBeUndefined();
   });
@@ -119,7 +120,7 @@ const shell = (node: string, dir: string, args: string[], env: Record<string, st
     env: { PATH: `${dirname(node)}:${process.env.PATH}`, HOME: dir, ...env },
   });
 
-const USER_FILE = `import { createClient, LssError, type StatusResponse, VERSION } from "lss";
+const USER_FILE = `import { createClient, LssError, type StatusResponse, VERSION } from "@lss-dev/lss";
 
 const client = createClient({ url: process.env.LSS_URL!, token: process.env.LSS_TOKEN });
 const got = await client.acquire("from-typescript", { ttlMs: 30_000, reason: "package test" });
@@ -160,7 +161,7 @@ for (const [name, node] of Object.entries(NODES)) {
       expect(help).toContain("run [options]");
       const { stdout: version } = await shell(node, dir, ["lss", "--version"]);
       expect(version.trim()).toBe(VERSION);
-      expect(statSync(join(dir, "node_modules/lss/bin/lss.js")).mode & 0o111).not.toBe(0);
+      expect(statSync(join(dir, "node_modules/@lss-dev/lss/bin/lss.js")).mode & 0o111).not.toBe(0);
     });
 
     it("lss run holds the lock while its command runs, and releases it after", async () => {
@@ -197,7 +198,7 @@ for (const [name, node] of Object.entries(NODES)) {
     it("the package README's client example type-checks against the package's types", async () => {
       const readme = readFileSync(join(PACKAGE, "README.md"), "utf8");
       const example = readme.match(/```ts\n([\s\S]*?)```/)?.[1];
-      expect(example).toContain('from "lss"');
+      expect(example).toContain('from "@lss-dev/lss"');
       writeFileSync(join(dir, "readme.ts"), `${example}export {};\n`);
       writeFileSync(join(dir, "tsconfig.readme.json"), JSON.stringify({ ...TSCONFIG, files: ["readme.ts"] }));
       await run(node, [TSC, "-p", "tsconfig.readme.json", "--noEmit"], { cwd: dir }).catch((err) => {
@@ -208,7 +209,7 @@ for (const [name, node] of Object.entries(NODES)) {
     it("a type error in the user's code is caught against the package's types", async () => {
       writeFileSync(
         join(dir, "bad.ts"),
-        `import { createClient } from "lss";\nconst n: number = (await createClient({ url: "x" }).status("k")).holder_id;\n`,
+        `import { createClient } from "@lss-dev/lss";\nconst n: number = (await createClient({ url: "x" }).status("k")).holder_id;\n`,
       );
       writeFileSync(join(dir, "tsconfig.bad.json"), JSON.stringify({ ...TSCONFIG, files: ["bad.ts"] }));
       const failed = await run(node, [TSC, "-p", "tsconfig.bad.json", "--noEmit"], { cwd: dir }).then(

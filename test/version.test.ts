@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { accessLog, NAMED_CLIENTS } from "../server/access-log.js";
 import { createApp } from "../server/app.js";
+import type { AppEnv } from "../server/auth/middleware.js";
 import { createMemoryStore } from "../server/stores/memory.js";
 import { createClient } from "../src/client/client.js";
 import { VERSION } from "../src/version.js";
@@ -68,11 +69,17 @@ describe("the server's log of its clients", () => {
   };
   const as = (agent: string) => ({ headers: { "User-Agent": agent } });
 
-  it("names each client version once, with access logging off", async () => {
+  const STATUS = "/infra/locks/qa-env";
+
+  it("names each LSS client version of an authenticated caller once, with access logging off", async () => {
     const { app, lines } = appLogging(false);
-    await request(app, "GET", "/health", as("lss-action/1.0.0 lss-client/1.0.0"));
-    await request(app, "GET", "/health", as("lss-action/1.0.0 lss-client/1.0.0"));
-    await request(app, "GET", "/health", as("lss-cli/1.1.0 lss-client/1.1.0"));
+    await request(app, "GET", STATUS, as("lss-action/1.0.0 lss-client/1.0.0"));
+    await request(app, "GET", STATUS, as("lss-action/1.0.0 lss-client/1.0.0"));
+    await request(app, "GET", STATUS, as("lss-cli/1.1.0 lss-client/1.1.0"));
+    // Not named: another agent, a caller not authenticated, a token refused.
+    await request(app, "GET", STATUS, as("curl/8.5.0"));
+    await request(app, "GET", "/health", as("lss-cli/0.9.0 lss-client/0.9.0"));
+    await request(app, "GET", STATUS, { auth: "Bearer wrong-token-0123456789", ...as("lss-client/0.8.0") });
     expect(lines).toEqual([
       "lss: first request from client lss-action/1.0.0 lss-client/1.0.0",
       "lss: first request from client lss-cli/1.1.0 lss-client/1.1.0",
@@ -81,16 +88,19 @@ describe("the server's log of its clients", () => {
 
   it("keeps a log line one line: control characters are replaced, long agents cut", async () => {
     const { app, lines } = appLogging(false);
-    await request(app, "GET", "/health", as(`evil\tclient${"x".repeat(300)}`));
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toBe(`lss: first request from client evil?client${"x".repeat(189)}`);
+    await request(app, "GET", STATUS, as(`lss-client/1.0.0\tevil${"x".repeat(300)}`));
+    expect(lines).toEqual([`lss: first request from client lss-client/1.0.0?evil${"x".repeat(179)}`]);
   });
 
   it(`names at most ${NAMED_CLIENTS} clients per instance`, async () => {
     const lines: string[] = [];
-    const app = new Hono().use(accessLog({ everyRequest: false, log: (l) => lines.push(l) }));
+    const app = new Hono<AppEnv>().use(accessLog({ everyRequest: false, log: (l) => lines.push(l) }));
+    app.use((c, next) => {
+      c.set("principal", { id: "token-1", name: null, namespace: "default", scopes: new Set() });
+      return next();
+    });
     app.get("/", (c) => c.text("ok"));
-    for (let i = 0; i < NAMED_CLIENTS + 20; i++) await app.request("/", as(`made-up/${i}`));
+    for (let i = 0; i < NAMED_CLIENTS + 20; i++) await app.request("/", as(`lss-client/1.0.${i}`));
     expect(lines).toHaveLength(NAMED_CLIENTS);
   });
 
