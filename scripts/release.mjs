@@ -21,6 +21,8 @@ import { fileURLToPath } from "node:url";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SEMVER = /^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$/;
 const UNRELEASED = "## Unreleased";
+/** The branch releases are cut on (the release workflow tests whatever commit the tag names). */
+const RELEASE_BRANCH = process.env.RELEASE_BRANCH ?? "main";
 
 class ReleaseError extends Error {}
 
@@ -28,6 +30,14 @@ const read = (file) => readFileSync(join(ROOT, file), "utf8");
 const write = (file, text) => writeFileSync(join(ROOT, file), text);
 const git = (...args) => execFileSync("git", args, { cwd: ROOT, encoding: "utf8" }).trim();
 const currentVersion = () => JSON.parse(read("package.json")).version;
+
+/** Two pre-release identifiers by semver's §11: numbers by value, and below words. */
+function compareIdentifiers(a, b) {
+  const [na, nb] = [/^\d+$/.test(a), /^\d+$/.test(b)];
+  if (na && nb) return Math.sign(Number(a) - Number(b));
+  if (na !== nb) return na ? -1 : 1;
+  return a === b ? 0 : a < b ? -1 : 1;
+}
 
 /** -1, 0 or 1, by semver's precedence (a pre-release comes before its release). */
 export function compareVersions(a, b) {
@@ -39,15 +49,24 @@ export function compareVersions(a, b) {
   if (pa[4] === pb[4]) return 0;
   if (pa[4] === undefined) return 1;
   if (pb[4] === undefined) return -1;
-  return pa[4] < pb[4] ? -1 : 1;
+  const [ia, ib] = [pa[4].split("."), pb[4].split(".")];
+  for (let i = 0; i < Math.min(ia.length, ib.length); i++) {
+    const d = compareIdentifiers(ia[i], ib[i]);
+    if (d !== 0) return d;
+  }
+  return Math.sign(ia.length - ib.length);
 }
 
-/** The version asked for: given as is, or the next patch, minor or major of `current`. */
+/**
+ * The version asked for: given as is, or the next patch, minor or major of `current`. From a
+ * pre-release, as `npm version` does: 1.0.0-rc.1's patch is 1.0.0, 1.1.0-rc.1's minor 1.1.0.
+ */
 export function nextVersion(current, asked) {
-  const [, major, minor, patch] = SEMVER.exec(current).map(Number);
-  if (asked === "patch") return `${major}.${minor}.${patch + 1}`;
-  if (asked === "minor") return `${major}.${minor + 1}.0`;
-  if (asked === "major") return `${major + 1}.0.0`;
+  const [, major, minor, patch] = SEMVER.exec(current).slice(0, 4).map(Number);
+  const pre = SEMVER.exec(current)[4] !== undefined;
+  if (asked === "patch") return `${major}.${minor}.${pre ? patch : patch + 1}`;
+  if (asked === "minor") return pre && patch === 0 ? `${major}.${minor}.0` : `${major}.${minor + 1}.0`;
+  if (asked === "major") return pre && minor === 0 && patch === 0 ? `${major}.0.0` : `${major + 1}.0.0`;
   if (!SEMVER.test(asked ?? ""))
     throw new ReleaseError(
       `'${asked ?? ""}' is not a version: give one like 1.2.0, or patch, minor or major`,
@@ -55,15 +74,26 @@ export function nextVersion(current, asked) {
   return asked;
 }
 
-/** The changelog's "Unreleased" section becomes the version's, under a new empty "Unreleased". */
+/** The versions of the changelog's sections, newest first. */
+const versionsOf = (changelog) => [...changelog.matchAll(/^## (\S+) — /gm)].map((m) => m[1]);
+
+/**
+ * The changelog's "Unreleased" section becomes the version's, under a new empty "Unreleased". A
+ * release after its own pre-releases (1.0.0 after 1.0.0-rc.1) also lists what they brought.
+ */
 export function changelogFor(changelog, version, date) {
   const start = changelog.indexOf(`${UNRELEASED}\n`);
   if (start < 0) throw new ReleaseError(`CHANGELOG.md has no '${UNRELEASED}' section`);
   const rest = changelog.slice(start + UNRELEASED.length + 1);
   const end = rest.search(/^## /m);
   const entries = (end < 0 ? rest : rest.slice(0, end)).trim();
-  if (!entries) throw new ReleaseError(`CHANGELOG.md's '${UNRELEASED}' section is empty: nothing to release`);
-  return `${changelog.slice(0, start)}${UNRELEASED}\n\n## ${version} — ${date}\n${rest.replace(/^\n*/, "\n")}`;
+  const isStable = !version.includes("-");
+  const preReleases = isStable ? versionsOf(changelog).filter((v) => v.startsWith(`${version}-`)) : [];
+  const brought = preReleases.map((v) => `From ${v}:\n\n${notesOf(changelog, v).trim()}`);
+  const body = [entries, ...brought].filter(Boolean).join("\n\n");
+  if (!body) throw new ReleaseError(`CHANGELOG.md's '${UNRELEASED}' section is empty: nothing to release`);
+  const older = end < 0 ? "" : rest.slice(end);
+  return `${changelog.slice(0, start)}${UNRELEASED}\n\n## ${version} — ${date}\n\n${body}\n${older ? `\n${older}` : ""}`;
 }
 
 /** A version's section of the changelog, without its heading. */
@@ -96,6 +126,11 @@ function setVersion(version) {
 function prepare(asked, { push, date }) {
   if (git("status", "--porcelain"))
     throw new ReleaseError("the working tree has changes: commit or stash them first");
+  const branch = git("rev-parse", "--abbrev-ref", "HEAD");
+  if (branch !== RELEASE_BRANCH)
+    throw new ReleaseError(
+      `releases are cut on ${RELEASE_BRANCH}, and this is ${branch}: git switch ${RELEASE_BRANCH}`,
+    );
   const current = currentVersion();
   const version = nextVersion(current, asked);
   // The current version may be released once (the first release); after that, only a later one.

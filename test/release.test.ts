@@ -4,7 +4,7 @@
  * release workflow's steps that matter, in their order.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,11 +39,25 @@ describe("one version", () => {
 });
 
 describe("the release script's rules", () => {
-  it("orders versions as semver does", () => {
-    expect(compareVersions("1.10.0", "1.9.9")).toBe(1);
-    expect(compareVersions("1.0.0", "1.0.0-rc.1")).toBe(1);
-    expect(compareVersions("1.0.0-rc.1", "1.0.0-rc.2")).toBe(-1);
-    expect(compareVersions("2.0.0", "2.0.0")).toBe(0);
+  it("orders versions as semver does (§11)", () => {
+    const ordered = [
+      "1.0.0-alpha",
+      "1.0.0-alpha.1",
+      "1.0.0-alpha.beta",
+      "1.0.0-beta",
+      "1.0.0-beta.2",
+      "1.0.0-beta.11",
+      "1.0.0-rc.1",
+      "1.0.0-rc.9",
+      "1.0.0-rc.10",
+      "1.0.0",
+      "1.9.9",
+      "1.10.0",
+      "2.0.0",
+    ];
+    for (const [i, a] of ordered.entries())
+      for (const [j, b] of ordered.entries())
+        expect([a, b, compareVersions(a, b)]).toEqual([a, b, Math.sign(i - j)]);
   });
 
   it("takes a version, or patch, minor or major of the current one", () => {
@@ -51,6 +65,12 @@ describe("the release script's rules", () => {
     expect(nextVersion("1.4.2", "minor")).toBe("1.5.0");
     expect(nextVersion("1.4.2", "major")).toBe("2.0.0");
     expect(nextVersion("1.4.2", "1.6.0-rc.1")).toBe("1.6.0-rc.1");
+    // From a pre-release, its own release first (as npm version does).
+    expect(nextVersion("1.0.0-rc.2", "patch")).toBe("1.0.0");
+    expect(nextVersion("1.1.0-rc.1", "minor")).toBe("1.1.0");
+    expect(nextVersion("1.1.1-rc.1", "minor")).toBe("1.2.0");
+    expect(nextVersion("2.0.0-rc.1", "major")).toBe("2.0.0");
+    expect(nextVersion("2.1.0-rc.1", "major")).toBe("3.0.0");
     expect(() => nextVersion("1.4.2", "v1.5")).toThrow(/'v1.5' is not a version/);
     expect(() => nextVersion("1.4.2", undefined)).toThrow(/is not a version/);
   });
@@ -65,6 +85,22 @@ describe("the release script's rules", () => {
     );
     expect(notesOf(next, "1.1.0")).toBe("- Added a thing.\n");
     expect(notesOf(next, "1.0.0")).toBe("- First.\n");
+  });
+
+  it("a release after its own pre-releases lists what they brought", () => {
+    const rc1 = changelogFor(CHANGELOG, "1.1.0-rc.1", "2026-12-03");
+    const rc2 = changelogFor(
+      rc1.replace("## Unreleased\n", "## Unreleased\n\n- Fixed the thing.\n"),
+      "1.1.0-rc.2",
+      "2026-12-04",
+    );
+    const stable = changelogFor(rc2, "1.1.0", "2026-12-05");
+    expect(notesOf(stable, "1.1.0")).toBe(
+      "From 1.1.0-rc.2:\n\n- Fixed the thing.\n\nFrom 1.1.0-rc.1:\n\n- Added a thing.\n",
+    );
+    expect(notesOf(stable, "1.1.0-rc.1")).toBe("- Added a thing.\n");
+    // A pre-release of another version brings nothing.
+    expect(() => changelogFor(rc2, "1.2.0", "2026-12-05")).toThrow(/nothing to release/);
   });
 
   it("refuses a release with nothing in Unreleased, or a changelog without it", () => {
@@ -112,9 +148,19 @@ describe("the release script on a clone of this repository", () => {
     expect(dirty.status).toBe(1);
     expect(dirty.stderr).toContain("release: the working tree has changes");
     git("checkout", "README.md");
+    git("switch", "--quiet", "-c", "topic");
+    expect(release("major").stderr).toContain("release: releases are cut on main, and this is topic");
+    git("switch", "--quiet", "main");
   });
 
   it("cuts a release in one step: versions, changelog, dist/, commit and tag", () => {
+    // A change to release (this checkout may itself be a release, whose Unreleased is empty).
+    const log = read("CHANGELOG.md", clone).replace(
+      "## Unreleased\n",
+      "## Unreleased\n\n- A change to release.\n",
+    );
+    writeFileSync(join(clone, "CHANGELOG.md"), log);
+    git("commit", "--quiet", "-am", "A change");
     const current = json("package.json", clone).version as string;
     const version = nextVersion(current, "major");
     const r = release("major");
@@ -126,7 +172,7 @@ describe("the release script on a clone of this repository", () => {
     expect(json("package-lock.json", clone).packages[""].version).toBe(version);
     expect(read("src/version.ts", clone)).toContain(`export const VERSION = "${version}";`);
     const changelog = read("CHANGELOG.md", clone);
-    expect(changelog).toContain(`## Unreleased\n\n## ${version} — 2026-12-03\n`);
+    expect(changelog).toContain(`## Unreleased\n\n## ${version} — 2026-12-03\n\n- A change to release.\n`);
     // The action's bundles carry the version they were built from.
     expect(read("dist/main/index.js", clone)).toContain(`"${version}"`);
     expect(read("dist/cli/index.js", clone)).toContain(`"${version}"`);
