@@ -192,46 +192,62 @@ describe("the release script on a clone of this repository", () => {
 });
 
 describe("the release workflow", () => {
-  const workflow = parseYaml(read(".github/workflows/release.yml"));
   type Step = { name?: string; uses?: string; run?: string; if?: string; with?: Record<string, unknown> };
-  const steps: Step[] = workflow.jobs.release.steps;
-  const step = (i: number) => steps[i] as Step;
-  const index = (match: (s: (typeof steps)[number]) => boolean, what: string) => {
-    const i = steps.findIndex(match);
+  type Job = { needs?: string; permissions?: Record<string, string>; steps: Step[] };
+  const workflow = parseYaml(read(".github/workflows/release.yml"));
+  const jobs: Record<string, Job> = workflow.jobs;
+  const runs = (text: string) => (s: Step) => Boolean(s.run?.includes(text));
+  /** The index of the step of `job` that `match`es; the test fails naming it when there is none. */
+  const index = (job: Job, match: (s: Step) => boolean, what: string) => {
+    const i = job.steps.findIndex(match);
     expect(i, `the workflow has a step that ${what}`).toBeGreaterThanOrEqual(0);
     return i;
   };
-  const runs = (text: string) => (s: (typeof steps)[number]) => Boolean(s.run?.includes(text));
 
   it("runs on version tags only", () => {
     expect(Object.keys(workflow.on)).toEqual(["push"]);
     expect(workflow.on.push.branches).toBeUndefined();
     for (const pattern of workflow.on.push.tags) expect(pattern).toMatch(/^v\[0-9\]\+\.\[0-9\]\+\.\[0-9\]\+/);
-    expect(workflow.permissions.contents).toBe("write");
   });
 
-  it("checks the tag, dist/ and the tests before it releases anything", () => {
-    const checkout = index((s) => s.uses?.startsWith("actions/checkout@") ?? false, "checks out");
-    expect(step(checkout).with?.["fetch-depth"]).toBe(0);
-    const tag = index(runs("release.mjs --check-tag"), "checks the tag against package.json");
-    const install = index(runs("npm ci"), "installs");
-    const dist = index(runs("npm run check-dist"), "checks dist/");
-    const tests = index(runs("npm test"), "runs the tests");
-    const notes = index(runs("release.mjs --notes"), "takes the notes from CHANGELOG.md");
-    const created = index(runs("gh release create"), "creates the GitHub release");
-    const major = index(runs('git push --force origin "refs/tags/$major"'), "moves the major tag");
-    const publish = index(runs("npm publish ./packages/lss"), "publishes the lss package");
-    expect(checkout).toBeLessThan(tag);
-    expect(tag).toBeLessThan(install);
-    expect(install).toBeLessThan(dist);
-    expect(Math.max(tag, dist, tests)).toBeLessThan(Math.min(notes, created, major, publish));
-    expect(notes).toBeLessThan(created);
+  it("tests with read-only rights: the tag, dist/ and the tests, and no credentials kept", () => {
+    expect(workflow.permissions).toEqual({ contents: "read" });
+    const test = jobs.test as Job;
+    expect(test.permissions).toBeUndefined();
+    const checkout =
+      test.steps[index(test, (s) => s.uses?.startsWith("actions/checkout@") ?? false, "checks out")];
+    expect(checkout?.with?.["persist-credentials"]).toBe(false);
+    const tag = index(test, runs("release.mjs --check-tag"), "checks the tag against package.json");
+    const install = index(test, runs("npm ci"), "installs");
+    const dist = index(test, runs("npm run check-dist"), "checks dist/");
+    const tests = index(test, runs("npm test"), "runs the tests");
+    expect([tag, install, dist, tests]).toEqual([...[tag, install, dist, tests]].sort((a, b) => a - b));
+  });
+
+  it("releases only after the tests, each step skipped when already done", () => {
+    const release = jobs.release as Job;
+    expect(release.needs).toBe("test");
+    expect(release.permissions).toEqual({ contents: "write", "id-token": "write" });
+    expect(release.steps.find(runs("npm ci"))?.run).toContain("--ignore-scripts");
+    const publish = index(release, runs("npm publish ./packages/lss"), "publishes the package");
+    const notes = index(release, runs("release.mjs --notes"), "takes the notes from CHANGELOG.md");
+    const created = index(release, runs("gh release create"), "creates the GitHub release");
+    const major = index(release, runs('git push --force origin "refs/tags/$major"'), "moves the major tag");
+    expect([publish, notes, created, major]).toEqual(
+      [...[publish, notes, created, major]].sort((a, b) => a - b),
+    );
+    const step = (i: number) => release.steps[i] as Step;
+    expect(step(publish).run).toContain('npm view "$name@$version" version');
+    expect(step(publish).run).toContain("--ignore-scripts");
+    expect(step(publish).run).toContain("set the NPM_TOKEN secret");
+    expect(step(created).run).toContain('gh release view "$GITHUB_REF_NAME"');
     expect(step(created).run).toContain("--notes-file release-notes.md");
     expect(step(created).run).toContain("--verify-tag");
   });
 
   it("moves the major tag (v1 for v1.2.3) to the tag's commit, never for a pre-release", () => {
-    const moves = step(index(runs("refs/tags/$major"), "moves the major tag"));
+    const release = jobs.release as Job;
+    const moves = release.steps[index(release, runs("refs/tags/$major"), "moves the major tag")] as Step;
     expect(moves.run).toContain('git tag --force "$major" "$GITHUB_SHA"');
     expect(moves.if).toContain("!contains(github.ref_name, '-')");
     const line = moves.run?.split("\n").find((l) => l.startsWith("major=")) ?? "";
