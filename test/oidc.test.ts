@@ -555,3 +555,25 @@ describe("key patterns", () => {
     expect(keyMatches(pattern, key)).toBe(expected);
   });
 });
+
+describe("a server with no OIDC policy", () => {
+  const app = createApp({ store: createMemoryStore(), rateLimiter: null, config: testConfig() });
+  const asBearer = (token: string) =>
+    app.request(pathTo("status", { key: "qa-env" }), { headers: { Authorization: `Bearer ${token}` } });
+
+  it("answers a workflow's ID token by naming the setting, not as an unknown token", async () => {
+    const jwt = "eyJhbGciOiJSUzI1NiIsImtpZCI6IngifQ.eyJzdWIiOiJyZXBvOmFjbWUvd2ViIn0.c2lnbmF0dXJl";
+    const res = await asBearer(jwt);
+    expect(res.status).toBe(401);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe("unauthorized");
+    expect(body.error.message).toMatch(/^this server accepts no OIDC tokens: .*LSS_OIDC_POLICY/);
+  });
+
+  it("still answers any other unknown token as unknown", async () => {
+    const body = (await (await asBearer("lss_0123456789abcdef_notasecret")).json()) as {
+      error: { message: string };
+    };
+    expect(body.error.message).toBe("unknown or revoked token");
+  });
+});

@@ -2,7 +2,10 @@
  * API tokens: `lss_<id>_<secret>`. The id finds the record; the secret is stored only as its sha256
  * and compared in constant time. LSS_ADMIN_TOKEN bootstraps an operator without any record.
  */
+import { NO_OIDC_POLICY } from "../../src/protocol/error-codes.js";
 import { constantTimeEqual, randomBase64Url, randomHex, sha256Hex } from "../crypto.js";
+import { ApiError } from "../errors.js";
+import { looksLikeJwt } from "./oidc.js";
 import type { OidcVerifier, Scope, TokenRecord, TokenStore } from "./types.js";
 import {
   DEFAULT_NAMESPACE,
@@ -101,6 +104,11 @@ export function createTokenVerifier(
     async verify(bearer, opts) {
       if (adminHash && constantTimeEqual(sha256Hex(bearer), adminHash)) return admin;
       if (oidc?.accepts(bearer)) return oidc.verify(bearer);
+      if (!oidc && looksLikeJwt(bearer))
+        throw new ApiError(
+          "unauthorized",
+          `${NO_OIDC_POLICY}: its operator sets LSS_OIDC_POLICY to accept workflows' ID tokens; or pass an API token`,
+        );
       const match = TOKEN_FORMAT.exec(bearer);
       if (!match) return null;
       const [, id = "", secretPart = ""] = match;

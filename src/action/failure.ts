@@ -1,5 +1,6 @@
 /** A failure as one line for the step's log, naming the input to fix when there is one. */
 import { LssError } from "../client/errors.js";
+import { NO_OIDC_POLICY } from "../protocol/error-codes.js";
 import type { Inputs } from "./inputs.js";
 import { Input } from "./names.js";
 
@@ -12,6 +13,8 @@ export function describeFailure(err: unknown, inputs: Pick<Inputs, "url" | "auth
     case "token_unavailable":
       return `Could not get the job's GitHub OIDC token: ${err.message.replace(/^could not get a token: /, "")}.`;
     case "unauthorized":
+      if (oidc && err.message.startsWith(NO_OIDC_POLICY))
+        return `LSS refused the job's GitHub OIDC token: ${err.message}. Until it does, give the action an API token (input '${Input.token}').`;
       return oidc
         ? `LSS refused the job's GitHub OIDC token: ${err.message}. Check that the server trusts this issuer and audience (input '${Input.audience}', default the origin of '${Input.url}').`
         : `LSS refused the API token: ${err.message}. Check input '${Input.token}'.`;

@@ -1,8 +1,8 @@
 /** The CLI's argument parsers, each with an error that says what is wanted, and its defaults. */
 import { hostname, userInfo } from "node:os";
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import type { LockTarget } from "../client/client.js";
-import { parseDuration } from "../protocol/durations.js";
+import { formatDuration, parseDuration } from "../protocol/durations.js";
 import { priorityTextProblem } from "../protocol/fields.js";
 import { HolderLimitText, keysOf, LockKey, PoolKeys, SupersedeGroup } from "../protocol/lease.js";
 
@@ -12,6 +12,13 @@ export const duration = (text: string) => {
     throw new InvalidArgumentError(`'${text}' is not a duration such as 30s, 10m, 1h or seconds`);
   return ms;
 };
+
+/**
+ * A duration option whose default --help shows as a duration ("default: 30s"): shown as 30000, a
+ * copied `--ttl 30000` would be read as seconds (8 hours).
+ */
+export const durationOption = (flags: string, description: string, defaultMs: number) =>
+  new Option(flags, description).argParser(duration).default(defaultMs, formatDuration(defaultMs));
 
 export const schemaArg =
   <T>(schema: {

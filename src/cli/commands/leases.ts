@@ -6,7 +6,7 @@ import { LONG_POLL_MS, waitFor } from "../../client/wait.js";
 import { LockKey } from "../../protocol/lease.js";
 import {
   defaultHolder,
-  duration,
+  durationOption,
   IF_HELD_HELP,
   ifHeldArg,
   limitArg,
@@ -27,12 +27,12 @@ export function registerAcquire(program: Command, { term, clientOf, json, print,
     .argument("<key>", "the lock (or a pool: keys separated by commas; prints the key it got too)", targetArg)
     .option("--shared", "hold it shared: others may hold it shared at the same time")
     .option("--limit <n>", "hold one of n slots (implies --shared)", limitArg)
-    .option("--ttl <duration>", "lease length", duration, 60_000)
-    .option("--timeout <duration>", "how long to wait (0: try once)", duration, 0)
+    .addOption(durationOption("--ttl <duration>", "lease length", 60_000))
+    .addOption(durationOption("--timeout <duration>", "how long to wait (0: try once)", 0))
     .option("--if-held <what>", IF_HELD_HELP, ifHeldArg, "wait")
     .option("--priority <n>", "while waiting: place in the queue, highest first (-100 … 100)", priorityArg, 0)
     .option("--supersede <group>", SUPERSEDE_HELP, supersedeArg)
-    .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
+    .addOption(durationOption("--poll <duration>", "how often to ask while waiting", 5000))
     .option("--lease-token <token>", "your own lease token (acquiring again with it extends the lease)")
     .option("--holder <name>", "who holds it", defaultHolder(false))
     .option("--reason <text>", "why")
@@ -92,7 +92,7 @@ export function registerLeaseSteps(program: Command, { clientOf, print }: CliCon
     .description("extend a lease to --ttl from now")
     .argument("<key>", "the lock", schemaArg(LockKey))
     .requiredOption("--lease-token <token>", "the lease's token")
-    .option("--ttl <duration>", "new lease length", duration, 60_000)
+    .addOption(durationOption("--ttl <duration>", "new lease length", 60_000))
     .action(async (k: string, o, cmd: Command) => {
       const lease = await clientOf(cmd).renew(k, { token: o.leaseToken, ttlMs: o.ttl });
       print(cmd, lease, `${k} renewed until ${lease.expires_at}`);
@@ -134,8 +134,8 @@ export function registerWait(program: Command, { term, clientOf, print, exit }: 
     .command("wait")
     .description("wait until a lock is free, without taking it")
     .argument("<key>", "the lock", schemaArg(LockKey))
-    .option("--timeout <duration>", "how long to wait", duration, 600_000)
-    .option("--poll <duration>", "how often to ask", duration, 5000)
+    .addOption(durationOption("--timeout <duration>", "how long to wait", 600_000))
+    .addOption(durationOption("--poll <duration>", "how often to ask", 5000))
     .action(async (k: string, o, cmd: Command) => {
       const waiting = {
         timeoutMs: o.timeout,

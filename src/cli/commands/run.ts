@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import type { LockTarget } from "../../client/client.js";
 import {
   defaultHolder,
-  duration,
+  durationOption,
   IF_HELD_HELP,
   ifHeldArg,
   limitArg,
@@ -29,13 +29,15 @@ export function registerRun(program: Command, ctx: CliContext) {
     .argument("<command...>", "the command, after --")
     .option("--shared", "hold it shared: others may hold it shared at the same time")
     .option("--limit <n>", "hold one of n slots (implies --shared)", limitArg)
-    .option("--ttl <duration>", "lease length, renewed when a third of it is left", duration, 30_000)
-    .option("--timeout <duration>", "how long to wait for the lock (0: try once)", duration, 600_000)
+    .addOption(durationOption("--ttl <duration>", "lease length, renewed when a third of it is left", 30_000))
+    .addOption(durationOption("--timeout <duration>", "how long to wait for the lock (0: try once)", 600_000))
     .option("--if-held <what>", IF_HELD_HELP, ifHeldArg, "wait")
     .option("--priority <n>", "while waiting: place in the queue, highest first (-100 … 100)", priorityArg, 0)
     .option("--supersede <group>", SUPERSEDE_HELP, supersedeArg)
-    .option("--grace <duration>", "after a lost lease: SIGTERM, then SIGKILL after this", duration, 10_000)
-    .option("--poll <duration>", "how often to ask while waiting", duration, 5000)
+    .addOption(
+      durationOption("--grace <duration>", "after a lost lease: SIGTERM, then SIGKILL after this", 10_000),
+    )
+    .addOption(durationOption("--poll <duration>", "how often to ask while waiting", 5000))
     .option("--holder <name>", "who holds it, as others see it", defaultHolder(true))
     .option("--reason <text>", "why, as others see it")
     .action(async (key: LockTarget, command: string[], o, cmd: Command) => {

@@ -1,0 +1,32 @@
+/** The one line a failed step logs names what to fix: the input, or the server's setting. */
+import { describe, expect, it } from "vitest";
+import { describeFailure } from "../src/action/failure.js";
+import type { Auth } from "../src/action/inputs.js";
+import { LssError } from "../src/client/errors.js";
+import { NO_OIDC_POLICY } from "../src/protocol/error-codes.js";
+
+const url = "https://lss.example.com";
+const oidc: Auth = {
+  kind: "oidc",
+  requestUrl: "https://runner.example/idtoken",
+  requestToken: "request-token",
+  audience: url,
+};
+const refused = (message: string) => new LssError("unauthorized", message, 401);
+
+describe("an OIDC token refused", () => {
+  it("by a server with no OIDC policy: names the server's setting and the token input, not the audience", () => {
+    const line = describeFailure(refused(`${NO_OIDC_POLICY}: its operator sets LSS_OIDC_POLICY`), {
+      url,
+      auth: oidc,
+    });
+    expect(line).toContain("LSS_OIDC_POLICY");
+    expect(line).toContain("input 'token'");
+    expect(line).not.toContain("audience");
+  });
+
+  it("for another reason: points at the issuer and the audience", () => {
+    const line = describeFailure(refused("the token's audience is not this server"), { url, auth: oidc });
+    expect(line).toContain("input 'audience'");
+  });
+});
