@@ -107,7 +107,8 @@ const schema = z.object({
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, "LSS_KEY_PREFIX must be 1–64 letters, digits, '_', '.' or '-'")
     .default("lss"),
   LSS_STORE_TIMEOUT_MS: int("LSS_STORE_TIMEOUT_MS", 100, 30_000).default(2000),
-  LSS_MAX_TTL_MS: int("LSS_MAX_TTL_MS", 1000, 7 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
+  // A week by default, as the action's `hold` and the dashboard allow: a team's hold over a weekend.
+  LSS_MAX_TTL_MS: int("LSS_MAX_TTL_MS", 1000, 7 * 24 * 3600 * 1000).default(7 * 24 * 3600 * 1000),
   LSS_MAX_WAIT_MS: int("LSS_MAX_WAIT_MS", 0, 300_000).default(55_000),
   LSS_MAX_WAITS: int("LSS_MAX_WAITS", 1, 100_000).default(100),
   LSS_ADMIN_TOKEN: z.string().min(16, "LSS_ADMIN_TOKEN must be at least 16 characters").optional(),

@@ -30,3 +30,16 @@ describe("an OIDC token refused", () => {
     expect(line).toContain("input 'audience'");
   });
 });
+
+describe("a lease longer than the server allows", () => {
+  it("names the inputs that ask for it and the server's setting", () => {
+    const err = new LssError(
+      "bad_request",
+      "invalid body: ttl_ms must be at most 86400000 (1d: this server's LSS_MAX_TTL_MS)",
+      400,
+    );
+    const line = describeFailure(err, { url, auth: { kind: "token", token: "t" } });
+    expect(line).toContain("input 'hold' or 'ttl'");
+    expect(line).toContain("raise LSS_MAX_TTL_MS");
+  });
+});

@@ -29,7 +29,7 @@ describe("loadConfig defaults", () => {
       store: { kind: "memory" },
       keyPrefix: "lss",
       storeTimeoutMs: 2000,
-      maxTtlMs: 86_400_000,
+      maxTtlMs: 7 * 86_400_000,
       maxWaitMs: 55_000,
       maxWaitsPerCaller: 100,
       adminToken: null,
@@ -100,7 +100,9 @@ describe("loadConfig defaults", () => {
       });
     const over = await acquire(DEFAULT_CONFIG.maxTtlMs + 1);
     expect(over.status).toBe(400);
-    expect(await over.text()).toContain(`at most ${DEFAULT_CONFIG.maxTtlMs} (LSS_MAX_TTL_MS)`);
+    expect(await over.text()).toContain(
+      `at most ${DEFAULT_CONFIG.maxTtlMs} (7d: this server's LSS_MAX_TTL_MS)`,
+    );
     expect((await acquire(DEFAULT_CONFIG.maxTtlMs)).status).toBe(200);
   });
 

@@ -22,6 +22,11 @@ export function describeFailure(err: unknown, inputs: Pick<Inputs, "url" | "auth
       return oidc
         ? `LSS refused: ${err.message}. The server's OIDC policy decides what each workflow may do.`
         : `LSS refused: ${err.message}. Check input '${Input.token}' and its scopes.`;
+    case "bad_request":
+      // The server's own bound, lower than the action's (7 days): say which inputs ask for it.
+      if (/ttl_ms must be at most/.test(err.message))
+        return `${err.message}. Ask for less with input '${Input.hold}' or '${Input.ttl}', or have the server's operator raise LSS_MAX_TTL_MS (up to 7 days).`;
+      return err.message;
     default:
       return err.message;
   }

@@ -2,7 +2,9 @@
  * What the lease routes share: their limits, the request schemas those bound, the errors every
  * route may answer, whose key a request names (ref), and the wait slots of long-polls.
  */
+
 import { z } from "@hono/zod-openapi";
+import { formatDuration } from "../../../src/protocol/durations.js";
 import { LockKey, TtlMs, WaitMs } from "../../../src/protocol/lease.js";
 import type { AppEnv } from "../../auth/middleware.js";
 import { may } from "../../auth/tokens.js";
@@ -52,7 +54,12 @@ export const jsonAnswer = <T extends z.ZodType>(description: string, schema: T) 
 /** ttl_ms and wait_ms as this server bounds them. */
 export function leaseSchemas({ maxTtlMs, maxWaitMs }: LeaseLimits) {
   // The document's bound is 60000 ms; CI holds locks for hours, so the bound is a setting.
-  const ttl = TtlMs.max(maxTtlMs, `ttl_ms must be at most ${maxTtlMs} (LSS_MAX_TTL_MS)`);
+  // Said as a duration too (7d), as the action's `hold` and `lss --ttl` take it.
+  const said = maxTtlMs % 86_400_000 === 0 ? `${maxTtlMs / 86_400_000}d` : formatDuration(maxTtlMs);
+  const ttl = TtlMs.max(
+    maxTtlMs,
+    `ttl_ms must be at most ${maxTtlMs} (${said}: this server's LSS_MAX_TTL_MS)`,
+  );
   // A long-poll hint: longer waits are cut to the server's bound (LSS_MAX_WAIT_MS), not refused,
   // so that one client works against servers with different bounds.
   const waitMs = WaitMs.max(300_000, "wait_ms must be at most 300000").transform((ms) =>
