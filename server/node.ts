@@ -54,9 +54,18 @@ const server = serve(
   },
   (info) => announce(config, info.port, generated),
 );
+let stopping = false;
 const stop = () => {
+  if (stopping) return;
+  stopping = true;
   following.abort();
   server.close(() => backend.store.close().finally(() => process.exit(0)));
 };
 process.once("SIGINT", stop);
 process.once("SIGTERM", stop);
+// Under `npm start`, npm → sh → this process: stopping npm ends the shell but signals no further.
+// Its end is this process's cue (it is then another's child), so that no server is left on the port.
+if (process.env.npm_lifecycle_event === "start") {
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && stop(), 500).unref();
+}
