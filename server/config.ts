@@ -25,7 +25,11 @@ export interface Config {
   adminToken: string | null;
   /** Requests per minute per caller; null = no limit. */
   rateLimitPerMinute: number | null;
-  /** Whether the /locks API wants a bearer token, or is open (the per-lock key is its auth). */
+  /**
+   * Whether the /locks API wants a bearer token, or is open (the per-lock key is its auth):
+   * LSS_LOCKS_API_AUTH; by default open on Node (where one tries it locally), bearer on Vercel and
+   * Workers, whose every deployment is a public URL from its first minute.
+   */
   locksApiAuth: "open" | "bearer";
   /** How long a verified API token is trusted before it is looked up again (bounds revocation delay). */
   tokenCacheMs: number;
@@ -117,9 +121,10 @@ const schema = z.object({
       error: "LSS_RATE_LIMIT must be a number of requests per minute, or off",
     })
     .default(1200),
+  // No default here: it depends on where the server runs (see Config.locksApiAuth).
   LSS_LOCKS_API_AUTH: z
     .enum(["open", "bearer"], { error: "LSS_LOCKS_API_AUTH must be open or bearer" })
-    .default("open"),
+    .optional(),
   LSS_TOKEN_CACHE_MS: int("LSS_TOKEN_CACHE_MS", 0, 300_000).default(10_000),
   LSS_MAX_LOCKS: int("LSS_MAX_LOCKS", 1, 10_000_000).default(DEFAULT_LIMITS.locksPerNamespace),
   LSS_OPEN_MAX_LOCKS: int("LSS_OPEN_MAX_LOCKS", 1, 10_000_000).default(DEFAULT_LIMITS.locksPerNamespace),
@@ -268,7 +273,7 @@ export function loadConfig(
     maxWaitsPerCaller: e.LSS_MAX_WAITS,
     adminToken: e.LSS_ADMIN_TOKEN ?? null,
     rateLimitPerMinute: e.LSS_RATE_LIMIT === "off" ? null : e.LSS_RATE_LIMIT,
-    locksApiAuth: e.LSS_LOCKS_API_AUTH,
+    locksApiAuth: e.LSS_LOCKS_API_AUTH ?? (runtime === "node" ? "open" : "bearer"),
     tokenCacheMs: e.LSS_TOKEN_CACHE_MS,
     trustProxy: e.LSS_TRUST_PROXY,
     maxBodyBytes: 16 * 1024,

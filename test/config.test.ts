@@ -127,6 +127,20 @@ describe("loadConfig defaults", () => {
   });
 });
 
+describe("the /locks API's default", () => {
+  const upstash = { UPSTASH_REDIS_REST_URL: "https://eu1-x.upstash.io", UPSTASH_REDIS_REST_TOKEN: "t" };
+
+  it.each(["vercel", "workers"] as const)("on %s, a public URL from the start, needs a token", (runtime) => {
+    expect(loadConfig(upstash, runtime).locksApiAuth).toBe("bearer");
+    expect(loadConfig({ ...upstash, LSS_LOCKS_API_AUTH: "open" }, runtime).locksApiAuth).toBe("open");
+  });
+
+  it("on Node, where one tries it locally, is open", () => {
+    expect(loadConfig({}).locksApiAuth).toBe("open");
+    expect(loadConfig({ LSS_LOCKS_API_AUTH: "bearer" }).locksApiAuth).toBe("bearer");
+  });
+});
+
 describe("store selection", () => {
   it.each(["redis://localhost:6379", "rediss://user:pw@cache.example.com:6380/2", "redis://127.0.0.1"])(
     "REDIS_URL=%s selects the redis store",
@@ -606,6 +620,7 @@ describe("numbers and switches", () => {
       { adminToken: "0123456789abcdef" },
     ],
     ["LSS_LOCKS_API_AUTH=bearer", { LSS_LOCKS_API_AUTH: "bearer" }, { locksApiAuth: "bearer" }],
+    ["LSS_LOCKS_API_AUTH=open", { LSS_LOCKS_API_AUTH: "open" }, { locksApiAuth: "open" }],
     ["LSS_TRUST_PROXY=true", { LSS_TRUST_PROXY: "true" }, { trustProxy: 1 }],
     ["LSS_TRUST_PROXY=1", { LSS_TRUST_PROXY: "1" }, { trustProxy: 1 }],
     ["LSS_TRUST_PROXY=2", { LSS_TRUST_PROXY: "2" }, { trustProxy: 2 }],

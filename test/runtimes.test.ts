@@ -31,6 +31,8 @@ const upstashEnv = () => ({
   UPSTASH_REDIS_REST_TOKEN: bridge.token,
   LSS_ADMIN_TOKEN: ADMIN_TOKEN,
   LSS_RATE_LIMIT: "off",
+  // The open /locks API in every runtime (Vercel's and Workers' default is bearer).
+  LSS_LOCKS_API_AUTH: "open",
   LSS_OIDC_ISSUER: issuer.url,
   LSS_OIDC_AUDIENCE: OIDC_AUDIENCE,
   LSS_OIDC_POLICY: JSON.stringify([
