@@ -150,11 +150,9 @@ function errorHandler(metrics: Metrics | null): ErrorHandler<AppEnv> {
       // Fail closed: nothing reads as unlocked or granted when the store cannot say.
       c.header("Retry-After", "1");
       const hint = err.hint ? ` (${err.hint.message})` : "";
+      const what = err.hint?.kind === "quota" ? "refuses commands" : "is unreachable";
       return c.json(
-        errorBody(
-          "store_unavailable",
-          `the lock store is unreachable${hint}; nothing was changed or granted`,
-        ),
+        errorBody("store_unavailable", `the lock store ${what}${hint}; nothing was changed or granted`),
         503,
       );
     }

@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { PATHS } from "../../src/protocol/paths.js";
 import { VERSION } from "../../src/version.js";
 import type { RuntimeName } from "../runtime.js";
-import type { LockStore } from "../stores/types.js";
+import { type LockStore, StoreUnavailableError } from "../stores/types.js";
 import type { Router } from "./router.js";
 
 const Health = z.object({
@@ -17,7 +17,10 @@ const Health = z.object({
   latency_ms: z.number().nullable(),
   /** Redis's maxmemory-policy (null: the store cannot say, e.g. Upstash). */
   eviction_policy: z.string().nullable(),
-  /** Why lock operations are refused although the store answers (an evicting Redis). */
+  /**
+   * Why lock operations are refused: the store answers but could lose records (an evicting Redis),
+   * or it refuses every command (an Upstash database past its plan's limit).
+   */
   problem: z.string().nullable(),
 });
 
@@ -41,9 +44,13 @@ export function registerHealth(app: Router, store: LockStore, runtime: RuntimeNa
   let last: { at: number; answer: Promise<{ ok: boolean; body: z.infer<typeof Health> }> } | null = null;
   const check = async () => {
     const started = performance.now();
+    let refusal: string | null = null;
     const reachable = await store.ping().then(
       () => true,
-      () => false,
+      (err) => {
+        if (err instanceof StoreUnavailableError && err.hint?.kind === "quota") refusal = err.hint.message;
+        return false;
+      },
     );
     const latency = reachable ? Math.round((performance.now() - started) * 10) / 10 : null;
     const safety = reachable ? await store.safety().catch(() => null) : null;
@@ -57,7 +64,7 @@ export function registerHealth(app: Router, store: LockStore, runtime: RuntimeNa
       durable: store.kind !== "memory",
       latency_ms: latency,
       eviction_policy: safety?.evictionPolicy ?? null,
-      problem: safety?.problem ?? null,
+      problem: safety?.problem ?? refusal,
     };
     return { ok, body };
   };

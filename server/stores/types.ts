@@ -324,7 +324,8 @@ export class StoreUnavailableError extends Error {
 
 /**
  * refused: the store rejects our credentials (a configuration mistake); unreachable: no answer;
- * unsafe: it answers, but could lose lock records (an evicting Redis).
+ * unsafe: it answers, but could lose lock records (an evicting Redis); quota: it refuses every
+ * command until its plan's limit resets (Upstash's requests a month).
  */
 export type RecordKind = "gates" | "outbox" | "freeze" | "webhooks" | "deliveries";
 
@@ -338,7 +339,7 @@ export interface RecordStore {
 }
 
 export interface StoreFailureHint {
-  kind: "refused" | "unreachable" | "unsafe" | "replicas";
+  kind: "refused" | "unreachable" | "unsafe" | "replicas" | "quota";
   message: string;
 }
 

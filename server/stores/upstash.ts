@@ -10,9 +10,22 @@ import type { StoreFailureHint } from "./types.js";
 const message = (err: unknown) =>
   err instanceof Error ? `${err.message} ${String(err.cause ?? "")}` : String(err);
 
+/**
+ * A database past its plan's limit (the free plan's requests a month, a daily or bandwidth cap):
+ * Upstash refuses every command until the limit resets, with "ERR max requests limit exceeded…".
+ */
+const PLAN_LIMIT = /max[\w ]*limit exceeded[^,]*(?:\.\s*Limit:\s*\d+)?/i;
+
 /** Upstash answers a wrong token with 401 "Unauthorized" (or WRONGPASS); a wrong URL never answers. */
 export function explainUpstashFailure(url: string, err: unknown): StoreFailureHint | null {
   const text = message(err);
+  const limit = PLAN_LIMIT.exec(text);
+  if (limit) {
+    return {
+      kind: "quota",
+      message: `Upstash refuses every command: the database is past its plan's limit (${limit[0].replace(/^ERR\s*/i, "")}); it answers again when the limit resets, or on a larger plan`,
+    };
+  }
   if (/unauthori[sz]ed|wrongpass|noauth|invalid.*token/i.test(text)) {
     return { kind: "refused", message: "Upstash refused the token: check UPSTASH_REDIS_REST_TOKEN" };
   }

@@ -34,10 +34,16 @@ export interface UpstashBridge {
   dropSubscriptions(): number;
   /** Refuse new event streams (503) while true, as an outage of the streaming endpoint would. */
   refuseSubscriptions(refuse: boolean): void;
+  /** Refuse every command while true, as Upstash does for a database past its plan's limit. */
+  exhaust(exhausted: boolean): void;
   close(): Promise<void>;
 }
 
 type Json = null | number | string | Json[];
+
+/** What Upstash answers every command of a database past its plan's monthly requests. */
+export const PLAN_LIMIT_ERROR =
+  "ERR max requests limit exceeded. Limit: 500000, Usage: 500000. See https://upstash.com/docs/redis/troubleshooting/max_requests_limit for more details";
 type Entry = { result: Json } | { error: string };
 
 /** How long a request waits for a reconnect (e.g. right after restart()) before failing with 500. */
@@ -216,6 +222,7 @@ export async function startUpstashBridge(opts: { redisUrl: string; token?: strin
 
   const streams = new Set<ServerResponse>();
   let refusing = false;
+  let exhausted = false;
 
   /** SSE pub/sub: a dedicated connection per stream, as Upstash keeps one per subscriber. */
   const stream = async (res: ServerResponse, kind: "subscribe" | "psubscribe", target: string) => {
@@ -268,6 +275,10 @@ export async function startUpstashBridge(opts: { redisUrl: string; token?: strin
         decodeURIComponent(subscription[2] ?? ""),
       );
     }
+    if (exhausted) {
+      req.resume();
+      return send(res, 400, { error: PLAN_LIMIT_ERROR });
+    }
     const base64 = String(req.headers["upstash-encoding"] ?? "").toLowerCase() === "base64";
     let body: unknown;
     try {
@@ -301,6 +312,9 @@ export async function startUpstashBridge(opts: { redisUrl: string; token?: strin
     },
     refuseSubscriptions(refuse) {
       refusing = refuse;
+    },
+    exhaust(on) {
+      exhausted = on;
     },
     async close() {
       // The client uses keep-alive, so close() alone would wait for idle sockets to time out.
