@@ -90,3 +90,37 @@ describe("a new user's first minutes", () => {
     expect(JSON.parse(await curl(`curl -s $LSS/health`))).toMatchObject({ status: "ok", store: "memory" });
   });
 });
+
+describe("the README's Try it, pasted as it is", () => {
+  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+  const section = readme.slice(
+    readme.indexOf("## Try it"),
+    readme.indexOf("\n## ", readme.indexOf("## Try it") + 1),
+  );
+  const [start, block] = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] ?? "");
+  let tryServer: ServerProcess;
+
+  beforeAll(async () => {
+    // The first block starts the server: its variables, on a free port instead of 8787.
+    const env = Object.fromEntries(
+      [...(start ?? "").matchAll(/\b([A-Z_]+)=(\S+)(?= )/g)].map((m) => [m[1] as string, m[2] as string]),
+    );
+    expect(start).toMatch(/ npm start\n$/);
+    tryServer = await startServerProcess(env);
+  }, 30_000);
+  afterAll(() => tryServer?.kill());
+
+  it("prints what its comments say", async () => {
+    expect(block).toContain("export LSS=http://localhost:8787 ");
+    const pasted = (block ?? "").replace("http://localhost:8787", tryServer.url);
+    const { stdout } = await sh("bash", ["-c", pasted], { env: { PATH: process.env.PATH ?? "" } });
+    const [status, released, ...codes] = stdout.trim().split("\n");
+    expect(JSON.parse(status ?? "")).toMatchObject({ locked: true, holder_id: "e2e-suite" });
+    expect(JSON.parse(status ?? "").fencing_token).toBeGreaterThan(0);
+    expect(JSON.parse(released ?? "")).toEqual({ status: "ok", key: "qa-env", locked: false });
+    expect(codes).toEqual(["423", "204", "204"]);
+    // And each answer is the one its comment shows.
+    for (const code of codes) expect(block).toContain(`# ${code}:`);
+    expect(block).toContain('# {"status":"ok","key":"qa-env","locked":false}');
+  });
+});
