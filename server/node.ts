@@ -10,6 +10,9 @@ import { NOTIFY_TICK_MS, notifierOf, tickEvery } from "./notify/notifier.js";
 import { announce, withTryOutAdminToken } from "./startup.js";
 import { StoreUnavailableError } from "./stores/types.js";
 
+/** Read first: the parent may end while the store is first asked (see the watch below). */
+const STARTED_BY = process.ppid;
+
 /** A configuration mistake ends the process with one line naming the variable, not a stack trace. */
 function exitMisconfigured(message: string): never {
   console.error(`lss: configuration error: ${message}`);
@@ -65,7 +68,7 @@ process.once("SIGINT", stop);
 process.once("SIGTERM", stop);
 // Under `npm start`, npm → sh → this process: stopping npm ends the shell but signals no further.
 // Its end is this process's cue (it is then another's child), so that no server is left on the port.
+// (On Linux and macOS: Windows keeps an orphan's parent id.)
 if (process.env.npm_lifecycle_event === "start") {
-  const parent = process.ppid;
-  setInterval(() => process.ppid !== parent && stop(), 500).unref();
+  setInterval(() => process.ppid !== STARTED_BY && stop(), 500).unref();
 }

@@ -4,9 +4,12 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../server/app.js";
+import { upstashRateLimiter } from "../server/auth/rate-limit-upstash.js";
+import { connectUpstash } from "../server/backend.js";
 import { redisKeys } from "../server/stores/redis/keys.js";
 import { pathTo } from "../src/protocol/paths.js";
-import { appOn, testConfig } from "./support/app.js";
+import { appOn, request, testConfig } from "./support/app.js";
 import { startCuttingProxy } from "./support/cutting-proxy.js";
 import { sleep } from "./support/processes.js";
 import { type StoreBackends, startBackends } from "./support/stores.js";
@@ -336,34 +339,48 @@ describe.each(["redis", "upstash"] as const)("a write the store did not confirm,
 });
 
 describe("an Upstash database past its plan's limit (the free plan's requests a month)", () => {
-  it("answers 503 naming the cause, on /health too, never granted or unlocked, and recovers", async () => {
-    const store = backends.open("upstash", { timeoutMs: 1000 });
-    const { call } = appOn(store, testConfig({ tokenCacheMs: 0 }));
-    const lease = await call("POST", pathTo("acquire", { key: "held" }), { ttl_ms: 600_000 });
-    expect(lease.status).toBe(200);
-    const bridge = backends.bridge as NonNullable<typeof backends.bridge>;
-    bridge.exhaust(true);
-    try {
-      for (const [method, path, body] of [
-        ["POST", pathTo("acquire", { key: "free" }), { ttl_ms: 1000 }],
-        ["GET", pathTo("status", { key: "held" })],
-        ["POST", pathTo("release", { key: "held" }), { token: lease.body.token }],
-      ] as const) {
-        const r = await call(method, path, body);
-        expect([method, path, r.status]).toEqual([method, path, 503]);
-        expect(r.body.error.message).toMatch(
-          /past its plan's limit \(max requests limit exceeded\. Limit: 500000\)/,
-        );
+  // With the rate limiter (the default, counted in Upstash before the route) and without it.
+  it.each([true, false])(
+    "answers 503 naming the cause, on /health too, never granted or unlocked, and recovers (rate limiter on: %s)",
+    async (limited) => {
+      const store = backends.open("upstash", { timeoutMs: 1000 });
+      const bridgeUrl = backends.bridge?.url ?? "";
+      const rateLimiter = limited
+        ? upstashRateLimiter(
+            connectUpstash(bridgeUrl, backends.bridge?.token ?? "", 1000),
+            1000,
+            `rl${Date.now()}`,
+          )
+        : null;
+      const app = createApp({ store, rateLimiter, config: testConfig({ tokenCacheMs: 0 }) });
+      const call = (method: string, path: string, body?: unknown) =>
+        request(app, method, path, { json: body });
+      const lease = await call("POST", pathTo("acquire", { key: "held" }), { ttl_ms: 600_000 });
+      expect(lease.status).toBe(200);
+      const bridge = backends.bridge as NonNullable<typeof backends.bridge>;
+      bridge.exhaust(true);
+      try {
+        for (const [method, path, body] of [
+          ["POST", pathTo("acquire", { key: "free" }), { ttl_ms: 1000 }],
+          ["GET", pathTo("status", { key: "held" })],
+          ["POST", pathTo("release", { key: "held" }), { token: lease.body.token }],
+        ] as const) {
+          const r = await call(method, path, body);
+          expect([method, path, r.status]).toEqual([method, path, 503]);
+          expect(r.body.error.message).toMatch(
+            /past its plan's limit \(max requests limit exceeded\. Limit: 500000\)/,
+          );
+        }
+        await sleep(1100); // /health looks at the store at most once a second
+        const health = await call("GET", "/health");
+        expect(health.status).toBe(503);
+        expect(health.body).toMatchObject({ status: "error", store_reachable: false });
+        expect(health.body.problem).toContain("Upstash refuses every command");
+      } finally {
+        bridge.exhaust(false);
       }
-      await sleep(1100); // /health looks at the store at most once a second
-      const health = await call("GET", "/health");
-      expect(health.status).toBe(503);
-      expect(health.body).toMatchObject({ status: "error", store_reachable: false });
-      expect(health.body.problem).toContain("Upstash refuses every command");
-    } finally {
-      bridge.exhaust(false);
-    }
-    const after = await call("GET", pathTo("status", { key: "held" }));
-    expect(after.body).toMatchObject({ locked: true, fencing_token: lease.body.fencing_token });
-  });
+      const after = await call("GET", pathTo("status", { key: "held" }));
+      expect(after.body).toMatchObject({ locked: true, fencing_token: lease.body.fencing_token });
+    },
+  );
 });

@@ -565,6 +565,7 @@ describe("a server with no OIDC policy", () => {
     const jwt = "eyJhbGciOiJSUzI1NiIsImtpZCI6IngifQ.eyJzdWIiOiJyZXBvOmFjbWUvd2ViIn0.c2lnbmF0dXJl";
     const res = await asBearer(jwt);
     expect(res.status).toBe(401);
+    expect(res.headers.get("WWW-Authenticate")).toContain('error="invalid_token"');
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe("unauthorized");
     expect(body.error.message).toMatch(/^this server accepts no OIDC tokens: .*LSS_OIDC_POLICY/);

@@ -2,7 +2,8 @@
  * What a new user does first: `npm start` with no configuration, then the README's and the
  * documents' curl commands, with the real curl, against that process.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -110,10 +111,23 @@ describe("the README's Try it, pasted as it is", () => {
   }, 30_000);
   afterAll(() => tryServer?.kill());
 
-  it("prints what its comments say", async () => {
+  /** The block as typed into an interactive shell: bash, or zsh (macOS's), where `#` starts a comment only with interactivecomments. */
+  const paste = async (shell: "bash" | "zsh") => {
     expect(block).toContain("export LSS=http://localhost:8787 ");
     const pasted = (block ?? "").replace("http://localhost:8787", tryServer.url);
-    const { stdout } = await sh("bash", ["-c", pasted], { env: { PATH: process.env.PATH ?? "" } });
+    const env = { PATH: process.env.PATH ?? "" };
+    if (shell === "bash") return (await sh("bash", ["-c", pasted], { env })).stdout;
+    const zsh = spawn("zsh", ["-f", "-i"], { env, stdio: ["pipe", "pipe", "ignore"] });
+    let out = "";
+    zsh.stdout.on("data", (d) => (out += d));
+    zsh.stdin.end(`PS1=""; PROMPT_EOL_MARK=""\n${pasted}\nexit\n`);
+    await once(zsh, "exit");
+    return out;
+  };
+  const hasZsh = spawnSync("zsh", ["--version"]).status === 0;
+
+  const printsWhatItsCommentsSay = async (shell: "bash" | "zsh") => {
+    const stdout = await paste(shell);
     const [status, released, ...codes] = stdout.trim().split("\n");
     expect(JSON.parse(status ?? "")).toMatchObject({ locked: true, holder_id: "e2e-suite" });
     expect(JSON.parse(status ?? "").fencing_token).toBeGreaterThan(0);
@@ -122,5 +136,11 @@ describe("the README's Try it, pasted as it is", () => {
     // And each answer is the one its comment shows.
     for (const code of codes) expect(block).toContain(`# ${code}:`);
     expect(block).toContain('# {"status":"ok","key":"qa-env","locked":false}');
-  });
+  };
+
+  it("prints what its comments say, pasted into bash", () => printsWhatItsCommentsSay("bash"));
+  // .ci/run installs zsh.
+  it.skipIf(!hasZsh)("prints what its comments say, pasted into zsh (macOS's shell)", () =>
+    printsWhatItsCommentsSay("zsh"),
+  );
 });

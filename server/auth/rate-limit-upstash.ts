@@ -1,8 +1,9 @@
 /** Requests per minute per caller on Upstash, with @upstash/ratelimit (see rate-limit.ts). */
+
 import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis as UpstashRedis } from "@upstash/redis";
 import { StoreUnavailableError } from "../stores/types.js";
-import { withRetries } from "../stores/upstash.js";
+import { explainUpstashFailure, withRetries } from "../stores/upstash.js";
 import type { RateLimiter } from "./rate-limit.js";
 
 export function upstashRateLimiter(client: UpstashRedis, perMinute: number, prefix: string): RateLimiter {
@@ -31,7 +32,8 @@ export function upstashRateLimiter(client: UpstashRedis, perMinute: number, pref
           retryAfterMs: res.success ? 0 : Math.max(0, res.reset - Date.now()),
         };
       } catch (err) {
-        throw new StoreUnavailableError(err);
+        // With the cause the store's own commands would name (a database past its plan's limit).
+        throw new StoreUnavailableError(err, explainUpstashFailure("", err));
       }
     },
   };

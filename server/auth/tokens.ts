@@ -108,6 +108,7 @@ export function createTokenVerifier(
         throw new ApiError(
           "unauthorized",
           `${NO_OIDC_POLICY}: its operator sets LSS_OIDC_POLICY to accept workflows' ID tokens; or pass an API token`,
+          { headers: { "WWW-Authenticate": 'Bearer realm="lss", error="invalid_token"' } },
         );
       const match = TOKEN_FORMAT.exec(bearer);
       if (!match) return null;

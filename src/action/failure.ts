@@ -13,7 +13,8 @@ export function describeFailure(err: unknown, inputs: Pick<Inputs, "url" | "auth
     case "token_unavailable":
       return `Could not get the job's GitHub OIDC token: ${err.message.replace(/^could not get a token: /, "")}.`;
     case "unauthorized":
-      if (oidc && err.message.startsWith(NO_OIDC_POLICY))
+      // The client's message begins with the operation ("acquire qa-env: …").
+      if (oidc && err.message.includes(NO_OIDC_POLICY))
         return `LSS refused the job's GitHub OIDC token: ${err.message}. Until it does, give the action an API token (input '${Input.token}').`;
       return oidc
         ? `LSS refused the job's GitHub OIDC token: ${err.message}. Check that the server trusts this issuer and audience (input '${Input.audience}', default the origin of '${Input.url}').`
