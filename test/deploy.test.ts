@@ -125,6 +125,43 @@ describe("the systemd unit (deploy/lss.service)", () => {
   });
 });
 
+/** A README section's text, from its heading to the next heading of its level or above. */
+function recipe(heading: string): string {
+  const start = README.indexOf(`### ${heading}`);
+  expect(start, `the README has a section "${heading}"`).toBeGreaterThanOrEqual(0);
+  const next = README.slice(start + 4).search(/^#{1,3} /m);
+  return README.slice(start, next < 0 ? undefined : start + 4 + next);
+}
+
+/** A value each variable takes as the recipe's reader would set it. */
+const SAMPLES: Record<string, string> = {
+  UPSTASH_REDIS_REST_URL: "https://eu1-example.upstash.io",
+  UPSTASH_REDIS_REST_TOKEN: "AXX-example-token",
+  REDIS_URL: "redis://redis.internal:6379",
+  LSS_ADMIN_TOKEN: "an-admin-token-of-32-characters!",
+};
+
+describe.each([
+  ["Vercel + Upstash", "vercel"],
+  ["Cloudflare Workers + Upstash", "workers"],
+  ["Node + Redis (self-hosted)", "node"],
+] as const)("the README's recipe %s", (heading, runtime) => {
+  it("names every variable a durable deployment with an admin token needs there", () => {
+    const named = new Set(recipe(heading).match(/\b[A-Z][A-Z0-9_]{3,}\b/g));
+    const env = Object.fromEntries(Object.entries(SAMPLES).filter(([name]) => named.has(name)));
+    // The Upstash pair where both are named, else REDIS_URL: one store, as a reader would set it.
+    if (env.UPSTASH_REDIS_REST_URL && runtime !== "node") delete env.REDIS_URL;
+    if (runtime === "node") {
+      delete env.UPSTASH_REDIS_REST_URL;
+      delete env.UPSTASH_REDIS_REST_TOKEN;
+    }
+    const config = loadConfig(env, runtime);
+    expect(config.store.kind).not.toBe("memory");
+    expect(config.adminToken).toBeTruthy();
+    if (runtime !== "node") expect(config.locksApiAuth).toBe("bearer");
+  });
+});
+
 describe("the Vercel deploy button", () => {
   const link = README.match(/\(https:\/\/vercel\.com\/new\/clone\?[^)\s]+\)/)?.[0].slice(1, -1);
   const params = new URL(link ?? "https://invalid/").searchParams;
