@@ -32,7 +32,8 @@ const CACHED = join(
   process.platform === "win32" ? "node.exe" : "node",
 );
 
-const majorOf = (node) => {
+/** The major version of the Node at `node`, or 0 when it does not run. */
+export const majorOf = (node) => {
   try {
     return Number(
       execFileSync(node, ["-p", "process.versions.node.split('.')[0]"], { encoding: "utf8" }).trim(),

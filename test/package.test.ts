@@ -4,7 +4,7 @@
  * against a real server, and the client imported from a TypeScript file that type-checks with no
  * zod and no other package installed, then runs.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -20,6 +20,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { majorOf } from "../scripts/node24.mjs";
 import { VERSION } from "../src/version.js";
 import { NODE24 } from "./support/runner.js";
 import { type ServerProcess, startServerProcess } from "./support/server-process.js";
@@ -44,8 +45,6 @@ const NPM_CLI = join(dirname(SYSTEM_NODE), "../lib/node_modules/npm/bin/npm-cli.
 const TSC = join(ROOT, "node_modules/typescript/bin/tsc");
 const ADMIN = "package-test-admin-token-0123456789";
 
-const majorOf = (node: string) =>
-  execFileSync(node, ["-p", "process.versions.node.split('.')[0]"]).toString().trim();
 /** Node 20 (the oldest the package's engines allow) on the machines CI runs on, and Node 24. */
 const NODES = Object.fromEntries([SYSTEM_NODE, NODE24].map((node) => [`Node ${majorOf(node)}`, node]));
 
