@@ -37,7 +37,7 @@ export interface Metrics {
   granted(mode: LockMode): void;
   /** byHolder false: an operator's forced release (a release without the lease's token). */
   released(byHolder: boolean): void;
-  /** Leases this instance found expired (see the README: counted where the store reports them). */
+  /** Leases this instance found expired (see docs/metrics.md: counted where the store reports them). */
   expired(count?: number): void;
   waiting(delta: 1 | -1): void;
   handoff(seconds: number): void;

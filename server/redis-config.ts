@@ -144,7 +144,7 @@ function replicaAcksOf(e: RedisEnv, store: StoreConfig, storeTimeoutMs: number):
   if (store.kind === "upstash")
     throw new RedisConfigError(
       "LSS_REDIS_MIN_REPLICAS is for a TCP Redis (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES): " +
-        "on Upstash, replication is Upstash's own (see the README's Guarantees)",
+        "on Upstash, replication is Upstash's own (see docs/guarantees.md)",
     );
   if (timeoutMs >= storeTimeoutMs)
     throw new RedisConfigError(

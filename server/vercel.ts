@@ -18,7 +18,7 @@ import { lazyFetch } from "./serverless.js";
 export default {
   fetch: lazyFetch(() => {
     const config = loadConfig(process.env, "vercel");
-    // A Vercel instance is a Node process: its /metrics describes it too (see the README).
+    // A Vercel instance is a Node process: its /metrics describes it too (see docs/metrics.md).
     const metrics = config.metricsEnabled ? createMetrics({ processMetrics: true }) : undefined;
     const backend = openBackend(config);
     const github = githubAppOf(config, backend.store, metrics);

@@ -125,12 +125,12 @@ describe("the systemd unit (deploy/lss.service)", () => {
   });
 });
 
-/** A README section's text, from its heading to the next heading of its level or above. */
+/** A recipe of the quickstart's "Deploy it", from its heading to the next heading of its level or above. */
 function recipe(heading: string): string {
-  const start = README.indexOf(`### ${heading}`);
-  expect(start, `the README has a section "${heading}"`).toBeGreaterThanOrEqual(0);
-  const next = README.slice(start + 4).search(/^#{1,3} /m);
-  return README.slice(start, next < 0 ? undefined : start + 4 + next);
+  const start = README.indexOf(`\n#### ${heading}\n`);
+  expect(start, `the README has a recipe "${heading}"`).toBeGreaterThanOrEqual(0);
+  const next = README.slice(start + 5).search(/^#{1,4} /m);
+  return README.slice(start, next < 0 ? undefined : start + 5 + next);
 }
 
 /** A value each variable takes as the recipe's reader would set it. */

@@ -58,10 +58,19 @@ const workflows: Array<[string, string]> = [
   ...readdirSync(EXAMPLES)
     .filter((f) => f.endsWith(".yml"))
     .map((f): [string, string] => [`.github/examples/${f}`, readFileSync(join(EXAMPLES, f), "utf8")]),
-  // Every workflow or step of the README that uses the action (a deploy gated by the GitHub App
-  // needs none; the Prometheus scrape config is no workflow).
-  ...[...readFileSync(join(ROOT, "README.md"), "utf8").matchAll(/```yaml\n([\s\S]*?)```/g)]
-    .map((m, i): [string, string] => [`README.md yaml block ${i + 1}`, m[1] as string])
+  // Every workflow or step of the README and the reference that uses the action (a deploy gated by
+  // the GitHub App needs none; the Prometheus scrape config is no workflow).
+  ...[
+    "README.md",
+    ...readdirSync(join(ROOT, "docs"))
+      .filter((f) => f.endsWith(".md"))
+      .map((f) => `docs/${f}`),
+  ]
+    .flatMap((file) =>
+      [...readFileSync(join(ROOT, file), "utf8").matchAll(/```yaml\n([\s\S]*?)```/g)].map(
+        (m, i): [string, string] => [`${file} yaml block ${i + 1}`, m[1] as string],
+      ),
+    )
     .filter(([, text]) => /\buses:\s*\S*lss-action@/.test(text)),
 ];
 

@@ -1,6 +1,6 @@
 /**
  * What a new user does first: `npm start` with no configuration, then the README's and the
- * documents' curl commands, with the real curl, against that process.
+ * reference's curl commands (docs/), with the real curl, against that process.
  */
 import { execFile, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
@@ -44,9 +44,11 @@ describe("a new user's first minutes", () => {
     expect(released).toEqual({ status: "ok", key: "qa-env", locked: false });
   });
 
-  it("runs the README's history command, which shows the lease just taken and released", async () => {
-    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
-    const command = readme.split("\n").find((l) => l.startsWith('curl -s "$LSS/infra/locks/qa-env/history'));
+  it("runs the lease API reference's history command, which shows the lease just taken and released", async () => {
+    const reference = readFileSync(new URL("../docs/lease-api.md", import.meta.url), "utf8");
+    const command = reference
+      .split("\n")
+      .find((l) => l.startsWith('curl -s "$LSS/infra/locks/qa-env/history'));
     expect(command).toBeDefined();
     const page = JSON.parse(await curl(command as string));
     expect(page.events.map((e: { event: string }) => e.event)).toEqual(["released", "granted"]);
@@ -57,7 +59,7 @@ describe("a new user's first minutes", () => {
     });
   });
 
-  it("runs the Lock State Service commands, as the README and the original service show them", async () => {
+  it("runs the Lock State Service commands, in the forms its scripts use (curl -sf, -sI, -w)", async () => {
     const created = JSON.parse(await curl(`curl -s -X POST "$LSS/locks?l=true&e=3600"`));
     expect(created).toMatchObject({ locked: true, lockId: created.id, lockKey: created.key, isLocked: true });
     const { id, key } = created;
@@ -92,13 +94,14 @@ describe("a new user's first minutes", () => {
   });
 });
 
-describe("the README's Try it, pasted as it is", () => {
+describe("the quickstart's first step, run locally and pasted as it is", () => {
   const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
-  const section = readme.slice(
-    readme.indexOf("## Try it"),
-    readme.indexOf("\n## ", readme.indexOf("## Try it") + 1),
-  );
-  const [start, block] = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] ?? "");
+  const from = readme.indexOf("### 1. Run it locally");
+  const section = readme.slice(from, readme.indexOf("\n### ", from + 1));
+  const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] ?? "");
+  // The server started with an admin token of the reader's choosing, and the block pasted after.
+  const start = blocks.find((b) => /^LSS_ADMIN_TOKEN=\S+ npm start\n$/.test(b));
+  const block = blocks.find((b) => b.includes("export LSS="));
   let tryServer: ServerProcess;
 
   beforeAll(async () => {

@@ -33,7 +33,7 @@ export const newLeaseToken = randomId;
 /**
  * How many store pages (of LISTING_PAGE keys) one listing of a key-restricted caller reads at
  * most, whatever its page size: past a run of 1,000 keys it may not see, the listing ends there
- * (the README's Limits say so).
+ * (docs/guarantees.md's Limits say so).
  */
 export const LISTING_READS = 10;
 const LISTING_PAGE = 100;

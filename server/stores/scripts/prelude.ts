@@ -4,7 +4,7 @@
  * the namespace's bound on records (room, reclaim, the records' Redis expiry), shared holders, and
  * the named reply. define.ts puts it after the script's named KEYS and ARGV (K, A) and before its
  * body. On Upstash every command a script runs is billed, so the scripts spend as few as they can
- * (see the README's Costs).
+ * (see docs/costs.md).
  *
  * A record: one Redis string per key (record.ts says its fields). Shared holders live in a second
  * hash per key, one field per holder's token hash: "exp<US>fence<US>since<US>holder<US>reason"
