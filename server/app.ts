@@ -3,10 +3,12 @@
  * auth → rate limit → schema validation (src/protocol) → scope → one function of locks/ → one store
  * operation. One onError turns every failure into the one JSON error shape.
  */
+
 import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { NAMESPACE_HEADER } from "../src/protocol/paths.js";
 import { VERSION } from "../src/version.js";
 import { accessLog } from "./access-log.js";
 import { type AppEnv, authenticate, failedAuthGuard, rateLimit } from "./auth/middleware.js";
@@ -194,7 +196,11 @@ function guards(
 
 /** The OpenAPI document of the app's routes, built once, on first use (it takes milliseconds of CPU). */
 function openApiOf(app: Router) {
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: `An API token, or a workflow's GitHub OIDC token. A token with the admin scope may act in another namespace by naming it in the ${NAMESPACE_HEADER} header.`,
+  });
   let document: ReturnType<typeof app.getOpenAPIDocument> | undefined;
   return () =>
     (document ??= app.getOpenAPIDocument({

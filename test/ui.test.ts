@@ -347,6 +347,42 @@ describe.skipIf(skipBrowser || !hasChromium())("the dashboard in a browser", () 
     ).resolves.toBe("forced release");
   });
 
+  it("switches an admin to another namespace, where it sees and force releases that team's lock", async () => {
+    const minted = await call("POST", pathTo("tokens"), {
+      namespace: "acme",
+      scopes: ["locks:read", "locks:write"],
+      name: "acme CI",
+    });
+    const acme = minted.body.token as string;
+    secrets.push(acme);
+    const held = await call(
+      "POST",
+      pathTo("acquire", { key: "qa-env" }),
+      { ttl_ms: 600_000, holder_id: "acme e2e" },
+      acme,
+    );
+    expect(held.status).toBe(200);
+    const context = await newContext();
+    const p = await context.newPage();
+    try {
+      await signIn(p, ADMIN_TOKEN);
+      await p.waitForURL(`${base}/ui`);
+      await p.getByLabel("Namespace", { exact: true }).fill("acme");
+      await p.getByRole("button", { name: "Switch" }).click();
+      await expect(p.getByRole("heading", { level: 1 }).textContent()).resolves.toBe("Locks in acme");
+      await p.getByRole("link", { name: "qa-env" }).click();
+      await p.getByRole("link", { name: "Force release…" }).click();
+      await p.getByRole("button", { name: "Yes, force release" }).click();
+      await p.waitForURL(/done=forced/);
+      expect((await statusOf("qa-env", acme)).locked).toBe(false);
+      // The switch stays with this browser's session: the admin's other pages are in default.
+      await page.goto(`${base}/ui`);
+      await expect(page.getByRole("heading", { level: 1 }).textContent()).resolves.toBe("Locks in default");
+    } finally {
+      await context.close();
+    }
+  });
+
   it("lets an admin subscribe a webhook, shows its secret once, lists and deletes it; says why a URL is refused", async () => {
     await page.goto(`${base}/ui`);
     await page.getByRole("link", { name: "Webhooks" }).click();

@@ -1,6 +1,8 @@
 /** Who is calling (authenticate), may they (requireScope), and how often (rateLimit). */
 import { createMiddleware } from "hono/factory";
+import { NAMESPACE_HEADER } from "../../src/protocol/paths.js";
 import { ApiError } from "../errors.js";
+import { actingIn } from "./namespace.js";
 import { countedInProcess, type RateDecision, type RateLimiter } from "./rate-limit.js";
 import { OPEN_NAMESPACE, type Principal, type Scope, type TokenVerifier } from "./types.js";
 
@@ -77,7 +79,7 @@ export const authenticate = (
 ) =>
   createMiddleware<AppEnv>(async (c, next) => {
     if (opts.optional) {
-      c.set("principal", anonymous(opts.clientAddress(c)));
+      c.set("principal", actingIn(anonymous(opts.clientAddress(c)), c.req.header(NAMESPACE_HEADER)));
       return next();
     }
     const address = opts.failures ? opts.clientAddress(c) : "";
@@ -119,7 +121,7 @@ export const authenticate = (
         },
       });
     }
-    c.set("principal", principal);
+    c.set("principal", actingIn(principal, c.req.header(NAMESPACE_HEADER)));
     return next();
   });
 

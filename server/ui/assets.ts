@@ -34,6 +34,8 @@ header.top { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1re
 header.top .brand { font-weight: 700; text-decoration: none; font-size: 1.1rem; }
 header.top .who { color: var(--muted); font-size: .9rem; margin-left: auto; }
 header.top form { margin: 0; }
+header.top form.switch { display: flex; gap: .3rem; }
+header.top form.switch input { width: auto; }
 main { max-width: 72rem; margin: 0 auto; padding: 1rem; }
 h1 { font-size: 1.4rem; margin: .4rem 0 1rem; overflow-wrap: anywhere; }
 h1 code { font-size: 1.2rem; }

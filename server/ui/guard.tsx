@@ -5,11 +5,20 @@
  */
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import { actingIn } from "../auth/namespace.js";
 import { credentialOf } from "../auth/tokens.js";
-import type { UiSession } from "../auth/types.js";
+import { NAMESPACE_PATTERN, type Principal, type UiSession } from "../auth/types.js";
 import { type Ctx, limitedFor, type UiDeps, type UiEnv } from "./context.js";
 import { ErrorPage } from "./pages.js";
-import { csrfToken, endSession, isHttps, readSessionId, sessionKey, tokenIdOf } from "./session.js";
+import {
+  csrfToken,
+  endSession,
+  isHttps,
+  readNamespace,
+  readSessionId,
+  sessionKey,
+  tokenIdOf,
+} from "./session.js";
 
 /** How many sessions an instance remembers; past it, the oldest is forgotten. */
 const REMEMBERED_SESSIONS = 10_000;
@@ -42,6 +51,12 @@ function signedOut(c: Ctx, kind: "page" | "fragment" | "action") {
     />,
     401,
   );
+}
+
+/** The namespace the switch chose, for an admin (a malformed cookie is no choice). */
+function chosenNamespace(c: Context, secure: boolean, principal: Principal): string | undefined {
+  const chosen = readNamespace(c, secure);
+  return principal.scopes.has("admin") && chosen && NAMESPACE_PATTERN.test(chosen) ? chosen : undefined;
 }
 
 export function createGuard(deps: UiDeps) {
@@ -86,7 +101,8 @@ export function createGuard(deps: UiDeps) {
         if (sessionId) endSession(c, secure(c));
         return signedOut(c, kind);
       }
-      const { principal, session } = found;
+      const { session } = found;
+      const principal = actingIn(found.principal, chosenNamespace(c, secure(c), found.principal));
       const { seconds, limit } = await limitedFor(deps, principal.id);
       if (seconds > 0) {
         c.header("Retry-After", String(seconds));

@@ -81,9 +81,25 @@ export function Layout(props: { title: string; session?: Session; children?: Chi
                   {[...session.principal.scopes].join(", ")})
                 </span>
                 {session.principal.scopes.has("admin") && (
-                  <a class="nav" href="/ui/webhooks">
-                    Webhooks
-                  </a>
+                  <>
+                    <form method="post" action="/ui/namespace" class="switch" aria-label="Switch namespace">
+                      <Csrf token={session.csrf} />
+                      <input
+                        name="namespace"
+                        aria-label="Namespace"
+                        value={session.principal.namespace}
+                        required
+                        pattern="[a-z0-9][a-z0-9_\-]{0,62}"
+                        size={12}
+                      />
+                      <button type="submit" class="secondary">
+                        Switch
+                      </button>
+                    </form>
+                    <a class="nav" href="/ui/webhooks">
+                      Webhooks
+                    </a>
+                  </>
                 )}
                 <form method="post" action="/ui/logout">
                   <Csrf token={session.csrf} />

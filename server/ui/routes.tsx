@@ -8,6 +8,7 @@
  *   GET /ui/fragment/key/{key} (holders and queue, for the live update),
  *   POST /ui/locks/{key} (action=hold|release|force, with the form's CSRF token)
  * - webhooks.tsx: GET /ui/webhooks, POST /ui/webhooks (admins: subscribe, delete)
+ * - namespace.tsx: POST /ui/namespace (admins: the namespace every page acts in)
  * - here: GET /ui/assets/… (the stylesheet and the script), and what no page answers
  */
 import { Hono } from "hono";
@@ -20,6 +21,7 @@ import { createGuard } from "./guard.js";
 import { ErrorPage } from "./pages.js";
 import { registerKey } from "./routes/key.js";
 import { registerLockList } from "./routes/locks.js";
+import { registerNamespaceSwitch } from "./routes/namespace.js";
 import { registerSignIn } from "./routes/sign-in.js";
 import { registerWebhooks } from "./routes/webhooks.js";
 
@@ -50,7 +52,15 @@ export function uiRoutes(deps: UiDeps) {
   ui.get(JS_PATH, (c) =>
     c.body(JS, 200, { ...ASSET_HEADERS, "Content-Type": "text/javascript; charset=utf-8" }),
   );
-  for (const path of ["/ui", "/ui/login", "/ui/logout", "/ui/locks/*", "/ui/fragment/*", "/ui/webhooks"])
+  for (const path of [
+    "/ui",
+    "/ui/login",
+    "/ui/logout",
+    "/ui/locks/*",
+    "/ui/fragment/*",
+    "/ui/webhooks",
+    "/ui/namespace",
+  ])
     ui.use(path, pageHeaders);
 
   const guard = createGuard(deps);
@@ -58,6 +68,7 @@ export function uiRoutes(deps: UiDeps) {
   registerLockList(ui, deps, guard);
   registerKey(ui, deps, guard);
   registerWebhooks(ui, deps, guard);
+  registerNamespaceSwitch(ui, guard);
   ui.all("/ui/*", (c) =>
     c.html(<ErrorPage title="Not found" message={`There is no dashboard page at ${c.req.path}.`} />, 404),
   );

@@ -67,6 +67,26 @@ export function startSession(c: Context, sessionId: string, secure: boolean) {
 
 export function endSession(c: Context, secure: boolean) {
   deleteCookie(c, COOKIE, { ...cookieOptions(secure), httpOnly: true, sameSite: "Strict" });
+  deleteCookie(c, NAMESPACE_COOKIE, { ...cookieOptions(secure), httpOnly: true, sameSite: "Strict" });
+}
+
+/**
+ * The namespace an admin's dashboard acts in, chosen with the namespace switch: a cookie beside the
+ * session's, of the same kind (so no other host or path can set it over https). Only a token with
+ * the admin scope is moved by it (auth/namespace.ts); it ends with the session.
+ */
+export const NAMESPACE_COOKIE = "lss_ui_ns";
+
+export const readNamespace = (c: Context, secure: boolean): string | undefined =>
+  getCookie(c, NAMESPACE_COOKIE, secure ? "host" : undefined) || undefined;
+
+export function chooseNamespace(c: Context, namespace: string, secure: boolean) {
+  setCookie(c, NAMESPACE_COOKIE, namespace, {
+    ...cookieOptions(secure),
+    httpOnly: true,
+    sameSite: "Strict",
+    maxAge: SESSION_TTL_MS / 1000,
+  });
 }
 
 /** The form token of a session: fixed for a session, useless without its cookie. */

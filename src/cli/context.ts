@@ -9,6 +9,7 @@ import type { Terminal } from "./output.js";
 interface Globals {
   url?: string;
   token?: string;
+  namespace?: string;
   json?: boolean;
 }
 
@@ -34,7 +35,12 @@ export function cliContext(term: Terminal, env: Record<string, string | undefine
       if (!url) throw new CommanderError(Exit.usage, "lss.url", "lss: no server: pass --url or set LSS_URL");
       if (!/^https?:\/\//.test(url))
         throw new CommanderError(Exit.usage, "lss.url", `lss: --url must be http(s): '${url}'`);
-      return createClient({ url, token: g.token ?? env.LSS_TOKEN, userAgent: `lss-cli/${VERSION}` });
+      return createClient({
+        url,
+        token: g.token ?? env.LSS_TOKEN,
+        namespace: g.namespace ?? env.LSS_NAMESPACE,
+        userAgent: `lss-cli/${VERSION}`,
+      });
     },
     json,
     print: (cmd, value, plain) => term.out(json(cmd) ? JSON.stringify(value) : plain),

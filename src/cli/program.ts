@@ -20,6 +20,11 @@ export function buildProgram(term: Terminal, env: Record<string, string | undefi
     .description("Locks for cron jobs, scripts and pipelines, on an LSS server")
     .addOption(new Option("--url <url>", "the LSS server").env("LSS_URL"))
     .addOption(new Option("--token <token>", "API token").env("LSS_TOKEN"))
+    .addOption(
+      new Option("--namespace <namespace>", "act in this namespace (a token with the admin scope)").env(
+        "LSS_NAMESPACE",
+      ),
+    )
     .version(VERSION, "-V, --version")
     .option("--json", "print results as JSON")
     .showHelpAfterError("(run with --help for usage)")

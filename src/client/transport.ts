@@ -4,6 +4,7 @@
  * never repeating what may have been done for a request that is not idempotent; and the answers
  * read as errors or by the protocol's schemas. The API methods are in client.ts.
  */
+import { NAMESPACE_HEADER } from "../protocol/paths.js";
 import { VERSION } from "../version.js";
 import { codeOf, LssError } from "./errors.js";
 
@@ -17,6 +18,11 @@ export interface TransportOptions {
   url: string;
   /** Bearer token, or a provider of one (e.g. a CI job's OIDC ID token); the /locks API may not need one. */
   token?: string | TokenProvider;
+  /**
+   * The namespace to act in, for a token with the admin scope (sent as LSS-Namespace); absent: the
+   * token's own. The server refuses any other token naming a namespace not its own.
+   */
+  namespace?: string;
   /** Attempts after the first for transient failures. */
   retries?: number;
   baseDelayMs?: number;
@@ -151,6 +157,7 @@ export function createTransport(opts: TransportOptions) {
     const headers: Record<string, string> = { "User-Agent": userAgent };
     if (o.body !== undefined) headers["Content-Type"] = "application/json";
     if (token) headers.Authorization = `Bearer ${token}`;
+    if (opts.namespace) headers[NAMESPACE_HEADER] = opts.namespace;
     const timeout = AbortSignal.timeout(timeoutMs + (o.holdMs ?? 0));
     const res = await doFetch(`${base}${path}`, {
       method,
