@@ -7,13 +7,22 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { minVersion, subset } from "semver";
 import { describe, expect, it } from "vitest";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as {
   packages: Record<
     string,
-    { os?: string[]; cpu?: string[]; optional?: boolean; devOptional?: boolean; bin?: Record<string, string> }
+    {
+      os?: string[];
+      cpu?: string[];
+      optional?: boolean;
+      dev?: boolean;
+      devOptional?: boolean;
+      bin?: Record<string, string>;
+      engines?: { node?: string };
+    }
   >;
 };
 
@@ -31,5 +40,23 @@ describe("npm ci on macOS, Windows, arm64 and x64", () => {
       .map(([path]) => path);
     expect(withNode).toEqual([]);
     expect(existsSync(join(ROOT, "node_modules/.bin/node"))).toBe(false);
+  });
+});
+
+describe("the Node the server needs", () => {
+  const ours = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { engines: { node: string } })
+    .engines.node;
+
+  it("is one every package the server runs with accepts", () => {
+    const refusing = Object.entries(lock.packages)
+      .filter(([path, p]) => path && !p.dev && p.engines?.node && !subset(ours, p.engines.node))
+      .map(([path, p]) => `${path} (${p.engines?.node})`);
+    expect(refusing).toEqual([]);
+  });
+
+  it("is the one the README names", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const minimum = minVersion(ours)?.version.replace(/\.0$/, "");
+    expect(readme).toContain(`Node.js ${minimum} or later`);
   });
 });

@@ -17,7 +17,7 @@ import { loadConfig } from "../server/config.js";
 import { pathTo } from "../src/protocol/paths.js";
 import { MAIN, newJob, POST, until } from "./support/action-e2e.js";
 import { startOidcIssuer } from "./support/oidc-issuer.js";
-import { type ServerProcess, startServerProcess } from "./support/server-process.js";
+import { freePort, type ServerProcess, startServerProcess } from "./support/server-process.js";
 
 const sh = promisify(execFile);
 const ROOT = join(import.meta.dirname, "..");
@@ -107,13 +107,26 @@ const status = async (url: string, key: string) =>
     await fetch(`${url}${pathTo("status", { key })}`, { headers: { Authorization: `Bearer ${ADMIN}` } })
   ).json()) as { locked: boolean; waiting: number; holder_id: string | null; mode: string | null };
 
+/**
+ * Step 3's block as the reader runs it: its first lines set LSS and LSS_ADMIN_TOKEN to the reader's
+ * own; here the environment gives them instead.
+ */
+function mintBlock(): string {
+  const [block] = blocks(step("3. Give CI a token"), "sh");
+  const [first, second, ...rest] = (block ?? "").split("\n");
+  expect([first, second]).toEqual([
+    expect.stringMatching(/^export LSS=https:\/\//),
+    expect.stringMatching(/^export LSS_ADMIN_TOKEN=/),
+  ]);
+  return rest.join("\n");
+}
+
 describe("the quickstart, steps 3 to 5", () => {
   let context: ReturnType<typeof settings>;
 
   it("step 3 mints a token and sets the variable and the secret the workflows read", async () => {
-    const [mint] = blocks(step("3. Give CI a token"), "sh");
     const gh = fakeGh(join(dir, "mint"));
-    await sh("bash", ["-c", mint as string], {
+    await sh("bash", ["-c", mintBlock()], {
       env: { PATH: gh.path, LSS: server.url, LSS_ADMIN_TOKEN: ADMIN },
     });
     context = settings(gh.calls());
@@ -122,12 +135,23 @@ describe("the quickstart, steps 3 to 5", () => {
   });
 
   it("step 3 sets nothing when the admin token is wrong, and says why", async () => {
-    const [mint] = blocks(step("3. Give CI a token"), "sh");
     const gh = fakeGh(join(dir, "mint-refused"));
-    const run = sh("bash", ["-c", mint as string], {
+    const run = sh("bash", ["-c", mintBlock()], {
       env: { PATH: gh.path, LSS: server.url, LSS_ADMIN_TOKEN: "not-the-admin-token-0123" },
     });
     await expect(run).rejects.toMatchObject({ stderr: expect.stringContaining("unknown or revoked token") });
+    expect(gh.calls()).toEqual([]);
+  });
+
+  it("step 3 sets nothing when the server cannot be reached, and says why", async () => {
+    const gh = fakeGh(join(dir, "mint-unreachable"));
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const run = sh("bash", ["-c", mintBlock()], {
+      env: { PATH: gh.path, LSS: closed, LSS_ADMIN_TOKEN: ADMIN },
+    });
+    await expect(run).rejects.toMatchObject({
+      stderr: expect.stringMatching(/Failed to connect|Could not connect/),
+    });
     expect(gh.calls()).toEqual([]);
   });
 
