@@ -8,10 +8,11 @@ import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from "
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { NAMESPACE_HEADER } from "../src/protocol/paths.js";
+import { NAMESPACE_HEADER } from "../src/protocol/namespace.js";
 import { VERSION } from "../src/version.js";
 import { accessLog } from "./access-log.js";
 import { type AppEnv, authenticate, failedAuthGuard, rateLimit } from "./auth/middleware.js";
+import { namedNamespace } from "./auth/namespace.js";
 import { createOidcVerifier, githubServerOf } from "./auth/oidc.js";
 import { memoryRateLimiter, type RateLimiter } from "./auth/rate-limit.js";
 import { createTokenVerifier } from "./auth/tokens.js";
@@ -184,6 +185,7 @@ function guards(
   const as = (optional: boolean) => [
     authenticate(verifier, { optional, clientAddress, failures }),
     ...limited,
+    namedNamespace,
   ];
   return {
     clientAddress,

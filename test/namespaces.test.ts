@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryStore } from "../server/stores/memory.js";
 import { createClient } from "../src/client/index.js";
-import { NAMESPACE_HEADER, pathTo } from "../src/protocol/paths.js";
+import { NAMESPACE_HEADER } from "../src/protocol/namespace.js";
+import { pathTo } from "../src/protocol/paths.js";
 import { type LiveServer, startLiveServer } from "./support/action-e2e.js";
 import { ADMIN_TOKEN, appOn, expectError, request, testConfig } from "./support/app.js";
 import { startCli } from "./support/cli.js";
@@ -78,7 +79,12 @@ describe("the API's LSS-Namespace header", () => {
       auth: null,
       headers: { [NAMESPACE_HEADER]: "default" },
     });
-    expectError(res, 403, "forbidden", /only a token with the admin scope/);
+    expectError(
+      res,
+      403,
+      "forbidden",
+      /this server's \/locks API is open: it takes no token and acts in namespace open/,
+    );
   });
 
   it.each(["Acme", "-acme", "a".repeat(64), "acme/web", "ac me"])(
@@ -137,12 +143,47 @@ describe("the dashboard's namespace switch", () => {
     expect(list).toContain("Locks in <code>acme</code>");
     expect(list).toContain("qa-env");
     // A force release from the key page frees acme's lock.
-    const forced = await ui.post(`/ui/locks/qa-env`, { action: "force", confirm: "yes" });
+    const forced = await ui.post(`/ui/locks/qa-env`, {
+      shown_namespace: "acme",
+      action: "force",
+      confirm: "yes",
+    });
     expect(forced.status).toBe(303);
     expect((await acme("GET", pathTo("status", { key: "qa-env" }))).body.locked).toBe(false);
 
     const out = await ui.post("/ui/logout", {});
     expect(out.headers.getSetCookie().some((c) => /^lss_ui_ns=; Max-Age=0/.test(c))).toBe(true);
+  });
+
+  it("refuses a form of a page shown for the namespace switched away from (another tab), changing nothing", async () => {
+    const ui = await signedIn("admin");
+    const acme = ui.as(await ui.mint("acme", ["locks:read", "locks:write"]));
+    await acme("POST", pathTo("acquire", { key: "qa-env" }), acquire);
+    ui.keep(await ui.post("/ui/namespace", { namespace: "acme" }));
+    // The tab still shows acme's qa-env; another tab switches back to default.
+    ui.keep(await ui.post("/ui/namespace", { namespace: "default" }));
+    const res = await ui.post("/ui/locks/qa-env", {
+      shown_namespace: "acme",
+      action: "force",
+      confirm: "yes",
+    });
+    expect(res.status).toBe(409);
+    expect(await res.text()).toContain(
+      "This page showed namespace acme, but the dashboard now acts in default",
+    );
+    expect((await acme("GET", pathTo("status", { key: "qa-env" }))).body.locked).toBe(true);
+  });
+
+  it("starts every new sign-in in the token's own namespace", async () => {
+    const ui = await signedIn("admin");
+    ui.keep(await ui.post("/ui/namespace", { namespace: "acme" }));
+    const again = await ui.app.request("http://localhost/ui/login", {
+      method: "POST",
+      headers: { cookie: ui.cookies().join("; ") },
+      body: new URLSearchParams({ token: ADMIN_TOKEN }),
+    });
+    expect(again.status).toBe(303);
+    expect(again.headers.getSetCookie().some((c) => /^lss_ui_ns=; Max-Age=0/.test(c))).toBe(true);
   });
 
   it("is a __Host- cookie over https", async () => {
@@ -199,5 +240,11 @@ describe("the client's namespace and the CLI's --namespace", () => {
     expect(JSON.parse(fromEnv.stdout)).toMatchObject({ locked: true });
     const own = await cli(["status", "nightly", "--json"]);
     expect(JSON.parse(own.stdout)).toMatchObject({ locked: false });
+    const malformed = await cli(["status", "nightly", "--namespace", "Acme"]);
+    expect(malformed.code).toBe(64);
+    expect(malformed.stderr).toContain("--namespace must be 1–63 lowercase letters");
+    expect(() =>
+      createClient({ url: server.url, token: ADMIN_TOKEN, namespace: "acme\r\nX-Evil: 1" }),
+    ).toThrow(/namespace must be 1–63 lowercase letters/);
   }, 30_000);
 });

@@ -268,7 +268,7 @@ describe("the hold form's duration", () => {
     const csrf = await csrfOf(`/ui/locks/${key}`, cookie);
     const res = await page(`/ui/locks/${key}`, cookie, {
       method: "POST",
-      body: new URLSearchParams({ csrf, action: "hold", duration }),
+      body: new URLSearchParams({ csrf, shown_namespace: "default", action: "hold", duration }),
     });
     const status = (await call("GET", pathTo("status", { key }))).body as { expires_at: string | null };
     const leftMs = status.expires_at ? Date.parse(status.expires_at) - Date.now() : null;

@@ -1,8 +1,6 @@
 /** Who is calling (authenticate), may they (requireScope), and how often (rateLimit). */
 import { createMiddleware } from "hono/factory";
-import { NAMESPACE_HEADER } from "../../src/protocol/paths.js";
 import { ApiError } from "../errors.js";
-import { actingIn } from "./namespace.js";
 import { countedInProcess, type RateDecision, type RateLimiter } from "./rate-limit.js";
 import { OPEN_NAMESPACE, type Principal, type Scope, type TokenVerifier } from "./types.js";
 
@@ -14,6 +12,7 @@ const anonymous = (address: string): Principal => ({
   name: null,
   namespace: OPEN_NAMESPACE,
   scopes: new Set<Scope>(["locks:read", "locks:write"]),
+  anonymous: true,
 });
 
 /** How many addresses the guard remembers; past it, the one whose window began first is forgotten. */
@@ -79,7 +78,7 @@ export const authenticate = (
 ) =>
   createMiddleware<AppEnv>(async (c, next) => {
     if (opts.optional) {
-      c.set("principal", actingIn(anonymous(opts.clientAddress(c)), c.req.header(NAMESPACE_HEADER)));
+      c.set("principal", anonymous(opts.clientAddress(c)));
       return next();
     }
     const address = opts.failures ? opts.clientAddress(c) : "";
@@ -121,7 +120,7 @@ export const authenticate = (
         },
       });
     }
-    c.set("principal", actingIn(principal, c.req.header(NAMESPACE_HEADER)));
+    c.set("principal", principal);
     return next();
   });
 

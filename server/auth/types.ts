@@ -59,7 +59,7 @@ export const SCOPES = [
   "locks:force",
   "admin",
 ] as const satisfies readonly Scope[];
-export const NAMESPACE_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+export { NAMESPACE_PATTERN } from "../../src/protocol/namespace.js";
 /** Where the admin token acts (and tokens minted without a namespace). */
 export const DEFAULT_NAMESPACE = "default";
 /**
@@ -75,6 +75,8 @@ export interface Principal {
   name: string | null;
   namespace: string;
   scopes: ReadonlySet<Scope>;
+  /** A caller of the open /locks API, who sent no token. */
+  anonymous?: true;
   /** Who holds what this principal takes, as verified (an OIDC token's workflow); the client's holder_id is ignored. */
   holder?: string;
   /** Whether a scope holds for a key; absent: for every key of the namespace. */

@@ -56,3 +56,14 @@ export async function limitedFor(deps: UiDeps, id: string): Promise<{ seconds: n
   if (!decision || decision.allowed) return { seconds: 0, limit: decision?.limit ?? 0 };
   return { seconds: Math.max(1, Math.ceil(decision.retryAfterMs / 1000)), limit: decision.limit };
 }
+
+/**
+ * Why a form may not act: the page showed another namespace than the one the dashboard acts in
+ * now. Only an admin switches namespace, so only an admin's form can be stale.
+ */
+export function staleForm(c: Ctx, body: Record<string, unknown>): string | null {
+  const shown = field(body, "shown_namespace");
+  const now = c.var.principal.namespace;
+  if (shown === now || !c.var.principal.scopes.has("admin")) return null;
+  return `This page showed namespace ${shown || "(unknown)"}, but the dashboard now acts in ${now} (switched in another tab): reload the page. Nothing was changed.`;
+}

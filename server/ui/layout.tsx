@@ -46,6 +46,14 @@ export const durationText = (ms: number | null) =>
 
 export const Csrf = ({ token }: { token: string }) => <input type="hidden" name="csrf" value={token} />;
 
+/**
+ * The namespace a page showed, sent back with its forms: an admin who switched namespace in
+ * another tab cannot act on this page's key in the namespace switched to (context.ts, staleForm).
+ */
+export const ShownNamespace = ({ session }: { session: Session }) => (
+  <input type="hidden" name="shown_namespace" value={session.principal.namespace} />
+);
+
 export interface Session {
   principal: Principal;
   csrf: string;

@@ -8,6 +8,7 @@ import {
   Layout,
   Message,
   type Session,
+  ShownNamespace,
   safeUrl,
   Time,
   TimeLeft,
@@ -377,6 +378,7 @@ function ForceConfirmation({ p, href }: { p: KeyPageProps; href: string }) {
       </p>
       <form method="post" action={href} class="row">
         <Csrf token={p.session.csrf} />
+        <ShownNamespace session={p.session} />
         <input type="hidden" name="action" value="force" />
         <input type="hidden" name="confirm" value="yes" />
         <button type="submit" class="danger" autofocus>
@@ -401,6 +403,7 @@ function HoldForm({ p, href }: { p: KeyPageProps; href: string }) {
           : `Takes the key as ${p.holder} until you release it or the time runs out.`}
       </p>
       <Csrf token={p.session.csrf} />
+      <ShownNamespace session={p.session} />
       <input type="hidden" name="action" value="hold" />
       <label for="duration">Duration</label>
       <input
@@ -438,6 +441,7 @@ function KeyActions({ p, href }: { p: KeyPageProps; href: string }) {
                 <h3>Your hold</h3>
                 <p class="hint">Taken from this dashboard with your token.</p>
                 <Csrf token={p.session.csrf} />
+                <ShownNamespace session={p.session} />
                 <input type="hidden" name="action" value="release" />
                 <button type="submit">Release my hold</button>
               </form>

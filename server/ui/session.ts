@@ -63,6 +63,9 @@ export function startSession(c: Context, sessionId: string, secure: boolean) {
     sameSite: "Strict",
     maxAge: SESSION_TTL_MS / 1000,
   });
+  // A new session starts in the token's own namespace, whatever an earlier one chose.
+  if (readNamespace(c, secure) !== undefined)
+    deleteCookie(c, NAMESPACE_COOKIE, { ...cookieOptions(secure), httpOnly: true, sameSite: "Strict" });
 }
 
 export function endSession(c: Context, secure: boolean) {

@@ -2,6 +2,7 @@
 
 import { type Command, CommanderError } from "commander";
 import { createClient, type LssClient } from "../client/client.js";
+import { NAMESPACE_PATTERN, NAMESPACE_RULE } from "../protocol/namespace.js";
 import { VERSION } from "../version.js";
 import { Exit } from "./exit-codes.js";
 import type { Terminal } from "./output.js";
@@ -35,10 +36,17 @@ export function cliContext(term: Terminal, env: Record<string, string | undefine
       if (!url) throw new CommanderError(Exit.usage, "lss.url", "lss: no server: pass --url or set LSS_URL");
       if (!/^https?:\/\//.test(url))
         throw new CommanderError(Exit.usage, "lss.url", `lss: --url must be http(s): '${url}'`);
+      const namespace = g.namespace ?? env.LSS_NAMESPACE;
+      if (namespace !== undefined && !NAMESPACE_PATTERN.test(namespace))
+        throw new CommanderError(
+          Exit.usage,
+          "lss.namespace",
+          `lss: --namespace must be ${NAMESPACE_RULE}: '${namespace}'`,
+        );
       return createClient({
         url,
         token: g.token ?? env.LSS_TOKEN,
-        namespace: g.namespace ?? env.LSS_NAMESPACE,
+        namespace,
         userAgent: `lss-cli/${VERSION}`,
       });
     },

@@ -4,7 +4,7 @@
  * never repeating what may have been done for a request that is not idempotent; and the answers
  * read as errors or by the protocol's schemas. The API methods are in client.ts.
  */
-import { NAMESPACE_HEADER } from "../protocol/paths.js";
+import { NAMESPACE_HEADER, NAMESPACE_PATTERN, NAMESPACE_RULE } from "../protocol/namespace.js";
 import { VERSION } from "../version.js";
 import { codeOf, LssError } from "./errors.js";
 
@@ -151,6 +151,8 @@ export function createTransport(opts: TransportOptions) {
   const sleep = opts.sleep ?? abortableSleep;
   const refreshes = typeof opts.token === "function";
   const userAgent = opts.userAgent ? `${opts.userAgent} ${CLIENT_PRODUCT}` : CLIENT_PRODUCT;
+  if (opts.namespace !== undefined && !NAMESPACE_PATTERN.test(opts.namespace))
+    throw new LssError("bad_request", `namespace must be ${NAMESPACE_RULE}: '${opts.namespace}'`);
 
   /** One attempt: the answer, or why it is worth another. Network errors are the caller's. */
   async function attempt(method: string, path: string, o: RequestOptions, token?: string): Promise<Attempt> {

@@ -62,6 +62,3 @@ export function pathTo<N extends PathName>(
   }
   return search.size ? `${path}?${search}` : path;
 }
-
-/** The request header an admin names the namespace it acts in with (absent: the token's own). */
-export const NAMESPACE_HEADER = "LSS-Namespace";

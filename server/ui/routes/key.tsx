@@ -9,7 +9,7 @@ import { LockKey, Reason } from "../../../src/protocol/lease.js";
 import { actorOf } from "../../auth/principal.js";
 import { mayForce } from "../../auth/tokens.js";
 import { ApiError } from "../../errors.js";
-import { type Ctx, field, NOT_A_FORM, readForm, type UiDeps, type UiEnv } from "../context.js";
+import { type Ctx, field, NOT_A_FORM, readForm, staleForm, type UiDeps, type UiEnv } from "../context.js";
 import type { Guard } from "../guard.js";
 import { keyHref } from "../layout.js";
 import { ErrorPage, KeyNow, KeyPage, type KeyPageProps } from "../pages.js";
@@ -145,6 +145,8 @@ export function registerKey(ui: Hono<UiEnv>, deps: UiDeps, guard: Guard) {
     if (!body) return c.html(<ErrorPage title="Refused" message={NOT_A_FORM} session={c.var.session} />, 400);
     const refused = formProblem(c, body);
     if (refused) return c.html(<ErrorPage title="Refused" message={refused} session={c.var.session} />, 403);
+    const stale = staleForm(c, body);
+    if (stale) return c.html(<ErrorPage title="Refused" message={stale} session={c.var.session} />, 409);
     try {
       return await act(c, key, body);
     } catch (err) {

@@ -4,8 +4,7 @@
  * then acts in that namespace, as the API does for LSS-Namespace (auth/namespace.ts).
  */
 import type { Hono } from "hono";
-import { NAMESPACE_RULE } from "../../auth/namespace.js";
-import { NAMESPACE_PATTERN } from "../../auth/types.js";
+import { NAMESPACE_PATTERN, NAMESPACE_RULE } from "../../../src/protocol/namespace.js";
 import { field, NOT_A_FORM, readForm, type UiEnv } from "../context.js";
 import type { Guard } from "../guard.js";
 import { ErrorPage } from "../pages.js";

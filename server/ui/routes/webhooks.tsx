@@ -8,9 +8,9 @@ import { formatDuration, parseDuration } from "../../../src/protocol/durations.j
 import { ApiError } from "../../errors.js";
 import { subscribe } from "../../notify/routes.js";
 import { NOTIFY_EVENTS, SubscribeRequest, type Subscription } from "../../notify/subscriptions.js";
-import { type Ctx, field, NOT_A_FORM, type UiDeps, type UiEnv } from "../context.js";
+import { type Ctx, field, NOT_A_FORM, staleForm, type UiDeps, type UiEnv } from "../context.js";
 import type { Guard } from "../guard.js";
-import { Csrf, Layout, Message, type Session, Time } from "../layout.js";
+import { Csrf, Layout, Message, type Session, ShownNamespace, Time } from "../layout.js";
 import { ErrorPage } from "../pages.js";
 import { crossSite, csrfMatches } from "../session.js";
 
@@ -95,6 +95,7 @@ function WebhooksPage(p: {
                 <td data-label="Delete">
                   <form method="post" action="/ui/webhooks">
                     <Csrf token={p.session.csrf} />
+                    <ShownNamespace session={p.session} />
                     <input type="hidden" name="action" value="delete" />
                     <input type="hidden" name="id" value={s.id} />
                     <button type="submit" class="secondary" aria-label={`Delete the webhook to ${s.url}`}>
@@ -110,6 +111,7 @@ function WebhooksPage(p: {
       <form method="post" action="/ui/webhooks" class="card" aria-labelledby="subscribe-title">
         <h2 id="subscribe-title">Subscribe</h2>
         <Csrf token={p.session.csrf} />
+        <ShownNamespace session={p.session} />
         <input type="hidden" name="action" value="create" />
         <label for="url">URL</label>
         <input
@@ -200,6 +202,8 @@ export function registerWebhooks(ui: Hono<UiEnv>, deps: UiDeps, guard: Guard) {
       const message = "This form lacks this session's form token (CSRF): reload the page and try again.";
       return c.html(<ErrorPage title="Refused" message={message} session={c.var.session} />, 403);
     }
+    const stale = staleForm(c, body);
+    if (stale) return c.html(<ErrorPage title="Refused" message={stale} session={c.var.session} />, 409);
     const namespace = c.var.principal.namespace;
     if (field(body, "action") === "delete") {
       await notifier.subscriptions.delete(namespace, field(body, "id"));
