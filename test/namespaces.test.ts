@@ -174,6 +174,23 @@ describe("the dashboard's namespace switch", () => {
     expect((await acme("GET", pathTo("status", { key: "qa-env" }))).body.locked).toBe(true);
   });
 
+  it("stops the live update of a page shown for the namespace switched away from", async () => {
+    const ui = await signedIn("admin");
+    ui.keep(await ui.post("/ui/namespace", { namespace: "acme" }));
+    const live = (shown: string) =>
+      ui.app.request("http://localhost/ui/fragment/locks", {
+        headers: { cookie: ui.cookies().join("; "), "LSS-Shown-Namespace": shown },
+      });
+    expect((await live("acme")).status).toBe(200);
+    const stale = await live("default");
+    expect(stale.status).toBe(409);
+    expect(await stale.text()).toBe(
+      "This page showed namespace default; the dashboard now acts in acme: reload the page.",
+    );
+    // Every page tells its script what it showed.
+    expect(await (await ui.page("/ui")).text()).toContain('<main id="main" data-namespace="acme">');
+  });
+
   it("starts every new sign-in in the token's own namespace", async () => {
     const ui = await signedIn("admin");
     ui.keep(await ui.post("/ui/namespace", { namespace: "acme" }));

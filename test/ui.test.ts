@@ -375,6 +375,19 @@ describe.skipIf(skipBrowser || !hasChromium())("the dashboard in a browser", () 
       await p.getByRole("button", { name: "Yes, force release" }).click();
       await p.waitForURL(/done=forced/);
       expect((await statusOf("qa-env", acme)).locked).toBe(false);
+      // Another tab of this browser, still showing acme, stops its live update once this one
+      // switches back, rather than show default's rows under acme's heading.
+      const other = await context.newPage();
+      await other.goto(`${base}/ui`);
+      await expect(other.getByRole("heading", { level: 1 }).textContent()).resolves.toBe("Locks in acme");
+      await p.getByLabel("Namespace", { exact: true }).fill("default");
+      await p.getByRole("button", { name: "Switch" }).click();
+      await other.waitForFunction(
+        () =>
+          /the dashboard now acts in default/.test(document.getElementById("live-status")?.textContent ?? ""),
+        undefined,
+        { timeout: 10_000 },
+      );
       // The switch stays with this browser's session: the admin's other pages are in default.
       await page.goto(`${base}/ui`);
       await expect(page.getByRole("heading", { level: 1 }).textContent()).resolves.toBe("Locks in default");

@@ -138,15 +138,20 @@ export const JS = `
   }
   var stopped = false;
   function refresh(el) {
+    var main = document.getElementById("main");
     return fetch(el.getAttribute("data-live"), {
       credentials: "same-origin",
       cache: "no-store",
-      headers: { Accept: "text/html" }
+      headers: { Accept: "text/html", "LSS-Shown-Namespace": (main && main.getAttribute("data-namespace")) || "" }
     }).then(function (res) {
       if (res.status === 401) {
         stopped = true;
         say("Signed out: reload the page to sign in again.");
         return;
+      }
+      if (res.status === 409) {
+        stopped = true;
+        return res.text().then(say);
       }
       if (!res.ok) { say("Could not update (" + res.status + "); retrying."); return; }
       return res.text().then(function (html) {

@@ -20,6 +20,9 @@ import {
   tokenIdOf,
 } from "./session.js";
 
+/** The namespace a page showed, sent by its live updates (the dashboard's script). */
+const SHOWN_NAMESPACE_HEADER = "LSS-Shown-Namespace";
+
 /** How many sessions an instance remembers; past it, the oldest is forgotten. */
 const REMEMBERED_SESSIONS = 10_000;
 
@@ -114,6 +117,14 @@ export function createGuard(deps: UiDeps) {
       c.set("sessionId", sessionId);
       c.set("holdSecret", session.holdSecret);
       c.set("session", { principal, csrf: csrfToken(sessionId) });
+      // A live update of a page that showed another namespace (an admin switched in another tab)
+      // would show this one's rows under that one's heading.
+      const shown = c.req.header(SHOWN_NAMESPACE_HEADER);
+      if (kind === "fragment" && shown && shown !== principal.namespace)
+        return c.text(
+          `This page showed namespace ${shown}; the dashboard now acts in ${principal.namespace}: reload the page.`,
+          409,
+        );
       // Listings, holders and histories are what locks:read reads, and what every page (and a
       // form's answer) shows: the dashboard is for tokens that may read.
       if (!principal.scopes.has("locks:read"))

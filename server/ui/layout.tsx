@@ -118,7 +118,9 @@ export function Layout(props: { title: string; session?: Session; children?: Chi
               </>
             )}
           </header>
-          <main id="main">{props.children}</main>
+          <main id="main" data-namespace={session?.principal.namespace}>
+            {props.children}
+          </main>
           <footer>
             LSS — Lock State Service · <a href="/docs">API reference</a>
           </footer>
