@@ -28,9 +28,15 @@ export function isHttps(c: Context, trustProxy: number): boolean {
   return trustProxy > 0 && c.req.header("X-Forwarded-Proto")?.split(",")[0]?.trim() === "https";
 }
 
-/** Over https a __Host- cookie (Secure, Path=/, no Domain); over plain http one for /ui. */
-const cookieOptions = (secure: boolean) =>
-  secure ? { prefix: "host" as const } : { path: COOKIE_PATH, secure: false };
+/**
+ * Over https a __Host- cookie (Secure, Path=/, no Domain); over plain http one for /ui. HttpOnly
+ * and SameSite=Strict either way: the session's cookie and the namespace switch's alike.
+ */
+const cookieOptions = (secure: boolean) => ({
+  ...(secure ? { prefix: "host" as const } : { path: COOKIE_PATH, secure: false }),
+  httpOnly: true,
+  sameSite: "Strict" as const,
+});
 
 /** The session id the browser sent (the cookie of this kind of connection), if any. */
 export const readSessionId = (c: Context, secure: boolean): string | undefined =>
@@ -57,20 +63,14 @@ export function newSession(
 }
 
 export function startSession(c: Context, sessionId: string, secure: boolean) {
-  setCookie(c, COOKIE, sessionId, {
-    ...cookieOptions(secure),
-    httpOnly: true,
-    sameSite: "Strict",
-    maxAge: SESSION_TTL_MS / 1000,
-  });
+  setCookie(c, COOKIE, sessionId, { ...cookieOptions(secure), maxAge: SESSION_TTL_MS / 1000 });
   // A new session starts in the token's own namespace, whatever an earlier one chose.
-  if (readNamespace(c, secure) !== undefined)
-    deleteCookie(c, NAMESPACE_COOKIE, { ...cookieOptions(secure), httpOnly: true, sameSite: "Strict" });
+  if (readNamespace(c, secure) !== undefined) deleteCookie(c, NAMESPACE_COOKIE, cookieOptions(secure));
 }
 
 export function endSession(c: Context, secure: boolean) {
-  deleteCookie(c, COOKIE, { ...cookieOptions(secure), httpOnly: true, sameSite: "Strict" });
-  deleteCookie(c, NAMESPACE_COOKIE, { ...cookieOptions(secure), httpOnly: true, sameSite: "Strict" });
+  deleteCookie(c, COOKIE, cookieOptions(secure));
+  deleteCookie(c, NAMESPACE_COOKIE, cookieOptions(secure));
 }
 
 /**
@@ -84,12 +84,7 @@ export const readNamespace = (c: Context, secure: boolean): string | undefined =
   getCookie(c, NAMESPACE_COOKIE, secure ? "host" : undefined) || undefined;
 
 export function chooseNamespace(c: Context, namespace: string, secure: boolean) {
-  setCookie(c, NAMESPACE_COOKIE, namespace, {
-    ...cookieOptions(secure),
-    httpOnly: true,
-    sameSite: "Strict",
-    maxAge: SESSION_TTL_MS / 1000,
-  });
+  setCookie(c, NAMESPACE_COOKIE, namespace, { ...cookieOptions(secure), maxAge: SESSION_TTL_MS / 1000 });
 }
 
 /** The form token of a session: fixed for a session, useless without its cookie. */
